@@ -1,0 +1,21 @@
+import { Command } from 'commander';
+import { registerInspect } from './commands/inspect.command';
+import { registerSend } from './commands/send.command';
+
+declare const SINEW_VERSION: string;
+
+export function buildProgram(): Command {
+  const program = new Command('sinew')
+    .description('Sinew: HL7 v2 / FHIR integration engine')
+    .version(typeof SINEW_VERSION === 'string' ? SINEW_VERSION : '0.0.0-dev');
+  registerInspect(program);
+  registerSend(program);
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`sinew: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  });

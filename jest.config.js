@@ -1,0 +1,28 @@
+/** Three tiers, as docs/testing.md describes: unit (no services), integration (real sockets,
+ * real peers), e2e (the `sinew` command run as a user runs it). */
+const transform = {
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+  ],
+};
+const moduleNameMapper = {
+  '^@sinew/hl7v2$': '<rootDir>/libs/hl7v2/src/index.ts',
+  '^@sinew/mllp$': '<rootDir>/libs/mllp/src/index.ts',
+  '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
+};
+const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/{apps,libs}/**/*.int-spec.ts'],
+      slowTestThreshold: 30,
+    },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
+  ],
+};

@@ -1,0 +1,133 @@
+import type { Delimiters } from './delimiters';
+
+/** How formatting escapes (`\.br\`, `\H\`, `\N\`, `\.sp\` …) are returned on read. */
+export type FormattingMode =
+  /** Returned as written (`\.br\`), and written back unchanged by {@link encodeValue}. */
+  | 'keep'
+  /** Rendered as plain text: `\.br\` → newline, `\.sp n\` → n newlines, highlighting dropped. */
+  | 'text';
+
+export type TextEncoding = 'utf8' | 'latin1';
+
+const FORMATTING_BODY =
+  /^(?:H|N|\.br|\.sp[+-]?\d*|\.in[+-]?\d*|\.ti[+-]?\d*|\.sk[+-]?\d*|\.ce|\.fi|\.nf|C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{2})?|Z[A-Za-z0-9]*)$/;
+const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
+
+/** True when `body` (the text between two escape characters) is an HL7 formatting escape. */
+export function isFormattingEscape(body: string): boolean {
+  return FORMATTING_BODY.test(body);
+}
+
+function renderFormatting(body: string): string {
+  if (body === '.br') return '\n';
+  if (body.startsWith('.sp')) {
+    const n = Number.parseInt(body.slice(3) || '1', 10);
+    return '\n'.repeat(Number.isFinite(n) && n > 0 && n < 1000 ? n : 1);
+  }
+  return '';
+}
+
+/**
+ * Decodes HL7 escape sequences in one atomic value. Unknown or unterminated sequences are
+ * kept as written, so no input is lost.
+ */
+export function decodeValue(
+  raw: string,
+  d: Delimiters,
+  encoding: TextEncoding = 'utf8',
+  formatting: FormattingMode = 'keep',
+): string {
+  const esc = d.escape;
+  let i = raw.indexOf(esc);
+  if (i < 0) return raw;
+  let out = '';
+  let last = 0;
+  while (i >= 0) {
+    const close = raw.indexOf(esc, i + 1);
+    if (close < 0) break;
+    const body = raw.slice(i + 1, close);
+    let replacement: string | undefined;
+    switch (body) {
+      case 'F':
+        replacement = d.field;
+        break;
+      case 'S':
+        replacement = d.component;
+        break;
+      case 'R':
+        replacement = d.repetition;
+        break;
+      case 'E':
+        replacement = d.escape;
+        break;
+      case 'T':
+        replacement = d.subcomponent;
+        break;
+      case 'P':
+        replacement = d.truncation;
+        break;
+      default:
+        if (body.length > 1 && body[0] === 'X' && HEX.test(body.slice(1))) {
+          replacement = Buffer.from(body.slice(1), 'hex').toString(encoding);
+        } else if (formatting === 'text' && FORMATTING_BODY.test(body)) {
+          replacement = renderFormatting(body);
+        }
+    }
+    if (replacement === undefined) {
+      // Not a sequence we translate: keep the opening escape character and carry on from the
+      // closing one, which may open the next sequence.
+      i = close;
+      continue;
+    }
+    out += raw.slice(last, i) + replacement;
+    last = close + 1;
+    i = raw.indexOf(esc, last);
+  }
+  return last === 0 ? raw : out + raw.slice(last);
+}
+
+const specialsCache = new WeakMap<Delimiters, RegExp>();
+
+function specials(d: Delimiters): RegExp {
+  let re = specialsCache.get(d);
+  if (!re) {
+    const chars = [d.field, d.component, d.repetition, d.escape, d.subcomponent, d.truncation, '\r', '\n']
+      .filter((c): c is string => c !== undefined)
+      .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .join('');
+    re = new RegExp(`[${chars}]`);
+    specialsCache.set(d, re);
+  }
+  return re;
+}
+
+/**
+ * Encodes a plain value for the message's delimiters: each delimiter becomes its escape
+ * sequence, CR and LF become `\X0D\` and `\X0A\`. Formatting escapes already in the value
+ * (`\.br\`, `\H\` …, as returned by {@link decodeValue} in `keep` mode) are written as they are.
+ */
+export function encodeValue(value: string, d: Delimiters): string {
+  if (!specials(d).test(value)) return value;
+  const esc = d.escape;
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i] as string;
+    if (ch === esc) {
+      const close = value.indexOf(esc, i + 1);
+      if (close > i && FORMATTING_BODY.test(value.slice(i + 1, close))) {
+        out += value.slice(i, close + 1);
+        i = close;
+        continue;
+      }
+      out += esc + 'E' + esc;
+    } else if (ch === d.field) out += esc + 'F' + esc;
+    else if (ch === d.component) out += esc + 'S' + esc;
+    else if (ch === d.repetition) out += esc + 'R' + esc;
+    else if (ch === d.subcomponent) out += esc + 'T' + esc;
+    else if (ch === d.truncation) out += esc + 'P' + esc;
+    else if (ch === '\r') out += esc + 'X0D' + esc;
+    else if (ch === '\n') out += esc + 'X0A' + esc;
+    else out += ch;
+  }
+  return out;
+}
