@@ -5,3 +5,5 @@ export * from './charset';
 export * from './path';
 export * from './segment';
 export * from './message';
+export * from './ack';
+export * from './batch';
