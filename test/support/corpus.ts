@@ -2,7 +2,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** The shared third-party corpus (../shared/corpus beside the checkout, or $SINEW_CORPUS). */
-export const CORPUS_DIR = process.env.SINEW_CORPUS ?? resolve(__dirname, '..', '..', '..', 'shared', 'corpus');
+export const CORPUS_DIR =
+  process.env.SINEW_CORPUS ?? resolve(__dirname, '..', '..', '..', 'shared', 'corpus');
 
 export function corpusPath(...parts: string[]): string {
   const p = join(CORPUS_DIR, ...parts);

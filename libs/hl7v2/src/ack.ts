@@ -231,7 +231,8 @@ export interface UnparsableNackOptions {
 export function buildNackForUnparsable(bytes: Buffer, options: UnparsableNackOptions): Buffer {
   let start = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
-  while (start < bytes.length && (bytes[start] === 0x0d || bytes[start] === 0x0a || bytes[start] === 0x20)) start++;
+  while (start < bytes.length && (bytes[start] === 0x0d || bytes[start] === 0x0a || bytes[start] === 0x20))
+    start++;
   const crAt = bytes.indexOf(0x0d, start);
   const lfAt = bytes.indexOf(0x0a, start);
   const ends = [crAt, lfAt, Math.min(bytes.length, start + 64 * 1024)].filter((n) => n >= 0);

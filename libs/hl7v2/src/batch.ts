@@ -31,19 +31,26 @@ export class Hl7BatchFile {
     return this.batches.flatMap((b) => b.messages);
   }
 
-  /** The file as text: an untouched parsed file gives back its input. */
+  /**
+   * The file as text: an untouched parsed file gives back its input. A part written without a
+   * line ending (a built message) gets a CR before the next part.
+   */
   toString(): string {
-    const seg = (s: Hl7Segment | undefined) => (s ? s.toString() + s.terminator : '');
-    let out = this.prefix + seg(this.header);
+    const parts: string[] = [];
+    const seg = (s: Hl7Segment | undefined) => s && parts.push(s.toString() + s.terminator);
+    seg(this.header);
     for (const b of this.batches) {
-      out += seg(b.header);
-      for (const m of b.messages) {
-        const text = m.toString();
-        out += /[\r\n]$/.test(text) || text === '' ? text : text + '\r';
-      }
-      out += seg(b.trailer);
+      seg(b.header);
+      for (const m of b.messages) parts.push(m.toString());
+      seg(b.trailer);
     }
-    return out + seg(this.trailer);
+    seg(this.trailer);
+    let out = this.prefix;
+    parts.forEach((p, i) => {
+      out += p;
+      if (i < parts.length - 1 && !/[\r\n]$/.test(p)) out += '\r';
+    });
+    return out;
   }
 
   toBuffer(): Buffer {
@@ -63,7 +70,10 @@ function countOf(seg: Hl7Segment): number | undefined {
  * or an FHS/BHS … BTS/FTS batch. Checks the envelope (one FHS, one BHS per batch, no segment
  * before its MSH) and the counts in BTS-1 (messages) and FTS-1 (batches); errors name the line.
  */
-export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, 'formatting'> = {}): Hl7BatchFile {
+export function parseBatch(
+  input: Buffer | string,
+  options: Pick<ParseOptions, 'formatting'> = {},
+): Hl7BatchFile {
   let text: string;
   let encoding: TextEncoding = 'utf8';
   if (typeof input === 'string') {
@@ -79,7 +89,9 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
     throw new Hl7ParseError(Hl7ErrorCode.Empty, 'the file holds no segments');
   }
 
-  const fileDelimiters = /^(MSH|FHS|BHS)/.test(first.text) ? readDelimiters(first.text, first.line) : undefined;
+  const fileDelimiters = /^(MSH|FHS|BHS)/.test(first.text)
+    ? readDelimiters(first.text, first.line)
+    : undefined;
   let fileHeader: Hl7Segment | undefined;
   let fileTrailer: Hl7Segment | undefined;
   const batches: Hl7BatchGroup[] = [];
@@ -101,7 +113,10 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
   for (const l of lines) {
     const name = l.text.slice(0, 3);
     const d = current?.delimiters ?? fileDelimiters ?? DEFAULT_DELIMITERS;
-    if (!SEGMENT_NAME.test(name) || (l.text.length > 3 && !/^(MSH|FHS|BHS)$/.test(name) && l.text[3] !== d.field)) {
+    if (
+      !SEGMENT_NAME.test(name) ||
+      (l.text.length > 3 && !/^(MSH|FHS|BHS)$/.test(name) && l.text[3] !== d.field)
+    ) {
       fail(
         Hl7ErrorCode.SegmentName,
         `segment name must be three upper-case letters or digits, found ${JSON.stringify(
@@ -114,8 +129,10 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
     if (fileTrailer) fail(Hl7ErrorCode.BatchStructure, `${name} after the file trailer (FTS)`, l.line, name);
     switch (name) {
       case 'FHS':
-        if (fileHeader) fail(Hl7ErrorCode.BatchDuplicateFhs, 'a file cannot have more than one FHS segment', l.line, name);
-        if (l !== first) fail(Hl7ErrorCode.BatchStructure, 'FHS must be the first segment of the file', l.line, name);
+        if (fileHeader)
+          fail(Hl7ErrorCode.BatchDuplicateFhs, 'a file cannot have more than one FHS segment', l.line, name);
+        if (l !== first)
+          fail(Hl7ErrorCode.BatchStructure, 'FHS must be the first segment of the file', l.line, name);
         fileHeader = new Hl7Segment(l.text, readDelimiters(l.text, l.line), l.terminator, l.line);
         break;
       case 'BHS':
@@ -123,7 +140,10 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
         if (batchOpen && batch?.header) {
           fail(Hl7ErrorCode.BatchDuplicateBhs, 'a batch cannot have more than one BHS segment', l.line, name);
         }
-        batch = { header: new Hl7Segment(l.text, readDelimiters(l.text, l.line), l.terminator, l.line), messages: [] };
+        batch = {
+          header: new Hl7Segment(l.text, readDelimiters(l.text, l.line), l.terminator, l.line),
+          messages: [],
+        };
         batches.push(batch);
         batchOpen = true;
         break;
@@ -164,7 +184,12 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
         fileTrailer = new Hl7Segment(l.text, d, l.terminator, l.line);
         const n = countOf(fileTrailer);
         if (n !== undefined && n !== batches.length) {
-          fail(Hl7ErrorCode.BatchCount, `FTS-1 says ${n} batches but the file holds ${batches.length}`, l.line, name);
+          fail(
+            Hl7ErrorCode.BatchCount,
+            `FTS-1 says ${n} batches but the file holds ${batches.length}`,
+            l.line,
+            name,
+          );
         }
         break;
       }
@@ -177,7 +202,9 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
             name,
           );
         }
-        (current as { segments: Hl7Segment[] }).segments.push(new Hl7Segment(l.text, d, l.terminator, l.line));
+        (current as { segments: Hl7Segment[] }).segments.push(
+          new Hl7Segment(l.text, d, l.terminator, l.line),
+        );
     }
   }
   flush();
@@ -195,7 +222,10 @@ export function parseBatch(input: Buffer | string, options: Pick<ParseOptions, '
  * Every message in a file: one message, several in a row, or a batch. Shorthand for
  * `parseBatch(input).messages`.
  */
-export function splitMessages(input: Buffer | string, options: Pick<ParseOptions, 'formatting'> = {}): Hl7Message[] {
+export function splitMessages(
+  input: Buffer | string,
+  options: Pick<ParseOptions, 'formatting'> = {},
+): Hl7Message[] {
   return parseBatch(input, options).messages;
 }
 
@@ -234,7 +264,8 @@ export function buildBatch(messages: Hl7Message[], options: BuildBatchOptions = 
     seg.setField(11, options.controlId ?? newControlId());
     return seg;
   };
-  const trailer = (name: 'BTS' | 'FTS', count: number) => new Hl7Segment(`${name}${d.field}${count}`, d, '\r', 0);
+  const trailer = (name: 'BTS' | 'FTS', count: number) =>
+    new Hl7Segment(`${name}${d.field}${count}`, d, '\r', 0);
   const batch: Hl7BatchGroup = { header: header('BHS'), messages, trailer: trailer('BTS', messages.length) };
   if (options.envelope === 'batch') return new Hl7BatchFile(d, enc, [batch]);
   return new Hl7BatchFile(d, enc, [batch], header('FHS'), trailer('FTS', 1));

@@ -10,7 +10,7 @@ export type FormattingMode =
 export type TextEncoding = 'utf8' | 'latin1';
 
 const FORMATTING_BODY =
-  /^(?:H|N|\.br|\.sp[+-]?\d*|\.in[+-]?\d*|\.ti[+-]?\d*|\.sk[+-]?\d*|\.ce|\.fi|\.nf|C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{2})?|Z[A-Za-z0-9]*)$/;
+  /^(?:H|N|\.br|\.sp[+-]?\d*|\.in[+-]?\d*|\.ti[+-]?\d*|\.sk[+-]?\d*|\.ce|\.fi|\.nf|C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{2})?|Z[A-Za-z0-9]+)$/;
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
 
 /** True when `body` (the text between two escape characters) is an HL7 formatting escape. */
