@@ -114,7 +114,9 @@ export function encodeValue(value: string, d: Delimiters): string {
     const ch = value[i] as string;
     if (ch === esc) {
       const close = value.indexOf(esc, i + 1);
-      if (close > i && FORMATTING_BODY.test(value.slice(i + 1, close))) {
+      const body = close > i ? value.slice(i + 1, close) : '';
+      // A body holding a delimiter (`\.sp+2\` when `+` separates components) cannot stay as it is.
+      if (close > i && FORMATTING_BODY.test(body) && !specials(d).test(body)) {
         out += value.slice(i, close + 1);
         i = close;
         continue;
