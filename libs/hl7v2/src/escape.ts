@@ -74,9 +74,10 @@ export function decodeValue(
         }
     }
     if (replacement === undefined) {
-      // Not a sequence we translate: keep the opening escape character and carry on from the
+      // Not a sequence we translate. A formatting escape kept as written ends at its closing
+      // character; for anything else keep the opening escape character and carry on from the
       // closing one, which may open the next sequence.
-      i = close;
+      i = FORMATTING_BODY.test(body) ? raw.indexOf(esc, close + 1) : close;
       continue;
     }
     out += raw.slice(last, i) + replacement;

@@ -13,3 +13,19 @@ describe('regressions found by these properties', () => {
     expect(encodeValue('a\\.sp+2\\b', DEFAULT_DELIMITERS)).toBe('a\\.sp+2\\b');
   });
 });
+
+describe('regressions: decoding', () => {
+  it('the closing character of a kept formatting escape does not open another sequence', () => {
+    const d = DEFAULT_DELIMITERS;
+    // \.br\ then the text "F" then \E\: the value is \.br\F\ (a line break, F, a backslash).
+    expect(decodeValue('\\.br\\F\\E\\', d)).toBe('\\.br\\F\\');
+    expect(decodeValue(encodeValue('\\H\\S\\N\\', d), d)).toBe('\\H\\S\\N\\');
+    expect(decodeValue('\\H\\bold\\N\\ \\.br\\R\\E\\', d)).toBe('\\H\\bold\\N\\ \\.br\\R\\');
+    // Sequences written one after another still decode.
+    expect(decodeValue('\\.br\\\\F\\', d)).toBe('\\.br\\|');
+    expect(decodeValue('\\.br\\F\\E\\', d, 'utf8', 'text')).toBe('\nF\\');
+    const msg = Hl7Message.create({ type: 'ORU^R01' });
+    msg.set('OBX[1]-5', 'line 1\\.br\\F\\');
+    expect(Hl7Message.parse(msg.toBuffer()).get('OBX-5')).toBe('line 1\\.br\\F\\');
+  });
+});
