@@ -32,7 +32,11 @@ export interface CreateOptions {
   sendingFacility?: string;
   receivingApplication?: string;
   receivingFacility?: string;
-  /** MSH-18, e.g. `UNICODE UTF-8`. Left empty by default (which means UTF-8 to Sinew). */
+  /**
+   * MSH-18, e.g. `UNICODE UTF-8` or `8859/1`; it also sets how {@link Hl7Message.toBuffer}
+   * encodes the text. Left empty by default (which means UTF-8 to Sinew). An unsupported
+   * character set throws `hl7.charset`.
+   */
   charset?: string;
   delimiters?: Delimiters;
   /** Segment terminator (default CR, as the standard requires). */
@@ -120,7 +124,9 @@ export class Hl7Message {
   static create(options: CreateOptions): Hl7Message {
     const d = options.delimiters ?? { ...DEFAULT_DELIMITERS };
     const term = options.segmentTerminator ?? '\r';
-    const msg = new Hl7Message(d, 'utf8', [], '', 'keep');
+    // The bytes follow MSH-18 (its first repetition), as they do for a parsed message.
+    const charset = options.charset ? (options.charset.split(d.repetition)[0] ?? '') : '';
+    const msg = new Hl7Message(d, encodingForCharset(charset), [], '', 'keep');
     const msh = new Hl7Segment(`MSH${d.field}${encodingCharacters(d)}`, d, term, 0);
     msg.segments.push(msh);
     msg.modified = true;

@@ -29,3 +29,19 @@ describe('regressions: decoding', () => {
     expect(Hl7Message.parse(msg.toBuffer()).get('OBX-5')).toBe('line 1\\.br\\F\\');
   });
 });
+
+describe('regressions: building', () => {
+  it('Hl7Message.create writes the bytes in the character set it puts in MSH-18', () => {
+    const msg = Hl7Message.create({ type: 'ADT^A01', charset: '8859/1' });
+    expect(msg.encoding).toBe('latin1');
+    msg.set('PID-5.1', 'Müller');
+    const bytes = msg.toBuffer();
+    expect(bytes.includes(Buffer.from('M\xfcller', 'latin1'))).toBe(true);
+    expect(Hl7Message.parse(bytes).get('PID-5.1')).toBe('Müller');
+    expect(Hl7Message.create({ type: 'ADT^A01', charset: 'UNICODE UTF-8' }).encoding).toBe('utf8');
+    expect(Hl7Message.create({ type: 'ADT^A01', charset: 'ASCII~UNICODE UTF-8' }).encoding).toBe('latin1');
+    expect(() => Hl7Message.create({ type: 'ADT^A01', charset: 'ISO IR87' })).toThrow(
+      expect.objectContaining({ code: 'hl7.charset' }),
+    );
+  });
+});
