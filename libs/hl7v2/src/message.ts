@@ -137,11 +137,13 @@ export class Hl7Message {
     set(4, options.sendingFacility);
     set(5, options.receivingApplication);
     set(6, options.receivingFacility);
-    set(7, options.dateTime ?? hl7Now());
+    // Plain values: `2.5.1` or a `+0100` offset must not split when `.` or `+` is a delimiter.
+    const plain = (n: number, v: string) => set(n, encodeValue(v, d));
+    plain(7, options.dateTime ?? hl7Now());
     set(9, options.type);
-    set(10, options.controlId ?? newControlId());
-    set(11, options.processingId ?? 'P');
-    set(12, options.version ?? '2.5.1');
+    plain(10, options.controlId ?? newControlId());
+    plain(11, options.processingId ?? 'P');
+    plain(12, options.version ?? '2.5.1');
     set(18, options.charset);
     return msg;
   }

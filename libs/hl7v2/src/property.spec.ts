@@ -45,3 +45,22 @@ describe('regressions: building', () => {
     );
   });
 });
+
+describe('regressions: building with unusual delimiters', () => {
+  it('Hl7Message.create escapes the version, date, control and processing id it writes', () => {
+    const d: Delimiters = { field: '.', component: '+', repetition: '~', escape: '\\', subcomponent: '&' };
+    const msg = Hl7Message.create({
+      type: 'ADT+A01',
+      delimiters: d,
+      controlId: 'A.1',
+      dateTime: '20260101+0100',
+    });
+    const parsed = Hl7Message.parse(msg.toBuffer());
+    expect(parsed.get('MSH-7')).toBe('20260101+0100');
+    expect(parsed.get('MSH-9.2')).toBe('A01');
+    expect(parsed.get('MSH-10')).toBe('A.1');
+    expect(parsed.get('MSH-11')).toBe('P');
+    expect(parsed.get('MSH-12')).toBe('2.5.1');
+    expect(parsed.version).toBe('2.5.1');
+  });
+});
