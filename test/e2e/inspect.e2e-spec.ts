@@ -185,13 +185,13 @@ describe('sinew inspect (built command)', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toBe(
         [
-          `==> ${file} (message 1 of 3) <==`,
+          `==> ${file}, message 1 of 3 <==`,
           '12334456778890',
           '',
-          `==> ${file} (message 2 of 3) <==`,
+          `==> ${file}, message 2 of 3 <==`,
           '12334456778891',
           '',
-          `==> ${file} (message 3 of 3) <==`,
+          `==> ${file}, message 3 of 3 <==`,
           '12334456778890',
           '',
         ].join('\n'),

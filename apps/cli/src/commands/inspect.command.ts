@@ -14,8 +14,8 @@ Exit status: 0 when every file was shown, 1 when a file could not be read or par
 others are still shown), 2 for a usage error or a malformed --get path.
 Reference: docs/cli.md`;
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function registerInspect(program: Command): void {
@@ -30,7 +30,6 @@ export function registerInspect(program: Command): void {
         'print only the decoded value at PATH, e.g. PID-5.1 or OBX[2]-5 (repeatable)',
       )
         .argParser(collect)
-        .default([])
         .conflicts('json'),
     )
     .addHelpText('after', EXAMPLES)

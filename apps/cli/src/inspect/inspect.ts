@@ -1,7 +1,7 @@
 import { Hl7ParseError, parsePath, splitMessages, type Hl7Message } from '@sinew/hl7v2';
 import { renderJson } from './json';
 import { PLAIN, type Style } from './style';
-import { renderMessage } from './text';
+import { messageLocation, renderMessage } from './text';
 import { inspectMessage, type InspectedMessage } from './tree';
 
 export interface InspectOptions {
@@ -74,12 +74,9 @@ export function runInspect(files: readonly string[], options: InspectOptions, io
       }
       const sep = groups++ > 0 ? '\n' : '';
       if (paths.length > 0) {
-        const heading =
-          files.length > 1 || messages.length > 1
-            ? `==> ${messages.length > 1 ? `${label} (message ${i + 1} of ${messages.length})` : label} <==\n`
-            : '';
-        const lines = valuesAt(msg, paths);
-        io.stdout(sep + heading + lines.map((l) => `${l}\n`).join(''));
+        const heading = files.length > 1 || messages.length > 1 ? `==> ${messageLocation(where)} <==\n` : '';
+        const lines = valuesAt(msg, paths).map((l) => `${l}\n`);
+        io.stdout(sep + heading + lines.join(''));
       } else {
         io.stdout(sep + renderMessage(inspectMessage(msg, where), io.style ?? PLAIN));
       }

@@ -22,11 +22,15 @@ export function printable(value: string): string {
   );
 }
 
+/** `a.hl7`, or `a.hl7, message 2 of 3` when the file holds several messages. */
+export function messageLocation(m: { file: string; index: number; of: number }): string {
+  return printable(m.of > 1 ? `${m.file}, message ${m.index} of ${m.of}` : m.file);
+}
+
 /** `== a.hl7, message 2 of 3: ADT^A04, control id 123, version 2.5.1` */
 export function messageHeading(m: InspectedMessage): string {
-  const where = m.of > 1 ? `${m.file}, message ${m.index} of ${m.of}` : m.file;
   const part = (v: string) => (v === '' ? '-' : printable(v));
-  return `== ${where}: ${part(m.type)}, control id ${part(m.controlId)}, version ${part(m.version)}`;
+  return `== ${messageLocation(m)}: ${part(m.type)}, control id ${part(m.controlId)}, version ${part(m.version)}`;
 }
 
 function fieldRows(f: InspectedField): Row[] {
