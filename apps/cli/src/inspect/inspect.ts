@@ -28,11 +28,10 @@ export function valuesAt(msg: Hl7Message, paths: readonly string[]): string[] {
   return paths.flatMap((p) => (p.includes('*') ? msg.getAll(p) : [msg.get(p)]));
 }
 
+/** `cannot read the file (ENOENT)` for a file-system error; undefined for anything else. */
 function readError(err: unknown): string | undefined {
-  if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
-    return `cannot read the file (${(err as NodeJS.ErrnoException).code})`;
-  }
-  return undefined;
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' ? `cannot read the file (${code})` : undefined;
 }
 
 /**
