@@ -7,3 +7,4 @@ export * from './segment';
 export * from './message';
 export * from './ack';
 export * from './batch';
+export * from './dictionary';

@@ -1,9 +1,5 @@
 import { splitOn, type Hl7Message, type Hl7Segment } from '@sinew/hl7v2';
-import {
-  componentDefinition,
-  fieldDefinition,
-  segmentDescription,
-} from '../../../../libs/hl7v2/src/dictionary';
+import { componentDefinition, fieldDefinition, segmentDescription } from '@sinew/hl7v2';
 
 /**
  * A message broken down as `sinew inspect` shows it. Every element keeps its 1-based `index`
