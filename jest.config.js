@@ -9,6 +9,8 @@ const transform = {
 const moduleNameMapper = {
   '^@sinew/hl7v2$': '<rootDir>/libs/hl7v2/src/index.ts',
   '^@sinew/mllp$': '<rootDir>/libs/mllp/src/index.ts',
+  '^@sinew/mapping$': '<rootDir>/libs/mapping/src/index.ts',
+  '^@sinew/validation$': '<rootDir>/libs/validation/src/index.ts',
   '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };

@@ -1,0 +1,247 @@
+import { MappingError, MappingErrorCode } from './errors';
+import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
+import type { LoadedFile } from './loader';
+import type { Condition, RuleSpec, SubMapSpec, VocabularySpec } from './spec';
+import type { SourceNode } from './source';
+import type { Target } from './target';
+
+/** What a compiled rule may ask of the run it is part of. */
+export interface RunEnv {
+  /** References to the produced instances of resource `name`, seen from the current one. */
+  refs(name: string): unknown[];
+}
+
+export type CompiledRule = (ctx: SourceNode, target: Target, env: RunEnv) => void;
+
+export interface CompiledSubMap {
+  name: string;
+  spec: SubMapSpec;
+  apply(ctx: SourceNode, target: Target, env: RunEnv): unknown;
+}
+
+export interface CompiledVocabulary {
+  spec: VocabularySpec;
+  lookup(code: string): { code: string; display?: string; system?: string } | undefined;
+}
+
+/** Compiled maps and vocabularies by name, shared by every message map that uses them. */
+export class MapRegistry {
+  readonly subMaps = new Map<string, CompiledSubMap>();
+  readonly vocabularies = new Map<string, CompiledVocabulary>();
+  readonly functions = new Map<string, MappingFunction>();
+  private readonly pending: Array<() => void> = [];
+
+  constructor(functions: readonly MappingFunction[] = FUNCTIONS) {
+    for (const fn of functions) {
+      if (this.functions.has(fn.name)) {
+        throw new MappingError(MappingErrorCode.Duplicate, `function ${fn.name} is declared twice`);
+      }
+      this.functions.set(fn.name, fn);
+    }
+  }
+
+  addVocabulary(file: LoadedFile, spec: VocabularySpec): void {
+    if (this.vocabularies.has(spec.vocabulary)) {
+      throw new MappingError(MappingErrorCode.Duplicate, `vocabulary ${spec.vocabulary} is defined twice`, {
+        file: file.file,
+        ...file.locate(['vocabulary']),
+      });
+    }
+    const table = new Map<string, { code: string; display?: string; system?: string }>();
+    for (const [from, to] of Object.entries(spec.codes)) {
+      const entry = typeof to === 'string' ? { code: to } : { ...to };
+      if (!entry.system && spec.target_system) entry.system = spec.target_system;
+      table.set(from, entry);
+    }
+    this.vocabularies.set(spec.vocabulary, { spec, lookup: (code) => table.get(code) });
+  }
+
+  addSubMap(file: LoadedFile, spec: SubMapSpec): void {
+    if (this.subMaps.has(spec.map)) {
+      throw new MappingError(MappingErrorCode.Duplicate, `map ${spec.map} is defined twice`, {
+        file: file.file,
+        ...file.locate(['map']),
+      });
+    }
+    let rules: CompiledRule[] = [];
+    const compiled: CompiledSubMap = {
+      name: spec.map,
+      spec,
+      apply: (ctx, target, env) => {
+        for (const r of rules) r(ctx, target, env);
+        return target.result();
+      },
+    };
+    this.subMaps.set(spec.map, compiled);
+    // Rules may name maps defined in files loaded later: compile once everything is known.
+    this.pending.push(() => {
+      rules = spec.rules.map((r, i) => this.compileRule(r, file, ['rules', i]));
+    });
+  }
+
+  /** Compiles what was added; call once all files are added. */
+  finish(): void {
+    for (const p of this.pending.splice(0)) p();
+  }
+
+  compileRules(rules: RuleSpec[], file: LoadedFile, at: Array<string | number>): CompiledRule[] {
+    return rules.map((r, i) => this.compileRule(r, file, [...at, i]));
+  }
+
+  compileCondition(c: Condition, file: LoadedFile, at: Array<string | number>): (ctx: SourceNode) => boolean {
+    if ('all' in c) {
+      const parts = c.all.map((x, i) => this.compileCondition(x, file, [...at, 'all', i]));
+      return (ctx) => parts.every((p) => p(ctx));
+    }
+    if ('any' in c) {
+      const parts = c.any.map((x, i) => this.compileCondition(x, file, [...at, 'any', i]));
+      return (ctx) => parts.some((p) => p(ctx));
+    }
+    if ('not' in c) {
+      const inner = this.compileCondition(c.not, file, [...at, 'not']);
+      return (ctx) => !inner(ctx);
+    }
+    const first = (ctx: SourceNode) => ctx.select(c.path)[0]?.text() ?? '';
+    if ('present' in c) return (ctx) => (first(ctx) !== '') === c.present;
+    if ('equals' in c) return (ctx) => first(ctx) === c.equals;
+    if ('in' in c) {
+      const set = new Set(c.in);
+      return (ctx) => set.has(first(ctx));
+    }
+    let re: RegExp;
+    try {
+      re = new RegExp(c.matches);
+    } catch {
+      throw new MappingError(MappingErrorCode.Schema, `not a regular expression: ${c.matches}`, {
+        file: file.file,
+        ...file.locate([...at, 'matches']),
+      });
+    }
+    return (ctx) => re.test(first(ctx));
+  }
+
+  private compileRule(rule: RuleSpec, file: LoadedFile, at: Array<string | number>): CompiledRule {
+    const fail = (code: MappingErrorCode, message: string, key: string): never => {
+      throw new MappingError(code, message, { file: file.file, ...file.locate([...at, key]) });
+    };
+    const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when']) : undefined;
+
+    let transform: ((node: SourceNode, env: RunEnv, target: Target) => unknown) | undefined;
+    if (rule.map !== undefined) {
+      const name = rule.map;
+      if (!this.subMaps.has(name)) fail(MappingErrorCode.Unknown, `no map named ${name}`, 'map');
+      const sub = this.subMaps.get(name) as CompiledSubMap;
+      transform = (node, env, target) => sub.apply(node, target.child(), env);
+    } else if (rule.fn !== undefined) {
+      const call = typeof rule.fn === 'string' ? { name: rule.fn, args: undefined } : rule.fn;
+      const fn = this.functions.get(call.name);
+      if (!fn) fail(MappingErrorCode.Unknown, `no function named ${call.name}`, 'fn');
+      let bound: (v: string) => unknown = () => undefined;
+      try {
+        bound = bindFunction(fn as MappingFunction, call.args, `${file.file}`);
+      } catch (err) {
+        fail(MappingErrorCode.InvalidArgs, err instanceof Error ? err.message : String(err), 'fn');
+      }
+      transform = (node) => bound(node.text());
+    } else if (rule.vocab !== undefined) {
+      const vocab = this.vocabularies.get(rule.vocab);
+      if (!vocab) fail(MappingErrorCode.Unknown, `no vocabulary named ${rule.vocab}`, 'vocab');
+      const v = vocab as CompiledVocabulary;
+      const policy = rule.unmapped ?? 'error';
+      const asCoding = /(^|\.)coding(\[\d*\])?$/.test(rule.to);
+      transform = (node) => {
+        const code = node.text();
+        const hit = v.lookup(code);
+        if (hit) return asCoding ? { system: hit.system, code: hit.code, display: hit.display } : hit.code;
+        switch (policy) {
+          case 'pass_through':
+            return asCoding ? { system: v.spec.source_system, code } : code;
+          case 'default':
+            return rule.default;
+          case 'drop':
+            return undefined;
+          default:
+            throw new MappingError(
+              MappingErrorCode.Unmapped,
+              `code is not in vocabulary ${rule.vocab} (policy: error)`,
+              { source: node.where, target: rule.to },
+            );
+        }
+      };
+    }
+
+    const to = rule.to;
+    const write = (target: Target, value: unknown) => {
+      if (value === undefined || value === null || value === '') return;
+      if (typeof value === 'object' && !Array.isArray(value)) {
+        const clean = Object.fromEntries(
+          Object.entries(value).filter(([, x]) => x !== undefined && x !== ''),
+        );
+        if (Object.keys(clean).length === 0) return;
+        target.write(to, clean);
+        return;
+      }
+      target.write(to, value);
+    };
+    const wrap = (err: unknown, node: SourceNode): never => {
+      if (err instanceof MappingError && !err.location.source && !err.location.file) {
+        throw new MappingError(err.code, err.message, { source: node.where, target: to });
+      }
+      throw err;
+    };
+
+    if (rule.const !== undefined) {
+      const value = rule.const;
+      return (ctx, target) => {
+        if (when && !when(ctx)) return;
+        write(target, value);
+      };
+    }
+    if (rule.ref !== undefined) {
+      const name = rule.ref;
+      const many = to.endsWith('[]');
+      return (ctx, target, env) => {
+        if (when && !when(ctx)) return;
+        const refs = env.refs(name);
+        for (const r of many ? refs : refs.slice(0, 1)) write(target, r);
+      };
+    }
+    if (rule.rules !== undefined) {
+      const inner = this.compileRules(rule.rules, file, [...at, 'rules']);
+      return (ctx, target, env) => {
+        if (when && !when(ctx)) return;
+        const child = target.child();
+        for (const r of inner) r(ctx, child, env);
+        write(target, child.result());
+      };
+    }
+    const from = rule.from as string;
+    const following = rule.following;
+    const required = rule.required === true;
+    const many = to.endsWith('[]');
+    return (ctx, target, env) => {
+      if (when && !when(ctx)) return;
+      const origins = following ? (ctx.following?.(following) ?? []) : [ctx];
+      let wrote = false;
+      for (const origin of origins) {
+        const nodes = origin.select(from);
+        for (const node of many ? nodes : nodes.slice(0, 1)) {
+          let value: unknown;
+          try {
+            value = transform ? transform(node, env, target) : node.value();
+          } catch (err) {
+            wrap(err, node);
+          }
+          if (value !== undefined && value !== '') wrote = true;
+          write(target, value);
+        }
+      }
+      if (required && !wrote) {
+        throw new MappingError(MappingErrorCode.Required, `a value is required`, {
+          source: `${ctx.where === 'message' ? '' : ctx.where + ' '}${from}`.trim(),
+          target: to,
+        });
+      }
+    };
+  }
+}

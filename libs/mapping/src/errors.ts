@@ -1,0 +1,61 @@
+/** Stable codes of mapping errors. */
+export const MappingErrorCode = {
+  /** A transformer file does not match the transformer schema. */
+  Schema: 'map.schema',
+  /** A transformer names a sub-map, vocabulary or function that does not exist. */
+  Unknown: 'map.unknown',
+  /** Two transformers or functions share a name. */
+  Duplicate: 'map.duplicate',
+  /** A required source value is empty. */
+  Required: 'map.required',
+  /** A code has no entry in the vocabulary map and the policy is `error`. */
+  Unmapped: 'map.unmapped',
+  /** A value is not a valid HL7 date/time. */
+  InvalidDate: 'map.invalid_date',
+  /** A value is not a number. */
+  InvalidNumber: 'map.invalid_number',
+  /** A function's arguments do not match its parameters. */
+  InvalidArgs: 'map.invalid_args',
+  /** A function failed in a way of its own. */
+  Function: 'map.function',
+  /** The message type has no built-in transformer. */
+  NoTransformer: 'map.no_transformer',
+  /** Input of a kind this transformer does not read. */
+  Input: 'map.input',
+} as const;
+export type MappingErrorCode = (typeof MappingErrorCode)[keyof typeof MappingErrorCode];
+
+export interface MappingErrorLocation {
+  /** Where the value came from: `PID-7`, `Patient.birthDate`, `$.appointment.start`. */
+  source?: string;
+  /** Where it was going: `Patient.birthDate`, `PID-7`. */
+  target?: string;
+  /** Transformer file and position, for compile errors. */
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
+/** The one error the mapping layer throws. Messages never contain patient data. */
+export class MappingError extends Error {
+  override readonly name = 'MappingError';
+  constructor(
+    readonly code: MappingErrorCode,
+    message: string,
+    readonly location: MappingErrorLocation = {},
+  ) {
+    super(message);
+  }
+
+  /** `file:line:col` for compile errors, `PID-7 → Patient.birthDate` for run-time errors. */
+  get where(): string {
+    const { file, line, column, source, target } = this.location;
+    if (file) return `${file}${line ? `:${line}:${column ?? 1}` : ''}`;
+    if (source && target) return `${source} → ${target}`;
+    return source ?? target ?? '';
+  }
+
+  override toString(): string {
+    return this.where ? `${this.where}: ${this.code}: ${this.message}` : `${this.code}: ${this.message}`;
+  }
+}

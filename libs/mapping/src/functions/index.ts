@@ -1,0 +1,16 @@
+import type { MappingFunction } from './define';
+import { fhirToHl7DateTime, hl7DateTime } from './hl7-datetime.fn';
+import { systemUri, textCase, toNumber } from './text.fn';
+import { ucumUnit } from './ucum-unit.fn';
+
+export * from './define';
+
+/** Every built-in function, declared once. Names must be unique (checked by a test). */
+export const FUNCTIONS: readonly MappingFunction[] = [
+  hl7DateTime,
+  fhirToHl7DateTime,
+  toNumber,
+  textCase,
+  systemUri,
+  ucumUnit,
+] as MappingFunction[];

@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { MapRegistry } from './compile';
+import { MappingError, MappingErrorCode } from './errors';
+import { FUNCTIONS, type MappingFunction } from './functions';
+import { loadTransformerDir, type LoadedFile } from './loader';
+import { MessageTransformer } from './transformer';
+
+/** The built-in transformers shipped with Sinew (`transformers/` at the project root). */
+export const BUILT_IN_TRANSFORMERS = resolve(__dirname, '..', '..', '..', 'transformers');
+
+/**
+ * Every transformer under one or more folders, compiled once: message maps by name and by the
+ * message types they handle, the segment/datatype maps and vocabularies they share.
+ */
+export class TransformerLibrary {
+  readonly registry: MapRegistry;
+  readonly transformers = new Map<string, MessageTransformer>();
+
+  private constructor(files: LoadedFile[], functions: readonly MappingFunction[]) {
+    this.registry = new MapRegistry(functions);
+    for (const f of files)
+      if (f.content.kind === 'vocabulary') this.registry.addVocabulary(f, f.content.spec);
+    for (const f of files) if (f.content.kind === 'sub') this.registry.addSubMap(f, f.content.spec);
+    this.registry.finish();
+    for (const f of files) {
+      if (f.content.kind !== 'message') continue;
+      const t = new MessageTransformer(f.content.spec, f.file, this.registry, f);
+      if (this.transformers.has(t.name)) {
+        throw new MappingError(MappingErrorCode.Duplicate, `transformer ${t.name} is defined twice`, {
+          file: f.file,
+          ...f.locate(['transformer']),
+        });
+      }
+      this.transformers.set(t.name, t);
+    }
+  }
+
+  /** Loads and compiles every transformer file under `dirs`. Throws MappingError with file:line:col. */
+  static load(
+    dirs: string[] = [BUILT_IN_TRANSFORMERS],
+    functions: readonly MappingFunction[] = FUNCTIONS,
+  ): TransformerLibrary {
+    return new TransformerLibrary(
+      dirs.flatMap((d) => loadTransformerDir(d)),
+      functions,
+    );
+  }
+
+  /** Compiles already parsed files (tests, in-memory transformers). */
+  static fromFiles(
+    files: LoadedFile[],
+    functions: readonly MappingFunction[] = FUNCTIONS,
+  ): TransformerLibrary {
+    return new TransformerLibrary(files, functions);
+  }
+
+  get(name: string): MessageTransformer {
+    const t = this.transformers.get(name);
+    if (!t) throw new MappingError(MappingErrorCode.NoTransformer, `no transformer named ${name}`);
+    return t;
+  }
+
+  /** The transformer for an HL7 v2 message type (`ADT^A01`) and output kind. */
+  forMessageType(type: string, output: 'fhir' | 'json' | 'hl7v2' = 'fhir'): MessageTransformer {
+    for (const t of this.transformers.values()) {
+      if (t.spec.input === 'hl7v2' && t.spec.output === output && t.spec.messages.includes(type)) return t;
+    }
+    throw new MappingError(
+      MappingErrorCode.NoTransformer,
+      `no built-in ${output} transformer for ${type || 'this message type'}`,
+    );
+  }
+}

@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { MappingError, MappingErrorCode } from './errors';
+import { messageMapSpec, subMapSpec, vocabularySpec, type TransformerFile } from './spec';
+
+/** A transformer file as read: its content and a way to locate paths in it. */
+export interface LoadedFile {
+  file: string;
+  content: TransformerFile;
+  /** `file:line:col` position of a path inside the document (for compile errors). */
+  locate(path: ReadonlyArray<string | number>): { line: number; column: number };
+}
+
+function positionOf(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>) {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) {
+      const { line, col } = lc.linePos(node.range[0]);
+      return { line, column: col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+/** Parses and checks one transformer file's text. Errors name the file, line and column. */
+export function parseTransformerFile(text: string, file: string): LoadedFile {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e?.linePos?.[0];
+    throw new MappingError(MappingErrorCode.Schema, `YAML: ${e?.message.split('\n')[0] ?? 'unreadable'}`, {
+      file,
+      line: pos?.line,
+      column: pos?.col,
+    });
+  }
+  const data: unknown = doc.toJS();
+  const locate = (path: ReadonlyArray<string | number>) => positionOf(doc, lc, path);
+  const kind =
+    data && typeof data === 'object'
+      ? 'transformer' in data
+        ? 'message'
+        : 'map' in data
+          ? 'sub'
+          : 'vocabulary' in data
+            ? 'vocabulary'
+            : undefined
+      : undefined;
+  if (!kind) {
+    throw new MappingError(
+      MappingErrorCode.Schema,
+      'a transformer file starts with `transformer:` (message map), `map:` (segment/datatype map) or `vocabulary:`',
+      { file, line: 1, column: 1 },
+    );
+  }
+  const schema = kind === 'message' ? messageMapSpec : kind === 'sub' ? subMapSpec : vocabularySpec;
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = (issue?.path ?? []).filter((p): p is string | number => typeof p !== 'symbol');
+    const pos = locate(path);
+    throw new MappingError(
+      MappingErrorCode.Schema,
+      `${path.length ? path.join('.') + ': ' : ''}${issue?.message ?? 'invalid'}`,
+      { file, ...pos },
+    );
+  }
+  return { file, content: { kind, spec: parsed.data } as TransformerFile, locate };
+}
+
+/** Every `*.yaml` transformer file under `dir` (test files `*.test.yaml` excluded). */
+export function loadTransformerDir(dir: string): LoadedFile[] {
+  const out: LoadedFile[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...loadTransformerDir(path));
+    else if (/\.ya?ml$/.test(name) && !/\.test\.ya?ml$/.test(name)) {
+      out.push(parseTransformerFile(readFileSync(path, 'utf8'), relative(process.cwd(), path) || path));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,297 @@
+import { evalFhirPath } from '@medplum/core';
+import { nthPiece, parsePath, splitOn, type Hl7Message, type Hl7Segment } from '@sinew/hl7v2';
+import { MappingError, MappingErrorCode } from './errors';
+
+/**
+ * A place in the input a rule reads from. HL7 v2 (message, segment, field value), FHIR
+ * (FHIRPath) and JSON (dotted paths) inputs all look the same to the compiled rules.
+ */
+export interface SourceNode {
+  /** Every node `path` selects, relative to this one. */
+  select(path: string): SourceNode[];
+  /** The value as text: decoded; a composite HL7 value has its components joined with `^`. */
+  text(): string;
+  /** The value itself for FHIR/JSON input (objects stay objects); `text()` for HL7. */
+  value(): unknown;
+  /** Where this node is, for error messages: `PID-3[2]`, `Patient.name[0]`. */
+  readonly where: string;
+  /** HL7 only: the segments named `name` directly following this segment (NTE after OBX). */
+  following?(name: string): SourceNode[];
+  /** HL7 only: the segment, when this node is one. */
+  readonly segment?: Hl7Segment;
+}
+
+const HL7_FIELD_PATH = /^([A-Z][A-Z0-9]{2})(\[(?:\d+|\*)\])?-/;
+const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
+
+type Level = 'repetition' | 'component' | 'subcomponent';
+
+/** One repetition, component or subcomponent of an HL7 field. */
+class Hl7ValueNode implements SourceNode {
+  constructor(
+    private readonly msg: Hl7Message,
+    private readonly raw: string,
+    private readonly level: Level,
+    readonly where: string,
+  ) {}
+
+  select(path: string): SourceNode[] {
+    if (path === '.') return [this];
+    const m = HL7_VALUE_PATH.exec(path);
+    if (!m) {
+      throw new MappingError(
+        MappingErrorCode.Schema,
+        `${JSON.stringify(path)} is not a component path (1, 4.2)`,
+      );
+    }
+    const d = this.msg.delimiters;
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? undefined : Number(m[2]);
+    if (this.level === 'subcomponent') return [];
+    if (this.level === 'component') {
+      if (b !== undefined) return [];
+      const sub = nthPiece(this.raw, d.subcomponent, a);
+      return sub === undefined ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`)];
+    }
+    const comp = nthPiece(this.raw, d.component, a);
+    if (comp === undefined) return [];
+    if (b === undefined) return [new Hl7ValueNode(this.msg, comp, 'component', `${this.where}.${a}`)];
+    const sub = nthPiece(comp, d.subcomponent, b);
+    return sub === undefined
+      ? []
+      : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`)];
+  }
+
+  text(): string {
+    const d = this.msg.delimiters;
+    if (this.raw === '""') return '';
+    if (this.level === 'repetition' && this.raw.includes(d.component)) {
+      return this.raw
+        .split(d.component)
+        .map((c) => this.joinSubs(c))
+        .join('^')
+        .replace(/\^+$/, '');
+    }
+    if (this.level !== 'subcomponent') return this.joinSubs(this.raw);
+    return this.msg.decode(this.raw);
+  }
+
+  private joinSubs(raw: string): string {
+    const sub = this.msg.delimiters.subcomponent;
+    if (sub === undefined || !raw.includes(sub)) return this.msg.decode(raw);
+    return raw
+      .split(sub)
+      .map((s) => this.msg.decode(s))
+      .join('&')
+      .replace(/&+$/, '');
+  }
+
+  value(): unknown {
+    return this.text();
+  }
+}
+
+/** Reads `SEG-f[r].c.s` from a segment: every repetition for `[*]`, else the one named. */
+function selectInSegment(msg: Hl7Message, seg: Hl7Segment, occurrence: number, path: string): SourceNode[] {
+  const p = parsePath(path);
+  if (p.field === undefined) return [];
+  const label = `${seg.name}${occurrence > 1 ? `[${occurrence}]` : ''}-${p.field}`;
+  const field = seg.fields()[p.field];
+  if (field === undefined || field === '') return [];
+  if (seg.isHeader && p.field <= 2) return [new Hl7ValueNode(msg, field, 'subcomponent', label)];
+  const reps = splitOn(field, msg.delimiters.repetition);
+  const picked: Array<[string, number]> =
+    p.repetition === '*'
+      ? reps.map((r, i) => [r, i + 1])
+      : reps[p.repetition - 1] === undefined
+        ? []
+        : [[reps[p.repetition - 1] as string, p.repetition]];
+  const out: SourceNode[] = [];
+  for (const [rep, r] of picked) {
+    const where = p.repetition === '*' || p.repetitionGiven ? `${label}[${r}]` : label;
+    let node: SourceNode = new Hl7ValueNode(msg, rep, 'repetition', where);
+    if (p.component !== undefined) {
+      const sel = node.select(
+        p.subcomponent === undefined ? `${p.component}` : `${p.component}.${p.subcomponent}`,
+      );
+      if (!sel[0]) continue;
+      node = sel[0];
+    }
+    out.push(node);
+  }
+  return out;
+}
+
+/** A segment of a message; paths naming another segment read from the whole message. */
+export class Hl7SegmentNode implements SourceNode {
+  readonly where: string;
+  constructor(
+    private readonly msg: Hl7Message,
+    readonly segment: Hl7Segment,
+    private readonly occurrence: number,
+    private readonly index: number,
+  ) {
+    this.where = `${segment.name}${occurrence > 1 ? `[${occurrence}]` : ''}`;
+  }
+
+  select(path: string): SourceNode[] {
+    const m = HL7_FIELD_PATH.exec(path);
+    if (m && m[1] === this.segment.name && m[2] === undefined) {
+      return selectInSegment(this.msg, this.segment, this.occurrence, path);
+    }
+    return new Hl7MessageNode(this.msg).select(path);
+  }
+
+  following(name: string): SourceNode[] {
+    const out: SourceNode[] = [];
+    const segs = this.msg.segments;
+    let occ = segs.slice(0, this.index + 1).filter((s) => s.name === name).length;
+    for (let i = this.index + 1; i < segs.length && (segs[i] as Hl7Segment).name === name; i++) {
+      out.push(new Hl7SegmentNode(this.msg, segs[i] as Hl7Segment, ++occ, i));
+    }
+    return out;
+  }
+
+  text(): string {
+    return '';
+  }
+  value(): unknown {
+    return undefined;
+  }
+}
+
+/** The whole message: paths are absolute (`PID-3`, `OBX[2]-5`, `OBX[*]-5`). */
+export class Hl7MessageNode implements SourceNode {
+  readonly where = 'message';
+  constructor(readonly msg: Hl7Message) {}
+
+  select(path: string): SourceNode[] {
+    const p = parsePath(path);
+    const segs = this.msg.segments;
+    const out: SourceNode[] = [];
+    let occ = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i] as Hl7Segment;
+      if (s.name !== p.segment) continue;
+      occ++;
+      if (p.occurrence !== '*' && p.occurrence !== occ) continue;
+      const node = new Hl7SegmentNode(this.msg, s, occ, i);
+      if (p.field === undefined) out.push(node);
+      else
+        out.push(
+          ...selectInSegment(this.msg, s, occ, path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, s.name)),
+        );
+      if (p.occurrence !== '*') break;
+    }
+    return out;
+  }
+
+  /** Every segment named `name`, as nodes (for `each:`). */
+  segments(name: string): Hl7SegmentNode[] {
+    const out: Hl7SegmentNode[] = [];
+    let occ = 0;
+    this.msg.segments.forEach((s, i) => {
+      if (s.name === name) out.push(new Hl7SegmentNode(this.msg, s, ++occ, i));
+    });
+    return out;
+  }
+
+  text(): string {
+    return '';
+  }
+  value(): unknown {
+    return undefined;
+  }
+}
+
+/** FHIR input: paths are FHIRPath expressions. */
+export class FhirNode implements SourceNode {
+  constructor(
+    private readonly data: unknown,
+    readonly where: string,
+  ) {}
+
+  select(path: string): SourceNode[] {
+    if (path === '.' || path === '$this') return [this];
+    let results: unknown[];
+    try {
+      results = evalFhirPath(path, this.data);
+    } catch (err) {
+      throw new MappingError(
+        MappingErrorCode.Schema,
+        `FHIRPath ${JSON.stringify(path)} failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    return results
+      .filter((r) => r !== undefined && r !== null && r !== '')
+      .map(
+        (r, i) =>
+          new FhirNode(
+            r,
+            `${this.where === '$' ? '' : this.where + '.'}${path}${results.length > 1 ? `[${i}]` : ''}`,
+          ),
+      );
+  }
+
+  text(): string {
+    const v = this.data;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return '';
+  }
+
+  value(): unknown {
+    return this.data;
+  }
+}
+
+/** JSON input: dotted paths with `[n]` and `[*]` (`appointment.slots[*].start`). */
+export class JsonNode implements SourceNode {
+  constructor(
+    private readonly data: unknown,
+    readonly where: string,
+  ) {}
+
+  select(path: string): SourceNode[] {
+    if (path === '.' || path === '$') return [this];
+    const steps = path.replace(/^\$\.?/, '').split('.');
+    let current: Array<[unknown, string]> = [[this.data, this.where]];
+    for (const step of steps) {
+      const m = /^([^[\]]+)((?:\[(?:\d+|\*)\])*)$/.exec(step);
+      if (!m)
+        throw new MappingError(
+          MappingErrorCode.Schema,
+          `${JSON.stringify(path)} is not a JSON path (a.b[0].c)`,
+        );
+      const next: Array<[unknown, string]> = [];
+      for (const [v, w] of current) {
+        if (v === null || typeof v !== 'object') continue;
+        let items: Array<[unknown, string]> = [
+          [(v as Record<string, unknown>)[m[1] as string], `${w}.${m[1]}`],
+        ];
+        for (const idx of (m[2] ?? '').match(/\[(\d+|\*)\]/g) ?? []) {
+          const i = idx.slice(1, -1);
+          items = items.flatMap(([x, xw]) => {
+            if (!Array.isArray(x)) return [];
+            if (i === '*') return x.map((e, k) => [e, `${xw}[${k}]`] as [unknown, string]);
+            return [[x[Number(i)], `${xw}[${i}]`] as [unknown, string]];
+          });
+        }
+        next.push(...items);
+      }
+      current = next;
+    }
+    return current
+      .filter(([v]) => v !== undefined && v !== null && v !== '')
+      .map(([v, w]) => new JsonNode(v, w));
+  }
+
+  text(): string {
+    const v = this.data;
+    return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+  }
+
+  value(): unknown {
+    return this.data;
+  }
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+
+/** A condition on source values. `path` is read like a rule's `from`. */
+export type Condition =
+  | { path: string; present: boolean }
+  | { path: string; equals: string }
+  | { path: string; in: string[] }
+  | { path: string; matches: string }
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition };
+
+export const condition: z.ZodType<Condition> = z.lazy(() =>
+  z.union([
+    z.strictObject({ path: z.string(), present: z.boolean() }),
+    z.strictObject({ path: z.string(), equals: z.string() }),
+    z.strictObject({ path: z.string(), in: z.array(z.string()).min(1) }),
+    z.strictObject({ path: z.string(), matches: z.string() }),
+    z.strictObject({ all: z.array(condition).min(1) }),
+    z.strictObject({ any: z.array(condition).min(1) }),
+    z.strictObject({ not: condition }),
+  ]),
+);
+
+export const unmappedPolicy = z.enum(['error', 'pass_through', 'default', 'drop']);
+
+/** A function call: a name, or `{ name, args }`. */
+export const fnCall = z.union([
+  z.string(),
+  z.strictObject({ name: z.string(), args: z.record(z.string(), z.unknown()).optional() }),
+]);
+
+export interface RuleSpec {
+  from?: string;
+  const?: unknown;
+  ref?: string;
+  to: string;
+  map?: string;
+  fn?: z.infer<typeof fnCall>;
+  vocab?: string;
+  unmapped?: z.infer<typeof unmappedPolicy>;
+  default?: unknown;
+  when?: Condition;
+  required?: boolean;
+  following?: string;
+  rules?: RuleSpec[];
+}
+
+/**
+ * One mapping rule: where the value comes from (`from` path, `const`, or `ref` to another
+ * produced resource), where it goes (`to`), and how it is turned: a sub-map, a function, a
+ * vocabulary map with its policy for unmapped codes, a condition.
+ */
+export const rule: z.ZodType<RuleSpec> = z.lazy(() =>
+  z
+    .strictObject({
+      from: z.string().min(1).optional(),
+      const: z.unknown().optional(),
+      ref: z.string().min(1).optional(),
+      to: z.string().min(1),
+      map: z.string().optional(),
+      fn: fnCall.optional(),
+      vocab: z.string().optional(),
+      unmapped: unmappedPolicy.optional(),
+      default: z.unknown().optional(),
+      when: condition.optional(),
+      required: z.boolean().optional(),
+      following: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9]{2}$/)
+        .optional(),
+      rules: z.array(rule).optional(),
+    })
+    .refine((r) => [r.from, r.const, r.ref, r.rules].filter((v) => v !== undefined).length === 1, {
+      message: 'a rule takes exactly one of from, const, ref or rules',
+    })
+    .refine((r) => r.unmapped === undefined || r.vocab !== undefined, { message: 'unmapped needs vocab' })
+    .refine((r) => r.unmapped !== 'default' || r.default !== undefined, {
+      message: 'unmapped: default needs a default value',
+    }),
+);
+
+export const inputKind = z.enum(['hl7v2', 'fhir', 'json']);
+export const outputKind = z.enum(['fhir', 'hl7v2', 'json']);
+
+/** A datatype or segment map: rules applied to one value or one segment. */
+export const subMapSpec = z.strictObject({
+  /** `CX[Identifier]`, `PID[Patient]`: the IG's naming, source type and target type. */
+  map: z.string().regex(/^[A-Za-z0-9_]+\[[A-Za-z0-9_.-]+\]$/),
+  kind: z.enum(['datatype', 'segment']),
+  input: inputKind.default('hl7v2'),
+  output: outputKind.default('fhir'),
+  description: z.string().optional(),
+  rules: z.array(rule).min(1),
+});
+export type SubMapSpec = z.output<typeof subMapSpec>;
+
+export const vocabularySpec = z.strictObject({
+  vocabulary: z.string().regex(/^[A-Za-z0-9_[\].-]+$/),
+  description: z.string().optional(),
+  /** The v2 table (`HL70001`) or other source code system. */
+  source_system: z.string().optional(),
+  /** The FHIR code system of the target codes. */
+  target_system: z.string().optional(),
+  /** Source code → target code, or `{ code, display?, system? }`. Keys compare exactly. */
+  codes: z.record(
+    z.string(),
+    z.union([
+      z.string(),
+      z.strictObject({ code: z.string(), display: z.string().optional(), system: z.string().optional() }),
+    ]),
+  ),
+});
+export type VocabularySpec = z.output<typeof vocabularySpec>;
+
+export const resourceSpec = z.strictObject({
+  /** Local name, used by `ref:` and in deterministic ids. */
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/),
+  /** FHIR resource type (FHIR output) — omitted for JSON and HL7 v2 output. */
+  type: z.string().optional(),
+  /** One instance from the first segment of this name (or the message when omitted). */
+  segment: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9]{2}$/)
+    .optional(),
+  /** One instance per segment of this name (or per FHIRPath / JSON path match). */
+  each: z.string().optional(),
+  /** With `each`: only the segments that follow each instance of this resource (OBX under OBR). */
+  within: z.string().optional(),
+  /** A segment map applied to the segment, then `rules`. */
+  map: z.string().optional(),
+  /**
+   * Business identifier: a path to a CX-like value (`PID-3`). Gives a conditional entry
+   * (`Patient?identifier=system|value`) and the deterministic id.
+   */
+  identity: z.string().optional(),
+  /** Only produce the resource when this holds. */
+  when: condition.optional(),
+  rules: z.array(rule).default([]),
+});
+export type ResourceSpec = z.output<typeof resourceSpec>;
+
+export const messageMapSpec = z.strictObject({
+  transformer: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  description: z.string().optional(),
+  input: inputKind,
+  output: outputKind,
+  /** Message types this transformer handles (`ADT^A01`) — `sinew convert` picks by MSH-9. */
+  messages: z.array(z.string()).default([]),
+  /** For HL7 v2 output: MSH-9 of the message built (`ADT^A31^ADT_A05`) and MSH-12. */
+  message_type: z.string().optional(),
+  version: z.string().optional(),
+  resources: z.array(resourceSpec).min(1),
+});
+export type MessageMapSpec = z.output<typeof messageMapSpec>;
+
+export type TransformerFile =
+  | { kind: 'message'; spec: MessageMapSpec }
+  | { kind: 'sub'; spec: SubMapSpec }
+  | { kind: 'vocabulary'; spec: VocabularySpec };

@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
+import type { MapRegistry } from './compile';
+import { type CompiledRule, type RunEnv } from './compile';
+import { MappingError, MappingErrorCode } from './errors';
+import { systemUri } from './functions/text.fn';
+import type { LoadedFile } from './loader';
+import type { MessageMapSpec, ResourceSpec } from './spec';
+import { FhirNode, Hl7MessageNode, JsonNode, type SourceNode } from './source';
+import { ObjectTarget, SegmentTarget } from './target';
+
+/** A FHIR transaction Bundle as Sinew produces it. */
+export interface TransactionBundle {
+  resourceType: 'Bundle';
+  type: 'transaction';
+  entry: Array<{
+    fullUrl: string;
+    resource: Record<string, unknown>;
+    request: { method: 'PUT' | 'POST'; url: string };
+  }>;
+}
+
+export interface RunOptions {
+  /** Clock for values that need one (MSH-7 of built HL7 messages). */
+  now?: Date;
+}
+
+interface Instance {
+  spec: ResourceSpec;
+  ctx: SourceNode;
+  id: string;
+  identity?: { system?: string; value: string };
+  parent?: Instance;
+  /** Position of the instance's segment in the message (HL7 input), for grouping. */
+  position: number;
+  target?: ObjectTarget;
+}
+
+/** A UUID built from a hash of the parts, so the same input always gives the same id. */
+export function deterministicUuid(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A compiled message map: runs on one message (or FHIR resource / JSON document). */
+export class MessageTransformer {
+  private readonly resources: Array<{
+    spec: ResourceSpec;
+    rules: CompiledRule[];
+    when?: (n: SourceNode) => boolean;
+  }>;
+
+  constructor(
+    readonly spec: MessageMapSpec,
+    readonly file: string,
+    private readonly registry: MapRegistry,
+    loaded: LoadedFile,
+  ) {
+    const names = new Set<string>();
+    this.resources = spec.resources.map((r, i) => {
+      const at = ['resources', i];
+      const fail = (message: string, key: string): never => {
+        throw new MappingError(MappingErrorCode.Schema, message, { file, ...loaded.locate([...at, key]) });
+      };
+      if (names.has(r.name)) fail(`resource name ${r.name} is used twice`, 'name');
+      if (r.within && !names.has(r.within))
+        fail(`within: ${r.within} must name an earlier resource`, 'within');
+      if (r.map && !registry.subMaps.has(r.map)) {
+        throw new MappingError(MappingErrorCode.Unknown, `no map named ${r.map}`, {
+          file,
+          ...loaded.locate([...at, 'map']),
+        });
+      }
+      if (spec.output === 'fhir' && !r.type) fail('a resource of a FHIR transformer needs a type', 'name');
+      if (spec.output === 'hl7v2' && !r.segment)
+        fail('an HL7 v2 transformer builds segments: give segment', 'name');
+      names.add(r.name);
+      return {
+        spec: r,
+        rules: registry.compileRules(r.rules, loaded, [...at, 'rules']),
+        when: r.when ? registry.compileCondition(r.when, loaded, [...at, 'when']) : undefined,
+      };
+    });
+    for (const [i, r] of spec.resources.entries()) {
+      for (const [j, rule] of r.rules.entries()) {
+        if (rule.ref !== undefined && !names.has(rule.ref)) {
+          throw new MappingError(MappingErrorCode.Unknown, `ref: no resource named ${rule.ref}`, {
+            file,
+            ...loaded.locate(['resources', i, 'rules', j, 'ref']),
+          });
+        }
+      }
+    }
+  }
+
+  get name(): string {
+    return this.spec.transformer;
+  }
+
+  /** Runs the map. HL7 v2 input takes an Hl7Message; FHIR and JSON input take parsed JSON. */
+  run(input: Hl7Message | unknown, options: RunOptions = {}): unknown {
+    const root = this.rootNode(input);
+    const instances = this.instantiate(root, input);
+    const env = (current: Instance): RunEnv => ({
+      refs: (name) => this.refsFrom(current, name, instances),
+    });
+
+    if (this.spec.output === 'hl7v2') return this.buildHl7(instances, input, options, env);
+
+    for (const inst of instances) {
+      const target = new ObjectTarget(
+        this.spec.output === 'fhir'
+          ? inst.identity
+            ? { resourceType: inst.spec.type }
+            : { resourceType: inst.spec.type, id: inst.id }
+          : {},
+      );
+      const compiled = this.resources.find((r) => r.spec === inst.spec);
+      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, env(inst));
+      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, env(inst));
+      inst.target = target;
+    }
+
+    if (this.spec.output === 'json') {
+      const out: Record<string, unknown> = {};
+      for (const r of this.spec.resources) {
+        const objs = instances.filter((i) => i.spec === r).map((i) => i.target?.obj ?? {});
+        if (r.each) out[r.name] = objs;
+        else if (objs[0]) out[r.name] = objs[0];
+      }
+      const only = this.spec.resources.length === 1 ? this.spec.resources[0] : undefined;
+      return only && !only.each ? out[only.name] : out;
+    }
+
+    const bundle: TransactionBundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
+    for (const inst of instances) {
+      const type = inst.spec.type as string;
+      const url = inst.identity
+        ? `${type}?identifier=${inst.identity.system ? `${encodeURIComponent(inst.identity.system)}|` : ''}${encodeURIComponent(inst.identity.value)}`
+        : `${type}/${inst.id}`;
+      bundle.entry.push({
+        fullUrl: `urn:uuid:${inst.id}`,
+        resource: inst.target?.obj ?? {},
+        request: { method: 'PUT', url },
+      });
+    }
+    return bundle;
+  }
+
+  private rootNode(input: unknown): SourceNode {
+    switch (this.spec.input) {
+      case 'hl7v2':
+        if (!(input instanceof Hl7Message)) {
+          throw new MappingError(MappingErrorCode.Input, `${this.name} reads HL7 v2 messages`);
+        }
+        return new Hl7MessageNode(input);
+      case 'fhir':
+        if (!input || typeof input !== 'object' || !('resourceType' in input)) {
+          throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
+        }
+        return new FhirNode(input, String((input as { resourceType: unknown }).resourceType));
+      default:
+        return new JsonNode(input, '$');
+    }
+  }
+
+  private instantiate(root: SourceNode, input: unknown): Instance[] {
+    const instances: Instance[] = [];
+    const salt = this.instanceSalt(input);
+    for (const { spec, when } of this.resources) {
+      const contexts: Array<{ ctx: SourceNode; position: number; parent?: Instance }> = [];
+      if (root instanceof Hl7MessageNode && this.spec.input === 'hl7v2') {
+        if (spec.each) {
+          const segs = root.segments(spec.each);
+          const parents = spec.within ? instances.filter((i) => i.spec.name === spec.within) : [];
+          for (const node of segs) {
+            const position = root.msg.segments.indexOf(node.segment as Hl7Segment);
+            let parent: Instance | undefined;
+            if (spec.within) {
+              parent = parents.filter((p) => p.position < position).pop();
+              if (!parent) continue;
+            }
+            contexts.push({ ctx: node, position, parent });
+          }
+        } else if (spec.segment && this.spec.output !== 'hl7v2') {
+          const node = root.segments(spec.segment)[0];
+          if (node)
+            contexts.push({ ctx: node, position: root.msg.segments.indexOf(node.segment as Hl7Segment) });
+        } else contexts.push({ ctx: root, position: -1 });
+      } else if (spec.each) {
+        root.select(spec.each).forEach((ctx, position) => contexts.push({ ctx, position }));
+      } else contexts.push({ ctx: root, position: -1 });
+
+      let ordinal = 0;
+      for (const c of contexts) {
+        if (when && !when(c.ctx)) continue;
+        ordinal++;
+        const identity = spec.identity ? this.identityOf(c.ctx, spec.identity) : undefined;
+        const id = identity
+          ? deterministicUuid(this.name, spec.name, identity.system ?? '', identity.value)
+          : deterministicUuid(this.name, spec.name, salt, String(c.position), String(ordinal));
+        instances.push({ spec, ctx: c.ctx, id, identity, parent: c.parent, position: c.position });
+      }
+    }
+    return instances;
+  }
+
+  /** What makes an instance without business identifier unique: the message's identity. */
+  private instanceSalt(input: unknown): string {
+    if (input instanceof Hl7Message) {
+      return [input.get('MSH-3'), input.get('MSH-4'), input.get('MSH-7'), input.get('MSH-10')].join('|');
+    }
+    return createHash('sha256').update(JSON.stringify(input)).digest('hex');
+  }
+
+  private identityOf(ctx: SourceNode, path: string): { system?: string; value: string } | undefined {
+    const node = ctx.select(path)[0];
+    if (!node) return undefined;
+    if (this.spec.input !== 'hl7v2') {
+      const v = node.value() as { system?: unknown; value?: unknown } | string;
+      if (typeof v === 'string') return { value: v };
+      return typeof v.value === 'string'
+        ? { value: v.value, system: typeof v.system === 'string' ? v.system : undefined }
+        : undefined;
+    }
+    const value = node.select('1')[0]?.text() ?? '';
+    if (!value) return undefined;
+    const hd = (node.select('4')[0]?.text() ?? '').replace(/&/g, '^');
+    const system = hd ? (systemUri.run(hd, { prefix: 'urn:sinew:id:' }) as string | undefined) : undefined;
+    return { value, system };
+  }
+
+  private refsFrom(current: Instance, name: string, all: Instance[]): unknown[] {
+    let picked = all.filter((i) => i.spec.name === name);
+    const target = this.spec.resources.find((r) => r.name === name);
+    if (target?.within === current.spec.name) picked = picked.filter((i) => i.parent === current);
+    else if (current.spec.within === name && current.parent) picked = [current.parent];
+    if (this.spec.output === 'fhir') return picked.map((i) => ({ reference: `urn:uuid:${i.id}` }));
+    return picked.map((i) => i.id);
+  }
+
+  private buildHl7(
+    instances: Instance[],
+    input: unknown,
+    options: RunOptions,
+    env: (i: Instance) => RunEnv,
+  ): Hl7Message {
+    const msg = Hl7Message.create({
+      type: this.spec.message_type ?? 'ADT^A31^ADT_A05',
+      version: this.spec.version ?? '2.5.1',
+      controlId: createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 20).toUpperCase(),
+      dateTime: hl7Now(options.now ?? new Date()),
+    });
+    for (const inst of instances) {
+      const name = inst.spec.segment as string;
+      const seg = name === 'MSH' ? (msg.segments[0] as Hl7Segment) : msg.addSegment(name);
+      const occurrence = msg.segmentsNamed(name).length;
+      const target = new SegmentTarget(msg, seg, occurrence);
+      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, env(inst));
+      const compiled = this.resources.find((r) => r.spec === inst.spec);
+      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, env(inst));
+    }
+    return msg;
+  }
+}
