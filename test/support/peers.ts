@@ -9,7 +9,7 @@ import type { Hl7MessageEvent } from '@medplum/hl7';
  */
 export interface Peer {
   name: string;
-  available: boolean;
+  readonly available: boolean;
   /** How to install it. */
   install: string;
 }
@@ -39,19 +39,28 @@ function pythonWithHl7(): string | undefined {
   return ['/usr/bin/python3', 'python3'].find((py) => runs(py, ['-c', 'import hl7.mllp']));
 }
 
-const PYTHON = pythonWithHl7();
+let python: string | null | undefined;
+/** Looked for once, on first use. */
+function pythonHl7(): string | undefined {
+  if (python === undefined) python = pythonWithHl7() ?? null;
+  return python ?? undefined;
+}
 
 /** `mllp_send`, python-hl7's command-line MLLP client (Debian package python3-hl7). */
 export const mllpSendPeer: Peer = {
   name: 'mllp_send (python3-hl7)',
-  available: runs('mllp_send', ['--version']),
+  get available() {
+    return runs('mllp_send', ['--version']);
+  },
   install: 'apt-get install python3-hl7',
 };
 
 /** python-hl7's asyncio MLLP server (Debian package python3-hl7). */
 export const pythonHl7Peer: Peer = {
   name: 'python-hl7 asyncio MLLP server (python3-hl7)',
-  available: PYTHON !== undefined,
+  get available() {
+    return pythonHl7() !== undefined;
+  },
   install: 'apt-get install python3-hl7',
 };
 
@@ -96,7 +105,8 @@ export interface PeerListener {
  * with python-hl7's own `create_ack`: AE when MSH-10 ends with `E`, AA otherwise.
  */
 export function startPythonHl7Server(): Promise<PeerListener> {
-  if (!PYTHON) return Promise.reject(new Error('python-hl7 is not installed'));
+  const py = pythonHl7();
+  if (!py) return Promise.reject(new Error('python-hl7 is not installed'));
   const script = `
 import asyncio, sys
 import hl7
@@ -122,7 +132,7 @@ async def main():
 
 asyncio.run(main())
 `;
-  return startChild(spawn(PYTHON, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  return startChild(spawn(py, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Waits for the child to print its port on its first line. */
