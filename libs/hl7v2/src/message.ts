@@ -276,7 +276,9 @@ export class Hl7Message {
     for (const seg of segs) {
       if (p.repetition === '*' && p.field !== undefined) {
         const count = this.repetitionCount(seg, p.field);
-        for (let r = 1; r <= count; r++) out.push(this.readAt(seg, p, r));
+        // Split once: finding each repetition from the start would be quadratic in their number.
+        const reps = count > 1 ? splitOn(seg.field(p.field), this.delimiters.repetition) : undefined;
+        for (let r = 1; r <= count; r++) out.push(this.readAt(seg, p, r, reps?.[r - 1]));
       } else {
         const raw = this.rawAt(seg, p, p.repetition);
         if (raw !== undefined) out.push(this.readAt(seg, p, p.repetition));
@@ -317,7 +319,7 @@ export class Hl7Message {
     return this.segment(p.segment, p.occurrence === '*' ? 1 : p.occurrence);
   }
 
-  private rawAt(seg: Hl7Segment, p: Hl7Path, rep: number | '*'): string | undefined {
+  private rawAt(seg: Hl7Segment, p: Hl7Path, rep: number | '*', knownRep?: string): string | undefined {
     if (p.field === undefined) return seg.toString();
     const field = seg.fields()[p.field];
     if (field === undefined) return undefined;
@@ -327,15 +329,15 @@ export class Hl7Message {
     }
     const d = this.delimiters;
     if (rep === '*') return field;
-    const repText = nthPiece(field, d.repetition, rep);
+    const repText = knownRep ?? nthPiece(field, d.repetition, rep);
     if (repText === undefined || p.component === undefined) return repText;
     const comp = nthPiece(repText, d.component, p.component);
     if (comp === undefined || p.subcomponent === undefined) return comp;
     return nthPiece(comp, d.subcomponent, p.subcomponent);
   }
 
-  private readAt(seg: Hl7Segment, p: Hl7Path, rep: number | '*'): string {
-    const raw = this.rawAt(seg, p, rep);
+  private readAt(seg: Hl7Segment, p: Hl7Path, rep: number | '*', knownRep?: string): string {
+    const raw = this.rawAt(seg, p, rep, knownRep);
     if (raw === undefined || raw === '') return '';
     if (p.field === undefined || (seg.isHeader && p.field <= 2)) return raw;
     const d = this.delimiters;
