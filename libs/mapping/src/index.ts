@@ -7,3 +7,4 @@ export * from './target';
 export * from './compile';
 export * from './transformer';
 export * from './library';
+export * from './testing';

@@ -29,11 +29,11 @@ export function parseTransformerFile(text: string, file: string): LoadedFile {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const pos = e?.linePos?.[0];
+    const pos = lc.linePos(e?.pos[0] ?? 0);
     throw new MappingError(MappingErrorCode.Schema, `YAML: ${e?.message.split('\n')[0] ?? 'unreadable'}`, {
       file,
-      line: pos?.line,
-      column: pos?.col,
+      line: pos.line,
+      column: pos.col,
     });
   }
   const data: unknown = doc.toJS();
