@@ -18,11 +18,17 @@ export function isFormattingEscape(body: string): boolean {
   return FORMATTING_BODY.test(body);
 }
 
+/**
+ * Most line breaks one `\.sp n\` renders, so that rendered text stays within a small multiple
+ * of its encoded length (a few megabytes of `\.sp999\` would exceed V8's longest string).
+ */
+const MAX_SKIP = 99;
+
 function renderFormatting(body: string): string {
   if (body === '.br') return '\n';
   if (body.startsWith('.sp')) {
     const n = Number.parseInt(body.slice(3) || '1', 10);
-    return '\n'.repeat(Number.isFinite(n) && n > 0 && n < 1000 ? n : 1);
+    return '\n'.repeat(Number.isFinite(n) && n > 0 ? Math.min(n, MAX_SKIP) : 1);
   }
   return '';
 }

@@ -22,3 +22,17 @@ describe('pathological inputs finish fast', () => {
     expect(ms).toBeLessThan(BUDGET_MS);
   });
 });
+
+describe('formatting escapes rendered as text stay proportionate', () => {
+  it('5 MB of \\.sp999\\ renders without exceeding the longest string', () => {
+    const msg = Hl7Message.parse(`MSH|^~\\&|A\rNTE|1||${'\\.sp999\\'.repeat(600_000)}`, {
+      formatting: 'text',
+    });
+    const { value, ms } = timed(() => msg.get('NTE-3'));
+    expect(value).toBe('\n'.repeat(99 * 600_000));
+    expect(ms).toBeLessThan(BUDGET_MS);
+    expect(Hl7Message.parse('MSH|^~\\&|A\rNTE|1||a\\.sp3\\b', { formatting: 'text' }).get('NTE-3')).toBe(
+      'a\n\n\nb',
+    );
+  });
+});
