@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerInspect } from './commands/inspect.command';
 import { registerSend } from './commands/send.command';
+import { registerConvert } from './commands/convert.command';
+import { registerTest } from './commands/test.command';
 
 declare const SINEW_VERSION: string;
 
@@ -10,6 +12,8 @@ export function buildProgram(): Command {
     .version(typeof SINEW_VERSION === 'string' ? SINEW_VERSION : '0.0.0-dev');
   registerInspect(program);
   registerSend(program);
+  registerConvert(program);
+  registerTest(program);
   return program;
 }
 

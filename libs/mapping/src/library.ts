@@ -1,12 +1,22 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MapRegistry } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import { FUNCTIONS, type MappingFunction } from './functions';
 import { loadTransformerDir, type LoadedFile } from './loader';
 import { MessageTransformer } from './transformer';
 
+/** The folder of the built-in transformers: `transformers/` at the project root. */
+function builtInDir(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'transformers')))
+      return join(dir, 'transformers');
+    if (dirname(dir) === dir) return join(process.cwd(), 'transformers');
+  }
+}
+
 /** The built-in transformers shipped with Sinew (`transformers/` at the project root). */
-export const BUILT_IN_TRANSFORMERS = resolve(__dirname, '..', '..', '..', 'transformers');
+export const BUILT_IN_TRANSFORMERS = builtInDir();
 
 /**
  * Every transformer under one or more folders, compiled once: message maps by name and by the

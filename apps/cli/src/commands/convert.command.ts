@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { runConvert, type ConvertOptions } from '../convert/convert';
+
+const EXAMPLES = `
+Examples:
+  $ sinew convert channels/samples/adt-a01.hl7                 # HL7 v2 → FHIR transaction Bundle
+  $ sinew convert --validate channels/samples/oru-r01.hl7
+  $ sinew convert --map patient-to-adt --to hl7v2 patient.json  # FHIR → HL7 v2
+
+Exit status: 0 when every message converted (and validated, with --validate), 1 when one did
+not, 2 for a usage error. Reference: docs/transformers.md`;
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description(
+      'convert messages with the built-in transformers (HL7 v2 → FHIR R4, FHIR → HL7 v2, HL7 v2 → JSON)',
+    )
+    .argument('<files...>', 'HL7 v2 files (one message, several, or a batch) or JSON/FHIR documents')
+    .addOption(new Option('--map <name>', 'use this transformer instead of choosing one by MSH-9'))
+    .addOption(
+      new Option('--to <kind>', 'output kind when choosing by MSH-9')
+        .choices(['fhir', 'hl7v2', 'json'])
+        .default('fhir'),
+    )
+    .addOption(new Option('--validate', 'also print every validation issue of the input and the output'))
+    .addOption(
+      new Option(
+        '--transformers <dir...>',
+        'load transformers from these folders instead of the built-in ones',
+      ),
+    )
+    .addHelpText('after', EXAMPLES)
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .action((files: string[], options: ConvertOptions) => {
+      process.exitCode = runConvert(files, options, {
+        readFile: (file) => readFileSync(file === '-' ? 0 : file),
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+      });
+    });
+}

@@ -1,0 +1,112 @@
+import { Hl7Message, Hl7ParseError, splitMessages } from '@sinew/hl7v2';
+import {
+  BUILT_IN_TRANSFORMERS,
+  MappingError,
+  TransformerLibrary,
+  type MessageTransformer,
+} from '@sinew/mapping';
+
+export interface ConvertOptions {
+  map?: string;
+  to: 'fhir' | 'hl7v2' | 'json';
+  validate?: boolean;
+  transformers?: string[];
+}
+
+export interface ConvertIo {
+  readFile(file: string): Buffer;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** A validator for `--validate`: returns printable issue lines and whether any is an error. */
+export type ConvertValidator = (input: unknown, output: unknown) => { lines: string[]; errors: number };
+
+let validator: ConvertValidator | undefined;
+
+/** Installs the validator `--validate` uses. */
+export function setConvertValidator(v: ConvertValidator): void {
+  validator = v;
+}
+
+function looksLikeHl7(bytes: Buffer): boolean {
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (i < bytes.length && (bytes[i] === 0x0d || bytes[i] === 0x0a || bytes[i] === 0x20)) i++;
+  const head = bytes.toString('latin1', i, i + 3);
+  return head === 'MSH' || head === 'FHS' || head === 'BHS';
+}
+
+function render(output: unknown): string {
+  if (output instanceof Hl7Message) return output.toString().replace(/\r/g, '\n');
+  return JSON.stringify(output, null, 2) + '\n';
+}
+
+/** Runs `sinew convert`; returns the exit status. */
+export function runConvert(files: string[], options: ConvertOptions, io: ConvertIo): number {
+  let library: TransformerLibrary;
+  try {
+    library = TransformerLibrary.load(options.transformers ?? [BUILT_IN_TRANSFORMERS]);
+  } catch (err) {
+    io.stderr(`sinew: ${err instanceof Error ? err.toString() : String(err)}\n`);
+    return 2;
+  }
+  if (options.map && !library.transformers.has(options.map)) {
+    io.stderr(
+      `sinew: no transformer named ${options.map} (known: ${[...library.transformers.keys()].join(', ')})\n`,
+    );
+    return 2;
+  }
+  let status = 0;
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = io.readFile(file);
+    } catch (err) {
+      io.stderr(`sinew: ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}\n`);
+      status = 1;
+      continue;
+    }
+    let inputs: unknown[];
+    try {
+      inputs = looksLikeHl7(bytes) ? splitMessages(bytes) : [JSON.parse(bytes.toString('utf8')) as unknown];
+    } catch (err) {
+      const why =
+        err instanceof Hl7ParseError ? err.toString() : `not HL7 v2 and not JSON (${(err as Error).message})`;
+      io.stderr(`sinew: ${file}: ${why}\n`);
+      status = 1;
+      continue;
+    }
+    inputs.forEach((input, i) => {
+      const label = inputs.length > 1 ? `${file}, message ${i + 1}` : file;
+      try {
+        let transformer: MessageTransformer;
+        if (options.map) transformer = library.get(options.map);
+        else if (input instanceof Hl7Message)
+          transformer = library.forMessageType(input.messageType, options.to);
+        else {
+          const candidates = [...library.transformers.values()].filter(
+            (t) => t.spec.input !== 'hl7v2' && t.spec.output === options.to,
+          );
+          if (candidates.length !== 1)
+            throw new MappingError(
+              'map.no_transformer',
+              'name the transformer with --map for JSON/FHIR input',
+            );
+          transformer = candidates[0] as MessageTransformer;
+        }
+        const output = transformer.run(input);
+        io.stdout(render(output));
+        if (options.validate && validator) {
+          const { lines, errors } = validator(input, output);
+          for (const line of lines) io.stderr(`${label}: ${line}\n`);
+          if (errors > 0) status = 1;
+        }
+      } catch (err) {
+        if (!(err instanceof MappingError || err instanceof Hl7ParseError)) throw err;
+        io.stderr(`sinew: ${label}: ${err.toString()}\n`);
+        status = 1;
+      }
+    });
+  }
+  return status;
+}

@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { corpusPath } from '@sinew/test-support';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+function sinew(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/sinew.js', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('sinew convert (built command)', () => {
+  it('converts an ADT^A01 to a FHIR transaction Bundle chosen by MSH-9', () => {
+    const r = sinew(['convert', corpusPath('fhir-converter-01', 'hl7v2-samples', 'ADT-A01-01.hl7')]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const bundle = JSON.parse(r.stdout) as {
+      type: string;
+      entry: Array<{ resource: { resourceType: string; birthDate?: string } }>;
+    };
+    expect(bundle.type).toBe('transaction');
+    const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient');
+    expect(patient?.resource.birthDate).toBe('1988-08-18');
+  });
+
+  it('gives the same Bundle for the same message', () => {
+    const file = corpusPath('fhir-converter-01', 'hl7v2-samples', 'ADT-A01-01.hl7');
+    expect(sinew(['convert', file]).stdout).toBe(sinew(['convert', file]).stdout);
+  });
+
+  it('reports a mapping error with its code and locations, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
+    const file = join(dir, 'bad.hl7');
+    writeFileSync(
+      file,
+      'MSH|^~\\&|PMS|C|EHR|C|20260101||ADT^A04|1|P|2.5.1\rPID|1||M1^^^C^MR||DOE^J||19800101|X\r',
+    );
+    const r = sinew(['convert', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `sinew: ${file}: PID-8 → gender: map.unmapped: code is not in vocabulary AdministrativeSex (policy: error)\n`,
+    );
+  });
+
+  it('refuses a message type without a built-in transformer', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
+    const file = join(dir, 'q.hl7');
+    writeFileSync(file, 'MSH|^~\\&|A|B|C|D|20260101||QBP^Q11|1|P|2.5.1\r');
+    const r = sinew(['convert', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('map.no_transformer');
+  });
+});
+
+describe('sinew test (built command)', () => {
+  it('runs the built-in transformer tests', () => {
+    const r = sinew(['test', 'transformers']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ passed, 0 failed$/m);
+  });
+
+  it('fails and names file:line of a failing test', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-test-'));
+    writeFileSync(
+      join(dir, 'm.yaml'),
+      'transformer: t\ninput: json\noutput: json\nresources:\n  - name: out\n    rules:\n      - { from: a, to: b }\n',
+    );
+    writeFileSync(
+      join(dir, 'm.test.yaml'),
+      'transformer: t\ntests:\n  - name: copies a\n    input: { a: 1 }\n    expect: { b: 2 }\n',
+    );
+    const r = sinew(['test', dir]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('m.test.yaml:3 copies a');
+    expect(r.stdout).toContain('b: got [1], expected [2]');
+    expect(r.stdout).toMatch(/^0 passed, 1 failed$/m);
+  });
+});
