@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Hl7Message, buildAck } from '@sinew/hl7v2';
-import { adt, delay } from '../test/raw-connection';
+import { adt, delay, until } from '../test/raw-connection';
 import { ackingHandler } from './acks';
 import { MllpClient, type MllpClientOptions } from './client';
 import { MllpDecoder, encodeFrame } from './framing';
@@ -180,8 +180,7 @@ describe('MllpClient', () => {
     const server = await codeEchoServer({ idleTimeoutMs: 100 });
     const c = client(server.port);
     expect((await c.send(adt('FIRST0AA'))).status).toBe('accepted');
-    await delay(300);
-    expect(server.stats.idleTimeouts).toBe(1);
+    await until(() => server.stats.idleTimeouts === 1 && server.stats.connectionsOpen === 0);
     expect((await c.send(adt('AGAIN0AA'))).status).toBe('accepted');
     expect(c.stats.connects).toBe(2);
   });
@@ -208,7 +207,7 @@ describe('MllpClient', () => {
     closers.push(() => server.stop(1_000));
     const c = client(server.port);
     const inFlight = c.send(adt('CLOSING1'));
-    await delay(50);
+    await until(() => server.stats.frames === 1);
     await c.close();
     expect(await inFlight).toMatchObject({ status: 'connection_failed', error: { code: 'mllp.closed' } });
     expect(await c.send(adt('AFTER001'))).toMatchObject({

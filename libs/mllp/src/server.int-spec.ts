@@ -1,5 +1,5 @@
 import { Hl7Message, buildAck, readAck } from '@sinew/hl7v2';
-import { RawConnection, adt, delay } from '../test/raw-connection';
+import { RawConnection, adt, delay, until } from '../test/raw-connection';
 import { ackingHandler } from './acks';
 import { MllpClient } from './client';
 import type { MllpError } from './errors';
@@ -171,7 +171,7 @@ describe('MllpServer', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     expect(c.frames).toEqual([]);
     expect(handler).not.toHaveBeenCalled();
-    await delay(20);
+    await until(() => server.stats.connectionsOpen === 0);
     expect(problems.map((p) => p.code)).toEqual(['mllp.idle_timeout', 'mllp.partial_frame']);
     expect(server.stats).toMatchObject({ idleTimeouts: 1, partialFrames: 1, frames: 0 });
   });
@@ -198,9 +198,10 @@ describe('MllpServer', () => {
     const quitter = await open(server);
     const stayer = await open(server);
     quitter.write(Buffer.concat([Buffer.from([VT]), Buffer.from(adt('CUT00001')).subarray(0, 40)]));
+    await until(() => server.stats.connectionsOpen === 2);
     await delay(50);
     quitter.destroy();
-    await delay(50);
+    await until(() => server.stats.connectionsOpen === 1);
     stayer.write(encodeFrame(adt('STAY0001')));
     const [reply] = await stayer.waitForFrames(1);
     expect(ackOf(reply as Buffer).controlId).toBe('STAY0001');
@@ -213,7 +214,7 @@ describe('MllpServer', () => {
     const { server, problems } = await startServer(ackingHandler(), { maxConnections: 2 });
     const a = await open(server);
     const b = await open(server);
-    await delay(50);
+    await until(() => server.stats.connectionsOpen === 2);
     const c = await open(server);
     await c.waitForClose(2_000);
     expect(c.frames).toEqual([]);
@@ -223,7 +224,7 @@ describe('MllpServer', () => {
     a.write(encodeFrame(adt('STILL001')));
     expect(ackOf((await a.waitForFrames(1))[0] as Buffer).code).toBe('AA');
     b.destroy();
-    await delay(100);
+    await until(() => server.stats.connectionsOpen === 1);
     const d = await open(server);
     d.write(encodeFrame(adt('AGAIN001')));
     expect(ackOf((await d.waitForFrames(1))[0] as Buffer).controlId).toBe('AGAIN001');
@@ -255,7 +256,7 @@ describe('MllpServer', () => {
       const c = await open(server);
       const port = server.port;
       c.write(encodeFrame(adt('INFLIGHT')));
-      await delay(50);
+      await until(() => server.stats.frames === 1);
       const stopped = server.stop(5_000);
       await delay(50);
       await expect(RawConnection.open(port).then((x) => x.destroy())).rejects.toThrow();
@@ -271,7 +272,7 @@ describe('MllpServer', () => {
       const { server } = await startServer(() => new Promise(() => undefined));
       const c = await open(server);
       c.write(encodeFrame(adt('FOREVER1')));
-      await delay(50);
+      await until(() => server.stats.frames === 1);
       const started = Date.now();
       await server.stop(200);
       await c.waitForClose();
