@@ -21,6 +21,7 @@ export interface SourceNode {
   readonly segment?: Hl7Segment;
 }
 
+const SIMPLE_FHIR_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?)*$/;
 const HL7_FIELD_PATH = /^([A-Z][A-Z0-9]{2})(\[(?:\d+|\*)\])?-/;
 const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
 
@@ -213,6 +214,8 @@ export class FhirNode implements SourceNode {
 
   select(path: string): SourceNode[] {
     if (path === '.' || path === '$this') return [this];
+    const prefix = this.where === '$' ? '' : `${this.where}.`;
+    if (SIMPLE_FHIR_PATH.test(path)) return this.walk(path).map(([v, w]) => new FhirNode(v, prefix + w));
     let results: unknown[];
     try {
       results = evalFhirPath(path, this.data);
@@ -224,13 +227,38 @@ export class FhirNode implements SourceNode {
     }
     return results
       .filter((r) => r !== undefined && r !== null && r !== '')
-      .map(
-        (r, i) =>
-          new FhirNode(
-            r,
-            `${this.where === '$' ? '' : this.where + '.'}${path}${results.length > 1 ? `[${i}]` : ''}`,
-          ),
-      );
+      .map((r, i) => {
+        const type = r && typeof r === 'object' && 'resourceType' in r ? String(r.resourceType) : undefined;
+        const index = results.length > 1 ? `[${i}]` : '';
+        return new FhirNode(r, type ? `${type}${index}` : `${prefix}${path}${index}`);
+      });
+  }
+
+  /**
+   * Plain element paths (`name[0].given`, `type.coding.code`) are walked directly, with
+   * FHIRPath's flattening of lists: FHIRPath on an element without its type is unreliable.
+   */
+  private walk(path: string): Array<[unknown, string]> {
+    let current: Array<[unknown, string]> = [[this.data, '']];
+    for (const step of path.split('.')) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$/.exec(step) as RegExpExecArray;
+      const key = m[1] as string;
+      const index = m[2] === undefined ? undefined : Number(m[2]);
+      const next: Array<[unknown, string]> = [];
+      for (const [v, w] of current) {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
+        const child = (v as Record<string, unknown>)[key];
+        const name = w ? `${w}.${key}` : key;
+        if (Array.isArray(child)) {
+          child.forEach((c, i) => {
+            if (index === undefined || index === i) next.push([c, `${name}[${i}]`]);
+          });
+        } else if (child !== undefined && index === undefined) next.push([child, name]);
+        else if (child !== undefined && index === 0) next.push([child, name]);
+      }
+      current = next;
+    }
+    return current.filter(([v]) => v !== undefined && v !== null && v !== '');
   }
 
   text(): string {

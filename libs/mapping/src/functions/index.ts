@@ -2,6 +2,7 @@ import type { MappingFunction } from './define';
 import { fhirToHl7DateTime, hl7DateTime } from './hl7-datetime.fn';
 import { systemUri, textCase, toNumber } from './text.fn';
 import { ucumUnit } from './ucum-unit.fn';
+import { namespaceFromUri, universalIdFromUri, universalIdTypeFromUri } from './uri.fn';
 
 export * from './define';
 
@@ -13,4 +14,7 @@ export const FUNCTIONS: readonly MappingFunction[] = [
   textCase,
   systemUri,
   ucumUnit,
+  universalIdFromUri,
+  universalIdTypeFromUri,
+  namespaceFromUri,
 ] as MappingFunction[];
