@@ -163,6 +163,11 @@ export class MllpClient {
         const error = err instanceof MllpError ? err : socketFailure(err as Error, false);
         return failed('connection_failed', controlId, started, error);
       }
+      if (socket.destroyed || socket.writableEnded) {
+        // Closed while this send waited: take a new connection.
+        if (this.socket === socket) this.socket = undefined;
+        continue;
+      }
       if (!this.pending.has(controlId)) break;
     }
     let settle!: (result: MllpSendResult) => void;
