@@ -208,11 +208,16 @@ export class MapRegistry {
     }
     if (rule.rules !== undefined) {
       const inner = this.compileRules(rule.rules, file, [...at, 'rules']);
+      const following = rule.following;
       return (ctx, target, env) => {
         if (when && !when(ctx)) return;
-        const child = target.child();
-        for (const r of inner) r(ctx, child, env);
-        write(target, child.result());
+        // With `following`, each following segment is the context of one object.
+        const contexts = following ? (ctx.following?.(following) ?? []) : [ctx];
+        for (const c of contexts) {
+          const child = target.child();
+          for (const r of inner) r(c, child, env);
+          write(target, child.result());
+        }
       };
     }
     const from = rule.from as string;

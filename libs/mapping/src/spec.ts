@@ -130,10 +130,14 @@ export const resourceSpec = z.strictObject({
   /** A segment map applied to the segment, then `rules`. */
   map: z.string().optional(),
   /**
-   * Business identifier: a path to a CX-like value (`PID-3`). Gives a conditional entry
-   * (`Patient?identifier=system|value`) and the deterministic id.
+   * Business identifier: a path to a CX-like value (`PID-3`), or `{ path, type }` for an EI
+   * (`SCH-2`: authority in components 2-4) or XCN (`AIP-3`: authority in component 9). Gives a
+   * conditional entry (`Patient?identifier=system|value`) and the deterministic id; instances
+   * of one type with the same identity are written once.
    */
-  identity: z.string().optional(),
+  identity: z
+    .union([z.string(), z.strictObject({ path: z.string(), type: z.enum(['CX', 'EI', 'XCN']) })])
+    .optional(),
   /** Only produce the resource when this holds. */
   when: condition.optional(),
   rules: z.array(rule).default([]),

@@ -33,6 +33,8 @@ interface Instance {
   parent?: Instance;
   /** Position of the instance's segment in the message (HL7 input), for grouping. */
   position: number;
+  /** An earlier instance of the same type with the same identity: this one is not written. */
+  duplicateOf?: Instance;
   target?: ObjectTarget;
 }
 
@@ -109,6 +111,7 @@ export class MessageTransformer {
     if (this.spec.output === 'hl7v2') return this.buildHl7(instances, input, options, env);
 
     for (const inst of instances) {
+      if (inst.duplicateOf) continue;
       const target = new ObjectTarget(
         this.spec.output === 'fhir'
           ? inst.identity
@@ -135,6 +138,7 @@ export class MessageTransformer {
 
     const bundle: TransactionBundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
     for (const inst of instances) {
+      if (inst.duplicateOf) continue;
       const type = inst.spec.type as string;
       const url = inst.identity
         ? `${type}?identifier=${inst.identity.system ? `${encodeURIComponent(inst.identity.system)}|` : ''}${encodeURIComponent(inst.identity.value)}`
@@ -168,6 +172,7 @@ export class MessageTransformer {
   private instantiate(root: SourceNode, input: unknown): Instance[] {
     const instances: Instance[] = [];
     const salt = this.instanceSalt(input);
+    const byIdentity = new Map<string, Instance>();
     for (const { spec, when } of this.resources) {
       const contexts: Array<{ ctx: SourceNode; position: number; parent?: Instance }> = [];
       if (root instanceof Hl7MessageNode && this.spec.input === 'hl7v2') {
@@ -178,7 +183,8 @@ export class MessageTransformer {
             const position = root.msg.segments.indexOf(node.segment as Hl7Segment);
             let parent: Instance | undefined;
             if (spec.within) {
-              parent = parents.filter((p) => p.position < position).pop();
+              // A parent from the same segment (a Practitioner from OBX-16 within its OBX) counts.
+              parent = parents.filter((p) => p.position <= position).pop();
               if (!parent) continue;
             }
             contexts.push({ ctx: node, position, parent });
@@ -197,10 +203,20 @@ export class MessageTransformer {
         if (when && !when(c.ctx)) continue;
         ordinal++;
         const identity = spec.identity ? this.identityOf(c.ctx, spec.identity) : undefined;
-        const id = identity
-          ? deterministicUuid(this.name, spec.name, identity.system ?? '', identity.value)
-          : deterministicUuid(this.name, spec.name, salt, String(c.position), String(ordinal));
-        instances.push({ spec, ctx: c.ctx, id, identity, parent: c.parent, position: c.position });
+        const key =
+          identity && this.spec.output === 'fhir'
+            ? `${spec.type}|${identity.system ?? ''}|${identity.value}`
+            : undefined;
+        const first = key === undefined ? undefined : byIdentity.get(key);
+        const id = first
+          ? first.id
+          : identity
+            ? deterministicUuid(this.name, spec.name, identity.system ?? '', identity.value)
+            : deterministicUuid(this.name, spec.name, salt, String(c.position), String(ordinal));
+        const inst: Instance = { spec, ctx: c.ctx, id, identity, parent: c.parent, position: c.position };
+        if (first) inst.duplicateOf = first;
+        else if (key !== undefined) byIdentity.set(key, inst);
+        instances.push(inst);
       }
     }
     return instances;
@@ -214,7 +230,11 @@ export class MessageTransformer {
     return createHash('sha256').update(JSON.stringify(input)).digest('hex');
   }
 
-  private identityOf(ctx: SourceNode, path: string): { system?: string; value: string } | undefined {
+  private identityOf(
+    ctx: SourceNode,
+    identity: NonNullable<ResourceSpec['identity']>,
+  ): { system?: string; value: string } | undefined {
+    const { path, type } = typeof identity === 'string' ? { path: identity, type: 'CX' } : identity;
     const node = ctx.select(path)[0];
     if (!node) return undefined;
     if (this.spec.input !== 'hl7v2') {
@@ -224,9 +244,14 @@ export class MessageTransformer {
         ? { value: v.value, system: typeof v.system === 'string' ? v.system : undefined }
         : undefined;
     }
-    const value = node.select('1')[0]?.text() ?? '';
+    const part = (c: string) => node.select(c)[0]?.text() ?? '';
+    const value = part('1');
     if (!value) return undefined;
-    const hd = (node.select('4')[0]?.text() ?? '').replace(/&/g, '^');
+    // Where the assigning authority (an HD) sits: CX.4, EI.2-4, XCN.9.
+    const hd =
+      type === 'EI'
+        ? [part('2'), part('3'), part('4')].join('^').replace(/\^+$/, '')
+        : part(type === 'XCN' ? '9' : '4').replace(/&/g, '^');
     const system = hd ? (systemUri.run(hd, { prefix: 'urn:sinew:id:' }) as string | undefined) : undefined;
     return { value, system };
   }
@@ -236,8 +261,13 @@ export class MessageTransformer {
     const target = this.spec.resources.find((r) => r.name === name);
     if (target?.within === current.spec.name) picked = picked.filter((i) => i.parent === current);
     else if (current.spec.within === name && current.parent) picked = [current.parent];
-    if (this.spec.output === 'fhir') return picked.map((i) => ({ reference: `urn:uuid:${i.id}` }));
-    return picked.map((i) => i.id);
+    else if (target?.within && target.within === current.spec.within && current.parent) {
+      // Siblings under one parent (an OBX's Specimen under the same OBR) see only each other.
+      picked = picked.filter((i) => i.parent === current.parent);
+    }
+    const ids = [...new Set(picked.map((i) => i.id))];
+    if (this.spec.output === 'fhir') return ids.map((id) => ({ reference: `urn:uuid:${id}` }));
+    return ids;
   }
 
   private buildHl7(

@@ -1,0 +1,139 @@
+import { Hl7Message } from '@sinew/hl7v2';
+import { TransformerLibrary, parseTransformerFile, type TransactionBundle } from '@sinew/mapping';
+
+const library = (files: Array<[string, string]>) =>
+  TransformerLibrary.fromFiles(files.map(([name, text]) => parseTransformerFile(text, name)));
+
+const parse = (lines: string[]) => Hl7Message.parse(lines.join('\r'));
+
+describe('notes from following segments', () => {
+  const lib = library([
+    [
+      'notes.yaml',
+      [
+        'transformer: notes',
+        'input: hl7v2',
+        'output: json',
+        'resources:',
+        '  - name: obs',
+        '    each: OBX',
+        '    rules:',
+        '      - from: OBX-3',
+        '        to: code',
+        '      - following: NTE',
+        '        to: "note[]"',
+        '        rules:',
+        '          - { from: NTE-3, to: text }',
+        '          - { from: NTE-6, to: time, fn: hl7_datetime }',
+      ].join('\n'),
+    ],
+  ]);
+
+  it('builds one object per following segment, read from that segment', () => {
+    const out = lib
+      .get('notes')
+      .run(
+        parse([
+          'MSH|^~\\&|LAB||||20260101||ORU^R01|1|P|2.5.1',
+          'OBX|1|ST|A||x',
+          'NTE|1||first|||202601011200+0100',
+          'NTE|2||second',
+          'OBX|2|ST|B||y',
+          'OBX|3|ST|C||z',
+          'NTE|1||third',
+        ]),
+      ) as { obs: Array<{ code: string; note?: unknown[] }> };
+    expect(out.obs.map((o) => o.note)).toEqual([
+      [{ text: 'first', time: '2026-01-01T12:00:00+01:00' }, { text: 'second' }],
+      undefined,
+      [{ text: 'third' }],
+    ]);
+  });
+});
+
+describe('groups, siblings and identities in FHIR output', () => {
+  const lib = library([
+    [
+      'lab.yaml',
+      [
+        'transformer: lab',
+        'input: hl7v2',
+        'output: fhir',
+        'resources:',
+        '  - name: report',
+        '    type: DiagnosticReport',
+        '    each: OBR',
+        '    rules:',
+        '      - { from: OBR-4, to: code.text }',
+        '      - { ref: observation, to: "result[]" }',
+        '      - { ref: specimen, to: "specimen[]" }',
+        '  - name: observation',
+        '    type: Observation',
+        '    each: OBX',
+        '    within: report',
+        '    rules:',
+        '      - { from: OBX-3, to: code.text }',
+        '      - { ref: specimen, to: specimen }',
+        '      - { ref: performer, to: "performer[]" }',
+        '  - name: specimen',
+        '    type: Specimen',
+        '    each: SPM',
+        '    within: report',
+        '    rules:',
+        '      - { from: SPM-4, to: type.text }',
+        '  - name: performer',
+        '    type: Practitioner',
+        '    each: OBX',
+        '    within: observation',
+        '    when: { path: OBX-16, present: true }',
+        '    identity: { path: OBX-16, type: XCN }',
+        '    rules:',
+        '      - { from: OBX-16.2, to: "name[0].family" }',
+        '  - name: appointment',
+        '    type: Appointment',
+        '    segment: SCH',
+        '    identity: { path: SCH-2, type: EI }',
+        '    rules:',
+        '      - { const: booked, to: status }',
+      ].join('\n'),
+    ],
+  ]);
+  const msg = parse([
+    'MSH|^~\\&|LAB||||20260101||ORU^R01|1|P|2.5.1',
+    'SCH|P1|F77^SCHED^1.2.3^ISO',
+    'OBR|1|||CBC',
+    'OBX|1|NM|WBC||5|||||||||||7^Ray^^^^^^^LAB&1.2.840.1&ISO',
+    'OBX|2|NM|RBC||4|||||||||||7^Ray^^^^^^^LAB&1.2.840.1&ISO',
+    'SPM|1||||BLD',
+    'OBR|2|||BMP',
+    'OBX|1|NM|NA||140',
+    'SPM|1||||SER',
+  ]);
+  const bundle = lib.get('lab').run(msg) as TransactionBundle;
+  const of = (type: string) => bundle.entry.filter((e) => e.resource.resourceType === type);
+  const url = (type: string, i = 0) => of(type)[i]?.fullUrl;
+
+  it("refers an observation to its own report's specimen", () => {
+    const obs = of('Observation').map((e) => e.resource);
+    expect(obs[0]?.specimen).toEqual({ reference: url('Specimen', 0) });
+    expect(obs[2]?.specimen).toEqual({ reference: url('Specimen', 1) });
+    expect(of('DiagnosticReport')[1]?.resource.specimen).toEqual([{ reference: url('Specimen', 1) }]);
+  });
+
+  it('groups a resource under a parent made from the same segment', () => {
+    const obs = of('Observation').map((e) => e.resource);
+    expect(obs[0]?.performer).toEqual([{ reference: url('Practitioner') }]);
+    expect(obs[1]?.performer).toEqual([{ reference: url('Practitioner') }]);
+    expect(obs[2]).not.toHaveProperty('performer');
+  });
+
+  it('writes instances of one type with the same identity once (XCN authority in component 9)', () => {
+    expect(of('Practitioner')).toHaveLength(1);
+    expect(of('Practitioner')[0]?.request.url).toBe('Practitioner?identifier=urn%3Aoid%3A1.2.840.1|7');
+    expect(new Set(bundle.entry.map((e) => e.fullUrl)).size).toBe(bundle.entry.length);
+  });
+
+  it('reads an EI identity with its authority in components 2 to 4', () => {
+    expect(of('Appointment')[0]?.request.url).toBe('Appointment?identifier=urn%3Aoid%3A1.2.3|F77');
+  });
+});
