@@ -1,5 +1,9 @@
+import { attachment } from './attachment.fn';
+import { base64 } from './base64.fn';
 import type { MappingFunction } from './define';
 import { fhirToHl7DateTime, hl7DateTime } from './hl7-datetime.fn';
+import { rangeLimit } from './range-limit.fn';
+import { structuredNumeric } from './structured-numeric.fn';
 import { systemUri, textCase, toNumber } from './text.fn';
 import { ucumUnit } from './ucum-unit.fn';
 import { namespaceFromUri, universalIdFromUri, universalIdTypeFromUri } from './uri.fn';
@@ -17,4 +21,8 @@ export const FUNCTIONS: readonly MappingFunction[] = [
   universalIdFromUri,
   universalIdTypeFromUri,
   namespaceFromUri,
+  structuredNumeric,
+  rangeLimit,
+  attachment,
+  base64,
 ] as MappingFunction[];
