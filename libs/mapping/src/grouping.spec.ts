@@ -137,3 +137,36 @@ describe('groups, siblings and identities in FHIR output', () => {
     expect(of('Appointment')[0]?.request.url).toBe('Appointment?identifier=urn%3Aoid%3A1.2.3|F77');
   });
 });
+
+describe('$this', () => {
+  const lib = library([
+    [
+      'ei.yaml',
+      'map: EI[Id]\nkind: datatype\nrules:\n  - { from: "1", to: value }\n  - { from: "2", to: system }\n',
+    ],
+    [
+      'm.yaml',
+      [
+        'transformer: ids',
+        'input: hl7v2',
+        'output: json',
+        'resources:',
+        '  - name: order',
+        '    segment: ORC',
+        '    rules:',
+        '      - to: "identifier[]"',
+        '        when: { path: ORC-2, present: true }',
+        '        rules:',
+        '          - { from: ORC-2, to: $this, map: "EI[Id]" }',
+        '          - { const: PLAC, to: "type.coding[0].code" }',
+      ].join('\n'),
+    ],
+  ]);
+
+  it('merges a sub-map result into the object being built', () => {
+    const out = lib.get('ids').run(parse(['MSH|^~\\&|A||||20260101||ORM^O01|1|P|2.5.1', 'ORC|NW|77^CLINIC']));
+    expect(out).toEqual({
+      identifier: [{ value: '77', system: 'CLINIC', type: { coding: [{ code: 'PLAC' }] } }],
+    });
+  });
+});

@@ -54,6 +54,14 @@ export class ObjectTarget implements Target {
   constructor(readonly obj: Record<string, unknown> = {}) {}
 
   write(path: string, value: unknown): void {
+    if (path === '$this') {
+      // The guide's `$this`: a sub-map's object merged into the object being built.
+      if (!isObject(value)) {
+        throw new MappingError(MappingErrorCode.Schema, '$this takes an object (a datatype map result)');
+      }
+      Object.assign(this.obj, value);
+      return;
+    }
     const steps = parseTargetPath(path);
     let node: Record<string, unknown> = this.obj;
     steps.forEach((step, i) => {
