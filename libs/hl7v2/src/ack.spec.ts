@@ -54,6 +54,13 @@ describe('buildAck', () => {
     expect(ack.getRaw('MSH-9')).toBe('ACK^A01');
   });
 
+  it('does not echo a character set Sinew cannot write, so the ACK stays readable', () => {
+    const odd = Hl7Message.parse('MSH|^~\\&|A|B|C|D|20260101||ADT^A01|Q1|P|2.5.1||||||12345\rPID|1');
+    const ack = buildAck(odd, { code: 'AE', text: 'unsupported' });
+    expect(ack.get('MSH-18')).toBe('');
+    expect(Hl7Message.parse(ack.toBuffer()).get('MSA-2')).toBe('Q1');
+  });
+
   it('builds enhanced-mode CA/CE/CR', () => {
     for (const code of ['CA', 'CE', 'CR'] as const) {
       const ack = buildAck(original, { code });

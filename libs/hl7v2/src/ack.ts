@@ -1,3 +1,4 @@
+import { encodingForCharset } from './charset';
 import { DEFAULT_DELIMITERS, readDelimiters } from './delimiters';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
 import { Hl7Message, hl7Now, newControlId } from './message';
@@ -84,6 +85,15 @@ export interface AckOptions {
 
 const NEGATIVE = new Set<string>(['AE', 'AR', 'CE', 'CR']);
 
+function isSupportedCharset(msh18: string): boolean {
+  try {
+    encodingForCharset(msh18);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function versionAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
   const [a = 0, b = 0, c = 0] = version.split('.').map((n) => Number.parseInt(n, 10) || 0);
   if (a !== major) return a > major;
@@ -126,8 +136,9 @@ export function buildAck(original: Hl7Message, options: AckOptions): Hl7Message 
   ack.setRaw('MSH-9', type);
   ack.setRaw('MSH-11', original.getRaw('MSH-11') || 'P');
   ack.setRaw('MSH-12', original.getRaw('MSH-12') || '2.5.1');
+  // The ACK names the original's character set only when Sinew can write it.
   const charset = original.getRaw('MSH-18');
-  if (charset !== '') ack.setRaw('MSH-18', charset);
+  if (charset !== '' && isSupportedCharset(original.get('MSH-18'))) ack.setRaw('MSH-18', charset);
   ack.encoding = original.encoding;
 
   const msa = ack.addSegment('MSA', [options.code, { raw: original.getRaw('MSH-10') }]);
