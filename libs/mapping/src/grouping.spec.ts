@@ -170,3 +170,56 @@ describe('$this', () => {
     });
   });
 });
+
+describe('a segment map applied to the current or following segments', () => {
+  const lib = library([
+    ['nte.yaml', 'map: NTE[Note]\nkind: segment\nrules:\n  - { from: NTE-3, to: text }\n'],
+    [
+      'obx.yaml',
+      'map: OBX[Part]\nkind: segment\nrules:\n  - { from: OBX-5, to: value, when: { path: OBX-2, equals: ST } }\n',
+    ],
+    [
+      'm.yaml',
+      [
+        'transformer: parts',
+        'input: hl7v2',
+        'output: json',
+        'resources:',
+        '  - name: obs',
+        '    each: OBX',
+        '    rules:',
+        '      - { from: OBX, to: self, map: "OBX[Part]" }',
+        '      - { from: NTE, following: NTE, to: "notes[]", map: "NTE[Note]" }',
+        '  - name: doc',
+        '    rules:',
+        '      - { from: "OBX[*]", to: "parts[]", map: "OBX[Part]" }',
+      ].join('\n'),
+    ],
+  ]);
+  const out = lib
+    .get('parts')
+    .run(
+      parse([
+        'MSH|^~\\&|A||||20260101||MDM^T02|1|P|2.5.1',
+        'OBX|1|ST|A||one',
+        'NTE|1||n1',
+        'OBX|2|HD|B||x',
+        'OBX|3|ST|C||three',
+        'NTE|1||n3',
+        'NTE|2||n3b',
+      ]),
+    ) as { obs: Array<{ self?: unknown; notes?: unknown[] }>; doc: { parts: unknown[] } };
+
+  it('reads the segment itself by its own name', () => {
+    expect(out.obs.map((o) => o.self)).toEqual([{ value: 'one' }, undefined, { value: 'three' }]);
+    expect(out.obs.map((o) => o.notes)).toEqual([
+      [{ text: 'n1' }],
+      undefined,
+      [{ text: 'n3' }, { text: 'n3b' }],
+    ]);
+  });
+
+  it('maps every segment of a name from the message', () => {
+    expect(out.doc.parts).toEqual([{ value: 'one' }, { value: 'three' }]);
+  });
+});

@@ -136,6 +136,8 @@ export class Hl7SegmentNode implements SourceNode {
   }
 
   select(path: string): SourceNode[] {
+    // The segment's own name is the segment itself, as its own fields are (`NTE` in an NTE).
+    if (path === this.segment.name) return [this];
     const m = HL7_FIELD_PATH.exec(path);
     if (m && m[1] === this.segment.name && m[2] === undefined) {
       return selectInSegment(this.msg, this.segment, this.occurrence, path);
