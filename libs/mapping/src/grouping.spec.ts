@@ -205,12 +205,13 @@ describe('a segment map applied to the current or following segments', () => {
         'NTE|1||n1',
         'OBX|2|HD|B||x',
         'OBX|3|ST|C||three',
+        'PRT|1|AD||RO',
         'NTE|1||n3',
         'NTE|2||n3b',
       ]),
     ) as { obs: Array<{ self?: unknown; notes?: unknown[] }>; doc: { parts: unknown[] } };
 
-  it('reads the segment itself by its own name', () => {
+  it('reads the segment itself by its own name; following looks past PRT', () => {
     expect(out.obs.map((o) => o.self)).toEqual([{ value: 'one' }, undefined, { value: 'three' }]);
     expect(out.obs.map((o) => o.notes)).toEqual([
       [{ text: 'n1' }],

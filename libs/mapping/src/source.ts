@@ -123,6 +123,12 @@ function selectInSegment(msg: Hl7Message, seg: Hl7Segment, occurrence: number, p
   return out;
 }
 
+/**
+ * Segments that v2.5+ message structures place between a segment and its notes (OBX, {PRT},
+ * {NTE}; SCH, [TQ1], [NTE]): `following` looks past them.
+ */
+const SATELLITES = new Set(['PRT', 'TQ1', 'TQ2']);
+
 /** A segment of a message; paths naming another segment read from the whole message. */
 export class Hl7SegmentNode implements SourceNode {
   readonly where: string;
@@ -149,8 +155,10 @@ export class Hl7SegmentNode implements SourceNode {
     const out: SourceNode[] = [];
     const segs = this.msg.segments;
     let occ = segs.slice(0, this.index + 1).filter((s) => s.name === name).length;
-    for (let i = this.index + 1; i < segs.length && (segs[i] as Hl7Segment).name === name; i++) {
-      out.push(new Hl7SegmentNode(this.msg, segs[i] as Hl7Segment, ++occ, i));
+    for (let i = this.index + 1; i < segs.length; i++) {
+      const seg = segs[i] as Hl7Segment;
+      if (seg.name === name) out.push(new Hl7SegmentNode(this.msg, seg, ++occ, i));
+      else if (!SATELLITES.has(seg.name)) break;
     }
     return out;
   }
