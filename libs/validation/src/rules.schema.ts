@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/** A code or value as YAML may give it: `'0001'`, `F`, or a bare number. */
+const scalar = z.union([z.string(), z.number()]).transform((v) => String(v));
+
+/** A condition on another element, read like a rule's `path`. */
+export type RuleCondition =
+  | { path: string; present: boolean }
+  | { path: string; equals: string }
+  | { path: string; in: string[] }
+  | { path: string; matches: string }
+  | { all: RuleCondition[] }
+  | { any: RuleCondition[] }
+  | { not: RuleCondition };
+
+type RuleConditionInput =
+  | { path: string; present: boolean }
+  | { path: string; equals: string | number }
+  | { path: string; in: Array<string | number> }
+  | { path: string; matches: string }
+  | { all: RuleConditionInput[] }
+  | { any: RuleConditionInput[] }
+  | { not: RuleConditionInput };
+
+export const ruleCondition: z.ZodType<RuleCondition, RuleConditionInput> = z.lazy(() =>
+  z.union([
+    z.strictObject({ path: z.string().min(1), present: z.boolean() }),
+    z.strictObject({ path: z.string().min(1), equals: scalar }),
+    z.strictObject({ path: z.string().min(1), in: z.array(scalar).min(1) }),
+    z.strictObject({ path: z.string().min(1), matches: z.string() }),
+    z.strictObject({ all: z.array(ruleCondition).min(1) }),
+    z.strictObject({ any: z.array(ruleCondition).min(1) }),
+    z.strictObject({ not: ruleCondition }),
+  ]),
+);
+
+const bounds = (what: string) =>
+  z
+    .strictObject({ min: z.number().optional(), max: z.number().optional() })
+    .refine((b) => b.min !== undefined || b.max !== undefined, { message: `${what} needs min, max or both` })
+    .refine((b) => b.min === undefined || b.max === undefined || b.min <= b.max, {
+      message: `${what}: min is above max`,
+    });
+
+/** How a cross-field comparison reads the two values. */
+export const compareAs = z.enum(['datetime', 'number', 'text']);
+export const compareOp = z.enum(['<', '<=', '==', '!=', '>=', '>']);
+
+export const compareCheck = z
+  .strictObject({
+    /** The other element. A `*` in it is bound to the occurrence the rule is checking. */
+    path: z.string().min(1),
+    /** This value `op` the other value (plus `offset_days`). */
+    op: compareOp,
+    as: compareAs.default('datetime'),
+    /** Datetime only: days added to the other value before comparing (may be negative). */
+    offset_days: z.number().optional(),
+  })
+  .refine((c) => c.offset_days === undefined || c.as === 'datetime', {
+    message: 'offset_days applies to datetime comparisons only',
+  })
+  .refine((c) => c.as !== 'text' || c.op === '==' || c.op === '!=', {
+    message: 'text comparisons take == or != only',
+  });
+
+/** The checks a rule may hold: exactly one per rule. */
+export const CHECKS = [
+  'required',
+  'pattern',
+  'allowed',
+  'table',
+  'datetime',
+  'range',
+  'length',
+  'compare',
+] as const;
+export type CheckName = (typeof CHECKS)[number];
+
+/**
+ * One declarative rule on an HL7 v2 message: the element it reads (`path`, in the standard's
+ * notation, `*` for every occurrence or repetition), the one check it makes, and the issue it
+ * raises when the check fails (`code`, `severity`, `message`). `when` makes it conditional.
+ */
+export const validationRuleSchema = z
+  .strictObject({
+    code: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'a code is dotted lower-case words, e.g. lab.result_date'),
+    severity: z.enum(['error', 'warning']).default('error'),
+    path: z.string().min(1),
+    message: z.string().min(1).optional(),
+    when: ruleCondition.optional(),
+    required: z.literal(true).optional(),
+    pattern: z.string().optional(),
+    allowed: z.array(scalar).min(1).optional(),
+    table: scalar.optional(),
+    datetime: z.literal(true).optional(),
+    range: bounds('range').optional(),
+    length: bounds('length').optional(),
+    compare: compareCheck.optional(),
+  })
+  .refine((r) => CHECKS.filter((c) => r[c] !== undefined).length === 1, {
+    message: `a rule holds exactly one check: ${CHECKS.join(', ')}`,
+  });
+
+/** A list of rules, as a channel or transformer file holds them. */
+export const validationRulesSchema = z.array(validationRuleSchema);
+
+export type ValidationRule = z.output<typeof validationRuleSchema>;
+export type ValidationRuleInput = z.input<typeof validationRuleSchema>;

@@ -1,0 +1,409 @@
+import type { Hl7Message, Hl7Segment } from '@sinew/hl7v2';
+import { ValidationCode, type ValidationIssue } from './issue';
+import { compileGrammar, type Grammar } from './structure.grammar';
+import { EVENT_STRUCTURES, REQUIRED_FIELDS, STRUCTURES } from './structure.data';
+
+export interface StructureOptions {
+  /** Check the fields the standard marks required in each segment (default true). */
+  requiredFields?: boolean;
+  /**
+   * Judge a message only by the version MSH-12 declares (default false). By default a message
+   * that breaks its declared version's structure but fits a later version's, and carries
+   * segments only that later version defines, gets one `hl7.structure.version` warning.
+   */
+  strictVersion?: boolean;
+}
+
+/** What Sinew knows a message to be. */
+export interface MessageStructureInfo {
+  /** `ADT_A01`, or undefined when Sinew has no definition for the message type. */
+  structure?: string;
+  /** The version whose structure applies, e.g. `2.5` for a 2.5.1 message of a 2.5 layout. */
+  version?: string;
+  /** MSH-12 as written. */
+  declaredVersion: string;
+}
+
+type Version = readonly number[];
+
+function parseVersion(text: string): Version | undefined {
+  const m = /^v?(\d+(?:\.\d+){0,3})$/i.exec(text.trim());
+  return m ? (m[1] as string).split('.').map(Number) : undefined;
+}
+
+function compareVersions(a: Version, b: Version): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The entry of a versioned list that applies to `version`: the last at or below it. */
+function entryFor<T>(
+  entries: ReadonlyArray<readonly [string, T]>,
+  version: Version,
+): readonly [string, T] | undefined {
+  let hit: readonly [string, T] | undefined;
+  for (const e of entries) {
+    if (compareVersions(parseVersion(e[0]) as Version, version) <= 0) hit = e;
+  }
+  return hit;
+}
+
+const grammars = new Map<string, Grammar>();
+
+function grammar(source: string): Grammar {
+  let g = grammars.get(source);
+  if (!g) {
+    g = compileGrammar(source);
+    grammars.set(source, g);
+  }
+  return g;
+}
+
+/** The structure names Sinew defines (`ADT_A01`, `ORU_R01`, …). */
+export function supportedStructures(): string[] {
+  return Object.keys(STRUCTURES);
+}
+
+/** Reads MSH-9 and MSH-12 and says which structure and version definition apply. */
+export function messageStructureInfo(msg: Hl7Message): MessageStructureInfo {
+  const declaredVersion = msg.version;
+  const named = msg.get('MSH-9.3');
+  const code = msg.messageCode;
+  const structure =
+    named && STRUCTURES[named]
+      ? named
+      : code === 'ACK'
+        ? 'ACK'
+        : EVENT_STRUCTURES[`${code}^${msg.triggerEvent}`];
+  if (!structure) return { declaredVersion };
+  const entries = STRUCTURES[structure] as ReadonlyArray<readonly [string, string]>;
+  const v = parseVersion(declaredVersion);
+  const entry = (v && entryFor(entries, v)) ?? entries[v ? 0 : entries.length - 1];
+  return { structure, version: entry?.[0], declaredVersion };
+}
+
+/** Where a segment stands, for messages: `OBX[2]` and its line. */
+interface SegmentRef {
+  name: string;
+  occurrence: number;
+  line: number;
+  label: string;
+}
+
+function refs(msg: Hl7Message): SegmentRef[] {
+  const seen = new Map<string, number>();
+  return msg.segments.map((s: Hl7Segment, i) => {
+    const n = (seen.get(s.name) ?? 0) + 1;
+    seen.set(s.name, n);
+    return {
+      name: s.name,
+      occurrence: n,
+      line: s.line || i + 1,
+      label: n === 1 ? s.name : `${s.name}[${n}]`,
+    };
+  });
+}
+
+const MAX_REPAIR = 6;
+
+/**
+ * The fewest segments to insert after the states so that a position named `name` follows:
+ * breadth first over the automaton. Returns the positions reached and the inserted ones, or
+ * undefined when no insertion helps (the segment cannot come after the states at all).
+ */
+function repair(
+  g: Grammar,
+  states: ReadonlySet<number>,
+  accept: (q: number) => boolean,
+): { reached: Set<number>; inserted: number[] } | undefined {
+  const parent = new Map<number, number | undefined>();
+  let frontier: number[] = [];
+  for (const p of states) {
+    for (const q of g.follow[p] ?? []) {
+      if (!parent.has(q)) {
+        parent.set(q, undefined);
+        frontier.push(q);
+      }
+    }
+  }
+  for (let depth = 1; depth <= MAX_REPAIR && frontier.length > 0; depth++) {
+    const reached = new Set<number>();
+    let via: number | undefined;
+    const next: number[] = [];
+    for (const v of frontier) {
+      for (const q of g.follow[v] ?? []) {
+        if (accept(q)) {
+          reached.add(q);
+          via ??= v;
+        }
+        if (!parent.has(q)) {
+          parent.set(q, v);
+          next.push(q);
+        }
+      }
+    }
+    if (reached.size > 0 && via !== undefined) {
+      const inserted: number[] = [];
+      for (let v: number | undefined = via; v !== undefined; v = parent.get(v)) inserted.unshift(v);
+      return { reached, inserted };
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+function nextOf(g: Grammar, states: ReadonlySet<number>, name: string): Set<number> {
+  const out = new Set<number>();
+  for (const p of states) for (const q of g.follow[p] ?? []) if (g.positions[q]?.name === name) out.add(q);
+  return out;
+}
+
+function isZ(name: string): boolean {
+  return name.startsWith('Z');
+}
+
+function where(g: Grammar, q: number): string {
+  const groups = g.positions[q]?.groups ?? [];
+  return groups.length > 0 ? ` (in ${groups[groups.length - 1]})` : '';
+}
+
+/** Matches the segments against one structure; returns the structure issues. */
+function matchStructure(
+  g: Grammar,
+  structure: string,
+  version: string,
+  segs: readonly SegmentRef[],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const matchedNames = new Set<string>();
+  let states = new Set<number>([0]);
+  let previous: SegmentRef | undefined;
+  const named = segs.filter((s) => !isZ(s.name));
+  named.forEach((seg, k) => {
+    if (!g.names.has(seg.name)) {
+      issues.push({
+        severity: 'error',
+        code: ValidationCode.StructureUnexpectedSegment,
+        location: seg.label,
+        line: seg.line,
+        message: `${seg.label} at line ${seg.line} is not part of the ${structure} structure (v${version})`,
+      });
+      return;
+    }
+    const direct = nextOf(g, states, seg.name);
+    if (direct.size > 0) {
+      states = direct;
+      matchedNames.add(seg.name);
+      previous = seg;
+      return;
+    }
+    const after = previous ? `after ${previous.label} (line ${previous.line})` : 'here';
+    const fix = repair(g, states, (q) => g.positions[q]?.name === seg.name);
+    const following = named[k + 1];
+    // A segment whose successor fits where it stands is out of place, not a sign that
+    // segments before it are missing.
+    const intruder = following
+      ? nextOf(g, states, following.name).size > 0
+      : [...states].some((p) => g.final.has(p));
+    if (fix && !intruder) {
+      for (const q of fix.inserted) {
+        const name = g.positions[q]?.name as string;
+        issues.push({
+          severity: 'error',
+          code: ValidationCode.StructureMissingSegment,
+          location: name,
+          line: seg.line,
+          message: `${name}${where(g, q)} is missing: the ${structure} structure (v${version}) requires it before ${seg.label} (line ${seg.line})`,
+        });
+      }
+      states = fix.reached;
+      matchedNames.add(seg.name);
+      previous = seg;
+      return;
+    }
+    const repeated = matchedNames.has(seg.name) && !fix;
+    issues.push({
+      severity: 'error',
+      code: repeated ? ValidationCode.StructureUnexpectedSegment : ValidationCode.StructureOrder,
+      location: seg.label,
+      line: seg.line,
+      message: repeated
+        ? `${seg.label} at line ${seg.line} is one ${seg.name} too many: the ${structure} structure (v${version}) allows no ${seg.name} ${after}`
+        : `${seg.label} at line ${seg.line} is out of order: the ${structure} structure (v${version}) does not allow ${seg.name} ${after}`,
+    });
+  });
+  if (![...states].some((p) => g.final.has(p))) {
+    const end = repairToEnd(g, states);
+    for (const q of end?.inserted ?? []) {
+      const name = g.positions[q]?.name as string;
+      issues.push({
+        severity: 'error',
+        code: ValidationCode.StructureMissingSegment,
+        location: name,
+        message: `${name}${where(g, q)} is missing: the ${structure} structure (v${version}) requires it${
+          previous ? ` after ${previous.label} (line ${previous.line})` : ''
+        }`,
+      });
+    }
+  }
+  return issues;
+}
+
+/** The fewest segments to insert after the states so that the message may end. */
+function repairToEnd(g: Grammar, states: ReadonlySet<number>): { inserted: number[] } | undefined {
+  const parent = new Map<number, number | undefined>();
+  let frontier: number[] = [];
+  for (const p of states) {
+    for (const q of g.follow[p] ?? []) {
+      if (!parent.has(q)) {
+        parent.set(q, undefined);
+        frontier.push(q);
+      }
+    }
+  }
+  for (let depth = 1; depth <= MAX_REPAIR && frontier.length > 0; depth++) {
+    const done = frontier.find((v) => g.final.has(v));
+    if (done !== undefined) {
+      const inserted: number[] = [];
+      for (let v: number | undefined = done; v !== undefined; v = parent.get(v)) inserted.unshift(v);
+      return { inserted };
+    }
+    const next: number[] = [];
+    for (const v of frontier) {
+      for (const q of g.follow[v] ?? []) {
+        if (!parent.has(q)) {
+          parent.set(q, v);
+          next.push(q);
+        }
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+function requiredFieldIssues(
+  msg: Hl7Message,
+  version: Version,
+  segs: readonly SegmentRef[],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  msg.segments.forEach((seg, i) => {
+    const entries = REQUIRED_FIELDS[seg.name];
+    const fields = entries && entryFor(entries, version)?.[1];
+    if (!fields) return;
+    const ref = segs[i] as SegmentRef;
+    for (const f of fields) {
+      const raw = seg.field(f);
+      if (raw !== '' && raw !== '""') continue;
+      const location = `${ref.label}-${f}`;
+      issues.push({
+        severity: 'error',
+        code: ValidationCode.Hl7Required,
+        location,
+        line: ref.line,
+        message:
+          raw === '""' ? `${location} is required but holds the HL7 null ""` : `${location} is required`,
+      });
+    }
+  });
+  return issues;
+}
+
+/**
+ * Checks a message against the abstract message syntax of its type and version: required
+ * segments, their order and repetition (groups included), and the fields the standard marks
+ * required. Z-segments may stand anywhere. A message type Sinew has no structure for gets a
+ * `hl7.structure.unknown` warning (its fields are still checked). Never throws.
+ */
+export function validateStructure(msg: Hl7Message, options: StructureOptions = {}): ValidationIssue[] {
+  try {
+    return check(msg, options);
+  } catch {
+    return [
+      {
+        severity: 'error',
+        code: ValidationCode.Internal,
+        location: 'MSH',
+        message: 'the structure check failed on this message',
+      },
+    ];
+  }
+}
+
+function check(msg: Hl7Message, options: StructureOptions): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const segs = refs(msg);
+  const info = messageStructureInfo(msg);
+  const declared = parseVersion(info.declaredVersion);
+  const latest = STRUCTURES.ADT_A01?.at(-1)?.[0] as string;
+  const fieldVersion = declared ?? (parseVersion(latest) as Version);
+
+  if (!info.structure || !info.version) {
+    const type = [msg.messageCode, msg.triggerEvent, msg.get('MSH-9.3')].filter(Boolean).join('^');
+    issues.push({
+      severity: 'warning',
+      code: ValidationCode.StructureUnknown,
+      location: 'MSH-9',
+      line: segs[0]?.line,
+      message: type
+        ? `no structure is defined for message type ${type}: only its fields are checked`
+        : 'MSH-9 is empty: the message structure cannot be checked',
+    });
+  } else {
+    const entries = STRUCTURES[info.structure] as ReadonlyArray<readonly [string, string]>;
+    const applied = entries.find((e) => e[0] === info.version) as readonly [string, string];
+    if (!declared || compareVersions(declared, parseVersion(applied[0]) as Version) < 0) {
+      issues.push({
+        severity: 'warning',
+        code: ValidationCode.StructureVersion,
+        location: 'MSH-12',
+        line: segs[0]?.line,
+        message: declared
+          ? `no ${info.structure} structure is defined for v${info.declaredVersion}: checked against v${applied[0]}`
+          : `MSH-12 names no HL7 version: checked against the v${applied[0]} structure`,
+      });
+    }
+    const found = matchStructure(grammar(applied[1]), info.structure, applied[0], segs);
+    const later = options.strictVersion ? undefined : laterFit(info.structure, applied, segs, found);
+    if (later) {
+      issues.push({
+        severity: 'warning',
+        code: ValidationCode.StructureVersion,
+        location: 'MSH-12',
+        line: segs[0]?.line,
+        message: `the segments fit the v${later}+ ${info.structure} structure, not the v${applied[0]} one MSH-12 (${info.declaredVersion}) calls for`,
+      });
+    } else {
+      issues.push(...found);
+    }
+  }
+  if (options.requiredFields !== false) issues.push(...requiredFieldIssues(msg, fieldVersion, segs));
+  return issues;
+}
+
+/**
+ * A later version whose structure the message fits without issue, when it broke its own
+ * version's and carries segments only the later one has (a sender labelling a v2.8 message
+ * 2.5.1, say).
+ */
+function laterFit(
+  structure: string,
+  applied: readonly [string, string],
+  segs: readonly SegmentRef[],
+  found: readonly ValidationIssue[],
+): string | undefined {
+  if (found.length === 0) return undefined;
+  const own = grammar(applied[1]);
+  const entries = STRUCTURES[structure] as ReadonlyArray<readonly [string, string]>;
+  const start = entries.indexOf(applied) + 1;
+  for (const e of entries.slice(start)) {
+    const g = grammar(e[1]);
+    const newer = segs.some((s) => !isZ(s.name) && !own.names.has(s.name) && g.names.has(s.name));
+    if (newer && matchStructure(g, structure, e[0], segs).length === 0) return e[0];
+  }
+  return undefined;
+}
