@@ -7,8 +7,12 @@ import type { Target } from './target';
 
 /** What a compiled rule may ask of the run it is part of. */
 export interface RunEnv {
-  /** References to the produced instances of resource `name`, seen from the current one. */
-  refs(name: string): unknown[];
+  /**
+   * References to the produced instances of resource `name`, seen from the current one. `from`
+   * is the node the rule reads: when it is another segment (an AIP mapped into an Appointment),
+   * only the instances made from that segment are listed.
+   */
+  refs(name: string, from?: SourceNode): unknown[];
 }
 
 export type CompiledRule = (ctx: SourceNode, target: Target, env: RunEnv) => void;
@@ -202,7 +206,7 @@ export class MapRegistry {
       const many = to.endsWith('[]');
       return (ctx, target, env) => {
         if (when && !when(ctx)) return;
-        const refs = env.refs(name);
+        const refs = env.refs(name, ctx);
         for (const r of many ? refs : refs.slice(0, 1)) write(target, r);
       };
     }

@@ -224,3 +224,58 @@ describe('a segment map applied to the current or following segments', () => {
     expect(out.doc.parts).toEqual([{ value: 'one' }, { value: 'three' }]);
   });
 });
+
+describe('a ref read from another segment', () => {
+  const lib = library([
+    [
+      'aip.yaml',
+      [
+        'map: AIP[Part]',
+        'kind: segment',
+        'rules:',
+        '  - { ref: practitioner, to: actor }',
+        '  - { from: AIP-4, to: role }',
+      ].join('\n'),
+    ],
+    [
+      'm.yaml',
+      [
+        'transformer: visit',
+        'input: hl7v2',
+        'output: fhir',
+        'resources:',
+        '  - name: appointment',
+        '    type: Appointment',
+        '    segment: SCH',
+        '    rules:',
+        '      - { from: "AIP[*]", to: "participant[]", map: "AIP[Part]" }',
+        '      - { ref: practitioner, to: "all[]" }',
+        '  - name: practitioner',
+        '    type: Practitioner',
+        '    each: AIP',
+        '    rules:',
+        '      - { from: AIP-3.2, to: "name[0].family" }',
+      ].join('\n'),
+    ],
+  ]);
+
+  it('lists only the instances made from that segment', () => {
+    const bundle = lib
+      .get('visit')
+      .run(
+        parse([
+          'MSH|^~\\&|A||||20260101||SIU^S12|1|P|2.5.1',
+          'SCH|1|2',
+          'AIP|1||11^GREY|SURG',
+          'AIP|2||12^YANG|ANES',
+        ]),
+      ) as TransactionBundle;
+    const urls = bundle.entry.filter((e) => e.resource.resourceType === 'Practitioner').map((e) => e.fullUrl);
+    const appointment = bundle.entry[0]?.resource as { participant: unknown[]; all: unknown[] };
+    expect(appointment.participant).toEqual([
+      { actor: { reference: urls[0] }, role: 'SURG' },
+      { actor: { reference: urls[1] }, role: 'ANES' },
+    ]);
+    expect(appointment.all).toEqual(urls.map((reference) => ({ reference })));
+  });
+});

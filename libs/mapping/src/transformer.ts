@@ -105,7 +105,7 @@ export class MessageTransformer {
     const root = this.rootNode(input);
     const instances = this.instantiate(root, input);
     const env = (current: Instance): RunEnv => ({
-      refs: (name) => this.refsFrom(current, name, instances),
+      refs: (name, from) => this.refsFrom(current, name, instances, from),
     });
 
     if (this.spec.output === 'hl7v2') return this.buildHl7(instances, input, options, env);
@@ -256,8 +256,12 @@ export class MessageTransformer {
     return { value, system };
   }
 
-  private refsFrom(current: Instance, name: string, all: Instance[]): unknown[] {
+  private refsFrom(current: Instance, name: string, all: Instance[], from?: SourceNode): unknown[] {
     let picked = all.filter((i) => i.spec.name === name);
+    if (from?.segment && from.segment !== current.ctx.segment) {
+      // Read from another segment: the instances made from that segment.
+      picked = picked.filter((i) => i.ctx.segment === from.segment);
+    }
     const target = this.spec.resources.find((r) => r.name === name);
     if (target?.within === current.spec.name) picked = picked.filter((i) => i.parent === current);
     else if (current.spec.within === name && current.parent) picked = [current.parent];
