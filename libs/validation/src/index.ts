@@ -5,3 +5,7 @@ export * from './rules.schema';
 export * from './rules';
 export * from './structure.grammar';
 export * from './structure';
+export * from './fhir-definitions';
+export * from './fhir-terminology';
+export * from './fhir-bindings';
+export * from './fhir';

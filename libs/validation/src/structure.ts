@@ -51,6 +51,14 @@ function entryFor<T>(
   return hit;
 }
 
+/** The newest version the last structure entries stand for. */
+const LATEST_KNOWN = '2.9';
+
+/** `2.5` → `v2.5`; the last entry, which stands for several versions, → `v2.6–2.9`. */
+function shown(entryVersion: string): string {
+  return entryVersion === '2.6' ? `v2.6–${LATEST_KNOWN}` : `v${entryVersion}`;
+}
+
 const grammars = new Map<string, Grammar>();
 
 function grammar(source: string): Grammar {
@@ -189,7 +197,7 @@ function matchStructure(
         code: ValidationCode.StructureUnexpectedSegment,
         location: seg.label,
         line: seg.line,
-        message: `${seg.label} at line ${seg.line} is not part of the ${structure} structure (v${version})`,
+        message: `${seg.label} at line ${seg.line} is not part of the ${structure} structure (${version})`,
       });
       return;
     }
@@ -216,7 +224,7 @@ function matchStructure(
           code: ValidationCode.StructureMissingSegment,
           location: name,
           line: seg.line,
-          message: `${name}${where(g, q)} is missing: the ${structure} structure (v${version}) requires it before ${seg.label} (line ${seg.line})`,
+          message: `${name}${where(g, q)} is missing: the ${structure} structure (${version}) requires it before ${seg.label} (line ${seg.line})`,
         });
       }
       states = fix.reached;
@@ -231,8 +239,8 @@ function matchStructure(
       location: seg.label,
       line: seg.line,
       message: repeated
-        ? `${seg.label} at line ${seg.line} is one ${seg.name} too many: the ${structure} structure (v${version}) allows no ${seg.name} ${after}`
-        : `${seg.label} at line ${seg.line} is out of order: the ${structure} structure (v${version}) does not allow ${seg.name} ${after}`,
+        ? `${seg.label} at line ${seg.line} is one ${seg.name} too many: the ${structure} structure (${version}) allows no ${seg.name} ${after}`
+        : `${seg.label} at line ${seg.line} is out of order: the ${structure} structure (${version}) does not allow ${seg.name} ${after}`,
     });
   });
   if (![...states].some((p) => g.final.has(p))) {
@@ -243,7 +251,7 @@ function matchStructure(
         severity: 'error',
         code: ValidationCode.StructureMissingSegment,
         location: name,
-        message: `${name}${where(g, q)} is missing: the ${structure} structure (v${version}) requires it${
+        message: `${name}${where(g, q)} is missing: the ${structure} structure (${version}) requires it${
           previous ? ` after ${previous.label} (line ${previous.line})` : ''
         }`,
       });
@@ -356,18 +364,22 @@ function check(msg: Hl7Message, options: StructureOptions): ValidationIssue[] {
   } else {
     const entries = STRUCTURES[info.structure] as ReadonlyArray<readonly [string, string]>;
     const applied = entries.find((e) => e[0] === info.version) as readonly [string, string];
-    if (!declared || compareVersions(declared, parseVersion(applied[0]) as Version) < 0) {
+    const beyond = declared && compareVersions(declared, parseVersion(LATEST_KNOWN) as Version) > 0;
+    if (!declared || beyond || compareVersions(declared, parseVersion(applied[0]) as Version) < 0) {
       issues.push({
         severity: 'warning',
         code: ValidationCode.StructureVersion,
         location: 'MSH-12',
         line: segs[0]?.line,
         message: declared
-          ? `no ${info.structure} structure is defined for v${info.declaredVersion}: checked against v${applied[0]}`
-          : `MSH-12 names no HL7 version: checked against the v${applied[0]} structure`,
+          ? `no ${info.structure} structure is defined for v${info.declaredVersion}: checked against ${shown(applied[0])}`
+          : `MSH-12 names no HL7 version: checked against the ${shown(applied[0])} structure`,
       });
     }
-    const found = matchStructure(grammar(applied[1]), info.structure, applied[0], segs);
+    const inRange =
+      declared && !beyond && compareVersions(declared, parseVersion(applied[0]) as Version) >= 0;
+    const label = inRange ? `v${info.declaredVersion}` : shown(applied[0]);
+    const found = matchStructure(grammar(applied[1]), info.structure, label, segs);
     const later = options.strictVersion ? undefined : laterFit(info.structure, applied, segs, found);
     if (later) {
       issues.push({
@@ -375,7 +387,7 @@ function check(msg: Hl7Message, options: StructureOptions): ValidationIssue[] {
         code: ValidationCode.StructureVersion,
         location: 'MSH-12',
         line: segs[0]?.line,
-        message: `the segments fit the v${later}+ ${info.structure} structure, not the v${applied[0]} one MSH-12 (${info.declaredVersion}) calls for`,
+        message: `MSH-12 says ${info.declaredVersion}, but the segments fit only the ${info.structure} structure of ${shown(later)}: checked against that`,
       });
     } else {
       issues.push(...found);
