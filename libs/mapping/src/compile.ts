@@ -152,7 +152,8 @@ export class MapRegistry {
       if (!vocab) fail(MappingErrorCode.Unknown, `no vocabulary named ${rule.vocab}`, 'vocab');
       const v = vocab as CompiledVocabulary;
       const policy = rule.unmapped ?? 'error';
-      const asCoding = /(^|\.)coding(\[\d*\])?$/.test(rule.to);
+      // A Coding is written for `…coding`, `…coding[]`, and for `$this` (the Coding being built).
+      const asCoding = /(^|\.)coding(\[\d*\])?$/.test(rule.to) || rule.to === '$this';
       transform = (node) => {
         const code = node.text();
         const hit = v.lookup(code);

@@ -1,6 +1,10 @@
 import { attachment } from './attachment.fn';
 import { base64 } from './base64.fn';
+import { yesNo } from './boolean.fn';
+import { codingSystem } from './coding-system.fn';
 import type { MappingFunction } from './define';
+import { eiSystem } from './ei-system.fn';
+import { format } from './format.fn';
 import { fhirToHl7DateTime, hl7DateTime } from './hl7-datetime.fn';
 import { rangeLimit } from './range-limit.fn';
 import { structuredNumeric } from './structured-numeric.fn';
@@ -25,4 +29,8 @@ export const FUNCTIONS: readonly MappingFunction[] = [
   rangeLimit,
   attachment,
   base64,
+  codingSystem,
+  yesNo,
+  format,
+  eiSystem,
 ] as MappingFunction[];
