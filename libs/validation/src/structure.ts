@@ -169,6 +169,23 @@ function nextOf(g: Grammar, states: ReadonlySet<number>, name: string): Set<numb
   return out;
 }
 
+/** True when some position named `name` can follow itself (directly or through a loop). */
+function repeats(g: Grammar, name: string): boolean {
+  return g.positions.some((pos, q) => {
+    if (pos.name !== name) return false;
+    const seen = new Set<number>();
+    const stack = [...(g.follow[q] ?? [])];
+    while (stack.length > 0) {
+      const p = stack.pop() as number;
+      if (p === q) return true;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      stack.push(...(g.follow[p] ?? []));
+    }
+    return false;
+  });
+}
+
 function isZ(name: string): boolean {
   return name.startsWith('Z');
 }
@@ -213,9 +230,7 @@ function matchStructure(
     const following = named[k + 1];
     // A segment whose successor fits where it stands is out of place, not a sign that
     // segments before it are missing.
-    const intruder = following
-      ? nextOf(g, states, following.name).size > 0
-      : [...states].some((p) => g.final.has(p));
+    const intruder = following !== undefined && nextOf(g, states, following.name).size > 0;
     if (fix && !intruder) {
       for (const q of fix.inserted) {
         const name = g.positions[q]?.name as string;
@@ -232,7 +247,7 @@ function matchStructure(
       previous = seg;
       return;
     }
-    const repeated = matchedNames.has(seg.name) && !fix;
+    const repeated = matchedNames.has(seg.name) && !fix && !repeats(g, seg.name);
     issues.push({
       severity: 'error',
       code: repeated ? ValidationCode.StructureUnexpectedSegment : ValidationCode.StructureOrder,
