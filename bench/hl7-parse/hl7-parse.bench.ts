@@ -34,7 +34,7 @@ function options(argv: string[]): Options {
 }
 
 /** Keeps results alive so that the work cannot be optimised away. */
-let sink = 0;
+let _sink = 0;
 
 function cpuSeconds(): number {
   const { user, system } = process.cpuUsage();
@@ -48,7 +48,7 @@ function measure(op: () => number, seconds: number): number {
   const start = cpuSeconds();
   let elapsed = 0;
   while (elapsed < seconds) {
-    for (let i = 0; i < batch; i++) sink += op();
+    for (let i = 0; i < batch; i++) _sink += op();
     n += batch;
     elapsed = cpuSeconds() - start;
     if (elapsed < seconds / 20) batch *= 2;
