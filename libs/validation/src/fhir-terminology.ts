@@ -255,7 +255,9 @@ function expandUrl(url: string, stack: ReadonlySet<string>): ValueSetExpansion |
     } else {
       ok = false;
     }
-    if (ok) result = { url, codes };
+    // An empty expansion would refuse every code: more likely a filter Sinew reads too narrowly.
+    const size = [...codes.values()].reduce((n, c) => n + c.size, 0);
+    if (ok && size > 0) result = { url, codes };
   }
   expansions.set(url, result);
   return result ?? undefined;
