@@ -48,6 +48,25 @@ describe('sinew convert (built command)', () => {
     );
   });
 
+  it('--validate prints structure issues of the input and exits 1 on errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
+    const file = join(dir, 'no-pv1.hl7');
+    writeFileSync(
+      file,
+      'MSH|^~\\&|A|B|C|D|20260101||ADT^A04|1|P|2.5.1\rEVN|A04|20260101\rPID|1||M1^^^C^MR||DOE^J||19800101|F\r',
+    );
+    const r = sinew(['convert', '--validate', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${file}: error hl7.structure.missing_segment input PV1: `);
+    expect(JSON.parse(r.stdout)).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
+  });
+
+  it('--validate passes a valid conversion with exit 0', () => {
+    const r = sinew(['convert', '--validate', join(ROOT, 'channels', 'samples', 'adt-a01.hl7')]);
+    expect(r.stderr).not.toMatch(/ error /);
+    expect(r.status).toBe(0);
+  });
+
   it('refuses a message type without a built-in transformer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
     const file = join(dir, 'q.hl7');

@@ -1,4 +1,5 @@
 import { Hl7Message, Hl7ParseError, splitMessages } from '@sinew/hl7v2';
+import { validateFhir, validateStructure, type ValidationIssue } from '@sinew/validation';
 import {
   BUILT_IN_TRANSFORMERS,
   MappingError,
@@ -19,14 +20,16 @@ export interface ConvertIo {
   stderr(text: string): void;
 }
 
-/** A validator for `--validate`: returns printable issue lines and whether any is an error. */
-export type ConvertValidator = (input: unknown, output: unknown) => { lines: string[]; errors: number };
-
-let validator: ConvertValidator | undefined;
-
-/** Installs the validator `--validate` uses. */
-export function setConvertValidator(v: ConvertValidator): void {
-  validator = v;
+/** `--validate`: the input's HL7 structure, and the output's FHIR validity or HL7 structure. */
+function validate(input: unknown, output: unknown): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  if (input instanceof Hl7Message)
+    issues.push(...validateStructure(input).map((i) => ({ ...i, location: `input ${i.location}` })));
+  if (output instanceof Hl7Message)
+    issues.push(...validateStructure(output).map((i) => ({ ...i, location: `output ${i.location}` })));
+  else if (output && typeof output === 'object' && 'resourceType' in output)
+    issues.push(...validateFhir(output));
+  return issues;
 }
 
 function looksLikeHl7(bytes: Buffer): boolean {
@@ -96,10 +99,11 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
         }
         const output = transformer.run(input);
         io.stdout(render(output));
-        if (options.validate && validator) {
-          const { lines, errors } = validator(input, output);
-          for (const line of lines) io.stderr(`${label}: ${line}\n`);
-          if (errors > 0) status = 1;
+        if (options.validate) {
+          const issues = validate(input, output);
+          for (const i of issues)
+            io.stderr(`${label}: ${i.severity} ${i.code} ${i.location}: ${i.message}\n`);
+          if (issues.some((i) => i.severity === 'error')) status = 1;
         }
       } catch (err) {
         if (!(err instanceof MappingError || err instanceof Hl7ParseError)) throw err;
