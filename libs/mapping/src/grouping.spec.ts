@@ -279,3 +279,31 @@ describe('a ref read from another segment', () => {
     expect(appointment.all).toEqual(urls.map((reference) => ({ reference })));
   });
 });
+
+describe('empty pieces', () => {
+  const lib = library([
+    [
+      'm.yaml',
+      [
+        'transformer: empties',
+        'input: hl7v2',
+        'output: json',
+        'resources:',
+        '  - name: obs',
+        '    segment: OBX',
+        '    rules:',
+        '      - { from: OBX-14.1, to: when, fn: hl7_datetime }',
+        '      - { from: OBX-5.2, to: second, fn: number }',
+        '      - { from: "OBX-6[*]", to: "units[]" }',
+        '      - { from: OBX-7.1.2, to: sub }',
+      ].join('\n'),
+    ],
+  ]);
+
+  it('select nothing, so functions never see an empty or null component', () => {
+    const out = lib
+      .get('empties')
+      .run(parse(['MSH|^~\\&|A||||20260101||ORU^R01|1|P|2.5.1', 'OBX|1|NM|X||1^""|~mg~|a&&b|||||||^x']));
+    expect(out).toEqual({ units: ['mg'] });
+  });
+});

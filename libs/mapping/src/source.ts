@@ -27,6 +27,10 @@ const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
 
 type Level = 'repetition' | 'component' | 'subcomponent';
 
+/** An absent or empty piece, or an HL7 null (`""`): it selects nothing. */
+const isEmpty = (piece: string | undefined): piece is undefined | '' =>
+  piece === undefined || piece === '' || piece === '""';
+
 /** One repetition, component or subcomponent of an HL7 field. */
 class Hl7ValueNode implements SourceNode {
   constructor(
@@ -52,15 +56,13 @@ class Hl7ValueNode implements SourceNode {
     if (this.level === 'component') {
       if (b !== undefined) return [];
       const sub = nthPiece(this.raw, d.subcomponent, a);
-      return sub === undefined ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`)];
+      return isEmpty(sub) ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`)];
     }
     const comp = nthPiece(this.raw, d.component, a);
-    if (comp === undefined) return [];
+    if (isEmpty(comp)) return [];
     if (b === undefined) return [new Hl7ValueNode(this.msg, comp, 'component', `${this.where}.${a}`)];
     const sub = nthPiece(comp, d.subcomponent, b);
-    return sub === undefined
-      ? []
-      : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`)];
+    return isEmpty(sub) ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`)];
   }
 
   text(): string {
@@ -109,6 +111,7 @@ function selectInSegment(msg: Hl7Message, seg: Hl7Segment, occurrence: number, p
         : [[reps[p.repetition - 1] as string, p.repetition]];
   const out: SourceNode[] = [];
   for (const [rep, r] of picked) {
+    if (isEmpty(rep)) continue;
     const where = p.repetition === '*' || p.repetitionGiven ? `${label}[${r}]` : label;
     let node: SourceNode = new Hl7ValueNode(msg, rep, 'repetition', where);
     if (p.component !== undefined) {
