@@ -65,7 +65,19 @@ function selectValues(output: unknown, path: string): unknown[] {
   return new JsonNode(output, '$').select(path).map((n) => n.value());
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** The value with object keys in order: an expected object matches whatever order keys were written in. */
+const canonical = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(canonical)
+    : v !== null && typeof v === 'object'
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        )
+      : v;
+
+const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /** Runs one test file against a compiled library. Never throws for a failing test. */
 export function runTransformerTestFile(file: string, library: TransformerLibrary): TransformerTestResult[] {
