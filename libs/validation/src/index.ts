@@ -4,6 +4,7 @@ export * from './hl7-tables';
 export * from './rules.schema';
 export * from './rules';
 export * from './structure.grammar';
+export * from './structure.data';
 export * from './structure';
 export * from './fhir-definitions';
 export * from './fhir-terminology';

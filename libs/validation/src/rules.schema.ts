@@ -85,19 +85,41 @@ export const validationRuleSchema = z
   .strictObject({
     code: z
       .string()
-      .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'a code is dotted lower-case words, e.g. lab.result_date'),
-    severity: z.enum(['error', 'warning']).default('error'),
-    path: z.string().min(1),
-    message: z.string().min(1).optional(),
-    when: ruleCondition.optional(),
-    required: z.literal(true).optional(),
-    pattern: z.string().optional(),
-    allowed: z.array(scalar).min(1).optional(),
-    table: scalar.optional(),
-    datetime: z.literal(true).optional(),
-    range: bounds('range').optional(),
-    length: bounds('length').optional(),
-    compare: compareCheck.optional(),
+      .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'a code is dotted lower-case words, e.g. lab.result_date')
+      .describe('Stable dotted code of the issue this rule raises, e.g. lab.result_date.'),
+    severity: z
+      .enum(['error', 'warning'])
+      .default('error')
+      .describe('Severity of the issue (default error).'),
+    path: z
+      .string()
+      .min(1)
+      .describe('HL7 path of the element checked: PID-7, OBX[*]-5, PID-3[*].1 (* checks every occurrence).'),
+    message: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Text of the issue; the default names the location and the check.'),
+    when: ruleCondition.optional().describe('Check only when this condition on other elements holds.'),
+    required: z
+      .literal(true)
+      .optional()
+      .describe('The element must hold a value (HL7 null "" does not count).'),
+    pattern: z
+      .string()
+      .optional()
+      .describe('Regular expression the value must match (anchor it with ^ and $).'),
+    allowed: z.array(scalar).min(1).optional().describe('The values allowed.'),
+    table: scalar.optional().describe('HL7 table whose codes are allowed: 0001, HL70001.'),
+    datetime: z
+      .literal(true)
+      .optional()
+      .describe('The value must be a valid HL7 date/time: YYYY[MM[DD[HH[MM[SS[.S{1,4}]]]]]][+/-ZZZZ].'),
+    range: bounds('range').optional().describe('The value must be a number within min and max (inclusive).'),
+    length: bounds('length').optional().describe('The number of characters must lie within min and max.'),
+    compare: compareCheck
+      .optional()
+      .describe('Compare the value with another element: value op other (+ offset_days).'),
   })
   .refine((r) => CHECKS.filter((c) => r[c] !== undefined).length === 1, {
     message: `a rule holds exactly one check: ${CHECKS.join(', ')}`,

@@ -1,5 +1,6 @@
 import { Hl7Message } from '@sinew/hl7v2';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { compileRules, RulesCompileError } from './rules';
 import { validationRulesSchema, type ValidationRuleInput } from './rules.schema';
 
@@ -395,6 +396,29 @@ describe('compileRules: conditions, locations, messages', () => {
     expect(rules.rules.map((r) => r.severity)).toEqual(['error', 'error', 'warning']);
     expect(rules.validate(oru()).map((i) => i.location)).toEqual(['OBX[2]-14']);
     expect(validationRulesSchema.safeParse(rules.rules).success).toBe(true);
+  });
+});
+
+describe('validationRulesSchema', () => {
+  it('gives a JSON Schema for editors, with descriptions', () => {
+    const schema = z.toJSONSchema(validationRulesSchema, { io: 'input' }) as {
+      items: { properties: Record<string, { description?: string }>; required: string[] };
+    };
+    expect(schema.items.required).toEqual(['code', 'path']);
+    expect(Object.keys(schema.items.properties)).toEqual(
+      expect.arrayContaining([
+        'required',
+        'pattern',
+        'allowed',
+        'table',
+        'datetime',
+        'range',
+        'length',
+        'compare',
+        'when',
+      ]),
+    );
+    expect(schema.items.properties.path?.description).toMatch(/HL7 path/);
   });
 });
 
