@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Hl7Message } from '@sinew/hl7v2';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -419,6 +421,22 @@ describe('validationRulesSchema', () => {
       ]),
     );
     expect(schema.items.properties.path?.description).toMatch(/HL7 path/);
+  });
+});
+
+describe('docs/validation.md', () => {
+  it('every YAML rule example compiles', () => {
+    const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'validation.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map(
+      (m) => parseYaml(m[1] as string) as unknown,
+    );
+    expect(blocks.length).toBeGreaterThan(8);
+    for (const block of blocks) {
+      const list = Array.isArray(block)
+        ? block
+        : (block as { validation: { rules: unknown[] } }).validation.rules;
+      expect(compileRules(list).rules.length).toBe(list.length);
+    }
   });
 });
 
