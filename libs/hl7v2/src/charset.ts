@@ -53,17 +53,21 @@ export function sniffEncoding(buf: Buffer, start: number): TextEncoding {
     lineStart = next;
     if (lineStart >= buf.length) return 'utf8';
   }
-  const cr = buf.indexOf(0x0d, lineStart);
-  const lf = buf.indexOf(0x0a, lineStart);
-  const end = cr < 0 ? (lf < 0 ? buf.length : lf) : lf < 0 ? cr : Math.min(cr, lf);
-  const header = buf.toString('latin1', lineStart, end);
-  const fs = header[3];
-  if (fs === undefined) return 'utf8';
-  const fields = header.split(fs);
-  // fields[0] = 'MSH', fields[1] = MSH-2, so MSH-n sits at fields[n - 1].
-  const msh18 = fields[17] ?? '';
-  const enc = header.slice(4, 7);
-  const rep = enc[1];
+  // Walk the header's bytes to MSH-18 (after the 17th field separator), stopping at the line's
+  // end: searching the whole buffer for a line break would cost as much as a large message.
+  const isEnd = (at: number) => at >= buf.length || buf[at] === 0x0d || buf[at] === 0x0a;
+  if (isEnd(lineStart + 3)) return 'utf8';
+  const fs = buf[lineStart + 3];
+  let at = lineStart + 4;
+  // fields[0] = 'MSH', fields[1] = MSH-2, so MSH-n sits after the (n - 1)th separator.
+  for (let seen = 1; seen < 17; at++) {
+    if (isEnd(at)) return encodingForCharset('');
+    if (buf[at] === fs) seen++;
+  }
+  let end = at;
+  while (!isEnd(end) && buf[end] !== fs) end++;
+  const msh18 = buf.toString('latin1', at, end);
+  const rep = isEnd(lineStart + 5) ? undefined : String.fromCharCode(buf[lineStart + 5] as number);
   const first = rep ? (msh18.split(rep)[0] ?? '') : msh18;
   return encodingForCharset(first);
 }

@@ -437,3 +437,34 @@ describe('regressions: building with unusual delimiters', () => {
     expect(parsed.version).toBe('2.5.1');
   });
 });
+
+describe('character set detection from the header bytes', () => {
+  const msh = (msh18: string, end = '\r') =>
+    `MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5|||||${msh18}${end}PID|1||X||M\xfcller\r`;
+  it.each([
+    ['', 'utf8'],
+    ['|8859/1', 'latin1'],
+    ['|8859/1|EN', 'latin1'],
+    ['|ASCII~UNICODE UTF-8', 'latin1'],
+    ['|UNICODE UTF-8~8859/1', 'utf8'],
+    ['|', 'utf8'],
+  ])('MSH-18 %j → %s', (msh18, encoding) => {
+    for (const end of ['\r', '\n', '\r\n']) {
+      const text = msh(msh18, end);
+      const bytes = Buffer.from(text, encoding as BufferEncoding);
+      const msg = Hl7Message.parse(bytes);
+      expect(msg.encoding).toBe(encoding);
+      expect(msg.get('PID-5')).toBe('Müller');
+      expect(parseBatch(Buffer.concat([Buffer.from('FHS|^~\\&\r'), bytes])).encoding).toBe(encoding);
+    }
+  });
+  it('stops at the end of the header line', () => {
+    const bytes = Buffer.from(`MSH|^~\\&|A\rNTE${'|'.repeat(16)}8859/1\r`);
+    expect(Hl7Message.parse(bytes).encoding).toBe('utf8');
+    expect(Hl7Message.parse(Buffer.from('MSH|^~\\&\r')).encoding).toBe('utf8');
+    // The last field of an unterminated message is read too.
+    expect(() => Hl7Message.parse(Buffer.from(`MSH|^~\\&${'|'.repeat(16)}ISO IR87`))).toThrow(
+      expect.objectContaining({ code: 'hl7.charset' }),
+    );
+  });
+});
