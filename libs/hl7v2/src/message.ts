@@ -321,7 +321,7 @@ export class Hl7Message {
 
   private rawAt(seg: Hl7Segment, p: Hl7Path, rep: number | '*', knownRep?: string): string | undefined {
     if (p.field === undefined) return seg.toString();
-    const field = seg.fields()[p.field];
+    const field = seg.fieldAt(p.field);
     if (field === undefined) return undefined;
     if (seg.isHeader && p.field <= 2) {
       // MSH-1 and MSH-2 are the delimiters themselves: never split or decoded.

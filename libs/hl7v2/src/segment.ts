@@ -43,9 +43,13 @@ export class Hl7Segment {
   private split: string[] | undefined;
   private stale = false;
   private term: string;
+  /** Field lookups answered from the text so far; past a few, the segment is split once. */
+  private scans = 0;
   /** True once a field or the terminator was changed after parsing. */
   edited = false;
   readonly name: string;
+  /** True for MSH, FHS and BHS, whose field 1 is the field separator itself. */
+  readonly isHeader: boolean;
 
   /**
    * @param text the segment without its terminator
@@ -62,6 +66,7 @@ export class Hl7Segment {
     this.text = text;
     this.term = terminator;
     this.name = text.slice(0, 3);
+    this.isHeader = HEADER_SEGMENTS.has(this.name);
   }
 
   /** The line ending written after this segment. */
@@ -71,11 +76,6 @@ export class Hl7Segment {
   set terminator(value: string) {
     this.term = value;
     this.edited = true;
-  }
-
-  /** True for MSH, FHS and BHS, whose field 1 is the field separator itself. */
-  get isHeader(): boolean {
-    return HEADER_SEGMENTS.has(this.name);
   }
 
   /**
@@ -98,7 +98,20 @@ export class Hl7Segment {
 
   /** The encoded text of field `n` (all repetitions), or `''` when it is absent. */
   field(n: number): string {
-    return this.fields()[n] ?? '';
+    return this.fieldAt(n) ?? '';
+  }
+
+  /**
+   * The encoded text of field `n`, or undefined when it is absent. The first few lookups find
+   * the field in the text without splitting the whole segment, as most reads touch only a few
+   * fields of a segment; later ones split it once.
+   */
+  fieldAt(n: number): string | undefined {
+    if (this.split !== undefined || ++this.scans > 4) return this.fields()[n];
+    const fs = this.delimiters.field;
+    if (!this.isHeader) return nthPiece(this.text, fs, n + 1);
+    // Header text holds no MSH-1 piece: MSH-2 is the second piece, MSH-3 the third.
+    return n === 1 ? fs : nthPiece(this.text, fs, Math.max(n, 1));
   }
 
   /** Sets field `n`'s encoded text (all repetitions), adding empty fields before it as needed. */
