@@ -94,15 +94,25 @@ export function decodeValue(
 }
 
 const specialsCache = new WeakMap<Delimiters, RegExp>();
+/** By delimiter characters too: each parsed message has its own delimiters object. */
+const specialsByChars = new Map<string, RegExp>();
 
 function specials(d: Delimiters): RegExp {
   let re = specialsCache.get(d);
   if (!re) {
-    const chars = [d.field, d.component, d.repetition, d.escape, d.subcomponent, d.truncation, '\r', '\n']
-      .filter((c): c is string => c !== undefined)
-      .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-      .join('');
-    re = new RegExp(`[${chars}]`);
+    // Letters cannot be delimiters, so `x` marks an absent one unambiguously.
+    const key =
+      d.field + d.component + d.repetition + d.escape + (d.subcomponent ?? 'x') + (d.truncation ?? 'x');
+    re = specialsByChars.get(key);
+    if (!re) {
+      const chars = [d.field, d.component, d.repetition, d.escape, d.subcomponent, d.truncation, '\r', '\n']
+        .filter((c): c is string => c !== undefined)
+        .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+        .join('');
+      re = new RegExp(`[${chars}]`);
+      if (specialsByChars.size >= 1000) specialsByChars.clear();
+      specialsByChars.set(key, re);
+    }
     specialsCache.set(d, re);
   }
   return re;
