@@ -118,15 +118,16 @@ function refs(msg: Hl7Message): SegmentRef[] {
 const MAX_REPAIR = 6;
 
 /**
- * The fewest segments to insert after the states so that a position named `name` follows:
- * breadth first over the automaton. Returns the positions reached and the inserted ones, or
- * undefined when no insertion helps (the segment cannot come after the states at all).
+ * Breadth first over the automaton from the states: the shortest chain of positions to insert
+ * (segments the message lacks) until `goal` holds for the last one. Returns the chain and every
+ * position at that depth meeting the goal, or undefined when none is found within
+ * {@link MAX_REPAIR} insertions.
  */
-function repair(
+function shortestInsertion(
   g: Grammar,
   states: ReadonlySet<number>,
-  accept: (q: number) => boolean,
-): { reached: Set<number>; inserted: number[] } | undefined {
+  goal: (v: number) => boolean,
+): { inserted: number[]; ends: number[] } | undefined {
   const parent = new Map<number, number | undefined>();
   let frontier: number[] = [];
   for (const p of states) {
@@ -138,29 +139,36 @@ function repair(
     }
   }
   for (let depth = 1; depth <= MAX_REPAIR && frontier.length > 0; depth++) {
-    const reached = new Set<number>();
-    let via: number | undefined;
+    const ends = frontier.filter(goal);
+    if (ends.length > 0) {
+      const inserted: number[] = [];
+      for (let v: number | undefined = ends[0]; v !== undefined; v = parent.get(v)) inserted.unshift(v);
+      return { inserted, ends };
+    }
     const next: number[] = [];
     for (const v of frontier) {
       for (const q of g.follow[v] ?? []) {
-        if (accept(q)) {
-          reached.add(q);
-          via ??= v;
-        }
         if (!parent.has(q)) {
           parent.set(q, v);
           next.push(q);
         }
       }
     }
-    if (reached.size > 0 && via !== undefined) {
-      const inserted: number[] = [];
-      for (let v: number | undefined = via; v !== undefined; v = parent.get(v)) inserted.unshift(v);
-      return { reached, inserted };
-    }
     frontier = next;
   }
   return undefined;
+}
+
+/** The fewest segments to insert so that a segment named `name` may follow the states. */
+function repair(
+  g: Grammar,
+  states: ReadonlySet<number>,
+  name: string,
+): { reached: Set<number>; inserted: number[] } | undefined {
+  const found = shortestInsertion(g, states, (v) => nextOf(g, new Set([v]), name).size > 0);
+  if (!found) return undefined;
+  const reached = nextOf(g, new Set(found.ends), name);
+  return { reached, inserted: found.inserted };
 }
 
 function nextOf(g: Grammar, states: ReadonlySet<number>, name: string): Set<number> {
@@ -226,7 +234,7 @@ function matchStructure(
       return;
     }
     const after = previous ? `after ${previous.label} (line ${previous.line})` : 'here';
-    const fix = repair(g, states, (q) => g.positions[q]?.name === seg.name);
+    const fix = repair(g, states, seg.name);
     const following = named[k + 1];
     // A segment whose successor fits where it stands is out of place, not a sign that
     // segments before it are missing.
@@ -259,7 +267,7 @@ function matchStructure(
     });
   });
   if (![...states].some((p) => g.final.has(p))) {
-    const end = repairToEnd(g, states);
+    const end = shortestInsertion(g, states, (v) => g.final.has(v));
     for (const q of end?.inserted ?? []) {
       const name = g.positions[q]?.name as string;
       issues.push({
@@ -273,39 +281,6 @@ function matchStructure(
     }
   }
   return issues;
-}
-
-/** The fewest segments to insert after the states so that the message may end. */
-function repairToEnd(g: Grammar, states: ReadonlySet<number>): { inserted: number[] } | undefined {
-  const parent = new Map<number, number | undefined>();
-  let frontier: number[] = [];
-  for (const p of states) {
-    for (const q of g.follow[p] ?? []) {
-      if (!parent.has(q)) {
-        parent.set(q, undefined);
-        frontier.push(q);
-      }
-    }
-  }
-  for (let depth = 1; depth <= MAX_REPAIR && frontier.length > 0; depth++) {
-    const done = frontier.find((v) => g.final.has(v));
-    if (done !== undefined) {
-      const inserted: number[] = [];
-      for (let v: number | undefined = done; v !== undefined; v = parent.get(v)) inserted.unshift(v);
-      return { inserted };
-    }
-    const next: number[] = [];
-    for (const v of frontier) {
-      for (const q of g.follow[v] ?? []) {
-        if (!parent.has(q)) {
-          parent.set(q, v);
-          next.push(q);
-        }
-      }
-    }
-    frontier = next;
-  }
-  return undefined;
 }
 
 function requiredFieldIssues(
