@@ -337,8 +337,7 @@ function check(msg: Hl7Message, options: StructureOptions): ValidationIssue[] {
   const segs = refs(msg);
   const info = messageStructureInfo(msg);
   const declared = parseVersion(info.declaredVersion);
-  const latest = STRUCTURES.ADT_A01?.at(-1)?.[0] as string;
-  const fieldVersion = declared ?? (parseVersion(latest) as Version);
+  const fieldVersion = declared ?? (parseVersion(LATEST_KNOWN) as Version);
 
   if (!info.structure || !info.version) {
     const type = [msg.messageCode, msg.triggerEvent, msg.get('MSH-9.3')].filter(Boolean).join('^');
