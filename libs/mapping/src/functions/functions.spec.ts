@@ -1,4 +1,6 @@
-import { FUNCTIONS, MappingError, bindFunction } from '@sinew/mapping';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FUNCTIONS, MappingError, bindFunction, functionReference } from '@sinew/mapping';
 
 describe('built-in functions: every declared example holds', () => {
   it('has unique names', () => {
@@ -31,5 +33,12 @@ describe('built-in functions: every declared example holds', () => {
     expect(() => bindFunction(fn as (typeof FUNCTIONS)[number], { type: 'week' }, 'x')).toThrow(
       /arguments of hl7_datetime/,
     );
+  });
+});
+
+describe('docs/functions.md', () => {
+  it('is generated from the declarations and up to date (npm run docs)', () => {
+    const page = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'functions.md'), 'utf8');
+    expect(page).toBe(functionReference(FUNCTIONS));
   });
 });

@@ -34,3 +34,4 @@ export const FUNCTIONS: readonly MappingFunction[] = [
   format,
   eiSystem,
 ] as MappingFunction[];
+export * from './reference';

@@ -1,0 +1,26 @@
+// Writes the generated reference pages: docs/functions.md (transformer functions).
+import { build } from 'esbuild';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, '.bench-out', `gen-docs.${process.pid}.cjs`);
+await build({
+  stdin: {
+    contents: "export { FUNCTIONS, functionReference } from '@sinew/mapping';",
+    resolveDir: root,
+    loader: 'ts',
+  },
+  outfile: out,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  packages: 'external',
+  tsconfig: join(root, 'tsconfig.json'),
+  logLevel: 'warning',
+});
+const { FUNCTIONS, functionReference } = createRequire(import.meta.url)(out);
+writeFileSync(join(root, 'docs', 'functions.md'), functionReference(FUNCTIONS));
+console.log('wrote docs/functions.md');
