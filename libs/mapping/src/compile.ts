@@ -105,7 +105,7 @@ export class MapRegistry {
       const inner = this.compileCondition(c.not, file, [...at, 'not']);
       return (ctx) => !inner(ctx);
     }
-    const first = (ctx: SourceNode) => ctx.select(c.path)[0]?.text() ?? '';
+    const first = (ctx: SourceNode) => (ctx.select(c.path)[0]?.text() ?? '').trim();
     if ('present' in c) return (ctx) => (first(ctx) !== '') === c.present;
     if ('equals' in c) return (ctx) => first(ctx) === c.equals;
     if ('in' in c) {
@@ -155,7 +155,7 @@ export class MapRegistry {
       // A Coding is written for `…coding`, `…coding[]`, and for `$this` (the Coding being built).
       const asCoding = /(^|\.)coding(\[\d*\])?$/.test(rule.to) || rule.to === '$this';
       transform = (node) => {
-        const code = node.text();
+        const code = node.text().trim();
         const hit = v.lookup(code);
         if (hit) return asCoding ? { system: hit.system, code: hit.code, display: hit.display } : hit.code;
         switch (policy) {
@@ -177,6 +177,8 @@ export class MapRegistry {
 
     const to = rule.to;
     const write = (target: Target, value: unknown) => {
+      // Text is written without the spaces senders pad fields with (FHIR codes cannot hold them).
+      if (typeof value === 'string') value = value.trim();
       if (value === undefined || value === null || value === '') return;
       if (typeof value === 'object' && !Array.isArray(value)) {
         const clean = Object.fromEntries(

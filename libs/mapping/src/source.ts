@@ -27,9 +27,9 @@ const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
 
 type Level = 'repetition' | 'component' | 'subcomponent';
 
-/** An absent or empty piece, or an HL7 null (`""`): it selects nothing. */
+/** An absent, empty or blank piece, or an HL7 null (`""`): it selects nothing. */
 const isEmpty = (piece: string | undefined): piece is undefined | '' =>
-  piece === undefined || piece === '' || piece === '""';
+  piece === undefined || piece.trim() === '' || piece.trim() === '""';
 
 /** One repetition, component or subcomponent of an HL7 field. */
 class Hl7ValueNode implements SourceNode {

@@ -15,7 +15,8 @@ const fill = (value: string, text: string) =>
  * Text built from the components of a composite value: `{2}` is component 2, `{2.1}` its first
  * subcomponent. A part in brackets is left out when any component it names is empty, so
  * `[+{5} ]{6} {7}[ X{8}]` writes the country code and extension only when they were sent.
- * Runs of spaces collapse to one and the result is trimmed; an empty result is no value.
+ * Runs of spaces collapse to one; spaces and commas at either end are trimmed; an empty result
+ * is no value.
  */
 export const format = defineFunction({
   name: 'format',
@@ -34,6 +35,11 @@ export const format = defineFunction({
       args: { pattern: '{3} {4} {2.1}[, {5}]' },
       output: 'Kathleen Woolfson, Jr',
     },
+    {
+      input: '^^^HOSP',
+      args: { pattern: '[{1}][ {2}][ {3}][, {4}]' },
+      output: 'HOSP',
+    },
     { input: '^^^', args: { pattern: '[{1}][ {2}]' } },
   ],
   run(value, args) {
@@ -43,7 +49,7 @@ export const format = defineFunction({
         return refs.every((r) => part(value, r) !== '') ? fill(value, inner) : '';
       })
       .replace(/\{(\d+(?:\.\d+)?)\}/g, (_, ref) => part(value, ref));
-    const out = text.replace(/\s+/g, ' ').trim();
+    const out = text.replace(/\s+/g, ' ').replace(/^[\s,]+|[\s,]+$/g, '');
     return out === '' ? undefined : out;
   },
 });
