@@ -1,4 +1,5 @@
-// Writes the generated reference pages: docs/functions.md (transformer functions).
+// Writes the generated reference pages: docs/functions.md (transformer functions) and
+// docs/builtin-maps.md (the built-in transformers).
 import { build } from 'esbuild';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,7 +10,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, '.bench-out', `gen-docs.${process.pid}.cjs`);
 await build({
   stdin: {
-    contents: "export { FUNCTIONS, functionReference } from '@sinew/mapping';",
+    contents:
+      "export { FUNCTIONS, functionReference, mapsReference, TransformerLibrary, BUILT_IN_TRANSFORMERS } from '@sinew/mapping';",
     resolveDir: root,
     loader: 'ts',
   },
@@ -21,6 +23,10 @@ await build({
   tsconfig: join(root, 'tsconfig.json'),
   logLevel: 'warning',
 });
-const { FUNCTIONS, functionReference } = createRequire(import.meta.url)(out);
-writeFileSync(join(root, 'docs', 'functions.md'), functionReference(FUNCTIONS));
-console.log('wrote docs/functions.md');
+const lib = createRequire(import.meta.url)(out);
+writeFileSync(join(root, 'docs', 'functions.md'), lib.functionReference(lib.FUNCTIONS));
+writeFileSync(
+  join(root, 'docs', 'builtin-maps.md'),
+  lib.mapsReference(lib.TransformerLibrary.load([lib.BUILT_IN_TRANSFORMERS])),
+);
+console.log('wrote docs/functions.md, docs/builtin-maps.md');

@@ -1,8 +1,10 @@
-import { relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import {
   BUILT_IN_TRANSFORMERS,
   TransformerLibrary,
   findTransformerTests,
+  mapsReference,
   runTransformerTestFile,
 } from '@sinew/mapping';
 
@@ -21,5 +23,12 @@ describe('built-in transformers: every *.test.yaml passes', () => {
   it.each(cases)('%s', (_name, result) => {
     expect(result.failures).toEqual([]);
     expect(result.passed).toBe(true);
+  });
+});
+
+describe('docs/builtin-maps.md', () => {
+  it('is generated from transformers/ and up to date (npm run docs)', () => {
+    const page = readFileSync(join(BUILT_IN_TRANSFORMERS, '..', 'docs', 'builtin-maps.md'), 'utf8');
+    expect(page).toBe(mapsReference(TransformerLibrary.load([BUILT_IN_TRANSFORMERS])));
   });
 });

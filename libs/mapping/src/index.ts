@@ -8,3 +8,4 @@ export * from './compile';
 export * from './transformer';
 export * from './library';
 export * from './testing';
+export * from './maps-reference';
