@@ -37,10 +37,7 @@ export function mapsReference(library: TransformerLibrary): string {
   }
   const subs = [...library.registry.subMaps.values()].sort((a, b) => a.name.localeCompare(b.name));
   parts.push('## Segment and datatype maps', '', '| map | kind | description |', '|---|---|---|');
-  for (const m of subs)
-    parts.push(
-      `| \`${m.name}\` | ${m.spec.kind} | ${cell(m.spec.description ?? '')} |`,
-    );
+  for (const m of subs) parts.push(`| \`${m.name}\` | ${m.spec.kind} | ${cell(m.spec.description ?? '')} |`);
   parts.push(
     '',
     `Vocabularies: ${library.registry.vocabularies.size} (under \`transformers/vocab/\` and \`transformers/reverse/\`).`,
