@@ -22,7 +22,22 @@ export const DEFAULT_DELIMITERS: Readonly<Required<Omit<Delimiters, 'truncation'
   subcomponent: '&',
 });
 
-const FORBIDDEN = /[A-Za-z0-9\r\n]/;
+/** Letters, digits, CR, LF and space cannot be delimiters. */
+function forbidden(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return (
+    c === 32 || c === 13 || c === 10 || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+  );
+}
+
+/** The roles of MSH-2's characters, in order. */
+const ROLES: ReadonlyArray<keyof Delimiters> = [
+  'component',
+  'repetition',
+  'escape',
+  'subcomponent',
+  'truncation',
+];
 
 /** MSH-2 as it is written for these delimiters. */
 export function encodingCharacters(d: Delimiters): string {
@@ -48,24 +63,23 @@ export function readDelimiters(header: string, line = 1): Delimiters {
   const field = header[3];
   if (field === undefined) fail(`${segment} has no field separator (MSH-1)`);
   const fs = field as string;
-  if (FORBIDDEN.test(fs) || fs === ' ') fail(`field separator ${JSON.stringify(fs)} is not allowed`);
+  if (forbidden(fs)) fail(`field separator ${JSON.stringify(fs)} is not allowed`);
   let end = header.indexOf(fs, 4);
   if (end < 0) end = header.length;
   const enc = header.slice(4, end);
   if (enc.length < 3) fail(`${segment}-2 must hold at least 3 encoding characters, found ${enc.length}`);
   if (enc.length > 5) fail(`${segment}-2 holds ${enc.length} characters; at most 5 are defined`);
-  const seen = new Set<string>([fs]);
-  const roles: Array<keyof Delimiters> = ['component', 'repetition', 'escape', 'subcomponent', 'truncation'];
+  let seen = fs;
   const d: Partial<Delimiters> = { field: fs };
   for (let i = 0; i < enc.length; i++) {
     const ch = enc[i] as string;
-    const role = roles[i] as keyof Delimiters;
-    if (FORBIDDEN.test(ch) || ch === ' ') fail(`${role} character ${JSON.stringify(ch)} is not allowed`);
-    if (seen.has(ch)) {
+    const role = ROLES[i] as keyof Delimiters;
+    if (forbidden(ch)) fail(`${role} character ${JSON.stringify(ch)} is not allowed`);
+    if (seen.includes(ch)) {
       if (i < 3) fail(`${role} character ${JSON.stringify(ch)} repeats another delimiter`);
       continue;
     }
-    seen.add(ch);
+    seen += ch;
     d[role] = ch;
   }
   return d as Delimiters;

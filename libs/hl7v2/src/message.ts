@@ -502,6 +502,17 @@ function stringEncoding(msh18: string): TextEncoding {
   }
 }
 
+/** `SEGMENT_NAME` on the first three characters, without slicing them out (once per segment). */
+function isSegmentName(text: string): boolean {
+  if (text.length < 3) return false;
+  const a = text.charCodeAt(0);
+  const b = text.charCodeAt(1);
+  const c = text.charCodeAt(2);
+  const upper = (x: number) => x >= 65 && x <= 90;
+  const upperOrDigit = (x: number) => upper(x) || (x >= 48 && x <= 57);
+  return upper(a) && upperOrDigit(b) && upperOrDigit(c);
+}
+
 function parseText(text: string, encoding: TextEncoding, options: ParseOptions): Hl7Message {
   const { prefix, lines } = splitSegments(text);
   const first = lines[0];
@@ -521,9 +532,9 @@ function parseText(text: string, encoding: TextEncoding, options: ParseOptions):
   const fs = delimiters.field;
   const segments: Hl7Segment[] = [];
   let mshCount = 0;
+  const fsCode = fs.charCodeAt(0);
   for (const l of lines) {
-    const name = l.text.slice(0, 3);
-    if (!SEGMENT_NAME.test(name) || (l.text.length > 3 && l.text[3] !== fs)) {
+    if (!isSegmentName(l.text) || (l.text.length > 3 && l.text.charCodeAt(3) !== fsCode)) {
       throw new Hl7ParseError(
         Hl7ErrorCode.SegmentName,
         `segment name must be three upper-case letters or digits followed by ${JSON.stringify(fs)}, found ${JSON.stringify(
@@ -532,14 +543,15 @@ function parseText(text: string, encoding: TextEncoding, options: ParseOptions):
         { line: l.line },
       );
     }
-    if (name === 'MSH' && ++mshCount > 1 && !options.allowManyMessages) {
+    const seg = new Hl7Segment(l.text, delimiters, l.terminator, l.line);
+    if (seg.name === 'MSH' && ++mshCount > 1 && !options.allowManyMessages) {
       throw new Hl7ParseError(
         Hl7ErrorCode.NoHeader,
         'a second MSH starts another message: read several messages with parseBatch',
         { line: l.line, segment: 'MSH' },
       );
     }
-    segments.push(new Hl7Segment(l.text, delimiters, l.terminator, l.line));
+    segments.push(seg);
   }
   return Hl7Message.fromSegments(segments, delimiters, encoding, options.formatting ?? 'keep', prefix);
 }

@@ -66,7 +66,8 @@ export class Hl7Segment {
     this.text = text;
     this.term = terminator;
     this.name = text.slice(0, 3);
-    this.isHeader = HEADER_SEGMENTS.has(this.name);
+    const name = this.name;
+    this.isHeader = name === 'MSH' || name === 'FHS' || name === 'BHS';
   }
 
   /** The line ending written after this segment. */
