@@ -55,19 +55,24 @@ export function sniffEncoding(buf: Buffer, start: number): TextEncoding {
   }
   // Walk the header's bytes to MSH-18 (after the 17th field separator), stopping at the line's
   // end: searching the whole buffer for a line break would cost as much as a large message.
-  const isEnd = (at: number) => at >= buf.length || buf[at] === 0x0d || buf[at] === 0x0a;
-  if (isEnd(lineStart + 3)) return 'utf8';
+  const n = buf.length;
   const fs = buf[lineStart + 3];
+  if (fs === undefined || fs === 0x0d || fs === 0x0a) return 'utf8';
   let at = lineStart + 4;
   // fields[0] = 'MSH', fields[1] = MSH-2, so MSH-n sits after the (n - 1)th separator.
   for (let seen = 1; seen < 17; at++) {
-    if (isEnd(at)) return encodingForCharset('');
-    if (buf[at] === fs) seen++;
+    const b = buf[at];
+    if (b === undefined || b === 0x0d || b === 0x0a) return encodingForCharset('');
+    if (b === fs) seen++;
   }
   let end = at;
-  while (!isEnd(end) && buf[end] !== fs) end++;
+  for (; end < n; end++) {
+    const b = buf[end];
+    if (b === fs || b === 0x0d || b === 0x0a) break;
+  }
   const msh18 = buf.toString('latin1', at, end);
-  const rep = isEnd(lineStart + 5) ? undefined : String.fromCharCode(buf[lineStart + 5] as number);
+  const r = buf[lineStart + 5];
+  const rep = r === undefined || r === 0x0d || r === 0x0a ? undefined : String.fromCharCode(r);
   const first = rep ? (msh18.split(rep)[0] ?? '') : msh18;
   return encodingForCharset(first);
 }
