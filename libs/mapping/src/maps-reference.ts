@@ -29,9 +29,13 @@ export function mapsReference(library: TransformerLibrary): string {
         : r.segment && s.output !== 'hl7v2'
           ? `first \`${r.segment}\``
           : 'the message';
-      parts.push(
-        `| ${what} (\`${r.name}\`) | ${from} | ${r.map ? `\`${r.map}\`` : ''} | ${r.identity ? `\`${r.identity}\`` : ''} |`,
-      );
+      const identity =
+        r.identity === undefined
+          ? ''
+          : typeof r.identity === 'string'
+            ? `\`${r.identity}\``
+            : `\`${r.identity.path}\` (${r.identity.type})`;
+      parts.push(`| ${what} (\`${r.name}\`) | ${from} | ${r.map ? `\`${r.map}\`` : ''} | ${identity} |`);
     }
     parts.push('');
   }

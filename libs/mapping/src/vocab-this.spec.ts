@@ -1,5 +1,5 @@
 import { Hl7Message } from '@sinew/hl7v2';
-import { TransformerLibrary, parseTransformerFile } from '@sinew/mapping';
+import { TransformerLibrary, mapsReference, parseTransformerFile } from '@sinew/mapping';
 
 const library = (files: Array<[string, string]>) =>
   TransformerLibrary.fromFiles(files.map(([name, text]) => parseTransformerFile(text, name)));
@@ -49,5 +49,28 @@ describe('a vocabulary written to $this', () => {
     expect(run('PV1|1|X')).toEqual({
       class: { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: 'X' },
     });
+  });
+});
+
+describe('the built-in maps page', () => {
+  it('names an identity given as path and type', () => {
+    const lib = library([
+      [
+        'p.yaml',
+        [
+          'transformer: doctors',
+          'input: hl7v2',
+          'output: fhir',
+          'resources:',
+          '  - name: attending',
+          '    type: Practitioner',
+          '    segment: PV1',
+          '    identity: { path: PV1-7, type: XCN }',
+          '    rules:',
+          '      - { from: PV1-7.1, to: "identifier[0].value" }',
+        ].join('\n'),
+      ],
+    ]);
+    expect(mapsReference(lib)).toContain('| Practitioner (`attending`) | first `PV1` |  | `PV1-7` (XCN) |');
   });
 });
