@@ -1,0 +1,48 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hl7Message } from '@sinew/hl7v2';
+import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
+import { validateFhir } from '@sinew/validation';
+
+/** The message types of the lab, order, document, immunization, scheduling and charge maps. */
+const TRANSFORMERS = [
+  'oru-to-fhir',
+  'orm-to-fhir',
+  'mdm-to-fhir',
+  'vxu-to-fhir',
+  'siu-to-fhir',
+  'dft-to-fhir',
+];
+const CORPUS = join(
+  BUILT_IN_TRANSFORMERS,
+  '..',
+  '..',
+  'shared',
+  'corpus',
+  'fhir-converter-01',
+  'hl7v2-samples',
+);
+
+describe('FHIR-Converter corpus samples convert to valid FHIR R4', () => {
+  const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
+  const types = new Map(
+    TRANSFORMERS.flatMap((name) => library.get(name).spec.messages.map((type) => [type, name] as const)),
+  );
+  const samples = readdirSync(CORPUS)
+    .filter((f) => f.endsWith('.hl7') && types.has(f.replace(/-\d+\.hl7$/, '').replace('-', '^')))
+    .sort();
+
+  it('has a sample of every message type', () => {
+    const covered = new Set(samples.map((f) => f.replace(/-\d+\.hl7$/, '').replace('-', '^')));
+    expect([...types.keys()].filter((t) => !covered.has(t))).toEqual([]);
+  });
+
+  it.each(samples)('%s', (file) => {
+    const msg = Hl7Message.parse(readFileSync(join(CORPUS, file)));
+    const transformer = library.forMessageType(msg.messageType);
+    expect(TRANSFORMERS).toContain(transformer.name);
+    const bundle = transformer.run(msg) as { entry: unknown[] };
+    expect(bundle.entry.length).toBeGreaterThan(1);
+    expect(validateFhir(bundle).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+});
