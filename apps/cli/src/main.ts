@@ -3,6 +3,7 @@ import { registerInspect } from './commands/inspect.command';
 import { registerSend } from './commands/send.command';
 import { registerConvert } from './commands/convert.command';
 import { registerTest } from './commands/test.command';
+import { registerListen } from './commands/listen.command';
 
 declare const SINEW_VERSION: string;
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerSend(program);
   registerConvert(program);
   registerTest(program);
+  registerListen(program);
   return program;
 }
 
