@@ -216,14 +216,20 @@ export class MapRegistry {
     if (rule.rules !== undefined) {
       const inner = this.compileRules(rule.rules, file, [...at, 'rules']);
       const following = rule.following;
+      const from = rule.from;
+      const many = to.endsWith('[]');
       return (ctx, target, env) => {
         if (when && !when(ctx)) return;
-        // With `following`, each following segment is the context of one object.
-        const contexts = following ? (ctx.following?.(following) ?? []) : [ctx];
-        for (const c of contexts) {
-          const child = target.child();
-          for (const r of inner) r(c, child, env);
-          write(target, child.result());
+        // With `following`, each following segment is the context of one object; with `from`,
+        // each node it selects (every OBX-5 repetition for `OBX-5[*]`).
+        const origins = following ? (ctx.following?.(following) ?? []) : [ctx];
+        for (const origin of origins) {
+          const nodes = from === undefined ? [origin] : origin.select(from);
+          for (const c of many ? nodes : nodes.slice(0, 1)) {
+            const child = target.child();
+            for (const r of inner) r(c, child, env);
+            write(target, child.result());
+          }
         }
       };
     }

@@ -307,3 +307,59 @@ describe('empty pieces', () => {
     expect(out).toEqual({ units: ['mg'] });
   });
 });
+
+describe('rules reading each node a from selects', () => {
+  const lib = library([
+    [
+      'value.yaml',
+      [
+        'map: varies[Value]',
+        'kind: datatype',
+        'rules:',
+        '  - { from: ., to: valueQuantity.value, fn: number, when: { path: OBX-2, equals: NM } }',
+        '  - { from: OBX-6, to: valueQuantity.unit, when: { path: OBX-2, equals: NM } }',
+        '  - { from: ., to: valueString, when: { path: OBX-2, equals: ST } }',
+      ].join('\n'),
+    ],
+    [
+      'm.yaml',
+      [
+        'transformer: parts',
+        'input: hl7v2',
+        'output: json',
+        'resources:',
+        '  - name: obs',
+        '    each: OBX',
+        '    rules:',
+        '      - { from: OBX-5, to: $this, map: "varies[Value]", when: { path: "OBX-5[2]", present: false } }',
+        '      - from: "OBX-5[*]"',
+        '        to: "component[]"',
+        '        when: { path: "OBX-5[2]", present: true }',
+        '        rules:',
+        '          - { from: OBX-3, to: code }',
+        '          - { from: ., to: $this, map: "varies[Value]" }',
+      ].join('\n'),
+    ],
+  ]);
+
+  it('builds one object per repetition; segment paths inside read the repetition’s segment', () => {
+    const out = lib
+      .get('parts')
+      .run(
+        parse([
+          'MSH|^~\\&|A||||20260101||ORU^R01|1|P|2.5.1',
+          'OBX|1|NM|SYS||120~80|mm[Hg]',
+          'OBX|2|ST|NOTE||fine',
+        ]),
+      ) as { obs: unknown[] };
+    expect(out.obs).toEqual([
+      {
+        component: [
+          { code: 'SYS', valueQuantity: { value: 120, unit: 'mm[Hg]' } },
+          { code: 'SYS', valueQuantity: { value: 80, unit: 'mm[Hg]' } },
+        ],
+      },
+      { valueString: 'fine' },
+    ]);
+  });
+});

@@ -31,17 +31,23 @@ type Level = 'repetition' | 'component' | 'subcomponent';
 const isEmpty = (piece: string | undefined): piece is undefined | '' =>
   piece === undefined || piece.trim() === '' || piece.trim() === '""';
 
-/** One repetition, component or subcomponent of an HL7 field. */
+/**
+ * One repetition, component or subcomponent of an HL7 field. Component paths (`1`, `4.2`) read
+ * inside it; segment paths (`OBX-2`, `PID-3`) read from the segment it belongs to, as they do
+ * there, so rules about one OBX-5 repetition can look at OBX-2 and OBX-6.
+ */
 class Hl7ValueNode implements SourceNode {
   constructor(
     private readonly msg: Hl7Message,
     private readonly raw: string,
     private readonly level: Level,
     readonly where: string,
+    private readonly owner?: SourceNode,
   ) {}
 
   select(path: string): SourceNode[] {
     if (path === '.') return [this];
+    if (this.owner && /^[A-Z][A-Z0-9]{2}/.test(path)) return this.owner.select(path);
     const m = HL7_VALUE_PATH.exec(path);
     if (!m) {
       throw new MappingError(
@@ -56,13 +62,18 @@ class Hl7ValueNode implements SourceNode {
     if (this.level === 'component') {
       if (b !== undefined) return [];
       const sub = nthPiece(this.raw, d.subcomponent, a);
-      return isEmpty(sub) ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`)];
+      return isEmpty(sub)
+        ? []
+        : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`, this.owner)];
     }
     const comp = nthPiece(this.raw, d.component, a);
     if (isEmpty(comp)) return [];
-    if (b === undefined) return [new Hl7ValueNode(this.msg, comp, 'component', `${this.where}.${a}`)];
+    if (b === undefined)
+      return [new Hl7ValueNode(this.msg, comp, 'component', `${this.where}.${a}`, this.owner)];
     const sub = nthPiece(comp, d.subcomponent, b);
-    return isEmpty(sub) ? [] : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`)];
+    return isEmpty(sub)
+      ? []
+      : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`, this.owner)];
   }
 
   text(): string {
@@ -95,13 +106,19 @@ class Hl7ValueNode implements SourceNode {
 }
 
 /** Reads `SEG-f[r].c.s` from a segment: every repetition for `[*]`, else the one named. */
-function selectInSegment(msg: Hl7Message, seg: Hl7Segment, occurrence: number, path: string): SourceNode[] {
+function selectInSegment(
+  msg: Hl7Message,
+  seg: Hl7Segment,
+  occurrence: number,
+  path: string,
+  owner: SourceNode,
+): SourceNode[] {
   const p = parsePath(path);
   if (p.field === undefined) return [];
   const label = `${seg.name}${occurrence > 1 ? `[${occurrence}]` : ''}-${p.field}`;
   const field = seg.fields()[p.field];
   if (field === undefined || field === '') return [];
-  if (seg.isHeader && p.field <= 2) return [new Hl7ValueNode(msg, field, 'subcomponent', label)];
+  if (seg.isHeader && p.field <= 2) return [new Hl7ValueNode(msg, field, 'subcomponent', label, owner)];
   const reps = splitOn(field, msg.delimiters.repetition);
   const picked: Array<[string, number]> =
     p.repetition === '*'
@@ -113,7 +130,7 @@ function selectInSegment(msg: Hl7Message, seg: Hl7Segment, occurrence: number, p
   for (const [rep, r] of picked) {
     if (isEmpty(rep)) continue;
     const where = p.repetition === '*' || p.repetitionGiven ? `${label}[${r}]` : label;
-    let node: SourceNode = new Hl7ValueNode(msg, rep, 'repetition', where);
+    let node: SourceNode = new Hl7ValueNode(msg, rep, 'repetition', where, owner);
     if (p.component !== undefined) {
       const sel = node.select(
         p.subcomponent === undefined ? `${p.component}` : `${p.component}.${p.subcomponent}`,
@@ -149,7 +166,7 @@ export class Hl7SegmentNode implements SourceNode {
     if (path === this.segment.name) return [this];
     const m = HL7_FIELD_PATH.exec(path);
     if (m && m[1] === this.segment.name && m[2] === undefined) {
-      return selectInSegment(this.msg, this.segment, this.occurrence, path);
+      return selectInSegment(this.msg, this.segment, this.occurrence, path, this);
     }
     return new Hl7MessageNode(this.msg).select(path);
   }
@@ -193,7 +210,13 @@ export class Hl7MessageNode implements SourceNode {
       if (p.field === undefined) out.push(node);
       else
         out.push(
-          ...selectInSegment(this.msg, s, occ, path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, s.name)),
+          ...selectInSegment(
+            this.msg,
+            s,
+            occ,
+            path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, s.name),
+            node,
+          ),
         );
       if (p.occurrence !== '*') break;
     }

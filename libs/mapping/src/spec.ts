@@ -71,8 +71,14 @@ export const rule: z.ZodType<RuleSpec> = z.lazy(() =>
         .optional(),
       rules: z.array(rule).optional(),
     })
-    .refine((r) => [r.from, r.const, r.ref, r.rules].filter((v) => v !== undefined).length === 1, {
-      message: 'a rule takes exactly one of from, const, ref or rules',
+    .refine(
+      (r) =>
+        [r.rules === undefined ? r.from : undefined, r.const, r.ref, r.rules].filter((v) => v !== undefined)
+          .length === 1,
+      { message: 'a rule takes exactly one of from, const, ref or rules (rules may read from a from)' },
+    )
+    .refine((r) => r.rules === undefined || (r.map ?? r.fn ?? r.vocab) === undefined, {
+      message: 'rules build the object themselves: no map, fn or vocab beside them',
     })
     .refine((r) => r.unmapped === undefined || r.vocab !== undefined, { message: 'unmapped needs vocab' })
     .refine((r) => r.unmapped !== 'default' || r.default !== undefined, {
