@@ -58,6 +58,12 @@ describe('buildAck', () => {
     const odd = Hl7Message.parse('MSH|^~\\&|A|B|C|D|20260101||ADT^A01|Q1|P|2.5.1||||||12345\rPID|1');
     const ack = buildAck(odd, { code: 'AE', text: 'unsupported' });
     expect(ack.get('MSH-18')).toBe('');
+    const escaped = Hl7Message.parse(
+      'MSH|^~\\&|A|B|C|D|20260101||ADT^A01|Q2|P|2.5.1||||||\\X41\\SCII\rPID|1',
+    );
+    const ack2 = buildAck(escaped, { code: 'AE', text: 'unsupported' });
+    expect(ack2.get('MSH-18')).toBe('');
+    expect(Hl7Message.parse(ack2.toBuffer()).get('MSA-2')).toBe('Q2');
     expect(Hl7Message.parse(ack.toBuffer()).get('MSA-2')).toBe('Q1');
   });
 
@@ -99,6 +105,14 @@ describe('readAck', () => {
       controlId: 'LAB42',
       accepted: true,
     });
+  });
+
+  it('reads many ERR segments in linear time', () => {
+    const errs = Array.from({ length: 20000 }, (_, i) => `ERR||||E||||e${i}`).join('\r');
+    const ack = Hl7Message.parse(`MSH|^~\\&|B|B|A|A|20260101||ACK|9|P|2.5.1\rMSA|AE|X\r${errs}`);
+    const start = process.hrtime.bigint();
+    expect(readAck(ack).errors).toHaveLength(20000);
+    expect(Number(process.hrtime.bigint() - start) / 1e6).toBeLessThan(1000);
   });
 
   it('refuses a reply without MSA', () => {

@@ -3,6 +3,7 @@ import { DEFAULT_DELIMITERS, readDelimiters } from './delimiters';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
 import { Hl7Message, hl7Now, newControlId } from './message';
 import { parsePath } from './path';
+import { nthPiece } from './segment';
 
 /** Acknowledgment codes (HL7 table 0008): original mode AA/AE/AR, enhanced mode CA/CE/CR. */
 export const AckCode = {
@@ -138,7 +139,8 @@ export function buildAck(original: Hl7Message, options: AckOptions): Hl7Message 
   ack.setRaw('MSH-12', original.getRaw('MSH-12') || '2.5.1');
   // The ACK names the original's character set only when Sinew can write it.
   const charset = original.getRaw('MSH-18');
-  if (charset !== '' && isSupportedCharset(original.get('MSH-18'))) ack.setRaw('MSH-18', charset);
+  const firstCharset = charset.split(original.delimiters.repetition)[0] ?? '';
+  if (charset !== '' && isSupportedCharset(firstCharset)) ack.setRaw('MSH-18', firstCharset);
   ack.encoding = original.encoding;
 
   const msa = ack.addSegment('MSA', [options.code, { raw: original.getRaw('MSH-10') }]);
@@ -206,17 +208,25 @@ export function readAck(msg: Hl7Message): AckResult {
   }
   const code = msg.get('MSA-1').toUpperCase();
   const errors: string[] = [];
-  msg.segmentsNamed('ERR').forEach((_seg, i) => {
-    const at = `ERR[${i + 1}]`;
+  const d = msg.delimiters;
+  const piece = (raw: string, ...path: number[]): string => {
+    let text: string | undefined = raw;
+    const seps = [d.repetition, d.component, d.subcomponent];
+    path.forEach((n, i) => {
+      text = text === undefined ? undefined : nthPiece(text, seps[i], n);
+    });
+    return text === undefined || text === '""' ? '' : msg.decode(text);
+  };
+  for (const err of msg.segmentsNamed('ERR')) {
     const text =
-      msg.get(`${at}-8`) ||
-      msg.get(`${at}-7`) ||
-      msg.get(`${at}-3.2`) ||
-      msg.get(`${at}-1.4.2`) ||
-      msg.get(`${at}-3.1`) ||
-      msg.get(`${at}-1.4.1`);
+      piece(err.field(8), 1) ||
+      piece(err.field(7), 1) ||
+      piece(err.field(3), 1, 2) ||
+      piece(err.field(1), 1, 4, 2) ||
+      piece(err.field(3), 1, 1) ||
+      piece(err.field(1), 1, 4, 1);
     if (text) errors.push(text);
-  });
+  }
   return {
     code,
     controlId: msg.get('MSA-2'),
