@@ -209,8 +209,12 @@ export class Listener {
     } catch (err) {
       const header = headerOf(bytes, parsed);
       this.print(context, header.type ?? '', header.controlId ?? '', 'AR');
-      const why = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.name : 'error');
-      this.io.stderr(`sinew listen: could not store a message (${why}); answered AR\n`);
+      const code = (err as NodeJS.ErrnoException).code;
+      this.io.stderr(
+        code
+          ? `sinew listen: could not store a message (${code}); answered AR\n`
+          : `sinew listen: could not process a message (${err instanceof Error ? err.name : 'error'}); answered AR\n`,
+      );
       throw err;
     }
     const ack = ackOf(reply);
