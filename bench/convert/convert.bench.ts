@@ -1,5 +1,5 @@
 /**
- * Conversion benchmark: `node bench/run.mjs convert [--runs 5] [--seconds 1]`.
+ * Conversion benchmark: `node bench/run.mjs convert [--runs 5] [--seconds 1] [--only TEXT]`.
  *
  * ADT^A01 → FHIR transaction Bundle and ORU^R01 with 50 OBX → Bundle with the built-in
  * transformers (parse included), then the same with strict R4 validation of the output.
@@ -79,7 +79,9 @@ console.log(
 console.log(`runs: ${RUNS} × ≥${SECONDS} s CPU each; median conversions per CPU-second\n`);
 console.log('| case | conversions / CPU-s (median) | runs |');
 console.log('|---|---:|---|');
-for (const [name, op] of cases) {
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '') : '';
+for (const [name, op] of cases.filter(([n]) => !only || n.toLowerCase().includes(only.toLowerCase()))) {
   op();
   const rates = Array.from({ length: RUNS }, () => rate(op));
   console.log(

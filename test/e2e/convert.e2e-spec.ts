@@ -44,7 +44,7 @@ describe('sinew convert (built command)', () => {
     const r = sinew(['convert', file]);
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
-      `sinew: ${file}: PID-8 → gender: map.unmapped: code is not in vocabulary AdministrativeSex (policy: error)\n`,
+      `sinew: ${file}: PID-8.1 → gender: map.unmapped: code is not in vocabulary AdministrativeSex (policy: error)\n`,
     );
   });
 

@@ -1,9 +1,16 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+
+/** The checkout's root: the nearest folder above this file (or a bundle of it) with package.json. */
+function projectRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'libs'))) return dir;
+    if (dirname(dir) === dir) return process.cwd();
+  }
+}
 
 /** The shared third-party corpus (../shared/corpus beside the checkout, or $SINEW_CORPUS). */
-export const CORPUS_DIR =
-  process.env.SINEW_CORPUS ?? resolve(__dirname, '..', '..', '..', 'shared', 'corpus');
+export const CORPUS_DIR = process.env.SINEW_CORPUS ?? join(projectRoot(), '..', 'shared', 'corpus');
 
 export function corpusPath(...parts: string[]): string {
   const p = join(CORPUS_DIR, ...parts);

@@ -70,11 +70,21 @@ function resources(bundle: unknown): Array<Record<string, unknown>> {
   return entries.map((e) => e.resource).filter((r): r is Record<string, unknown> => !!r);
 }
 
+const DATETIME_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * A dateTime with an offset compares as the instant it names: FHIR-Converter re-expresses
+ * times in the offset of the machine that ran it, Sinew keeps the sender's.
+ */
+function normalize(value: string): string {
+  return DATETIME_WITH_OFFSET.test(value) ? new Date(value).toISOString() : value;
+}
+
 function valuesOf(list: Array<Record<string, unknown>>, type: string, path: string): Set<string> {
   const out = new Set<string>();
   for (const r of list.filter((x) => x.resourceType === type)) {
     for (const v of evalFhirPath(path, r)) {
-      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.add(String(v).trim());
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.add(normalize(String(v).trim()));
     }
   }
   return out;
