@@ -84,7 +84,8 @@ function valuesOf(list: Array<Record<string, unknown>>, type: string, path: stri
   const out = new Set<string>();
   for (const r of list.filter((x) => x.resourceType === type)) {
     for (const v of evalFhirPath(path, r)) {
-      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.add(normalize(String(v).trim()));
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+        out.add(normalize(String(v).trim()));
     }
   }
   return out;
