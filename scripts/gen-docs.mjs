@@ -1,7 +1,7 @@
 // Writes the generated reference pages: docs/functions.md (transformer functions) and
 // docs/builtin-maps.md (the built-in transformers).
 import { build } from 'esbuild';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ await build({
   logLevel: 'warning',
 });
 const lib = createRequire(import.meta.url)(out);
+rmSync(out, { force: true });
 writeFileSync(join(root, 'docs', 'functions.md'), lib.functionReference(lib.FUNCTIONS));
 writeFileSync(
   join(root, 'docs', 'builtin-maps.md'),
