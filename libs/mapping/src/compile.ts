@@ -181,11 +181,21 @@ export class MapRegistry {
       if (typeof value === 'string') value = value.trim();
       if (value === undefined || value === null || value === '') return;
       if (typeof value === 'object' && !Array.isArray(value)) {
-        const clean = Object.fromEntries(
-          Object.entries(value).filter(([, x]) => x !== undefined && x !== ''),
-        );
-        if (Object.keys(clean).length === 0) return;
-        target.write(to, clean);
+        // Objects are written without their empty members, and not at all when nothing is left.
+        const obj = value as Record<string, unknown>;
+        let kept = 0;
+        let empty = 0;
+        for (const k in obj) {
+          if (obj[k] === undefined || obj[k] === '') empty++;
+          else kept++;
+        }
+        if (kept === 0) return;
+        if (empty === 0) target.write(to, obj);
+        else
+          target.write(
+            to,
+            Object.fromEntries(Object.entries(obj).filter(([, x]) => x !== undefined && x !== '')),
+          );
         return;
       }
       target.write(to, value);

@@ -119,13 +119,12 @@ function selectInSegment(
   const field = seg.fields()[p.field];
   if (field === undefined || field === '') return [];
   if (seg.isHeader && p.field <= 2) return [new Hl7ValueNode(msg, field, 'subcomponent', label, owner)];
-  const reps = splitOn(field, msg.delimiters.repetition);
-  const picked: Array<[string, number]> =
-    p.repetition === '*'
-      ? reps.map((r, i) => [r, i + 1])
-      : reps[p.repetition - 1] === undefined
-        ? []
-        : [[reps[p.repetition - 1] as string, p.repetition]];
+  let picked: Array<[string, number]>;
+  if (p.repetition === '*') picked = splitOn(field, msg.delimiters.repetition).map((r, i) => [r, i + 1]);
+  else {
+    const rep = nthPiece(field, msg.delimiters.repetition, p.repetition);
+    picked = rep === undefined ? [] : [[rep, p.repetition]];
+  }
   const out: SourceNode[] = [];
   for (const [rep, r] of picked) {
     if (isEmpty(rep)) continue;
