@@ -8,3 +8,4 @@ export * from './message';
 export * from './ack';
 export * from './batch';
 export * from './dictionary';
+export * from './datetime';

@@ -1,6 +1,5 @@
-import { parsePath, type Hl7Message, type Hl7Path } from '@sinew/hl7v2';
+import { parseHl7DateTime, parsePath, type Hl7Message, type Hl7Path } from '@sinew/hl7v2';
 import { hl7Table, normalizeTableId } from './hl7-tables';
-import { parseHl7DateTime } from './hl7-datetime';
 import { ValidationCode, type ValidationIssue } from './issue';
 import {
   CHECKS,

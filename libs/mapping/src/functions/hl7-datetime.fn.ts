@@ -1,9 +1,7 @@
+import { parseHl7DateTime } from '@sinew/hl7v2';
 import { z } from 'zod';
 import { MappingError, MappingErrorCode } from '../errors';
 import { defineFunction } from './define';
-
-const DTM =
-  /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
 
 function invalid(value: string): never {
   throw new MappingError(
@@ -12,29 +10,7 @@ function invalid(value: string): never {
   );
 }
 
-function check(n: string | undefined, min: number, max: number, value: string): void {
-  if (n !== undefined && (Number(n) < min || Number(n) > max)) invalid(value);
-}
-
-/** Parts of an HL7 DTM, checked for range; `undefined` parts were not sent. */
-export function parseHl7DateTime(value: string) {
-  const m = DTM.exec(value.trim());
-  if (!m) invalid(value);
-  const [, y, mo, d, h, mi, s, frac, tz] = m as unknown as Array<string | undefined>;
-  check(mo, 1, 12, value);
-  if (d !== undefined) {
-    const days = new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate();
-    check(d, 1, days, value);
-  }
-  check(h, 0, 23, value);
-  check(mi, 0, 59, value);
-  check(s, 0, 59, value);
-  if (tz !== undefined) {
-    check(tz.slice(1, 3), 0, 14, value);
-    check(tz.slice(3, 5), 0, 59, value);
-  }
-  return { y: y as string, mo, d, h, mi, s, frac, tz };
-}
+const two = (n: number) => String(n).padStart(2, '0');
 
 /**
  * HL7 DTM/TS/DT → FHIR date or dateTime, keeping the precision that was sent. A dateTime with
@@ -64,18 +40,24 @@ export const hl7DateTime = defineFunction({
     { input: '2026-03-14', error: 'map.invalid_date' },
   ],
   run(value, args) {
-    const { y, mo, d, h, mi, s, frac, tz } = parseHl7DateTime(value);
-    let date = y;
-    if (mo) date += `-${mo}`;
-    if (d) date += `-${d}`;
-    if (args.type === 'date' || h === undefined) return date;
-    const offset = tz ? `${tz.slice(0, 3)}:${tz.slice(3)}` : args.default_offset;
-    if (!d) return date;
+    const dt = parseHl7DateTime(value.trim());
+    if (!dt) invalid(value);
+    let date = String(dt.year).padStart(4, '0');
+    if (dt.month !== undefined) date += `-${two(dt.month)}`;
+    if (dt.day !== undefined) date += `-${two(dt.day)}`;
+    if (args.type === 'date' || dt.hour === undefined) return date;
+    const off = dt.offsetMinutes;
+    const offset =
+      off === undefined
+        ? args.default_offset
+        : `${off < 0 ? '-' : '+'}${two(Math.trunc(Math.abs(off) / 60))}:${two(Math.abs(off) % 60)}`;
+    if (dt.day === undefined) return date;
     if (!offset) {
       if (args.type === 'instant') invalid(value);
       return date;
     }
-    return `${date}T${h}:${mi ?? '00'}:${s ?? '00'}${frac ? `.${frac}` : ''}${offset}`;
+    const time = `${two(dt.hour)}:${two(dt.minute ?? 0)}:${two(dt.second ?? 0)}`;
+    return `${date}T${time}${dt.fraction ? `.${dt.fraction}` : ''}${offset}`;
   },
 });
 

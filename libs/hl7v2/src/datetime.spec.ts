@@ -1,4 +1,4 @@
-import { isHl7DateTime, parseHl7DateTime } from './hl7-datetime';
+import { isHl7DateTime, parseHl7DateTime } from './datetime';
 
 describe('parseHl7DateTime', () => {
   it.each([
