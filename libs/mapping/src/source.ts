@@ -27,6 +27,36 @@ const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
 
 type Level = 'repetition' | 'component' | 'subcomponent';
 
+/** A component path (`1`, `4.2`) taken apart once; `segment` for a path that names a segment. */
+type ValuePath = { a: number; b: number | undefined } | 'segment' | undefined;
+const valuePaths = new Map<string, ValuePath>();
+
+function valuePath(path: string): ValuePath {
+  let hit = valuePaths.get(path);
+  if (hit === undefined && !valuePaths.has(path)) {
+    if (/^[A-Z][A-Z0-9]{2}/.test(path)) hit = 'segment';
+    else {
+      const m = HL7_VALUE_PATH.exec(path);
+      hit = m ? { a: Number(m[1]), b: m[2] === undefined ? undefined : Number(m[2]) } : undefined;
+    }
+    if (valuePaths.size < 10_000) valuePaths.set(path, hit);
+  }
+  return hit;
+}
+
+/** The segment name a field path (`OBX-5`, `OBX[2]-5`) names, and whether it gave an occurrence. */
+const fieldPaths = new Map<string, { name: string; occurrence: boolean } | null>();
+
+function fieldPath(path: string): { name: string; occurrence: boolean } | null {
+  let hit = fieldPaths.get(path);
+  if (hit === undefined) {
+    const m = HL7_FIELD_PATH.exec(path);
+    hit = m ? { name: m[1] as string, occurrence: m[2] !== undefined } : null;
+    if (fieldPaths.size < 10_000) fieldPaths.set(path, hit);
+  }
+  return hit;
+}
+
 /** An absent, empty or blank piece, or an HL7 null (`""`): it selects nothing. */
 const isEmpty = (piece: string | undefined): piece is undefined | '' =>
   piece === undefined || piece.trim() === '' || piece.trim() === '""';
@@ -47,17 +77,16 @@ class Hl7ValueNode implements SourceNode {
 
   select(path: string): SourceNode[] {
     if (path === '.') return [this];
-    if (this.owner && /^[A-Z][A-Z0-9]{2}/.test(path)) return this.owner.select(path);
-    const m = HL7_VALUE_PATH.exec(path);
-    if (!m) {
+    const parsed = valuePath(path);
+    if (parsed === 'segment' && this.owner) return this.owner.select(path);
+    if (parsed === undefined || parsed === 'segment') {
       throw new MappingError(
         MappingErrorCode.Schema,
         `${JSON.stringify(path)} is not a component path (1, 4.2)`,
       );
     }
     const d = this.msg.delimiters;
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? undefined : Number(m[2]);
+    const { a, b } = parsed;
     if (this.level === 'subcomponent') return [];
     if (this.level === 'component') {
       if (b !== undefined) return [];
@@ -163,8 +192,8 @@ export class Hl7SegmentNode implements SourceNode {
   select(path: string): SourceNode[] {
     // The segment's own name is the segment itself, as its own fields are (`NTE` in an NTE).
     if (path === this.segment.name) return [this];
-    const m = HL7_FIELD_PATH.exec(path);
-    if (m && m[1] === this.segment.name && m[2] === undefined) {
+    const m = fieldPath(path);
+    if (m && m.name === this.segment.name && !m.occurrence) {
       return selectInSegment(this.msg, this.segment, this.occurrence, path, this);
     }
     return new Hl7MessageNode(this.msg).select(path);
