@@ -184,7 +184,8 @@ export class Hl7SegmentNode implements SourceNode {
     private readonly msg: Hl7Message,
     readonly segment: Hl7Segment,
     private readonly occurrence: number,
-    private readonly index: number,
+    /** Position of the segment in the message. */
+    readonly index: number,
   ) {
     this.where = `${segment.name}${occurrence > 1 ? `[${occurrence}]` : ''}`;
   }
@@ -228,6 +229,8 @@ export class Hl7MessageNode implements SourceNode {
     const p = parsePath(path);
     const segs = this.msg.segments;
     const out: SourceNode[] = [];
+    // The same path without its occurrence, read in each segment that matches.
+    const inSegment = path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, p.segment);
     let occ = 0;
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i] as Hl7Segment;
@@ -236,16 +239,7 @@ export class Hl7MessageNode implements SourceNode {
       if (p.occurrence !== '*' && p.occurrence !== occ) continue;
       const node = new Hl7SegmentNode(this.msg, s, occ, i);
       if (p.field === undefined) out.push(node);
-      else
-        out.push(
-          ...selectInSegment(
-            this.msg,
-            s,
-            occ,
-            path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, s.name),
-            node,
-          ),
-        );
+      else out.push(...selectInSegment(this.msg, s, occ, inSegment, node));
       if (p.occurrence !== '*') break;
     }
     return out;

@@ -180,7 +180,7 @@ export class MessageTransformer {
           const segs = root.segments(spec.each);
           const parents = spec.within ? instances.filter((i) => i.spec.name === spec.within) : [];
           for (const node of segs) {
-            const position = root.msg.segments.indexOf(node.segment as Hl7Segment);
+            const position = node.index;
             let parent: Instance | undefined;
             if (spec.within) {
               // A parent from the same segment (a Practitioner from OBX-16 within its OBX) counts.
@@ -191,8 +191,7 @@ export class MessageTransformer {
           }
         } else if (spec.segment && this.spec.output !== 'hl7v2') {
           const node = root.segments(spec.segment)[0];
-          if (node)
-            contexts.push({ ctx: node, position: root.msg.segments.indexOf(node.segment as Hl7Segment) });
+          if (node) contexts.push({ ctx: node, position: node.index });
         } else contexts.push({ ctx: root, position: -1 });
       } else if (spec.each) {
         root.select(spec.each).forEach((ctx, position) => contexts.push({ ctx, position }));
