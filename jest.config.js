@@ -3,7 +3,14 @@
 const transform = {
   '^.+\\.ts$': [
     '@swc/jest',
-    { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    {
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        target: 'es2022',
+      },
+      module: { type: 'commonjs' },
+    },
   ],
 };
 const moduleNameMapper = {
@@ -11,6 +18,11 @@ const moduleNameMapper = {
   '^@sinew/mllp$': '<rootDir>/libs/mllp/src/index.ts',
   '^@sinew/mapping$': '<rootDir>/libs/mapping/src/index.ts',
   '^@sinew/validation$': '<rootDir>/libs/validation/src/index.ts',
+  '^@sinew/queue$': '<rootDir>/libs/queue/src/index.ts',
+  '^@sinew/store$': '<rootDir>/libs/store/src/index.ts',
+  '^@sinew/connectors$': '<rootDir>/libs/connectors/src/index.ts',
+  '^@sinew/engine$': '<rootDir>/libs/engine/src/index.ts',
+  '^@sinew/test-support/(.*)$': '<rootDir>/test/support/$1',
   '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };

@@ -1,0 +1,124 @@
+/**
+ * Connector ports. Each connector is declared once (`ConnectorDefinition`): its type name, a
+ * zod config schema whose `.describe()` texts are its documentation, its delivery guarantee,
+ * an example, and a factory. The engine knows connectors only through these declarations.
+ */
+import type { z } from 'zod';
+
+export type PayloadType = 'hl7v2' | 'fhir' | 'json' | 'text';
+
+/** What a source hands to the engine for one received message. */
+export interface IngestRequest {
+  body: Buffer;
+  /** What the source believes the body is (HTTP: from Content-Type; MLLP: hl7v2). */
+  contentType: PayloadType;
+  /** Peer address (`127.0.0.1`), or the file path for a file source. */
+  remoteAddress?: string;
+  /** Source connector type (`mllp`, `http`, `file`). */
+  source: string;
+  /** MLLP: the connection's id (replies on one connection keep arrival order). */
+  connectionId?: number;
+}
+
+/**
+ * The engine's answer, which the source turns into its protocol's reply.
+ * - `accepted`: committed (or processed, for `ack.when: processed`) — MLLP sends `reply`
+ *   (an AA/CA ACK); HTTP answers 200 with `reply` for HL7 v2, else 202 with `body`.
+ * - `duplicate`: seen before within the window — the original reply is in `reply`/`body`.
+ * - `rejected`: bad input or a pipeline refusal — MLLP sends `reply` (AE/AR with ERR); HTTP 4xx
+ *   (`httpStatus`, default 400) with `reply` or `body` (an OperationOutcome).
+ * - `unavailable`: the ledger could not be written — MLLP sends `reply` (AR/CE); HTTP 503.
+ */
+export interface IngestReply {
+  outcome: 'accepted' | 'duplicate' | 'rejected' | 'unavailable';
+  messageId?: string;
+  /** An HL7 v2 reply (ACK/NACK), when the input was HL7 v2 or an ACK is due. */
+  reply?: Buffer;
+  /** A JSON reply for HTTP (an OperationOutcome or `{ id, status }`). */
+  body?: unknown;
+  httpStatus?: number;
+}
+
+export type IngestFn = (request: IngestRequest) => Promise<IngestReply>;
+
+/** Where a connector logs (pino-compatible). Never pass message content or PHI. */
+export interface ConnectorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SourceContext {
+  channelId: string;
+  ingest: IngestFn;
+  logger: ConnectorLogger;
+}
+
+export interface Source {
+  /** Starts listening/polling; resolves once ready (a listener is bound). */
+  start(): Promise<void>;
+  /** Stops accepting new input, waits up to `timeoutMs` for in-flight replies, closes. */
+  stop(timeoutMs?: number): Promise<void>;
+  /** Where it listens (`mllp://127.0.0.1:2575`, `http://…`, a directory), for logs and tests. */
+  describe(): string;
+  /** The bound port for listeners (useful with port 0). */
+  port?(): number | undefined;
+}
+
+export interface DeliveryRequest {
+  messageId: string;
+  deliveryId: string;
+  /** 1-based attempt number. */
+  attempt: number;
+  body: Buffer;
+  contentType: PayloadType;
+  channelId: string;
+  destination: string;
+}
+
+/**
+ * - `sent`: the peer accepted it (MLLP AA/CA; HTTP 2xx; FHIR 2xx without error issues).
+ * - `retry`: a transient failure (timeouts, refused connections, MLLP AE/CE when configured to
+ *   retry, HTTP 408/429/5xx); the engine retries per the destination's policy.
+ * - `failed`: permanent (MLLP AR/CR, HTTP 4xx other than 408/429): dead-lettered at once.
+ * `response` keeps what the peer answered; `code` is a short summary (`AA`, `HTTP 503`,
+ * `ECONNREFUSED`, `TIMEOUT`).
+ */
+export type DeliveryOutcome =
+  | { status: 'sent'; code?: string; response?: Buffer }
+  | { status: 'retry'; code?: string; error: string; response?: Buffer; retryAfterMs?: number }
+  | { status: 'failed'; code?: string; error: string; response?: Buffer };
+
+export interface DestinationContext {
+  channelId: string;
+  destination: string;
+  logger: ConnectorLogger;
+}
+
+export interface Destination {
+  send(request: DeliveryRequest): Promise<DeliveryOutcome>;
+  close(): Promise<void>;
+  describe(): string;
+}
+
+interface ConnectorBase<C> {
+  /** `mllp`, `http`, `file`, `fhir`. */
+  type: string;
+  /** One paragraph for the docs. */
+  description: string;
+  /** What the connector guarantees (for the docs). */
+  guarantee: string;
+  configSchema: z.ZodType<C>;
+  /** A config as it appears in a channel YAML, for the docs and a test. */
+  example: Record<string, unknown>;
+}
+
+export interface SourceDefinition<C = unknown> extends ConnectorBase<C> {
+  kind: 'source';
+  create(config: C, context: SourceContext): Source;
+}
+
+export interface DestinationDefinition<C = unknown> extends ConnectorBase<C> {
+  kind: 'destination';
+  create(config: C, context: DestinationContext): Destination;
+}

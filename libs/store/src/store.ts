@@ -1,0 +1,255 @@
+/**
+ * The ledger port: the system of record for every message and every delivery. Services see
+ * these methods and plain types; TypeORM stays behind them. Two backends implement it:
+ * SQLite (better-sqlite3, WAL; the embedded default) and PostgreSQL.
+ *
+ * Every method that writes does so in one transaction: a caller never sees half a write.
+ */
+
+export type ContentType = 'hl7v2' | 'fhir' | 'json' | 'text';
+
+/**
+ * A message's pipeline state.
+ * - `received`: committed, not yet through the pipeline;
+ * - `filtered`: a filter step dropped it (kept, never delivered);
+ * - `rejected`: a validate/map step with policy `reject` refused it;
+ * - `errored`: a step failed with policy `dead_letter` (kept, replayable);
+ * - `processed`: deliveries created, some still under way;
+ * - `delivered`: every delivery sent;
+ * - `failed`: every delivery terminal and at least one dead-lettered.
+ */
+export type MessageStatus =
+  'received' | 'filtered' | 'rejected' | 'errored' | 'processed' | 'delivered' | 'failed';
+
+export const TERMINAL_MESSAGE_STATUSES: readonly MessageStatus[] = [
+  'filtered',
+  'rejected',
+  'errored',
+  'delivered',
+  'failed',
+];
+
+/**
+ * A delivery's state. `pending`: due now; `retrying`: due at `nextAttemptAt`; `parked`:
+ * waiting behind an earlier undelivered message of the same ordering key (`parkedReason`
+ * says which); `sent` and `dead_lettered` are terminal.
+ */
+export type DeliveryStatus = 'pending' | 'retrying' | 'parked' | 'sent' | 'dead_lettered';
+
+export const TERMINAL_DELIVERY_STATUSES: readonly DeliveryStatus[] = ['sent', 'dead_lettered'];
+
+/** A validation or mapping problem attached to a message (no PHI in `message`). */
+export interface MessageIssue {
+  severity: 'error' | 'warning';
+  code: string;
+  location?: string;
+  message: string;
+  /** Which pipeline step raised it (`validate`, `map`, …). */
+  step?: string;
+}
+
+export interface NewMessage {
+  /** Assigned by the engine (time-ordered UUID); also the base of the queue job ids. */
+  id: string;
+  channelId: string;
+  receivedAt: Date;
+  /** Source connector type (`mllp`, `http`, `file`). */
+  source: string;
+  /** Who sent it: for HL7 v2 `MSH-3|MSH-4` (sending application and facility); else the peer. */
+  sender: string;
+  remoteAddress?: string;
+  /** `ORU^R01`, `Bundle`, … */
+  messageType?: string;
+  /** MSH-10 for HL7 v2. */
+  controlId?: string;
+  contentType: ContentType;
+  /** The bytes exactly as received. */
+  raw: Buffer;
+  /** Business keys declared by the channel (`mrn`, `visit` …), stored as indexed rows. */
+  keys: Record<string, string>;
+  /** The reply sent to the sender at commit time, when known (ACK code and bytes). */
+  ack?: { code: string; bytes: Buffer };
+}
+
+export interface InsertedMessage {
+  id: string;
+  /** Commit order within the store (monotonic); ordering compares it. */
+  seq: number;
+}
+
+export interface MessageRecord {
+  id: string;
+  seq: number;
+  channelId: string;
+  receivedAt: Date;
+  source: string;
+  sender: string;
+  remoteAddress?: string;
+  messageType?: string;
+  controlId?: string;
+  contentType: ContentType;
+  status: MessageStatus;
+  ackCode?: string;
+  /** How many times the same sender + control id came again within the window. */
+  duplicateCount: number;
+  issues: MessageIssue[];
+  keys: Record<string, string>;
+  updatedAt: Date;
+}
+
+export interface DuplicateHit {
+  id: string;
+  status: MessageStatus;
+  ackCode?: string;
+  /** The original reply's bytes, sent again to the duplicate's sender. */
+  ack?: Buffer;
+}
+
+export interface NewDelivery {
+  /** Destination name within the channel. */
+  destination: string;
+  /** The payload as sent to that destination (encoded by the pipeline). */
+  payload: Buffer;
+  payloadType: ContentType;
+  /** `''` for channel-wide FIFO, the key's value for keyed ordering, undefined for none. */
+  orderKey?: string;
+}
+
+/** The pipeline's outcome, written in one transaction. */
+export interface PipelineResult {
+  status: 'filtered' | 'rejected' | 'errored' | 'processed';
+  issues: MessageIssue[];
+  /** The transformer's output (e.g. a FHIR Bundle as JSON), when there is one. */
+  transformed?: { contentType: ContentType; body: Buffer };
+  /** The reply for `ack.when: processed` channels, when decided by the pipeline. */
+  ack?: { code: string; bytes: Buffer };
+  /** One per destination; empty unless `status` is `processed`. */
+  deliveries: NewDelivery[];
+}
+
+export interface DeliveryRecord {
+  /** `<messageId>.<destination>`: stable, so re-creating it is idempotent. */
+  id: string;
+  messageId: string;
+  channelId: string;
+  destination: string;
+  /** The message's seq (ordering compares it). */
+  seq: number;
+  orderKey?: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt?: Date;
+  lastError?: string;
+  parkedReason?: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewAttempt {
+  /** 1-based; the store checks it is `attempts + 1`. */
+  number: number;
+  startedAt: Date;
+  finishedAt: Date;
+  outcome: 'sent' | 'retry' | 'failed';
+  /** Short machine-readable code: `AA`, `AE`, `HTTP 503`, `ECONNREFUSED`, `TIMEOUT` … */
+  code?: string;
+  error?: string;
+  /** The peer's response body (an ACK, an OperationOutcome, an HTTP body), as received. */
+  response?: Buffer;
+}
+
+export interface AttemptRecord extends NewAttempt {
+  deliveryId: string;
+}
+
+export interface MessageSearch {
+  channelId?: string;
+  status?: MessageStatus;
+  /** A business key: `{ name: 'mrn', value: '12345' }` (an index lookup). */
+  key?: { name: string; value: string };
+  messageType?: string;
+  since?: Date;
+  until?: Date;
+  /** Default 100. Newest first. */
+  limit?: number;
+}
+
+export interface DeadLetterSearch {
+  channelId?: string;
+  destination?: string;
+  messageId?: string;
+  limit?: number;
+}
+
+export type ContentStage = 'raw' | 'transformed' | 'ack';
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
+  insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;
+  /** The earliest message of the channel with this sender and control id received at/after `since`. */
+  findDuplicate(
+    channelId: string,
+    sender: string,
+    controlId: string,
+    since: Date,
+  ): Promise<DuplicateHit | undefined>;
+  /** Adds one to the message's duplicate count. */
+  countDuplicate(messageId: string): Promise<void>;
+
+  getMessage(id: string): Promise<MessageRecord | undefined>;
+  getContent(messageId: string, stage: ContentStage): Promise<Buffer | undefined>;
+  searchMessages(search: MessageSearch): Promise<MessageRecord[]>;
+
+  /**
+   * Ends the pipeline of a `received` message: status, issues, transformed content, the ACK
+   * (if given) and the deliveries (status `pending`) in one transaction. Idempotent: for a
+   * message no longer `received` it writes nothing and returns the existing deliveries.
+   */
+  completePipeline(messageId: string, result: PipelineResult): Promise<DeliveryRecord[]>;
+
+  getDelivery(id: string): Promise<DeliveryRecord | undefined>;
+  getDeliveries(messageId: string): Promise<DeliveryRecord[]>;
+  getDeliveryPayload(id: string): Promise<{ body: Buffer; contentType: ContentType } | undefined>;
+  getAttempts(deliveryId: string): Promise<AttemptRecord[]>;
+
+  /**
+   * Records one attempt and the delivery's new state in one transaction; when the delivery
+   * becomes terminal, updates the message's status (`delivered` / `failed`) once all its
+   * deliveries are terminal.
+   */
+  recordAttempt(
+    deliveryId: string,
+    attempt: NewAttempt,
+    next: { status: 'sent' | 'retrying' | 'dead_lettered'; nextAttemptAt?: Date },
+  ): Promise<DeliveryRecord>;
+  /** Parks a non-terminal delivery (with the reason) or makes a parked one `pending` again. */
+  setDeliveryState(id: string, status: 'pending' | 'parked', parkedReason?: string): Promise<void>;
+
+  /**
+   * The non-terminal delivery of the same channel, destination and order key with the
+   * highest seq below `seq`, if any (what a delivery must wait behind).
+   */
+  findBlocker(
+    channelId: string,
+    destination: string,
+    orderKey: string,
+    seq: number,
+  ): Promise<DeliveryRecord | undefined>;
+  /** The parked delivery with the lowest seq of that channel, destination and order key. */
+  nextParked(channelId: string, destination: string, orderKey: string): Promise<DeliveryRecord | undefined>;
+
+  /** Messages still `received` (oldest first), for the recovery sweep. */
+  listUnprocessed(limit: number): Promise<Array<{ id: string; channelId: string; seq: number }>>;
+  /** Non-terminal deliveries (oldest first): pending, parked, and retrying ones due by `dueBy`. */
+  listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
+
+  listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
+  /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
+  requeueDelivery(id: string): Promise<DeliveryRecord>;
+
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
