@@ -4,6 +4,8 @@ import { registerSend } from './commands/send.command';
 import { registerConvert } from './commands/convert.command';
 import { registerTest } from './commands/test.command';
 import { registerListen } from './commands/listen.command';
+import { registerStart } from './commands/start.command';
+import { registerReplay } from './commands/replay.command';
 
 declare const SINEW_VERSION: string;
 
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerTest(program);
   registerListen(program);
+  registerStart(program);
+  registerReplay(program);
   return program;
 }
 

@@ -1,1 +1,9 @@
-export {};
+export * from './channel';
+export * from './condition';
+export * from './delivery';
+export * from './engine';
+export * from './ids';
+export * from './ingest';
+export * from './logger';
+export * from './metrics';
+export * from './pipeline';

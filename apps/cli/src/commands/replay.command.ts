@@ -1,0 +1,92 @@
+import { Option, type Command } from 'commander';
+import { openStore, type DeliveryRecord } from '@sinew/store';
+import { ConfigError, loadConfig } from '../../../engine/src/config';
+
+const EXAMPLES = `
+Examples:
+  $ sinew replay --message 0192f0c1-…                 # every dead-lettered delivery of one message
+  $ sinew replay --delivery 0192f0c1-….ehr            # one delivery
+  $ sinew replay --channel lab-results --destination ehr   # a destination's whole dead-letter list
+  $ sinew replay --channel lab-results --list         # show, do not replay
+
+A replayed delivery goes back to pending in the ledger; the running engine's recovery sweep
+(every SINEW_SWEEP_INTERVAL_MS, 5 s by default) sends it again. Exit status: 0 when something
+matched, 1 when nothing did, 2 for a usage error.`;
+
+interface ReplayOptions {
+  message?: string;
+  delivery?: string;
+  channel?: string;
+  destination?: string;
+  data?: string;
+  list?: boolean;
+  limit: string;
+}
+
+function line(d: DeliveryRecord): string {
+  return `${d.id}\t${d.channelId}\t${d.destination}\tattempts=${d.attempts}\t${d.lastError ?? ''}`;
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command('replay')
+    .description('re-deliver dead-lettered deliveries (one, a message\u2019s, or a destination\u2019s list)')
+    .addOption(new Option('--message <id>', 'the dead-lettered deliveries of this message'))
+    .addOption(new Option('--delivery <id>', 'this delivery'))
+    .addOption(new Option('--channel <id>', 'the dead letters of this channel'))
+    .addOption(new Option('--destination <name>', '… of this destination'))
+    .addOption(
+      new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL'),
+    )
+    .addOption(new Option('--list', 'list the matching dead letters, do not replay'))
+    .addOption(new Option('--limit <n>', 'at most this many').default('1000'))
+    .addHelpText('after', EXAMPLES)
+    .action(async (options: ReplayOptions) => {
+      if (!options.message && !options.delivery && !options.channel) {
+        process.stderr.write('sinew replay: give --message, --delivery or --channel\n');
+        process.exit(2);
+      }
+      const env = { ...process.env };
+      if (options.data) env.SINEW_DATA_DIR = options.data;
+      let config;
+      try {
+        config = loadConfig(env);
+      } catch (err) {
+        process.stderr.write(`sinew: ${(err as ConfigError).message}\n`);
+        process.exit(2);
+      }
+      const store = await openStore({
+        ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
+        ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
+        dataDir: config.SINEW_DATA_DIR,
+      });
+      try {
+        let matches: DeliveryRecord[];
+        if (options.delivery) {
+          const d = await store.getDelivery(options.delivery);
+          matches = d && d.status === 'dead_lettered' ? [d] : [];
+        } else {
+          matches = await store.listDeadLetters({
+            ...(options.channel ? { channelId: options.channel } : {}),
+            ...(options.destination ? { destination: options.destination } : {}),
+            ...(options.message ? { messageId: options.message } : {}),
+            limit: Number(options.limit) || 1000,
+          });
+        }
+        for (const d of matches) {
+          if (!options.list) await store.requeueDelivery(d.id);
+          process.stdout.write(`${options.list ? '' : 'replayed\t'}${line(d)}\n`);
+        }
+        process.stderr.write(
+          matches.length === 0
+            ? 'sinew replay: no dead-lettered delivery matched\n'
+            : options.list
+              ? `${matches.length} dead-lettered\n`
+              : `${matches.length} replayed; the engine sends them at its next recovery sweep\n`,
+        );
+        process.exitCode = matches.length === 0 ? 1 : 0;
+      } finally {
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,85 @@
+import { Option, type Command } from 'commander';
+import { ChannelError } from '@sinew/engine';
+import { MappingError } from '@sinew/mapping';
+import { ConfigError, loadConfig } from '../../../engine/src/config';
+import { startEngine } from '../../../engine/src/run';
+
+const EXAMPLES = `
+Examples:
+  $ sinew start                                   # every role, embedded ledger and queue
+  $ sinew start --channels ./channels --data /var/lib/sinew
+  $ DATABASE_URL=postgres://… REDIS_URL=redis://… sinew start --roles sources
+  $ DATABASE_URL=postgres://… REDIS_URL=redis://… sinew start --roles workers,scheduler
+
+Settings come from the environment (SINEW_*, DATABASE_URL, REDIS_URL); each flag sets one of
+them. Exit status: 0 after a graceful stop (SIGTERM/SIGINT), 1 when start-up fails (every
+problem is listed). Reference: docs/engine.md`;
+
+interface StartOptions {
+  channels?: string;
+  data?: string;
+  roles?: string;
+  httpPort?: string;
+  httpHost?: string;
+  transformers?: string[];
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the engine: receive, commit, acknowledge, transform and deliver')
+    .addOption(
+      new Option('--channels <dir>', 'folder of channel files (SINEW_CHANNELS_DIR, default channels)'),
+    )
+    .addOption(new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR, default data)'))
+    .addOption(
+      new Option('--roles <list>', 'roles to run: sources,workers,scheduler (SINEW_ROLES, default all)'),
+    )
+    .addOption(
+      new Option('--http-port <port>', 'port of /health, /ready, /metrics (SINEW_HTTP_PORT, default 8080)'),
+    )
+    .addOption(
+      new Option(
+        '--http-host <host>',
+        'address of /health, /ready, /metrics (SINEW_HTTP_HOST, default 127.0.0.1)',
+      ),
+    )
+    .addOption(new Option('--transformers <dir...>', 'extra transformer folders (SINEW_TRANSFORMERS_DIRS)'))
+    .addHelpText('after', EXAMPLES)
+    .action(async (options: StartOptions) => {
+      const env = { ...process.env };
+      if (options.channels) env.SINEW_CHANNELS_DIR = options.channels;
+      if (options.data) env.SINEW_DATA_DIR = options.data;
+      if (options.roles) env.SINEW_ROLES = options.roles;
+      if (options.httpPort) env.SINEW_HTTP_PORT = options.httpPort;
+      if (options.httpHost) env.SINEW_HTTP_HOST = options.httpHost;
+      if (options.transformers) env.SINEW_TRANSFORMERS_DIRS = options.transformers.join(',');
+      try {
+        const config = loadConfig(env);
+        const running = await startEngine(config);
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals++;
+          if (signals > 1) process.exit(130);
+          running.logger.info({ signal }, 'signal received');
+          void running.stop().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      } catch (err) {
+        if (err instanceof ChannelError) {
+          process.stderr.write(`sinew: channels do not load:\n${err.message}\n`);
+        } else if (err instanceof ConfigError || err instanceof MappingError) {
+          process.stderr.write(`sinew: ${err.message}\n`);
+        } else {
+          process.stderr.write(
+            `sinew: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`,
+          );
+        }
+        process.exit(1);
+      }
+    });
+}

@@ -1,0 +1,94 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ROLES, type Role } from '@sinew/engine';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+/**
+ * The engine's settings, from the environment (and `sinew start` flags, which set the same
+ * names). Checked once at start-up: an invalid setting stops it with every problem listed.
+ */
+export const engineConfigSchema = z.object({
+  SINEW_CHANNELS_DIR: z.string().min(1).default('channels').describe('folder of channel files'),
+  SINEW_TRANSFORMERS_DIRS: z
+    .string()
+    .optional()
+    .describe('extra transformer folders (comma-separated), loaded beside the built-in ones'),
+  SINEW_DATA_DIR: z.string().min(1).default('data').describe('embedded ledger folder (SQLite file sinew.db)'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave it unset for the embedded SQLite ledger)')
+    .optional()
+    .describe('PostgreSQL ledger instead of the embedded SQLite file'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .optional()
+    .describe('PostgreSQL schema (default public)'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL (leave it unset for the in-process queue)')
+    .optional()
+    .describe('BullMQ queue on Redis instead of the in-process queue'),
+  SINEW_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('sinew')
+    .describe('Redis key prefix'),
+  SINEW_ROLES: z
+    .string()
+    .default(ROLES.join(','))
+    .transform((v, ctx) => {
+      const roles = v
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (bad.length || roles.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown role ${bad.join(', ') || '(none)'}; roles are ${ROLES.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return roles as Role[];
+    })
+    .describe('roles this process runs: sources, workers, scheduler'),
+  SINEW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('address of /health, /ready and /metrics'),
+  SINEW_HTTP_PORT: port.default(8080).describe('port of /health, /ready and /metrics (0 picks one)'),
+  SINEW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SINEW_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(5_000)
+    .describe('recovery sweep interval'),
+  SINEW_STOP_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000).describe('graceful stop deadline'),
+  SINEW_SQLITE_SYNC: z
+    .enum(['normal', 'full'])
+    .default('normal')
+    .describe('SQLite synchronous setting (full: durable on power loss too)'),
+});
+
+export type EngineConfig = z.output<typeof engineConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment; throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const parsed = engineConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const c = parsed.data;
+  return {
+    ...c,
+    SINEW_CHANNELS_DIR: resolve(c.SINEW_CHANNELS_DIR),
+    SINEW_DATA_DIR: resolve(c.SINEW_DATA_DIR),
+  };
+}

@@ -1,0 +1,64 @@
+import {
+  Controller,
+  Get,
+  Header,
+  Inject,
+  Module,
+  ServiceUnavailableException,
+  type DynamicModule,
+  type LoggerService,
+} from '@nestjs/common';
+import type { Engine } from '@sinew/engine';
+import type { EngineLogger } from '@sinew/engine';
+
+export const ENGINE = Symbol('ENGINE');
+
+/** `/health` (the process is alive), `/ready` (ledger, queue, channels), `/metrics` (Prometheus). */
+@Controller()
+export class OperationsController {
+  constructor(@Inject(ENGINE) private readonly engine: Engine) {}
+
+  @Get('health')
+  health(): { status: string } {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  async ready(): Promise<{ status: string; checks: Record<string, string> }> {
+    const { ready, checks } = await this.engine.readiness();
+    if (!ready) throw new ServiceUnavailableException({ status: 'unavailable', checks });
+    return { status: 'ready', checks };
+  }
+
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  async metrics(): Promise<string> {
+    await this.engine.collectQueueMetrics();
+    return this.engine.metrics.registry.metrics();
+  }
+}
+
+@Module({})
+export class OperationsModule {
+  static register(engine: Engine): DynamicModule {
+    return {
+      module: OperationsModule,
+      controllers: [OperationsController],
+      providers: [{ provide: ENGINE, useValue: engine }],
+    };
+  }
+}
+
+/** Nest's own messages, as pino JSON lines. */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: EngineLogger) {}
+  log(message: unknown, context?: string): void {
+    this.logger.debug({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string): void {
+    this.logger.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string): void {
+    this.logger.warn({ context }, String(message));
+  }
+}

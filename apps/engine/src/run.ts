@@ -1,0 +1,101 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
+import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
+import { createQueueDriver } from '@sinew/queue';
+import { openStore } from '@sinew/store';
+import type { EngineConfig } from './config';
+import { OperationsModule, PinoNestLogger } from './http.module';
+
+export interface RunningEngine {
+  engine: Engine;
+  /** The bound port of /health, /ready and /metrics. */
+  httpPort: number;
+  logger: EngineLogger;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one engine process from a checked configuration: loads channels and transformers
+ * (every problem stops start-up), opens the ledger and the queue, deploys the channels for the
+ * configured roles and serves the operations endpoints.
+ */
+export async function startEngine(
+  config: EngineConfig,
+  logger: EngineLogger = createLogger(config.SINEW_LOG_LEVEL),
+): Promise<RunningEngine> {
+  const channels = loadChannels(config.SINEW_CHANNELS_DIR);
+  const extra =
+    config.SINEW_TRANSFORMERS_DIRS?.split(',')
+      .map((d) => d.trim())
+      .filter(Boolean) ?? [];
+  const transformers = TransformerLibrary.load([BUILT_IN_TRANSFORMERS, ...extra]);
+  const store = await openStore({
+    ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
+    ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
+    dataDir: config.SINEW_DATA_DIR,
+    sqliteSynchronous: config.SINEW_SQLITE_SYNC,
+  });
+  const queue = createQueueDriver({
+    ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+    prefix: config.SINEW_REDIS_PREFIX,
+  });
+  let engine: Engine;
+  try {
+    engine = new Engine({
+      channels,
+      store,
+      queue,
+      transformers,
+      logger,
+      sources: SOURCES,
+      destinations: DESTINATIONS,
+      roles: config.SINEW_ROLES,
+      sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
+    });
+  } catch (err) {
+    await queue.close({ timeoutMs: 0 }).catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  const app = await NestFactory.create(OperationsModule.register(engine), {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+  app.enableShutdownHooks([]);
+  await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
+  const address = app.getHttpServer().address() as { port: number };
+  try {
+    await engine.start();
+  } catch (err) {
+    await engine.stop(0).catch(() => undefined);
+    await app.close();
+    throw err;
+  }
+  logger.info(
+    {
+      roles: [...engine.roles],
+      channels: engine.channelIds,
+      store: store.kind,
+      queue: queue.kind,
+      http: `http://${config.SINEW_HTTP_HOST}:${address.port}`,
+    },
+    'sinew started',
+  );
+  let stopping: Promise<void> | undefined;
+  return {
+    engine,
+    httpPort: address.port,
+    logger,
+    stop: () =>
+      (stopping ??= (async () => {
+        logger.info({}, 'sinew stopping');
+        await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
+        await app.close();
+        logger.info({}, 'sinew stopped');
+      })()),
+  };
+}
+
+export { ChannelError };

@@ -1,0 +1,183 @@
+import type { Destination, DeliveryOutcome } from '@sinew/connectors';
+import type { QueueDriver } from '@sinew/queue';
+import type { DeliveryRecord, Store } from '@sinew/store';
+import type { DestinationSpec, RetryPolicy } from './channel';
+import { errorText } from './ingest';
+import type { EngineLogger } from './logger';
+import type { EngineMetrics } from './metrics';
+
+/** Queue of a channel's pipeline jobs and of one destination's deliveries. */
+export const pipelineQueue = (channelId: string) => `pipeline.${channelId}`;
+export const deliveryQueue = (channelId: string, destination: string) =>
+  `deliver.${channelId}.${destination}`;
+/** Pipeline job ids derive from message ids, delivery job ids are the delivery ids. */
+export const pipelineJobId = (messageId: string) => `p.${messageId}`;
+/**
+ * A delivery's job id names the attempt it runs, so the retry enqueued by a running job is a
+ * new job, while a recovery sweep re-enqueueing the same attempt changes nothing.
+ */
+export const deliveryJobId = (deliveryId: string, attempt: number) => `${deliveryId}.a${attempt}`;
+
+export interface DeliveryJob {
+  deliveryId: string;
+}
+
+/** Delay before attempt `attempt + 1`: exponential, capped, with jitter. */
+export function retryDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
+  const base = Math.min(
+    policy.max_delay,
+    policy.initial_delay * policy.multiplier ** Math.max(0, attempt - 1),
+  );
+  const spread = base * policy.jitter * (random() * 2 - 1);
+  return Math.max(0, Math.round(Math.min(policy.max_delay, base + spread)));
+}
+
+export interface DeliveryDeps {
+  store: Store;
+  queue: QueueDriver;
+  metrics: EngineMetrics;
+  logger: EngineLogger;
+}
+
+/**
+ * Runs the deliveries of one destination: the ordering gate, the send, the response check,
+ * then one ledger write per attempt (sent, retry later, or dead letter).
+ */
+export class DestinationWorker {
+  constructor(
+    readonly channelId: string,
+    readonly spec: DestinationSpec,
+    private readonly destination: Destination,
+    private readonly deps: DeliveryDeps,
+  ) {}
+
+  get queueName(): string {
+    return deliveryQueue(this.channelId, this.spec.name);
+  }
+
+  /** Handles one delivery job. Idempotent: a terminal delivery is left alone. */
+  async handle(deliveryId: string): Promise<void> {
+    const { store } = this.deps;
+    const d = await store.getDelivery(deliveryId);
+    if (!d || d.status === 'sent' || d.status === 'dead_lettered') return;
+    const now = Date.now();
+    if (d.status === 'retrying' && d.nextAttemptAt && d.nextAttemptAt.getTime() > now + 50) {
+      // Woken early (a recovery sweep): wait for the due time.
+      await this.enqueue(d.id, d.attempts + 1, d.nextAttemptAt.getTime() - now);
+      return;
+    }
+    if (d.orderKey !== undefined && d.orderKey !== null) {
+      const blocker = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
+      if (blocker) {
+        await store.setDeliveryState(
+          d.id,
+          'parked',
+          `waiting behind message ${blocker.messageId} (${blocker.status})`,
+        );
+        // The blocker may have finished between the two reads: look once more.
+        const still = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
+        if (still) return;
+        await store.setDeliveryState(d.id, 'pending');
+      } else if (d.status === 'parked') {
+        await store.setDeliveryState(d.id, 'pending');
+      }
+    }
+    const payload = await store.getDeliveryPayload(d.id);
+    if (!payload) throw new Error(`delivery ${d.id} has no payload`);
+    const attempt = d.attempts + 1;
+    const startedAt = new Date();
+    let result: DeliveryOutcome;
+    try {
+      result = await this.destination.send({
+        messageId: d.messageId,
+        deliveryId: d.id,
+        attempt,
+        body: payload.body,
+        contentType: payload.contentType,
+        channelId: d.channelId,
+        destination: d.destination,
+      });
+    } catch (err) {
+      result = { status: 'retry', code: 'ERROR', error: errorText(err) };
+    }
+    const finishedAt = new Date();
+    const labels = { channel: d.channelId, destination: d.destination };
+    const base = {
+      number: attempt,
+      startedAt,
+      finishedAt,
+      ...(result.code !== undefined ? { code: result.code } : {}),
+      ...(result.response !== undefined ? { response: result.response } : {}),
+    };
+    let updated: DeliveryRecord;
+    if (result.status === 'sent') {
+      updated = await store.recordAttempt(d.id, { ...base, outcome: 'sent' }, { status: 'sent' });
+      this.deps.metrics.sent.inc(labels);
+      const message = await store.getMessage(d.messageId);
+      if (message)
+        this.deps.metrics.endToEnd.observe(
+          labels,
+          (finishedAt.getTime() - message.receivedAt.getTime()) / 1000,
+        );
+    } else {
+      this.deps.metrics.attemptsFailed.inc(labels);
+      const last = result.status === 'failed' || attempt >= this.spec.retry.attempts;
+      if (last) {
+        updated = await store.recordAttempt(
+          d.id,
+          { ...base, outcome: 'failed', error: result.error },
+          { status: 'dead_lettered' },
+        );
+        this.deps.metrics.deadLettered.inc(labels);
+        this.deps.logger.warn(
+          {
+            channel: d.channelId,
+            destination: d.destination,
+            deliveryId: d.id,
+            attempts: attempt,
+            code: result.code,
+          },
+          'delivery dead-lettered',
+        );
+      } else {
+        const delay = Math.max(
+          retryDelay(this.spec.retry, attempt),
+          result.status === 'retry' && result.retryAfterMs
+            ? Math.min(result.retryAfterMs, this.spec.retry.max_delay)
+            : 0,
+        );
+        updated = await store.recordAttempt(
+          d.id,
+          { ...base, outcome: 'retry', error: result.error },
+          { status: 'retrying', nextAttemptAt: new Date(finishedAt.getTime() + delay) },
+        );
+        await this.enqueue(d.id, attempt + 1, delay);
+      }
+    }
+    if (updated.status === 'sent' || updated.status === 'dead_lettered') await this.wakeNext(updated);
+  }
+
+  /** After a terminal delivery of an ordered key, the next parked one of that key may go. */
+  private async wakeNext(d: DeliveryRecord): Promise<void> {
+    if (d.orderKey === undefined || d.orderKey === null) return;
+    const next = await this.deps.store.nextParked(d.channelId, d.destination, d.orderKey);
+    if (!next) return;
+    await this.deps.store.setDeliveryState(next.id, 'pending');
+    await this.enqueue(next.id, next.attempts + 1);
+  }
+
+  /** Enqueues attempt `attempt` of a delivery (idempotent per attempt). */
+  enqueue(deliveryId: string, attempt: number, delayMs = 0): Promise<void> {
+    const job: DeliveryJob = { deliveryId };
+    return this.deps.queue.enqueue(
+      this.queueName,
+      deliveryJobId(deliveryId, attempt),
+      job,
+      delayMs > 0 ? { delayMs } : {},
+    );
+  }
+
+  close(): Promise<void> {
+    return this.destination.close();
+  }
+}
