@@ -200,7 +200,9 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * Replaces `${NAME}` (and `${NAME:-default}`) in every string of the document with the
- * environment's value. A reference to an unset variable without a default is a problem.
+ * environment's value; a value that is one whole reference to a number or `true`/`false`
+ * becomes that number or boolean. A reference to an unset variable without a default is a
+ * problem.
  */
 function resolveEnv(
   value: unknown,
@@ -209,6 +211,13 @@ function resolveEnv(
   missing: Array<{ path: Array<string | number>; name: string }>,
 ): unknown {
   if (typeof value === 'string') {
+    // A value that is one whole reference takes the variable's type: `port: ${PORT}` is a number.
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/.exec(value);
+    if (whole) {
+      const v = env[whole[1] as string] ?? whole[2];
+      if (v !== undefined && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+      if (v === 'true' || v === 'false') return v === 'true';
+    }
     return value.replace(ENV_REF, (_m, varName: string, fallback: string | undefined) => {
       const v = env[varName];
       if (v !== undefined) return v;
