@@ -1,1 +1,3 @@
 export * from './driver';
+export { MemoryQueueDriver, type MemoryQueueDriverOptions } from './memory-driver';
+export { backoffDelay } from './options';
