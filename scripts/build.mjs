@@ -1,12 +1,11 @@
-// Bundles the `sinew` command into dist/sinew.js (path aliases resolved, dependencies left external).
+// Bundles the `sinew` command into dist/sinew.js and the demo's stand-in EHR and PMS into
+// dist/standins.js (path aliases resolved, dependencies left external).
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-await build({
-  entryPoints: ['apps/cli/src/main.ts'],
-  outfile: 'dist/sinew.js',
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -16,4 +15,9 @@ await build({
   external: Object.keys(pkg.dependencies ?? {}),
   define: { SINEW_VERSION: JSON.stringify(pkg.version) },
   logLevel: 'warning',
-});
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['apps/cli/src/main.ts'], outfile: 'dist/sinew.js' }),
+  build({ ...common, entryPoints: ['apps/standins/src/main.ts'], outfile: 'dist/standins.js' }),
+]);

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import * as connectors from '@sinew/connectors';
 import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
-import { createQueueDriver } from '@sinew/queue';
+import * as queues from '@sinew/queue';
 import { openStore } from '@sinew/store';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
@@ -37,7 +37,7 @@ export async function startEngine(
     dataDir: config.SINEW_DATA_DIR,
     sqliteSynchronous: config.SINEW_SQLITE_SYNC,
   });
-  const queue = createQueueDriver({
+  const queue = queues.createQueueDriver({
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     prefix: config.SINEW_REDIS_PREFIX,
   });
@@ -49,8 +49,8 @@ export async function startEngine(
       queue,
       transformers,
       logger,
-      sources: SOURCES,
-      destinations: DESTINATIONS,
+      sources: connectors.SOURCES,
+      destinations: connectors.DESTINATIONS,
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
     });
