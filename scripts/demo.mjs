@@ -1,22 +1,22 @@
-// `npm run demo`: the pieces of Sinew at work on the sample messages, with no services. Each
+// `npm run demo`: Sinew at work on the sample messages, with no services to install: the
+// engine (`sinew start`, embedded ledger and queue) between a stand-in lab, PMS and EHR. Each
 // step runs the `sinew` command as a user would (`node bin/sinew.js …`); the demo exits 1 as
-// soon as one of them does not do what it should, and gives up after 15 seconds.
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+// soon as one of them does not do what it should, and gives up after 60 seconds.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BIN, ROOT, startStack } from './lib/stack.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'sinew.js');
 const ADT = 'channels/samples/adt-a01.hl7';
 const ORU = 'channels/samples/oru-r01.hl7';
-const DEADLINE_MS = 15_000;
+const SIU = 'channels/samples/siu-s12.hl7';
+const DEADLINE_MS = 60_000;
 const STEP_TIMEOUT_MS = 10_000;
 
 const started = Date.now();
-let listener;
-let outDir;
+let stack;
+let dataDir;
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const heading = (n, text) => say(`\n${n}. ${text}`);
@@ -69,26 +69,8 @@ function summary(bundleJson) {
   return `${bundle.type} Bundle, ${bundle.entry?.length ?? 0} entries: ${parts}`;
 }
 
-/** Starts `sinew listen` and resolves with its port once it prints `listening on HOST:PORT`. */
-function startListener(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    listener = { child, stdout: '', stderr: '' };
-    listener.exit = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
-    child.stdout.on('data', (d) => {
-      listener.stdout += d;
-      const m = /^listening on (\S+):(\d+)/.exec(listener.stdout);
-      if (m) resolve({ line: listener.stdout.split('\n')[0], port: Number(m[2]) });
-    });
-    child.stderr.on('data', (d) => (listener.stderr += d));
-    void listener.exit.then(({ code }) =>
-      reject(new StepFailed(`sinew listen exited ${code}\n${indent(listener.stderr)}`)),
-    );
-  });
-}
-
 async function demo() {
-  if (!existsSync(join(ROOT, 'dist', 'sinew.js'))) {
+  if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
     say('Building the sinew command (npm install does this)…');
     const r = await new Promise((resolve) =>
       execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (err, _o, stderr) =>
@@ -117,58 +99,83 @@ async function demo() {
     say(indent(summary((await must(['convert', file])).stdout)));
   }
 
-  heading(
-    3,
-    'Listen: an MLLP listener on a free loopback port, storing what it accepts (in a temporary folder)',
-  );
-  outDir = mkdtempSync(join(tmpdir(), 'sinew-demo-'));
-  const listenArgs = ['listen', '--port', '0', '--out', outDir];
-  command(listenArgs);
-  const { line, port } = await startListener(listenArgs);
-  say(indent(line));
-
-  heading(4, 'Send: both samples over MLLP, one ACK each (file, message, MSH-10, ACK code)');
-  const sendArgs = ['send', '--port', String(port), ADT, ORU];
-  command(sendArgs);
-  const sent = await sinew(sendArgs);
-  say(indent(sent.stdout));
-  const codes = sent.stdout
-    .trimEnd()
-    .split('\n')
-    .map((l) => l.split('\t')[3]);
-  if (sent.code !== 0 || codes.length !== 2 || codes.some((c) => c !== 'AA')) {
-    throw new StepFailed(`expected AA for both messages, got ${codes.join(', ')}\n${indent(sent.stderr)}`);
+  heading(3, 'Start: the stand-in EHR (a FHIR server) and PMS (a REST API), then the engine');
+  dataDir = mkdtempSync(join(tmpdir(), 'sinew-demo-'));
+  say(`   $ node dist/standins.js --ehr-port … --pms-port …`);
+  say(`   $ sinew start --channels channels --data ${dataDir}`);
+  stack = await startStack({ dataDir });
+  say(indent(`EHR ${stack.urls.ehr}   PMS ${stack.urls.pms}   engine ${stack.urls.engine}/ready: ready`));
+  const startLine = stack.engine.stdout.split('\n').find((l) => l.includes('sinew started'));
+  if (startLine) {
+    const s = JSON.parse(startLine);
+    say(
+      indent(
+        `channels ${s.channels.join(', ')}; ledger ${s.store}; queue ${s.queue}; roles ${s.roles.join(', ')}`,
+      ),
+    );
   }
 
-  heading(5, 'What the listener printed (no patient data) and stored');
-  const until = Date.now() + 5_000;
-  while (listener.stdout.trimEnd().split('\n').length < 3 && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 20));
+  heading(4, 'Send: a lab result, an admission and an appointment over MLLP (ACK once committed)');
+  for (const [file, port] of [
+    [ORU, stack.ports.lab],
+    [ADT, stack.ports.adt],
+    [SIU, stack.ports.siu],
+  ]) {
+    const args = ['send', '--port', String(port), file];
+    command(args);
+    const sent = await sinew(args);
+    say(indent(sent.stdout));
+    const code = sent.stdout.trimEnd().split('\t')[3];
+    if (sent.code !== 0 || code !== 'AA')
+      throw new StepFailed(`expected AA, got ${code}\n${indent(sent.stderr)}`);
   }
-  say(indent(listener.stdout.split('\n').slice(1).join('\n')));
-  const stored = readdirSync(outDir).sort();
-  if (stored.length !== 2) throw new StepFailed(`expected 2 stored messages, found ${stored.length}`);
-  say(indent(stored.map((n) => `${join(outDir, n)}  (${statSync(join(outDir, n)).size} bytes)`).join('\n')));
-  const storedArgs = ['inspect', '--get', 'MSH-9', '--get', 'MSH-10', join(outDir, stored[0])];
-  command(storedArgs);
-  say(indent((await must(storedArgs)).stdout));
 
-  heading(6, 'Stop: SIGTERM lets messages in flight finish, then the listener exits 0');
-  say('   $ kill -TERM <listener>');
-  listener.child.kill('SIGTERM');
-  const { code } = await listener.exit;
-  say(indent(listener.stderr));
-  listener = undefined;
-  if (code !== 0) throw new StepFailed(`sinew listen exited ${code}`);
+  heading(5, 'Look: what the EHR holds now (FHIR search) and what the PMS was told');
+  const count = async (query) => {
+    const r = await fetch(`${stack.urls.ehr}/${query}`);
+    const b = await r.json();
+    return b.total ?? b.entry?.length ?? 0;
+  };
+  const want = {
+    'Patient?identifier=MRN-000123': 1,
+    DiagnosticReport: 1,
+    Observation: 5,
+    Encounter: 1,
+    Appointment: 1,
+  };
+  const until = Date.now() + 15_000;
+  let got = {};
+  for (;;) {
+    got = {};
+    for (const q of Object.keys(want)) got[q] = await count(q);
+    const notices = await (await fetch(`${stack.urls.pms}/api/notices`)).json();
+    got.notices = Array.isArray(notices) ? notices.length : (notices.items?.length ?? 0);
+    if (Object.entries(want).every(([q, n]) => got[q] >= n) && got.notices >= 1) break;
+    if (Date.now() > until)
+      throw new StepFailed(`the EHR/PMS did not receive everything: ${JSON.stringify(got)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const q of Object.keys(want)) say(indent(`GET /fhir/${q.padEnd(30)} ${got[q]}`));
+  say(indent(`GET /api/notices (PMS)${' '.repeat(19)} ${got.notices} "results ready" notice`));
+  const metrics = await (await fetch(`${stack.urls.engine}/metrics`)).text();
+  const lines = metrics.split('\n').filter((l) => /^sinew_(messages_received|deliveries_sent)_total/.test(l));
+  say(indent(`GET ${stack.urls.engine}/metrics\n${lines.join('\n')}`));
+
+  heading(6, 'Stop: SIGTERM lets work in flight finish, then the engine exits 0');
+  const { code } = await stack.stop();
+  stack = undefined;
+  if (code !== 0) throw new StepFailed(`sinew start exited ${code}`);
+  say(indent('stopped; the ledger stays in the data folder (sinew replay, docs/engine.md)'));
 
   say(
-    `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. Next: sinew --help, docs/mllp.md, docs/transformers.md.`,
+    `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. Next: npm start (the same stack, left running), docs/engine.md.`,
   );
 }
 
 function cleanUp() {
-  if (listener && listener.child.exitCode === null) listener.child.kill('SIGKILL');
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  for (const p of [stack?.engine, stack?.standins])
+    if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
 const deadline = setTimeout(() => {

@@ -1,0 +1,281 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { Hl7Message, readAck } from '@sinew/hl7v2';
+import { TransformerLibrary } from '@sinew/mapping';
+import { MllpClient } from '@sinew/mllp';
+import { MemoryQueueDriver } from '@sinew/queue';
+import { openStore, type Store } from '@sinew/store';
+import { parseChannel } from './channel';
+import { Engine } from './engine';
+import { createLogger } from './logger';
+
+const ORU = readFileSync(join(__dirname, '../../../channels/samples/oru-r01.hl7'), 'latin1');
+const library = TransformerLibrary.load();
+
+/** An HTTP peer whose answers a test scripts: each request takes the next status (default 200). */
+class Sink {
+  readonly received: Array<{ path: string; body: string }> = [];
+  statuses: number[] = [];
+  fallback = 200;
+  private server?: Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const status = this.statuses.shift() ?? this.fallback;
+        if (status < 300) this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(status < 300 ? { ok: true } : { error: `status ${status}` }));
+      });
+    });
+    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
+    this.port = (this.server?.address() as AddressInfo).port;
+  }
+
+  stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+function oru(controlId: string, mrn = 'MRN-000123'): string {
+  return ORU.replace('DEMO-ORU-0001', controlId).replace('MRN-000123', mrn);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+interface Running {
+  engine: Engine;
+  store: Store;
+  client: MllpClient;
+  send(text: string): Promise<Hl7Message>;
+}
+
+describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
+  let dir: string;
+  const sink = new Sink();
+  let running: Running | undefined;
+
+  beforeAll(() => sink.start());
+  afterAll(() => sink.stop());
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sinew-engine-'));
+    sink.received.length = 0;
+    sink.statuses = [];
+    sink.fallback = 200;
+  });
+  afterEach(async () => {
+    await running?.client.close();
+    await running?.engine.stop(2_000);
+    running = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(channelYaml: string): Promise<Running> {
+    const channel = parseChannel(channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`), 'test.yaml', {});
+    const store = await openStore({ dataDir: dir });
+    const engine = new Engine({
+      channels: [channel],
+      store,
+      queue: new MemoryQueueDriver(),
+      transformers: library,
+      logger: createLogger('silent'),
+      sources: SOURCES,
+      destinations: DESTINATIONS,
+      sweepIntervalMs: 200,
+    });
+    await engine.start();
+    const port = engine.source(channel.spec.id)?.port?.() as number;
+    const client = new MllpClient({ host: '127.0.0.1', port });
+    const r: Running = {
+      engine,
+      store,
+      client,
+      send: async (text) => {
+        const result = await client.send(Hl7Message.parse(text.replace(/\n/g, '\r')));
+        if (!result.ack) throw new Error(`no ACK: ${result.status}`);
+        return result.ack;
+      },
+    };
+    running = r;
+    return r;
+  }
+
+  const channel = (extra = '', dest = '') => `
+id: lab
+source: { type: mllp, port: 0 }
+keys: { mrn: PID-3.1 }
+${extra}
+destinations:
+  - name: sink
+    type: http
+    url: SINK/results
+    retry: { attempts: 3, initial_delay: 50ms, max_delay: 200ms, jitter: 0 }
+${dest}
+`;
+
+  it('commits before it acknowledges, then transforms and delivers', async () => {
+    const { send, store } = await start(channel('pipeline:\n  - map: { transformer: oru-to-fhir }'));
+    const ack = await send(oru('C-1'));
+    expect(readAck(ack).code).toBe('AA');
+    expect(ack.get('MSA-2')).toBe('C-1');
+    const [row] = await store.searchMessages({ key: { name: 'mrn', value: 'MRN-000123' } });
+    expect(row).toMatchObject({ channelId: 'lab', controlId: 'C-1', messageType: 'ORU^R01', ackCode: 'AA' });
+    const delivered = await waitFor('delivery', async () => {
+      const m = await store.getMessage(row?.id as string);
+      return m?.status === 'delivered' ? m : undefined;
+    });
+    expect(delivered.status).toBe('delivered');
+    expect(sink.received).toHaveLength(1);
+    const bundle = JSON.parse(sink.received[0]?.body as string) as { resourceType: string; type: string };
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
+    expect((await store.getContent(row?.id as string, 'raw'))?.toString('latin1')).toBe(oru('C-1').replace(/\n/g, '\r'));
+  });
+
+  it('answers a duplicate MSH-10 with the original ACK and does not process it twice', async () => {
+    const { send, store } = await start(channel());
+    const first = await send(oru('DUP-1'));
+    const again = await send(oru('DUP-1'));
+    expect(again.toString()).toBe(first.toString());
+    const rows = await store.searchMessages({ channelId: 'lab' });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.duplicateCount).toBe(1);
+    await waitFor('delivery', () => sink.received.length === 1 || undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sink.received).toHaveLength(1);
+  });
+
+  it('records filtered messages and sends them nowhere', async () => {
+    const { send, store } = await start(channel('pipeline:\n  - filter: { path: MSH-9.1, equals: ADT }'));
+    expect(readAck(await send(oru('F-1'))).code).toBe('AA');
+    const m = await waitFor('filtered', async () => {
+      const [r] = await store.searchMessages({ channelId: 'lab' });
+      return r?.status === 'filtered' ? r : undefined;
+    });
+    expect(await store.getDeliveries(m.id)).toEqual([]);
+    expect(sink.received).toHaveLength(0);
+  });
+
+  it('with ack.when processed, a failed rule gets an ERR naming the rule and the location', async () => {
+    const { send, store } = await start(
+      channel(`ack: { when: processed }
+pipeline:
+  - validate:
+      policy: reject
+      rules:
+        - { code: lab.collected, path: OBR-7, required: true, message: OBR-7 collection time is required }`),
+    );
+    const ack = await send(oru('V-1').replace('|||20260316070000|||', '||||||'));
+    expect(readAck(ack).code).toBe('AR');
+    expect(ack.get('ERR-2')).toContain('OBR');
+    expect(ack.get('ERR-8')).toContain('lab.collected');
+    const [m] = await store.searchMessages({ channelId: 'lab' });
+    expect(m?.status).toBe('rejected');
+    expect(m?.issues[0]).toMatchObject({ code: 'lab.collected', location: 'OBR-7' });
+    expect(readAck(await send(oru('V-2'))).code).toBe('AA');
+  });
+
+  it('retries a destination answering 503 and keeps every attempt', async () => {
+    sink.statuses = [503, 503];
+    const { send, store } = await start(channel());
+    await send(oru('R-1'));
+    const [m] = await store.searchMessages({ channelId: 'lab' });
+    const d = await waitFor('sent', async () => {
+      const [x] = await store.getDeliveries(m?.id as string);
+      return x?.status === 'sent' ? x : undefined;
+    });
+    expect(d.attempts).toBe(3);
+    const attempts = await store.getAttempts(d.id);
+    expect(attempts.map((a) => [a.outcome, a.code])).toEqual([
+      ['retry', 'HTTP 503'],
+      ['retry', 'HTTP 503'],
+      ['sent', 'HTTP 200'],
+    ]);
+  });
+
+  it('dead-letters a permanent error with the response kept, and replays it after the fix', async () => {
+    sink.statuses = [400];
+    const { send, store, engine } = await start(channel());
+    await send(oru('D-1'));
+    const [m] = await store.searchMessages({ channelId: 'lab' });
+    const dead = await waitFor('dead letter', async () => {
+      const [x] = await store.getDeliveries(m?.id as string);
+      return x?.status === 'dead_lettered' ? x : undefined;
+    });
+    const [attempt] = await store.getAttempts(dead.id);
+    expect(attempt?.code).toBe('HTTP 400');
+    expect(attempt?.response?.toString()).toContain('status 400');
+    expect((await store.getMessage(m?.id as string))?.status).toBe('failed');
+    expect(await store.listDeadLetters({ channelId: 'lab' })).toHaveLength(1);
+    await store.requeueDelivery(dead.id);
+    await engine.sweep();
+    await waitFor('replayed', async () => ((await store.getDelivery(dead.id))?.status === 'sent' ? true : undefined));
+    expect(sink.received).toHaveLength(1);
+    expect((await store.getMessage(m?.id as string))?.status).toBe('delivered');
+  });
+
+  it('keeps order per key: a failing message parks only its own patient', async () => {
+    // A's first message fails twice; B's messages flow meanwhile; A's second waits behind it.
+    const { send, store } = await start(
+      channel('', '    ordering: PID-3.1').replace('attempts: 3, initial_delay: 50ms', 'attempts: 5, initial_delay: 300ms'),
+    );
+    sink.statuses = [503, 503];
+    await send(oru('A-1', 'PAT-A'));
+    await send(oru('A-2', 'PAT-A'));
+    await send(oru('B-1', 'PAT-B'));
+    await send(oru('B-2', 'PAT-B'));
+    await waitFor('B delivered', () => (sink.received.length >= 2 ? true : undefined));
+    const order = () => sink.received.map((r) => /"value":"(PAT-[AB])"/.exec(r.body)?.[1] ?? r.body.slice(0, 40));
+    const [a2] = await store.searchMessages({ key: { name: 'mrn', value: 'PAT-A' }, limit: 1 });
+    const parked = await store.getDeliveries(a2?.id as string);
+    expect(parked[0]?.status).toBe('parked');
+    expect(parked[0]?.parkedReason).toMatch(/waiting behind message/);
+    await waitFor('all delivered', () => (sink.received.length === 4 ? true : undefined));
+    const controlIds = sink.received.map((r) => /\|(A-\d|B-\d)\|/.exec(r.body)?.[1]);
+    expect(controlIds.filter((c) => c?.startsWith('A'))).toEqual(['A-1', 'A-2']);
+    expect(controlIds.slice(0, 2)).toEqual(['B-1', 'B-2']);
+    expect(order()).toHaveLength(4);
+  });
+
+  it('answers AR when the ledger cannot be written, and accepts again once it can', async () => {
+    const { send, store } = await start(channel());
+    // Another connection holds the database's write lock: the ledger cannot commit.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+    const blocker = new Database(join(dir, 'sinew.db'));
+    blocker.pragma('busy_timeout = 0');
+    blocker.exec('BEGIN EXCLUSIVE');
+    try {
+      const nack = await send(oru('L-1'));
+      expect(readAck(nack).code).toBe('AR');
+      expect(nack.get('ERR-3.1')).toBe('207');
+    } finally {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
+    expect(readAck(await send(oru('L-1'))).code).toBe('AA');
+  }, 30_000);
+
+  it('refuses malformed input with an AE naming the problem, storing nothing', async () => {
+    const { client, store } = await start(channel());
+    const result = await client.send(Buffer.from('PID|1||no header\r'));
+    expect(result.code).toMatch(/^A[ER]$/);
+    expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
+  });
+});
