@@ -1,0 +1,6 @@
+export { startEhr, type EhrOptions, type EhrStandin } from './ehr';
+export { EhrRepository, loadFhirR4Definitions, type EhrRepositoryOptions } from './ehr-repository';
+export { ROUTER_CONDITIONAL_TRANSACTION_LIMIT } from './large-transaction';
+export { startPms, type JsonObject, type PmsOptions, type PmsRecord, type PmsStandin } from './pms';
+export { readConfig, runStandins, type StandinsConfig } from './run';
+export type { Failure, FailureOptions, ReceivedRequest } from './http';
