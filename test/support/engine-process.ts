@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+
+/** A port free on loopback right now. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => done(port));
+    });
+  });
+}
+
+export interface EngineProcess {
+  child: ChildProcess;
+  httpPort: number;
+  /** Everything the process wrote so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, and the exit status. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+export interface EngineProcessOptions {
+  channelsDir: string;
+  dataDir: string;
+  env?: NodeJS.ProcessEnv;
+  roles?: string;
+  /** Wait for /ready (default true); a process without the sources role is ready too. */
+  waitReady?: boolean;
+}
+
+/** Starts `node bin/sinew.js start` as a user does, and waits until /ready answers 200. */
+export async function startEngineProcess(options: EngineProcessOptions): Promise<EngineProcess> {
+  const httpPort = await freePort();
+  const args = [
+    'bin/sinew.js',
+    'start',
+    '--channels',
+    options.channelsDir,
+    '--data',
+    options.dataDir,
+    '--http-port',
+    String(httpPort),
+  ];
+  if (options.roles) args.push('--roles', options.roles);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, SINEW_LOG_LEVEL: 'info', SINEW_SWEEP_INTERVAL_MS: '500', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.on('exit', (code, signal) => done({ code, signal })),
+  );
+  const proc: EngineProcess = {
+    child,
+    httpPort,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exit,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return (await exit).code;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exit;
+    },
+  };
+  if (options.waitReady !== false) {
+    const until = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`sinew start exited ${child.exitCode}\n${stderr}\n${stdout}`);
+      const ok = await fetch(`http://127.0.0.1:${httpPort}/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > until) {
+        await proc.kill();
+        throw new Error(`sinew start was not ready within 30 s\n${stderr}\n${stdout}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return proc;
+}
+
+/** Polls until `probe` returns a value other than undefined/false. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 20_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
