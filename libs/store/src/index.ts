@@ -1,1 +1,5 @@
 export * from './store';
+export { StoreError } from './errors';
+export { openStore, SQLITE_FILE_NAME, type OpenStoreOptions, type StoreLogger } from './open-store';
+export { TypeOrmStore } from './typeorm-store';
+export { storeEntities, type StoreKind } from './entities';

@@ -1,0 +1,240 @@
+import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
+
+/**
+ * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
+ * by esbuild, which emits no decorator metadata). They describe the schema that the
+ * committed migrations create; a test checks both agree on each backend. The store itself
+ * reads and writes with parameterised SQL, not through entity hydration.
+ *
+ * Column types differ per backend only for time stamps (`timestamptz` on PostgreSQL,
+ * integer milliseconds since the epoch on SQLite) and the `seq` counter.
+ */
+export type StoreKind = 'sqlite' | 'postgres';
+
+/** Row shapes, in the entities' property names. */
+export interface MessageRow {
+  seq: number;
+  id: string;
+  channelId: string;
+  receivedAt: Date | number;
+  source: string;
+  sender: string;
+  remoteAddress: string | null;
+  messageType: string | null;
+  controlId: string | null;
+  contentType: string;
+  status: string;
+  ackCode: string | null;
+  duplicateCount: number;
+  issues: string;
+  updatedAt: Date | number;
+}
+
+export interface MessageKeyRow {
+  messageId: string;
+  channelId: string;
+  name: string;
+  value: string;
+}
+
+export interface MessageContentRow {
+  messageId: string;
+  stage: string;
+  destination: string;
+  contentType: string;
+  body: Buffer;
+}
+
+export interface DeliveryRow {
+  id: string;
+  messageId: string;
+  channelId: string;
+  destination: string;
+  seq: number;
+  orderKey: string | null;
+  status: string;
+  attempts: number;
+  nextAttemptAt: Date | number | null;
+  lastError: string | null;
+  parkedReason: string | null;
+  createdAt: Date | number;
+  updatedAt: Date | number;
+}
+
+export interface DeliveryAttemptRow {
+  deliveryId: string;
+  number: number;
+  startedAt: Date | number;
+  finishedAt: Date | number;
+  outcome: string;
+  code: string | null;
+  error: string | null;
+  response: Buffer | null;
+}
+
+/** SQL for "a delivery that is not terminal"; also the predicate of the ordering index. */
+export const OPEN_DELIVERY_PREDICATE = "status IN ('pending', 'retrying', 'parked')";
+
+function columnTypes(kind: StoreKind) {
+  const pg = kind === 'postgres';
+  const text = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
+    type: 'text',
+    ...extra,
+  });
+  const time = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
+    type: pg ? 'timestamptz' : 'integer',
+    ...extra,
+  });
+  const int = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
+    type: 'integer',
+    ...extra,
+  });
+  const bigint = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
+    type: pg ? 'bigint' : 'integer',
+    ...extra,
+  });
+  const blob = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
+    type: pg ? 'bytea' : 'blob',
+    ...extra,
+  });
+  return { text, time, int, bigint, blob };
+}
+
+/** The five ledger tables for one backend. */
+export function storeEntities(kind: StoreKind): EntitySchema[] {
+  const { text, time, int, bigint, blob } = columnTypes(kind);
+
+  const message = new EntitySchema<MessageRow>({
+    name: 'message',
+    tableName: 'message',
+    columns: {
+      seq: bigint({ primary: true, generated: 'increment', primaryKeyConstraintName: 'message_pkey' }),
+      id: text(),
+      channelId: text({ name: 'channel_id' }),
+      receivedAt: time({ name: 'received_at' }),
+      source: text(),
+      sender: text(),
+      remoteAddress: text({ name: 'remote_address', nullable: true }),
+      messageType: text({ name: 'message_type', nullable: true }),
+      controlId: text({ name: 'control_id', nullable: true }),
+      contentType: text({ name: 'content_type' }),
+      status: text(),
+      ackCode: text({ name: 'ack_code', nullable: true }),
+      duplicateCount: int({ name: 'duplicate_count', default: 0 }),
+      issues: text(),
+      updatedAt: time({ name: 'updated_at' }),
+    },
+    indices: [
+      { name: 'message_id_key', columns: ['id'], unique: true },
+      {
+        name: 'message_duplicate_idx',
+        columns: ['channelId', 'sender', 'controlId', 'receivedAt'],
+      },
+      { name: 'message_channel_status_idx', columns: ['channelId', 'status'] },
+      { name: 'message_channel_received_idx', columns: ['channelId', 'receivedAt'] },
+      { name: 'message_status_seq_idx', columns: ['status', 'seq'] },
+      { name: 'message_received_idx', columns: ['receivedAt'] },
+    ],
+    checks: [
+      {
+        name: 'message_status_check',
+        expression:
+          "status IN ('received', 'filtered', 'rejected', 'errored', 'processed', 'delivered', 'failed')",
+      },
+    ],
+  });
+
+  const messageKey = new EntitySchema<MessageKeyRow>({
+    name: 'message_key',
+    tableName: 'message_key',
+    columns: {
+      messageId: text({ name: 'message_id', primary: true, primaryKeyConstraintName: 'message_key_pkey' }),
+      name: text({ primary: true, primaryKeyConstraintName: 'message_key_pkey' }),
+      channelId: text({ name: 'channel_id' }),
+      value: text(),
+    },
+    indices: [
+      { name: 'message_key_channel_lookup_idx', columns: ['channelId', 'name', 'value'] },
+      { name: 'message_key_lookup_idx', columns: ['name', 'value'] },
+    ],
+  });
+
+  const messageContent = new EntitySchema<MessageContentRow>({
+    name: 'message_content',
+    tableName: 'message_content',
+    columns: {
+      messageId: text({
+        name: 'message_id',
+        primary: true,
+        primaryKeyConstraintName: 'message_content_pkey',
+      }),
+      stage: text({ primary: true, primaryKeyConstraintName: 'message_content_pkey' }),
+      destination: text({ primary: true, primaryKeyConstraintName: 'message_content_pkey' }),
+      contentType: text({ name: 'content_type' }),
+      body: blob(),
+    },
+    checks: [
+      {
+        name: 'message_content_stage_check',
+        expression: "stage IN ('raw', 'transformed', 'ack', 'payload')",
+      },
+    ],
+  });
+
+  const delivery = new EntitySchema<DeliveryRow>({
+    name: 'delivery',
+    tableName: 'delivery',
+    columns: {
+      id: text({ primary: true, primaryKeyConstraintName: 'delivery_pkey' }),
+      messageId: text({ name: 'message_id' }),
+      channelId: text({ name: 'channel_id' }),
+      destination: text(),
+      seq: bigint(),
+      orderKey: text({ name: 'order_key', nullable: true }),
+      status: text(),
+      attempts: int({ default: 0 }),
+      nextAttemptAt: time({ name: 'next_attempt_at', nullable: true }),
+      lastError: text({ name: 'last_error', nullable: true }),
+      parkedReason: text({ name: 'parked_reason', nullable: true }),
+      createdAt: time({ name: 'created_at' }),
+      updatedAt: time({ name: 'updated_at' }),
+    },
+    indices: [
+      {
+        name: 'delivery_ordering_idx',
+        columns: ['channelId', 'destination', 'orderKey', 'seq'],
+        where: OPEN_DELIVERY_PREDICATE,
+      },
+      { name: 'delivery_status_due_idx', columns: ['status', 'nextAttemptAt'] },
+      { name: 'delivery_status_seq_idx', columns: ['status', 'seq'] },
+      { name: 'delivery_message_idx', columns: ['messageId'] },
+    ],
+    checks: [
+      {
+        name: 'delivery_status_check',
+        expression: "status IN ('pending', 'retrying', 'parked', 'sent', 'dead_lettered')",
+      },
+    ],
+  });
+
+  const deliveryAttempt = new EntitySchema<DeliveryAttemptRow>({
+    name: 'delivery_attempt',
+    tableName: 'delivery_attempt',
+    columns: {
+      deliveryId: text({
+        name: 'delivery_id',
+        primary: true,
+        primaryKeyConstraintName: 'delivery_attempt_pkey',
+      }),
+      number: int({ primary: true, primaryKeyConstraintName: 'delivery_attempt_pkey' }),
+      startedAt: time({ name: 'started_at' }),
+      finishedAt: time({ name: 'finished_at' }),
+      outcome: text(),
+      code: text({ nullable: true }),
+      error: text({ nullable: true }),
+      response: blob({ nullable: true }),
+    },
+  });
+
+  return [message, messageKey, messageContent, delivery, deliveryAttempt];
+}

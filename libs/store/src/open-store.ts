@@ -1,0 +1,159 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Database as SqliteConnection } from 'better-sqlite3';
+import { Client, type Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { storeEntities } from './entities';
+import { invalid } from './errors';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations';
+import { PostgresDatabase, SqliteDatabase } from './sql';
+import { TypeOrmStore } from './typeorm-store';
+
+/** Where the store logs (pino-compatible). It logs connection trouble only, never content. */
+export interface StoreLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+export interface OpenStoreOptions {
+  /** `postgres://…` (or `postgresql://…`) selects PostgreSQL; unset selects SQLite. */
+  databaseUrl?: string;
+  /** SQLite: the directory of `sinew.db` (created if missing). Default `./data`. */
+  dataDir?: string;
+  /** PostgreSQL: the schema to use (created if missing); default: the server's search_path. */
+  schema?: string;
+  logger?: StoreLogger;
+  /**
+   * SQLite durability. `normal` (default): in WAL mode a commit survives a crash of the
+   * process (kill -9) but the last commits before a power loss or OS crash may be lost.
+   * `full`: every commit is fsynced before it returns (survives power loss; slower).
+   */
+  sqliteSynchronous?: 'normal' | 'full';
+  /** SQLite: how long a statement waits for another process's lock (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /** PostgreSQL: connections in the pool (default 10). */
+  poolSize?: number;
+  /** PostgreSQL: `application_name` of the connections (default `sinew`). */
+  applicationName?: string;
+}
+
+/** The SQLite file's name inside `dataDir`. */
+export const SQLITE_FILE_NAME = 'sinew.db';
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** First key of the advisory lock that serialises migrations between processes. */
+const MIGRATION_LOCK_KEY = 0x5157;
+
+/**
+ * Opens the ledger: connects, runs the committed migrations that have not run yet, and
+ * returns the store. Rejects when the database cannot be reached or migrated.
+ */
+export async function openStore(options: OpenStoreOptions = {}): Promise<TypeOrmStore> {
+  const url = options.databaseUrl?.trim();
+  if (url) {
+    if (!/^postgres(ql)?:\/\//i.test(url)) {
+      throw invalid('databaseUrl must start with postgres:// or postgresql:// (leave it unset for SQLite)');
+    }
+    return openPostgres(url, options);
+  }
+  return openSqlite(options);
+}
+
+async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
+  const synchronous = options.sqliteSynchronous ?? 'normal';
+  if (synchronous !== 'normal' && synchronous !== 'full') {
+    throw invalid(`sqliteSynchronous must be normal or full, not ${String(synchronous)}`);
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    throw invalid('busyTimeoutMs must be a non-negative integer');
+  const dir = resolve(options.dataDir ?? 'data');
+  mkdirSync(dir, { recursive: true });
+  const dataSource = new DataSource({
+    type: 'better-sqlite3',
+    database: join(dir, SQLITE_FILE_NAME),
+    timeout: busyTimeoutMs,
+    entities: storeEntities('sqlite'),
+    migrations: SQLITE_MIGRATIONS,
+    migrationsTableName: 'ledger_migrations',
+    migrationsRun: false,
+    synchronize: false,
+    logging: false,
+    prepareDatabase: (db: SqliteConnection) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    },
+  });
+  await dataSource.initialize();
+  try {
+    await dataSource.runMigrations({ transaction: 'all' });
+  } catch (error) {
+    await dataSource.destroy();
+    throw error;
+  }
+  const driver = dataSource.driver as unknown as { databaseConnection: SqliteConnection };
+  return new TypeOrmStore(dataSource, new SqliteDatabase(driver.databaseConnection));
+}
+
+async function openPostgres(url: string, options: OpenStoreOptions): Promise<TypeOrmStore> {
+  const schema = options.schema;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw invalid('schema must be letters, digits and underscores, starting with a letter or underscore');
+  }
+  const applicationName = options.applicationName ?? 'sinew';
+  if (schema !== undefined) {
+    const client = new Client({ connectionString: url, application_name: applicationName });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } finally {
+      await client.end();
+    }
+  }
+  const logger = options.logger;
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    schema,
+    applicationName,
+    poolSize: options.poolSize ?? 10,
+    entities: storeEntities('postgres'),
+    migrations: POSTGRES_MIGRATIONS,
+    migrationsTableName: 'ledger_migrations',
+    migrationsRun: false,
+    synchronize: false,
+    logging: false,
+    extra: schema === undefined ? {} : { options: `-c search_path="${schema}"` },
+    poolErrorHandler: (error: Error & { code?: string }) => {
+      logger?.warn(
+        { err: { code: error.code, message: error.message } },
+        'ledger connection lost; the pool reconnects',
+      );
+    },
+  });
+  await dataSource.initialize();
+  try {
+    await migrateLocked(dataSource, schema ?? 'public');
+  } catch (error) {
+    await dataSource.destroy();
+    throw error;
+  }
+  const driver = dataSource.driver as unknown as { master: Pool };
+  return new TypeOrmStore(dataSource, new PostgresDatabase(driver.master));
+}
+
+/** Runs pending migrations while holding an advisory lock, so processes starting together take turns. */
+async function migrateLocked(dataSource: DataSource, schema: string): Promise<void> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1, hashtext($2))', [MIGRATION_LOCK_KEY, schema]);
+    try {
+      await dataSource.runMigrations({ transaction: 'all' });
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock($1, hashtext($2))', [MIGRATION_LOCK_KEY, schema]);
+    }
+  } finally {
+    await runner.release();
+  }
+}

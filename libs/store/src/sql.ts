@@ -1,0 +1,294 @@
+import type { Database as SqliteConnection, Statement } from 'better-sqlite3';
+import type { Pool, PoolClient } from 'pg';
+import type { StoreKind } from './entities';
+
+/**
+ * The thin SQL layer under the store: parameterised statements on the connection that
+ * TypeORM opened (better-sqlite3's database handle, or TypeORM's `pg` pool). SQL text uses
+ * `?` placeholders on both backends; the PostgreSQL side numbers them (`$1`, `$2` …).
+ */
+export type SqlValue = string | number | bigint | Buffer | Date | null;
+
+export interface SqlExecutor {
+  all<R>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
+  get<R>(sql: string, params?: readonly SqlValue[]): Promise<R | undefined>;
+  /** Runs a statement; resolves with the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /**
+   * Inserts rows into `table` (one statement per row on SQLite, one `unnest` statement on
+   * PostgreSQL); with `returning`, resolves with those columns of every inserted row.
+   */
+  insertRows<R = never>(insert: RowsInsert): Promise<R[]>;
+}
+
+export interface RowsInsert {
+  table: string;
+  columns: readonly string[];
+  /** PostgreSQL array element types, one per column (`text`, `bigint`, `timestamptz`, `bytea` …). */
+  pgTypes: readonly string[];
+  rows: ReadonlyArray<readonly SqlValue[]>;
+  returning?: string;
+}
+
+export interface SqlDatabase extends SqlExecutor {
+  readonly kind: StoreKind;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it rejects. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** ` FOR UPDATE` on PostgreSQL (row locks); empty on SQLite (writers are serialised). */
+  readonly forUpdate: string;
+  /** A time stamp as the backend stores it: ms since the epoch on SQLite, a Date on PostgreSQL. */
+  time(date: Date): number | Date;
+  /** `column IN (…)` for a list of values. */
+  inList(column: string, count: number): string;
+  /** Runs `fn` after every operation already started has settled; nothing starts after it. */
+  drain<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * better-sqlite3 is synchronous and the store holds one connection. Every operation runs
+ * under an in-process lock, so a transaction's statements never interleave with another
+ * operation's (a reader never sees another transaction's uncommitted rows). Writes start
+ * with `BEGIN IMMEDIATE`, so a second process on the same file waits (busy_timeout)
+ * instead of failing half-way.
+ */
+export class SqliteDatabase implements SqlDatabase {
+  readonly kind = 'sqlite' as const;
+  readonly forUpdate = '';
+  private readonly statements = new Map<string, Statement>();
+  private readonly waiting: Array<() => void> = [];
+  private busy = false;
+  private readonly executor: SqlExecutor;
+
+  constructor(private readonly connection: SqliteConnection) {
+    this.executor = {
+      all: (sql, params) => Promise.resolve(this.allNow(sql, params)),
+      get: (sql, params) => Promise.resolve(this.getNow(sql, params)),
+      run: (sql, params) => Promise.resolve(this.runNow(sql, params)),
+      insertRows: (insert) => Promise.resolve(this.insertNow(insert)),
+    };
+  }
+
+  time(date: Date): number {
+    return date.getTime();
+  }
+
+  inList(column: string, count: number): string {
+    return `${column} IN (${new Array<string>(count).fill('?').join(', ')})`;
+  }
+
+  all<R>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
+    return this.exclusive(() => Promise.resolve(this.allNow<R>(sql, params)));
+  }
+
+  get<R>(sql: string, params?: readonly SqlValue[]): Promise<R | undefined> {
+    return this.exclusive(() => Promise.resolve(this.getNow<R>(sql, params)));
+  }
+
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.exclusive(() => Promise.resolve(this.runNow(sql, params)));
+  }
+
+  insertRows<R = never>(insert: RowsInsert): Promise<R[]> {
+    return this.exclusive(() => Promise.resolve(this.insertNow<R>(insert)));
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      this.statement('BEGIN IMMEDIATE').run();
+      try {
+        const result = await fn(this.executor);
+        this.statement('COMMIT').run();
+        return result;
+      } catch (error) {
+        if (this.connection.inTransaction) this.statement('ROLLBACK').run();
+        throw error;
+      }
+    });
+  }
+
+  drain<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(fn);
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy = false;
+    }
+  }
+
+  private statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.connection.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private allNow<R>(sql: string, params: readonly SqlValue[] = []): R[] {
+    return this.statement(sql).all(...params.map(sqliteValue)) as R[];
+  }
+
+  private getNow<R>(sql: string, params: readonly SqlValue[] = []): R | undefined {
+    return this.statement(sql).get(...params.map(sqliteValue)) as R | undefined;
+  }
+
+  private runNow(sql: string, params: readonly SqlValue[] = []): number {
+    return this.statement(sql).run(...params.map(sqliteValue)).changes;
+  }
+
+  private insertNow<R>(insert: RowsInsert): R[] {
+    const sql =
+      `INSERT INTO ${insert.table} (${insert.columns.join(', ')}) VALUES (${insert.columns.map(() => '?').join(', ')})` +
+      (insert.returning ? ` RETURNING ${insert.returning}` : '');
+    const statement = this.statement(sql);
+    if (insert.returning) {
+      const out: R[] = [];
+      for (const row of insert.rows) out.push(statement.get(...row.map(sqliteValue)) as R);
+      return out;
+    }
+    for (const row of insert.rows) statement.run(...row.map(sqliteValue));
+    return [];
+  }
+}
+
+function sqliteValue(value: SqlValue): string | number | bigint | Buffer | null {
+  return value instanceof Date ? value.getTime() : value;
+}
+
+/**
+ * PostgreSQL through TypeORM's `pg` pool. Statements with a fixed text are prepared once per
+ * connection (named statements). A connection that fails mid-transaction is discarded, so
+ * the pool reconnects when the server comes back.
+ */
+export class PostgresDatabase implements SqlDatabase {
+  readonly kind = 'postgres' as const;
+  readonly forUpdate = ' FOR UPDATE';
+  private readonly texts = new Map<string, { name: string; text: string }>();
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
+
+  constructor(private readonly pool: Pool) {}
+
+  time(date: Date): Date {
+    return date;
+  }
+
+  inList(column: string, _count: number): string {
+    return `${column} = ANY(?::text[])`;
+  }
+
+  all<R>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
+    return this.track(() => query<R>(this.pool, this.prepared(sql), params));
+  }
+
+  async get<R>(sql: string, params?: readonly SqlValue[]): Promise<R | undefined> {
+    return (await this.all<R>(sql, params))[0];
+  }
+
+  async run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.track(
+      async () => (await this.pool.query({ ...this.prepared(sql), values: values(params) })).rowCount ?? 0,
+    );
+  }
+
+  insertRows<R = never>(insert: RowsInsert): Promise<R[]> {
+    return this.track(() => pgInsert<R>(this.pool, insert, (sql) => this.prepared(sql)));
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.track(async () => {
+      const client = await this.pool.connect();
+      const tx: SqlExecutor = {
+        all: <R>(sql: string, params?: readonly SqlValue[]) => query<R>(client, this.prepared(sql), params),
+        get: async <R>(sql: string, params?: readonly SqlValue[]) =>
+          (await query<R>(client, this.prepared(sql), params))[0],
+        run: async (sql, params) =>
+          (await client.query({ ...this.prepared(sql), values: values(params) })).rowCount ?? 0,
+        insertRows: (insert) => pgInsert(client, insert, (sql) => this.prepared(sql)),
+      };
+      try {
+        await client.query('BEGIN');
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (error) {
+        let healthy = true;
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          healthy = false;
+        }
+        client.release(healthy ? undefined : (error as Error));
+        throw error;
+      }
+    });
+  }
+
+  async drain<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    return fn();
+  }
+
+  private async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.inFlight += 1;
+    try {
+      return await fn();
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) {
+        const waiting = this.idle;
+        this.idle = [];
+        for (const resolve of waiting) resolve();
+      }
+    }
+  }
+
+  /** `?` → `$n`, and a statement name for the connection's prepared-statement cache. */
+  private prepared(sql: string): { name: string; text: string } {
+    let entry = this.texts.get(sql);
+    if (!entry) {
+      let n = 0;
+      entry = { name: `sinew_${this.texts.size + 1}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+      this.texts.set(sql, entry);
+    }
+    return entry;
+  }
+}
+
+type Queryable = Pool | PoolClient;
+
+async function query<R>(
+  on: Queryable,
+  statement: { name: string; text: string },
+  params?: readonly SqlValue[],
+): Promise<R[]> {
+  const result = await on.query({ ...statement, values: values(params) });
+  return result.rows as R[];
+}
+
+function values(params?: readonly SqlValue[]): unknown[] {
+  return params ? [...params] : [];
+}
+
+async function pgInsert<R>(
+  on: Queryable,
+  insert: RowsInsert,
+  prepared: (sql: string) => { name: string; text: string },
+): Promise<R[]> {
+  if (insert.rows.length === 0) return [];
+  const columns = insert.columns.map((_, i) => insert.rows.map((row) => row[i] ?? null));
+  const sql =
+    `INSERT INTO ${insert.table} (${insert.columns.join(', ')}) ` +
+    `SELECT * FROM unnest(${insert.pgTypes.map((type) => `?::${type}[]`).join(', ')})` +
+    (insert.returning ? ` RETURNING ${insert.returning}` : '');
+  const result = await on.query({ ...prepared(sql), values: columns });
+  return result.rows as R[];
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore, SQLITE_FILE_NAME } from './open-store';
+import { describeStoreBehaviour } from './store-behaviour';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-store-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SQLite store', () => {
+  describeStoreBehaviour(() => openStore({ dataDir: tempDir() }));
+
+  it('creates the data directory and sinew.db in it, in WAL mode with synchronous=NORMAL', async () => {
+    const dataDir = join(tempDir(), 'nested', 'data');
+    const store = await openStore({ dataDir });
+    try {
+      expect(existsSync(join(dataDir, SQLITE_FILE_NAME))).toBe(true);
+      expect(await store.dataSource.query('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+      expect(await store.dataSource.query('PRAGMA synchronous')).toEqual([{ synchronous: 1 }]);
+      expect(await store.dataSource.query('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('uses synchronous=FULL when asked', async () => {
+    const store = await openStore({ dataDir: tempDir(), sqliteSynchronous: 'full' });
+    try {
+      expect(await store.dataSource.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('creates the schema by its committed migrations, matching the entity schemas exactly', async () => {
+    const store = await openStore({ dataDir: tempDir() });
+    try {
+      const pending = await store.dataSource.driver.createSchemaBuilder().log();
+      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+      const tables = (await store.dataSource.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )) as Array<{ name: string }>;
+      expect(tables.map((t) => t.name)).toEqual([
+        'delivery',
+        'delivery_attempt',
+        'ledger_migrations',
+        'message',
+        'message_content',
+        'message_key',
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps messages across a reopen and does not run a migration twice', async () => {
+    const dataDir = tempDir();
+    const id = randomUUID();
+    const first = await openStore({ dataDir });
+    await first.insertMessages([
+      {
+        id,
+        channelId: 'c',
+        receivedAt: new Date(),
+        source: 'mllp',
+        sender: 'A|B',
+        contentType: 'hl7v2',
+        raw: Buffer.from('MSH|^~\\&|\r'),
+        keys: { mrn: '1' },
+      },
+    ]);
+    await first.close();
+    const second = await openStore({ dataDir });
+    try {
+      expect((await second.getMessage(id))?.keys).toEqual({ mrn: '1' });
+      expect(await second.dataSource.query('SELECT count(*) AS n FROM ledger_migrations')).toEqual([
+        { n: 1 },
+      ]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('answers business-key searches and ordering queries from indexes', async () => {
+    const store = await openStore({ dataDir: tempDir() });
+    try {
+      const plan = async (sql: string) =>
+        ((await store.dataSource.query(`EXPLAIN QUERY PLAN ${sql}`)) as Array<{ detail: string }>)
+          .map((r) => r.detail)
+          .join('\n');
+      expect(
+        await plan(
+          "SELECT m.id FROM message_key k JOIN message m ON m.id = k.message_id WHERE k.name = 'mrn' AND k.value = '1'",
+        ),
+      ).toMatch(/SEARCH k USING (COVERING )?INDEX message_key_lookup_idx/);
+      expect(
+        await plan(
+          "SELECT id FROM delivery WHERE channel_id = 'c' AND destination = 'd' AND order_key = 'k' AND seq < 5 " +
+            "AND status IN ('pending', 'retrying', 'parked') ORDER BY seq DESC LIMIT 1",
+        ),
+      ).toMatch(/USING INDEX delivery_ordering_idx/);
+      expect(
+        await plan(
+          "SELECT id FROM message WHERE channel_id = 'c' AND sender = 's' AND control_id = 'x' AND received_at >= 0 ORDER BY received_at LIMIT 1",
+        ),
+      ).toMatch(/USING INDEX message_duplicate_idx/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a databaseUrl that is not PostgreSQL', async () => {
+    await expect(openStore({ databaseUrl: 'mysql://localhost/x' })).rejects.toMatchObject({
+      code: 'store.invalid',
+    });
+  });
+});

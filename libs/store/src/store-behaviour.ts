@@ -1,0 +1,702 @@
+import { randomUUID } from 'node:crypto';
+import type { NewMessage, PipelineResult, Store } from './store';
+
+/**
+ * The behaviour every `Store` backend must show, as jest tests. A backend's integration
+ * spec calls it with a factory that opens a fresh, empty store on a real database; the
+ * suite closes every store it opens (the spec removes the files or schemas afterwards).
+ */
+export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): void {
+  let store: Store;
+  const opened: Store[] = [];
+  const fresh = async () => {
+    const s = await openEmptyStore();
+    opened.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    store = await fresh();
+  });
+
+  afterAll(async () => {
+    for (const s of opened) await s.close();
+  });
+
+  /** A channel id of its own per test, so tests on the shared store do not see each other. */
+  const channel = () => `ch-${randomUUID().slice(0, 8)}`;
+
+  function message(channelId: string, overrides: Partial<NewMessage> = {}): NewMessage {
+    const controlId = `CTL${randomUUID().slice(0, 8)}`;
+    return {
+      id: randomUUID(),
+      channelId,
+      receivedAt: new Date('2025-03-01T10:00:00.123Z'),
+      source: 'mllp',
+      sender: 'LAB|NORTH',
+      messageType: 'ORU^R01',
+      controlId,
+      contentType: 'hl7v2',
+      raw: Buffer.from(`MSH|^~\\&|LAB|NORTH|EHR|CLINIC|20250301100000||ORU^R01|${controlId}|P|2.5.1\r`),
+      keys: {},
+      ...overrides,
+    };
+  }
+
+  async function insertOne(s: Store, m: NewMessage) {
+    const [inserted] = await s.insertMessages([m]);
+    if (!inserted) throw new Error('insertMessages returned nothing');
+    return inserted;
+  }
+
+  function processed(destinations: Array<{ name: string; orderKey?: string }>): PipelineResult {
+    return {
+      status: 'processed',
+      issues: [],
+      deliveries: destinations.map((d) => ({
+        destination: d.name,
+        payload: Buffer.from(`payload for ${d.name}`),
+        payloadType: 'hl7v2',
+        ...(d.orderKey === undefined ? {} : { orderKey: d.orderKey }),
+      })),
+    };
+  }
+
+  const t = (iso: string) => new Date(iso);
+  const attempt = (number: number, outcome: 'sent' | 'retry' | 'failed', extra: object = {}) => ({
+    number,
+    startedAt: t('2025-03-01T10:00:01.000Z'),
+    finishedAt: t('2025-03-01T10:00:01.250Z'),
+    outcome,
+    ...extra,
+  });
+
+  describe('insertMessages and reading back', () => {
+    it('stores every field, the business keys and the raw bytes, and hands out increasing seqs', async () => {
+      const ch = channel();
+      const a = message(ch, {
+        remoteAddress: '10.1.2.3:40001',
+        keys: { mrn: 'MRN-1001', visit: 'V-77' },
+        ack: { code: 'AA', bytes: Buffer.from('MSH|^~\\&|EHR|CLINIC|LAB|NORTH|||ACK|1|P|2.5.1\rMSA|AA|1\r') },
+      });
+      const b = message(ch, { messageType: undefined, controlId: undefined, contentType: 'fhir' });
+      const inserted = await store.insertMessages([a, b]);
+      expect(inserted.map((i) => i.id)).toEqual([a.id, b.id]);
+      expect(inserted[1]!.seq).toBeGreaterThan(inserted[0]!.seq);
+
+      const got = await store.getMessage(a.id);
+      expect(got).toEqual({
+        id: a.id,
+        seq: inserted[0]!.seq,
+        channelId: ch,
+        receivedAt: a.receivedAt,
+        source: 'mllp',
+        sender: 'LAB|NORTH',
+        remoteAddress: '10.1.2.3:40001',
+        messageType: 'ORU^R01',
+        controlId: a.controlId,
+        contentType: 'hl7v2',
+        status: 'received',
+        ackCode: 'AA',
+        duplicateCount: 0,
+        issues: [],
+        keys: { mrn: 'MRN-1001', visit: 'V-77' },
+        updatedAt: expect.any(Date),
+      });
+      expect(got!.receivedAt.toISOString()).toBe('2025-03-01T10:00:00.123Z');
+      expect(await store.getContent(a.id, 'raw')).toEqual(a.raw);
+      expect(await store.getContent(a.id, 'ack')).toEqual(a.ack!.bytes);
+
+      const gotB = await store.getMessage(b.id);
+      expect(gotB).not.toHaveProperty('messageType');
+      expect(gotB).not.toHaveProperty('controlId');
+      expect(gotB).not.toHaveProperty('remoteAddress');
+      expect(gotB).not.toHaveProperty('ackCode');
+      expect(gotB!.contentType).toBe('fhir');
+      expect(gotB!.keys).toEqual({});
+      expect(await store.getContent(b.id, 'ack')).toBeUndefined();
+    });
+
+    it('returns an empty list for an empty batch', async () => {
+      await expect(store.insertMessages([])).resolves.toEqual([]);
+    });
+
+    it('returns undefined for a message or content that does not exist', async () => {
+      await expect(store.getMessage(randomUUID())).resolves.toBeUndefined();
+      await expect(store.getContent(randomUUID(), 'raw')).resolves.toBeUndefined();
+      const m = message(channel());
+      await insertOne(store, m);
+      await expect(store.getContent(m.id, 'transformed')).resolves.toBeUndefined();
+    });
+
+    it('keeps Unicode text and arbitrary binary bodies byte-exact', async () => {
+      const ch = channel();
+      const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      const unicode = Buffer.from('MSH|^~\\&|Ünïcødé|Zürich\rPID|||Ωμέγα^😀^山田\r\u0000\u00ff', 'utf8');
+      const latin1 = Buffer.from('PID|||M\xfcller\r', 'latin1');
+      const ms = [
+        message(ch, { raw: everyByte }),
+        message(ch, { raw: unicode, sender: 'Ärzte|Zürich', keys: { name: '山田 太郎 😀' } }),
+        message(ch, { raw: latin1 }),
+        message(ch, { raw: Buffer.alloc(0) }),
+      ];
+      await store.insertMessages(ms);
+      for (const m of ms) expect((await store.getContent(m.id, 'raw'))!.equals(m.raw)).toBe(true);
+      const unicodeMessage = await store.getMessage(ms[1]!.id);
+      expect(unicodeMessage!.sender).toBe('Ärzte|Zürich');
+      expect(unicodeMessage!.keys).toEqual({ name: '山田 太郎 😀' });
+      const found = await store.searchMessages({ key: { name: 'name', value: '山田 太郎 😀' } });
+      expect(found.map((f) => f.id)).toEqual([ms[1]!.id]);
+    });
+
+    it('rejects a whole batch when one message cannot be stored, keeping nothing of it', async () => {
+      const ch = channel();
+      const existing = message(ch);
+      await insertOne(store, existing);
+      const fresh1 = message(ch);
+      await expect(store.insertMessages([fresh1, { ...message(ch), id: existing.id }])).rejects.toThrow();
+      await expect(store.getMessage(fresh1.id)).resolves.toBeUndefined();
+      await expect(store.getContent(fresh1.id, 'raw')).resolves.toBeUndefined();
+    });
+
+    it('refuses invalid input with a clear error', async () => {
+      const ch = channel();
+      const m = message(ch);
+      await expect(store.insertMessages([m, m])).rejects.toMatchObject({
+        code: 'store.invalid',
+        message: expect.stringContaining('twice'),
+      });
+      await expect(
+        store.insertMessages([message(ch, { receivedAt: new Date('not a date') })]),
+      ).rejects.toMatchObject({ code: 'store.invalid', message: expect.stringContaining('receivedAt') });
+      await expect(
+        store.insertMessages([message(ch, { contentType: 'xml' as never })]),
+      ).rejects.toMatchObject({ code: 'store.invalid' });
+      await expect(
+        store.insertMessages([message(ch, { raw: 'text' as unknown as Buffer })]),
+      ).rejects.toMatchObject({ code: 'store.invalid', message: expect.stringContaining('Buffer') });
+    });
+
+    it('stores concurrent batches completely, each with its own seqs in batch order', async () => {
+      const ch = channel();
+      const batches = Array.from({ length: 20 }, () => Array.from({ length: 10 }, () => message(ch)));
+      const results = await Promise.all(batches.map((b) => store.insertMessages(b)));
+      const seqs = results.flat().map((r) => r.seq);
+      expect(new Set(seqs).size).toBe(200);
+      for (const [i, result] of results.entries()) {
+        expect(result.map((r) => r.id)).toEqual(batches[i]!.map((m) => m.id));
+        for (let j = 1; j < result.length; j++) expect(result[j]!.seq).toBeGreaterThan(result[j - 1]!.seq);
+      }
+      const stored = await store.searchMessages({ channelId: ch, limit: 500 });
+      expect(stored).toHaveLength(200);
+    });
+  });
+
+  describe('duplicates', () => {
+    it('finds the earliest message of the sender and control id within the window, with its ACK', async () => {
+      const ch = channel();
+      const ackBytes = Buffer.from('MSH|^~\\&|EHR|CLINIC|LAB|NORTH|||ACK|9|P|2.5.1\rMSA|AA|DUP-1\r');
+      const first = message(ch, {
+        controlId: 'DUP-1',
+        receivedAt: t('2025-03-01T10:00:00.000Z'),
+        ack: { code: 'AA', bytes: ackBytes },
+      });
+      const second = message(ch, { controlId: 'DUP-1', receivedAt: t('2025-03-01T10:05:00.000Z') });
+      await store.insertMessages([first, second]);
+
+      await expect(
+        store.findDuplicate(ch, 'LAB|NORTH', 'DUP-1', t('2025-03-01T09:00:00.000Z')),
+      ).resolves.toEqual({
+        id: first.id,
+        status: 'received',
+        ackCode: 'AA',
+        ack: ackBytes,
+      });
+      // The window starts after the first: the second is the earliest inside it.
+      await expect(
+        store.findDuplicate(ch, 'LAB|NORTH', 'DUP-1', t('2025-03-01T10:00:00.001Z')),
+      ).resolves.toEqual({ id: second.id, status: 'received' });
+      await expect(
+        store.findDuplicate(ch, 'LAB|NORTH', 'DUP-1', t('2025-03-01T10:05:00.001Z')),
+      ).resolves.toBeUndefined();
+      await expect(
+        store.findDuplicate(ch, 'LAB|SOUTH', 'DUP-1', t('2025-03-01T09:00:00.000Z')),
+      ).resolves.toBeUndefined();
+      await expect(
+        store.findDuplicate(channel(), 'LAB|NORTH', 'DUP-1', t('2025-03-01T09:00:00.000Z')),
+      ).resolves.toBeUndefined();
+      await expect(
+        store.findDuplicate(ch, 'LAB|NORTH', 'DUP-2', t('2025-03-01T09:00:00.000Z')),
+      ).resolves.toBeUndefined();
+    });
+
+    it('counts duplicates on the original message', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      await store.countDuplicate(m.id);
+      await store.countDuplicate(m.id);
+      expect((await store.getMessage(m.id))!.duplicateCount).toBe(2);
+      await expect(store.countDuplicate(randomUUID())).rejects.toMatchObject({ code: 'store.not_found' });
+    });
+  });
+
+  describe('searchMessages', () => {
+    it('finds by business key, channel, status, type and time, newest first, with a limit', async () => {
+      const ch = channel();
+      const other = channel();
+      const mrn = `MRN-${randomUUID().slice(0, 6)}`;
+      const m1 = message(ch, { keys: { mrn }, receivedAt: t('2025-03-01T08:00:00Z') });
+      const m2 = message(ch, {
+        keys: { mrn, visit: 'V1' },
+        receivedAt: t('2025-03-01T09:00:00Z'),
+        messageType: 'ADT^A01',
+      });
+      const m3 = message(other, { keys: { mrn }, receivedAt: t('2025-03-01T10:00:00Z') });
+      const m4 = message(ch, { keys: { mrn: 'someone-else' }, receivedAt: t('2025-03-01T11:00:00Z') });
+      await store.insertMessages([m1, m2, m3, m4]);
+      await store.completePipeline(m1.id, { status: 'filtered', issues: [], deliveries: [] });
+
+      const ids = async (s: Parameters<Store['searchMessages']>[0]) =>
+        (await store.searchMessages(s)).map((m) => m.id);
+      expect(await ids({ key: { name: 'mrn', value: mrn } })).toEqual([m3.id, m2.id, m1.id]);
+      expect(await ids({ key: { name: 'mrn', value: mrn }, channelId: ch })).toEqual([m2.id, m1.id]);
+      expect(await ids({ key: { name: 'visit', value: mrn } })).toEqual([]);
+      expect(await ids({ channelId: ch })).toEqual([m4.id, m2.id, m1.id]);
+      expect(await ids({ channelId: ch, status: 'filtered' })).toEqual([m1.id]);
+      expect(await ids({ channelId: ch, messageType: 'ADT^A01' })).toEqual([m2.id]);
+      expect(
+        await ids({ channelId: ch, since: t('2025-03-01T09:00:00Z'), until: t('2025-03-01T11:00:00Z') }),
+      ).toEqual([m2.id]);
+      expect(await ids({ channelId: ch, limit: 2 })).toEqual([m4.id, m2.id]);
+
+      const [withKeys] = await store.searchMessages({ key: { name: 'visit', value: 'V1' }, channelId: ch });
+      expect(withKeys!.keys).toEqual({ mrn, visit: 'V1' });
+      await expect(store.searchMessages({ limit: 0 })).rejects.toMatchObject({ code: 'store.invalid' });
+    });
+  });
+
+  describe('completePipeline', () => {
+    it('writes status, issues, transformed content, ACK and pending deliveries in one go', async () => {
+      const ch = channel();
+      const m = message(ch, { keys: { mrn: 'K1' } });
+      const { seq } = await insertOne(store, m);
+      const transformed = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'transaction' }));
+      const ack = Buffer.from('MSH|^~\\&|EHR|||||||ACK|2|P|2.5.1\rMSA|AA|x\r');
+      const result: PipelineResult = {
+        status: 'processed',
+        issues: [
+          {
+            severity: 'warning',
+            code: 'hl7.required',
+            location: 'PID-8',
+            message: 'missing',
+            step: 'validate',
+          },
+        ],
+        transformed: { contentType: 'fhir', body: transformed },
+        ack: { code: 'AA', bytes: ack },
+        deliveries: [
+          { destination: 'ehr', payload: Buffer.from('{"a":1}'), payloadType: 'fhir', orderKey: 'K1' },
+          { destination: 'archive', payload: Buffer.from([0, 1, 2, 255]), payloadType: 'text' },
+        ],
+      };
+      const deliveries = await store.completePipeline(m.id, result);
+      expect(deliveries.map((d) => d.id).sort()).toEqual([`${m.id}.archive`, `${m.id}.ehr`]);
+      const ehr = deliveries.find((d) => d.destination === 'ehr')!;
+      expect(ehr).toEqual({
+        id: `${m.id}.ehr`,
+        messageId: m.id,
+        channelId: ch,
+        destination: 'ehr',
+        seq,
+        orderKey: 'K1',
+        status: 'pending',
+        attempts: 0,
+        createdAt: expect.any(Date),
+        updatedAt: expect.any(Date),
+      });
+      expect(deliveries.find((d) => d.destination === 'archive')).not.toHaveProperty('orderKey');
+
+      const stored = await store.getMessage(m.id);
+      expect(stored!.status).toBe('processed');
+      expect(stored!.ackCode).toBe('AA');
+      expect(stored!.issues).toEqual(result.issues);
+      expect(await store.getContent(m.id, 'transformed')).toEqual(transformed);
+      expect(await store.getContent(m.id, 'ack')).toEqual(ack);
+      expect(await store.getDeliveryPayload(`${m.id}.ehr`)).toEqual({
+        body: Buffer.from('{"a":1}'),
+        contentType: 'fhir',
+      });
+      expect(await store.getDeliveryPayload(`${m.id}.archive`)).toEqual({
+        body: Buffer.from([0, 1, 2, 255]),
+        contentType: 'text',
+      });
+      expect(await store.getDelivery(`${m.id}.ehr`)).toEqual(ehr);
+      expect((await store.getDeliveries(m.id)).map((d) => d.destination)).toEqual(['archive', 'ehr']);
+    });
+
+    it('is idempotent: a second call writes nothing and returns the existing deliveries', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      const first = await store.completePipeline(m.id, processed([{ name: 'ehr' }]));
+      const again = await store.completePipeline(m.id, {
+        status: 'rejected',
+        issues: [{ severity: 'error', code: 'x', message: 'y' }],
+        deliveries: [],
+      });
+      expect(again).toEqual(first);
+      const stored = await store.getMessage(m.id);
+      expect(stored!.status).toBe('processed');
+      expect(stored!.issues).toEqual([]);
+      expect(await store.getDeliveries(m.id)).toHaveLength(1);
+    });
+
+    it('records filtered, rejected and errored outcomes without deliveries', async () => {
+      const ch = channel();
+      for (const status of ['filtered', 'rejected', 'errored'] as const) {
+        const m = message(ch);
+        await insertOne(store, m);
+        const issues =
+          status === 'filtered' ? [] : [{ severity: 'error' as const, code: `map.${status}`, message: 'no' }];
+        await expect(store.completePipeline(m.id, { status, issues, deliveries: [] })).resolves.toEqual([]);
+        const stored = await store.getMessage(m.id);
+        expect(stored!.status).toBe(status);
+        expect(stored!.issues).toEqual(issues);
+        expect(await store.getDeliveries(m.id)).toEqual([]);
+      }
+    });
+
+    it('marks a processed message without destinations delivered', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      await expect(store.completePipeline(m.id, processed([]))).resolves.toEqual([]);
+      expect((await store.getMessage(m.id))!.status).toBe('delivered');
+    });
+
+    it('refuses deliveries on a message that is not processed, and unknown messages', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      await expect(
+        store.completePipeline(m.id, { ...processed([{ name: 'ehr' }]), status: 'filtered' }),
+      ).rejects.toMatchObject({ code: 'store.invalid' });
+      await expect(
+        store.completePipeline(m.id, processed([{ name: 'ehr' }, { name: 'ehr' }])),
+      ).rejects.toMatchObject({ code: 'store.invalid', message: expect.stringContaining('twice') });
+      expect((await store.getMessage(m.id))!.status).toBe('received');
+      await expect(store.completePipeline(randomUUID(), processed([]))).rejects.toMatchObject({
+        code: 'store.not_found',
+      });
+    });
+  });
+
+  describe('attempts and message status', () => {
+    async function deliveredMessage(destinations: string[]) {
+      const m = message(channel());
+      await insertOne(store, m);
+      await store.completePipeline(m.id, processed(destinations.map((name) => ({ name }))));
+      return m.id;
+    }
+
+    it('numbers attempts from 1 and refuses a gap or a repeat', async () => {
+      const id = await deliveredMessage(['ehr']);
+      const deliveryId = `${id}.ehr`;
+      await expect(
+        store.recordAttempt(deliveryId, attempt(2, 'sent'), { status: 'sent' }),
+      ).rejects.toMatchObject({
+        code: 'store.conflict',
+        message: expect.stringContaining('expected 1'),
+      });
+      const due = t('2025-03-01T10:01:00.000Z');
+      const retrying = await store.recordAttempt(
+        deliveryId,
+        attempt(1, 'retry', { code: 'ECONNREFUSED', error: 'connect ECONNREFUSED 127.0.0.1:2575' }),
+        { status: 'retrying', nextAttemptAt: due },
+      );
+      expect(retrying).toMatchObject({
+        status: 'retrying',
+        attempts: 1,
+        nextAttemptAt: due,
+        lastError: 'connect ECONNREFUSED 127.0.0.1:2575',
+      });
+      await expect(
+        store.recordAttempt(deliveryId, attempt(1, 'sent'), { status: 'sent' }),
+      ).rejects.toMatchObject({
+        code: 'store.conflict',
+      });
+      const response = Buffer.from('MSH|^~\\&|EHR||||||ACK|1|P|2.5.1\rMSA|AA|1\r');
+      const sent = await store.recordAttempt(deliveryId, attempt(2, 'sent', { code: 'AA', response }), {
+        status: 'sent',
+      });
+      expect(sent.status).toBe('sent');
+      expect(sent.attempts).toBe(2);
+      expect(sent).not.toHaveProperty('nextAttemptAt');
+      expect(await store.getDelivery(deliveryId)).toEqual(sent);
+
+      const attempts = await store.getAttempts(deliveryId);
+      expect(attempts).toEqual([
+        {
+          deliveryId,
+          number: 1,
+          startedAt: t('2025-03-01T10:00:01.000Z'),
+          finishedAt: t('2025-03-01T10:00:01.250Z'),
+          outcome: 'retry',
+          code: 'ECONNREFUSED',
+          error: 'connect ECONNREFUSED 127.0.0.1:2575',
+        },
+        {
+          deliveryId,
+          number: 2,
+          startedAt: t('2025-03-01T10:00:01.000Z'),
+          finishedAt: t('2025-03-01T10:00:01.250Z'),
+          outcome: 'sent',
+          code: 'AA',
+          response,
+        },
+      ]);
+      await expect(
+        store.recordAttempt(deliveryId, attempt(3, 'sent'), { status: 'sent' }),
+      ).rejects.toMatchObject({
+        code: 'store.conflict',
+        message: expect.stringContaining('already sent'),
+      });
+      await expect(store.getAttempts(randomUUID())).resolves.toEqual([]);
+    });
+
+    it('refuses a retry without a due time and an unknown delivery', async () => {
+      const id = await deliveredMessage(['ehr']);
+      await expect(
+        store.recordAttempt(`${id}.ehr`, attempt(1, 'retry'), { status: 'retrying' }),
+      ).rejects.toMatchObject({ code: 'store.invalid', message: expect.stringContaining('nextAttemptAt') });
+      await expect(store.getDelivery(`${id}.ehr`)).resolves.toMatchObject({ attempts: 0, status: 'pending' });
+      await expect(
+        store.recordAttempt(`${randomUUID()}.ehr`, attempt(1, 'sent'), { status: 'sent' }),
+      ).rejects.toMatchObject({ code: 'store.not_found' });
+    });
+
+    it('marks the message delivered once every delivery is sent', async () => {
+      const id = await deliveredMessage(['ehr', 'lab']);
+      await store.recordAttempt(`${id}.ehr`, attempt(1, 'sent'), { status: 'sent' });
+      expect((await store.getMessage(id))!.status).toBe('processed');
+      await store.recordAttempt(`${id}.lab`, attempt(1, 'sent'), { status: 'sent' });
+      expect((await store.getMessage(id))!.status).toBe('delivered');
+    });
+
+    it('marks the message failed when one delivery is dead-lettered, and back on requeue', async () => {
+      const id = await deliveredMessage(['ehr', 'lab']);
+      await store.recordAttempt(`${id}.ehr`, attempt(1, 'failed', { code: 'AR', error: 'AR from peer' }), {
+        status: 'dead_lettered',
+      });
+      expect((await store.getMessage(id))!.status).toBe('processed');
+      await store.recordAttempt(`${id}.lab`, attempt(1, 'sent'), { status: 'sent' });
+      expect((await store.getMessage(id))!.status).toBe('failed');
+
+      const requeued = await store.requeueDelivery(`${id}.ehr`);
+      expect(requeued).toMatchObject({ status: 'pending', attempts: 1, lastError: 'AR from peer' });
+      expect((await store.getMessage(id))!.status).toBe('processed');
+      await store.recordAttempt(`${id}.ehr`, attempt(2, 'sent'), { status: 'sent' });
+      expect((await store.getMessage(id))!.status).toBe('delivered');
+      expect(await store.getAttempts(`${id}.ehr`)).toHaveLength(2);
+    });
+
+    it('keeps concurrent final attempts of one message consistent', async () => {
+      const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+      const id = await deliveredMessage(names);
+      await Promise.all(
+        names.map((n) => store.recordAttempt(`${id}.${n}`, attempt(1, 'sent'), { status: 'sent' })),
+      );
+      expect((await store.getMessage(id))!.status).toBe('delivered');
+    });
+  });
+
+  describe('dead letters', () => {
+    it('lists dead-lettered deliveries by channel, destination and message; requeues only those', async () => {
+      const ch = channel();
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const m = message(ch);
+        await insertOne(store, m);
+        await store.completePipeline(m.id, processed([{ name: 'ehr' }, { name: 'lab' }]));
+        ids.push(m.id);
+      }
+      for (const id of ids) {
+        await store.recordAttempt(`${id}.ehr`, attempt(1, 'failed', { code: 'HTTP 400' }), {
+          status: 'dead_lettered',
+        });
+      }
+      await store.recordAttempt(`${ids[0]}.lab`, attempt(1, 'failed'), { status: 'dead_lettered' });
+
+      const list = async (s: Parameters<Store['listDeadLetters']>[0]) =>
+        (await store.listDeadLetters(s)).map((d) => d.id);
+      expect(await list({ channelId: ch })).toEqual([
+        `${ids[2]}.ehr`,
+        `${ids[1]}.ehr`,
+        `${ids[0]}.ehr`,
+        `${ids[0]}.lab`,
+      ]);
+      expect(await list({ channelId: ch, destination: 'lab' })).toEqual([`${ids[0]}.lab`]);
+      expect(await list({ messageId: ids[1] })).toEqual([`${ids[1]}.ehr`]);
+      expect(await list({ channelId: ch, limit: 2 })).toEqual([`${ids[2]}.ehr`, `${ids[1]}.ehr`]);
+      const [dead] = await store.listDeadLetters({ messageId: ids[1] });
+      expect(dead).toMatchObject({ status: 'dead_lettered', lastError: 'HTTP 400', attempts: 1 });
+
+      await store.requeueDelivery(`${ids[1]}.ehr`);
+      expect(await list({ channelId: ch, destination: 'ehr' })).toEqual([`${ids[2]}.ehr`, `${ids[0]}.ehr`]);
+      await expect(store.requeueDelivery(`${ids[1]}.ehr`)).rejects.toMatchObject({
+        code: 'store.conflict',
+        message: expect.stringContaining('only a dead-lettered delivery'),
+      });
+      await expect(store.requeueDelivery(`${ids[1]}.lab`)).rejects.toMatchObject({ code: 'store.conflict' });
+      await expect(store.requeueDelivery('nope.ehr')).rejects.toMatchObject({ code: 'store.not_found' });
+    });
+  });
+
+  describe('ordering', () => {
+    it('finds the blocker: the open delivery of the same key with the highest lower seq', async () => {
+      const ch = channel();
+      const keys = ['A', 'A', 'B', 'A', ''];
+      const ms = keys.map(() => message(ch));
+      const seqs = (await store.insertMessages(ms)).map((r) => r.seq);
+      for (const [i, m] of ms.entries()) {
+        await store.completePipeline(
+          m.id,
+          processed([
+            { name: 'ehr', orderKey: keys[i] },
+            { name: 'lab' }, // unordered: never a blocker
+          ]),
+        );
+      }
+      const [a1, a2, , a3] = ms.map((m) => `${m.id}.ehr`);
+      const blocker = async (key: string, seq: number) => (await store.findBlocker(ch, 'ehr', key, seq))?.id;
+
+      expect(await blocker('A', seqs[3]!)).toBe(a2);
+      expect(await blocker('A', seqs[1]!)).toBe(a1);
+      expect(await blocker('A', seqs[0]!)).toBeUndefined();
+      expect(await blocker('B', seqs[2]!)).toBeUndefined();
+      expect(await blocker('', seqs[4]!)).toBeUndefined();
+      expect(await store.findBlocker(ch, 'lab', 'A', seqs[3]!)).toBeUndefined();
+      expect(await store.findBlocker(channel(), 'ehr', 'A', seqs[3]!)).toBeUndefined();
+
+      // Parked and retrying deliveries still block; sent and dead-lettered ones do not.
+      await store.setDeliveryState(a2!, 'parked', `waiting behind ${a1}`);
+      expect(await blocker('A', seqs[3]!)).toBe(a2);
+      await store.recordAttempt(a1!, attempt(1, 'retry'), {
+        status: 'retrying',
+        nextAttemptAt: t('2030-01-01T00:00:00Z'),
+      });
+      expect(await blocker('A', seqs[1]!)).toBe(a1);
+      await store.setDeliveryState(a3!, 'parked', 'behind');
+
+      expect((await store.nextParked(ch, 'ehr', 'A'))?.id).toBe(a2);
+      await store.recordAttempt(a1!, attempt(2, 'sent'), { status: 'sent' });
+      await store.setDeliveryState(a2!, 'pending');
+      expect((await store.nextParked(ch, 'ehr', 'A'))?.id).toBe(a3);
+      await store.recordAttempt(a2!, attempt(1, 'failed'), { status: 'dead_lettered' });
+      expect(await blocker('A', seqs[3]!)).toBeUndefined();
+      expect(await store.nextParked(ch, 'ehr', 'B')).toBeUndefined();
+    });
+
+    it('parks with a reason and makes pending again; refuses terminal and unknown deliveries', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      await store.completePipeline(m.id, processed([{ name: 'ehr', orderKey: '' }]));
+      const id = `${m.id}.ehr`;
+      await store.setDeliveryState(id, 'parked', 'behind 123');
+      expect(await store.getDelivery(id)).toMatchObject({ status: 'parked', parkedReason: 'behind 123' });
+      await store.setDeliveryState(id, 'pending');
+      const pending = await store.getDelivery(id);
+      expect(pending!.status).toBe('pending');
+      expect(pending).not.toHaveProperty('parkedReason');
+      await store.recordAttempt(id, attempt(1, 'sent'), { status: 'sent' });
+      await expect(store.setDeliveryState(id, 'parked', 'x')).rejects.toMatchObject({
+        code: 'store.conflict',
+      });
+      await expect(store.setDeliveryState('missing.ehr', 'pending')).rejects.toMatchObject({
+        code: 'store.not_found',
+      });
+    });
+  });
+
+  describe('recovery listings (on an empty store)', () => {
+    it('lists messages still received, oldest first', async () => {
+      const s = await fresh();
+      const ch = channel();
+      const ms = Array.from({ length: 4 }, () => message(ch));
+      const inserted = await s.insertMessages(ms);
+      await s.completePipeline(ms[1]!.id, { status: 'filtered', issues: [], deliveries: [] });
+      expect(await s.listUnprocessed(10)).toEqual(
+        [0, 2, 3].map((i) => ({ id: ms[i]!.id, channelId: ch, seq: inserted[i]!.seq })),
+      );
+      expect((await s.listUnprocessed(2)).map((r) => r.id)).toEqual([ms[0]!.id, ms[2]!.id]);
+    });
+
+    it('lists pending, parked and due retrying deliveries, oldest first', async () => {
+      const s = await fresh();
+      const ch = channel();
+      const ms = Array.from({ length: 5 }, () => message(ch));
+      await s.insertMessages(ms);
+      for (const m of ms) await s.completePipeline(m.id, processed([{ name: 'ehr' }]));
+      const ids = ms.map((m) => `${m.id}.ehr`);
+      await s.setDeliveryState(ids[1]!, 'parked', 'behind');
+      await s.recordAttempt(ids[2]!, attempt(1, 'retry'), {
+        status: 'retrying',
+        nextAttemptAt: t('2025-03-01T12:00:00Z'),
+      });
+      await s.recordAttempt(ids[3]!, attempt(1, 'sent'), { status: 'sent' });
+      await s.recordAttempt(ids[4]!, attempt(1, 'failed'), { status: 'dead_lettered' });
+
+      const open = async (dueBy: string, limit = 100) =>
+        (await s.listOpenDeliveries(t(dueBy), limit)).map((d) => d.id);
+      expect(await open('2025-03-01T11:59:59.999Z')).toEqual([ids[0], ids[1]]);
+      expect(await open('2025-03-01T12:00:00.000Z')).toEqual([ids[0], ids[1], ids[2]]);
+      expect(await open('2025-03-01T12:00:00.000Z', 2)).toEqual([ids[0], ids[1]]);
+      const [parked] = await s.listOpenDeliveries(t('2025-03-01T12:00:00Z'), 100).then((d) => d.slice(1));
+      expect(parked).toMatchObject({ status: 'parked', parkedReason: 'behind' });
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('rejects every call once closed', async () => {
+      const s = await fresh();
+      const m = message(channel());
+      await insertOne(s, m);
+      await s.close();
+      await s.close();
+      const calls: Array<() => Promise<unknown>> = [
+        () => s.insertMessages([message(channel())]),
+        () => s.findDuplicate('c', 's', 'x', new Date()),
+        () => s.countDuplicate(m.id),
+        () => s.getMessage(m.id),
+        () => s.getContent(m.id, 'raw'),
+        () => s.searchMessages({}),
+        () => s.completePipeline(m.id, processed([])),
+        () => s.getDelivery('x'),
+        () => s.getDeliveries(m.id),
+        () => s.getDeliveryPayload('x'),
+        () => s.getAttempts('x'),
+        () => s.recordAttempt('x', attempt(1, 'sent'), { status: 'sent' }),
+        () => s.setDeliveryState('x', 'pending'),
+        () => s.findBlocker('c', 'd', '', 1),
+        () => s.nextParked('c', 'd', ''),
+        () => s.listUnprocessed(1),
+        () => s.listOpenDeliveries(new Date(), 1),
+        () => s.listDeadLetters({}),
+        () => s.requeueDelivery('x'),
+        () => s.ping(),
+      ];
+      for (const call of calls) await expect(call()).rejects.toMatchObject({ code: 'store.closed' });
+    });
+
+    it('lets calls already started finish before closing', async () => {
+      const s = await fresh();
+      const ms = Array.from({ length: 50 }, () => message(channel()));
+      const writing = s.insertMessages(ms);
+      const closing = s.close();
+      await expect(writing).resolves.toHaveLength(50);
+      await closing;
+    });
+  });
+}

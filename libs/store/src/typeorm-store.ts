@@ -1,0 +1,728 @@
+import type { DataSource } from 'typeorm';
+import { OPEN_DELIVERY_PREDICATE } from './entities';
+import { closedError, conflict, invalid, notFound } from './errors';
+import {
+  DELIVERY_COLUMNS,
+  MESSAGE_COLUMNS,
+  toAttemptRecord,
+  toDeliveryRecord,
+  toMessageRecord,
+  type AttemptSqlRow,
+  type DeliverySqlRow,
+  type MessageSqlRow,
+} from './rows';
+import type { SqlDatabase, SqlExecutor, SqlValue } from './sql';
+import type {
+  AttemptRecord,
+  ContentStage,
+  ContentType,
+  DeadLetterSearch,
+  DeliveryRecord,
+  DeliveryStatus,
+  DuplicateHit,
+  InsertedMessage,
+  MessageRecord,
+  MessageSearch,
+  MessageStatus,
+  NewAttempt,
+  NewMessage,
+  PipelineResult,
+  Store,
+} from './store';
+
+const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>(['hl7v2', 'fhir', 'json', 'text']);
+const CONTENT_STAGES: ReadonlySet<string> = new Set<ContentStage>(['raw', 'transformed', 'ack']);
+const PIPELINE_STATUSES: ReadonlySet<string> = new Set(['filtered', 'rejected', 'errored', 'processed']);
+const ATTEMPT_OUTCOMES: ReadonlySet<string> = new Set(['sent', 'retry', 'failed']);
+const NEXT_STATUSES: ReadonlySet<string> = new Set(['sent', 'retrying', 'dead_lettered']);
+const TERMINAL: ReadonlySet<string> = new Set<DeliveryStatus>(['sent', 'dead_lettered']);
+
+/** Default and upper bound of a listing's `limit`. */
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 10_000;
+
+/**
+ * The ledger on a TypeORM data source (SQLite or PostgreSQL). TypeORM owns the connection,
+ * the entity schemas and the migrations; reads and writes go through parameterised SQL on
+ * that connection (no entity hydration on the hot paths). Each write is one transaction.
+ */
+export class TypeOrmStore implements Store {
+  readonly kind: 'sqlite' | 'postgres';
+  private closed = false;
+
+  constructor(
+    /** The initialised data source (migrations already run). */
+    readonly dataSource: DataSource,
+    private readonly db: SqlDatabase,
+  ) {
+    this.kind = db.kind;
+  }
+
+  async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {
+    this.open();
+    if (!Array.isArray(messages)) throw invalid('insertMessages expects an array of messages');
+    if (messages.length === 0) return [];
+    const ids = new Set<string>();
+    for (const message of messages) {
+      checkNewMessage(message);
+      if (ids.has(message.id)) throw invalid(`message id ${message.id} appears twice in one batch`);
+      ids.add(message.id);
+    }
+    const now = this.db.time(new Date());
+    const messageRows: SqlValue[][] = [];
+    const keyRows: SqlValue[][] = [];
+    const contentRows: SqlValue[][] = [];
+    for (const m of messages) {
+      messageRows.push([
+        m.id,
+        m.channelId,
+        this.db.time(m.receivedAt),
+        m.source,
+        m.sender,
+        m.remoteAddress ?? null,
+        m.messageType ?? null,
+        m.controlId ?? null,
+        m.contentType,
+        'received',
+        m.ack?.code ?? null,
+        0,
+        '[]',
+        now,
+      ]);
+      for (const [name, value] of Object.entries(m.keys)) keyRows.push([m.id, m.channelId, name, value]);
+      contentRows.push([m.id, 'raw', '', m.contentType, m.raw]);
+      if (m.ack) contentRows.push([m.id, 'ack', '', m.contentType, m.ack.bytes]);
+    }
+    const inserted = await this.db.transaction(async (tx) => {
+      const rows = await tx.insertRows<{ id: string; seq: number | string }>({
+        table: 'message',
+        columns: [
+          'id',
+          'channel_id',
+          'received_at',
+          'source',
+          'sender',
+          'remote_address',
+          'message_type',
+          'control_id',
+          'content_type',
+          'status',
+          'ack_code',
+          'duplicate_count',
+          'issues',
+          'updated_at',
+        ],
+        pgTypes: [
+          'text',
+          'text',
+          'timestamptz',
+          'text',
+          'text',
+          'text',
+          'text',
+          'text',
+          'text',
+          'text',
+          'text',
+          'integer',
+          'text',
+          'timestamptz',
+        ],
+        rows: messageRows,
+        returning: 'id, seq',
+      });
+      if (keyRows.length > 0) {
+        await tx.insertRows({
+          table: 'message_key',
+          columns: ['message_id', 'channel_id', 'name', 'value'],
+          pgTypes: ['text', 'text', 'text', 'text'],
+          rows: keyRows,
+        });
+      }
+      await insertContents(tx, contentRows);
+      return rows;
+    });
+    const seqById = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
+    return messages.map((m) => ({ id: m.id, seq: seqById.get(m.id) as number }));
+  }
+
+  async findDuplicate(
+    channelId: string,
+    sender: string,
+    controlId: string,
+    since: Date,
+  ): Promise<DuplicateHit | undefined> {
+    this.open();
+    checkDate(since, 'since');
+    const row = await this.db.get<{
+      id: string;
+      status: string;
+      ack_code: string | null;
+      body: Buffer | null;
+    }>(
+      'SELECT m.id, m.status, m.ack_code, c.body FROM message m ' +
+        "LEFT JOIN message_content c ON c.message_id = m.id AND c.stage = 'ack' AND c.destination = '' " +
+        'WHERE m.channel_id = ? AND m.sender = ? AND m.control_id = ? AND m.received_at >= ? ' +
+        'ORDER BY m.received_at, m.seq LIMIT 1',
+      [channelId, sender, controlId, this.db.time(since)],
+    );
+    if (!row) return undefined;
+    const hit: DuplicateHit = { id: row.id, status: row.status as MessageStatus };
+    if (row.ack_code !== null) hit.ackCode = row.ack_code;
+    if (row.body !== null) hit.ack = row.body;
+    return hit;
+  }
+
+  async countDuplicate(messageId: string): Promise<void> {
+    this.open();
+    const changed = await this.db.transaction((tx) =>
+      tx.run('UPDATE message SET duplicate_count = duplicate_count + 1, updated_at = ? WHERE id = ?', [
+        this.db.time(new Date()),
+        messageId,
+      ]),
+    );
+    if (changed === 0) throw notFound('message', messageId);
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | undefined> {
+    this.open();
+    const row = await this.db.get<MessageSqlRow>(`SELECT ${MESSAGE_COLUMNS} FROM message WHERE id = ?`, [id]);
+    if (!row) return undefined;
+    const keys = await this.keysOf([id]);
+    return toMessageRecord(row, keys.get(id) ?? {});
+  }
+
+  async getContent(messageId: string, stage: ContentStage): Promise<Buffer | undefined> {
+    this.open();
+    if (!CONTENT_STAGES.has(stage)) throw invalid(`unknown content stage ${JSON.stringify(stage)}`);
+    const row = await this.db.get<{ body: Buffer }>(
+      "SELECT body FROM message_content WHERE message_id = ? AND stage = ? AND destination = ''",
+      [messageId, stage],
+    );
+    return row?.body;
+  }
+
+  async searchMessages(search: MessageSearch): Promise<MessageRecord[]> {
+    this.open();
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    let from = 'message m';
+    if (search.key) {
+      from = 'message_key k JOIN message m ON m.id = k.message_id';
+      where.push('k.name = ?', 'k.value = ?');
+      params.push(search.key.name, search.key.value);
+      if (search.channelId !== undefined) {
+        where.push('k.channel_id = ?');
+        params.push(search.channelId);
+      }
+    }
+    if (search.channelId !== undefined) {
+      where.push('m.channel_id = ?');
+      params.push(search.channelId);
+    }
+    if (search.status !== undefined) {
+      where.push('m.status = ?');
+      params.push(search.status);
+    }
+    if (search.messageType !== undefined) {
+      where.push('m.message_type = ?');
+      params.push(search.messageType);
+    }
+    if (search.since !== undefined) {
+      checkDate(search.since, 'since');
+      where.push('m.received_at >= ?');
+      params.push(this.db.time(search.since));
+    }
+    if (search.until !== undefined) {
+      checkDate(search.until, 'until');
+      where.push('m.received_at < ?');
+      params.push(this.db.time(search.until));
+    }
+    params.push(limitOf(search.limit));
+    const columns = MESSAGE_COLUMNS.split(', ')
+      .map((c) => `m.${c}`)
+      .join(', ');
+    const rows = await this.db.all<MessageSqlRow>(
+      `SELECT ${columns} FROM ${from}` +
+        (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+        ' ORDER BY m.received_at DESC, m.seq DESC LIMIT ?',
+      params,
+    );
+    const keys = await this.keysOf(rows.map((r) => r.id));
+    return rows.map((row) => toMessageRecord(row, keys.get(row.id) ?? {}));
+  }
+
+  async completePipeline(messageId: string, result: PipelineResult): Promise<DeliveryRecord[]> {
+    this.open();
+    checkPipelineResult(result);
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      const message = await tx.get<{ status: string; seq: number | string; channel_id: string }>(
+        `SELECT status, seq, channel_id FROM message WHERE id = ?${db.forUpdate}`,
+        [messageId],
+      );
+      if (!message) throw notFound('message', messageId);
+      if (message.status !== 'received') return deliveriesOf(tx, messageId);
+
+      const now = db.time(new Date());
+      const status =
+        result.status === 'processed' && result.deliveries.length === 0 ? 'delivered' : result.status;
+      await tx.run(
+        'UPDATE message SET status = ?, issues = ?, ack_code = COALESCE(?, ack_code), updated_at = ? WHERE id = ?',
+        [status, JSON.stringify(result.issues), result.ack?.code ?? null, now, messageId],
+      );
+      const contents: SqlValue[][] = [];
+      if (result.transformed) {
+        contents.push([
+          messageId,
+          'transformed',
+          '',
+          result.transformed.contentType,
+          result.transformed.body,
+        ]);
+      }
+      for (const d of result.deliveries)
+        contents.push([messageId, 'payload', d.destination, d.payloadType, d.payload]);
+      await insertContents(tx, contents);
+      if (result.ack) {
+        await tx.run(
+          'INSERT INTO message_content (message_id, stage, destination, content_type, body) ' +
+            "SELECT id, 'ack', '', content_type, ? FROM message WHERE id = ? " +
+            'ON CONFLICT (message_id, stage, destination) DO UPDATE SET body = excluded.body',
+          [result.ack.bytes, messageId],
+        );
+      }
+      if (result.deliveries.length === 0) return [];
+      const rows = await tx.insertRows<DeliverySqlRow>({
+        table: 'delivery',
+        columns: [
+          'id',
+          'message_id',
+          'channel_id',
+          'destination',
+          'seq',
+          'order_key',
+          'status',
+          'attempts',
+          'created_at',
+          'updated_at',
+        ],
+        pgTypes: [
+          'text',
+          'text',
+          'text',
+          'text',
+          'bigint',
+          'text',
+          'text',
+          'integer',
+          'timestamptz',
+          'timestamptz',
+        ],
+        rows: result.deliveries.map((d) => [
+          `${messageId}.${d.destination}`,
+          messageId,
+          message.channel_id,
+          d.destination,
+          Number(message.seq),
+          d.orderKey ?? null,
+          'pending',
+          0,
+          now,
+          now,
+        ]),
+        returning: DELIVERY_COLUMNS,
+      });
+      return rows.map(toDeliveryRecord);
+    });
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
+    this.open();
+    const row = await this.db.get<DeliverySqlRow>(`SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE id = ?`, [
+      id,
+    ]);
+    return row && toDeliveryRecord(row);
+  }
+
+  async getDeliveries(messageId: string): Promise<DeliveryRecord[]> {
+    this.open();
+    return deliveriesOf(this.db, messageId);
+  }
+
+  async getDeliveryPayload(id: string): Promise<{ body: Buffer; contentType: ContentType } | undefined> {
+    this.open();
+    const row = await this.db.get<{ body: Buffer; content_type: string }>(
+      'SELECT c.body, c.content_type FROM delivery d JOIN message_content c ' +
+        "ON c.message_id = d.message_id AND c.stage = 'payload' AND c.destination = d.destination " +
+        'WHERE d.id = ?',
+      [id],
+    );
+    return row && { body: row.body, contentType: row.content_type as ContentType };
+  }
+
+  async getAttempts(deliveryId: string): Promise<AttemptRecord[]> {
+    this.open();
+    const rows = await this.db.all<AttemptSqlRow>(
+      'SELECT delivery_id, number, started_at, finished_at, outcome, code, error, response ' +
+        'FROM delivery_attempt WHERE delivery_id = ? ORDER BY number',
+      [deliveryId],
+    );
+    return rows.map(toAttemptRecord);
+  }
+
+  async recordAttempt(
+    deliveryId: string,
+    attempt: NewAttempt,
+    next: { status: 'sent' | 'retrying' | 'dead_lettered'; nextAttemptAt?: Date },
+  ): Promise<DeliveryRecord> {
+    this.open();
+    checkAttempt(attempt);
+    if (!next || !NEXT_STATUSES.has(next.status)) {
+      throw invalid(
+        `a delivery's state after an attempt is sent, retrying or dead_lettered, not ${next?.status}`,
+      );
+    }
+    if (next.status === 'retrying') checkDate(next.nextAttemptAt, 'nextAttemptAt (required when retrying)');
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      const current = await tx.get<{ status: string; attempts: number; message_id: string }>(
+        `SELECT status, attempts, message_id FROM delivery WHERE id = ?${db.forUpdate}`,
+        [deliveryId],
+      );
+      if (!current) throw notFound('delivery', deliveryId);
+      if (TERMINAL.has(current.status)) {
+        throw conflict(
+          `delivery ${deliveryId} is already ${current.status}; requeue it before another attempt`,
+        );
+      }
+      const expected = Number(current.attempts) + 1;
+      if (attempt.number !== expected) {
+        throw conflict(
+          `attempt ${attempt.number} does not follow attempt ${expected - 1} of delivery ${deliveryId} (expected ${expected})`,
+        );
+      }
+      const now = db.time(new Date());
+      await tx.run(
+        'INSERT INTO delivery_attempt (delivery_id, number, started_at, finished_at, outcome, code, error, response) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          deliveryId,
+          attempt.number,
+          db.time(attempt.startedAt),
+          db.time(attempt.finishedAt),
+          attempt.outcome,
+          attempt.code ?? null,
+          attempt.error ?? null,
+          attempt.response ?? null,
+        ],
+      );
+      const lastError =
+        attempt.outcome === 'sent' ? null : (attempt.error ?? attempt.code ?? attempt.outcome);
+      const row = await tx.get<DeliverySqlRow>(
+        'UPDATE delivery SET status = ?, attempts = ?, next_attempt_at = ?, ' +
+          'last_error = COALESCE(?, last_error), parked_reason = NULL, updated_at = ? ' +
+          `WHERE id = ? RETURNING ${DELIVERY_COLUMNS}`,
+        [
+          next.status,
+          attempt.number,
+          next.status === 'retrying' && next.nextAttemptAt ? db.time(next.nextAttemptAt) : null,
+          lastError,
+          now,
+          deliveryId,
+        ],
+      );
+      if (TERMINAL.has(next.status)) await rollUpMessage(tx, db, current.message_id, now);
+      return toDeliveryRecord(row as DeliverySqlRow);
+    });
+  }
+
+  async setDeliveryState(id: string, status: 'pending' | 'parked', parkedReason?: string): Promise<void> {
+    this.open();
+    if (status !== 'pending' && status !== 'parked') {
+      throw invalid(`setDeliveryState sets pending or parked, not ${String(status)}`);
+    }
+    const db = this.db;
+    await db.transaction(async (tx) => {
+      const current = await tx.get<{ status: string }>(
+        `SELECT status FROM delivery WHERE id = ?${db.forUpdate}`,
+        [id],
+      );
+      if (!current) throw notFound('delivery', id);
+      if (TERMINAL.has(current.status)) {
+        throw conflict(
+          `delivery ${id} is ${current.status}; only a non-terminal delivery can become ${status}`,
+        );
+      }
+      await tx.run(
+        'UPDATE delivery SET status = ?, parked_reason = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?',
+        [status, status === 'parked' ? (parkedReason ?? null) : null, db.time(new Date()), id],
+      );
+    });
+  }
+
+  async findBlocker(
+    channelId: string,
+    destination: string,
+    orderKey: string,
+    seq: number,
+  ): Promise<DeliveryRecord | undefined> {
+    this.open();
+    const row = await this.db.get<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery ` +
+        `WHERE channel_id = ? AND destination = ? AND order_key = ? AND seq < ? AND ${OPEN_DELIVERY_PREDICATE} ` +
+        'ORDER BY seq DESC LIMIT 1',
+      [channelId, destination, orderKey, seq],
+    );
+    return row && toDeliveryRecord(row);
+  }
+
+  async nextParked(
+    channelId: string,
+    destination: string,
+    orderKey: string,
+  ): Promise<DeliveryRecord | undefined> {
+    this.open();
+    // The open-delivery predicate lets the planner use the partial ordering index.
+    const row = await this.db.get<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery ` +
+        `WHERE channel_id = ? AND destination = ? AND order_key = ? AND ${OPEN_DELIVERY_PREDICATE} ` +
+        "AND status = 'parked' ORDER BY seq LIMIT 1",
+      [channelId, destination, orderKey],
+    );
+    return row && toDeliveryRecord(row);
+  }
+
+  async listUnprocessed(limit: number): Promise<Array<{ id: string; channelId: string; seq: number }>> {
+    this.open();
+    const rows = await this.db.all<{ id: string; channel_id: string; seq: number | string }>(
+      "SELECT id, channel_id, seq FROM message WHERE status = 'received' ORDER BY seq LIMIT ?",
+      [limitOf(limit)],
+    );
+    return rows.map((r) => ({ id: r.id, channelId: r.channel_id, seq: Number(r.seq) }));
+  }
+
+  async listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]> {
+    this.open();
+    checkDate(dueBy, 'dueBy');
+    const n = limitOf(limit);
+    const part = (condition: string) =>
+      `SELECT ${DELIVERY_COLUMNS} FROM (SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE ${condition} ORDER BY seq, id LIMIT ?) AS part`;
+    const rows = await this.db.all<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM (` +
+        `${part("status = 'pending'")} UNION ALL ${part("status = 'parked'")} ` +
+        `UNION ALL ${part("status = 'retrying' AND next_attempt_at <= ?")}` +
+        ') AS open_delivery ORDER BY seq, id LIMIT ?',
+      [n, n, this.db.time(dueBy), n, n],
+    );
+    return rows.map(toDeliveryRecord);
+  }
+
+  async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {
+    this.open();
+    const where = ["status = 'dead_lettered'"];
+    const params: SqlValue[] = [];
+    if (search.channelId !== undefined) {
+      where.push('channel_id = ?');
+      params.push(search.channelId);
+    }
+    if (search.destination !== undefined) {
+      where.push('destination = ?');
+      params.push(search.destination);
+    }
+    if (search.messageId !== undefined) {
+      where.push('message_id = ?');
+      params.push(search.messageId);
+    }
+    params.push(limitOf(search.limit));
+    const rows = await this.db.all<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE ${where.join(' AND ')} ORDER BY seq DESC, id LIMIT ?`,
+      params,
+    );
+    return rows.map(toDeliveryRecord);
+  }
+
+  async requeueDelivery(id: string): Promise<DeliveryRecord> {
+    this.open();
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      const current = await tx.get<{ status: string; message_id: string }>(
+        `SELECT status, message_id FROM delivery WHERE id = ?${db.forUpdate}`,
+        [id],
+      );
+      if (!current) throw notFound('delivery', id);
+      if (current.status !== 'dead_lettered') {
+        throw conflict(`delivery ${id} is ${current.status}; only a dead-lettered delivery can be requeued`);
+      }
+      const now = db.time(new Date());
+      const row = await tx.get<DeliverySqlRow>(
+        "UPDATE delivery SET status = 'pending', next_attempt_at = NULL, parked_reason = NULL, updated_at = ? " +
+          `WHERE id = ? RETURNING ${DELIVERY_COLUMNS}`,
+        [now, id],
+      );
+      await tx.run(
+        "UPDATE message SET status = 'processed', updated_at = ? WHERE id = ? AND status IN ('delivered', 'failed')",
+        [now, current.message_id],
+      );
+      return toDeliveryRecord(row as DeliverySqlRow);
+    });
+  }
+
+  async ping(): Promise<void> {
+    this.open();
+    await this.db.get('SELECT 1 AS one');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.drain(async () => {
+      if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    });
+  }
+
+  private open(): void {
+    if (this.closed) throw closedError();
+  }
+
+  private async keysOf(ids: string[]): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>();
+    if (ids.length === 0) return out;
+    const params: SqlValue[] = this.db.kind === 'postgres' ? [toPgArray(ids)] : ids;
+    const rows = await this.db.all<{ message_id: string; name: string; value: string }>(
+      `SELECT message_id, name, value FROM message_key WHERE ${this.db.inList('message_id', ids.length)}`,
+      params,
+    );
+    for (const row of rows) {
+      let keys = out.get(row.message_id);
+      if (!keys) {
+        keys = {};
+        out.set(row.message_id, keys);
+      }
+      keys[row.name] = row.value;
+    }
+    return out;
+  }
+}
+
+/** A text[] parameter: pg serialises a JS array; the SqlValue type names scalars only. */
+function toPgArray(values: string[]): SqlValue {
+  return values as unknown as SqlValue;
+}
+
+async function insertContents(tx: SqlExecutor, rows: SqlValue[][]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.insertRows({
+    table: 'message_content',
+    columns: ['message_id', 'stage', 'destination', 'content_type', 'body'],
+    pgTypes: ['text', 'text', 'text', 'text', 'bytea'],
+    rows,
+  });
+}
+
+async function deliveriesOf(on: SqlExecutor, messageId: string): Promise<DeliveryRecord[]> {
+  const rows = await on.all<DeliverySqlRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE message_id = ? ORDER BY destination`,
+    [messageId],
+  );
+  return rows.map(toDeliveryRecord);
+}
+
+/**
+ * Once every delivery of the message is terminal, the message becomes `delivered` (all
+ * sent) or `failed` (one or more dead-lettered). On PostgreSQL the message row is locked
+ * first, so two deliveries finishing at once cannot both miss the roll-up.
+ */
+async function rollUpMessage(tx: SqlExecutor, db: SqlDatabase, messageId: string, now: number | Date) {
+  await tx.get(`SELECT status FROM message WHERE id = ?${db.forUpdate}`, [messageId]);
+  const statuses = await tx.all<{ status: string }>('SELECT status FROM delivery WHERE message_id = ?', [
+    messageId,
+  ]);
+  if (statuses.some((d) => !TERMINAL.has(d.status))) return;
+  const status = statuses.some((d) => d.status === 'dead_lettered') ? 'failed' : 'delivered';
+  await tx.run('UPDATE message SET status = ?, updated_at = ? WHERE id = ? AND status <> ?', [
+    status,
+    now,
+    messageId,
+    status,
+  ]);
+}
+
+function isDate(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
+}
+
+function checkDate(value: unknown, what: string): void {
+  if (!isDate(value)) throw invalid(`${what} must be a valid Date`);
+}
+
+function limitOf(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw invalid(`limit must be a positive integer, not ${limit}`);
+  return Math.min(limit, MAX_LIMIT);
+}
+
+function checkNewMessage(m: NewMessage): void {
+  if (typeof m?.id !== 'string' || m.id === '') throw invalid('a new message needs a non-empty id');
+  for (const field of ['channelId', 'source', 'sender'] as const) {
+    if (typeof m[field] !== 'string') throw invalid(`message ${m.id}: ${field} must be a string`);
+  }
+  checkDate(m.receivedAt, `message ${m.id}: receivedAt`);
+  if (!CONTENT_TYPES.has(m.contentType)) {
+    throw invalid(`message ${m.id}: unknown content type ${JSON.stringify(m.contentType)}`);
+  }
+  if (!Buffer.isBuffer(m.raw)) throw invalid(`message ${m.id}: raw must be a Buffer`);
+  if (typeof m.keys !== 'object' || m.keys === null) throw invalid(`message ${m.id}: keys must be an object`);
+  for (const [name, value] of Object.entries(m.keys)) {
+    if (typeof value !== 'string') throw invalid(`message ${m.id}: business key ${name} must be a string`);
+  }
+  if (m.ack !== undefined && (typeof m.ack.code !== 'string' || !Buffer.isBuffer(m.ack.bytes))) {
+    throw invalid(`message ${m.id}: ack needs a code and a Buffer of bytes`);
+  }
+}
+
+function checkPipelineResult(result: PipelineResult): void {
+  if (!result || !PIPELINE_STATUSES.has(result.status)) {
+    throw invalid(`a pipeline ends filtered, rejected, errored or processed, not ${result?.status}`);
+  }
+  if (!Array.isArray(result.issues) || !Array.isArray(result.deliveries)) {
+    throw invalid('a pipeline result needs issues and deliveries arrays');
+  }
+  if (result.status !== 'processed' && result.deliveries.length > 0) {
+    throw invalid(`a ${result.status} message has no deliveries`);
+  }
+  const seen = new Set<string>();
+  for (const d of result.deliveries) {
+    if (typeof d.destination !== 'string' || d.destination === '')
+      throw invalid('a delivery needs a destination');
+    if (seen.has(d.destination)) throw invalid(`destination ${d.destination} appears twice`);
+    seen.add(d.destination);
+    if (!Buffer.isBuffer(d.payload)) throw invalid(`delivery to ${d.destination}: payload must be a Buffer`);
+    if (!CONTENT_TYPES.has(d.payloadType)) {
+      throw invalid(`delivery to ${d.destination}: unknown payload type ${JSON.stringify(d.payloadType)}`);
+    }
+    if (d.orderKey !== undefined && typeof d.orderKey !== 'string') {
+      throw invalid(`delivery to ${d.destination}: orderKey must be a string`);
+    }
+  }
+  if (result.transformed && !Buffer.isBuffer(result.transformed.body)) {
+    throw invalid('the transformed content must be a Buffer');
+  }
+  if (result.ack && (typeof result.ack.code !== 'string' || !Buffer.isBuffer(result.ack.bytes))) {
+    throw invalid('a pipeline ack needs a code and a Buffer of bytes');
+  }
+}
+
+function checkAttempt(attempt: NewAttempt): void {
+  if (!attempt || !Number.isInteger(attempt.number) || attempt.number < 1) {
+    throw invalid(`an attempt number is a positive integer, not ${attempt?.number}`);
+  }
+  checkDate(attempt.startedAt, 'attempt startedAt');
+  checkDate(attempt.finishedAt, 'attempt finishedAt');
+  if (!ATTEMPT_OUTCOMES.has(attempt.outcome)) {
+    throw invalid(`an attempt's outcome is sent, retry or failed, not ${attempt.outcome}`);
+  }
+  if (attempt.response !== undefined && !Buffer.isBuffer(attempt.response)) {
+    throw invalid('an attempt response must be a Buffer');
+  }
+}
