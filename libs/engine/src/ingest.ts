@@ -199,8 +199,9 @@ export class Ingestor {
       return this.unavailable(msg, err);
     }
     this.deps.metrics.received.inc({ channel: channelId });
-    await this.deps.committed(this.channel, id).catch((err: unknown) => {
-      // Committed but not enqueued: the recovery sweep enqueues it later.
+    // The ACK does not wait for the queue: a committed message that could not be enqueued
+    // (Redis down) is picked up by the recovery sweep.
+    this.deps.committed(this.channel, id).catch((err: unknown) => {
       this.deps.logger.warn(
         { channel: channelId, messageId: id, err: errorText(err) },
         'enqueue failed; recovery will pick the message up',
@@ -329,7 +330,7 @@ export class Ingestor {
         keys,
       });
       this.deps.metrics.received.inc({ channel: channelId });
-      await this.deps.committed(this.channel, id).catch(() => undefined);
+      this.deps.committed(this.channel, id).catch(() => undefined);
       return { outcome: 'accepted', messageId: id, body: { id, status: 'accepted' }, httpStatus: 202 };
     } catch (err) {
       return this.unavailable(undefined, err);
