@@ -1,1 +1,32 @@
 export * from './connector';
+export * from './operation-outcome';
+export { serverTlsConfig, clientTlsConfig, loadPem } from './tls-config';
+export { mllpSource, mllpSourceConfig, MllpSource, type MllpSourceConfig } from './mllp.source';
+export { httpSource, httpSourceConfig, HttpSource, type HttpSourceConfig } from './http.source';
+export { fileSource, fileSourceConfig, FileSource, type FileSourceConfig } from './file.source';
+export {
+  mllpDestination,
+  mllpDestinationConfig,
+  MllpDestination,
+  type MllpDestinationConfig,
+} from './mllp.destination';
+export {
+  httpDestination,
+  httpDestinationConfig,
+  HttpDestination,
+  type HttpDestinationConfig,
+} from './http.destination';
+export {
+  fhirDestination,
+  fhirDestinationConfig,
+  FhirDestination,
+  type FhirDestinationConfig,
+} from './fhir.destination';
+export {
+  fileDestination,
+  fileDestinationConfig,
+  FileDestination,
+  type FileDestinationConfig,
+} from './file.destination';
+export { SOURCES, DESTINATIONS } from './registry';
+export { connectorDocs, configJsonSchema } from './docs';

@@ -1,0 +1,317 @@
+import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { Hl7ParseError, parseBatch } from '@sinew/hl7v2';
+import { z } from 'zod';
+import { errorCode, millis } from './common';
+import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
+
+export const fileSourceConfig = z
+  .strictObject({
+    directory: z.string().min(1).describe('Folder to poll. It must exist when the channel starts.'),
+    pattern: z
+      .string()
+      .min(1)
+      .default('*')
+      .describe(
+        'Which file names to pick up: a glob on the name (`*` any characters, `?` one character), e.g. `*.hl7`. ' +
+          'Names starting with a dot are never picked up (write to `.name.tmp`, then rename).',
+      ),
+    pollIntervalMs: millis(1_000, 'Pause between two scans of the folder.'),
+    minAgeMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(500)
+      .describe(
+        'A file is picked up only once it has not changed for this long, so that files still being written are left alone.',
+      ),
+    contentType: z.enum(['hl7v2', 'fhir', 'json', 'text']).default('hl7v2').describe('What the files hold.'),
+    doneDirectory: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Where a file goes once the channel accepted it (default `<directory>/done`).'),
+    errorDirectory: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Where a file goes when the channel rejected it, or it cannot be read (default `<directory>/error`).',
+      ),
+    batch: z
+      .boolean()
+      .default(false)
+      .describe(
+        'HL7 v2 only: a file may hold several messages (one after another, or an FHS/BHS batch); each is handed ' +
+          'to the channel on its own. The file goes to `errorDirectory` if any message is rejected.',
+      ),
+    maxFileBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 * 1024)
+      .describe('Largest file read, in bytes; a larger one goes to `errorDirectory` unread.'),
+  })
+  .refine((c) => !c.batch || c.contentType === 'hl7v2', {
+    message: 'batch applies to HL7 v2 files only (contentType: hl7v2)',
+    path: ['batch'],
+  });
+export type FileSourceConfig = z.output<typeof fileSourceConfig>;
+
+/** A glob on a file name (`*`, `?`) as a regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`);
+}
+
+/** What became of one file. */
+type FileOutcome = 'done' | 'error' | 'left';
+
+/**
+ * Polls a folder: each file (oldest name first) is read, handed to the engine, then moved to
+ * the done folder (accepted, duplicate) or the error folder (rejected); a file the engine could
+ * not store is left in place and tried again on the next scan.
+ */
+export class FileSource implements Source {
+  private readonly directory: string;
+  private readonly doneDirectory: string;
+  private readonly errorDirectory: string;
+  private readonly matcher: RegExp;
+  private timer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly config: FileSourceConfig,
+    private readonly context: SourceContext,
+  ) {
+    this.directory = resolve(config.directory);
+    this.doneDirectory = resolve(this.directory, config.doneDirectory ?? 'done');
+    this.errorDirectory = resolve(this.directory, config.errorDirectory ?? 'error');
+    this.matcher = globToRegExp(config.pattern);
+  }
+
+  async start(): Promise<void> {
+    let isDirectory = false;
+    try {
+      isDirectory = (await stat(this.directory)).isDirectory();
+    } catch (err) {
+      throw new Error(`file source: cannot read the folder ${this.directory} (${errorCode(err)})`);
+    }
+    if (!isDirectory) throw new Error(`file source: ${this.directory} is not a folder`);
+    await mkdir(this.doneDirectory, { recursive: true });
+    await mkdir(this.errorDirectory, { recursive: true });
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops polling; waits (up to `timeoutMs`) for the file being handled to be finished. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const scanning = this.scanning;
+    if (!scanning) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([scanning, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  describe(): string {
+    return `file://${this.directory}/${this.config.pattern}`;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.scanning = this.scan()
+        .catch((err: unknown) =>
+          this.context.logger.warn(
+            { channelId: this.context.channelId, error: errorCode(err) },
+            'file source: scanning the folder failed',
+          ),
+        )
+        .finally(() => {
+          this.scanning = undefined;
+          this.schedule(this.config.pollIntervalMs);
+        });
+    }, delayMs);
+  }
+
+  /** One scan: every eligible file in name order, one at a time. */
+  private async scan(): Promise<void> {
+    const entries = await readdir(this.directory, { withFileTypes: true });
+    const names = entries
+      .filter((e) => e.isFile() && !e.name.startsWith('.') && this.matcher.test(e.name))
+      .map((e) => e.name)
+      .sort();
+    for (const name of names) {
+      if (this.stopped) return;
+      const outcome = await this.handleFile(name);
+      // The engine could not store this file: the next ones would fare no better now.
+      if (outcome === 'left') return;
+    }
+  }
+
+  /** Handles one file; `undefined` when it is not ready (still being written, or gone). */
+  private async handleFile(name: string): Promise<FileOutcome | undefined> {
+    const path = join(this.directory, name);
+    const before = await statIfPresent(path);
+    if (!before?.isFile()) return undefined;
+    if (Date.now() - before.mtimeMs < this.config.minAgeMs) return undefined;
+    if (before.size > this.config.maxFileBytes) {
+      this.context.logger.warn(
+        { channelId: this.context.channelId, file: name, bytes: before.size },
+        `file source: file larger than ${this.config.maxFileBytes} bytes; moved to the error folder`,
+      );
+      return this.move(path, name, 'error');
+    }
+    let body: Buffer;
+    try {
+      body = await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const after = await statIfPresent(path);
+    if (
+      !after ||
+      after.size !== before.size ||
+      after.mtimeMs !== before.mtimeMs ||
+      body.length !== before.size
+    ) {
+      return undefined;
+    }
+    const outcome = this.config.batch
+      ? await this.ingestBatch(path, name, body)
+      : await this.ingestOne(path, body);
+    if (outcome === 'left') return outcome;
+    return this.move(path, name, outcome);
+  }
+
+  private async ingestOne(path: string, body: Buffer): Promise<FileOutcome> {
+    return outcomeOf(await this.ingest(path, body, this.config.contentType));
+  }
+
+  private async ingestBatch(path: string, name: string, body: Buffer): Promise<FileOutcome> {
+    let messages: Buffer[];
+    try {
+      messages = parseBatch(body).messages.map((m) => m.toBuffer());
+    } catch (err) {
+      if (!(err instanceof Hl7ParseError)) throw err;
+      this.context.logger.warn(
+        { channelId: this.context.channelId, file: name, code: err.code },
+        'file source: the batch file cannot be read; moved to the error folder',
+      );
+      return 'error';
+    }
+    const rejected: number[] = [];
+    for (const [index, message] of messages.entries()) {
+      const outcome = outcomeOf(await this.ingest(path, message, 'hl7v2'));
+      if (outcome === 'left') return 'left';
+      if (outcome === 'error') rejected.push(index + 1);
+    }
+    if (rejected.length === 0) return 'done';
+    this.context.logger.warn(
+      { channelId: this.context.channelId, file: name, messages: messages.length, rejected },
+      'file source: messages of a batch file were rejected; moved to the error folder',
+    );
+    return 'error';
+  }
+
+  /** The engine's reply, or undefined when the engine failed (the file stays for the next scan). */
+  private async ingest(
+    path: string,
+    body: Buffer,
+    contentType: PayloadType,
+  ): Promise<IngestReply | undefined> {
+    try {
+      return await this.context.ingest({ body, contentType, source: 'file', remoteAddress: path });
+    } catch (err) {
+      this.context.logger.error(
+        { channelId: this.context.channelId, error: errorCode(err) },
+        'file source: ingest failed; the file is left for the next scan',
+      );
+      return undefined;
+    }
+  }
+
+  private async move(path: string, name: string, to: 'done' | 'error'): Promise<FileOutcome> {
+    const folder = to === 'done' ? this.doneDirectory : this.errorDirectory;
+    try {
+      await moveFile(path, await freeName(folder, name));
+    } catch (err) {
+      this.context.logger.warn(
+        { channelId: this.context.channelId, file: name, error: errorCode(err) },
+        `file source: cannot move the file to the ${to} folder`,
+      );
+    }
+    return to;
+  }
+}
+
+function outcomeOf(reply: IngestReply | undefined): FileOutcome {
+  if (!reply) return 'left';
+  switch (reply.outcome) {
+    case 'accepted':
+    case 'duplicate':
+      return 'done';
+    case 'rejected':
+      return 'error';
+    case 'unavailable':
+      return 'left';
+  }
+}
+
+async function statIfPresent(path: string) {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** `folder/name`, or `folder/stem-2.ext`, `-3`… when that name is taken. */
+async function freeName(folder: string, name: string): Promise<string> {
+  const ext = extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  for (let n = 1; ; n++) {
+    const candidate = join(folder, n === 1 ? name : `${stem}-${n}${ext}`);
+    if (!(await statIfPresent(candidate))) return candidate;
+  }
+}
+
+/** Renames, or copies then deletes when the folders are on different file systems. */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to);
+    await unlink(from);
+  }
+}
+
+export const fileSource: SourceDefinition<FileSourceConfig> = {
+  kind: 'source',
+  type: 'file',
+  description:
+    'Polls a folder for files. Each file whose name matches `pattern` and that has not changed for `minAgeMs` ' +
+    'is read and handed to the channel, one at a time in name order; then it is moved to `doneDirectory` ' +
+    '(accepted, or a duplicate) or `errorDirectory` (rejected). When the channel cannot store it, the file ' +
+    'stays where it is and is tried again on the next scan.',
+  guarantee:
+    'At least once: a file leaves the folder only after the channel committed its content; a crash between ' +
+    'the commit and the move hands it over again, and the channel recognises the duplicate.',
+  configSchema: fileSourceConfig,
+  example: {
+    directory: '/var/sinew/inbound/lab',
+    pattern: '*.hl7',
+    pollIntervalMs: 2000,
+    batch: true,
+  },
+  create: (config, context) => new FileSource(config, context),
+};

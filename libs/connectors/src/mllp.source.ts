@@ -1,0 +1,147 @@
+import { Hl7Message, Hl7ParseError, buildAck, buildNackForUnparsable, Hl7ErrorCondition } from '@sinew/hl7v2';
+import { MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
+import { z } from 'zod';
+import { errorCode, listenHost, millis, portField } from './common';
+import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
+import { loadServerTls, serverTlsConfig } from './tls-config';
+
+export const mllpSourceConfig = z.strictObject({
+  host: listenHost,
+  port: portField(2575, 'TCP port to listen on (0 picks a free port).'),
+  tls: serverTlsConfig
+    .optional()
+    .describe('Listen with TLS (1.2 or later) instead of plain TCP; with `requestCert`, mutual TLS.'),
+  maxConnections: z
+    .number()
+    .int()
+    .positive()
+    .default(100)
+    .describe('Connections open at once; further ones are closed as they arrive.'),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1_048_576)
+    .describe('Largest message accepted, in bytes; a larger one is answered AR and its connection closed.'),
+  idleTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(60_000)
+    .describe('A connection silent this long with no reply pending is closed (0: never).'),
+});
+export type MllpSourceConfig = z.output<typeof mllpSourceConfig>;
+
+/** An MLLP listener handing every frame to the engine and answering with the engine's ACK. */
+export class MllpSource implements Source {
+  private server: MllpServer | undefined;
+
+  constructor(
+    private readonly config: MllpSourceConfig,
+    private readonly context: SourceContext,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.server) throw new Error('the MLLP source is already started');
+    const { host, port, tls, maxConnections, maxMessageBytes, idleTimeoutMs } = this.config;
+    const server = new MllpServer(
+      {
+        host,
+        port,
+        maxConnections,
+        maxMessageBytes,
+        idleTimeoutMs,
+        ...(tls ? { tls: loadServerTls(tls) } : {}),
+      },
+      (bytes, connection) => this.handle(bytes, connection),
+    );
+    server.on('connectionError', (err) =>
+      this.context.logger.warn(
+        { channelId: this.context.channelId, code: err.code, connectionId: err.connectionId },
+        err.message,
+      ),
+    );
+    await server.start();
+    this.server = server;
+  }
+
+  async stop(timeoutMs?: number): Promise<void> {
+    await this.server?.stop(timeoutMs);
+  }
+
+  describe(): string {
+    const scheme = this.config.tls ? 'mllps' : 'mllp';
+    return `${scheme}://${this.config.host}:${this.port() ?? this.config.port}`;
+  }
+
+  port(): number | undefined {
+    return this.server?.port;
+  }
+
+  private async handle(bytes: Buffer, connection: MllpConnectionContext): Promise<Buffer> {
+    let reply: IngestReply;
+    try {
+      reply = await this.context.ingest({
+        body: bytes,
+        contentType: 'hl7v2',
+        source: 'mllp',
+        remoteAddress: connection.remoteAddress,
+        connectionId: connection.connectionId,
+      });
+    } catch (err) {
+      this.context.logger.error(
+        { channelId: this.context.channelId, connectionId: connection.connectionId, error: errorCode(err) },
+        'ingest failed; answered AR',
+      );
+      return handlerFailureNack(bytes);
+    }
+    return reply.reply ?? fallbackAck(bytes, reply);
+  }
+}
+
+/**
+ * The ACK for an engine answer that carries none: AA for accepted and duplicate messages, AE
+ * for rejected ones, AR when the engine was unavailable (the sender keeps the message).
+ */
+function fallbackAck(bytes: Buffer, reply: IngestReply): Buffer {
+  if (reply.outcome === 'unavailable') return handlerFailureNack(bytes);
+  if (reply.outcome === 'rejected') {
+    return buildNackForUnparsable(bytes, {
+      code: 'AE',
+      text: 'the message was rejected',
+      errorCode: Hl7ErrorCondition.ApplicationInternalError,
+    });
+  }
+  try {
+    return buildAck(Hl7Message.parse(bytes), { code: 'AA' }).toBuffer();
+  } catch (err) {
+    if (err instanceof Hl7ParseError) return handlerFailureNack(bytes);
+    throw err;
+  }
+}
+
+export const mllpSource: SourceDefinition<MllpSourceConfig> = {
+  kind: 'source',
+  type: 'mllp',
+  description:
+    'Listens for HL7 v2 messages over MLLP (TCP, or TLS and mutual TLS). Each message is handed to ' +
+    'the channel and answered with the ACK the channel gives: AA once it is durably stored, AE/AR with ' +
+    'an ERR segment when it is refused, AR when it could not be stored (the sender keeps it and sends ' +
+    'it again). Replies on one connection keep the order the messages arrived in.',
+  guarantee:
+    'At least once: a message is acknowledged (AA) only after it is committed; a sender that gets ' +
+    'no ACK, or AR, sends it again, and duplicates are recognised by the channel.',
+  configSchema: mllpSourceConfig,
+  example: {
+    host: '0.0.0.0',
+    port: 2575,
+    tls: {
+      key: '/etc/sinew/tls/server.key',
+      cert: '/etc/sinew/tls/server.crt',
+      ca: '/etc/sinew/tls/lab-ca.crt',
+      requestCert: true,
+    },
+    maxMessageBytes: 4_194_304,
+  },
+  create: (config, context) => new MllpSource(config, context),
+};

@@ -1,0 +1,36 @@
+import type { DestinationDefinition, SourceDefinition } from './connector';
+import { fhirDestination } from './fhir.destination';
+import { fileDestination } from './file.destination';
+import { fileSource } from './file.source';
+import { httpDestination } from './http.destination';
+import { httpSource } from './http.source';
+import { mllpDestination } from './mllp.destination';
+import { mllpSource } from './mllp.source';
+
+/** Builds a registry keyed by type; a type declared twice is a programming error. */
+function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
+  const out: Record<string, D> = {};
+  for (const d of definitions) {
+    if (out[d.type]) throw new Error(`${kind} connector type "${d.type}" is declared twice`);
+    out[d.type] = d;
+  }
+  return out;
+}
+
+/** Every source connector, by type (`mllp`, `http`, `file`). */
+export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition>('source', [
+  mllpSource as SourceDefinition,
+  httpSource as SourceDefinition,
+  fileSource as SourceDefinition,
+]);
+
+/** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
+export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
+  'destination',
+  [
+    mllpDestination as DestinationDefinition,
+    httpDestination as DestinationDefinition,
+    fhirDestination as DestinationDefinition,
+    fileDestination as DestinationDefinition,
+  ],
+);

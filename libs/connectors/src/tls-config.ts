@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { serverTlsOptions } from '@sinew/mllp';
+import type { TlsOptions } from 'node:tls';
+import { z } from 'zod';
+
+/** A PEM value: the PEM text itself, or the path of a PEM file. */
+function pem(description: string) {
+  return z.string().min(1).describe(`${description} PEM text, or the path of a PEM file.`);
+}
+
+/** TLS settings of a listener (MLLP, HTTP). */
+export const serverTlsConfig = z
+  .strictObject({
+    key: pem('Private key of the listener.'),
+    cert: pem('Certificate (chain) of the listener.'),
+    ca: pem(
+      'CA certificate(s) that client certificates must be signed by (mutual TLS). Needed with `requestCert`.',
+    ).optional(),
+    requestCert: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Mutual TLS: ask each client for a certificate and refuse clients without one signed by `ca`.',
+      ),
+  })
+  .refine((tls) => !tls.requestCert || tls.ca !== undefined, {
+    message: 'requestCert needs ca: the CA that client certificates must be signed by',
+    path: ['ca'],
+  });
+export type ServerTlsConfig = z.output<typeof serverTlsConfig>;
+
+/** TLS settings of an outbound connection (MLLP). */
+export const clientTlsConfig = z
+  .strictObject({
+    ca: pem('CA certificate(s) to trust for the peer (default: the system CAs).').optional(),
+    cert: pem('Client certificate, for mutual TLS (with `key`).').optional(),
+    key: pem('Private key of the client certificate, for mutual TLS (with `cert`).').optional(),
+    servername: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name the peer certificate must carry when `host` is an IP address (also sent as SNI).'),
+  })
+  .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), {
+    message: 'cert and key go together (mutual TLS needs both)',
+    path: ['key'],
+  });
+export type ClientTlsConfig = z.output<typeof clientTlsConfig>;
+
+/** Reads a PEM value: returned as is when it is PEM text, read from disk when it is a path. */
+export function loadPem(value: string, field: string): Buffer {
+  if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value, 'utf8');
+  try {
+    return readFileSync(value);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'read error';
+    throw new Error(`${field}: cannot read the PEM file ${value} (${code})`);
+  }
+}
+
+/** Node server TLS options from a listener's TLS config (TLS 1.2+, mutual TLS enforced). */
+export function loadServerTls(tls: ServerTlsConfig): TlsOptions {
+  return serverTlsOptions({
+    key: loadPem(tls.key, 'tls.key'),
+    cert: loadPem(tls.cert, 'tls.cert'),
+    ...(tls.ca !== undefined ? { ca: loadPem(tls.ca, 'tls.ca') } : {}),
+    requestCert: tls.requestCert,
+  });
+}
+
+/** Node client TLS options from an outbound TLS config. */
+export function loadClientTls(tls: ClientTlsConfig): ConnectionOptions {
+  return {
+    ...(tls.ca !== undefined ? { ca: loadPem(tls.ca, 'tls.ca') } : {}),
+    ...(tls.cert !== undefined ? { cert: loadPem(tls.cert, 'tls.cert') } : {}),
+    ...(tls.key !== undefined ? { key: loadPem(tls.key, 'tls.key') } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
+}
