@@ -159,6 +159,25 @@ describe('EHR stand-in (FHIR R4 over HTTP)', () => {
       }
     });
 
+    it('answers a large transaction whose conditional creates all match without writing anything', async () => {
+      const orgs = transaction(
+        ...Array.from({ length: 9 }, (_, i) => ({
+          resource: {
+            resourceType: 'Organization' as const,
+            identifier: [{ system: 'urn:lab', value: `L${i}` }],
+          },
+          request: { method: 'POST' as const, url: 'Organization', ifNoneExist: `identifier=urn:lab|L${i}` },
+        })),
+      );
+      expect((await send(ehr, 'POST', '', orgs)).status).toBe(200);
+      const again = await send(ehr, 'POST', '', orgs);
+      expect(again.status).toBe(200);
+      const entries = (again.json as Bundle).entry ?? [];
+      expect(entries.map((e) => e.response?.status)).toEqual(Array(9).fill('200'));
+      expect(entries.map((e) => e.resource?.id)).toEqual(ehr.repo.all('Organization').map((o) => o.id));
+      expect(ehr.repo.count('Organization')).toBe(9);
+    });
+
     it('is atomic: one invalid entry refuses the whole bundle with 400 and stores nothing', async () => {
       const bad = observationEntry(1);
       delete (bad.resource as Partial<Observation>).code;

@@ -1,0 +1,37 @@
+import { readConfig } from './run';
+
+describe('stand-ins settings', () => {
+  it('defaults to 127.0.0.1, EHR on 8090 under /fhir, PMS on 8091', () => {
+    expect(readConfig([], {})).toEqual({
+      host: '127.0.0.1',
+      ehrPort: 8090,
+      pmsPort: 8091,
+      ehrBasePath: '/fhir',
+      pmsPatientsFile: undefined,
+    });
+  });
+
+  it('reads the environment, and a flag wins over its variable', () => {
+    const env = { EHR_PORT: '9000', PMS_PORT: '9001', STANDINS_HOST: '0.0.0.0', PMS_PATIENTS_FILE: 'p.json' };
+    expect(readConfig(['--pms-port=0', '--ehr-base-path', '/r4'], env)).toEqual({
+      host: '0.0.0.0',
+      ehrPort: 9000,
+      pmsPort: 0,
+      ehrBasePath: '/r4',
+      pmsPatientsFile: 'p.json',
+    });
+  });
+
+  it('refuses unknown options, missing values and bad ports', () => {
+    expect(() => readConfig(['--ehr'], {})).toThrow(
+      'unknown option --ehr (known: --host, --ehr-port, --pms-port, --ehr-base-path, --pms-patients)',
+    );
+    expect(() => readConfig(['--ehr-port'], {})).toThrow('--ehr-port needs a value');
+    expect(() => readConfig([], { PMS_PORT: '70000' })).toThrow(
+      'PMS port must be a port number 0-65535, got "70000"',
+    );
+    expect(() => readConfig(['--ehr-port', '-1'], {})).toThrow(
+      'EHR port must be a port number 0-65535, got "-1"',
+    );
+  });
+});
