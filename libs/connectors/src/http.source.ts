@@ -11,6 +11,7 @@ import { handlerFailureNack } from '@sinew/mllp';
 import { z } from 'zod';
 import { errorCode, listenHost, millis, portField } from './common';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
+import { findJsonSyntaxError } from './json-syntax';
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
@@ -73,19 +74,11 @@ function looksLikeHl7(body: Buffer): boolean {
 }
 
 /** A JSON syntax error as a diagnostics text: where it is, never what the body holds. */
-function jsonErrorText(text: string, err: unknown): string {
-  const message = err instanceof Error ? err.message : '';
-  const at = /at position (\d+)/.exec(message);
-  if (at) {
-    const position = Number(at[1]);
-    const before = text.slice(0, position);
-    const line = before.split('\n').length;
-    const column = position - before.lastIndexOf('\n');
-    return `the body is not valid JSON: syntax error at line ${line}, column ${column}`;
-  }
-  if (/end of JSON input/i.test(message))
-    return 'the body is not valid JSON: it ends before the value is complete';
-  return 'the body is not valid JSON';
+function jsonErrorText(text: string): string {
+  const error = findJsonSyntaxError(text);
+  if (!error) return 'the body is not valid JSON';
+  if (error.truncated) return 'the body is not valid JSON: it ends before the value is complete';
+  return `the body is not valid JSON: expected ${error.expected} at line ${error.line}, column ${error.column}`;
 }
 
 interface HttpAnswer {
@@ -301,8 +294,8 @@ export class HttpSource implements Source {
       let value: unknown;
       try {
         value = JSON.parse(text);
-      } catch (err) {
-        return outcomeAnswer(400, operationOutcome(IssueType.Structure, jsonErrorText(text, err)));
+      } catch {
+        return outcomeAnswer(400, operationOutcome(IssueType.Structure, jsonErrorText(text)));
       }
       const resourceType =
         typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -1,7 +1,7 @@
 import { Hl7Message, Hl7ParseError, buildAck, buildNackForUnparsable, Hl7ErrorCondition } from '@sinew/hl7v2';
 import { MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
 import { z } from 'zod';
-import { errorCode, listenHost, millis, portField } from './common';
+import { errorCode, listenHost, portField } from './common';
 import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 

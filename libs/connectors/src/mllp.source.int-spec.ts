@@ -1,0 +1,235 @@
+import { connect } from 'node:net';
+import { Hl7Message, readAck } from '@sinew/hl7v2';
+import { MllpClient } from '@sinew/mllp';
+import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
+import { ackFor, adt, delay, recordingIngest, recordingLogger } from '../test/support';
+import type { IngestReply, IngestRequest, Source } from './connector';
+import { mllpSource, mllpSourceConfig } from './mllp.source';
+
+jest.setTimeout(15_000);
+
+const sources: Source[] = [];
+const clients: MllpClient[] = [];
+
+async function startSource(
+  answer: (request: IngestRequest) => IngestReply | Promise<IngestReply>,
+  config: Record<string, unknown> = {},
+) {
+  const ingest = recordingIngest(answer);
+  const logger = recordingLogger();
+  const source = mllpSource.create(mllpSourceConfig.parse({ port: 0, ...config }), {
+    channelId: 'lab-in',
+    ingest,
+    logger,
+  });
+  await source.start();
+  sources.push(source);
+  return { source, ingest, logger, port: source.port?.() as number };
+}
+
+function client(
+  port: number,
+  options: Partial<ConstructorParameters<typeof MllpClient>[0]> = {},
+): MllpClient {
+  const c = new MllpClient({ host: '127.0.0.1', port, ackTimeoutMs: 5_000, ...options });
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(sources.splice(0).map((s) => s.stop(1_000)));
+});
+
+describe('mllp source', () => {
+  it('hands each frame to the engine as hl7v2 and writes back the exact reply bytes', async () => {
+    let reply: Buffer | undefined;
+    const { ingest, port, source } = await startSource((req) => {
+      reply = ackFor(req.body, 'AA');
+      return { outcome: 'accepted', messageId: 'm1', reply };
+    });
+    expect(port).toBeGreaterThan(0);
+    expect(source.describe()).toBe(`mllp://127.0.0.1:${port}`);
+    const result = await client(port).send(adt('CTRL-1'));
+    expect(result.status).toBe('accepted');
+    expect(result.ack?.toBuffer()).toEqual(reply);
+    expect(ingest.requests).toHaveLength(1);
+    const [request] = ingest.requests;
+    expect(request?.body).toEqual(adt('CTRL-1'));
+    expect(request).toMatchObject({ contentType: 'hl7v2', source: 'mllp', remoteAddress: '127.0.0.1' });
+    expect(request?.connectionId).toEqual(expect.any(Number));
+  });
+
+  it('passes rejections (AE with ERR) and unavailability (AR) through as the engine built them', async () => {
+    const { port } = await startSource((req) => {
+      const id = Hl7Message.parse(req.body).controlId;
+      return id === 'BAD'
+        ? { outcome: 'rejected', reply: ackFor(req.body, 'AE', 'PID-3 is required') }
+        : { outcome: 'unavailable', reply: ackFor(req.body, 'AR', 'store unavailable') };
+    });
+    const c = client(port);
+    const rejected = await c.send(adt('BAD'));
+    expect(rejected).toMatchObject({ status: 'error', code: 'AE', controlId: 'BAD' });
+    expect(rejected.errors).toContain('PID-3 is required');
+    const unavailable = await c.send(adt('LATER'));
+    expect(unavailable).toMatchObject({ status: 'rejected', code: 'AR', controlId: 'LATER' });
+  });
+
+  it('answers AR (ERR 207) when the engine throws, and logs no message content', async () => {
+    const { port, logger } = await startSource(() => {
+      throw new Error('database exploded while storing Testpatient');
+    });
+    const result = await client(port).send(adt('CRASH-1'));
+    expect(result).toMatchObject({ status: 'rejected', code: 'AR', controlId: 'CRASH-1' });
+    expect(result.ack?.get('ERR-3.1')).toBe('207');
+    expect(logger.entries).toEqual([
+      {
+        level: 'error',
+        obj: { channelId: 'lab-in', connectionId: expect.any(Number), error: 'Error' },
+        msg: expect.any(String),
+      },
+    ]);
+    expect(JSON.stringify(logger.entries)).not.toMatch(/Testpatient|CRASH-1/);
+  });
+
+  it('builds the ACK itself when the engine answers without one (AA accepted, AE rejected, AR unavailable)', async () => {
+    const outcomes: Record<string, IngestReply['outcome']> = {
+      A: 'accepted',
+      D: 'duplicate',
+      R: 'rejected',
+      U: 'unavailable',
+    };
+    const { port } = await startSource((req) => ({
+      outcome: outcomes[Hl7Message.parse(req.body).controlId] ?? 'accepted',
+    }));
+    const c = client(port);
+    const codes = [];
+    for (const id of ['A', 'D', 'R', 'U']) codes.push((await c.send(adt(id))).code);
+    expect(codes).toEqual(['AA', 'AA', 'AE', 'AR']);
+  });
+
+  it('keeps arrival order on one connection even when the engine answers out of order', async () => {
+    const { port } = await startSource(async (req) => {
+      const id = Hl7Message.parse(req.body).controlId;
+      await delay(id === 'FIRST' ? 150 : 0);
+      return { outcome: 'accepted', reply: ackFor(req.body, 'AA') };
+    });
+    const frames: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(Buffer.concat([frame(adt('FIRST')), frame(adt('SECOND'))]));
+      });
+      let buffer = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        let end: number;
+        while ((end = buffer.indexOf(0x1c)) >= 0) {
+          frames.push(readAck(Hl7Message.parse(buffer.subarray(1, end))).controlId);
+          buffer = buffer.subarray(end + 2);
+        }
+        if (frames.length === 2) {
+          socket.destroy();
+          resolve();
+        }
+      });
+      socket.on('error', reject);
+    });
+    expect(frames).toEqual(['FIRST', 'SECOND']);
+  });
+
+  it('stops gracefully: the message in flight still gets its ACK, new connections are refused', async () => {
+    let release: () => void = () => undefined;
+    const { port, source } = await startSource(async (req) => {
+      await new Promise<void>((r) => (release = r));
+      return { outcome: 'accepted', reply: ackFor(req.body, 'AA') };
+    });
+    const c = client(port, { reconnect: { attempts: 1 } });
+    const pending = c.send(adt('INFLIGHT'));
+    await delay(100);
+    const stopped = source.stop(5_000);
+    await delay(50);
+    release();
+    expect((await pending).code).toBe('AA');
+    await stopped;
+    const late = await client(port, { reconnect: { attempts: 1 } }).send(adt('LATE'));
+    expect(late.status).toBe('connection_failed');
+  });
+
+  it('refuses a message over maxMessageBytes with AR without calling the engine', async () => {
+    const { port, ingest } = await startSource(() => ({ outcome: 'accepted' }), { maxMessageBytes: 200 });
+    const big = Buffer.concat([adt('BIG'), Buffer.from(`NTE|1||${'x'.repeat(500)}\r`)]);
+    const result = await client(port).send(big);
+    expect(result.code).toBe('AR');
+    expect(ingest.requests).toHaveLength(0);
+  });
+});
+
+describe('mllp source config', () => {
+  it('has the documented defaults and refuses unknown fields and bad values', () => {
+    expect(mllpSourceConfig.parse({})).toEqual({
+      host: '127.0.0.1',
+      port: 2575,
+      maxConnections: 100,
+      maxMessageBytes: 1_048_576,
+      idleTimeoutMs: 60_000,
+    });
+    expect(mllpSourceConfig.safeParse({ prot: 2575 }).success).toBe(false);
+    expect(mllpSourceConfig.safeParse({ port: 70_000 }).success).toBe(false);
+    const noCa = mllpSourceConfig.safeParse({ tls: { key: 'k', cert: 'c', requestCert: true } });
+    expect(noCa.error?.issues[0]).toMatchObject({
+      path: ['tls', 'ca'],
+      message: expect.stringContaining('requestCert needs ca'),
+    });
+  });
+
+  it('names a missing PEM file when it starts', async () => {
+    const source = mllpSource.create(
+      mllpSourceConfig.parse({
+        port: 0,
+        tls: { key: '/nonexistent/server.key', cert: '/nonexistent/server.crt' },
+      }),
+      { channelId: 'c', ingest: async () => ({ outcome: 'accepted' }), logger: recordingLogger() },
+    );
+    await expect(source.start()).rejects.toThrow(
+      'tls.key: cannot read the PEM file /nonexistent/server.key (ENOENT)',
+    );
+  });
+});
+
+function frame(payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x0b]), payload, Buffer.from([0x1c, 0x0d])]);
+}
+
+const describeTls = opensslAvailable() ? describe : describe.skip;
+describeTls('mllp source over mutual TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => (pki = createTestPki()));
+  afterAll(() => pki.remove());
+
+  it('accepts a client with a certificate from the configured CA (PEM paths) and refuses a stranger', async () => {
+    const { port, source, ingest } = await startSource(
+      (req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }),
+      {
+        tls: { key: pki.server.keyPath, cert: pki.server.certPath, ca: pki.caPath, requestCert: true },
+      },
+    );
+    expect(source.describe()).toBe(`mllps://127.0.0.1:${port}`);
+    const trusted = await client(port, {
+      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key },
+    }).send(adt('TLS-1'));
+    expect(trusted.code).toBe('AA');
+    const stranger = await client(port, {
+      tls: { ca: pki.ca, cert: pki.strangerClient.cert, key: pki.strangerClient.key },
+      reconnect: { attempts: 1 },
+    }).send(adt('TLS-2'));
+    expect(stranger.status).toBe('connection_failed');
+    expect(ingest.requests.map((r) => Hl7Message.parse(r.body).controlId)).toEqual(['TLS-1']);
+  });
+
+  it('takes the key and certificate as PEM text too', async () => {
+    const { port } = await startSource((req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }), {
+      tls: { key: pki.server.key.toString(), cert: pki.server.cert.toString() },
+    });
+    expect((await client(port, { tls: { ca: pki.ca } }).send(adt('TLS-3'))).code).toBe('AA');
+  });
+});
