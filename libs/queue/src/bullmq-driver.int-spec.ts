@@ -1,0 +1,198 @@
+import Redis from 'ioredis';
+import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
+import { BullMqQueueDriver, type BullMqQueueDriverOptions } from './bullmq-driver';
+import { queueConformanceSuite } from './conformance';
+import type { DeadJob, Job } from './driver';
+
+const prefix = uniquePrefix('queue');
+let url: string;
+
+beforeAll(async () => {
+  url = await redisUrl();
+});
+
+afterAll(async () => {
+  await flushPrefix(url, prefix);
+});
+
+queueConformanceSuite(
+  'BullMqQueueDriver',
+  async () => new BullMqQueueDriver({ url, prefix, stalledIntervalMs: 300, lockDurationMs: 1000 }),
+  { recoveryTimeoutMs: 8000 },
+);
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('BullMqQueueDriver on Redis', () => {
+  const drivers: BullMqQueueDriver[] = [];
+  let n = 0;
+  const queueName = (tag: string) => `bull-${tag}-${++n}`;
+  const driver = (options: Partial<BullMqQueueDriverOptions> = {}) => {
+    const d = new BullMqQueueDriver({
+      url,
+      prefix,
+      stalledIntervalMs: 300,
+      lockDurationMs: 1000,
+      ...options,
+    });
+    drivers.push(d);
+    return d;
+  };
+
+  afterEach(async () => {
+    await Promise.all(drivers.splice(0).map((d) => d.close({ timeoutMs: 1000 })));
+  });
+
+  it('FIFO holds across two processes consuming the same queue: one job at a time, in order', async () => {
+    const queue = queueName('fifo-2');
+    const a = driver();
+    const b = driver();
+    const order: number[] = [];
+    let active = 0;
+    let maxActive = 0;
+    const handler = (_who: string) => async (job: Job<number>) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await sleep(job.data % 5 === 0 ? 5 : 1);
+      order.push(job.data);
+      active--;
+    };
+    for (let i = 0; i < 40; i++) await a.enqueue(queue, `m${i}`, i);
+    await a.consume(queue, handler('a'), { fifo: true });
+    await b.consume(queue, handler('b'), { fifo: true });
+    for (let i = 40; i < 80; i++) await b.enqueue(queue, `m${i}`, i);
+    await waitFor('80 jobs', () => order.length === 80, 15_000);
+    expect(order).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    expect(maxActive).toBe(1);
+  });
+
+  it('FIFO: a job backing off when its driver closes goes back to the head, keeping its attempt count', async () => {
+    const queue = queueName('fifo-close');
+    const first = driver();
+    const attemptsSeen: string[] = [];
+    await first.consume(
+      queue,
+      async (job: Job<number>) => {
+        attemptsSeen.push(`${job.data}#${job.attempt}`);
+        if (job.data === 1) throw new Error('peer down');
+      },
+      { fifo: true, attempts: 5, backoff: { initialDelayMs: 30_000 } },
+    );
+    for (let i = 0; i < 4; i++) await first.enqueue(queue, `m${i}`, i);
+    await waitFor('the first failure', () => attemptsSeen.includes('1#1'));
+    await sleep(50);
+    const t0 = Date.now();
+    await first.close({ timeoutMs: 5000 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+
+    const second = driver();
+    const order: string[] = [];
+    await second.consume(
+      queue,
+      async (job: Job<number>) => {
+        order.push(`${job.data}#${job.attempt}`);
+      },
+      { fifo: true, attempts: 5 },
+    );
+    await waitFor('the rest of the queue', () => order.length === 3);
+    expect(attemptsSeen).toEqual(['0#1', '1#1']);
+    expect(order).toEqual(['1#2', '2#1', '3#1']);
+  });
+
+  it('dead-letters a job that dying workers abandoned more than maxStalledCount times', async () => {
+    const queue = queueName('stalled');
+    const opts = { stalledIntervalMs: 200, lockDurationMs: 500, maxStalledCount: 1 };
+    let crashes = 0;
+    for (let i = 0; i < 2; i++) {
+      const doomed = driver(opts);
+      let started = false;
+      await doomed.consume(queue, async () => {
+        started = true;
+        crashes++;
+        await new Promise(() => undefined);
+      });
+      if (i === 0) await doomed.enqueue(queue, 'poison', { n: 1 });
+      await waitFor('the job to start', () => started, 8000);
+      await doomed.close({ timeoutMs: 0 });
+    }
+    const survivor = driver(opts);
+    const dead: DeadJob[] = [];
+    survivor.onDeadLetter((d) => dead.push(d));
+    let ran = false;
+    await survivor.consume(queue, async () => {
+      ran = true;
+    });
+    await waitFor('the dead letter', () => dead.length === 1, 8000);
+    expect(crashes).toBe(2);
+    expect(ran).toBe(false);
+    expect(dead[0]).toMatchObject({ job: { id: 'poison', queue, data: { n: 1 } } });
+    expect(dead[0]?.error).toMatch(/stalled/);
+    expect((await survivor.deadLetters(queue)).map((d) => d.job.id)).toEqual(['poison']);
+  });
+
+  it('keeps dead letters in Redis across restarts, under the key prefix', async () => {
+    const queue = queueName('dead-kept');
+    const first = driver();
+    const dead: DeadJob[] = [];
+    first.onDeadLetter((d) => dead.push(d));
+    await first.consume(queue, async () => {
+      throw new Error('refused');
+    });
+    await first.enqueue(queue, '12345', 'data');
+    await waitFor('the dead letter', () => dead.length === 1);
+    await first.close();
+
+    const second = driver();
+    const listed = await second.deadLetters(queue);
+    expect(listed).toEqual([dead[0]]);
+    expect(listed[0]?.job.id).toBe('12345');
+
+    const client = new Redis(url);
+    try {
+      expect(await client.hkeys(`${prefix}:${queue}:~dead-letters`)).toEqual(['12345']);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('isolates deployments by prefix', async () => {
+    const queue = queueName('prefix');
+    const other = `${prefix}-other`;
+    const mine = driver();
+    const theirs = driver({ prefix: other });
+    const ran: string[] = [];
+    await theirs.consume(queue, async (job) => {
+      ran.push(`theirs:${job.id}`);
+    });
+    await mine.enqueue(queue, 'only-mine', null);
+    await sleep(300);
+    expect(ran).toEqual([]);
+    expect((await mine.stats(queue)).waiting).toBe(1);
+    expect((await theirs.stats(queue)).waiting).toBe(0);
+    await flushPrefix(url, other);
+  });
+
+  it('refuses quickly, with a clear error, when Redis is unreachable', async () => {
+    const down = driver({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 300, onError: () => undefined });
+    const t0 = Date.now();
+    await expect(down.ping()).rejects.toThrow();
+    await expect(down.enqueue('q', 'a', null)).rejects.toThrow(/Redis did not answer enqueue within 300 ms/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('rejects invalid options with specific errors', () => {
+    expect(() => new BullMqQueueDriver({ url: 'http://x' })).toThrow(/redis:\/\/ or rediss:\/\//);
+    expect(() => new BullMqQueueDriver({ url, prefix: 'a:b' })).toThrow(/invalid prefix/);
+    expect(() => new BullMqQueueDriver({ url, lockDurationMs: 0 })).toThrow(
+      /lockDurationMs must be a number > 0/,
+    );
+  });
+});

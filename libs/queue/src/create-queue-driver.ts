@@ -1,0 +1,24 @@
+import { BullMqQueueDriver } from './bullmq-driver';
+import type { QueueDriver } from './driver';
+import { MemoryQueueDriver } from './memory-driver';
+
+export interface QueueDriverFactoryOptions {
+  /** Redis URL: given, the BullMQ driver; absent, the in-process driver. */
+  redisUrl?: string;
+  /** Key prefix for the BullMQ driver (default `sinew`). */
+  prefix?: string;
+  /** Errors no caller can be given (connection loss, a dead-letter listener that threw). */
+  onError?: (err: Error) => void;
+}
+
+/** BullMQ on Redis when `redisUrl` is given (scale-out), else the in-process driver (embedded). */
+export function createQueueDriver(options: QueueDriverFactoryOptions = {}): QueueDriver {
+  if (options.redisUrl) {
+    return new BullMqQueueDriver({
+      url: options.redisUrl,
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
+  }
+  return new MemoryQueueDriver(options.onError ? { onError: options.onError } : {});
+}
