@@ -63,7 +63,9 @@ export async function withTestSchema(url?: string): Promise<TestSchema> {
   return {
     url: serverUrl,
     schema,
-    drop: () => adminQuery(serverUrl, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
+    drop: async () => {
+      await adminQuery(serverUrl, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    },
   };
 }
 

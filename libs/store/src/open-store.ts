@@ -102,13 +102,7 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Typ
   }
   const applicationName = options.applicationName ?? 'sinew';
   if (schema !== undefined) {
-    const client = new Client({ connectionString: url, application_name: applicationName });
-    await client.connect();
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    } finally {
-      await client.end();
-    }
+    await createSchema(url, schema, applicationName);
   }
   const logger = options.logger;
   const dataSource = new DataSource({
@@ -117,6 +111,7 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Typ
     schema,
     applicationName,
     poolSize: options.poolSize ?? 10,
+    connectTimeoutMS: 10_000,
     entities: storeEntities('postgres'),
     migrations: POSTGRES_MIGRATIONS,
     migrationsTableName: 'ledger_migrations',
@@ -140,6 +135,26 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Typ
   }
   const driver = dataSource.driver as unknown as { master: Pool };
   return new TypeOrmStore(dataSource, new PostgresDatabase(driver.master));
+}
+
+/** CREATE SCHEMA IF NOT EXISTS, tolerating another process creating it at the same moment. */
+async function createSchema(url: string, schema: string, applicationName: string): Promise<void> {
+  const client = new Client({
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: 10_000,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } catch (error) {
+    // 23505: the catalog's unique index caught a concurrent CREATE SCHEMA; 42P06: it exists.
+    const code = (error as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06') throw error;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Runs pending migrations while holding an advisory lock, so processes starting together take turns. */

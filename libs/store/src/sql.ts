@@ -205,6 +205,13 @@ export class PostgresDatabase implements SqlDatabase {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.track(async () => {
       const client = await this.pool.connect();
+      // A checked-out client reports a dead socket as an 'error' event (the pending query
+      // rejects too); without a listener that event would crash the process.
+      let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken ??= error;
+      };
+      client.on('error', onError);
       const tx: SqlExecutor = {
         all: <R>(sql: string, params?: readonly SqlValue[]) => query<R>(client, this.prepared(sql), params),
         get: async <R>(sql: string, params?: readonly SqlValue[]) =>
@@ -217,16 +224,19 @@ export class PostgresDatabase implements SqlDatabase {
         await client.query('BEGIN');
         const result = await fn(tx);
         await client.query('COMMIT');
-        client.release();
+        client.removeListener('error', onError);
+        client.release(broken);
         return result;
       } catch (error) {
-        let healthy = true;
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          healthy = false;
+        if (!broken) {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackError) {
+            broken = rollbackError as Error;
+          }
         }
-        client.release(healthy ? undefined : (error as Error));
+        client.removeListener('error', onError);
+        client.release(broken);
         throw error;
       }
     });
