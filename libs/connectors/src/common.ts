@@ -25,17 +25,15 @@ export const EXTENSION_OF = { hl7v2: 'hl7', fhir: 'json', json: 'json', text: 't
  * (which might quote input).
  */
 export function errorCode(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof Error) {
-      const causeCode = (cause as { code?: unknown }).code;
-      if (typeof causeCode === 'string') return causeCode;
-    }
-    return err.name;
+  // Duck-typed: errors from another realm (a VM context) are not `instanceof Error`.
+  if (typeof err !== 'object' || err === null) return typeof err;
+  const { code, cause, name } = err as { code?: unknown; cause?: unknown; name?: unknown };
+  if (typeof code === 'string') return code;
+  if (typeof cause === 'object' && cause !== null) {
+    const causeCode = (cause as { code?: unknown }).code;
+    if (typeof causeCode === 'string') return causeCode;
   }
-  return typeof err;
+  return typeof name === 'string' ? name : 'Error';
 }
 
 /** Milliseconds from now until `date` (0 when it is past). */
@@ -53,4 +51,10 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   const date = new Date(text);
   return Number.isNaN(date.getTime()) ? undefined : msUntil(date);
+}
+
+/** True for the error fetch throws when its `AbortSignal.timeout` fires. */
+export function isTimeout(err: unknown): boolean {
+  const name = typeof err === 'object' && err !== null ? (err as { name?: unknown }).name : undefined;
+  return name === 'TimeoutError' || name === 'AbortError';
 }

@@ -1,4 +1,4 @@
-import { errorCode, parseRetryAfter } from './common';
+import { errorCode, isTimeout, parseRetryAfter } from './common';
 import type { DeliveryOutcome } from './connector';
 
 /** Largest response body kept with a delivery, in bytes; the rest is dropped. */
@@ -55,7 +55,7 @@ async function readCapped(res: Response): Promise<Buffer> {
 
 /** A network failure or timeout of {@link httpRequest} as a `retry` outcome. */
 export function networkFailure(err: unknown, url: string, timeoutMs: number): DeliveryOutcome {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+  if (isTimeout(err)) {
     return {
       status: 'retry',
       code: 'TIMEOUT',

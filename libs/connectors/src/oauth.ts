@@ -1,4 +1,4 @@
-import { errorCode } from './common';
+import { errorCode, isTimeout } from './common';
 import { httpRequest, isRetryableStatus } from './http-client';
 
 export interface ClientCredentialsConfig {
@@ -77,8 +77,7 @@ export class ClientCredentialsToken {
         timeoutMs: this.timeoutMs,
       });
     } catch (err) {
-      const timeout = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      const code = timeout ? 'TIMEOUT' : errorCode(err);
+      const code = isTimeout(err) ? 'TIMEOUT' : errorCode(err);
       throw new TokenError(`OAUTH ${code}`, `the token request to ${tokenUrl} failed (${code})`, true);
     }
     let json: { access_token?: unknown; expires_in?: unknown; error?: unknown; error_description?: unknown } =

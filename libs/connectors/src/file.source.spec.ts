@@ -1,0 +1,243 @@
+import {
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+  existsSync,
+  readFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hl7Message } from '@sinew/hl7v2';
+import { ackFor, adt, delay, recordingIngest, recordingLogger, until } from '../test/support';
+import type { IngestReply, IngestRequest, Source } from './connector';
+import { fileSource, fileSourceConfig, globToRegExp } from './file.source';
+
+jest.setTimeout(15_000);
+
+let dir: string;
+const sources: Source[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sinew-file-source-'));
+});
+afterEach(async () => {
+  await Promise.all(sources.splice(0).map((s) => s.stop(2_000)));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a file whose modification time is `ageMs` in the past. */
+function put(name: string, body: Buffer | string, ageMs = 5_000): string {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  const when = new Date(Date.now() - ageMs);
+  utimesSync(path, when, when);
+  return path;
+}
+
+const ls = (sub = '') => readdirSync(join(dir, sub)).sort();
+const controlId = (req: IngestRequest) => Hl7Message.parse(req.body).controlId;
+
+async function startSource(
+  answer: (request: IngestRequest) => IngestReply | Promise<IngestReply>,
+  config: Record<string, unknown> = {},
+) {
+  const ingest = recordingIngest(answer);
+  const logger = recordingLogger();
+  const source = fileSource.create(
+    fileSourceConfig.parse({ directory: dir, pollIntervalMs: 50, ...config }),
+    {
+      channelId: 'files-in',
+      ingest,
+      logger,
+    },
+  );
+  await source.start();
+  sources.push(source);
+  return { source, ingest, logger };
+}
+
+const accept = (req: IngestRequest): IngestReply => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') });
+
+describe('file source', () => {
+  it('hands each file to the engine in name order and moves it to done/', async () => {
+    put('b.hl7', adt('B'));
+    put('a.hl7', adt('A'));
+    put('c.hl7', adt('C'));
+    const { ingest, source } = await startSource(accept);
+    expect(source.describe()).toBe(`file://${dir}/*`);
+    await until(() => ls('done').length === 3);
+    expect(ingest.requests.map(controlId)).toEqual(['A', 'B', 'C']);
+    expect(ingest.requests[0]).toMatchObject({
+      contentType: 'hl7v2',
+      source: 'file',
+      remoteAddress: join(dir, 'a.hl7'),
+    });
+    expect(ls()).toEqual(['done', 'error']);
+    expect(readFileSync(join(dir, 'done', 'a.hl7'))).toEqual(adt('A'));
+  });
+
+  it('moves rejected files to error/, duplicates to done/', async () => {
+    put('1.hl7', adt('OK'));
+    put('2.hl7', adt('BAD'));
+    put('3.hl7', adt('DUP'));
+    await startSource((req) => {
+      const id = controlId(req);
+      return { outcome: id === 'BAD' ? 'rejected' : id === 'DUP' ? 'duplicate' : 'accepted' };
+    });
+    await until(() => ls('done').length + ls('error').length === 3);
+    expect(ls('done')).toEqual(['1.hl7', '3.hl7']);
+    expect(ls('error')).toEqual(['2.hl7']);
+  });
+
+  it('leaves a file in place when the engine is unavailable (or throws) and takes it on a later scan', async () => {
+    put('x.hl7', adt('X'));
+    let calls = 0;
+    const { ingest, logger } = await startSource(() => {
+      calls++;
+      if (calls === 1) return { outcome: 'unavailable' };
+      if (calls === 2) throw new Error('store down');
+      return { outcome: 'accepted' };
+    });
+    await until(() => ls('done').length === 1);
+    expect(ingest.requests).toHaveLength(3);
+    expect(ls()).toEqual(['done', 'error']);
+    expect(logger.entries.filter((e) => e.level === 'error')).toHaveLength(1);
+  });
+
+  it('stops a scan at an unavailable file: later files wait for the next scan', async () => {
+    put('1.hl7', adt('ONE'));
+    put('2.hl7', adt('TWO'));
+    let down = true;
+    const { ingest } = await startSource((req) => (down ? { outcome: 'unavailable' } : accept(req)), {
+      pollIntervalMs: 200,
+    });
+    await until(() => ingest.requests.length === 1);
+    await delay(100);
+    expect(ingest.requests.map(controlId)).toEqual(['ONE']);
+    down = false;
+    await until(() => ls('done').length === 2);
+    expect(ingest.requests.map(controlId)).toEqual(['ONE', 'ONE', 'TWO']);
+  });
+
+  it('only picks up names matching the pattern, never dot files, never files changed within minAgeMs', async () => {
+    put('lab.hl7', adt('LAB'));
+    put('notes.txt', 'not a message');
+    put('.partial.hl7', adt('HIDDEN'));
+    put('fresh.hl7', adt('FRESH'), 0);
+    const { ingest } = await startSource(accept, { pattern: '*.hl7', minAgeMs: 600 });
+    await until(() => ls('done').includes('lab.hl7'));
+    await delay(150);
+    expect(ingest.requests.map(controlId)).toEqual(['LAB']);
+    expect(ls()).toEqual(['.partial.hl7', 'done', 'error', 'fresh.hl7', 'notes.txt']);
+    await until(() => ls('done').includes('fresh.hl7'));
+    expect(ingest.requests.map(controlId)).toEqual(['LAB', 'FRESH']);
+  });
+
+  it('gives a name already in done/ a numbered suffix instead of overwriting', async () => {
+    put('same.hl7', adt('FIRST'));
+    const { ingest } = await startSource(accept);
+    await until(() => ls('done').length === 1);
+    put('same.hl7', adt('SECOND'));
+    await until(() => ls('done').length === 2);
+    expect(ls('done')).toEqual(['same-2.hl7', 'same.hl7']);
+    expect(readFileSync(join(dir, 'done', 'same-2.hl7'))).toEqual(adt('SECOND'));
+    expect(ingest.requests).toHaveLength(2);
+  });
+
+  it('batch: hands each message of a file over on its own; any rejection sends the file to error/', async () => {
+    put('batch-ok.hl7', Buffer.concat([adt('B1'), adt('B2')]));
+    put('batch-mixed.hl7', Buffer.concat([adt('M1'), adt('REJECT'), adt('M3')]));
+    const { ingest, logger } = await startSource(
+      (req) => (controlId(req) === 'REJECT' ? { outcome: 'rejected' } : accept(req)),
+      { batch: true },
+    );
+    await until(() => ls('done').length + ls('error').length === 2);
+    expect(ls('done')).toEqual(['batch-ok.hl7']);
+    expect(ls('error')).toEqual(['batch-mixed.hl7']);
+    expect(ingest.requests.map(controlId)).toEqual(['M1', 'REJECT', 'M3', 'B1', 'B2']);
+    expect(logger.entries).toContainEqual({
+      level: 'warn',
+      obj: { channelId: 'files-in', file: 'batch-mixed.hl7', messages: 3, rejected: [2] },
+      msg: expect.any(String),
+    });
+  });
+
+  it('batch: a file that is not HL7 v2 goes to error/ without calling the engine', async () => {
+    put('junk.hl7', 'hello world');
+    const { ingest } = await startSource(accept, { batch: true });
+    await until(() => ls('error').length === 1);
+    expect(ingest.requests).toHaveLength(0);
+  });
+
+  it('moves a file over maxFileBytes to error/ unread', async () => {
+    put('huge.hl7', Buffer.alloc(2048, 0x41));
+    const { ingest } = await startSource(accept, { maxFileBytes: 1024 });
+    await until(() => ls('error').length === 1);
+    expect(ingest.requests).toHaveLength(0);
+  });
+
+  it('uses the configured done and error folders', async () => {
+    put('ok.hl7', adt('OK'));
+    await startSource(accept, { doneDirectory: join(dir, 'archive'), errorDirectory: 'failed' });
+    await until(() => existsSync(join(dir, 'archive', 'ok.hl7')));
+    expect(ls()).toEqual(['archive', 'failed']);
+  });
+
+  it('stop() waits for the file being handled, and no file is taken after it', async () => {
+    put('1.hl7', adt('SLOW'));
+    put('2.hl7', adt('NEXT'));
+    const { source, ingest } = await startSource(async (req) => {
+      await delay(300);
+      return accept(req);
+    });
+    await until(() => ingest.requests.length === 1);
+    await source.stop(5_000);
+    expect(ls('done')).toEqual(['1.hl7']);
+    await delay(200);
+    expect(ingest.requests).toHaveLength(1);
+    expect(ls()).toEqual(['2.hl7', 'done', 'error']);
+  });
+
+  it('refuses to start on a missing folder, naming it', async () => {
+    const source = fileSource.create(fileSourceConfig.parse({ directory: join(dir, 'nope') }), {
+      channelId: 'c',
+      ingest: async () => ({ outcome: 'accepted' }),
+      logger: recordingLogger(),
+    });
+    await expect(source.start()).rejects.toThrow(
+      `file source: cannot read the folder ${join(dir, 'nope')} (ENOENT)`,
+    );
+  });
+});
+
+describe('file source config', () => {
+  it('has the documented defaults; batch needs hl7v2', () => {
+    expect(fileSourceConfig.parse({ directory: '/in' })).toEqual({
+      directory: '/in',
+      pattern: '*',
+      pollIntervalMs: 1000,
+      minAgeMs: 500,
+      contentType: 'hl7v2',
+      batch: false,
+      maxFileBytes: 10 * 1024 * 1024,
+    });
+    const bad = fileSourceConfig.safeParse({ directory: '/in', contentType: 'json', batch: true });
+    expect(bad.error?.issues[0]).toMatchObject({
+      path: ['batch'],
+      message: 'batch applies to HL7 v2 files only (contentType: hl7v2)',
+    });
+  });
+
+  it.each([
+    ['*', 'anything.hl7', true],
+    ['*.hl7', 'lab.hl7', true],
+    ['*.hl7', 'lab.hl7.tmp', false],
+    ['ORU_????.txt', 'ORU_0001.txt', true],
+    ['ORU_????.txt', 'ORU_01.txt', false],
+    ['a+b(1).hl7', 'a+b(1).hl7', true],
+  ])('pattern %s on %s: %s', (pattern, name, matches) => {
+    expect(globToRegExp(pattern).test(name)).toBe(matches);
+  });
+});
