@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
@@ -13,7 +13,6 @@ import Redis from 'ioredis';
 const LOCAL_URL = 'redis://127.0.0.1:6379';
 
 let resolved: Promise<string> | undefined;
-let server: ChildProcess | undefined;
 
 /** The URL of a Redis server that answers PING (started on first use if need be). */
 export function redisUrl(): Promise<string> {
@@ -57,6 +56,8 @@ async function answersPing(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 1000,
+    // A refused socket never closes cleanly: do not keep the process alive 2 s for it.
+    disconnectTimeout: 50,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
@@ -79,7 +80,7 @@ async function findRedis(): Promise<string> {
     throw new Error(`REDIS_URL is set (${redacted(fromEnv)}) but that server does not answer PING`);
   }
   if (await answersPing(LOCAL_URL)) return LOCAL_URL;
-  return startThrowawayServer();
+  return (await startRedisServer()).url;
 }
 
 function freePort(): Promise<number> {
@@ -93,51 +94,55 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startThrowawayServer(): Promise<string> {
+export interface RedisServer {
+  url: string;
+  /** Stops the server (it also stops when this process exits). */
+  stop(): void;
+}
+
+/**
+ * Starts a throwaway `redis-server` on a free loopback port, without persistence. Killed when
+ * this process exits; `stop()` kills it sooner.
+ */
+export async function startRedisServer(): Promise<RedisServer> {
   const port = await freePort();
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  server = child;
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'ENOENT'
           ? new Error(
-              'No Redis for the tests: REDIS_URL is not set, nothing answers on 127.0.0.1:6379, and ' +
-                'the redis-server binary is missing (install the Debian package redis-server)',
+              'redis-server is not installed: install the Debian package redis-server, ' +
+                'run Redis on 127.0.0.1:6379, or set REDIS_URL',
             )
           : err,
       );
     });
     child.once('exit', (code) =>
-      reject(new Error(`redis-server exited with code ${code} before answering: ${stderr.trim()}`)),
+      reject(new Error(`redis-server exited with code ${code} before answering: ${output.trim()}`)),
     );
   });
   failed.catch(() => undefined);
   process.once('exit', () => child.kill('SIGKILL'));
   child.unref();
-  (child.stderr as { unref?: () => void } | null)?.unref?.();
+  for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     const answered = await Promise.race([answersPing(url), failed]);
-    if (answered) return url;
+    if (answered) return { url, stop: () => child.kill('SIGTERM') };
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`redis-server on port ${port} did not answer PING within 10 s: ${stderr.trim()}`);
+      throw new Error(`redis-server on port ${port} did not answer PING within 10 s: ${output.trim()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** Stops the throwaway server, if this process started one (it also stops at exit). */
-export function stopThrowawayRedis(): void {
-  server?.kill('SIGTERM');
-  server = undefined;
-  resolved = undefined;
 }
