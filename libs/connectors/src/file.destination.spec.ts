@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordingLogger } from '../test/support';
 import type { DeliveryRequest } from './connector';
-import { FileDestination, fileDestination, fileDestinationConfig } from './file.destination';
+import type { FileDestination } from './file.destination';
+import { fileDestination, fileDestinationConfig } from './file.destination';
 
 let dir: string;
 beforeEach(() => {
