@@ -72,8 +72,23 @@ export interface DeliveryAttemptRow {
   response: Buffer | null;
 }
 
-/** SQL for "a delivery that is not terminal"; also the predicate of the ordering index. */
+/*
+ * Partial-index predicates. Rows enter and leave these indexes as their status changes, so
+ * the happy path (received → processed → delivered; pending → sent) writes few index pages,
+ * while every lookup the engine and the recovery sweep make stays an index search. A query
+ * that should use one repeats its predicate verbatim (SQLite proves index usability by
+ * matching terms, not by reasoning about IN lists).
+ */
+/** Non-terminal deliveries: the ordering gate's and the recovery sweep's index. */
 export const OPEN_DELIVERY_PREDICATE = "status IN ('pending', 'retrying', 'parked')";
+/** Messages the pipeline has not finished: the recovery sweep's index. */
+export const UNPROCESSED_MESSAGE_PREDICATE = "status = 'received'";
+/** Messages an operator looks for: refused or failed. */
+export const PROBLEM_MESSAGE_PREDICATE = "status IN ('rejected', 'errored', 'failed')";
+/** Deliveries waiting for their next attempt. */
+export const RETRYING_DELIVERY_PREDICATE = "status = 'retrying'";
+/** Dead letters. */
+export const DEAD_LETTER_PREDICATE = "status = 'dead_lettered'";
 
 function columnTypes(kind: StoreKind) {
   const pg = kind === 'postgres';
@@ -100,7 +115,11 @@ function columnTypes(kind: StoreKind) {
   return { text, time, int, bigint, blob };
 }
 
-/** The five ledger tables for one backend. */
+/**
+ * The five ledger tables for one backend. On SQLite the narrow tables keyed by a composite
+ * primary key (`message_key`, `delivery_attempt`) are WITHOUT ROWID: one b-tree instead of
+ * a table plus its key index.
+ */
 export function storeEntities(kind: StoreKind): EntitySchema[] {
   const { text, time, int, bigint, blob } = columnTypes(kind);
 
@@ -130,10 +149,14 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
         name: 'message_duplicate_idx',
         columns: ['channelId', 'sender', 'controlId', 'receivedAt'],
       },
-      { name: 'message_channel_status_idx', columns: ['channelId', 'status'] },
       { name: 'message_channel_received_idx', columns: ['channelId', 'receivedAt'] },
-      { name: 'message_status_seq_idx', columns: ['status', 'seq'] },
       { name: 'message_received_idx', columns: ['receivedAt'] },
+      { name: 'message_unprocessed_idx', columns: ['seq'], where: UNPROCESSED_MESSAGE_PREDICATE },
+      {
+        name: 'message_problem_idx',
+        columns: ['status', 'receivedAt'],
+        where: PROBLEM_MESSAGE_PREDICATE,
+      },
     ],
     checks: [
       {
@@ -153,10 +176,8 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       channelId: text({ name: 'channel_id' }),
       value: text(),
     },
-    indices: [
-      { name: 'message_key_channel_lookup_idx', columns: ['channelId', 'name', 'value'] },
-      { name: 'message_key_lookup_idx', columns: ['name', 'value'] },
-    ],
+    indices: [{ name: 'message_key_lookup_idx', columns: ['name', 'value'] }],
+    withoutRowid: kind === 'sqlite',
   });
 
   const messageContent = new EntitySchema<MessageContentRow>({
@@ -205,8 +226,8 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
         columns: ['channelId', 'destination', 'orderKey', 'seq'],
         where: OPEN_DELIVERY_PREDICATE,
       },
-      { name: 'delivery_status_due_idx', columns: ['status', 'nextAttemptAt'] },
-      { name: 'delivery_status_seq_idx', columns: ['status', 'seq'] },
+      { name: 'delivery_due_idx', columns: ['nextAttemptAt'], where: RETRYING_DELIVERY_PREDICATE },
+      { name: 'delivery_dead_letter_idx', columns: ['seq'], where: DEAD_LETTER_PREDICATE },
       { name: 'delivery_message_idx', columns: ['messageId'] },
     ],
     checks: [
@@ -234,6 +255,7 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       error: text({ nullable: true }),
       response: blob({ nullable: true }),
     },
+    withoutRowid: kind === 'sqlite',
   });
 
   return [message, messageKey, messageContent, delivery, deliveryAttempt];

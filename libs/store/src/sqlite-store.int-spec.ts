@@ -113,6 +113,24 @@ describe('SQLite store', () => {
           "SELECT id FROM message WHERE channel_id = 'c' AND sender = 's' AND control_id = 'x' AND received_at >= 0 ORDER BY received_at LIMIT 1",
         ),
       ).toMatch(/USING INDEX message_duplicate_idx/);
+      expect(
+        await plan("SELECT id, channel_id, seq FROM message WHERE status = 'received' ORDER BY seq LIMIT 10"),
+      ).toMatch(/USING (COVERING )?INDEX message_unprocessed_idx/);
+      expect(
+        await plan(
+          "SELECT m.id FROM message m WHERE m.status = 'errored' AND m.status IN ('rejected', 'errored', 'failed') " +
+            'ORDER BY m.received_at DESC, m.seq DESC LIMIT 10',
+        ),
+      ).toMatch(/USING (COVERING )?INDEX message_problem_idx/);
+      expect(
+        await plan(
+          "SELECT id FROM delivery WHERE status IN ('pending', 'retrying', 'parked') " +
+            "AND (status <> 'retrying' OR next_attempt_at <= 0) ORDER BY seq, id LIMIT 10",
+        ),
+      ).toMatch(/USING INDEX delivery_ordering_idx/);
+      expect(
+        await plan("SELECT id FROM delivery WHERE status = 'dead_lettered' ORDER BY seq DESC, id LIMIT 10"),
+      ).toMatch(/USING INDEX delivery_dead_letter_idx/);
     } finally {
       await store.close();
     }

@@ -1,5 +1,10 @@
 import type { DataSource } from 'typeorm';
-import { OPEN_DELIVERY_PREDICATE } from './entities';
+import {
+  DEAD_LETTER_PREDICATE,
+  OPEN_DELIVERY_PREDICATE,
+  PROBLEM_MESSAGE_PREDICATE,
+  UNPROCESSED_MESSAGE_PREDICATE,
+} from './entities';
 import { closedError, conflict, invalid, notFound } from './errors';
 import {
   DELIVERY_COLUMNS,
@@ -36,6 +41,16 @@ const PIPELINE_STATUSES: ReadonlySet<string> = new Set(['filtered', 'rejected', 
 const ATTEMPT_OUTCOMES: ReadonlySet<string> = new Set(['sent', 'retry', 'failed']);
 const NEXT_STATUSES: ReadonlySet<string> = new Set(['sent', 'retrying', 'dead_lettered']);
 const TERMINAL: ReadonlySet<string> = new Set<DeliveryStatus>(['sent', 'dead_lettered']);
+const MESSAGE_STATUSES: ReadonlySet<string> = new Set<MessageStatus>([
+  'received',
+  'filtered',
+  'rejected',
+  'errored',
+  'processed',
+  'delivered',
+  'failed',
+]);
+const PROBLEM_STATUSES: ReadonlySet<string> = new Set<MessageStatus>(['rejected', 'errored', 'failed']);
 
 /** Default and upper bound of a listing's `limit`. */
 const DEFAULT_LIMIT = 100;
@@ -221,8 +236,11 @@ export class TypeOrmStore implements Store {
       params.push(search.channelId);
     }
     if (search.status !== undefined) {
-      where.push('m.status = ?');
-      params.push(search.status);
+      if (!MESSAGE_STATUSES.has(search.status))
+        throw invalid(`unknown message status ${JSON.stringify(search.status)}`);
+      // A literal (checked above), so the planner can pick a partial index on status.
+      where.push(`m.status = '${search.status}'`);
+      if (PROBLEM_STATUSES.has(search.status)) where.push(`m.${PROBLEM_MESSAGE_PREDICATE}`);
     }
     if (search.messageType !== undefined) {
       where.push('m.message_type = ?');
@@ -386,8 +404,11 @@ export class TypeOrmStore implements Store {
     if (next.status === 'retrying') checkDate(next.nextAttemptAt, 'nextAttemptAt (required when retrying)');
     const db = this.db;
     return db.transaction(async (tx) => {
+      // Locks the delivery and its message together (PostgreSQL): two deliveries of one
+      // message finishing at once then roll the message up one after the other.
       const current = await tx.get<{ status: string; attempts: number; message_id: string }>(
-        `SELECT status, attempts, message_id FROM delivery WHERE id = ?${db.forUpdate}`,
+        'SELECT d.status, d.attempts, d.message_id FROM delivery d JOIN message m ON m.id = d.message_id ' +
+          `WHERE d.id = ?${db.forUpdate}`,
         [deliveryId],
       );
       if (!current) throw notFound('delivery', deliveryId);
@@ -432,7 +453,7 @@ export class TypeOrmStore implements Store {
           deliveryId,
         ],
       );
-      if (TERMINAL.has(next.status)) await rollUpMessage(tx, db, current.message_id, now);
+      if (TERMINAL.has(next.status)) await rollUpMessage(tx, current.message_id, now);
       return toDeliveryRecord(row as DeliverySqlRow);
     });
   }
@@ -496,7 +517,7 @@ export class TypeOrmStore implements Store {
   async listUnprocessed(limit: number): Promise<Array<{ id: string; channelId: string; seq: number }>> {
     this.open();
     const rows = await this.db.all<{ id: string; channel_id: string; seq: number | string }>(
-      "SELECT id, channel_id, seq FROM message WHERE status = 'received' ORDER BY seq LIMIT ?",
+      `SELECT id, channel_id, seq FROM message WHERE ${UNPROCESSED_MESSAGE_PREDICATE} ORDER BY seq LIMIT ?`,
       [limitOf(limit)],
     );
     return rows.map((r) => ({ id: r.id, channelId: r.channel_id, seq: Number(r.seq) }));
@@ -505,22 +526,19 @@ export class TypeOrmStore implements Store {
   async listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]> {
     this.open();
     checkDate(dueBy, 'dueBy');
-    const n = limitOf(limit);
-    const part = (condition: string) =>
-      `SELECT ${DELIVERY_COLUMNS} FROM (SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE ${condition} ORDER BY seq, id LIMIT ?) AS part`;
+    // The open deliveries are few in steady state (a backlog only while a peer is down):
+    // the partial ordering index holds exactly them; sorting them by seq is cheap.
     const rows = await this.db.all<DeliverySqlRow>(
-      `SELECT ${DELIVERY_COLUMNS} FROM (` +
-        `${part("status = 'pending'")} UNION ALL ${part("status = 'parked'")} ` +
-        `UNION ALL ${part("status = 'retrying' AND next_attempt_at <= ?")}` +
-        ') AS open_delivery ORDER BY seq, id LIMIT ?',
-      [n, n, this.db.time(dueBy), n, n],
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery WHERE ${OPEN_DELIVERY_PREDICATE} ` +
+        "AND (status <> 'retrying' OR next_attempt_at <= ?) ORDER BY seq, id LIMIT ?",
+      [this.db.time(dueBy), limitOf(limit)],
     );
     return rows.map(toDeliveryRecord);
   }
 
   async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {
     this.open();
-    const where = ["status = 'dead_lettered'"];
+    const where = [DEAD_LETTER_PREDICATE];
     const params: SqlValue[] = [];
     if (search.channelId !== undefined) {
       where.push('channel_id = ?');
@@ -630,22 +648,15 @@ async function deliveriesOf(on: SqlExecutor, messageId: string): Promise<Deliver
 
 /**
  * Once every delivery of the message is terminal, the message becomes `delivered` (all
- * sent) or `failed` (one or more dead-lettered). On PostgreSQL the message row is locked
- * first, so two deliveries finishing at once cannot both miss the roll-up.
+ * sent) or `failed` (one or more dead-lettered). The caller holds the message's row lock.
  */
-async function rollUpMessage(tx: SqlExecutor, db: SqlDatabase, messageId: string, now: number | Date) {
-  await tx.get(`SELECT status FROM message WHERE id = ?${db.forUpdate}`, [messageId]);
-  const statuses = await tx.all<{ status: string }>('SELECT status FROM delivery WHERE message_id = ?', [
-    messageId,
-  ]);
-  if (statuses.some((d) => !TERMINAL.has(d.status))) return;
-  const status = statuses.some((d) => d.status === 'dead_lettered') ? 'failed' : 'delivered';
-  await tx.run('UPDATE message SET status = ?, updated_at = ? WHERE id = ? AND status <> ?', [
-    status,
-    now,
-    messageId,
-    status,
-  ]);
+async function rollUpMessage(tx: SqlExecutor, messageId: string, now: number | Date): Promise<void> {
+  await tx.run(
+    "UPDATE message SET status = CASE WHEN EXISTS (SELECT 1 FROM delivery WHERE message_id = ? AND status = 'dead_lettered') " +
+      "THEN 'failed' ELSE 'delivered' END, updated_at = ? " +
+      `WHERE id = ? AND NOT EXISTS (SELECT 1 FROM delivery WHERE message_id = ? AND ${OPEN_DELIVERY_PREDICATE})`,
+    [messageId, now, messageId, messageId],
+  );
 }
 
 function isDate(value: unknown): value is Date {

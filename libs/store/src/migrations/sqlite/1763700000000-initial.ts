@@ -13,26 +13,22 @@ export class Initial1763700000000 implements MigrationInterface {
       `CREATE INDEX "message_duplicate_idx" ON "message" ("channel_id", "sender", "control_id", "received_at")`,
     );
     await queryRunner.query(
-      `CREATE INDEX "message_channel_status_idx" ON "message" ("channel_id", "status")`,
-    );
-    await queryRunner.query(
       `CREATE INDEX "message_channel_received_idx" ON "message" ("channel_id", "received_at")`,
     );
-    await queryRunner.query(`CREATE INDEX "message_status_seq_idx" ON "message" ("status", "seq")`);
     await queryRunner.query(`CREATE INDEX "message_received_idx" ON "message" ("received_at")`);
-
     await queryRunner.query(
-      `CREATE TABLE "message_key" ("message_id" text NOT NULL, "name" text NOT NULL, "channel_id" text NOT NULL, "value" text NOT NULL, PRIMARY KEY ("message_id", "name"))`,
+      `CREATE INDEX "message_unprocessed_idx" ON "message" ("seq") WHERE status = 'received'`,
     );
     await queryRunner.query(
-      `CREATE INDEX "message_key_channel_lookup_idx" ON "message_key" ("channel_id", "name", "value")`,
+      `CREATE INDEX "message_problem_idx" ON "message" ("status", "received_at") WHERE status IN ('rejected', 'errored', 'failed')`,
+    );
+    await queryRunner.query(
+      `CREATE TABLE "message_key" ("message_id" text NOT NULL, "name" text NOT NULL, "channel_id" text NOT NULL, "value" text NOT NULL, PRIMARY KEY ("message_id", "name")) WITHOUT ROWID`,
     );
     await queryRunner.query(`CREATE INDEX "message_key_lookup_idx" ON "message_key" ("name", "value")`);
-
     await queryRunner.query(
       `CREATE TABLE "message_content" ("message_id" text NOT NULL, "stage" text NOT NULL, "destination" text NOT NULL, "content_type" text NOT NULL, "body" blob NOT NULL, CONSTRAINT "message_content_stage_check" CHECK (stage IN ('raw', 'transformed', 'ack', 'payload')), PRIMARY KEY ("message_id", "stage", "destination"))`,
     );
-
     await queryRunner.query(
       `CREATE TABLE "delivery" ("id" text PRIMARY KEY NOT NULL, "message_id" text NOT NULL, "channel_id" text NOT NULL, "destination" text NOT NULL, "seq" integer NOT NULL, "order_key" text, "status" text NOT NULL, "attempts" integer NOT NULL DEFAULT (0), "next_attempt_at" integer, "last_error" text, "parked_reason" text, "created_at" integer NOT NULL, "updated_at" integer NOT NULL, CONSTRAINT "delivery_status_check" CHECK (status IN ('pending', 'retrying', 'parked', 'sent', 'dead_lettered')))`,
     );
@@ -40,13 +36,14 @@ export class Initial1763700000000 implements MigrationInterface {
       `CREATE INDEX "delivery_ordering_idx" ON "delivery" ("channel_id", "destination", "order_key", "seq") WHERE status IN ('pending', 'retrying', 'parked')`,
     );
     await queryRunner.query(
-      `CREATE INDEX "delivery_status_due_idx" ON "delivery" ("status", "next_attempt_at")`,
+      `CREATE INDEX "delivery_due_idx" ON "delivery" ("next_attempt_at") WHERE status = 'retrying'`,
     );
-    await queryRunner.query(`CREATE INDEX "delivery_status_seq_idx" ON "delivery" ("status", "seq")`);
-    await queryRunner.query(`CREATE INDEX "delivery_message_idx" ON "delivery" ("message_id")`);
-
     await queryRunner.query(
-      `CREATE TABLE "delivery_attempt" ("delivery_id" text NOT NULL, "number" integer NOT NULL, "started_at" integer NOT NULL, "finished_at" integer NOT NULL, "outcome" text NOT NULL, "code" text, "error" text, "response" blob, PRIMARY KEY ("delivery_id", "number"))`,
+      `CREATE INDEX "delivery_dead_letter_idx" ON "delivery" ("seq") WHERE status = 'dead_lettered'`,
+    );
+    await queryRunner.query(`CREATE INDEX "delivery_message_idx" ON "delivery" ("message_id")`);
+    await queryRunner.query(
+      `CREATE TABLE "delivery_attempt" ("delivery_id" text NOT NULL, "number" integer NOT NULL, "started_at" integer NOT NULL, "finished_at" integer NOT NULL, "outcome" text NOT NULL, "code" text, "error" text, "response" blob, PRIMARY KEY ("delivery_id", "number")) WITHOUT ROWID`,
     );
   }
 
