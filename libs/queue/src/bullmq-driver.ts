@@ -153,10 +153,15 @@ export class BullMqQueueDriver implements QueueDriver {
     if (this.consumed.has(queue)) throw new Error(`queue: ${queue} already has a consumer in this driver`);
     this.consumed.add(queue);
     const q = this.queue(queue);
-    // FIFO holds across every process consuming the queue: one job at a time in all.
-    if (resolved.fifo) await q.setGlobalConcurrency(1);
-    else await q.removeGlobalConcurrency();
-    if (this.closing) throw new Error('queue: the driver is closed');
+    try {
+      // FIFO holds across every process consuming the queue: one job at a time in all.
+      if (resolved.fifo) await this.withTimeout(q.setGlobalConcurrency(1), 'consume');
+      else await this.withTimeout(q.removeGlobalConcurrency(), 'consume');
+      if (this.closing) throw new Error('queue: the driver is closed');
+    } catch (err) {
+      this.consumed.delete(queue);
+      throw err;
+    }
 
     const client = new Redis(this.url, {
       maxRetriesPerRequest: null,
@@ -321,7 +326,7 @@ export class BullMqQueueDriver implements QueueDriver {
   }
 
   private toJob(queue: string, job: BullJob<Stored>, attempt: number): Job<unknown> {
-    return { id: fromBullId(job.id), queue, data: job.data.d, attempt, enqueuedAt: job.timestamp };
+    return { id: fromBullId(job.id), queue, data: job.data?.d, attempt, enqueuedAt: job.timestamp };
   }
 
   /** BullMQ's processor for one job of `queue`. */
@@ -335,7 +340,7 @@ export class BullMqQueueDriver implements QueueDriver {
     if (this.closing) return this.putBack(job, token);
     consumer.running.add(job.id ?? '');
     const { attempts, backoff, fifo } = consumer.options;
-    let failures = job.data.f ?? 0;
+    let failures = job.data?.f ?? 0;
     for (;;) {
       const attempt = job.attemptsMade + failures + 1;
       try {
@@ -347,7 +352,7 @@ export class BullMqQueueDriver implements QueueDriver {
       }
       // FIFO: retry in place, so that nothing behind this job runs before it.
       failures++;
-      await job.updateData({ d: job.data.d, f: failures });
+      await job.updateData({ d: job.data?.d, f: failures });
       consumer.backingOff++;
       let woken: boolean;
       try {
