@@ -219,9 +219,9 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
       const all = await ledger.searchMessages({ channelId: 'lab' });
       return all.length === 3 && all.every((m) => m.status === 'delivered');
     });
-    const search = await (await fetch(`${ehr.url}/Patient?identifier=MRN-000123`)).json();
+    const search = (await (await fetch(`${ehr.url}/Patient?identifier=MRN-000123`)).json()) as { entry?: unknown[] };
     expect(search.entry).toHaveLength(1);
-    const reports = await (await fetch(`${ehr.url}/DiagnosticReport?_summary=count`)).json();
+    const reports = (await (await fetch(`${ehr.url}/DiagnosticReport?_summary=count`)).json()) as { total?: number };
     expect(reports.total).toBe(3);
     expect(pms.notices.map((n) => n.body.messageControlId).sort()).toEqual(
       expect.arrayContaining(['E2E-1', 'E2E-2']),
@@ -320,7 +320,7 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
       'replayed delivery sent',
       async () => (await ledger.getDelivery(`${m?.id}.ehr`))?.status === 'sent',
     );
-    expect((await (await fetch(`${ehr.url}/DiagnosticReport?_summary=count`)).json()).total).toBe(1);
+    expect(((await (await fetch(`${ehr.url}/DiagnosticReport?_summary=count`)).json()) as { total?: number }).total).toBe(1);
   });
 
   it('loses nothing it acknowledged when killed with SIGKILL mid-load', async () => {

@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
@@ -21,6 +21,8 @@ class Sink {
   readonly received: Array<{ path: string; body: string }> = [];
   statuses: number[] = [];
   fallback = 200;
+  /** Requests whose body contains this text fail with 503 while `failing` > 0 (counting down). */
+  failFor?: { text: string; failing: number };
   private server?: Server;
   port = 0;
 
@@ -29,8 +31,14 @@ class Sink {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const status = this.statuses.shift() ?? this.fallback;
-        if (status < 300) this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
+        const body = Buffer.concat(chunks).toString('utf8');
+        let status = this.statuses.shift() ?? this.fallback;
+        if (this.failFor && this.failFor.failing > 0 && body.includes(this.failFor.text)) {
+          this.failFor.failing--;
+          status = 503;
+        }
+        if (status < 300)
+          this.received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(status < 300 ? { ok: true } : { error: `status ${status}` }));
       });
@@ -49,7 +57,11 @@ function oru(controlId: string, mrn = 'MRN-000123'): string {
   return ORU.replace('DEMO-ORU-0001', controlId).replace('MRN-000123', mrn);
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 10_000,
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -66,6 +78,25 @@ interface Running {
   send(text: string): Promise<Hl7Message>;
 }
 
+/** Sends one MLLP frame as raw bytes (even unparsable ones) and resolves with the reply's payload. */
+function rawExchange(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write(Buffer.concat([Buffer.from([0x0b]), payload, Buffer.from([0x1c, 0x0d])])),
+    );
+    let got = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      const end = got.indexOf(0x1c);
+      if (end > 0) {
+        socket.destroy();
+        resolve(got.subarray(1, end));
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
   let dir: string;
   const sink = new Sink();
@@ -78,6 +109,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     sink.received.length = 0;
     sink.statuses = [];
     sink.fallback = 200;
+    delete sink.failFor;
   });
   afterEach(async () => {
     await running?.client.close();
@@ -87,7 +119,11 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
   });
 
   async function start(channelYaml: string): Promise<Running> {
-    const channel = parseChannel(channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`), 'test.yaml', {});
+    const channel = parseChannel(
+      channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`),
+      'test.yaml',
+      {},
+    );
     const store = await openStore({ dataDir: dir });
     const engine = new Engine({
       channels: [channel],
@@ -144,7 +180,9 @@ ${dest}
     expect(sink.received).toHaveLength(1);
     const bundle = JSON.parse(sink.received[0]?.body as string) as { resourceType: string; type: string };
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
-    expect((await store.getContent(row?.id as string, 'raw'))?.toString('latin1')).toBe(oru('C-1').replace(/\n/g, '\r'));
+    expect((await store.getContent(row?.id as string, 'raw'))?.toString('latin1')).toBe(
+      oru('C-1').replace(/\n/g, '\r'),
+    );
   });
 
   it('answers a duplicate MSH-10 with the original ACK and does not process it twice', async () => {
@@ -224,7 +262,9 @@ pipeline:
     expect(await store.listDeadLetters({ channelId: 'lab' })).toHaveLength(1);
     await store.requeueDelivery(dead.id);
     await engine.sweep();
-    await waitFor('replayed', async () => ((await store.getDelivery(dead.id))?.status === 'sent' ? true : undefined));
+    await waitFor('replayed', async () =>
+      (await store.getDelivery(dead.id))?.status === 'sent' ? true : undefined,
+    );
     expect(sink.received).toHaveLength(1);
     expect((await store.getMessage(m?.id as string))?.status).toBe('delivered');
   });
@@ -232,15 +272,19 @@ pipeline:
   it('keeps order per key: a failing message parks only its own patient', async () => {
     // A's first message fails twice; B's messages flow meanwhile; A's second waits behind it.
     const { send, store } = await start(
-      channel('', '    ordering: PID-3.1').replace('attempts: 3, initial_delay: 50ms', 'attempts: 5, initial_delay: 300ms'),
+      channel('', '    ordering: PID-3.1').replace(
+        'attempts: 3, initial_delay: 50ms',
+        'attempts: 5, initial_delay: 300ms',
+      ),
     );
-    sink.statuses = [503, 503];
+    sink.failFor = { text: 'PAT-A', failing: 2 };
     await send(oru('A-1', 'PAT-A'));
     await send(oru('A-2', 'PAT-A'));
     await send(oru('B-1', 'PAT-B'));
     await send(oru('B-2', 'PAT-B'));
     await waitFor('B delivered', () => (sink.received.length >= 2 ? true : undefined));
-    const order = () => sink.received.map((r) => /"value":"(PAT-[AB])"/.exec(r.body)?.[1] ?? r.body.slice(0, 40));
+    const order = () =>
+      sink.received.map((r) => /"value":"(PAT-[AB])"/.exec(r.body)?.[1] ?? r.body.slice(0, 40));
     const [a2] = await store.searchMessages({ key: { name: 'mrn', value: 'PAT-A' }, limit: 1 });
     const parked = await store.getDeliveries(a2?.id as string);
     expect(parked[0]?.status).toBe('parked');
@@ -273,9 +317,14 @@ pipeline:
   }, 30_000);
 
   it('refuses malformed input with an AE naming the problem, storing nothing', async () => {
-    const { client, store } = await start(channel());
-    const result = await client.send(Buffer.from('PID|1||no header\r'));
-    expect(result.code).toMatch(/^A[ER]$/);
+    const { engine, store } = await start(channel());
+    const reply = await rawExchange(
+      engine.source('lab')?.port?.() as number,
+      Buffer.from('PID|1||no header\r'),
+    );
+    const ack = Hl7Message.parse(reply);
+    expect(ack.get('MSA-1')).toBe('AE');
+    expect(ack.get('ERR-8')).toMatch(/MSH/);
     expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
   });
 });
