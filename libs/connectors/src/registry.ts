@@ -19,18 +19,13 @@ function byType<D extends { type: string }>(kind: string, definitions: D[]): Rec
 
 /** Every source connector, by type (`mllp`, `http`, `file`). */
 export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition>('source', [
-  mllpSource as SourceDefinition,
-  httpSource as SourceDefinition,
-  fileSource as SourceDefinition,
+  mllpSource,
+  httpSource,
+  fileSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [
-    mllpDestination as DestinationDefinition,
-    httpDestination as DestinationDefinition,
-    fhirDestination as DestinationDefinition,
-    fileDestination as DestinationDefinition,
-  ],
+  [mllpDestination, httpDestination, fhirDestination, fileDestination],
 );
