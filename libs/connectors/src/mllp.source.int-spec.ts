@@ -156,11 +156,37 @@ describe('mllp source', () => {
   });
 
   it('refuses a message over maxMessageBytes with AR without calling the engine', async () => {
-    const { port, ingest } = await startSource(() => ({ outcome: 'accepted' }), { maxMessageBytes: 200 });
+    const { port, ingest, logger } = await startSource(() => ({ outcome: 'accepted' }), {
+      maxMessageBytes: 200,
+    });
     const big = Buffer.concat([adt('BIG'), Buffer.from(`NTE|1||${'x'.repeat(500)}\r`)]);
     const result = await client(port).send(big);
     expect(result.code).toBe('AR');
     expect(ingest.requests).toHaveLength(0);
+    expect(logger.entries).toContainEqual({
+      level: 'warn',
+      obj: { channelId: 'lab-in', code: 'mllp.frame_too_large', connectionId: expect.any(Number) },
+      msg: expect.any(String),
+    });
+  });
+
+  it('closes a silent connection after idleTimeoutMs, logging it at info level only', async () => {
+    const { port, logger } = await startSource(() => ({ outcome: 'accepted' }), { idleTimeoutMs: 100 });
+    const closed = await new Promise<number>((resolve) => {
+      const started = Date.now();
+      const socket = connect(port, '127.0.0.1');
+      socket.on('close', () => resolve(Date.now() - started));
+      socket.on('error', () => undefined);
+    });
+    expect(closed).toBeGreaterThanOrEqual(90);
+    expect(closed).toBeLessThan(2_000);
+    expect(logger.entries).toEqual([
+      {
+        level: 'info',
+        obj: { channelId: 'lab-in', code: 'mllp.idle_timeout', connectionId: 1 },
+        msg: expect.any(String),
+      },
+    ]);
   });
 });
 

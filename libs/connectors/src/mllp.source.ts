@@ -1,5 +1,5 @@
 import { Hl7Message, Hl7ParseError, buildAck, buildNackForUnparsable, Hl7ErrorCondition } from '@sinew/hl7v2';
-import { MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
+import { MllpErrorCode, MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
 import { z } from 'zod';
 import { errorCode, listenHost, portField } from './common';
 import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
@@ -55,12 +55,12 @@ export class MllpSource implements Source {
       },
       (bytes, connection) => this.handle(bytes, connection),
     );
-    server.on('connectionError', (err) =>
-      this.context.logger.warn(
-        { channelId: this.context.channelId, code: err.code, connectionId: err.connectionId },
-        err.message,
-      ),
-    );
+    server.on('connectionError', (err) => {
+      const entry = { channelId: this.context.channelId, code: err.code, connectionId: err.connectionId };
+      // A sender leaving its connection idle is routine; everything else deserves a warning.
+      if (err.code === MllpErrorCode.IdleTimeout) this.context.logger.info(entry, err.message);
+      else this.context.logger.warn(entry, err.message);
+    });
     await server.start();
     this.server = server;
   }
