@@ -35,6 +35,12 @@ export const engineConfigSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default('sinew')
     .describe('Redis key prefix'),
+  SINEW_QUEUE_LOCK_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(10_000)
+    .describe('BullMQ: a job of a process that died runs again after about 1.5× this'),
   SINEW_ROLES: z
     .string()
     .default(ROLES.join(','))

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import * as connectors from '@sinew/connectors';
+import { DESTINATIONS, SOURCES } from '@sinew/connectors';
 import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
-import * as queues from '@sinew/queue';
+import { createQueueDriver } from '@sinew/queue';
 import { openStore } from '@sinew/store';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
@@ -37,9 +37,12 @@ export async function startEngine(
     dataDir: config.SINEW_DATA_DIR,
     sqliteSynchronous: config.SINEW_SQLITE_SYNC,
   });
-  const queue = queues.createQueueDriver({
+  const queue = createQueueDriver({
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     prefix: config.SINEW_REDIS_PREFIX,
+    lockDurationMs: config.SINEW_QUEUE_LOCK_MS,
+    stalledIntervalMs: Math.max(1_000, Math.round(config.SINEW_QUEUE_LOCK_MS / 2)),
+    onError: (err) => logger.warn({ err: `${err.name}: ${err.message}` }, 'queue error'),
   });
   let engine: Engine;
   try {
@@ -49,8 +52,8 @@ export async function startEngine(
       queue,
       transformers,
       logger,
-      sources: connectors.SOURCES,
-      destinations: connectors.DESTINATIONS,
+      sources: SOURCES,
+      destinations: DESTINATIONS,
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
     });

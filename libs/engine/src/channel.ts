@@ -196,10 +196,11 @@ function positionOf(doc: Document, lc: LineCounter, path: ReadonlyArray<string |
   return { line: 1, column: 1 };
 }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const ENV_REF = /\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
- * Replaces `${NAME}` (and `${NAME:-default}`) in every string of the document with the
+ * Replaces `${NAME}` (and `${NAME:-default}`; NAME in capitals, so a connector's own
+ * template variables such as `${messageId}` stay as they are) in every string of the document with the
  * environment's value; a value that is one whole reference to a number or `true`/`false`
  * becomes that number or boolean. A reference to an unset variable without a default is a
  * problem.
@@ -212,7 +213,7 @@ function resolveEnv(
 ): unknown {
   if (typeof value === 'string') {
     // A value that is one whole reference takes the variable's type: `port: ${PORT}` is a number.
-    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/.exec(value);
+    const whole = /^\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}$/.exec(value);
     if (whole) {
       const v = env[whole[1] as string] ?? whole[2];
       if (v !== undefined && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);

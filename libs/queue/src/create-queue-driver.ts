@@ -7,6 +7,13 @@ export interface QueueDriverFactoryOptions {
   redisUrl?: string;
   /** Key prefix for the BullMQ driver (default `sinew`). */
   prefix?: string;
+  /**
+   * BullMQ: a running job's lock (default 30,000 ms); a job whose process died runs again
+   * once its lock has expired and a stalled check has run.
+   */
+  lockDurationMs?: number;
+  /** BullMQ: how often stalled jobs are looked for (default 30,000 ms). */
+  stalledIntervalMs?: number;
   /** Errors no caller can be given (connection loss, a dead-letter listener that threw). */
   onError?: (err: Error) => void;
 }
@@ -18,6 +25,8 @@ export function createQueueDriver(options: QueueDriverFactoryOptions = {}): Queu
       url: options.redisUrl,
       ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
       ...(options.onError ? { onError: options.onError } : {}),
+      ...(options.lockDurationMs !== undefined ? { lockDurationMs: options.lockDurationMs } : {}),
+      ...(options.stalledIntervalMs !== undefined ? { stalledIntervalMs: options.stalledIntervalMs } : {}),
     });
   }
   return new MemoryQueueDriver(options.onError ? { onError: options.onError } : {});
