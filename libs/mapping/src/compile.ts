@@ -2,8 +2,45 @@ import { MappingError, MappingErrorCode } from './errors';
 import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
 import type { LoadedFile } from './loader';
 import type { Condition, RuleSpec, SubMapSpec, VocabularySpec } from './spec';
-import type { SourceNode } from './source';
-import type { Target } from './target';
+import { SourcePath, type SourceNode } from './source';
+import { TargetPath, type Target } from './target';
+
+/** What `path` selects from `node`, read through the node's cache when it has one. */
+const readAll = (node: SourceNode, path: SourcePath): readonly SourceNode[] =>
+  node.read ? node.read(path) : node.select(path.text);
+
+/** How an own data property is defined (as an object literal or `Object.fromEntries` would). */
+const OWN = { enumerable: true, writable: true, configurable: true } as const;
+
+/** The first node `path` selects from `node`. */
+const readFirst = (node: SourceNode, path: SourcePath): SourceNode | undefined =>
+  node.readFirst ? node.readFirst(path) : readAll(node, path)[0];
+
+/** The trimmed text of the first node `path` selects from `node`, or `''`. */
+const readText = (node: SourceNode, path: SourcePath): string => {
+  if (node.readText) return node.readText(path);
+  const first = readAll(node, path)[0];
+  return first === undefined ? '' : first.text().trim();
+};
+
+/** Writes through the target's compiled path when it has one. */
+const put = (target: Target, path: TargetPath, value: unknown): void => {
+  if (target.put) target.put(path, value);
+  else target.write(path.text, value);
+};
+
+/**
+ * `{ system, code, display }` for the output. Objects that end up in the output are filled in
+ * member by member rather than written as literals: see `newArray` (V8 may allocate every
+ * object of a literal in the old generation once it has seen the first ones live long).
+ */
+function coding(system: string | undefined, code: string, display?: string): Record<string, unknown> {
+  const c: Record<string, unknown> = {};
+  c.system = system;
+  c.code = code;
+  if (display !== undefined) c.display = display;
+  return c;
+}
 
 /** What a compiled rule may ask of the run it is part of. */
 export interface RunEnv {
@@ -95,17 +132,24 @@ export class MapRegistry {
   compileCondition(c: Condition, file: LoadedFile, at: Array<string | number>): (ctx: SourceNode) => boolean {
     if ('all' in c) {
       const parts = c.all.map((x, i) => this.compileCondition(x, file, [...at, 'all', i]));
-      return (ctx) => parts.every((p) => p(ctx));
+      return (ctx) => {
+        for (const p of parts) if (!p(ctx)) return false;
+        return true;
+      };
     }
     if ('any' in c) {
       const parts = c.any.map((x, i) => this.compileCondition(x, file, [...at, 'any', i]));
-      return (ctx) => parts.some((p) => p(ctx));
+      return (ctx) => {
+        for (const p of parts) if (p(ctx)) return true;
+        return false;
+      };
     }
     if ('not' in c) {
       const inner = this.compileCondition(c.not, file, [...at, 'not']);
       return (ctx) => !inner(ctx);
     }
-    const first = (ctx: SourceNode) => (ctx.select(c.path)[0]?.text() ?? '').trim();
+    const path = SourcePath.of(c.path);
+    const first = (ctx: SourceNode): string => readText(ctx, path);
     if ('present' in c) return (ctx) => (first(ctx) !== '') === c.present;
     if ('equals' in c) return (ctx) => first(ctx) === c.equals;
     if ('in' in c) {
@@ -157,10 +201,10 @@ export class MapRegistry {
       transform = (node) => {
         const code = node.text().trim();
         const hit = v.lookup(code);
-        if (hit) return asCoding ? { system: hit.system, code: hit.code, display: hit.display } : hit.code;
+        if (hit) return asCoding ? coding(hit.system, hit.code, hit.display) : hit.code;
         switch (policy) {
           case 'pass_through':
-            return asCoding ? { system: v.spec.source_system, code } : code;
+            return asCoding ? coding(v.spec.source_system, code) : code;
           case 'default':
             return rule.default;
           case 'drop':
@@ -176,11 +220,14 @@ export class MapRegistry {
     }
 
     const to = rule.to;
+    const toPath = TargetPath.of(to);
     const write = (target: Target, value: unknown) => {
       // Text is written without the spaces senders pad fields with (FHIR codes cannot hold them).
-      if (typeof value === 'string') value = value.trim();
-      if (value === undefined || value === null || value === '') return;
-      if (typeof value === 'object' && !Array.isArray(value)) {
+      if (typeof value === 'string') {
+        value = value.trim();
+        if (value === '') return;
+      } else if (value === undefined || value === null) return;
+      else if (typeof value === 'object' && !Array.isArray(value)) {
         // Objects are written without their empty members, and not at all when nothing is left.
         const obj = value as Record<string, unknown>;
         let kept = 0;
@@ -190,15 +237,20 @@ export class MapRegistry {
           else kept++;
         }
         if (kept === 0) return;
-        if (empty === 0) target.write(to, obj);
-        else
-          target.write(
-            to,
-            Object.fromEntries(Object.entries(obj).filter(([, x]) => x !== undefined && x !== '')),
-          );
+        if (empty === 0) put(target, toPath, obj);
+        else {
+          const copy: Record<string, unknown> = {};
+          for (const k of Object.keys(obj)) {
+            const v = obj[k];
+            if (v === undefined || v === '') continue;
+            if (k === '__proto__') Object.defineProperty(copy, k, { value: v, ...OWN });
+            else copy[k] = v;
+          }
+          put(target, toPath, copy);
+        }
         return;
       }
-      target.write(to, value);
+      put(target, toPath, value);
     };
     const wrap = (err: unknown, node: SourceNode): never => {
       if (err instanceof MappingError && !err.location.source && !err.location.file) {
@@ -220,50 +272,66 @@ export class MapRegistry {
       return (ctx, target, env) => {
         if (when && !when(ctx)) return;
         const refs = env.refs(name, ctx);
-        for (const r of many ? refs : refs.slice(0, 1)) write(target, r);
+        const n = many ? refs.length : Math.min(refs.length, 1);
+        for (let i = 0; i < n; i++) write(target, refs[i]);
       };
     }
     if (rule.rules !== undefined) {
       const inner = this.compileRules(rule.rules, file, [...at, 'rules']);
       const following = rule.following;
-      const from = rule.from;
+      const from = rule.from === undefined ? undefined : SourcePath.of(rule.from);
       const many = to.endsWith('[]');
+      const one = (c: SourceNode, target: Target, env: RunEnv) => {
+        const child = target.child();
+        for (const r of inner) r(c, child, env);
+        write(target, child.result());
+      };
+      const build = (origin: SourceNode, target: Target, env: RunEnv) => {
+        if (from === undefined) one(origin, target, env);
+        else if (!many) {
+          const c = readFirst(origin, from);
+          if (c !== undefined) one(c, target, env);
+        } else for (const c of readAll(origin, from)) one(c, target, env);
+      };
       return (ctx, target, env) => {
         if (when && !when(ctx)) return;
         // With `following`, each following segment is the context of one object; with `from`,
         // each node it selects (every OBX-5 repetition for `OBX-5[*]`).
-        const origins = following ? (ctx.following?.(following) ?? []) : [ctx];
-        for (const origin of origins) {
-          const nodes = from === undefined ? [origin] : origin.select(from);
-          for (const c of many ? nodes : nodes.slice(0, 1)) {
-            const child = target.child();
-            for (const r of inner) r(c, child, env);
-            write(target, child.result());
-          }
-        }
+        if (!following) build(ctx, target, env);
+        else for (const origin of ctx.following?.(following) ?? []) build(origin, target, env);
       };
     }
     const from = rule.from as string;
+    const fromPath = SourcePath.of(from);
     const following = rule.following;
     const required = rule.required === true;
     const many = to.endsWith('[]');
+    /** Writes what `origin` gives; true when a value was written. */
+    const one = (node: SourceNode, target: Target, env: RunEnv): boolean => {
+      let value: unknown;
+      try {
+        value = transform ? transform(node, env, target) : node.value();
+      } catch (err) {
+        wrap(err, node);
+      }
+      write(target, value);
+      return value !== undefined && value !== '';
+    };
+    const apply = (origin: SourceNode, target: Target, env: RunEnv): boolean => {
+      if (!many) {
+        const node = readFirst(origin, fromPath);
+        return node !== undefined && one(node, target, env);
+      }
+      let wrote = false;
+      for (const node of readAll(origin, fromPath)) if (one(node, target, env)) wrote = true;
+      return wrote;
+    };
     return (ctx, target, env) => {
       if (when && !when(ctx)) return;
-      const origins = following ? (ctx.following?.(following) ?? []) : [ctx];
       let wrote = false;
-      for (const origin of origins) {
-        const nodes = origin.select(from);
-        for (const node of many ? nodes : nodes.slice(0, 1)) {
-          let value: unknown;
-          try {
-            value = transform ? transform(node, env, target) : node.value();
-          } catch (err) {
-            wrap(err, node);
-          }
-          if (value !== undefined && value !== '') wrote = true;
-          write(target, value);
-        }
-      }
+      if (!following) wrote = apply(ctx, target, env);
+      else
+        for (const origin of ctx.following?.(following) ?? []) if (apply(origin, target, env)) wrote = true;
       if (required && !wrote) {
         throw new MappingError(MappingErrorCode.Required, `a value is required`, {
           source: `${ctx.where === 'message' ? '' : ctx.where + ' '}${from}`.trim(),

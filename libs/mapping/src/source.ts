@@ -1,5 +1,13 @@
 import { evalFhirPath } from '@medplum/core';
-import { nthPiece, parsePath, splitOn, type Hl7Message, type Hl7Segment } from '@sinew/hl7v2';
+import {
+  nthPiece,
+  parsePath,
+  splitOn,
+  type Delimiters,
+  type Hl7Message,
+  type Hl7Path,
+  type Hl7Segment,
+} from '@sinew/hl7v2';
 import { MappingError, MappingErrorCode } from './errors';
 
 /**
@@ -9,6 +17,15 @@ import { MappingError, MappingErrorCode } from './errors';
 export interface SourceNode {
   /** Every node `path` selects, relative to this one. */
   select(path: string): SourceNode[];
+  /**
+   * The same as `select(path.text)`, for a path taken apart once. The list may be shared with
+   * later reads of the same path from the same node: it is never changed.
+   */
+  read?(path: SourcePath): readonly SourceNode[];
+  /** `read(path)[0]`, without building the list. */
+  readFirst?(path: SourcePath): SourceNode | undefined;
+  /** `read(path)[0]?.text().trim() ?? ''`, without building nodes where the input allows. */
+  readText?(path: SourcePath): string;
   /** The value as text: decoded; a composite HL7 value has its components joined with `^`. */
   text(): string;
   /** The value itself for FHIR/JSON input (objects stay objects); `text()` for HL7. */
@@ -23,43 +40,216 @@ export interface SourceNode {
 
 const SIMPLE_FHIR_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?)*$/;
 const HL7_FIELD_PATH = /^([A-Z][A-Z0-9]{2})(\[(?:\d+|\*)\])?-/;
+const HL7_SEGMENT_START = /^[A-Z][A-Z0-9]{2}/;
 const HL7_VALUE_PATH = /^(\d+)(?:\.(\d+))?$/;
 
-type Level = 'repetition' | 'component' | 'subcomponent';
-
-/** A component path (`1`, `4.2`) taken apart once; `segment` for a path that names a segment. */
-type ValuePath = { a: number; b: number | undefined } | 'segment' | undefined;
-const valuePaths = new Map<string, ValuePath>();
-
-function valuePath(path: string): ValuePath {
-  let hit = valuePaths.get(path);
-  if (hit === undefined && !valuePaths.has(path)) {
-    if (/^[A-Z][A-Z0-9]{2}/.test(path)) hit = 'segment';
-    else {
-      const m = HL7_VALUE_PATH.exec(path);
-      hit = m ? { a: Number(m[1]), b: m[2] === undefined ? undefined : Number(m[2]) } : undefined;
-    }
-    if (valuePaths.size < 10_000) valuePaths.set(path, hit);
-  }
-  return hit;
-}
+/** A component path (`1`, `4.2`) taken apart; `segment` for a path that names a segment. */
+type ValuePath = { a: number; b: number | undefined } | 'segment' | null;
 
 /** The segment name a field path (`OBX-5`, `OBX[2]-5`) names, and whether it gave an occurrence. */
-const fieldPaths = new Map<string, { name: string; occurrence: boolean } | null>();
+type FieldPath = { name: string; occurrence: boolean } | null;
 
-function fieldPath(path: string): { name: string; occurrence: boolean } | null {
-  let hit = fieldPaths.get(path);
-  if (hit === undefined) {
-    const m = HL7_FIELD_PATH.exec(path);
-    hit = m ? { name: m[1] as string, occurrence: m[2] !== undefined } : null;
-    if (fieldPaths.size < 10_000) fieldPaths.set(path, hit);
+const interned = new Map<string, SourcePath>();
+
+/**
+ * A `from` or condition path, taken apart once (when a transformer is compiled) and read many
+ * times. Each way of reading it (an HL7 path, a component path) is worked out on first use, so
+ * a path that is never read never fails.
+ */
+export class SourcePath {
+  private hl7Path: Hl7Path | null | undefined;
+  private valuePathParsed: ValuePath | undefined;
+  private fieldPathParsed: FieldPath | undefined;
+
+  private constructor(readonly text: string) {}
+
+  /** The one `SourcePath` for `text`: nodes cache what they read by path. */
+  static of(text: string): SourcePath {
+    let p = interned.get(text);
+    if (p === undefined) {
+      p = new SourcePath(text);
+      if (interned.size < 10_000) interned.set(text, p);
+    }
+    return p;
   }
-  return hit;
+
+  /** The path as an HL7 path (`PID-3[2].1`); throws Hl7ParseError when it is not one. */
+  hl7(): Hl7Path {
+    if (this.hl7Path === undefined) {
+      try {
+        this.hl7Path = parsePath(this.text);
+      } catch {
+        this.hl7Path = null;
+      }
+    }
+    return this.hl7Path ?? parsePath(this.text);
+  }
+
+  /** `{ a, b }` for `a` / `a.b`, `segment` for a path starting with a segment name, else null. */
+  valuePath(): ValuePath {
+    if (this.valuePathParsed === undefined) {
+      if (HL7_SEGMENT_START.test(this.text)) this.valuePathParsed = 'segment';
+      else {
+        const m = HL7_VALUE_PATH.exec(this.text);
+        this.valuePathParsed = m
+          ? { a: Number(m[1]), b: m[2] === undefined ? undefined : Number(m[2]) }
+          : null;
+      }
+    }
+    return this.valuePathParsed;
+  }
+
+  /** The segment a field path (`OBX-5`, `OBX[2]-5`) starts with, or null. */
+  fieldPath(): FieldPath {
+    if (this.fieldPathParsed === undefined) {
+      const m = HL7_FIELD_PATH.exec(this.text);
+      this.fieldPathParsed = m ? { name: m[1] as string, occurrence: m[2] !== undefined } : null;
+    }
+    return this.fieldPathParsed;
+  }
 }
 
+const NONE: readonly SourceNode[] = Object.freeze([]);
+
 /** An absent, empty or blank piece, or an HL7 null (`""`): it selects nothing. */
-const isEmpty = (piece: string | undefined): piece is undefined | '' =>
-  piece === undefined || piece.trim() === '' || piece.trim() === '""';
+function isEmpty(piece: string | undefined): piece is undefined | '' {
+  if (piece === undefined || piece === '') return true;
+  // Only a piece that starts or ends with a blank can trim to nothing or to `""`.
+  const first = piece.charCodeAt(0);
+  const last = piece.charCodeAt(piece.length - 1);
+  if (first > 32 && last > 32 && first !== 0xa0 && last !== 0xa0 && first < 0x1680 && last < 0x1680) {
+    return piece === '""';
+  }
+  const t = piece.trim();
+  return t === '' || t === '""';
+}
+
+/** `text` without the characters `code` it ends with. */
+function trimEnd(text: string, code: number): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === code) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/** What an HL7 value node holds: a whole repetition, one component, or one subcomponent. */
+const enum Level {
+  Repetition,
+  Component,
+  Subcomponent,
+}
+
+/**
+ * What the nodes of one message share while a transformer runs on it: the segment nodes (one
+ * per segment), each segment's occurrence number, and what message-level paths selected.
+ */
+class Hl7Doc {
+  readonly d: Delimiters;
+  private nodes: Array<Hl7SegmentNode | undefined> = [];
+  private occurrences: number[] | undefined;
+  private byName: Map<string, number[]> | undefined;
+  private readonly namedNodes = new Map<string, Hl7SegmentNode[]>();
+  private readonly selected = new Map<SourcePath, readonly SourceNode[]>();
+
+  constructor(readonly msg: Hl7Message) {
+    this.d = msg.delimiters;
+  }
+
+  private index(): void {
+    const occ: number[] = [];
+    const byName = new Map<string, number[]>();
+    const segs = this.msg.segments;
+    for (let i = 0; i < segs.length; i++) {
+      const name = (segs[i] as Hl7Segment).name;
+      let list = byName.get(name);
+      if (list === undefined) byName.set(name, (list = []));
+      list.push(i);
+      occ.push(list.length);
+    }
+    this.occurrences = occ;
+    this.byName = byName;
+  }
+
+  /** Positions of the segments named `name`, in order. */
+  positions(name: string): readonly number[] {
+    if (this.byName === undefined) this.index();
+    return (this.byName as Map<string, number[]>).get(name) ?? [];
+  }
+
+  /** The node of the segment at position `i`. */
+  node(i: number): Hl7SegmentNode {
+    let n = this.nodes[i];
+    if (n === undefined) {
+      if (this.occurrences === undefined) this.index();
+      const occ = (this.occurrences as number[])[i] as number;
+      n = new Hl7SegmentNode(this.msg, this.msg.segments[i] as Hl7Segment, occ, i, this);
+      this.nodes[i] = n;
+    }
+    return n;
+  }
+
+  /** The nodes of every segment named `name`, in order. */
+  named(name: string): Hl7SegmentNode[] {
+    let list = this.namedNodes.get(name);
+    if (list === undefined) {
+      list = this.positions(name).map((i) => this.node(i));
+      this.namedNodes.set(name, list);
+    }
+    return list;
+  }
+
+  /** What a message-level path (`PID-3`, `OBX[2]-5`, `OBX[*]-5`) selects; read once per message. */
+  select(path: SourcePath): readonly SourceNode[] {
+    const hit = this.selected.get(path);
+    if (hit !== undefined) return hit;
+    const p = path.hl7();
+    const positions = this.positions(p.segment);
+    let out: readonly SourceNode[] = NONE;
+    if (p.occurrence === '*') {
+      const all: SourceNode[] = [];
+      for (const i of positions) {
+        const node = this.node(i);
+        if (p.field === undefined) all.push(node);
+        else all.push(...selectInSegment(this, p, node));
+      }
+      out = all;
+    } else {
+      const i = positions[p.occurrence - 1];
+      if (i !== undefined) {
+        const node = this.node(i);
+        out = p.field === undefined ? [node] : selectInSegment(this, p, node);
+      }
+    }
+    this.selected.set(path, out);
+    return out;
+  }
+
+  /**
+   * The text of encoded piece `raw` at `level`: decoded; a repetition's components joined with
+   * `^` and a component's subcomponents with `&`, without trailing empty ones.
+   */
+  text(raw: string, level: Level): string {
+    if (raw === '""') return '';
+    const d = this.d;
+    if (level === Level.Repetition && raw.includes(d.component)) {
+      const parts = raw.split(d.component);
+      for (let i = 0; i < parts.length; i++) parts[i] = this.joinSubs(parts[i] as string);
+      return trimEnd(parts.join('^'), 94 /* ^ */);
+    }
+    if (level !== Level.Subcomponent) return this.joinSubs(raw);
+    return this.msg.decode(raw);
+  }
+
+  private joinSubs(raw: string): string {
+    const sub = this.d.subcomponent;
+    if (sub === undefined || !raw.includes(sub)) return this.msg.decode(raw);
+    const parts = raw.split(sub);
+    for (let i = 0; i < parts.length; i++) parts[i] = this.msg.decode(parts[i] as string);
+    return trimEnd(parts.join('&'), 38 /* & */);
+  }
+}
+
+const componentPathError = (path: SourcePath) =>
+  new MappingError(MappingErrorCode.Schema, `${JSON.stringify(path.text)} is not a component path (1, 4.2)`);
 
 /**
  * One repetition, component or subcomponent of an HL7 field. Component paths (`1`, `4.2`) read
@@ -67,66 +257,92 @@ const isEmpty = (piece: string | undefined): piece is undefined | '' =>
  * there, so rules about one OBX-5 repetition can look at OBX-2 and OBX-6.
  */
 class Hl7ValueNode implements SourceNode {
+  private whereText: string | undefined;
+  private textValue: string | undefined;
+
+  /**
+   * @param field the field number; `rep`, `comp` and `sub` the indices shown in `where`
+   *   (`undefined` when not shown)
+   */
   constructor(
-    private readonly msg: Hl7Message,
+    private readonly doc: Hl7Doc,
     private readonly raw: string,
     private readonly level: Level,
-    readonly where: string,
-    private readonly owner?: SourceNode,
+    private readonly owner: Hl7SegmentNode,
+    private readonly field: number,
+    private readonly rep: number | undefined,
+    private readonly comp: number | undefined,
+    private readonly sub: number | undefined,
   ) {}
 
-  select(path: string): SourceNode[] {
-    if (path === '.') return [this];
-    const parsed = valuePath(path);
-    if (parsed === 'segment' && this.owner) return this.owner.select(path);
-    if (parsed === undefined || parsed === 'segment') {
-      throw new MappingError(
-        MappingErrorCode.Schema,
-        `${JSON.stringify(path)} is not a component path (1, 4.2)`,
-      );
+  get where(): string {
+    if (this.whereText === undefined) {
+      let w = `${this.owner.where}-${this.field}`;
+      if (this.rep !== undefined) w += `[${this.rep}]`;
+      if (this.comp !== undefined) w += `.${this.comp}`;
+      if (this.sub !== undefined) w += `.${this.sub}`;
+      this.whereText = w;
     }
-    const d = this.msg.delimiters;
+    return this.whereText;
+  }
+
+  select(path: string): SourceNode[] {
+    return [...this.read(SourcePath.of(path))];
+  }
+
+  read(path: SourcePath): readonly SourceNode[] {
+    if (path.text !== '.' && path.valuePath() === 'segment') return this.owner.read(path);
+    const node = this.readFirst(path);
+    return node === undefined ? NONE : [node];
+  }
+
+  readFirst(path: SourcePath): SourceNode | undefined {
+    if (path.text === '.') return this;
+    const parsed = path.valuePath();
+    if (parsed === 'segment') return this.owner.readFirst(path);
+    if (parsed === null) throw componentPathError(path);
+    if (this.level === Level.Subcomponent) return undefined;
     const { a, b } = parsed;
-    if (this.level === 'subcomponent') return [];
-    if (this.level === 'component') {
-      if (b !== undefined) return [];
+    const d = this.doc.d;
+    if (this.level === Level.Component) {
+      if (b !== undefined) return undefined;
       const sub = nthPiece(this.raw, d.subcomponent, a);
-      return isEmpty(sub)
-        ? []
-        : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}`, this.owner)];
+      return isEmpty(sub) ? undefined : this.child(sub, Level.Subcomponent, this.comp, a);
     }
     const comp = nthPiece(this.raw, d.component, a);
-    if (isEmpty(comp)) return [];
-    if (b === undefined)
-      return [new Hl7ValueNode(this.msg, comp, 'component', `${this.where}.${a}`, this.owner)];
+    if (isEmpty(comp)) return undefined;
+    if (b === undefined) return this.child(comp, Level.Component, a, undefined);
     const sub = nthPiece(comp, d.subcomponent, b);
-    return isEmpty(sub)
-      ? []
-      : [new Hl7ValueNode(this.msg, sub, 'subcomponent', `${this.where}.${a}.${b}`, this.owner)];
+    return isEmpty(sub) ? undefined : this.child(sub, Level.Subcomponent, a, b);
+  }
+
+  readText(path: SourcePath): string {
+    if (path.text === '.') return this.text().trim();
+    const parsed = path.valuePath();
+    if (parsed === 'segment') return this.owner.readText(path);
+    if (parsed === null) throw componentPathError(path);
+    if (this.level === Level.Subcomponent) return '';
+    const { a, b } = parsed;
+    const d = this.doc.d;
+    if (this.level === Level.Component) {
+      if (b !== undefined) return '';
+      const sub = nthPiece(this.raw, d.subcomponent, a);
+      return isEmpty(sub) ? '' : this.doc.text(sub, Level.Subcomponent).trim();
+    }
+    const comp = nthPiece(this.raw, d.component, a);
+    if (isEmpty(comp)) return '';
+    if (b === undefined) return this.doc.text(comp, Level.Component).trim();
+    const sub = nthPiece(comp, d.subcomponent, b);
+    return isEmpty(sub) ? '' : this.doc.text(sub, Level.Subcomponent).trim();
+  }
+
+  private child(raw: string, level: Level, comp: number | undefined, sub: number | undefined): Hl7ValueNode {
+    return new Hl7ValueNode(this.doc, raw, level, this.owner, this.field, this.rep, comp, sub);
   }
 
   text(): string {
-    const d = this.msg.delimiters;
-    if (this.raw === '""') return '';
-    if (this.level === 'repetition' && this.raw.includes(d.component)) {
-      return this.raw
-        .split(d.component)
-        .map((c) => this.joinSubs(c))
-        .join('^')
-        .replace(/\^+$/, '');
-    }
-    if (this.level !== 'subcomponent') return this.joinSubs(this.raw);
-    return this.msg.decode(this.raw);
-  }
-
-  private joinSubs(raw: string): string {
-    const sub = this.msg.delimiters.subcomponent;
-    if (sub === undefined || !raw.includes(sub)) return this.msg.decode(raw);
-    return raw
-      .split(sub)
-      .map((s) => this.msg.decode(s))
-      .join('&')
-      .replace(/&+$/, '');
+    if (this.textValue === undefined) this.textValue = this.doc.text(this.raw, this.level);
+    return this.textValue;
   }
 
   value(): unknown {
@@ -134,41 +350,111 @@ class Hl7ValueNode implements SourceNode {
   }
 }
 
+const levelOf = (p: Hl7Path): Level =>
+  p.component === undefined
+    ? Level.Repetition
+    : p.subcomponent === undefined
+      ? Level.Component
+      : Level.Subcomponent;
+
+/** The piece of repetition `raw` that `p` names (a component, a subcomponent); undefined when empty. */
+function narrow(doc: Hl7Doc, raw: string, p: Hl7Path): string | undefined {
+  if (p.component === undefined) return raw;
+  const comp = nthPiece(raw, doc.d.component, p.component);
+  if (isEmpty(comp)) return undefined;
+  if (p.subcomponent === undefined) return comp;
+  const sub = nthPiece(comp, doc.d.subcomponent, p.subcomponent);
+  return isEmpty(sub) ? undefined : sub;
+}
+
+/** The node for repetition `raw` (number `rep` as shown in `where`) narrowed to `p`. */
+function pick(
+  doc: Hl7Doc,
+  raw: string,
+  owner: Hl7SegmentNode,
+  p: Hl7Path,
+  rep: number | undefined,
+): Hl7ValueNode | undefined {
+  const piece = narrow(doc, raw, p);
+  if (piece === undefined) return undefined;
+  return new Hl7ValueNode(doc, piece, levelOf(p), owner, p.field as number, rep, p.component, p.subcomponent);
+}
+
 /** Reads `SEG-f[r].c.s` from a segment: every repetition for `[*]`, else the one named. */
-function selectInSegment(
-  msg: Hl7Message,
-  seg: Hl7Segment,
-  occurrence: number,
-  path: string,
-  owner: SourceNode,
-): SourceNode[] {
-  const p = parsePath(path);
-  if (p.field === undefined) return [];
-  const label = `${seg.name}${occurrence > 1 ? `[${occurrence}]` : ''}-${p.field}`;
-  const field = seg.fields()[p.field];
-  if (field === undefined || field === '') return [];
-  if (seg.isHeader && p.field <= 2) return [new Hl7ValueNode(msg, field, 'subcomponent', label, owner)];
-  let picked: Array<[string, number]>;
-  if (p.repetition === '*') picked = splitOn(field, msg.delimiters.repetition).map((r, i) => [r, i + 1]);
-  else {
-    const rep = nthPiece(field, msg.delimiters.repetition, p.repetition);
-    picked = rep === undefined ? [] : [[rep, p.repetition]];
+function selectInSegment(doc: Hl7Doc, p: Hl7Path, owner: Hl7SegmentNode): readonly SourceNode[] {
+  if (p.repetition !== '*') {
+    const node = firstInSegment(doc, p, owner);
+    return node === undefined ? NONE : [node];
   }
+  const field = p.field === undefined ? undefined : owner.segment.fields()[p.field];
+  if (field === undefined || field === '') return NONE;
+  const sep = doc.d.repetition;
+  if ((owner.segment.isHeader && (p.field as number) <= 2) || !field.includes(sep)) {
+    const node = firstInSegment(doc, p, owner);
+    return node === undefined ? NONE : [node];
+  }
+  const reps = splitOn(field, sep);
   const out: SourceNode[] = [];
-  for (const [rep, r] of picked) {
+  for (let r = 0; r < reps.length; r++) {
+    const rep = reps[r];
     if (isEmpty(rep)) continue;
-    const where = p.repetition === '*' || p.repetitionGiven ? `${label}[${r}]` : label;
-    let node: SourceNode = new Hl7ValueNode(msg, rep, 'repetition', where, owner);
-    if (p.component !== undefined) {
-      const sel = node.select(
-        p.subcomponent === undefined ? `${p.component}` : `${p.component}.${p.subcomponent}`,
-      );
-      if (!sel[0]) continue;
-      node = sel[0];
-    }
-    out.push(node);
+    const node = pick(doc, rep, owner, p, r + 1);
+    if (node !== undefined) out.push(node);
   }
   return out;
+}
+
+/** The first node `SEG-f[r].c.s` selects in a segment (the first one with a value for `[*]`). */
+function firstInSegment(doc: Hl7Doc, p: Hl7Path, owner: Hl7SegmentNode): Hl7ValueNode | undefined {
+  if (p.field === undefined) return undefined;
+  const seg = owner.segment;
+  const field = seg.fields()[p.field];
+  if (field === undefined || field === '') return undefined;
+  if (seg.isHeader && p.field <= 2) {
+    return new Hl7ValueNode(doc, field, Level.Subcomponent, owner, p.field, undefined, undefined, undefined);
+  }
+  const sep = doc.d.repetition;
+  if (p.repetition !== '*') {
+    const rep = nthPiece(field, sep, p.repetition);
+    return isEmpty(rep) ? undefined : pick(doc, rep, owner, p, p.repetitionGiven ? p.repetition : undefined);
+  }
+  let start = 0;
+  for (let r = 1; ; r++) {
+    const end = field.indexOf(sep, start);
+    const rep = end < 0 ? field.slice(start) : field.slice(start, end);
+    if (!isEmpty(rep)) {
+      const node = pick(doc, rep, owner, p, r);
+      if (node !== undefined) return node;
+    }
+    if (end < 0) return undefined;
+    start = end + 1;
+  }
+}
+
+/** The trimmed text of the first node `SEG-f[r].c.s` selects in a segment, or `''`. */
+function textInSegment(doc: Hl7Doc, p: Hl7Path, seg: Hl7Segment): string {
+  if (p.field === undefined) return '';
+  const field = seg.fields()[p.field];
+  if (field === undefined || field === '') return '';
+  if (seg.isHeader && p.field <= 2) return doc.text(field, Level.Subcomponent).trim();
+  const sep = doc.d.repetition;
+  if (p.repetition !== '*') {
+    const rep = nthPiece(field, sep, p.repetition);
+    if (isEmpty(rep)) return '';
+    const piece = narrow(doc, rep, p);
+    return piece === undefined ? '' : doc.text(piece, levelOf(p)).trim();
+  }
+  let start = 0;
+  for (;;) {
+    const end = field.indexOf(sep, start);
+    const rep = end < 0 ? field.slice(start) : field.slice(start, end);
+    if (!isEmpty(rep)) {
+      const piece = narrow(doc, rep, p);
+      if (piece !== undefined) return doc.text(piece, levelOf(p)).trim();
+    }
+    if (end < 0) return '';
+    start = end + 1;
+  }
 }
 
 /**
@@ -180,33 +466,57 @@ const SATELLITES = new Set(['PRT', 'TQ1', 'TQ2']);
 /** A segment of a message; paths naming another segment read from the whole message. */
 export class Hl7SegmentNode implements SourceNode {
   readonly where: string;
+  private readonly doc: Hl7Doc;
+  private self: readonly SourceNode[] | undefined;
+
   constructor(
-    private readonly msg: Hl7Message,
+    msg: Hl7Message,
     readonly segment: Hl7Segment,
-    private readonly occurrence: number,
+    occurrence: number,
     /** Position of the segment in the message. */
     readonly index: number,
+    doc?: Hl7Doc,
   ) {
-    this.where = `${segment.name}${occurrence > 1 ? `[${occurrence}]` : ''}`;
+    this.doc = doc ?? new Hl7Doc(msg);
+    this.where = occurrence > 1 ? `${segment.name}[${occurrence}]` : segment.name;
+  }
+
+  /** True when `path` reads a field of this segment (`OBX-5` in an OBX, not `OBX[2]-5`). */
+  private own(path: SourcePath): boolean {
+    const m = path.fieldPath();
+    return m !== null && m.name === this.segment.name && !m.occurrence;
   }
 
   select(path: string): SourceNode[] {
+    return [...this.read(SourcePath.of(path))];
+  }
+
+  read(path: SourcePath): readonly SourceNode[] {
     // The segment's own name is the segment itself, as its own fields are (`NTE` in an NTE).
-    if (path === this.segment.name) return [this];
-    const m = fieldPath(path);
-    if (m && m.name === this.segment.name && !m.occurrence) {
-      return selectInSegment(this.msg, this.segment, this.occurrence, path, this);
-    }
-    return new Hl7MessageNode(this.msg).select(path);
+    if (path.text === this.segment.name) return (this.self ??= [this]);
+    if (this.own(path)) return selectInSegment(this.doc, path.hl7(), this);
+    return this.doc.select(path);
+  }
+
+  readFirst(path: SourcePath): SourceNode | undefined {
+    if (path.text === this.segment.name) return this;
+    if (this.own(path)) return firstInSegment(this.doc, path.hl7(), this);
+    return this.doc.select(path)[0];
+  }
+
+  readText(path: SourcePath): string {
+    if (path.text === this.segment.name) return '';
+    if (this.own(path)) return textInSegment(this.doc, path.hl7(), this.segment);
+    const node = this.doc.select(path)[0];
+    return node === undefined ? '' : node.text().trim();
   }
 
   following(name: string): SourceNode[] {
     const out: SourceNode[] = [];
-    const segs = this.msg.segments;
-    let occ = segs.slice(0, this.index + 1).filter((s) => s.name === name).length;
+    const segs = this.doc.msg.segments;
     for (let i = this.index + 1; i < segs.length; i++) {
       const seg = segs[i] as Hl7Segment;
-      if (seg.name === name) out.push(new Hl7SegmentNode(this.msg, seg, ++occ, i));
+      if (seg.name === name) out.push(this.doc.node(i));
       else if (!SATELLITES.has(seg.name)) break;
     }
     return out;
@@ -223,36 +533,22 @@ export class Hl7SegmentNode implements SourceNode {
 /** The whole message: paths are absolute (`PID-3`, `OBX[2]-5`, `OBX[*]-5`). */
 export class Hl7MessageNode implements SourceNode {
   readonly where = 'message';
-  constructor(readonly msg: Hl7Message) {}
+  private readonly doc: Hl7Doc;
+  constructor(readonly msg: Hl7Message) {
+    this.doc = new Hl7Doc(msg);
+  }
 
   select(path: string): SourceNode[] {
-    const p = parsePath(path);
-    const segs = this.msg.segments;
-    const out: SourceNode[] = [];
-    // The same path without its occurrence, read in each segment that matches.
-    const inSegment = path.replace(/^[A-Z][A-Z0-9]{2}(\[(?:\d+|\*)\])?/, p.segment);
-    let occ = 0;
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i] as Hl7Segment;
-      if (s.name !== p.segment) continue;
-      occ++;
-      if (p.occurrence !== '*' && p.occurrence !== occ) continue;
-      const node = new Hl7SegmentNode(this.msg, s, occ, i);
-      if (p.field === undefined) out.push(node);
-      else out.push(...selectInSegment(this.msg, s, occ, inSegment, node));
-      if (p.occurrence !== '*') break;
-    }
-    return out;
+    return [...this.doc.select(SourcePath.of(path))];
+  }
+
+  read(path: SourcePath): readonly SourceNode[] {
+    return this.doc.select(path);
   }
 
   /** Every segment named `name`, as nodes (for `each:`). */
   segments(name: string): Hl7SegmentNode[] {
-    const out: Hl7SegmentNode[] = [];
-    let occ = 0;
-    this.msg.segments.forEach((s, i) => {
-      if (s.name === name) out.push(new Hl7SegmentNode(this.msg, s, ++occ, i));
-    });
-    return out;
+    return [...this.doc.named(name)];
   }
 
   text(): string {

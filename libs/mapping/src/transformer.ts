@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
 import type { MapRegistry } from './compile';
 import { type CompiledRule, type RunEnv } from './compile';
@@ -7,7 +7,7 @@ import { systemUri } from './functions/text.fn';
 import type { LoadedFile } from './loader';
 import type { MessageMapSpec, ResourceSpec } from './spec';
 import { FhirNode, Hl7MessageNode, JsonNode, type SourceNode } from './source';
-import { ObjectTarget, SegmentTarget } from './target';
+import { newArray, ObjectTarget, SegmentTarget } from './target';
 
 /** A FHIR transaction Bundle as Sinew produces it. */
 export interface TransactionBundle {
@@ -25,22 +25,31 @@ export interface RunOptions {
   now?: Date;
 }
 
-interface Instance {
-  spec: ResourceSpec;
-  ctx: SourceNode;
-  id: string;
-  identity?: { system?: string; value: string };
-  parent?: Instance;
-  /** Position of the instance's segment in the message (HL7 input), for grouping. */
-  position: number;
+/** One resource (or segment, or JSON object) the run produces, and where it reads from. */
+class Instance {
   /** An earlier instance of the same type with the same identity: this one is not written. */
   duplicateOf?: Instance;
   target?: ObjectTarget;
+  constructor(
+    readonly spec: ResourceSpec,
+    readonly ctx: SourceNode,
+    readonly id: string,
+    readonly identity: { system?: string; value: string } | undefined,
+    readonly parent: Instance | undefined,
+    /** Position of the instance's segment in the message (HL7 input), for grouping. */
+    readonly position: number,
+  ) {}
 }
+
+/** SHA-256 of `text` in hex: one call where Node has `crypto.hash` (20.12 and later). */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text).digest('hex');
 
 /** A UUID built from a hash of the parts, so the same input always gives the same id. */
 export function deterministicUuid(...parts: string[]): string {
-  const h = createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  const h = sha256Hex(parts.join('\u0000'));
   const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -52,6 +61,8 @@ export class MessageTransformer {
     rules: CompiledRule[];
     when?: (n: SourceNode) => boolean;
   }>;
+  private readonly bySpec = new Map<ResourceSpec, MessageTransformer['resources'][number]>();
+  private readonly specByName = new Map<string, ResourceSpec>();
 
   constructor(
     readonly spec: MessageMapSpec,
@@ -84,6 +95,10 @@ export class MessageTransformer {
         when: r.when ? registry.compileCondition(r.when, loaded, [...at, 'when']) : undefined,
       };
     });
+    for (const r of this.resources) {
+      if (!this.bySpec.has(r.spec)) this.bySpec.set(r.spec, r);
+      if (!this.specByName.has(r.spec.name)) this.specByName.set(r.spec.name, r.spec);
+    }
     for (const [i, r] of spec.resources.entries()) {
       for (const [j, rule] of r.rules.entries()) {
         if (rule.ref !== undefined && !names.has(rule.ref)) {
@@ -104,24 +119,31 @@ export class MessageTransformer {
   run(input: Hl7Message | unknown, options: RunOptions = {}): unknown {
     const root = this.rootNode(input);
     const instances = this.instantiate(root, input);
+    const byName = new Map<string, Instance[]>();
+    for (const inst of instances) {
+      const list = byName.get(inst.spec.name);
+      if (list) list.push(inst);
+      else byName.set(inst.spec.name, [inst]);
+    }
     const env = (current: Instance): RunEnv => ({
-      refs: (name, from) => this.refsFrom(current, name, instances, from),
+      refs: (name, from) => this.refsFrom(current, name, byName.get(name) ?? [], from),
     });
 
     if (this.spec.output === 'hl7v2') return this.buildHl7(instances, input, options, env);
 
     for (const inst of instances) {
       if (inst.duplicateOf) continue;
-      const target = new ObjectTarget(
-        this.spec.output === 'fhir'
-          ? inst.identity
-            ? { resourceType: inst.spec.type }
-            : { resourceType: inst.spec.type, id: inst.id }
-          : {},
-      );
-      const compiled = this.resources.find((r) => r.spec === inst.spec);
-      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, env(inst));
-      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, env(inst));
+      // Output objects are filled in member by member, not written as literals (see newArray).
+      const root: Record<string, unknown> = {};
+      if (this.spec.output === 'fhir') {
+        root.resourceType = inst.spec.type;
+        if (!inst.identity) root.id = inst.id;
+      }
+      const target = new ObjectTarget(root);
+      const compiled = this.bySpec.get(inst.spec);
+      const instEnv = env(inst);
+      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, instEnv);
+      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, instEnv);
       inst.target = target;
     }
 
@@ -136,18 +158,21 @@ export class MessageTransformer {
       return only && !only.each ? out[only.name] : out;
     }
 
-    const bundle: TransactionBundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
+    const bundle: TransactionBundle = { resourceType: 'Bundle', type: 'transaction', entry: newArray() };
     for (const inst of instances) {
       if (inst.duplicateOf) continue;
       const type = inst.spec.type as string;
       const url = inst.identity
         ? `${type}?identifier=${inst.identity.system ? `${encodeURIComponent(inst.identity.system)}|` : ''}${encodeURIComponent(inst.identity.value)}`
         : `${type}/${inst.id}`;
-      bundle.entry.push({
-        fullUrl: `urn:uuid:${inst.id}`,
-        resource: inst.target?.obj ?? {},
-        request: { method: 'PUT', url },
-      });
+      const request = {} as TransactionBundle['entry'][number]['request'];
+      request.method = 'PUT';
+      request.url = url;
+      const entry = {} as TransactionBundle['entry'][number];
+      entry.fullUrl = `urn:uuid:${inst.id}`;
+      entry.resource = inst.target?.obj ?? {};
+      entry.request = request;
+      bundle.entry.push(entry);
     }
     return bundle;
   }
@@ -183,8 +208,15 @@ export class MessageTransformer {
             const position = node.index;
             let parent: Instance | undefined;
             if (spec.within) {
-              // A parent from the same segment (a Practitioner from OBX-16 within its OBX) counts.
-              parent = parents.filter((p) => p.position <= position).pop();
+              // The last parent at or before the segment: one from the same segment (a
+              // Practitioner from OBX-16 within its OBX) counts.
+              for (let k = parents.length - 1; k >= 0; k--) {
+                const p = parents[k] as Instance;
+                if (p.position <= position) {
+                  parent = p;
+                  break;
+                }
+              }
               if (!parent) continue;
             }
             contexts.push({ ctx: node, position, parent });
@@ -212,7 +244,7 @@ export class MessageTransformer {
           : identity
             ? deterministicUuid(this.name, spec.name, identity.system ?? '', identity.value)
             : deterministicUuid(this.name, spec.name, salt, String(c.position), String(ordinal));
-        const inst: Instance = { spec, ctx: c.ctx, id, identity, parent: c.parent, position: c.position };
+        const inst = new Instance(spec, c.ctx, id, identity, c.parent, c.position);
         if (first) inst.duplicateOf = first;
         else if (key !== undefined) byIdentity.set(key, inst);
         instances.push(inst);
@@ -255,22 +287,47 @@ export class MessageTransformer {
     return { value, system };
   }
 
-  private refsFrom(current: Instance, name: string, all: Instance[], from?: SourceNode): unknown[] {
-    let picked = all.filter((i) => i.spec.name === name);
-    if (from?.segment && from.segment !== current.ctx.segment) {
-      // Read from another segment: the instances made from that segment.
-      picked = picked.filter((i) => i.ctx.segment === from.segment);
+  /** References to the instances `named` (all of resource `name`) that `current` sees. */
+  private refsFrom(current: Instance, name: string, named: Instance[], from?: SourceNode): unknown[] {
+    const target = this.specByName.get(name);
+    const fhir = this.spec.output === 'fhir';
+    const ref = (i: Instance): unknown => {
+      if (!fhir) return i.id;
+      // Filled in, not a literal: see newArray.
+      const r = {} as { reference: string };
+      r.reference = `urn:uuid:${i.id}`;
+      return r;
+    };
+    if (target?.within !== current.spec.name && current.spec.within === name && current.parent) {
+      // The parent instance.
+      return [ref(current.parent)];
     }
-    const target = this.spec.resources.find((r) => r.name === name);
-    if (target?.within === current.spec.name) picked = picked.filter((i) => i.parent === current);
-    else if (current.spec.within === name && current.parent) picked = [current.parent];
-    else if (target?.within && target.within === current.spec.within && current.parent) {
-      // Siblings under one parent (an OBX's Specimen under the same OBR) see only each other.
-      picked = picked.filter((i) => i.parent === current.parent);
+    // Read from another segment: the instances made from that segment.
+    const segment = from?.segment && from.segment !== current.ctx.segment ? from.segment : undefined;
+    // Children of `current`; or siblings under one parent (an OBX's Specimen under the same OBR),
+    // which see only each other.
+    const parent =
+      target?.within === current.spec.name
+        ? current
+        : target?.within && target.within === current.spec.within && current.parent
+          ? current.parent
+          : undefined;
+    const out: unknown[] = [];
+    let firstId: string | undefined;
+    let seen: Set<string> | undefined;
+    for (const i of named) {
+      if (segment !== undefined && i.ctx.segment !== segment) continue;
+      if (parent !== undefined && i.parent !== parent) continue;
+      // One reference per id: instances with the same identity share theirs.
+      if (firstId === undefined) firstId = i.id;
+      else {
+        seen ??= new Set([firstId]);
+        if (seen.has(i.id)) continue;
+        seen.add(i.id);
+      }
+      out.push(ref(i));
     }
-    const ids = [...new Set(picked.map((i) => i.id))];
-    if (this.spec.output === 'fhir') return ids.map((id) => ({ reference: `urn:uuid:${id}` }));
-    return ids;
+    return out;
   }
 
   private buildHl7(
@@ -290,9 +347,10 @@ export class MessageTransformer {
       const seg = name === 'MSH' ? (msg.segments[0] as Hl7Segment) : msg.addSegment(name);
       const occurrence = msg.segmentsNamed(name).length;
       const target = new SegmentTarget(msg, seg, occurrence);
-      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, env(inst));
-      const compiled = this.resources.find((r) => r.spec === inst.spec);
-      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, env(inst));
+      const instEnv = env(inst);
+      if (inst.spec.map) this.registry.subMaps.get(inst.spec.map)?.apply(inst.ctx, target, instEnv);
+      const compiled = this.bySpec.get(inst.spec);
+      for (const rule of compiled?.rules ?? []) rule(inst.ctx, target, instEnv);
     }
     return msg;
   }
