@@ -30,12 +30,12 @@ describe('connector reference', () => {
 
   it('lists every field of every connector with its type, default and description', () => {
     const docs = connectorDocs();
-    expect(docs).toContain('| `tls.requestCert` | boolean | `false` | Mutual TLS:');
-    expect(docs).toContain('| `maxBodyBytes` | integer (≥ 1) | `10485760` | Largest request body');
+    expect(docs).toContain('| `tls.request_cert` | boolean | `false` | Mutual TLS:');
+    expect(docs).toContain('| `max_body_bytes` | integer (≥ 1) | `10485760` | Largest request body');
     expect(docs).toContain(
-      '| `auth.tokenUrl` | URL, **required** |  | With `type: client_credentials`: Token endpoint. |',
+      '| `auth.token_url` | URL, **required** |  | With `type: client_credentials`: Token endpoint. |',
     );
-    expect(docs).toMatch(/\| `onApplicationError` \| one of `retry`, `fail` \| `retry` \| What an AE\/CE/);
+    expect(docs).toMatch(/\| `on_application_error` \| one of `retry`, `fail` \| `retry` \| What an AE\/CE/);
     for (const d of [...Object.values(SOURCES), ...Object.values(DESTINATIONS)]) {
       expect(docs).toContain(`### \`${d.type}\` ${d.kind}`);
       expect(docs).toContain(`type: ${d.type}\n`);

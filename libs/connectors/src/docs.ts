@@ -137,15 +137,15 @@ channel's answer becomes the protocol's reply:
 
 | outcome | meaning | MLLP | HTTP | file |
 | --- | --- | --- | --- | --- |
-| accepted | stored | the channel's ACK (AA/CA) | HL7 v2: 200 with the ACK; FHIR/JSON: 202 with a JSON body | moved to \`doneDirectory\` |
-| duplicate | seen before | the original ACK again | as accepted (200) | moved to \`doneDirectory\` |
-| rejected | bad input, or refused by the pipeline | AE/AR with an ERR segment | 4xx (400 by default) with the NACK or an OperationOutcome | moved to \`errorDirectory\` |
+| accepted | stored | the channel's ACK (AA/CA) | HL7 v2: 200 with the ACK; FHIR/JSON: 202 with a JSON body | moved to \`done_directory\` |
+| duplicate | seen before | the original ACK again | as accepted (200) | moved to \`done_directory\` |
+| rejected | bad input, or refused by the pipeline | AE/AR with an ERR segment | 4xx (400 by default) with the NACK or an OperationOutcome | moved to \`error_directory\` |
 | unavailable | could not be stored | AR: the sender keeps the message and sends it again | 503 with \`Retry-After\` | left in place, tried again on the next scan |
 | failure inside Sinew | the channel failed | AR (ERR 207) | 500 (AR for HL7 v2, else an OperationOutcome) | left in place |
 
 The HTTP source also answers by itself: 401 without the configured bearer token, 404 on another
 path, 405 for methods other than POST (GET answers a short JSON status), 413 for a body over
-\`maxBodyBytes\`, 415 for an unsupported Content-Type (or \`text/plain\` that is not HL7 v2), and 400
+\`max_body_bytes\`, 415 for an unsupported Content-Type (or \`text/plain\` that is not HL7 v2), and 400
 for an empty body or malformed JSON (the diagnostics give the line and column). Every refusal
 carries a FHIR OperationOutcome.
 
@@ -156,8 +156,8 @@ Each attempt ends in one of three states; the destination's retry policy does th
 | state | what happens next | MLLP | HTTP | FHIR | file |
 | --- | --- | --- | --- | --- | --- |
 | sent | done | AA/CA | 2xx | 2xx without error issues, and no failing transaction/batch entry | written and renamed into place |
-| retry | tried again with backoff (\`Retry-After\` honoured), dead-lettered after the last attempt | AE/CE (with \`onApplicationError: retry\`), no ACK in time, connection refused or dropped, a reply that is not an ACK | 408, 429, 5xx, network errors, timeouts | as HTTP, and a failing entry with such a status | any I/O error (disk full, permissions, missing mount) |
-| failed | dead-lettered at once, replayable | AR/CR (and AE/CE with \`onApplicationError: fail\`), a payload that is not HL7 v2 | other 4xx, 3xx | other 4xx (the OperationOutcome's diagnostics are kept), a 2xx OperationOutcome with errors, a missing id or identifier for \`update\`/\`conditional\` | a template that leaves the folder |
+| retry | tried again with backoff (\`Retry-After\` honoured), dead-lettered after the last attempt | AE/CE (with \`on_application_error: retry\`), no ACK in time, connection refused or dropped, a reply that is not an ACK | 408, 429, 5xx, network errors, timeouts | as HTTP, and a failing entry with such a status | any I/O error (disk full, permissions, missing mount) |
+| failed | dead-lettered at once, replayable | AR/CR (and AE/CE with \`on_application_error: fail\`), a payload that is not HL7 v2 | other 4xx, 3xx | other 4xx (the OperationOutcome's diagnostics are kept), a 2xx OperationOutcome with errors, a missing id or identifier for \`update\`/\`conditional\` | a template that leaves the folder |
 
 The peer's answer (ACK, response body) is kept with the delivery, and a short code
 (\`AA\`, \`HTTP 503\`, \`ECONNREFUSED\`, \`TIMEOUT\`) summarises it.`;

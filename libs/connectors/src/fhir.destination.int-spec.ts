@@ -153,7 +153,7 @@ async function patientsWith(repo: MemoryRepository, value: string) {
 describe('fhir destination: modes', () => {
   it('transaction: wraps a single resource in a transaction Bundle POSTed to the base URL', async () => {
     const fhir = await fhirServer();
-    const outcome = await destination({ baseUrl: fhir.base }).send(delivery(patient('MRN-1')));
+    const outcome = await destination({ base_url: fhir.base }).send(delivery(patient('MRN-1')));
     expect(outcome).toMatchObject({ status: 'sent', code: 'HTTP 200' });
     expect(responseJson(outcome)).toMatchObject({ resourceType: 'Bundle', type: 'transaction-response' });
     expect(fhir.state.requests[0]).toEqual({
@@ -174,7 +174,7 @@ describe('fhir destination: modes', () => {
         { resource: { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' } } },
       ],
     };
-    const outcome = await destination({ baseUrl: `${fhir.base}/`, mode: 'batch' }).send(delivery(bundle));
+    const outcome = await destination({ base_url: `${fhir.base}/`, mode: 'batch' }).send(delivery(bundle));
     expect(outcome).toMatchObject({ status: 'sent', code: 'HTTP 200' });
     const response = responseJson(outcome) as {
       type: string;
@@ -188,7 +188,7 @@ describe('fhir destination: modes', () => {
 
   it('create: POST <base>/<type> (201)', async () => {
     const fhir = await fhirServer();
-    const outcome = await destination({ baseUrl: fhir.base, mode: 'create' }).send(
+    const outcome = await destination({ base_url: fhir.base, mode: 'create' }).send(
       delivery(patient('MRN-2')),
     );
     expect(outcome).toMatchObject({ status: 'sent', code: 'HTTP 201' });
@@ -197,7 +197,7 @@ describe('fhir destination: modes', () => {
 
   it('update: PUT <base>/<type>/<id>; without an id it fails before sending', async () => {
     const fhir = await fhirServer();
-    const d = destination({ baseUrl: fhir.base, mode: 'update' });
+    const d = destination({ base_url: fhir.base, mode: 'update' });
     expect(await d.send(delivery(patient('MRN-3', { id: 'pat-3' })))).toMatchObject({ status: 'sent' });
     expect(await d.send(delivery(patient('MRN-3', { id: 'pat-3', active: true })))).toMatchObject({
       status: 'sent',
@@ -214,7 +214,7 @@ describe('fhir destination: modes', () => {
 
   it('conditional: PUT <base>/<type>?identifier=system|value creates once, then updates the same resource', async () => {
     const fhir = await fhirServer();
-    const d = destination({ baseUrl: fhir.base, mode: 'conditional' });
+    const d = destination({ base_url: fhir.base, mode: 'conditional' });
     expect(await d.send(delivery(patient('MRN-4')))).toMatchObject({ status: 'sent', code: 'HTTP 201' });
     expect(await d.send(delivery(patient('MRN-4', { active: false })))).toMatchObject({
       status: 'sent',
@@ -230,7 +230,7 @@ describe('fhir destination: modes', () => {
 
   it('conditional without an identifier fails with a clear error, sending nothing', async () => {
     const fhir = await fhirServer();
-    const outcome = await destination({ baseUrl: fhir.base, mode: 'conditional' }).send(
+    const outcome = await destination({ base_url: fhir.base, mode: 'conditional' }).send(
       delivery({ resourceType: 'Patient', name: [{ family: 'Testpatient' }] }),
     );
     expect(outcome).toEqual({
@@ -243,7 +243,7 @@ describe('fhir destination: modes', () => {
 
   it('fails a payload that is not a FHIR resource', async () => {
     const fhir = await fhirServer();
-    const d = destination({ baseUrl: fhir.base });
+    const d = destination({ base_url: fhir.base });
     const notJson = { ...delivery({}), body: Buffer.from('MSH|^~\\&|') };
     expect(await d.send(notJson)).toMatchObject({ status: 'failed', code: 'INVALID_PAYLOAD' });
     expect(await d.send(delivery({ name: 'x' }))).toMatchObject({
@@ -260,11 +260,11 @@ describe('fhir destination: modes', () => {
 describe('fhir destination: responses', () => {
   it('a 4xx with an OperationOutcome fails with its diagnostics', async () => {
     const fhir = await fhirServer();
-    const create = destination({ baseUrl: fhir.base, mode: 'create' });
+    const create = destination({ base_url: fhir.base, mode: 'create' });
     await create.send(delivery(patient('TWIN')));
     await create.send(delivery(patient('TWIN')));
     // Two patients carry the identifier: a conditional update cannot choose (412).
-    const outcome = await destination({ baseUrl: fhir.base, mode: 'conditional' }).send(
+    const outcome = await destination({ base_url: fhir.base, mode: 'conditional' }).send(
       delivery(patient('TWIN')),
     );
     expect(outcome).toMatchObject({ status: 'failed', code: 'HTTP 412' });
@@ -284,7 +284,7 @@ describe('fhir destination: responses', () => {
         { request: { method: 'GET', url: 'Patient/does-not-exist' } },
       ],
     };
-    const outcome = await destination({ baseUrl: fhir.base }).send(delivery(bundle));
+    const outcome = await destination({ base_url: fhir.base }).send(delivery(bundle));
     expect(outcome).toMatchObject({ status: 'failed', code: 'HTTP 404' });
     expect((outcome as { error: string }).error).toMatch(
       /^the transaction-response: entry 2 of 2 answered 404: not-found: /,
@@ -294,7 +294,7 @@ describe('fhir destination: responses', () => {
 
   it('5xx, 429 and 408 are retried with the Retry-After wait', async () => {
     const fhir = await fhirServer();
-    const d = destination({ baseUrl: fhir.base, mode: 'create' });
+    const d = destination({ base_url: fhir.base, mode: 'create' });
     for (const status of [503, 429, 408]) {
       fhir.state.failNext = 1;
       fhir.state.failStatus = status;
@@ -322,7 +322,7 @@ describe('fhir destination: responses', () => {
     servers.push(server);
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`;
     expect(
-      await destination({ baseUrl: base, mode: 'create' }).send(delivery(patient('MRN-8'))),
+      await destination({ base_url: base, mode: 'create' }).send(delivery(patient('MRN-8'))),
     ).toMatchObject({
       status: 'failed',
       code: 'HTTP 200',
@@ -335,7 +335,7 @@ describe('fhir destination: responses', () => {
     const base = fhir.base;
     fhir.server.close();
     await new Promise((r) => setTimeout(r, 50));
-    expect(await destination({ baseUrl: base }).send(delivery(patient('MRN-9')))).toMatchObject({
+    expect(await destination({ base_url: base }).send(delivery(patient('MRN-9')))).toMatchObject({
       status: 'retry',
       code: 'ECONNREFUSED',
     });
@@ -344,7 +344,7 @@ describe('fhir destination: responses', () => {
     servers.push(silent);
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/fhir`;
     expect(
-      await destination({ baseUrl: url, timeoutMs: 200 }).send(delivery(patient('MRN-9'))),
+      await destination({ base_url: url, timeout_ms: 200 }).send(delivery(patient('MRN-9'))),
     ).toMatchObject({
       status: 'retry',
       code: 'TIMEOUT',
@@ -355,15 +355,15 @@ describe('fhir destination: responses', () => {
 describe('fhir destination: authentication', () => {
   const oauth = (tokenUrl: string, secret = CLIENT_SECRET) => ({
     type: 'client_credentials',
-    tokenUrl,
-    clientId: CLIENT_ID,
-    clientSecret: secret,
+    token_url: tokenUrl,
+    client_id: CLIENT_ID,
+    client_secret: secret,
     scope: 'system/*.write',
   });
 
   it('sends a fixed bearer token', async () => {
     const fhir = await fhirServer();
-    await destination({ baseUrl: fhir.base, auth: { type: 'bearer', token: 'static-token' } }).send(
+    await destination({ base_url: fhir.base, auth: { type: 'bearer', token: 'static-token' } }).send(
       delivery(patient('A')),
     );
     expect(fhir.state.requests[0]?.authorization).toBe('Bearer static-token');
@@ -371,7 +371,7 @@ describe('fhir destination: authentication', () => {
 
   it('fetches a client-credentials token once (Basic client auth, form body) and reuses it', async () => {
     const fhir = await fhirServer({ oauth: true });
-    const d = destination({ baseUrl: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
+    const d = destination({ base_url: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
     const outcomes = await Promise.all([1, 2, 3].map((n) => d.send(delivery(patient(`T-${n}`)))));
     expect(outcomes.map((o) => o.status)).toEqual(['sent', 'sent', 'sent']);
     expect(await d.send(delivery(patient('T-4')))).toMatchObject({ status: 'sent' });
@@ -385,7 +385,7 @@ describe('fhir destination: authentication', () => {
 
   it('on a 401 fetches a new token once and sends again', async () => {
     const fhir = await fhirServer({ oauth: true });
-    const d = destination({ baseUrl: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
+    const d = destination({ base_url: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
     expect(await d.send(delivery(patient('R-1')))).toMatchObject({ status: 'sent' });
     fhir.state.tokens.clear(); // the server revokes every token
     expect(await d.send(delivery(patient('R-2')))).toMatchObject({ status: 'sent', code: 'HTTP 201' });
@@ -399,7 +399,7 @@ describe('fhir destination: authentication', () => {
 
   it('renews a token 30 s before it expires', async () => {
     const fhir = await fhirServer({ oauth: true, expiresIn: 30 });
-    const d = destination({ baseUrl: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
+    const d = destination({ base_url: fhir.base, mode: 'create', auth: oauth(fhir.tokenUrl) });
     await d.send(delivery(patient('E-1')));
     await d.send(delivery(patient('E-2')));
     expect(fhir.state.tokenRequests).toHaveLength(2);
@@ -407,7 +407,7 @@ describe('fhir destination: authentication', () => {
 
   it('a refused client secret fails with the OAuth error; an unreachable token endpoint is retried', async () => {
     const fhir = await fhirServer({ oauth: true });
-    const wrong = destination({ baseUrl: fhir.base, auth: oauth(fhir.tokenUrl, 'wrong') });
+    const wrong = destination({ base_url: fhir.base, auth: oauth(fhir.tokenUrl, 'wrong') });
     expect(await wrong.send(delivery(patient('W-1')))).toEqual({
       status: 'failed',
       code: 'OAUTH HTTP 401',
@@ -418,7 +418,7 @@ describe('fhir destination: authentication', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const unreachable = destination({ baseUrl: fhir.base, auth: oauth(`http://127.0.0.1:${port}/token`) });
+    const unreachable = destination({ base_url: fhir.base, auth: oauth(`http://127.0.0.1:${port}/token`) });
     expect(await unreachable.send(delivery(patient('W-2')))).toMatchObject({
       status: 'retry',
       code: 'OAUTH ECONNREFUSED',
@@ -429,19 +429,35 @@ describe('fhir destination: authentication', () => {
 describe('fhir destination config', () => {
   it('validates the auth forms', () => {
     expect(
-      fhirDestinationConfig.safeParse({ baseUrl: 'https://ehr/fhir', auth: { type: 'basic' } }).success,
+      fhirDestinationConfig.safeParse({ base_url: 'https://ehr/fhir', auth: { type: 'basic' } }).success,
     ).toBe(false);
     expect(
       fhirDestinationConfig.safeParse({
-        baseUrl: 'https://ehr/fhir',
-        auth: { type: 'client_credentials', tokenUrl: 'x' },
+        base_url: 'https://ehr/fhir',
+        auth: { type: 'client_credentials', token_url: 'x' },
       }).success,
     ).toBe(false);
-    expect(fhirDestinationConfig.parse({ baseUrl: 'https://ehr/fhir' })).toEqual({
-      baseUrl: 'https://ehr/fhir',
+    expect(fhirDestinationConfig.parse({ base_url: 'https://ehr/fhir' })).toEqual({
+      base_url: 'https://ehr/fhir',
       mode: 'transaction',
       headers: {},
-      timeoutMs: 30_000,
+      timeout_ms: 30_000,
     });
+  });
+
+  it('names the expected form of a bad URL', () => {
+    expect(fhirDestinationConfig.safeParse({ base_url: 'ehr.example/fhir' }).error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['base_url'],
+        message: 'expected an http:// or https:// URL, e.g. https://ehr.example/fhir/R4',
+      }),
+    ]);
+    const auth = { type: 'client_credentials', token_url: 'x', client_id: 'a', client_secret: 'b' };
+    expect(fhirDestinationConfig.safeParse({ base_url: 'https://ehr/fhir', auth }).error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['auth', 'token_url'],
+        message: 'expected an http:// or https:// URL, e.g. https://ehr.example/oauth2/token',
+      }),
+    ]);
   });
 });

@@ -20,16 +20,24 @@ const authConfig = z.discriminatedUnion('type', [
     type: z
       .literal('client_credentials')
       .describe('OAuth 2.0 client credentials (SMART backend services style).'),
-    tokenUrl: z.url({ protocol: /^https?$/ }).describe('Token endpoint.'),
-    clientId: z.string().min(1).describe('Client id.'),
-    clientSecret: z.string().min(1).describe('Client secret (write it as `${ENV_VAR}`).'),
+    token_url: z
+      .url({
+        protocol: /^https?$/,
+        error: 'expected an http:// or https:// URL, e.g. https://ehr.example/oauth2/token',
+      })
+      .describe('Token endpoint.'),
+    client_id: z.string().min(1).describe('Client id.'),
+    client_secret: z.string().min(1).describe('Client secret (write it as `${ENV_VAR}`).'),
     scope: z.string().min(1).optional().describe('Scopes requested, space-separated.'),
   }),
 ]);
 
 export const fhirDestinationConfig = z.strictObject({
-  baseUrl: z
-    .url({ protocol: /^https?$/ })
+  base_url: z
+    .url({
+      protocol: /^https?$/,
+      error: 'expected an http:// or https:// URL, e.g. https://ehr.example/fhir/R4',
+    })
     .describe('Base URL of the FHIR R4 server (`https://ehr.example/fhir/R4`).'),
   mode: z
     .enum(['transaction', 'batch', 'create', 'update', 'conditional'])
@@ -41,7 +49,7 @@ export const fhirDestinationConfig = z.strictObject({
     ),
   auth: authConfig.optional().describe('How to authenticate; none when absent.'),
   headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers.'),
-  timeoutMs: millis(30_000, 'Longest wait for the complete response (and for a token).'),
+  timeout_ms: millis(30_000, 'Longest wait for the complete response (and for a token).'),
 });
 export type FhirDestinationConfig = z.output<typeof fhirDestinationConfig>;
 
@@ -82,10 +90,19 @@ export class FhirDestination implements Destination {
     private readonly config: FhirDestinationConfig,
     private readonly context: DestinationContext,
   ) {
-    this.base = config.baseUrl.replace(/\/+$/, '');
+    this.base = config.base_url.replace(/\/+$/, '');
+    const { auth } = config;
     this.tokens =
-      config.auth?.type === 'client_credentials'
-        ? new ClientCredentialsToken(config.auth, config.timeoutMs)
+      auth?.type === 'client_credentials'
+        ? new ClientCredentialsToken(
+            {
+              tokenUrl: auth.token_url,
+              clientId: auth.client_id,
+              clientSecret: auth.client_secret,
+              ...(auth.scope !== undefined ? { scope: auth.scope } : {}),
+            },
+            config.timeout_ms,
+          )
         : undefined;
   }
 
@@ -207,10 +224,10 @@ export class FhirDestination implements Destination {
           ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
         },
         body: plan.body,
-        timeoutMs: this.config.timeoutMs,
+        timeoutMs: this.config.timeout_ms,
       });
     } catch (err) {
-      return networkFailure(err, plan.url, this.config.timeoutMs);
+      return networkFailure(err, plan.url, this.config.timeout_ms);
     }
     if (res.status === 401 && this.tokens && token !== undefined && !renewed) {
       // The token may have been revoked or expired early: one more try with a fresh one.
@@ -304,16 +321,16 @@ export const fhirDestination: DestinationDefinition<FhirDestinationConfig> = {
     'sent again; `update`, `conditional` and transactions of PUTs are idempotent, plain creates are not.',
   configSchema: fhirDestinationConfig,
   example: {
-    baseUrl: 'https://ehr.clinic.example/fhir/R4',
+    base_url: 'https://ehr.clinic.example/fhir/R4',
     mode: 'transaction',
     auth: {
       type: 'client_credentials',
-      tokenUrl: 'https://ehr.clinic.example/oauth2/token',
-      clientId: 'sinew',
-      clientSecret: '${EHR_CLIENT_SECRET}',
+      token_url: 'https://ehr.clinic.example/oauth2/token',
+      client_id: 'sinew',
+      client_secret: '${EHR_CLIENT_SECRET}',
       scope: 'system/*.write',
     },
-    timeoutMs: 20000,
+    timeout_ms: 20000,
   },
   create: (config, context) => new FhirDestination(config, context),
 };

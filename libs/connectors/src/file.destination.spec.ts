@@ -43,9 +43,9 @@ function tree(root = dir, prefix = ''): string[] {
 }
 
 describe('file destination', () => {
-  it('writes ${messageId}.${ext} by default, with mode 0640, leaving no temporary file', async () => {
+  it('writes ${message_id}.${ext} by default, with mode 0640, leaving no temporary file', async () => {
     const d = destination({});
-    expect(d.describe()).toBe(`file://${dir}/\${messageId}.\${ext}`);
+    expect(d.describe()).toBe(`file://${dir}/\${message_id}.\${ext}`);
     const outcome = await d.send(delivery('MSH|^~\\&|A\r'));
     expect(outcome).toEqual({
       status: 'sent',
@@ -59,7 +59,7 @@ describe('file destination', () => {
 
   it('fills every template variable; sub-folders are created; the extension follows the payload', async () => {
     const d = destination({
-      filename: '${date}/${channelId}-${destination}-${deliveryId}-${attempt}.${ext}',
+      filename: '${date}/${channel_id}-${destination}-${delivery_id}-${attempt}.${ext}',
       mode: '0600',
     });
     const now = new Date();
@@ -79,7 +79,7 @@ describe('file destination', () => {
   });
 
   it('a variable value cannot leave the folder: unsafe characters become _', async () => {
-    const d = destination({ filename: '${channelId}/${messageId}.${ext}' });
+    const d = destination({ filename: '${channel_id}/${message_id}.${ext}' });
     await d.send(delivery('x', { channelId: '../../etc', messageId: 'a/b\\c' }));
     expect(tree()).toEqual(['.._.._etc/a_b_c.hl7']);
     expect(d.pathFor(delivery('x', { channelId: '..' }))).toBe(join(dir, '__', 'msg-42.hl7'));
@@ -87,7 +87,7 @@ describe('file destination', () => {
 
   it('an I/O error is retried with its errno code and leaves no temporary file', async () => {
     writeFileSync(join(dir, 'blocker'), 'a file where a folder should be');
-    const d = destination({ filename: 'blocker/${messageId}.${ext}' });
+    const d = destination({ filename: 'blocker/${message_id}.${ext}' });
     const outcome = await d.send(delivery('x'));
     expect(outcome).toEqual({
       status: 'retry',
@@ -110,7 +110,7 @@ describe('file destination', () => {
   });
 
   it('writes many deliveries at once without mixing their contents', async () => {
-    const d = destination({ filename: '${deliveryId}.${ext}' });
+    const d = destination({ filename: '${delivery_id}.${ext}' });
     const bodies = Array.from({ length: 20 }, (_, i) => `body-${i}-`.repeat(1000));
     await Promise.all(bodies.map((b, i) => d.send(delivery(b, { deliveryId: `d${i}` }))));
     expect(tree()).toHaveLength(20);
@@ -121,8 +121,12 @@ describe('file destination', () => {
 describe('file destination config', () => {
   it.each([
     ['${patientName}.hl7', 'unknown variable ${patientName}'],
-    ['../${messageId}.hl7', 'the file name must stay inside the directory'],
-    ['/abs/${messageId}', 'the file name must stay inside the directory'],
+    [
+      '${messageId}.hl7',
+      'unknown variable ${messageId}; use one of ${message_id}, ${delivery_id}, ${channel_id}',
+    ],
+    ['../${message_id}.hl7', 'the file name must stay inside the directory'],
+    ['/abs/${message_id}', 'the file name must stay inside the directory'],
     ['a//b', 'the file name must stay inside the directory'],
   ])('refuses the template %s', (filename, message) => {
     const result = fileDestinationConfig.safeParse({ directory: '/out', filename });
@@ -133,7 +137,7 @@ describe('file destination config', () => {
     expect(fileDestinationConfig.safeParse({ directory: '/out', mode: '999' }).success).toBe(false);
     expect(fileDestinationConfig.parse({ directory: '/out' })).toEqual({
       directory: '/out',
-      filename: '${messageId}.${ext}',
+      filename: '${message_id}.${ext}',
       mode: '0640',
     });
   });

@@ -13,9 +13,9 @@ import type {
 
 /** Variables a file name template may use. */
 export const FILENAME_VARIABLES = [
-  'messageId',
-  'deliveryId',
-  'channelId',
+  'message_id',
+  'delivery_id',
+  'channel_id',
   'destination',
   'attempt',
   'date',
@@ -49,12 +49,12 @@ export const fileDestinationConfig = z.strictObject({
   filename: z
     .string()
     .min(1)
-    .default('${messageId}.${ext}')
+    .default('${message_id}.${ext}')
     .superRefine(checkTemplate)
     .describe(
-      'File name template. Variables: `${messageId}`, `${deliveryId}`, `${channelId}`, `${destination}`, ' +
+      'File name template. Variables: `${message_id}`, `${delivery_id}`, `${channel_id}`, `${destination}`, ' +
         '`${attempt}`, `${date}` (YYYYMMDD, UTC), `${ext}` (hl7, json or txt from the payload). May contain `/` ' +
-        'for sub-folders (`${date}/${messageId}.${ext}`). A file of the same name is replaced.',
+        'for sub-folders (`${date}/${message_id}.${ext}`). A file of the same name is replaced.',
     ),
   mode: z
     .string()
@@ -94,9 +94,9 @@ export class FileDestination implements Destination {
   /** The path a delivery is written to. */
   pathFor(request: DeliveryRequest, now = new Date()): string {
     const values: Record<FilenameVariable, string> = {
-      messageId: request.messageId,
-      deliveryId: request.deliveryId,
-      channelId: request.channelId,
+      message_id: request.messageId,
+      delivery_id: request.deliveryId,
+      channel_id: request.channelId,
       destination: request.destination,
       attempt: String(request.attempt),
       date: yyyymmdd(now),
@@ -174,7 +174,7 @@ export const fileDestination: DestinationDefinition<FileDestinationConfig> = {
   configSchema: fileDestinationConfig,
   example: {
     directory: '/var/sinew/outbound/ehr',
-    filename: '${date}/${messageId}.${ext}',
+    filename: '${date}/${message_id}.${ext}',
     mode: '0640',
   },
   create: (config, context) => new FileDestination(config, context),

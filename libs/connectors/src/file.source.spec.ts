@@ -46,7 +46,7 @@ async function startSource(
   const ingest = recordingIngest(answer);
   const logger = recordingLogger();
   const source = fileSource.create(
-    fileSourceConfig.parse({ directory: dir, pollIntervalMs: 50, ...config }),
+    fileSourceConfig.parse({ directory: dir, poll_interval_ms: 50, ...config }),
     {
       channelId: 'files-in',
       ingest,
@@ -111,7 +111,7 @@ describe('file source', () => {
     put('2.hl7', adt('TWO'));
     let down = true;
     const { ingest } = await startSource((req) => (down ? { outcome: 'unavailable' } : accept(req)), {
-      pollIntervalMs: 200,
+      poll_interval_ms: 200,
     });
     await until(() => ingest.requests.length === 1);
     await delay(100);
@@ -121,12 +121,12 @@ describe('file source', () => {
     expect(ingest.requests.map(controlId)).toEqual(['ONE', 'ONE', 'TWO']);
   });
 
-  it('only picks up names matching the pattern, never dot files, never files changed within minAgeMs', async () => {
+  it('only picks up names matching the pattern, never dot files, never files changed within min_age_ms', async () => {
     put('lab.hl7', adt('LAB'));
     put('notes.txt', 'not a message');
     put('.partial.hl7', adt('HIDDEN'));
     put('fresh.hl7', adt('FRESH'), 0);
-    const { ingest } = await startSource(accept, { pattern: '*.hl7', minAgeMs: 600 });
+    const { ingest } = await startSource(accept, { pattern: '*.hl7', min_age_ms: 600 });
     await until(() => ls('done').includes('lab.hl7'));
     await delay(150);
     expect(ingest.requests.map(controlId)).toEqual(['LAB']);
@@ -171,16 +171,16 @@ describe('file source', () => {
     expect(ingest.requests).toHaveLength(0);
   });
 
-  it('moves a file over maxFileBytes to error/ unread', async () => {
+  it('moves a file over max_file_bytes to error/ unread', async () => {
     put('huge.hl7', Buffer.alloc(2048, 0x41));
-    const { ingest } = await startSource(accept, { maxFileBytes: 1024 });
+    const { ingest } = await startSource(accept, { max_file_bytes: 1024 });
     await until(() => ls('error').length === 1);
     expect(ingest.requests).toHaveLength(0);
   });
 
   it('uses the configured done and error folders', async () => {
     put('ok.hl7', adt('OK'));
-    await startSource(accept, { doneDirectory: join(dir, 'archive'), errorDirectory: 'failed' });
+    await startSource(accept, { done_directory: join(dir, 'archive'), error_directory: 'failed' });
     await until(() => existsSync(join(dir, 'archive', 'ok.hl7')));
     expect(ls()).toEqual(['archive', 'failed']);
   });
@@ -217,16 +217,16 @@ describe('file source config', () => {
     expect(fileSourceConfig.parse({ directory: '/in' })).toEqual({
       directory: '/in',
       pattern: '*',
-      pollIntervalMs: 1000,
-      minAgeMs: 500,
-      contentType: 'hl7v2',
+      poll_interval_ms: 1000,
+      min_age_ms: 500,
+      content_type: 'hl7v2',
       batch: false,
-      maxFileBytes: 10 * 1024 * 1024,
+      max_file_bytes: 10 * 1024 * 1024,
     });
-    const bad = fileSourceConfig.safeParse({ directory: '/in', contentType: 'json', batch: true });
+    const bad = fileSourceConfig.safeParse({ directory: '/in', content_type: 'json', batch: true });
     expect(bad.error?.issues[0]).toMatchObject({
       path: ['batch'],
-      message: 'batch applies to HL7 v2 files only (contentType: hl7v2)',
+      message: 'batch applies to HL7 v2 files only (content_type: hl7v2)',
     });
   });
 

@@ -16,8 +16,8 @@ export const fileSourceConfig = z
         'Which file names to pick up: a glob on the name (`*` any characters, `?` one character), e.g. `*.hl7`. ' +
           'Names starting with a dot are never picked up (write to `.name.tmp`, then rename).',
       ),
-    pollIntervalMs: millis(1_000, 'Pause between two scans of the folder.'),
-    minAgeMs: z
+    poll_interval_ms: millis(1_000, 'Pause between two scans of the folder.'),
+    min_age_ms: z
       .number()
       .int()
       .min(0)
@@ -25,13 +25,13 @@ export const fileSourceConfig = z
       .describe(
         'A file is picked up only once it has not changed for this long, so that files still being written are left alone.',
       ),
-    contentType: z.enum(['hl7v2', 'fhir', 'json', 'text']).default('hl7v2').describe('What the files hold.'),
-    doneDirectory: z
+    content_type: z.enum(['hl7v2', 'fhir', 'json', 'text']).default('hl7v2').describe('What the files hold.'),
+    done_directory: z
       .string()
       .min(1)
       .optional()
       .describe('Where a file goes once the channel accepted it (default `<directory>/done`).'),
-    errorDirectory: z
+    error_directory: z
       .string()
       .min(1)
       .optional()
@@ -43,17 +43,17 @@ export const fileSourceConfig = z
       .default(false)
       .describe(
         'HL7 v2 only: a file may hold several messages (one after another, or an FHS/BHS batch); each is handed ' +
-          'to the channel on its own. The file goes to `errorDirectory` if any message is rejected.',
+          'to the channel on its own. The file goes to `error_directory` if any message is rejected.',
       ),
-    maxFileBytes: z
+    max_file_bytes: z
       .number()
       .int()
       .positive()
       .default(10 * 1024 * 1024)
-      .describe('Largest file read, in bytes; a larger one goes to `errorDirectory` unread.'),
+      .describe('Largest file read, in bytes; a larger one goes to `error_directory` unread.'),
   })
-  .refine((c) => !c.batch || c.contentType === 'hl7v2', {
-    message: 'batch applies to HL7 v2 files only (contentType: hl7v2)',
+  .refine((c) => !c.batch || c.content_type === 'hl7v2', {
+    message: 'batch applies to HL7 v2 files only (content_type: hl7v2)',
     path: ['batch'],
   });
 export type FileSourceConfig = z.output<typeof fileSourceConfig>;
@@ -89,8 +89,8 @@ export class FileSource implements Source {
     private readonly context: SourceContext,
   ) {
     this.directory = resolve(config.directory);
-    this.doneDirectory = resolve(this.directory, config.doneDirectory ?? 'done');
-    this.errorDirectory = resolve(this.directory, config.errorDirectory ?? 'error');
+    this.doneDirectory = resolve(this.directory, config.done_directory ?? 'done');
+    this.errorDirectory = resolve(this.directory, config.error_directory ?? 'error');
     this.matcher = globToRegExp(config.pattern);
   }
 
@@ -135,7 +135,7 @@ export class FileSource implements Source {
         )
         .finally(() => {
           this.scanning = undefined;
-          this.schedule(this.config.pollIntervalMs);
+          this.schedule(this.config.poll_interval_ms);
         });
     }, delayMs);
   }
@@ -160,11 +160,11 @@ export class FileSource implements Source {
     const path = join(this.directory, name);
     const before = await statIfPresent(path);
     if (!before?.isFile()) return undefined;
-    if (Date.now() - before.mtimeMs < this.config.minAgeMs) return undefined;
-    if (before.size > this.config.maxFileBytes) {
+    if (Date.now() - before.mtimeMs < this.config.min_age_ms) return undefined;
+    if (before.size > this.config.max_file_bytes) {
       this.context.logger.warn(
         { channelId: this.context.channelId, file: name, bytes: before.size },
-        `file source: file larger than ${this.config.maxFileBytes} bytes; moved to the error folder`,
+        `file source: file larger than ${this.config.max_file_bytes} bytes; moved to the error folder`,
       );
       return this.move(path, name, 'error');
     }
@@ -192,7 +192,7 @@ export class FileSource implements Source {
   }
 
   private async ingestOne(path: string, body: Buffer): Promise<FileOutcome> {
-    return outcomeOf(await this.ingest(path, body, this.config.contentType));
+    return outcomeOf(await this.ingest(path, body, this.config.content_type));
   }
 
   private async ingestBatch(path: string, name: string, body: Buffer): Promise<FileOutcome> {
@@ -299,9 +299,9 @@ export const fileSource: SourceDefinition<FileSourceConfig> = {
   kind: 'source',
   type: 'file',
   description:
-    'Polls a folder for files. Each file whose name matches `pattern` and that has not changed for `minAgeMs` ' +
-    'is read and handed to the channel, one at a time in name order; then it is moved to `doneDirectory` ' +
-    '(accepted, or a duplicate) or `errorDirectory` (rejected). When the channel cannot store it, the file ' +
+    'Polls a folder for files. Each file whose name matches `pattern` and that has not changed for `min_age_ms` ' +
+    'is read and handed to the channel, one at a time in name order; then it is moved to `done_directory` ' +
+    '(accepted, or a duplicate) or `error_directory` (rejected). When the channel cannot store it, the file ' +
     'stays where it is and is tried again on the next scan.',
   guarantee:
     'At least once: a file leaves the folder only after the channel committed its content; a crash between ' +
@@ -310,7 +310,7 @@ export const fileSource: SourceDefinition<FileSourceConfig> = {
   example: {
     directory: '/var/sinew/inbound/lab',
     pattern: '*.hl7',
-    pollIntervalMs: 2000,
+    poll_interval_ms: 2000,
     batch: true,
   },
   create: (config, context) => new FileSource(config, context),

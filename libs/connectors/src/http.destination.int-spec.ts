@@ -93,7 +93,7 @@ describe('http destination', () => {
     const p = await peer(reply(200));
     await destination({ url: p.url }).send(delivery('{"resourceType":"Patient"}', 'fhir'));
     await destination({ url: p.url }).send(delivery('MSH|^~\\&|', 'hl7v2'));
-    await destination({ url: p.url, contentType: 'application/x-custom' }).send(delivery('{}'));
+    await destination({ url: p.url, content_type: 'application/x-custom' }).send(delivery('{}'));
     await destination({ url: p.url, headers: { 'Content-Type': 'application/vnd.pms+json' } }).send(
       delivery('{}'),
     );
@@ -149,10 +149,10 @@ describe('http destination', () => {
     expect(p.received).toHaveLength(1);
   });
 
-  it('a response slower than timeoutMs is retried with code TIMEOUT', async () => {
+  it('a response slower than timeout_ms is retried with code TIMEOUT', async () => {
     const p = await peer((_req, res) => setTimeout(() => res.end('late'), 1_000));
     const started = Date.now();
-    const outcome = await destination({ url: p.url, timeoutMs: 200 }).send(delivery('{}'));
+    const outcome = await destination({ url: p.url, timeout_ms: 200 }).send(delivery('{}'));
     expect(outcome).toMatchObject({ status: 'retry', code: 'TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(900);
   });
@@ -178,13 +178,19 @@ describe('http destination', () => {
 
 describe('http destination config', () => {
   it('needs an http(s) URL; defaults as documented', () => {
-    expect(httpDestinationConfig.safeParse({ url: 'ftp://x' }).success).toBe(false);
-    expect(httpDestinationConfig.safeParse({ url: 'not a url' }).success).toBe(false);
+    for (const url of ['ftp://x', 'not a url']) {
+      expect(httpDestinationConfig.safeParse({ url }).error?.issues).toEqual([
+        expect.objectContaining({
+          path: ['url'],
+          message: 'expected an http:// or https:// URL, e.g. https://pms.example/api/messages',
+        }),
+      ]);
+    }
     expect(httpDestinationConfig.parse({ url: 'https://pms.example/api' })).toEqual({
       url: 'https://pms.example/api',
       method: 'POST',
       headers: {},
-      timeoutMs: 10_000,
+      timeout_ms: 10_000,
     });
   });
 });

@@ -11,14 +11,19 @@ import type {
 import { httpRequest, networkFailure, outcomeForStatus } from './http-client';
 
 export const httpDestinationConfig = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).describe('Address the message is sent to (http or https).'),
+  url: z
+    .url({
+      protocol: /^https?$/,
+      error: 'expected an http:// or https:// URL, e.g. https://pms.example/api/messages',
+    })
+    .describe('Address the message is sent to (http or https).'),
   method: z.enum(['POST', 'PUT', 'PATCH']).default('POST').describe('HTTP method.'),
   headers: z
     .record(z.string(), z.string())
     .default({})
     .describe('Extra request headers, e.g. `Authorization: Bearer ${PMS_TOKEN}`.'),
-  timeoutMs: millis(10_000, 'Longest wait for the complete response; past it the delivery is retried.'),
-  contentType: z
+  timeout_ms: millis(10_000, 'Longest wait for the complete response; past it the delivery is retried.'),
+  content_type: z
     .string()
     .min(1)
     .optional()
@@ -44,7 +49,7 @@ export class HttpDestination implements Destination {
   ) {}
 
   async send(request: DeliveryRequest): Promise<DeliveryOutcome> {
-    const { url, method, headers, timeoutMs, contentType } = this.config;
+    const { url, method, headers, timeout_ms: timeoutMs, content_type: contentType } = this.config;
     const given = Object.fromEntries(
       Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'content-type'),
     );
@@ -87,7 +92,7 @@ export const httpDestination: DestinationDefinition<HttpDestinationConfig> = {
     url: 'https://pms.clinic.example/api/appointments',
     method: 'POST',
     headers: { Authorization: 'Bearer ${PMS_API_TOKEN}' },
-    timeoutMs: 5000,
+    timeout_ms: 5000,
   },
   create: (config, context) => new HttpDestination(config, context),
 };

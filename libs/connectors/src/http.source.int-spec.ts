@@ -20,7 +20,7 @@ async function startSource(
 ) {
   const ingest = recordingIngest(answer);
   const logger = recordingLogger();
-  const source = httpSource.create(httpSourceConfig.parse({ port: 0, ...config }), {
+  const source = httpSource.create(httpSourceConfig.parse({ listen: 0, ...config }), {
     channelId: 'web-in',
     ingest,
     logger,
@@ -161,7 +161,7 @@ describe('http source: engine outcomes', () => {
   });
 
   it('unavailable: 503 with Retry-After', async () => {
-    const { base } = await startSource(() => ({ outcome: 'unavailable' }), { retryAfterSeconds: 7 });
+    const { base } = await startSource(() => ({ outcome: 'unavailable' }), { retry_after_seconds: 7 });
     const res = await post(base, '{"a":1}', 'application/json');
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('7');
@@ -190,8 +190,8 @@ describe('http source: engine outcomes', () => {
 });
 
 describe('http source: protocol checks', () => {
-  it('answers 413 for a body over maxBodyBytes, announced or streamed, without calling the engine', async () => {
-    const { base, ingest } = await startSource(undefined, { maxBodyBytes: 1024 });
+  it('answers 413 for a body over max_body_bytes, announced or streamed, without calling the engine', async () => {
+    const { base, ingest } = await startSource(undefined, { max_body_bytes: 1024 });
     const announced = await post(base, Buffer.alloc(4096, 0x41), 'application/json');
     expect(announced.status).toBe(413);
     expect(diagnostics(announced.text)).toBe('the body is larger than the limit of 1024 bytes');
@@ -217,7 +217,7 @@ describe('http source: protocol checks', () => {
   });
 
   it('requires the bearer token when one is configured (401 with WWW-Authenticate)', async () => {
-    const { base, ingest } = await startSource(undefined, { authToken: 's3cret-token' });
+    const { base, ingest } = await startSource(undefined, { auth_token: 's3cret-token' });
     const none = await post(base, '{"a":1}', 'application/json');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="sinew"');
@@ -306,5 +306,37 @@ describeTls('http source over HTTPS', () => {
     } finally {
       pki.remove();
     }
+  });
+});
+
+describe('http source config', () => {
+  it('has the documented defaults; listen takes HOST:PORT or a port', () => {
+    expect(httpSourceConfig.parse({})).toEqual({
+      listen: { host: '127.0.0.1', port: 8081 },
+      path: '/',
+      max_body_bytes: 10 * 1024 * 1024,
+      request_timeout_ms: 30_000,
+      retry_after_seconds: 5,
+    });
+    expect(httpSourceConfig.parse({ listen: '0.0.0.0:8443' }).listen).toEqual({
+      host: '0.0.0.0',
+      port: 8443,
+    });
+    expect(httpSourceConfig.parse({ listen: '9000' }).listen).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(httpSourceConfig.safeParse({ listen: 'http://0.0.0.0:8443' }).error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['listen'],
+        message: expect.stringContaining('write "HOST:PORT"'),
+      }),
+    ]);
+    expect(httpSourceConfig.safeParse({ authToken: 'x' }).success).toBe(false);
+  });
+
+  it('listens on the address in listen', async () => {
+    const { source } = await startSource(undefined, { listen: '[::1]:0', path: '/in' });
+    const port = source.port?.() as number;
+    expect(source.describe()).toBe(`http://[::1]:${port}/in`);
+    expect((await post(`http://[::1]:${port}/in`, '{"a":1}', 'application/json')).status).toBe(202);
+    await expect(post(`http://127.0.0.1:${port}/in`, '{"a":1}', 'application/json')).rejects.toThrow();
   });
 });

@@ -9,37 +9,38 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { handlerFailureNack } from '@sinew/mllp';
 import { z } from 'zod';
-import { errorCode, listenHost, millis, portField } from './common';
+import { errorCode, formatHostPort, listenField, millis } from './common';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 import { findJsonSyntaxError } from './json-syntax';
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
 export const httpSourceConfig = z.strictObject({
-  host: listenHost,
-  port: portField(8080, 'TCP port to listen on (0 picks a free port).'),
+  listen: listenField(8081, 'Address to accept HTTP(S) requests on:'),
   path: z
     .string()
     .regex(/^\/[^?#\s]*$/, 'a path starts with / and has no query, fragment or spaces')
     .default('/')
     .describe('URL path messages are POSTed to; other paths answer 404.'),
-  tls: serverTlsConfig.optional().describe('Serve HTTPS (TLS 1.2 or later); with `requestCert`, mutual TLS.'),
-  maxBodyBytes: z
+  tls: serverTlsConfig
+    .optional()
+    .describe('Serve HTTPS (TLS 1.2 or later); with `request_cert`, mutual TLS.'),
+  max_body_bytes: z
     .number()
     .int()
     .positive()
     .default(10 * 1024 * 1024)
     .describe('Largest request body accepted, in bytes; a larger one is answered 413.'),
-  authToken: z
+  auth_token: z
     .string()
     .min(1)
     .optional()
     .describe(
-      'When set, every request must carry `Authorization: Bearer <authToken>`; others are answered 401. ' +
+      'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
         'Write it as `${ENV_VAR}` to keep it out of the channel file.',
     ),
-  requestTimeoutMs: millis(30_000, 'Longest time a client may take to send a whole request.'),
-  retryAfterSeconds: z
+  request_timeout_ms: millis(30_000, 'Longest time a client may take to send a whole request.'),
+  retry_after_seconds: z
     .number()
     .int()
     .min(0)
@@ -122,14 +123,14 @@ export class HttpSource implements Source {
 
   async start(): Promise<void> {
     if (this.server) throw new Error('the HTTP source is already started');
-    const { tls, requestTimeoutMs } = this.config;
+    const { tls, request_timeout_ms: requestTimeout } = this.config;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
     const server = tls
-      ? createHttpsServer({ ...loadServerTls(tls), requestTimeout: requestTimeoutMs }, onRequest)
-      : createHttpServer({ requestTimeout: requestTimeoutMs }, onRequest);
+      ? createHttpsServer({ ...loadServerTls(tls), requestTimeout }, onRequest)
+      : createHttpServer({ requestTimeout }, onRequest);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.config.port, this.config.host, () => {
+      server.listen(this.config.listen.port, this.config.listen.host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -176,7 +177,8 @@ export class HttpSource implements Source {
 
   describe(): string {
     const scheme = this.config.tls ? 'https' : 'http';
-    return `${scheme}://${this.config.host}:${this.port() ?? this.config.port}${this.config.path}`;
+    const { listen, path } = this.config;
+    return `${scheme}://${formatHostPort({ host: listen.host, port: this.port() ?? listen.port })}${path}`;
   }
 
   port(): number | undefined {
@@ -218,7 +220,7 @@ export class HttpSource implements Source {
   }
 
   private async answer(req: IncomingMessage): Promise<HttpAnswer> {
-    const { path, authToken, maxBodyBytes } = this.config;
+    const { path, auth_token: authToken, max_body_bytes: maxBodyBytes } = this.config;
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname !== path) {
       return outcomeAnswer(
@@ -330,7 +332,7 @@ export class HttpSource implements Source {
         ? { status: 500, body: handlerFailureNack(body), contentType: ACK_CONTENT_TYPE }
         : outcomeAnswer(500, operationOutcome(IssueType.Exception, PROCESSING_FAILED));
     }
-    return toHttp(reply, contentType, this.config.retryAfterSeconds);
+    return toHttp(reply, contentType, this.config.retry_after_seconds);
   }
 }
 
@@ -424,11 +426,10 @@ export const httpSource: SourceDefinition<HttpSourceConfig> = {
     'be stored, so the client keeps it and sends it again.',
   configSchema: httpSourceConfig,
   example: {
-    host: '0.0.0.0',
-    port: 8443,
+    listen: '0.0.0.0:8443',
     path: '/hl7',
     tls: { key: '/etc/sinew/tls/server.key', cert: '/etc/sinew/tls/server.crt' },
-    authToken: '${HTTP_SOURCE_TOKEN}',
+    auth_token: '${HTTP_SOURCE_TOKEN}',
   },
   create: (config, context) => new HttpSource(config, context),
 };

@@ -31,7 +31,7 @@ describeWithPeer(mllpSendPeer, "python-hl7's mllp_send sending to the mllp sourc
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-connectors-mllp-send-'));
-    source = mllpSource.create(mllpSourceConfig.parse({ port: 0 }), {
+    source = mllpSource.create(mllpSourceConfig.parse({ listen: 0 }), {
       channelId: 'c',
       ingest,
       logger: recordingLogger(),
@@ -69,7 +69,7 @@ function destinationAgainst(peer: Peer, title: string, start: () => Promise<Peer
     beforeAll(async () => {
       listener = await start();
       destination = mllpDestination.create(
-        mllpDestinationConfig.parse({ host: '127.0.0.1', port: listener.port, ackTimeoutMs: 5_000 }),
+        mllpDestinationConfig.parse({ url: `mllp://127.0.0.1:${listener.port}`, ack_timeout_ms: 5_000 }),
         { channelId: 'c', destination: 'peer', logger: recordingLogger() },
       );
     });

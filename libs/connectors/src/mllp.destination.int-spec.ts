@@ -18,8 +18,11 @@ async function peer(handler: MllpHandler, options: ConstructorParameters<typeof 
   return server;
 }
 
+/** The url of a peer on this machine. */
+const at = (port: number, scheme = 'mllp') => `${scheme}://127.0.0.1:${port}`;
+
 function destination(config: Record<string, unknown>): Destination {
-  const d = mllpDestination.create(mllpDestinationConfig.parse({ host: '127.0.0.1', ...config }), {
+  const d = mllpDestination.create(mllpDestinationConfig.parse(config), {
     channelId: 'adt-out',
     destination: 'ehr',
     logger: recordingLogger(),
@@ -57,7 +60,7 @@ afterEach(async () => {
 describe('mllp destination', () => {
   it('AA and CA are sent, with the ACK kept as the response', async () => {
     const server = await peer(byControlId);
-    const d = destination({ port: server.port });
+    const d = destination({ url: at(server.port) });
     expect(d.describe()).toBe(`mllp://127.0.0.1:${server.port}`);
     const aa = await d.send(delivery(adt('AA-1')));
     expect(aa).toMatchObject({ status: 'sent', code: 'AA' });
@@ -67,9 +70,9 @@ describe('mllp destination', () => {
     expect(await d.send(delivery(adt('CA-1')))).toMatchObject({ status: 'sent', code: 'CA' });
   });
 
-  it('AE and CE are retried by default, failed with onApplicationError: fail; the ACK text is in the error', async () => {
+  it('AE and CE are retried by default, failed with on_application_error: fail; the ACK text is in the error', async () => {
     const server = await peer(byControlId);
-    const retrying = destination({ port: server.port });
+    const retrying = destination({ url: at(server.port) });
     const ae = await retrying.send(delivery(adt('AE-1')));
     expect(ae).toMatchObject({
       status: 'retry',
@@ -78,13 +81,13 @@ describe('mllp destination', () => {
     });
     expect(ae.response).toBeInstanceOf(Buffer);
     expect(await retrying.send(delivery(adt('CE-1')))).toMatchObject({ status: 'retry', code: 'CE' });
-    const failing = destination({ port: server.port, onApplicationError: 'fail' });
+    const failing = destination({ url: at(server.port), on_application_error: 'fail' });
     expect(await failing.send(delivery(adt('AE-2')))).toMatchObject({ status: 'failed', code: 'AE' });
   });
 
   it('AR and CR fail at once', async () => {
     const server = await peer(byControlId);
-    const d = destination({ port: server.port });
+    const d = destination({ url: at(server.port) });
     expect(await d.send(delivery(adt('AR-1')))).toMatchObject({
       status: 'failed',
       code: 'AR',
@@ -93,9 +96,9 @@ describe('mllp destination', () => {
     expect(await d.send(delivery(adt('CR-1')))).toMatchObject({ status: 'failed', code: 'CR' });
   });
 
-  it('no ACK within ackTimeoutMs is retried with code TIMEOUT', async () => {
+  it('no ACK within ack_timeout_ms is retried with code TIMEOUT', async () => {
     const server = await peer(() => new Promise(() => undefined));
-    const d = destination({ port: server.port, ackTimeoutMs: 200 });
+    const d = destination({ url: at(server.port), ack_timeout_ms: 200 });
     const started = Date.now();
     const outcome = await d.send(delivery(adt('AA-SILENT')));
     expect(outcome).toMatchObject({
@@ -108,7 +111,7 @@ describe('mllp destination', () => {
 
   it('a refused connection is retried with code ECONNREFUSED, at once', async () => {
     const port = await freePort();
-    const d = destination({ port });
+    const d = destination({ url: at(port) });
     const started = Date.now();
     expect(await d.send(delivery(adt('AA-1')))).toMatchObject({ status: 'retry', code: 'ECONNREFUSED' });
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -116,7 +119,7 @@ describe('mllp destination', () => {
 
   it('a reply that is not an ACK is retried (INVALID_ACK)', async () => {
     const server = await peer(() => Buffer.from('this is not HL7'));
-    const outcome = await destination({ port: server.port }).send(delivery(adt('AA-1')));
+    const outcome = await destination({ url: at(server.port) }).send(delivery(adt('AA-1')));
     expect(outcome).toMatchObject({ status: 'retry', code: 'INVALID_ACK' });
   });
 
@@ -125,7 +128,7 @@ describe('mllp destination', () => {
     const port = server.port;
     let connections = 0;
     server.on('connection', () => connections++);
-    const d = destination({ port });
+    const d = destination({ url: at(port) });
     for (let i = 0; i < 5; i++) expect((await d.send(delivery(adt(`AA-${i}`)))).status).toBe('sent');
     expect(connections).toBe(1);
     await server.stop(1_000);
@@ -142,7 +145,7 @@ describe('mllp destination', () => {
       frames++;
       return ackFor(bytes, 'AA');
     });
-    const d = destination({ port: server.port });
+    const d = destination({ url: at(server.port) });
     expect(await d.send(delivery(Buffer.from('{"resourceType":"Patient"}'), 'fhir'))).toMatchObject({
       status: 'failed',
       code: 'UNSUPPORTED',
@@ -159,31 +162,85 @@ describe('mllp destination', () => {
         tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestCert: true },
       });
       const d = destination({
-        port: server.port,
+        url: at(server.port, 'mllps'),
         tls: { ca: pki.caPath, cert: pki.client.certPath, key: pki.client.keyPath },
       });
       expect(d.describe()).toBe(`mllps://127.0.0.1:${server.port}`);
       expect(await d.send(delivery(adt('AA-TLS')))).toMatchObject({ status: 'sent', code: 'AA' });
-      const noCert = destination({ port: server.port, tls: { ca: pki.caPath } });
+      const noCert = destination({ url: at(server.port, 'mllps'), tls: { ca: pki.caPath } });
       expect(await noCert.send(delivery(adt('AA-NOCERT')))).toMatchObject({ status: 'retry' });
     } finally {
       pki.remove();
     }
   });
+
+  (opensslAvailable() ? it : it.skip)(
+    'mllps:// alone connects with TLS trusting the system CAs',
+    async () => {
+      const pki = createTestPki();
+      try {
+        let frames = 0;
+        const server = await peer(
+          (bytes) => {
+            frames++;
+            return ackFor(bytes, 'AA');
+          },
+          { tls: { key: pki.server.key, cert: pki.server.cert } },
+        );
+        const d = destination({ url: `MLLPS://127.0.0.1:${server.port}/` });
+        expect(d.describe()).toBe(`mllps://127.0.0.1:${server.port}`);
+        // The test CA is not a system CA: the handshake fails on the certificate, nothing is sent.
+        expect(await d.send(delivery(adt('AA-SYSCA')))).toMatchObject({ status: 'retry', code: 'TLS' });
+        expect(frames).toBe(0);
+      } finally {
+        pki.remove();
+      }
+    },
+  );
 });
 
 describe('mllp destination config', () => {
-  it('needs a host; cert and key go together', () => {
-    expect(mllpDestinationConfig.safeParse({}).success).toBe(false);
-    expect(mllpDestinationConfig.parse({ host: 'ehr' })).toEqual({
-      host: 'ehr',
-      port: 2575,
-      connectTimeoutMs: 10_000,
-      ackTimeoutMs: 30_000,
-      onApplicationError: 'retry',
+  it('needs a url; has the documented defaults; cert and key go together', () => {
+    expect(mllpDestinationConfig.safeParse({}).error?.issues[0]).toMatchObject({ path: ['url'] });
+    expect(mllpDestinationConfig.parse({ url: 'mllp://ehr:2575' })).toEqual({
+      url: { host: 'ehr', port: 2575, secure: false },
+      connect_timeout_ms: 10_000,
+      ack_timeout_ms: 30_000,
+      on_application_error: 'retry',
     });
-    const half = mllpDestinationConfig.safeParse({ host: 'ehr', tls: { cert: '/c.pem' } });
+    expect(mllpDestinationConfig.safeParse({ url: 'mllp://ehr:2575', host: 'ehr' }).success).toBe(false);
+    const half = mllpDestinationConfig.safeParse({ url: 'mllps://ehr:2575', tls: { cert: '/c.pem' } });
     expect(half.error?.issues[0]?.message).toBe('cert and key go together (mutual TLS needs both)');
+    const plainWithTls = mllpDestinationConfig.safeParse({ url: 'mllp://ehr:2575', tls: { ca: '/ca.pem' } });
+    expect(plainWithTls.error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['tls'],
+        message: 'tls applies to TLS connections only: write the url as mllps://HOST:PORT',
+      }),
+    ]);
+  });
+
+  it.each([
+    ['mllp://ehr.clinic.example:6661', { host: 'ehr.clinic.example', port: 6661, secure: false }],
+    ['mllps://10.0.0.7:2575', { host: '10.0.0.7', port: 2575, secure: true }],
+    ['mllp://[::1]:2575', { host: '::1', port: 2575, secure: false }],
+    ['MLLP://ehr:2575/', { host: 'ehr', port: 2575, secure: false }],
+  ])('reads url %s', (url, expected) => {
+    expect(mllpDestinationConfig.parse({ url }).url).toEqual(expected);
+  });
+
+  it.each([
+    ['ehr:2575', '"ehr:2575" is not an MLLP URL; write mllp://HOST:PORT, or mllps://HOST:PORT for TLS'],
+    ['tcp://ehr:2575', '"tcp://ehr:2575" is not an MLLP URL; write mllp://HOST:PORT'],
+    ['mllp://ehr', 'not a "HOST:PORT" address in "mllp://ehr"; write mllp://HOST:PORT'],
+    ['mllp://ehr:0', 'port 0 is outside 1–65535 in "mllp://ehr:0"'],
+    ['mllp://::1:2575', 'not a "HOST:PORT" address in "mllp://::1:2575"; write mllp://HOST:PORT'],
+    ['mllp://ehr:2575/path', 'not a "HOST:PORT" address'],
+    [2575, "expected the receiving system's address as a text: write mllp://HOST:PORT"],
+  ])('refuses url %j with a message naming the expected form', (url, message) => {
+    const issues = mllpDestinationConfig.safeParse({ url }).error?.issues;
+    expect(issues).toHaveLength(1);
+    expect(issues?.[0]).toMatchObject({ path: ['url'], message: expect.stringContaining(message) });
   });
 });
 

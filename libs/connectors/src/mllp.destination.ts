@@ -1,6 +1,6 @@
 import { MllpClient, MllpError, MllpErrorCode, type MllpSendResult } from '@sinew/mllp';
 import { z } from 'zod';
-import { millis, portField } from './common';
+import { formatHostPort, millis, parseHostPort, type HostPort } from './common';
 import type {
   DeliveryOutcome,
   DeliveryRequest,
@@ -10,24 +10,53 @@ import type {
 } from './connector';
 import { clientTlsConfig, loadClientTls } from './tls-config';
 
-export const mllpDestinationConfig = z.strictObject({
-  host: z.string().min(1).describe('Host name or address of the receiving system.'),
-  port: portField(2575, 'Its MLLP port.'),
-  tls: clientTlsConfig
-    .optional()
-    .describe(
-      'Connect with TLS (1.2 or later); `{}` trusts the system CAs. Give `cert` and `key` for mutual TLS.',
-    ),
-  connectTimeoutMs: millis(10_000, 'Longest wait for the connection (and TLS handshake).'),
-  ackTimeoutMs: millis(30_000, 'Longest wait for the acknowledgement of a message.'),
-  onApplicationError: z
-    .enum(['retry', 'fail'])
-    .default('retry')
-    .describe(
-      'What an AE/CE acknowledgement means: `retry` sends the message again later (the peer had a ' +
-        'transient problem), `fail` dead-letters it at once. AR/CR always dead-letters.',
-    ),
-});
+const URL_FORM = 'write mllp://HOST:PORT, or mllps://HOST:PORT for TLS (IPv6 in brackets: mllp://[::1]:2575)';
+
+/** The receiving system's address: `mllp://HOST:PORT`, or `mllps://HOST:PORT` for TLS. */
+export interface MllpPeer extends HostPort {
+  secure: boolean;
+}
+
+const mllpUrl = z
+  .string({ error: `expected the receiving system's address as a text: ${URL_FORM}` })
+  .transform((text, ctx): MllpPeer => {
+    const match = /^(mllps?):\/\/(.*?)\/?$/i.exec(text.trim());
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not an MLLP URL; ${URL_FORM}` });
+      return z.NEVER;
+    }
+    const address = parseHostPort(match[2] as string, 1);
+    if ('error' in address) {
+      ctx.addIssue({ code: 'custom', message: `${address.error} in "${text}"; ${URL_FORM}` });
+      return z.NEVER;
+    }
+    return { ...address, secure: (match[1] as string).toLowerCase() === 'mllps' };
+  })
+  .describe(
+    'Address of the receiving system: `mllp://HOST:PORT` (plain TCP), or `mllps://HOST:PORT` for TLS ' +
+      '(the system CAs are trusted unless `tls` says otherwise). IPv6 in brackets: `mllp://[::1]:2575`.',
+  );
+
+export const mllpDestinationConfig = z
+  .strictObject({
+    url: mllpUrl,
+    tls: clientTlsConfig
+      .optional()
+      .describe('TLS settings for an `mllps://` url: CAs to trust; `cert` and `key` for mutual TLS.'),
+    connect_timeout_ms: millis(10_000, 'Longest wait for the connection (and TLS handshake).'),
+    ack_timeout_ms: millis(30_000, 'Longest wait for the acknowledgement of a message.'),
+    on_application_error: z
+      .enum(['retry', 'fail'])
+      .default('retry')
+      .describe(
+        'What an AE/CE acknowledgement means: `retry` sends the message again later (the peer had a ' +
+          'transient problem), `fail` dead-letters it at once. AR/CR always dead-letters.',
+      ),
+  })
+  .refine((c) => c.tls === undefined || c.url.secure, {
+    message: 'tls applies to TLS connections only: write the url as mllps://HOST:PORT',
+    path: ['tls'],
+  });
 export type MllpDestinationConfig = z.output<typeof mllpDestinationConfig>;
 
 /** Short codes of the MLLP failures that are worth another attempt. */
@@ -66,15 +95,15 @@ export class MllpDestination implements Destination {
     private readonly config: MllpDestinationConfig,
     private readonly context: DestinationContext,
   ) {
-    const { host, port, tls, connectTimeoutMs, ackTimeoutMs } = config;
+    const { url, tls, connect_timeout_ms, ack_timeout_ms } = config;
     this.client = new MllpClient({
-      host,
-      port,
-      connectTimeoutMs,
-      ackTimeoutMs,
+      host: url.host,
+      port: url.port,
+      connectTimeoutMs: connect_timeout_ms,
+      ackTimeoutMs: ack_timeout_ms,
       // The engine's retry policy owns the waiting; one attempt per delivery.
       reconnect: { attempts: 1 },
-      ...(tls ? { tls: loadClientTls(tls) } : {}),
+      ...(url.secure ? { tls: loadClientTls(tls ?? {}) } : {}),
     });
   }
 
@@ -101,7 +130,7 @@ export class MllpDestination implements Destination {
         return { status: 'sent', code: result.code, ...withResponse };
       case 'error': {
         const error = `the receiver answered ${result.code}${ackText(result)}`;
-        return this.config.onApplicationError === 'retry'
+        return this.config.on_application_error === 'retry'
           ? { status: 'retry', code: result.code, error, ...withResponse }
           : { status: 'failed', code: result.code, error, ...withResponse };
       }
@@ -129,7 +158,8 @@ export class MllpDestination implements Destination {
   }
 
   describe(): string {
-    return `${this.config.tls ? 'mllps' : 'mllp'}://${this.config.host}:${this.config.port}`;
+    const { url } = this.config;
+    return `${url.secure ? 'mllps' : 'mllp'}://${formatHostPort(url)}`;
   }
 }
 
@@ -139,18 +169,17 @@ export const mllpDestination: DestinationDefinition<MllpDestinationConfig> = {
   description:
     'Sends HL7 v2 messages over MLLP (TCP, or TLS and mutual TLS) on one persistent connection, and reads ' +
     'each acknowledgement: AA/CA is delivered; AE/CE is retried (or dead-lettered with ' +
-    '`onApplicationError: fail`); AR/CR is dead-lettered; no ACK in time, a refused or dropped connection, ' +
+    '`on_application_error: fail`); AR/CR is dead-lettered; no ACK in time, a refused or dropped connection, ' +
     'or a reply that is not an ACK is retried.',
   guarantee:
     'At least once: a message counts as delivered only when the peer acknowledged it with AA/CA; after a ' +
     'timeout it is sent again, so the peer may see it twice (same MSH-10).',
   configSchema: mllpDestinationConfig,
   example: {
-    host: 'ehr.clinic.example',
-    port: 6661,
+    url: 'mllps://ehr.clinic.example:6661',
     tls: { ca: '/etc/sinew/tls/ehr-ca.crt' },
-    ackTimeoutMs: 15000,
-    onApplicationError: 'fail',
+    ack_timeout_ms: 15000,
+    on_application_error: 'fail',
   },
   create: (config, context) => new MllpDestination(config, context),
 };

@@ -17,7 +17,7 @@ async function startSource(
 ) {
   const ingest = recordingIngest(answer);
   const logger = recordingLogger();
-  const source = mllpSource.create(mllpSourceConfig.parse({ port: 0, ...config }), {
+  const source = mllpSource.create(mllpSourceConfig.parse({ listen: 0, ...config }), {
     channelId: 'lab-in',
     ingest,
     logger,
@@ -58,6 +58,18 @@ describe('mllp source', () => {
     expect(request?.body).toEqual(adt('CTRL-1'));
     expect(request).toMatchObject({ contentType: 'hl7v2', source: 'mllp', remoteAddress: '127.0.0.1' });
     expect(request?.connectionId).toEqual(expect.any(Number));
+  });
+
+  it('listens on the address in listen, IPv6 included', async () => {
+    const { port, source, ingest } = await startSource(
+      (req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }),
+      { listen: '[::1]:0' },
+    );
+    expect(source.describe()).toBe(`mllp://[::1]:${port}`);
+    expect((await client(port, { host: '::1' }).send(adt('V6-1'))).code).toBe('AA');
+    expect(ingest.requests[0]?.remoteAddress).toBe('::1');
+    const v4 = await client(port, { reconnect: { attempts: 1 } }).send(adt('V4-1'));
+    expect(v4.status).toBe('connection_failed');
   });
 
   it('passes rejections (AE with ERR) and unavailability (AR) through as the engine built them', async () => {
@@ -155,9 +167,9 @@ describe('mllp source', () => {
     expect(late.status).toBe('connection_failed');
   });
 
-  it('refuses a message over maxMessageBytes with AR without calling the engine', async () => {
+  it('refuses a message over max_message_bytes with AR without calling the engine', async () => {
     const { port, ingest, logger } = await startSource(() => ({ outcome: 'accepted' }), {
-      maxMessageBytes: 200,
+      max_message_bytes: 200,
     });
     const big = Buffer.concat([adt('BIG'), Buffer.from(`NTE|1||${'x'.repeat(500)}\r`)]);
     const result = await client(port).send(big);
@@ -170,8 +182,8 @@ describe('mllp source', () => {
     });
   });
 
-  it('closes a silent connection after idleTimeoutMs, logging it at info level only', async () => {
-    const { port, logger } = await startSource(() => ({ outcome: 'accepted' }), { idleTimeoutMs: 100 });
+  it('closes a silent connection after idle_timeout_ms, logging it at info level only', async () => {
+    const { port, logger } = await startSource(() => ({ outcome: 'accepted' }), { idle_timeout_ms: 100 });
     const closed = await new Promise<number>((resolve) => {
       const started = Date.now();
       const socket = connect(port, '127.0.0.1');
@@ -193,25 +205,52 @@ describe('mllp source', () => {
 describe('mllp source config', () => {
   it('has the documented defaults and refuses unknown fields and bad values', () => {
     expect(mllpSourceConfig.parse({})).toEqual({
-      host: '127.0.0.1',
-      port: 2575,
-      maxConnections: 100,
-      maxMessageBytes: 1_048_576,
-      idleTimeoutMs: 60_000,
+      listen: { host: '127.0.0.1', port: 2575 },
+      max_connections: 100,
+      max_message_bytes: 1_048_576,
+      idle_timeout_ms: 60_000,
     });
     expect(mllpSourceConfig.safeParse({ prot: 2575 }).success).toBe(false);
-    expect(mllpSourceConfig.safeParse({ port: 70_000 }).success).toBe(false);
-    const noCa = mllpSourceConfig.safeParse({ tls: { key: 'k', cert: 'c', requestCert: true } });
+    expect(mllpSourceConfig.safeParse({ port: 2575 }).success).toBe(false);
+    const noCa = mllpSourceConfig.safeParse({ tls: { key: 'k', cert: 'c', request_cert: true } });
     expect(noCa.error?.issues[0]).toMatchObject({
       path: ['tls', 'ca'],
-      message: expect.stringContaining('requestCert needs ca'),
+      message: expect.stringContaining('request_cert needs ca'),
     });
+  });
+
+  it.each([
+    ['0.0.0.0:2575', { host: '0.0.0.0', port: 2575 }],
+    ['[::1]:2575', { host: '::1', port: 2575 }],
+    ['[::]:0', { host: '::', port: 0 }],
+    ['lab-gateway.local:6661', { host: 'lab-gateway.local', port: 6661 }],
+    ['6661', { host: '127.0.0.1', port: 6661 }],
+    [6661, { host: '127.0.0.1', port: 6661 }],
+    [0, { host: '127.0.0.1', port: 0 }],
+  ])('reads listen %j', (listen, expected) => {
+    expect(mllpSourceConfig.parse({ listen }).listen).toEqual(expected);
+  });
+
+  it.each([
+    ['::1:2575', 'not a "HOST:PORT" address in "::1:2575"; write "HOST:PORT"'],
+    ['0.0.0.0', 'not a "HOST:PORT" address in "0.0.0.0"'],
+    ['0.0.0.0:70000', 'port 70000 is outside 0–65535 in "0.0.0.0:70000"'],
+    ['70000', 'port 70000 is outside 0–65535'],
+    ['[lab]:2575', '[lab] is not an IPv6 address'],
+    ['mllp://0.0.0.0:2575', 'not a "HOST:PORT" address'],
+    [70_000, 'expected a port from 0 to 65535, or "HOST:PORT"'],
+    [-1, 'expected a port from 0 to 65535, or "HOST:PORT"'],
+    [true, 'expected an address to listen on: write "HOST:PORT" (e.g. "0.0.0.0:2575"; IPv6 in brackets'],
+  ])('refuses listen %j with a message naming the expected form', (listen, message) => {
+    const issues = mllpSourceConfig.safeParse({ listen }).error?.issues;
+    expect(issues).toHaveLength(1);
+    expect(issues?.[0]).toMatchObject({ path: ['listen'], message: expect.stringContaining(message) });
   });
 
   it('names a missing PEM file when it starts', async () => {
     const source = mllpSource.create(
       mllpSourceConfig.parse({
-        port: 0,
+        listen: 0,
         tls: { key: '/nonexistent/server.key', cert: '/nonexistent/server.crt' },
       }),
       { channelId: 'c', ingest: async () => ({ outcome: 'accepted' }), logger: recordingLogger() },
@@ -236,7 +275,7 @@ describeTls('mllp source over mutual TLS', () => {
     const { port, source, ingest } = await startSource(
       (req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }),
       {
-        tls: { key: pki.server.keyPath, cert: pki.server.certPath, ca: pki.caPath, requestCert: true },
+        tls: { key: pki.server.keyPath, cert: pki.server.certPath, ca: pki.caPath, request_cert: true },
       },
     );
     expect(source.describe()).toBe(`mllps://127.0.0.1:${port}`);

@@ -1,29 +1,28 @@
 import { Hl7Message, Hl7ParseError, buildAck, buildNackForUnparsable, Hl7ErrorCondition } from '@sinew/hl7v2';
 import { MllpErrorCode, MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
 import { z } from 'zod';
-import { errorCode, listenHost, portField } from './common';
+import { errorCode, formatHostPort, listenField } from './common';
 import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
 export const mllpSourceConfig = z.strictObject({
-  host: listenHost,
-  port: portField(2575, 'TCP port to listen on (0 picks a free port).'),
+  listen: listenField(2575, 'Address to accept MLLP connections on:'),
   tls: serverTlsConfig
     .optional()
-    .describe('Listen with TLS (1.2 or later) instead of plain TCP; with `requestCert`, mutual TLS.'),
-  maxConnections: z
+    .describe('Listen with TLS (1.2 or later) instead of plain TCP; with `request_cert`, mutual TLS.'),
+  max_connections: z
     .number()
     .int()
     .positive()
     .default(100)
     .describe('Connections open at once; further ones are closed as they arrive.'),
-  maxMessageBytes: z
+  max_message_bytes: z
     .number()
     .int()
     .positive()
     .default(1_048_576)
     .describe('Largest message accepted, in bytes; a larger one is answered AR and its connection closed.'),
-  idleTimeoutMs: z
+  idle_timeout_ms: z
     .number()
     .int()
     .min(0)
@@ -43,14 +42,14 @@ export class MllpSource implements Source {
 
   async start(): Promise<void> {
     if (this.server) throw new Error('the MLLP source is already started');
-    const { host, port, tls, maxConnections, maxMessageBytes, idleTimeoutMs } = this.config;
+    const { listen, tls, max_connections, max_message_bytes, idle_timeout_ms } = this.config;
     const server = new MllpServer(
       {
-        host,
-        port,
-        maxConnections,
-        maxMessageBytes,
-        idleTimeoutMs,
+        host: listen.host,
+        port: listen.port,
+        maxConnections: max_connections,
+        maxMessageBytes: max_message_bytes,
+        idleTimeoutMs: idle_timeout_ms,
         ...(tls ? { tls: loadServerTls(tls) } : {}),
       },
       (bytes, connection) => this.handle(bytes, connection),
@@ -71,7 +70,8 @@ export class MllpSource implements Source {
 
   describe(): string {
     const scheme = this.config.tls ? 'mllps' : 'mllp';
-    return `${scheme}://${this.config.host}:${this.port() ?? this.config.port}`;
+    const { host, port } = this.config.listen;
+    return `${scheme}://${formatHostPort({ host, port: this.port() ?? port })}`;
   }
 
   port(): number | undefined {
@@ -133,15 +133,14 @@ export const mllpSource: SourceDefinition<MllpSourceConfig> = {
     'no ACK, or AR, sends it again, and duplicates are recognised by the channel.',
   configSchema: mllpSourceConfig,
   example: {
-    host: '0.0.0.0',
-    port: 2575,
+    listen: '0.0.0.0:2575',
     tls: {
       key: '/etc/sinew/tls/server.key',
       cert: '/etc/sinew/tls/server.crt',
       ca: '/etc/sinew/tls/lab-ca.crt',
-      requestCert: true,
+      request_cert: true,
     },
-    maxMessageBytes: 4_194_304,
+    max_message_bytes: 4_194_304,
   },
   create: (config, context) => new MllpSource(config, context),
 };

@@ -32,6 +32,21 @@ describe('connector registry', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('every config field is named in snake_case, as channel YAML is written', () => {
+    const names = new Set<string>();
+    const visit = (node: Record<string, unknown>) => {
+      const properties = (node.properties ?? {}) as Record<string, Record<string, unknown>>;
+      for (const [key, child] of Object.entries(properties)) {
+        names.add(key);
+        visit(child);
+        for (const form of (child.oneOf ?? []) as Array<Record<string, unknown>>) visit(form);
+      }
+    };
+    for (const d of [...Object.values(SOURCES), ...Object.values(DESTINATIONS)]) visit(configJsonSchema(d));
+    expect(names.size).toBeGreaterThan(30);
+    expect([...names].filter((n) => !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(n))).toEqual([]);
+  });
+
   it('configs refuse unknown fields rather than ignoring them', () => {
     for (const d of [...Object.values(SOURCES), ...Object.values(DESTINATIONS)]) {
       const result = d.configSchema.safeParse({ ...d.example, tiemout_ms: 5 });
@@ -46,7 +61,7 @@ describe('connector registry', () => {
     expect(schema).toMatchObject({
       type: 'object',
       additionalProperties: false,
-      properties: { port: { default: 2575 } },
+      properties: { listen: { default: '127.0.0.1:2575' } },
     });
   });
 });

@@ -15,17 +15,17 @@ export const serverTlsConfig = z
     key: pem('Private key of the listener.'),
     cert: pem('Certificate (chain) of the listener.'),
     ca: pem(
-      'CA certificate(s) that client certificates must be signed by (mutual TLS). Needed with `requestCert`.',
+      'CA certificate(s) that client certificates must be signed by (mutual TLS). Needed with `request_cert`.',
     ).optional(),
-    requestCert: z
+    request_cert: z
       .boolean()
       .default(false)
       .describe(
         'Mutual TLS: ask each client for a certificate and refuse clients without one signed by `ca`.',
       ),
   })
-  .refine((tls) => !tls.requestCert || tls.ca !== undefined, {
-    message: 'requestCert needs ca: the CA that client certificates must be signed by',
+  .refine((tls) => !tls.request_cert || tls.ca !== undefined, {
+    message: 'request_cert needs ca: the CA that client certificates must be signed by',
     path: ['ca'],
   });
 export type ServerTlsConfig = z.output<typeof serverTlsConfig>;
@@ -36,11 +36,13 @@ export const clientTlsConfig = z
     ca: pem('CA certificate(s) to trust for the peer (default: the system CAs).').optional(),
     cert: pem('Client certificate, for mutual TLS (with `key`).').optional(),
     key: pem('Private key of the client certificate, for mutual TLS (with `cert`).').optional(),
-    servername: z
+    server_name: z
       .string()
       .min(1)
       .optional()
-      .describe('Name the peer certificate must carry when `host` is an IP address (also sent as SNI).'),
+      .describe(
+        'Name the peer certificate must carry when the host in `url` is an IP address (also sent as SNI).',
+      ),
   })
   .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), {
     message: 'cert and key go together (mutual TLS needs both)',
@@ -65,7 +67,7 @@ export function loadServerTls(tls: ServerTlsConfig): TlsOptions {
     key: loadPem(tls.key, 'tls.key'),
     cert: loadPem(tls.cert, 'tls.cert'),
     ...(tls.ca !== undefined ? { ca: loadPem(tls.ca, 'tls.ca') } : {}),
-    requestCert: tls.requestCert,
+    requestCert: tls.request_cert,
   });
 }
 
@@ -75,6 +77,6 @@ export function loadClientTls(tls: ClientTlsConfig): ConnectionOptions {
     ...(tls.ca !== undefined ? { ca: loadPem(tls.ca, 'tls.ca') } : {}),
     ...(tls.cert !== undefined ? { cert: loadPem(tls.cert, 'tls.cert') } : {}),
     ...(tls.key !== undefined ? { key: loadPem(tls.key, 'tls.key') } : {}),
-    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+    ...(tls.server_name !== undefined ? { servername: tls.server_name } : {}),
   };
 }
