@@ -33,14 +33,14 @@ function oru(controlId: string, mrn = 'MRN-000123', surname = 'TESTPATIENT'): st
 function channelYaml(port: number, ehr: string, pms: string): string {
   return `
 id: lab
-source: { type: mllp, port: ${port}, maxMessageBytes: 65536 }
+source: { type: mllp, listen: ${port}, max_message_bytes: 65536 }
 keys: { mrn: PID-3.1 }
 pipeline:
   - map: { transformer: oru-to-fhir }
 destinations:
   - name: ehr
     type: fhir
-    baseUrl: ${ehr}
+    base_url: ${ehr}
     mode: transaction
     ordering: PID-3.1
     retry: { attempts: 4, initial_delay: 200ms, multiplier: 2, max_delay: 1s, jitter: 0 }

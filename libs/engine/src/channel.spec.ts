@@ -6,11 +6,11 @@ import { ChannelError, loadChannels, parseChannel, parseDuration } from './chann
 const minimal = `id: lab
 source:
   type: mllp
-  port: 2575
+  listen: 2575
 destinations:
   - name: ehr
     type: fhir
-    baseUrl: http://ehr/fhir
+    base_url: http://ehr/fhir
 `;
 
 function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -28,30 +28,30 @@ describe('channel files', () => {
     const ch = parseChannel(minimal, 'channels/lab.yaml', {});
     expect(ch.spec.ack).toEqual({ when: 'received', mode: 'original', timeout: 10_000 });
     expect(ch.spec.duplicates.window).toBe(86_400_000);
-    expect(ch.source).toEqual({ type: 'mllp', config: { port: 2575 } });
+    expect(ch.source).toEqual({ type: 'mllp', config: { listen: 2575 } });
     expect(ch.destinations[0]).toMatchObject({
       name: 'ehr',
       type: 'fhir',
       ordering: 'none',
       concurrency: 4,
-      config: { baseUrl: 'http://ehr/fhir' },
+      config: { base_url: 'http://ehr/fhir' },
       retry: { attempts: 10, initial_delay: 1_000, multiplier: 2, max_delay: 300_000, jitter: 0.2 },
     });
   });
 
   it('resolves ${ENV} references, with defaults, and types whole references', () => {
     const text = minimal
-      .replace('port: 2575', 'port: ${PORT}')
+      .replace('listen: 2575', 'listen: ${PORT}')
       .replace('http://ehr/fhir', '${EHR:-http://fallback}/fhir');
     const ch = parseChannel(text, 'x.yaml', { PORT: '2600' });
-    expect(ch.source.config.port).toBe(2600);
-    expect(ch.destinations[0]?.config.baseUrl).toBe('http://fallback/fhir');
+    expect(ch.source.config.listen).toBe(2600);
+    expect(ch.destinations[0]?.config.base_url).toBe('http://fallback/fhir');
   });
 
   it('names an unset variable with its file, line and column', () => {
     const text = minimal.replace('http://ehr/fhir', '${EHR_URL}');
     expect(problems(text)).toEqual([
-      'channels/x.yaml:8:14 destinations.0.baseUrl: environment variable EHR_URL is not set (write ${EHR_URL:-default} for a default)',
+      'channels/x.yaml:8:15 destinations.0.base_url: environment variable EHR_URL is not set (write ${EHR_URL:-default} for a default)',
     ]);
   });
 

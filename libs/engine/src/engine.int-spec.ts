@@ -154,7 +154,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
 
   const channel = (extra = '', dest = '') => `
 id: lab
-source: { type: mllp, port: 0 }
+source: { type: mllp, listen: 0 }
 keys: { mrn: PID-3.1 }
 ${extra}
 destinations:
