@@ -10,6 +10,7 @@
 //     message sent to the last one delivered);
 //   - peak RSS of the engine process (VmHWM);
 // and the ACK p50/p99 at a paced 100 msg/s on one connection.
+// ENGINE_NODE_ARGS passes node flags to the engine process (e.g. `--cpu-prof`).
 // Modes: embedded (SQLite + in-process queue) and scaled (PostgreSQL + BullMQ on Redis:
 // DATABASE_URL / REDIS_URL, else the local services).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -106,6 +107,7 @@ destinations:
   const child = spawn(
     process.execPath,
     [
+      ...(process.env.ENGINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       'bin/sinew.js',
       'start',
       '--channels',
