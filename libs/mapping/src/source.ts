@@ -259,6 +259,8 @@ const componentPathError = (path: SourcePath) =>
 class Hl7ValueNode implements SourceNode {
   private whereText: string | undefined;
   private textValue: string | undefined;
+  /** A repetition's components, split on the first component read. */
+  private comps: string[] | undefined;
 
   /**
    * @param field the field number; `rep`, `comp` and `sub` the indices shown in `where`
@@ -309,7 +311,7 @@ class Hl7ValueNode implements SourceNode {
       const sub = nthPiece(this.raw, d.subcomponent, a);
       return isEmpty(sub) ? undefined : this.child(sub, Level.Subcomponent, this.comp, a);
     }
-    const comp = nthPiece(this.raw, d.component, a);
+    const comp = this.component(a);
     if (isEmpty(comp)) return undefined;
     if (b === undefined) return this.child(comp, Level.Component, a, undefined);
     const sub = nthPiece(comp, d.subcomponent, b);
@@ -329,11 +331,17 @@ class Hl7ValueNode implements SourceNode {
       const sub = nthPiece(this.raw, d.subcomponent, a);
       return isEmpty(sub) ? '' : this.doc.text(sub, Level.Subcomponent).trim();
     }
-    const comp = nthPiece(this.raw, d.component, a);
+    const comp = this.component(a);
     if (isEmpty(comp)) return '';
     if (b === undefined) return this.doc.text(comp, Level.Component).trim();
     const sub = nthPiece(comp, d.subcomponent, b);
     return isEmpty(sub) ? '' : this.doc.text(sub, Level.Subcomponent).trim();
+  }
+
+  /** Component `a` of a repetition (`nthPiece` on the component separator). */
+  private component(a: number): string | undefined {
+    if (a < 1) return nthPiece(this.raw, this.doc.d.component, a);
+    return (this.comps ??= this.raw.split(this.doc.d.component))[a - 1];
   }
 
   private child(raw: string, level: Level, comp: number | undefined, sub: number | undefined): Hl7ValueNode {

@@ -34,6 +34,22 @@ export const textCase = defineFunction({
   },
 });
 
+/** The first three pieces of `value` split on `^` or `&` (HD.1-3), `''` for absent ones. */
+function hdParts(value: string): [string, string, string] {
+  const out: [string, string, string] = ['', '', ''];
+  let start = 0;
+  let k = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c !== 94 /* ^ */ && c !== 38 /* & */) continue;
+    out[k++] = value.slice(start, i);
+    if (k === 3) return out;
+    start = i + 1;
+  }
+  out[k] = value.slice(start);
+  return out;
+}
+
 /** HD (or a CX.4 namespace) → a system URI, as the V2-to-FHIR guide's HD[uri] map does. */
 export const systemUri = defineFunction({
   name: 'system_uri',
@@ -52,7 +68,7 @@ export const systemUri = defineFunction({
     { input: 'MR', args: { prefix: 'https://clinic.example/id/' }, output: 'https://clinic.example/id/MR' },
   ],
   run(value, args) {
-    const [ns = '', uid = '', type = ''] = value.split(/[\^&]/);
+    const [ns, uid, type] = hdParts(value);
     const t = type.toUpperCase();
     if (uid && (t === 'ISO' || /^\d+(\.\d+)+$/.test(uid))) return `urn:oid:${uid}`;
     if (uid && t === 'UUID') return `urn:uuid:${uid.toLowerCase()}`;
