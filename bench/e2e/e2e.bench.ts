@@ -20,6 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Hl7Message } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
+import { Client } from 'pg';
 import { flushPrefix } from '../../test/support/redis';
 
 const ROOT = resolve(__dirname, '..');
@@ -273,8 +274,6 @@ async function main(): Promise<void> {
       SINEW_REDIS_PREFIX: prefix,
     });
     await flushPrefix(redisUrl, prefix);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Client } = require('pg') as typeof import('pg');
     const c = new Client({ connectionString: databaseUrl });
     await c.connect();
     await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

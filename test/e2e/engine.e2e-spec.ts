@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -387,8 +388,6 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
   if (mode === embedded) {
     it('answers AR while the ledger cannot be written', async () => {
       engine = await start();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const Database = require('better-sqlite3') as typeof import('better-sqlite3');
       const lock = new Database(join(dir, 'data', 'sinew.db'));
       lock.exec('BEGIN EXCLUSIVE');
       try {

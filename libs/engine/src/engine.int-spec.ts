@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -299,8 +300,6 @@ pipeline:
   it('answers AR when the ledger cannot be written, and accepts again once it can', async () => {
     const { send, store } = await start(channel());
     // Another connection holds the database's write lock: the ledger cannot commit.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const Database = require('better-sqlite3') as typeof import('better-sqlite3');
     const blocker = new Database(join(dir, 'sinew.db'));
     blocker.pragma('busy_timeout = 0');
     blocker.exec('BEGIN EXCLUSIVE');

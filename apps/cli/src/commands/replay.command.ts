@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { openStore, type DeliveryRecord } from '@sinew/store';
-import { ConfigError, loadConfig } from '../../../engine/src/config';
+import { loadConfig, type ConfigError } from '../../../engine/src/config';
 
 const EXAMPLES = `
 Examples:
