@@ -149,6 +149,8 @@ class Hl7Doc {
   private byName: Map<string, number[]> | undefined;
   private readonly namedNodes = new Map<string, Hl7SegmentNode[]>();
   private readonly selected = new Map<SourcePath, readonly SourceNode[]>();
+  /** Texts of composite repetitions, by their encoded text. */
+  private readonly composites = new Map<string, string>();
 
   constructor(readonly msg: Hl7Message) {
     this.d = msg.delimiters;
@@ -231,9 +233,15 @@ class Hl7Doc {
     if (raw === '""') return '';
     const d = this.d;
     if (level === Level.Repetition && raw.includes(d.component)) {
-      const parts = raw.split(d.component);
-      for (let i = 0; i < parts.length; i++) parts[i] = this.joinSubs(parts[i] as string);
-      return trimEnd(parts.join('^'), 94 /* ^ */);
+      // Rules often read the same composite value (OBX-6 for each of the limits and the value).
+      let text = this.composites.get(raw);
+      if (text === undefined) {
+        const parts = raw.split(d.component);
+        for (let i = 0; i < parts.length; i++) parts[i] = this.joinSubs(parts[i] as string);
+        text = trimEnd(parts.join('^'), 94 /* ^ */);
+        this.composites.set(raw, text);
+      }
+      return text;
     }
     if (level !== Level.Subcomponent) return this.joinSubs(raw);
     return this.msg.decode(raw);
@@ -471,11 +479,18 @@ function textInSegment(doc: Hl7Doc, p: Hl7Path, seg: Hl7Segment): string {
  */
 const SATELLITES = new Set(['PRT', 'TQ1', 'TQ2']);
 
+/** How many texts a segment node keeps (see `readText`). */
+const TEXTS_KEPT = 6;
+
 /** A segment of a message; paths naming another segment read from the whole message. */
 export class Hl7SegmentNode implements SourceNode {
   readonly where: string;
   private readonly doc: Hl7Doc;
   private self: readonly SourceNode[] | undefined;
+  /** The last texts `readText` gave, by path (a few, replaced in turn). */
+  private textKeys: SourcePath[] | undefined;
+  private texts: string[] | undefined;
+  private nextText = 0;
 
   constructor(
     msg: Hl7Message,
@@ -514,9 +529,21 @@ export class Hl7SegmentNode implements SourceNode {
 
   readText(path: SourcePath): string {
     if (path.text === this.segment.name) return '';
-    if (this.own(path)) return textInSegment(this.doc, path.hl7(), this.segment);
-    const node = this.doc.select(path)[0];
-    return node === undefined ? '' : node.text().trim();
+    // Conditions read the same few fields again and again (OBX-2 in each rule of a value map).
+    const keys = (this.textKeys ??= []);
+    const at = keys.indexOf(path);
+    if (at >= 0) return (this.texts as string[])[at] as string;
+    let text: string;
+    if (this.own(path)) text = textInSegment(this.doc, path.hl7(), this.segment);
+    else {
+      const node = this.doc.select(path)[0];
+      text = node === undefined ? '' : node.text().trim();
+    }
+    const texts = (this.texts ??= []);
+    const slot = keys.length < TEXTS_KEPT ? keys.length : this.nextText++ % TEXTS_KEPT;
+    keys[slot] = path;
+    texts[slot] = text;
+    return text;
   }
 
   following(name: string): SourceNode[] {
