@@ -66,7 +66,6 @@ export async function startEngine(
     logger: new PinoNestLogger(logger),
     abortOnError: false,
   });
-  app.enableShutdownHooks([]);
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
   try {

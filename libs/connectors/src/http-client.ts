@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { errorCode, isTimeout, parseRetryAfter } from './common';
 import type { DeliveryOutcome } from './connector';
 
@@ -18,39 +20,75 @@ export interface HttpRequestInit {
   timeoutMs: number;
 }
 
-/**
- * One HTTP exchange with Node's fetch: redirects are not followed (a 3xx is returned as is),
- * and the whole exchange, body included, must finish within `timeoutMs`. Throws on network
- * failures and timeouts (see {@link networkFailure}).
- */
-export async function httpRequest(url: string, init: HttpRequestInit): Promise<HttpResponse> {
-  const res = await fetch(url, {
-    method: init.method,
-    headers: init.headers,
-    ...(init.body !== undefined ? { body: init.body } : {}),
-    redirect: 'manual',
-    signal: AbortSignal.timeout(init.timeoutMs),
-  });
-  return { status: res.status, headers: res.headers, body: await readCapped(res) };
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
+
+class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
 }
 
-async function readCapped(res: Response): Promise<Buffer> {
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const room = MAX_RESPONSE_BYTES - size;
-    chunks.push(Buffer.from(value.buffer, value.byteOffset, Math.min(value.byteLength, room)));
-    size += Math.min(value.byteLength, room);
-    if (value.byteLength >= room) {
-      await reader.cancel();
-      break;
+/**
+ * One HTTP exchange over node:http/https with kept-alive connections: redirects are not
+ * followed (a 3xx is returned as is), and the whole exchange, body included, must finish
+ * within `timeoutMs`. Throws on network failures and timeouts (see {@link networkFailure}).
+ */
+export function httpRequest(url: string, init: HttpRequestInit): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (err) {
+      reject(err);
+      return;
     }
-  }
-  return Buffer.concat(chunks, size);
+    const secure = target.protocol === 'https:';
+    const body =
+      init.body === undefined
+        ? undefined
+        : typeof init.body === 'string'
+          ? Buffer.from(init.body)
+          : init.body;
+    const headers: Record<string, string | number> = { ...init.headers };
+    if (body !== undefined) headers['content-length'] = body.length;
+    const req = (secure ? https : http).request(target, {
+      method: init.method,
+      headers,
+      agent: secure ? agents.https : agents.http,
+    });
+    const timer = setTimeout(
+      () => req.destroy(new TimeoutError(`no response within ${init.timeoutMs} ms`)),
+      init.timeoutMs,
+    );
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    req.on('error', fail);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        const room = MAX_RESPONSE_BYTES - size;
+        if (room <= 0) return;
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        chunks.push(part);
+        size += part.length;
+      });
+      res.on('error', fail);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (Array.isArray(v)) for (const x of v) h.append(k, x);
+          else if (v !== undefined) h.set(k, v);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks, size) });
+      });
+    });
+    req.end(body);
+  });
 }
 
 /** A network failure or timeout of {@link httpRequest} as a `retry` outcome. */

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelError, loadChannels, parseChannel, parseDuration } from './channel';
+import { messageId, messageIdTime } from './ids';
 
 const minimal = `id: lab
 source:
@@ -108,5 +109,18 @@ describe('the shipped channels', () => {
   it('load with their defaults', () => {
     const channels = loadChannels(join(__dirname, '../../../channels'), {});
     expect(channels.map((c) => c.spec.id).sort()).toEqual(['lab-results', 'pms-adt', 'pms-siu']);
+  });
+});
+
+describe('message ids', () => {
+  it('sort by time and carry it', () => {
+    const t = Date.UTC(2026, 10, 21, 12, 0, 0);
+    const a = messageId(t);
+    const b = messageId(t);
+    const c = messageId(t + 1);
+    expect(a < b && b < c).toBe(true);
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(messageIdTime(a)).toBe(t);
+    expect(messageIdTime(c)).toBe(t + 1);
   });
 });

@@ -2,6 +2,7 @@ import type { Destination, DeliveryOutcome } from '@sinew/connectors';
 import type { QueueDriver } from '@sinew/queue';
 import type { DeliveryRecord, Store } from '@sinew/store';
 import type { DestinationSpec, RetryPolicy } from './channel';
+import { messageIdTime } from './ids';
 import { errorText } from './ingest';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
@@ -113,12 +114,8 @@ export class DestinationWorker {
     if (result.status === 'sent') {
       updated = await store.recordAttempt(d.id, { ...base, outcome: 'sent' }, { status: 'sent' });
       this.deps.metrics.sent.inc(labels);
-      const message = await store.getMessage(d.messageId);
-      if (message)
-        this.deps.metrics.endToEnd.observe(
-          labels,
-          (finishedAt.getTime() - message.receivedAt.getTime()) / 1000,
-        );
+      // Message ids carry their receipt time: no read needed for the latency.
+      this.deps.metrics.endToEnd.observe(labels, (finishedAt.getTime() - messageIdTime(d.messageId)) / 1000);
     } else {
       this.deps.metrics.attemptsFailed.inc(labels);
       const last = result.status === 'failed' || attempt >= this.spec.retry.attempts;

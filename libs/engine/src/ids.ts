@@ -26,3 +26,8 @@ export function messageId(now = Date.now()): string {
   const tail = Buffer.concat([Buffer.from([variant]), rand.subarray(1)]).toString('hex');
   return `${ms.slice(0, 8)}-${ms.slice(8)}-${c}-${tail.slice(0, 4)}-${tail.slice(4, 16)}`;
 }
+
+/** The time (ms since epoch) a message id was made: its first 48 bits. */
+export function messageIdTime(id: string): number {
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
