@@ -1,5 +1,13 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -325,5 +333,77 @@ pipeline:
     expect(ack.get('MSA-1')).toBe('AE');
     expect(ack.get('ERR-8')).toMatch(/MSH/);
     expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
+  });
+
+  it('takes FHIR and HL7 v2 over HTTP: 202/200 once committed, 400 for bad JSON, 503 while the ledger is locked', async () => {
+    const { engine, store } = await start(
+      channel().replace('source: { type: mllp, listen: 0 }', 'source: { type: http, listen: 0, path: /in }'),
+    );
+    const url = `http://127.0.0.1:${engine.source('lab')?.port?.() as number}/in`;
+    const patient = { resourceType: 'Patient', id: 'p1', identifier: [{ system: 'urn:x', value: 'MRN-9' }] };
+    const fhir = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(patient),
+    });
+    expect(fhir.status).toBe(202);
+    const { id } = (await fhir.json()) as { id: string };
+    expect((await store.getMessage(id))?.messageType).toBe('Patient');
+    const hl7 = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/hl7-v2' },
+      body: oru('H-1'),
+    });
+    expect(hl7.status).toBe(200);
+    expect(Hl7Message.parse(Buffer.from(await hl7.arrayBuffer())).get('MSA-1')).toBe('AA');
+    const bad = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: '{"resourceType":',
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    const lock = new Database(join(dir, 'sinew.db'));
+    lock.exec('BEGIN EXCLUSIVE');
+    try {
+      const down = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(patient),
+      });
+      expect(down.status).toBe(503);
+    } finally {
+      lock.exec('ROLLBACK');
+      lock.close();
+    }
+    await waitFor('both delivered', () => (sink.received.length === 2 ? true : undefined));
+    expect(sink.received.map((r) => r.body)).toContain(JSON.stringify(patient));
+  }, 30_000);
+
+  it('polls a folder and writes each message to another, moving the input to done/', async () => {
+    const inbox = join(dir, 'in');
+    const outbox = join(dir, 'out');
+    mkdirSync(inbox);
+    const { store } = await start(`
+id: lab
+source: { type: file, directory: ${inbox}, poll_interval_ms: 50, min_age_ms: 0 }
+pipeline:
+  - map: { transformer: oru-to-pms-results-ready }
+destinations:
+  - name: archive
+    type: file
+    directory: ${outbox}
+    filename: \${message_id}.json
+`);
+    writeFileSync(join(inbox, 'result-1.hl7'), oru('F-1'));
+    await waitFor('written', () =>
+      existsSync(outbox) && readdirSync(outbox).length === 1 ? true : undefined,
+    );
+    const [m] = await store.searchMessages({ channelId: 'lab' });
+    expect(readdirSync(outbox)).toEqual([`${m?.id}.json`]);
+    expect(JSON.parse(readFileSync(join(outbox, `${m?.id}.json`), 'utf8'))).toMatchObject({
+      messageControlId: 'F-1',
+    });
+    await waitFor('moved', () => (existsSync(join(inbox, 'done', 'result-1.hl7')) ? true : undefined));
   });
 });
