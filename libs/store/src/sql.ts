@@ -49,7 +49,8 @@ export interface SqlDatabase extends SqlExecutor {
  * under an in-process lock, so a transaction's statements never interleave with another
  * operation's (a reader never sees another transaction's uncommitted rows). Writes start
  * with `BEGIN IMMEDIATE`, so a second process on the same file waits (busy_timeout)
- * instead of failing half-way.
+ * instead of failing half-way. Every failure of the driver is rethrown as an `Error` of the
+ * store's own realm (see `ownRealmError`).
  */
 export class SqliteDatabase implements SqlDatabase {
   readonly kind = 'sqlite' as const;
@@ -94,13 +95,13 @@ export class SqliteDatabase implements SqlDatabase {
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
-      this.statement('BEGIN IMMEDIATE').run();
+      this.runNow('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.executor);
-        this.statement('COMMIT').run();
+        this.runNow('COMMIT');
         return result;
       } catch (error) {
-        if (this.connection.inTransaction) this.statement('ROLLBACK').run();
+        if (this.connection.inTransaction) this.runNow('ROLLBACK');
         throw error;
       }
     });
@@ -132,30 +133,71 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   private allNow<R>(sql: string, params: readonly SqlValue[] = []): R[] {
-    return this.statement(sql).all(...params.map(sqliteValue)) as R[];
+    try {
+      return this.statement(sql).all(...params.map(sqliteValue)) as R[];
+    } catch (error) {
+      throw ownRealmError(error);
+    }
   }
 
   private getNow<R>(sql: string, params: readonly SqlValue[] = []): R | undefined {
-    return this.statement(sql).get(...params.map(sqliteValue)) as R | undefined;
+    try {
+      return this.statement(sql).get(...params.map(sqliteValue)) as R | undefined;
+    } catch (error) {
+      throw ownRealmError(error);
+    }
   }
 
   private runNow(sql: string, params: readonly SqlValue[] = []): number {
-    return this.statement(sql).run(...params.map(sqliteValue)).changes;
+    try {
+      return this.statement(sql).run(...params.map(sqliteValue)).changes;
+    } catch (error) {
+      throw ownRealmError(error);
+    }
   }
 
   private insertNow<R>(insert: RowsInsert): R[] {
     const sql =
       `INSERT INTO ${insert.table} (${insert.columns.join(', ')}) VALUES (${insert.columns.map(() => '?').join(', ')})` +
       (insert.returning ? ` RETURNING ${insert.returning}` : '');
-    const statement = this.statement(sql);
-    if (insert.returning) {
-      const out: R[] = [];
-      for (const row of insert.rows) out.push(statement.get(...row.map(sqliteValue)) as R);
-      return out;
+    try {
+      const statement = this.statement(sql);
+      if (insert.returning) {
+        const out: R[] = [];
+        for (const row of insert.rows) out.push(statement.get(...row.map(sqliteValue)) as R);
+        return out;
+      }
+      for (const row of insert.rows) statement.run(...row.map(sqliteValue));
+      return [];
+    } catch (error) {
+      throw ownRealmError(error);
     }
-    for (const row of insert.rows) statement.run(...row.map(sqliteValue));
-    return [];
   }
+}
+
+/**
+ * better-sqlite3's native addon is loaded once per process, and it throws its `SqliteError`s
+ * with the constructor of the first copy of the library that opened a database. Where a
+ * process holds several realms (VM contexts: jest runs each test file in its own), an error
+ * built in another realm is neither `instanceof Error` here nor an Error by
+ * `Object.prototype.toString`, so callers and tools stop seeing it as an error. Such a value
+ * becomes an `Error` of this realm with the same name, message, `code` and stack (the original
+ * as `cause`); an error of this realm passes through unchanged.
+ */
+function ownRealmError(error: unknown): unknown {
+  if (error instanceof Error || typeof error !== 'object' || error === null) return error;
+  const { name, message, code, stack } = error as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    stack?: unknown;
+  };
+  if (typeof message !== 'string') return error;
+  const copy: Error & { code?: unknown } = new Error(message, { cause: error });
+  if (typeof name === 'string') copy.name = name;
+  if (code !== undefined) copy.code = code;
+  if (typeof stack === 'string') copy.stack = stack;
+  return copy;
 }
 
 function sqliteValue(value: SqlValue): string | number | bigint | Buffer | null {

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { SqliteError } from 'better-sqlite3';
 import { openStore, SQLITE_FILE_NAME } from './open-store';
 import { describeStoreBehaviour } from './store-behaviour';
 
@@ -132,6 +135,51 @@ describe('SQLite store', () => {
         await plan("SELECT id FROM delivery WHERE status = 'dead_lettered' ORDER BY seq DESC, id LIMIT 10"),
       ).toMatch(/USING INDEX delivery_dead_letter_idx/);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('fails a write with an Error of its own realm even when the driver was first loaded in another realm', async () => {
+    // The native addon is shared by the whole process and throws with the error constructor
+    // of the first copy of better-sqlite3 that opened a database: in a jest worker, that of
+    // the first test file that used SQLite. Here that copy lives in another VM context.
+    const requireHere = createRequire(__filename);
+    const libraryDir = dirname(requireHere.resolve('better-sqlite3/package.json'));
+    const addon = requireHere(join(libraryDir, 'build', 'Release', 'better_sqlite3.node')) as {
+      setErrorConstructor(constructor: unknown): void;
+    };
+    const foreign: { module: { exports: unknown } } = { module: { exports: undefined } };
+    runInNewContext(readFileSync(join(libraryDir, 'lib', 'sqlite-error.js'), 'utf8'), foreign);
+    addon.setErrorConstructor(foreign.module.exports);
+    const store = await openStore({ dataDir: tempDir() });
+    try {
+      const m = {
+        id: randomUUID(),
+        channelId: 'c',
+        receivedAt: new Date(),
+        source: 'mllp',
+        sender: 'A|B',
+        contentType: 'hl7v2' as const,
+        raw: Buffer.from('MSH|^~\\&|\r'),
+        keys: {},
+      };
+      await store.insertMessages([m]);
+      const failure: unknown = await store.insertMessages([{ ...m }]).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(Error);
+      expect(Object.prototype.toString.call(failure)).toBe('[object Error]');
+      expect(failure).toMatchObject({
+        name: 'SqliteError',
+        code: 'SQLITE_CONSTRAINT_UNIQUE',
+        message: expect.stringContaining('UNIQUE constraint failed: message.id'),
+      });
+      expect((failure as Error).cause).not.toBeInstanceOf(Error);
+      await expect(store.insertMessages([{ ...m }])).rejects.toThrow(/UNIQUE constraint failed/);
+      expect(await store.searchMessages({ channelId: 'c' })).toHaveLength(1);
+    } finally {
+      addon.setErrorConstructor(SqliteError);
       await store.close();
     }
   });
