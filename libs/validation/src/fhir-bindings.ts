@@ -15,31 +15,67 @@ function isObject(v: unknown): v is Json {
 /** What a reference inside a Bundle resolves to: entry resource types by fullUrl. */
 export type BundleTargets = ReadonlyMap<string, string>;
 
-/** One element of a resource with its value, for walking. */
-interface Visit {
-  value: unknown;
-  type: string;
-  path: string;
-  element: InternalSchemaElement;
+/**
+ * Where a value is: built only when an issue needs the text (most values need none).
+ * `index` is the position in an array, or -1.
+ */
+class Where {
+  private text: string | undefined;
+  constructor(
+    private readonly parent: Where | string,
+    private readonly prop: string,
+    private readonly index: number,
+  ) {}
+
+  toString(): string {
+    if (this.text === undefined) {
+      const up = typeof this.parent === 'string' ? this.parent : this.parent.toString();
+      this.text = this.index < 0 ? `${up}.${this.prop}` : `${up}.${this.prop}[${this.index}]`;
+    }
+    return this.text;
+  }
 }
 
-/** The properties of `value` an element definition covers, with their types. */
-function visits(value: Json, key: string, element: InternalSchemaElement, path: string): Visit[] {
-  const out: Visit[] = [];
-  const push = (prop: string, type: string) => {
-    const v = value[prop];
-    if (v === undefined) return;
-    if (Array.isArray(v))
-      v.forEach((x, i) => out.push({ value: x, type, path: `${path}.${prop}[${i}]`, element }));
-    else out.push({ value: v, type, path: `${path}.${prop}`, element });
-  };
-  if (key.endsWith('[x]')) {
-    const base = key.slice(0, -3);
-    for (const t of element.type) push(base + t.code.charAt(0).toUpperCase() + t.code.slice(1), t.code);
-  } else {
-    push(key, element.type[0]?.code ?? '');
+/** One property an element definition covers (`valueQuantity` for `value[x]`), with its type. */
+interface Prop {
+  prop: string;
+  type: string;
+  element: InternalSchemaElement;
+  /** A code, Coding or CodeableConcept under a required binding to a value set. */
+  bound: boolean;
+  isReference: boolean;
+  isPrimitive: boolean;
+}
+
+/**
+ * The properties a type's elements cover, in the order of its elements (then of their types),
+ * without `extension` and `modifierExtension`; worked out once per type.
+ */
+const plans = new WeakMap<object, Prop[]>();
+
+function planOf(schema: { elements: Record<string, InternalSchemaElement> }): Prop[] {
+  let plan = plans.get(schema);
+  if (plan) return plan;
+  plan = [];
+  for (const [key, element] of Object.entries(schema.elements)) {
+    if (key === 'extension' || key === 'modifierExtension') continue;
+    const binding = element.binding;
+    const add = (prop: string, type: string) =>
+      (plan as Prop[]).push({
+        prop,
+        type,
+        element,
+        bound: binding?.strength === 'required' && !!binding.valueSet && CODED.has(type),
+        isReference: type === 'Reference',
+        isPrimitive: isPrimitiveType(type),
+      });
+    if (key.endsWith('[x]')) {
+      const base = key.slice(0, -3);
+      for (const t of element.type) add(base + t.code.charAt(0).toUpperCase() + t.code.slice(1), t.code);
+    } else add(key, element.type[0]?.code ?? '');
   }
-  return out;
+  plans.set(schema, plan);
+  return plan;
 }
 
 function bindingIssue(path: string, valueSet: string, what: string): ValidationIssue {
@@ -51,71 +87,91 @@ function bindingIssue(path: string, valueSet: string, what: string): ValidationI
   };
 }
 
-function checkBinding(v: Visit, issues: ValidationIssue[]): void {
-  const url = v.element.binding?.valueSet as string;
+/** What of `value` (of `type`) is outside the bound value set, or undefined when all is well. */
+function bindingProblem(value: unknown, type: string, url: string): string | undefined {
   const expansion = expandValueSet(url);
-  if (!expansion) return;
-  const { value, type, path } = v;
+  if (!expansion) return undefined;
   if (type === 'code' || type === 'string' || type === 'uri') {
-    if (typeof value === 'string' && !inExpansion(expansion, value))
-      issues.push(bindingIssue(path, url, 'the code'));
-    return;
+    return typeof value === 'string' && !inExpansion(expansion, value) ? 'the code' : undefined;
   }
-  if (!isObject(value)) return;
+  if (!isObject(value)) return undefined;
   if (type === 'Coding') {
-    if (typeof value.code !== 'string') return;
+    if (typeof value.code !== 'string') return undefined;
     const system = typeof value.system === 'string' ? value.system : undefined;
-    if (!inExpansion(expansion, value.code, system)) issues.push(bindingIssue(path, url, 'the coding'));
-    return;
+    return inExpansion(expansion, value.code, system) ? undefined : 'the coding';
   }
   // CodeableConcept: codings of the value set's systems must include one of its codes.
   const codings = (Array.isArray(value.coding) ? value.coding : []).filter(isObject);
   const relevant = codings.filter((c) => typeof c.system === 'string' && expansion.codes.has(c.system));
-  if (relevant.length === 0) return;
+  if (relevant.length === 0) return undefined;
   const ok = codings.some(
     (c) =>
       typeof c.code === 'string' &&
       inExpansion(expansion, c.code, typeof c.system === 'string' ? c.system : undefined),
   );
-  if (!ok) issues.push(bindingIssue(path, url, 'no coding'));
+  return ok ? undefined : 'no coding';
 }
 
-function checkReference(v: Visit, targets: BundleTargets, issues: ValidationIssue[]): void {
-  if (!isObject(v.value) || typeof v.value.reference !== 'string') return;
-  const ref = v.value.reference;
-  const resolved = targets.get(ref);
+function checkReference(
+  value: unknown,
+  element: InternalSchemaElement,
+  where: Where,
+  targets: BundleTargets,
+  issues: ValidationIssue[],
+): void {
+  if (!isObject(value) || typeof value.reference !== 'string') return;
+  const resolved = targets.get(value.reference);
   if (resolved === undefined) return;
-  const allowed = v.element.type
+  const allowed = element.type
     .find((t) => t.code === 'Reference')
     ?.targetProfile?.map((p) => p.slice(p.lastIndexOf('/') + 1));
   if (!allowed || allowed.length === 0 || allowed.includes('Resource') || allowed.includes(resolved)) return;
+  const path = where.toString();
   issues.push({
     severity: 'error',
     code: ValidationCode.FhirReference,
-    location: `${v.path}.reference`,
-    message: `${v.path}.reference points at an entry of type ${resolved}; allowed: ${allowed.join(', ')}`,
+    location: `${path}.reference`,
+    message: `${path}.reference points at an entry of type ${resolved}; allowed: ${allowed.join(', ')}`,
   });
+}
+
+function visit(
+  value: unknown,
+  p: Prop,
+  where: Where,
+  targets: BundleTargets,
+  issues: ValidationIssue[],
+): void {
+  if (p.bound) {
+    const url = p.element.binding?.valueSet as string;
+    const what = bindingProblem(value, p.type, url);
+    if (what !== undefined) issues.push(bindingIssue(where.toString(), url, what));
+  }
+  if (p.isReference) checkReference(value, p.element, where, targets, issues);
+  if (!isObject(value) || p.isPrimitive) return;
+  const inner = p.type === 'Resource' && typeof value.resourceType === 'string' ? value.resourceType : p.type;
+  walk(value, inner, where, targets, issues);
 }
 
 function walk(
   value: Json,
   typeName: string,
-  path: string,
+  path: Where | string,
   targets: BundleTargets,
   issues: ValidationIssue[],
 ): void {
   const schema = tryGetDataType(typeName);
   if (!schema) return;
-  for (const [key, element] of Object.entries(schema.elements)) {
-    if (key === 'extension' || key === 'modifierExtension') continue;
-    for (const v of visits(value, key, element, path)) {
-      const binding = element.binding;
-      if (binding?.strength === 'required' && binding.valueSet && CODED.has(v.type)) checkBinding(v, issues);
-      if (v.type === 'Reference') checkReference(v, targets, issues);
-      if (!isObject(v.value) || isPrimitiveType(v.type)) continue;
-      const inner =
-        v.type === 'Resource' && typeof v.value.resourceType === 'string' ? v.value.resourceType : v.type;
-      walk(v.value, inner, v.path, targets, issues);
+  for (const p of planOf(schema)) {
+    const v = value[p.prop];
+    if (v === undefined) continue;
+    // Nothing to check in a primitive value without a binding or reference check.
+    if (!p.bound && !p.isReference && p.isPrimitive) continue;
+    if (!Array.isArray(v)) visit(v, p, new Where(path, p.prop, -1), targets, issues);
+    else {
+      for (let i = 0; i < v.length; i++) {
+        if (i in v) visit(v[i], p, new Where(path, p.prop, i), targets, issues);
+      }
     }
   }
 }

@@ -28,6 +28,7 @@ function isObject(v: unknown): v is Json {
  * (`Observation.value[x].value` → `Observation.valueQuantity.value`).
  */
 function concretePath(root: Json, path: string): string {
+  if (!path.includes('[x]')) return path;
   const parts = path.split('.');
   let cur: unknown = root;
   const out = [parts[0] as string];
@@ -145,24 +146,41 @@ function bundleTargets(bundle: Json): Map<string, string> {
 /** Every `urn:uuid:` reference in the entries that names no entry's fullUrl. */
 function unresolvedReferences(bundle: Json, targets: ReadonlyMap<string, string>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  const visit = (v: unknown, path: string) => {
-    if (Array.isArray(v)) v.forEach((x, i) => visit(x, `${path}[${i}]`));
-    else if (isObject(v)) {
-      for (const [k, x] of Object.entries(v)) {
+  // The path below the entry's resource, as pieces (`.code`, `[0]`), joined only for an issue.
+  const pieces: string[] = [];
+  let base = '';
+  const visit = (v: unknown) => {
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        if (typeof x !== 'object' || x === null) return;
+        pieces.push(`[${i}]`);
+        visit(x);
+        pieces.pop();
+      });
+    } else if (isObject(v)) {
+      for (const k of Object.keys(v)) {
+        const x = v[k];
         if (k === 'reference' && typeof x === 'string' && x.startsWith('urn:uuid:') && !targets.has(x)) {
+          const path = base + pieces.join('');
           issues.push({
             severity: 'error',
             code: ValidationCode.FhirReference,
             location: `${path}.reference`,
             message: `${path}.reference names a urn:uuid that is no entry's fullUrl in this Bundle`,
           });
-        } else visit(x, `${path}.${k}`);
+        } else if (typeof x === 'object' && x !== null) {
+          pieces.push(`.${k}`);
+          visit(x);
+          pieces.pop();
+        }
       }
     }
   };
   if (Array.isArray(bundle.entry)) {
     bundle.entry.forEach((e, i) => {
-      if (isObject(e)) visit(e.resource, `Bundle.entry[${i}].resource`);
+      if (!isObject(e)) return;
+      base = `Bundle.entry[${i}].resource`;
+      visit(e.resource);
     });
   }
   return issues;
