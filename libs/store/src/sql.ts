@@ -52,12 +52,23 @@ export interface SqlDatabase extends SqlExecutor {
  * instead of failing half-way. Every failure of the driver is rethrown as an `Error` of the
  * store's own realm (see `ownRealmError`).
  */
+/** Transactions committed together at most (a group's writes stay bounded). */
+const MAX_GROUP = 128;
+
+interface PendingTransaction {
+  fn: (tx: SqlExecutor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqliteDatabase implements SqlDatabase {
   readonly kind = 'sqlite' as const;
   readonly forUpdate = '';
   private readonly statements = new Map<string, Statement>();
   private readonly waiting: Array<() => void> = [];
   private busy = false;
+  private readonly pendingTransactions: PendingTransaction[] = [];
+  private groupScheduled = false;
   private readonly executor: SqlExecutor;
 
   constructor(private readonly connection: SqliteConnection) {
@@ -93,18 +104,84 @@ export class SqliteDatabase implements SqlDatabase {
     return this.exclusive(() => Promise.resolve(this.insertNow<R>(insert)));
   }
 
+  /**
+   * Transactions that wait for the lock together are committed together: one `BEGIN
+   * IMMEDIATE … COMMIT` around all of them, each inside its own savepoint, so one that fails
+   * is rolled back alone while the others commit. Every caller is answered only after the
+   * COMMIT (a failed COMMIT fails them all). Under load this writes each touched page once
+   * per group instead of once per operation; a lone transaction runs as before.
+   */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.exclusive(async () => {
-      this.runNow('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this.executor);
-        this.runNow('COMMIT');
-        return result;
-      } catch (error) {
-        if (this.connection.inTransaction) this.runNow('ROLLBACK');
-        throw error;
+    return new Promise<T>((resolve, reject) => {
+      this.pendingTransactions.push({
+        fn: fn as (tx: SqlExecutor) => Promise<unknown>,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      if (!this.groupScheduled) {
+        this.groupScheduled = true;
+        void this.exclusive(() => this.commitGroup());
       }
     });
+  }
+
+  private async commitGroup(): Promise<void> {
+    this.groupScheduled = false;
+    const group = this.pendingTransactions.splice(0, MAX_GROUP);
+    if (this.pendingTransactions.length && !this.groupScheduled) {
+      this.groupScheduled = true;
+      void this.exclusive(() => this.commitGroup());
+    }
+    if (group.length === 0) return;
+    try {
+      await this.runGroup(group);
+    } catch (error) {
+      // A savepoint statement itself failed: undo everything and fail the whole group.
+      if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
+      for (const t of group) t.reject(error);
+    }
+  }
+
+  private async runGroup(group: PendingTransaction[]): Promise<void> {
+    try {
+      this.runNow('BEGIN IMMEDIATE');
+    } catch (error) {
+      for (const t of group) t.reject(error);
+      return;
+    }
+    const settled: Array<() => void> = [];
+    for (let i = 0; i < group.length; i++) {
+      const t = group[i] as PendingTransaction;
+      const single = group.length === 1;
+      try {
+        if (!single) this.runNow('SAVEPOINT grouped');
+        const result = await t.fn(this.executor);
+        if (!single) this.runNow('RELEASE grouped');
+        settled.push(() => t.resolve(result));
+      } catch (error) {
+        if (!this.connection.inTransaction) {
+          // SQLite gave the whole transaction up (disk full, I/O error): nobody's writes stand.
+          for (const other of group) other.reject(error);
+          return;
+        }
+        if (single) {
+          this.runNow('ROLLBACK');
+          t.reject(error);
+          return;
+        }
+        this.runNow('ROLLBACK TO grouped');
+        this.runNow('RELEASE grouped');
+        settled.push(() => t.reject(error));
+      }
+    }
+    try {
+      this.runNow('COMMIT');
+    } catch (error) {
+      if (this.connection.inTransaction) this.runNow('ROLLBACK');
+      for (const t of group) t.reject(error);
+      return;
+    }
+    for (const s of settled) s();
   }
 
   drain<T>(fn: () => Promise<T>): Promise<T> {
