@@ -299,8 +299,16 @@ export class TypeOrmStore implements Store {
           result.transformed.body,
         ]);
       }
-      for (const d of result.deliveries)
-        contents.push([messageId, 'payload', d.destination, d.payloadType, d.payload]);
+      // A payload identical to the transformed content (or, with no transformer, to the
+      // message as received) is not stored twice: the delivery reads that content instead.
+      const transformed = result.transformed;
+      const raw = transformed ? undefined : await this.rawOf(tx, messageId);
+      for (const d of result.deliveries) {
+        const same = transformed
+          ? d.payloadType === transformed.contentType && d.payload.equals(transformed.body)
+          : raw !== undefined && d.payload.equals(raw);
+        if (!same) contents.push([messageId, 'payload', d.destination, d.payloadType, d.payload]);
+      }
       await insertContents(tx, contents);
       if (result.ack) {
         await tx.run(
@@ -370,13 +378,24 @@ export class TypeOrmStore implements Store {
 
   async getDeliveryPayload(id: string): Promise<{ body: Buffer; contentType: ContentType } | undefined> {
     this.open();
+    // The delivery's own payload; else the transformed content; else the message as received.
     const row = await this.db.get<{ body: Buffer; content_type: string }>(
       'SELECT c.body, c.content_type FROM delivery d JOIN message_content c ' +
-        "ON c.message_id = d.message_id AND c.stage = 'payload' AND c.destination = d.destination " +
-        'WHERE d.id = ?',
+        "ON c.message_id = d.message_id AND c.destination IN (d.destination, '') " +
+        "AND c.stage IN ('payload', 'transformed', 'raw') " +
+        'WHERE d.id = ? ' +
+        "ORDER BY CASE c.stage WHEN 'payload' THEN 0 WHEN 'transformed' THEN 1 ELSE 2 END LIMIT 1",
       [id],
     );
     return row && { body: row.body, contentType: row.content_type as ContentType };
+  }
+
+  private async rawOf(tx: SqlExecutor, messageId: string): Promise<Buffer | undefined> {
+    const row = await tx.get<{ body: Buffer }>(
+      "SELECT body FROM message_content WHERE message_id = ? AND stage = 'raw' AND destination = ''",
+      [messageId],
+    );
+    return row?.body;
   }
 
   async getAttempts(deliveryId: string): Promise<AttemptRecord[]> {
