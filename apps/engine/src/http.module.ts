@@ -8,7 +8,9 @@ import {
   type DynamicModule,
   type LoggerService,
 } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
 import type { Engine } from '@sinew/engine';
+import type { EngineConfig } from './config';
 import type { EngineLogger } from '@sinew/engine';
 
 export const ENGINE = Symbol('ENGINE');
@@ -40,9 +42,21 @@ export class OperationsController {
 
 @Module({})
 export class OperationsModule {
-  static register(engine: Engine): DynamicModule {
+  /**
+   * The engine and its settings (already checked by `loadConfig`) as Nest sees them:
+   * `ConfigService` answers `get('SINEW_HTTP_PORT')` and the like; no `.env` file is read.
+   */
+  static register(engine: Engine, config: EngineConfig): DynamicModule {
     return {
       module: OperationsModule,
+      imports: [
+        ConfigModule.forRoot({
+          ignoreEnvFile: true,
+          ignoreEnvVars: true,
+          isGlobal: true,
+          load: [() => config],
+        }),
+      ],
       controllers: [OperationsController],
       providers: [{ provide: ENGINE, useValue: engine }],
     };

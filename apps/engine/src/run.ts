@@ -62,7 +62,7 @@ export async function startEngine(
     await store.close().catch(() => undefined);
     throw err;
   }
-  const app = await NestFactory.create(OperationsModule.register(engine), {
+  const app = await NestFactory.create(OperationsModule.register(engine, config), {
     logger: new PinoNestLogger(logger),
     abortOnError: false,
   });
