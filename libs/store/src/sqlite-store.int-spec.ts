@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,6 +20,38 @@ afterAll(() => {
 });
 
 describe('SQLite store', () => {
+  it('copies the write-ahead log into the database file from its own thread', async () => {
+    const dataDir = tempDir();
+    const store = await openStore({ dataDir });
+    try {
+      const file = join(dataDir, SQLITE_FILE_NAME);
+      const before = statSync(file).size;
+      const body = Buffer.alloc(64 * 1024, 0x41);
+      for (let i = 0; i < 16; i++) {
+        await store.insertMessages([
+          {
+            id: randomUUID(),
+            channelId: 'wal',
+            receivedAt: new Date(),
+            source: 'mllp',
+            sender: 'A|B',
+            contentType: 'hl7v2',
+            raw: body,
+            keys: {},
+          },
+        ]);
+      }
+      // 1 MB of log, far below SQLite's own checkpoint threshold: only the thread copies it.
+      const until = Date.now() + 5_000;
+      while (statSync(file).size < before + 1_000_000 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(statSync(file).size).toBeGreaterThan(before + 1_000_000);
+    } finally {
+      await store.close();
+    }
+  });
+
   describeStoreBehaviour(() => openStore({ dataDir: tempDir() }));
 
   it('creates the data directory and sinew.db in it, in WAL mode with synchronous=NORMAL', async () => {

@@ -69,6 +69,8 @@ export class TypeOrmStore implements Store {
     /** The initialised data source (migrations already run). */
     readonly dataSource: DataSource,
     private readonly db: SqlDatabase,
+    /** Run by `close()` after the connection is closed (e.g. stopping a checkpoint thread). */
+    private readonly onClose?: () => Promise<void>,
   ) {
     this.kind = db.kind;
   }
@@ -616,6 +618,7 @@ export class TypeOrmStore implements Store {
     await this.db.drain(async () => {
       if (this.dataSource.isInitialized) await this.dataSource.destroy();
     });
+    await this.onClose?.();
   }
 
   private open(): void {
