@@ -25,6 +25,13 @@ export const engineConfigSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]*$/)
     .optional()
     .describe('PostgreSQL schema (default public)'),
+  SINEW_DB_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .default(20)
+    .describe('PostgreSQL connections per process'),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL (leave it unset for the in-process queue)')

@@ -36,6 +36,8 @@ export async function startEngine(
     ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
     dataDir: config.SINEW_DATA_DIR,
     sqliteSynchronous: config.SINEW_SQLITE_SYNC,
+    poolSize: config.SINEW_DB_POOL_SIZE,
+    logger,
   });
   const queue = createQueueDriver({
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
