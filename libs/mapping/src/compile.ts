@@ -2,7 +2,7 @@ import { MappingError, MappingErrorCode } from './errors';
 import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
 import type { LoadedFile } from './loader';
 import type { Condition, RuleSpec, SubMapSpec, VocabularySpec } from './spec';
-import { SourcePath, type SourceNode } from './source';
+import { firstOf, SourcePath, type SourceNode } from './source';
 import { TargetPath, type Target } from './target';
 
 /** What `path` selects from `node`, read through the node's cache when it has one. */
@@ -12,9 +12,7 @@ const readAll = (node: SourceNode, path: SourcePath): readonly SourceNode[] =>
 /** How an own data property is defined (as an object literal or `Object.fromEntries` would). */
 const OWN = { enumerable: true, writable: true, configurable: true } as const;
 
-/** The first node `path` selects from `node`. */
-const readFirst = (node: SourceNode, path: SourcePath): SourceNode | undefined =>
-  node.readFirst ? node.readFirst(path) : readAll(node, path)[0];
+const readFirst = firstOf;
 
 /** The trimmed text of the first node `path` selects from `node`, or `''`. */
 const readText = (node: SourceNode, path: SourcePath): string => {

@@ -38,6 +38,12 @@ export interface SourceNode {
   readonly segment?: Hl7Segment;
 }
 
+/** The first node `path` selects from `node` (`node.select(path.text)[0]`). */
+export function firstOf(node: SourceNode, path: SourcePath): SourceNode | undefined {
+  if (node.readFirst) return node.readFirst(path);
+  return node.read ? node.read(path)[0] : node.select(path.text)[0];
+}
+
 const SIMPLE_FHIR_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?)*$/;
 const HL7_FIELD_PATH = /^([A-Z][A-Z0-9]{2})(\[(?:\d+|\*)\])?-/;
 const HL7_SEGMENT_START = /^[A-Z][A-Z0-9]{2}/;

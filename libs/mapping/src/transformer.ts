@@ -6,7 +6,7 @@ import { MappingError, MappingErrorCode } from './errors';
 import { systemUri } from './functions/text.fn';
 import type { LoadedFile } from './loader';
 import type { MessageMapSpec, ResourceSpec } from './spec';
-import { FhirNode, Hl7MessageNode, JsonNode, type SourceNode } from './source';
+import { FhirNode, firstOf, Hl7MessageNode, JsonNode, SourcePath, type SourceNode } from './source';
 import { newArray, ObjectTarget, SegmentTarget } from './target';
 
 /** A FHIR transaction Bundle as Sinew produces it. */
@@ -53,6 +53,12 @@ export function deterministicUuid(...parts: string[]): string {
   const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+
+/** The components an identity reads: the value, and where each type keeps its authority. */
+const ID_VALUE = SourcePath.of('1');
+const ID_AUTHORITY = { CX: SourcePath.of('4'), XCN: SourcePath.of('9') };
+const ID_EI_AUTHORITY = [SourcePath.of('2'), SourcePath.of('3'), SourcePath.of('4')];
+const ID_PREFIX = { prefix: 'urn:sinew:id:' };
 
 /** A compiled message map: runs on one message (or FHIR resource / JSON document). */
 export class MessageTransformer {
@@ -266,7 +272,7 @@ export class MessageTransformer {
     identity: NonNullable<ResourceSpec['identity']>,
   ): { system?: string; value: string } | undefined {
     const { path, type } = typeof identity === 'string' ? { path: identity, type: 'CX' } : identity;
-    const node = ctx.select(path)[0];
+    const node = firstOf(ctx, SourcePath.of(path));
     if (!node) return undefined;
     if (this.spec.input !== 'hl7v2') {
       const v = node.value() as { system?: unknown; value?: unknown } | string;
@@ -275,15 +281,15 @@ export class MessageTransformer {
         ? { value: v.value, system: typeof v.system === 'string' ? v.system : undefined }
         : undefined;
     }
-    const part = (c: string) => node.select(c)[0]?.text() ?? '';
-    const value = part('1');
+    const part = (c: SourcePath) => firstOf(node, c)?.text() ?? '';
+    const value = part(ID_VALUE);
     if (!value) return undefined;
     // Where the assigning authority (an HD) sits: CX.4, EI.2-4, XCN.9.
     const hd =
       type === 'EI'
-        ? [part('2'), part('3'), part('4')].join('^').replace(/\^+$/, '')
-        : part(type === 'XCN' ? '9' : '4').replace(/&/g, '^');
-    const system = hd ? (systemUri.run(hd, { prefix: 'urn:sinew:id:' }) as string | undefined) : undefined;
+        ? ID_EI_AUTHORITY.map(part).join('^').replace(/\^+$/, '')
+        : part(type === 'XCN' ? ID_AUTHORITY.XCN : ID_AUTHORITY.CX).replace(/&/g, '^');
+    const system = hd ? (systemUri.run(hd, ID_PREFIX) as string | undefined) : undefined;
     return { value, system };
   }
 
