@@ -396,10 +396,10 @@ destinations:
     filename: \${message_id}.json
 `);
     writeFileSync(join(inbox, 'result-1.hl7'), oru('F-1'));
-    await waitFor('written', () =>
-      existsSync(outbox) && readdirSync(outbox).length === 1 ? true : undefined,
-    );
-    const [m] = await store.searchMessages({ channelId: 'lab' });
+    const m = await waitFor('delivered', async () => {
+      const [x] = await store.searchMessages({ channelId: 'lab' });
+      return x?.status === 'delivered' ? x : undefined;
+    });
     expect(readdirSync(outbox)).toEqual([`${m?.id}.json`]);
     expect(JSON.parse(readFileSync(join(outbox, `${m?.id}.json`), 'utf8'))).toMatchObject({
       messageControlId: 'F-1',
