@@ -32,13 +32,14 @@ const N = Number(arg('messages', '20000'));
 const MODE = arg('mode', 'both');
 const RUNS = Number(arg('runs', '1'));
 
-/** The demo ORU^R01 grown to 10 OBX (≈2.6 KB), with its own control id and patient. */
+/** The demo ORU^R01 grown to 10 OBX with a comment each (≈2.7 KB), with its own control id and patient. */
 const BASE = readFileSync(join(ROOT, 'channels/samples/oru-r01.hl7'), 'latin1').split('\r').filter(Boolean);
 const header = BASE.filter((s) => !/^(OBX|NTE)/.test(s));
 const obx = BASE.filter((s) => s.startsWith('OBX|')).slice(0, 4);
-const tenObx = Array.from({ length: 10 }, (_, i) =>
+const tenObx = Array.from({ length: 10 }, (_, i) => [
   (obx[i % obx.length] as string).replace(/^OBX\|\d+\|/, `OBX|${i + 1}|`),
-);
+  `NTE|1|L|Result ${i + 1} reviewed by the laboratory; reference range from the method's package insert, adult population.`,
+]).flat();
 const TEMPLATE = [...header, ...tenObx].join('\r') + '\r';
 const message = (i: number) =>
   Hl7Message.parse(
@@ -260,7 +261,9 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  console.log(`message: ORU^R01, ${tenObx.length} OBX, ${Buffer.byteLength(TEMPLATE)} bytes`);
+  console.log(
+    `message: ORU^R01, ${tenObx.length / 2} OBX with an NTE each, ${Buffer.byteLength(TEMPLATE)} bytes`,
+  );
   if (MODE === 'embedded' || MODE === 'both') await runMode('embedded', {});
   if (MODE === 'scaled' || MODE === 'both') {
     const schema = `bench_${process.pid}`;
