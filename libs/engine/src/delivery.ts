@@ -70,11 +70,10 @@ export class DestinationWorker {
     if (d.orderKey !== undefined && d.orderKey !== null) {
       const blocker = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
       if (blocker) {
-        await store.setDeliveryState(
-          d.id,
-          'parked',
-          `waiting behind message ${blocker.messageId} (${blocker.status})`,
-        );
+        const reason = `waiting behind message ${blocker.messageId} (${blocker.status})`;
+        // Already parked for this reason (a recovery sweep looking again): nothing to write.
+        if (d.status === 'parked' && d.parkedReason === reason) return;
+        await store.setDeliveryState(d.id, 'parked', reason);
         // The blocker may have finished between the two reads: look once more.
         const still = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
         if (still) return;
