@@ -69,6 +69,7 @@ export class SqliteDatabase implements SqlDatabase {
   private busy = false;
   private readonly pendingTransactions: PendingTransaction[] = [];
   private groupScheduled = false;
+  private scheduledGroup: Promise<void> | undefined;
   private readonly executor: SqlExecutor;
 
   constructor(private readonly connection: SqliteConnection) {
@@ -105,11 +106,11 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   /**
-   * Transactions that wait for the lock together are committed together: one `BEGIN
-   * IMMEDIATE … COMMIT` around all of them, each inside its own savepoint, so one that fails
-   * is rolled back alone while the others commit. Every caller is answered only after the
-   * COMMIT (a failed COMMIT fails them all). Under load this writes each touched page once
-   * per group instead of once per operation; a lone transaction runs as before.
+   * Transactions asked for in the same turn of the event loop, or while the lock is held,
+   * are committed together: one `BEGIN IMMEDIATE … COMMIT` around all of them, each inside
+   * its own savepoint, so one that fails is rolled back alone while the others commit. Every
+   * caller is answered only after the COMMIT (a failed COMMIT fails them all). Under load this
+   * writes each touched page once per group instead of once per operation.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -120,7 +121,18 @@ export class SqliteDatabase implements SqlDatabase {
       });
       if (!this.groupScheduled) {
         this.groupScheduled = true;
-        void this.exclusive(() => this.commitGroup());
+        // Started on the next turn of the event loop, so every transaction asked for in this
+        // turn (concurrent pipelines, deliveries, ingests) shares one COMMIT; reads go on
+        // meanwhile, and drain() (close) waits for it.
+        const scheduled: Promise<void> = new Promise<void>((resolve) =>
+          setImmediate(() => {
+            void this.exclusive(() => this.commitGroup()).finally(() => {
+              if (this.scheduledGroup === scheduled) this.scheduledGroup = undefined;
+              resolve();
+            });
+          }),
+        );
+        this.scheduledGroup = scheduled;
       }
     });
   }
@@ -184,7 +196,8 @@ export class SqliteDatabase implements SqlDatabase {
     for (const s of settled) s();
   }
 
-  drain<T>(fn: () => Promise<T>): Promise<T> {
+  async drain<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.scheduledGroup) await this.scheduledGroup;
     return this.exclusive(fn);
   }
 
