@@ -24,7 +24,7 @@ export interface EngineOptions {
   metrics?: EngineMetrics;
   /** How often the recovery sweep runs (default 5,000 ms). */
   sweepIntervalMs?: number;
-  /** Pipeline jobs at once per channel when no destination is ordered (default 8). */
+  /** Pipeline jobs at once per channel when no destination is ordered (default 32). */
   pipelineConcurrency?: number;
 }
 
@@ -186,7 +186,7 @@ export class Engine {
           pipelineQueue(d.channel.spec.id),
           (job) => this.runPipeline(d, job.data.messageId),
           {
-            ...(d.pipeline.ordered ? { fifo: true } : { concurrency: options.pipelineConcurrency ?? 8 }),
+            ...(d.pipeline.ordered ? { fifo: true } : { concurrency: options.pipelineConcurrency ?? 32 }),
             attempts: 5,
             backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
           },
