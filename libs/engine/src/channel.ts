@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { yamlPosition } from '@sinew/mapping';
 import { ruleCondition, validationRulesSchema } from '@sinew/validation';
 
 /** `500ms`, `30s`, `5m`, `24h`, `7d`, or a number of milliseconds. */
@@ -185,17 +186,6 @@ export function formatProblem(p: ChannelProblem): string {
   return `${p.file}:${p.line}:${p.column} ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
-function positionOf(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>) {
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) {
-      const { line, col } = lc.linePos(node.range[0]);
-      return { line, column: col };
-    }
-  }
-  return { line: 1, column: 1 };
-}
-
 const ENV_REF = /\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
@@ -254,7 +244,7 @@ export function parseChannel(text: string, file: string, env: NodeJS.ProcessEnv 
       }),
     );
   }
-  const locate = (path: ReadonlyArray<string | number>) => positionOf(doc, lc, path);
+  const locate = (path: ReadonlyArray<string | number>) => yamlPosition(doc, lc, path);
   const problem = (path: ReadonlyArray<string | number>, message: string): ChannelProblem => ({
     file,
     ...locate(path),

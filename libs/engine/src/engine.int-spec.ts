@@ -9,7 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
@@ -18,6 +18,7 @@ import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
 import { MemoryQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
+import { mllpExchange } from '@sinew/test-support/engine-process';
 import { parseChannel } from './channel';
 import { Engine } from './engine';
 import { createLogger } from './logger';
@@ -85,25 +86,6 @@ interface Running {
   store: Store;
   client: MllpClient;
   send(text: string): Promise<Hl7Message>;
-}
-
-/** Sends one MLLP frame as raw bytes (even unparsable ones) and resolves with the reply's payload. */
-function rawExchange(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () =>
-      socket.write(Buffer.concat([Buffer.from([0x0b]), payload, Buffer.from([0x1c, 0x0d])])),
-    );
-    let got = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      const end = got.indexOf(0x1c);
-      if (end > 0) {
-        socket.destroy();
-        resolve(got.subarray(1, end));
-      }
-    });
-    socket.on('error', reject);
-  });
 }
 
 describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
@@ -325,7 +307,7 @@ pipeline:
 
   it('refuses malformed input with an AE naming the problem, storing nothing', async () => {
     const { engine, store } = await start(channel());
-    const reply = await rawExchange(
+    const reply = await mllpExchange(
       engine.source('lab')?.port?.() as number,
       Buffer.from('PID|1||no header\r'),
     );

@@ -3,7 +3,14 @@ import type { TransformerLibrary } from '@sinew/mapping';
 import type { QueueDriver } from '@sinew/queue';
 import type { Store } from '@sinew/store';
 import { ChannelError, type Channel, type ChannelProblem } from './channel';
-import { deliveryJobId, DestinationWorker, pipelineJobId, pipelineQueue, type DeliveryJob } from './delivery';
+import {
+  deliveryJobId,
+  deliveryQueue,
+  DestinationWorker,
+  pipelineJobId,
+  pipelineQueue,
+  type DeliveryJob,
+} from './delivery';
 import { errorText, GroupCommitter, Ingestor } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
@@ -311,10 +318,13 @@ export class Engine {
       }
       for (const d of await store.listOpenDeliveries(new Date(), 5_000)) {
         const w = this.deployed.get(d.channelId)?.workers.get(d.destination);
-        const name = `deliver.${d.channelId}.${d.destination}`;
         if (w) await w.enqueue(d.id, d.attempts + 1);
         else if (this.deployed.has(d.channelId))
-          await queue.enqueue(name, deliveryJobId(d.id, d.attempts + 1), { deliveryId: d.id });
+          await queue.enqueue(
+            deliveryQueue(d.channelId, d.destination),
+            deliveryJobId(d.id, d.attempts + 1),
+            { deliveryId: d.id },
+          );
       }
     } catch (err) {
       logger.warn({ err: errorText(err) }, 'recovery sweep failed; it runs again at the next interval');
@@ -346,7 +356,7 @@ export class Engine {
     const names: string[] = [];
     for (const d of this.deployed.values()) {
       names.push(pipelineQueue(d.channel.spec.id));
-      for (const dest of d.channel.destinations) names.push(`deliver.${d.channel.spec.id}.${dest.name}`);
+      for (const dest of d.channel.destinations) names.push(deliveryQueue(d.channel.spec.id, dest.name));
     }
     for (const name of names) {
       const s = await this.options.queue.stats(name).catch(() => undefined);

@@ -12,7 +12,12 @@ export interface LoadedFile {
   locate(path: ReadonlyArray<string | number>): { line: number; column: number };
 }
 
-function positionOf(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>) {
+/** Line and column (1-based) of a path inside a parsed YAML document, or of its nearest parent. */
+export function yamlPosition(
+  doc: Document,
+  lc: LineCounter,
+  path: ReadonlyArray<string | number>,
+): { line: number; column: number } {
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true);
     if (isNode(node) && node.range) {
@@ -37,7 +42,7 @@ export function parseTransformerFile(text: string, file: string): LoadedFile {
     });
   }
   const data: unknown = doc.toJS();
-  const locate = (path: ReadonlyArray<string | number>) => positionOf(doc, lc, path);
+  const locate = (path: ReadonlyArray<string | number>) => yamlPosition(doc, lc, path);
   const kind =
     data && typeof data === 'object'
       ? 'transformer' in data
