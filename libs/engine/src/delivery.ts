@@ -1,7 +1,8 @@
 import type { Destination, DeliveryOutcome } from '@sinew/connectors';
 import type { QueueDriver } from '@sinew/queue';
-import type { DeliveryRecord, Store } from '@sinew/store';
+import type { ContentType, DeliveryRecord, Store } from '@sinew/store';
 import type { DestinationSpec, RetryPolicy } from './channel';
+import { Handoff } from './handoff';
 import { messageIdTime } from './ids';
 import { errorText } from './ingest';
 import type { EngineLogger } from './logger';
@@ -45,6 +46,12 @@ export interface DeliveryDeps {
  * then one ledger write per attempt (sent, retry later, or dead letter).
  */
 export class DestinationWorker {
+  /** First attempts of deliveries this process just created, by job id (see `Handoff`). */
+  private readonly primed = new Handoff<{
+    record: DeliveryRecord;
+    payload: { body: Buffer; contentType: ContentType };
+  }>();
+
   constructor(
     readonly channelId: string,
     readonly spec: DestinationSpec,
@@ -56,10 +63,24 @@ export class DestinationWorker {
     return deliveryQueue(this.channelId, this.spec.name);
   }
 
-  /** Handles one delivery job. Idempotent: a terminal delivery is left alone. */
-  async handle(deliveryId: string): Promise<void> {
+  /**
+   * Enqueues the first attempt of a delivery this process has just created, keeping its
+   * record and payload for the job so that it need not read them back.
+   */
+  enqueueCreated(record: DeliveryRecord, payload: { body: Buffer; contentType: ContentType }): Promise<void> {
+    const jobId = deliveryJobId(record.id, 1);
+    this.primed.put(jobId, { record, payload });
+    return this.enqueue(record.id, 1);
+  }
+
+  /**
+   * Handles one delivery job. Idempotent: a terminal delivery is left alone. `jobId` finds
+   * what `enqueueCreated` kept for a first attempt.
+   */
+  async handle(deliveryId: string, jobId?: string): Promise<void> {
     const { store } = this.deps;
-    const d = await store.getDelivery(deliveryId);
+    const primed = jobId === undefined ? undefined : this.primed.take(jobId);
+    const d = primed?.record ?? (await store.getDelivery(deliveryId));
     if (!d || d.status === 'sent' || d.status === 'dead_lettered') return;
     const now = Date.now();
     if (d.status === 'retrying' && d.nextAttemptAt && d.nextAttemptAt.getTime() > now + 50) {
@@ -82,7 +103,7 @@ export class DestinationWorker {
         await store.setDeliveryState(d.id, 'pending');
       }
     }
-    const payload = await store.getDeliveryPayload(d.id);
+    const payload = primed?.payload ?? (await store.getDeliveryPayload(d.id));
     if (!payload) throw new Error(`delivery ${d.id} has no payload`);
     const attempt = d.attempts + 1;
     const startedAt = new Date();
@@ -174,6 +195,7 @@ export class DestinationWorker {
   }
 
   close(): Promise<void> {
+    this.primed.clear();
     return this.destination.close();
   }
 }

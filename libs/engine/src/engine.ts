@@ -11,7 +11,8 @@ import {
   pipelineQueue,
   type DeliveryJob,
 } from './delivery';
-import { errorText, GroupCommitter, Ingestor } from './ingest';
+import { Handoff } from './handoff';
+import { errorText, GroupCommitter, Ingestor, type LocalMessage } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
 import { ChannelPipeline } from './pipeline';
@@ -59,6 +60,8 @@ export class Engine {
   private readonly deployed = new Map<string, Deployed>();
   private readonly committer: GroupCommitter;
   private readonly waiters = new Map<string, (ack: Buffer | undefined) => void>();
+  /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
+  private readonly received = new Handoff<LocalMessage>();
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private started = false;
@@ -140,7 +143,10 @@ export class Engine {
       committer: this.committer,
       metrics: this.metrics,
       logger: options.logger,
-      committed: (ch, id) => this.enqueuePipeline(ch.spec.id, id),
+      committed: (ch, id, local) => {
+        if (this.roles.has('workers')) this.received.put(pipelineJobId(id), local);
+        return this.enqueuePipeline(ch.spec.id, id);
+      },
       awaitProcessed: (id, timeoutMs) => this.awaitProcessed(id, timeoutMs),
     });
     const entry: Deployed = { channel, pipeline, ingestor, workers: new Map() };
@@ -191,7 +197,7 @@ export class Engine {
       for (const d of this.deployed.values()) {
         await options.queue.consume<PipelineJob>(
           pipelineQueue(d.channel.spec.id),
-          (job) => this.runPipeline(d, job.data.messageId),
+          (job) => this.runPipeline(d, job.data.messageId, job.id),
           {
             ...(d.pipeline.ordered ? { fifo: true } : { concurrency: options.pipelineConcurrency ?? 32 }),
             attempts: 5,
@@ -199,11 +205,15 @@ export class Engine {
           },
         );
         for (const w of d.workers.values()) {
-          await options.queue.consume<DeliveryJob>(w.queueName, (job) => w.handle(job.data.deliveryId), {
-            concurrency: w.spec.concurrency,
-            attempts: 3,
-            backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
-          });
+          await options.queue.consume<DeliveryJob>(
+            w.queueName,
+            (job) => w.handle(job.data.deliveryId, job.id),
+            {
+              concurrency: w.spec.concurrency,
+              attempts: 3,
+              backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
+            },
+          );
         }
       }
     }
@@ -234,17 +244,24 @@ export class Engine {
     } satisfies PipelineJob);
   }
 
-  private async runPipeline(d: Deployed, messageId: string): Promise<void> {
+  private async runPipeline(d: Deployed, messageId: string, jobId: string): Promise<void> {
     const { store } = this.options;
-    const message = await store.getMessage(messageId);
-    if (!message) return;
-    if (message.status !== 'received') {
-      this.resolveWaiter(messageId, await store.getContent(messageId, 'ack'));
-      return;
+    // Committed by this process a moment ago (and still `received`: this job is its first
+    // pipeline run), or else read back from the ledger.
+    let local = this.received.take(jobId);
+    const fresh = local !== undefined;
+    if (!local) {
+      const message = await store.getMessage(messageId);
+      if (!message) return;
+      if (message.status !== 'received') {
+        this.resolveWaiter(messageId, await store.getContent(messageId, 'ack'));
+        return;
+      }
+      const raw = await store.getContent(messageId, 'raw');
+      if (!raw) throw new Error(`message ${messageId} has no raw content`);
+      local = { raw, contentType: message.contentType };
     }
-    const raw = await store.getContent(messageId, 'raw');
-    if (!raw) throw new Error(`message ${messageId} has no raw content`);
-    const result = d.pipeline.run(raw, message.contentType);
+    const result = d.pipeline.run(local.raw, local.contentType, local.message);
     const deliveries = await store.completePipeline(messageId, result);
     const labels = { channel: d.channel.spec.id };
     if (result.status === 'filtered') this.metrics.filtered.inc(labels);
@@ -259,8 +276,12 @@ export class Engine {
     this.resolveWaiter(messageId, result.ack?.bytes);
     for (const delivery of deliveries) {
       const w = d.workers.get(delivery.destination);
-      if (w && (delivery.status === 'pending' || delivery.status === 'parked'))
-        await w.enqueue(delivery.id, delivery.attempts + 1);
+      if (!w || (delivery.status !== 'pending' && delivery.status !== 'parked')) continue;
+      // Deliveries this run created: their first attempt may use the payload in hand.
+      const created = fresh && result.deliveries.find((n) => n.destination === delivery.destination);
+      if (created && delivery.status === 'pending' && delivery.attempts === 0)
+        await w.enqueueCreated(delivery, { body: created.payload, contentType: created.payloadType });
+      else await w.enqueue(delivery.id, delivery.attempts + 1);
     }
   }
 
@@ -384,6 +405,7 @@ export class Engine {
     await Promise.allSettled(
       [...this.deployed.values()].flatMap((d) => [...d.workers.values()].map((w) => w.close())),
     );
+    this.received.clear();
     await this.options.store.close().catch(() => undefined);
   }
 }

@@ -1,7 +1,7 @@
 import { buildAck, Hl7Message, Hl7ParseError, type AckCode, type AckError } from '@sinew/hl7v2';
 import { handlerFailureNack, parseErrorNack } from '@sinew/mllp';
 import type { IngestReply, IngestRequest } from '@sinew/connectors';
-import type { InsertedMessage, NewMessage, Store } from '@sinew/store';
+import type { ContentType, InsertedMessage, NewMessage, Store } from '@sinew/store';
 import type { Channel } from './channel';
 import { readKey, type ConditionInput } from './condition';
 import { messageId } from './ids';
@@ -67,10 +67,20 @@ export interface IngestDeps {
   committer: GroupCommitter;
   metrics: EngineMetrics;
   logger: EngineLogger;
-  /** Called once a message is committed (enqueues its pipeline job). */
-  committed(channel: Channel, id: string): Promise<void>;
+  /**
+   * Called once a message is committed (enqueues its pipeline job), with what was committed
+   * so that a pipeline in this process need not read it back.
+   */
+  committed(channel: Channel, id: string, local: LocalMessage): Promise<void>;
   /** With `ack.when: processed`: resolves with the pipeline's ACK, or undefined at the timeout. */
   awaitProcessed(id: string, timeoutMs: number): Promise<Buffer | undefined>;
+}
+
+/** A message as this process committed it: its bytes and, for HL7 v2, the parsed message. */
+export interface LocalMessage {
+  raw: Buffer;
+  contentType: ContentType;
+  message?: Hl7Message;
 }
 
 function ackCode(channel: Channel, positive: boolean, reject = false): AckCode {
@@ -201,12 +211,14 @@ export class Ingestor {
     this.deps.metrics.received.inc({ channel: channelId });
     // The ACK does not wait for the queue: a committed message that could not be enqueued
     // (Redis down) is picked up by the recovery sweep.
-    this.deps.committed(this.channel, id).catch((err: unknown) => {
-      this.deps.logger.warn(
-        { channel: channelId, messageId: id, err: errorText(err) },
-        'enqueue failed; recovery will pick the message up',
-      );
-    });
+    this.deps
+      .committed(this.channel, id, { raw: req.body, contentType: 'hl7v2', message: msg })
+      .catch((err: unknown) => {
+        this.deps.logger.warn(
+          { channel: channelId, messageId: id, err: errorText(err) },
+          'enqueue failed; recovery will pick the message up',
+        );
+      });
     let reply = ack;
     if (processedMode) {
       reply =
@@ -330,7 +342,7 @@ export class Ingestor {
         keys,
       });
       this.deps.metrics.received.inc({ channel: channelId });
-      this.deps.committed(this.channel, id).catch(() => undefined);
+      this.deps.committed(this.channel, id, { raw: req.body, contentType }).catch(() => undefined);
       return { outcome: 'accepted', messageId: id, body: { id, status: 'accepted' }, httpStatus: 202 };
     } catch (err) {
       return this.unavailable(undefined, err);

@@ -116,14 +116,18 @@ export class ChannelPipeline {
     return this.destinations.some((d) => d.orderKey !== undefined);
   }
 
-  run(raw: Buffer, contentType: ContentType): PipelineResult {
+  /**
+   * Runs the pipeline on one message. `parsed` is the message as the ingest parsed it, when
+   * it ran in this process (steps only read it).
+   */
+  run(raw: Buffer, contentType: ContentType, parsed?: Hl7Message): PipelineResult {
     const ackMode = this.channel.spec.ack;
     const issues: MessageIssue[] = [];
     let input: ConditionInput;
     try {
       input =
         contentType === 'hl7v2'
-          ? { kind: 'hl7v2', message: Hl7Message.parse(raw) }
+          ? { kind: 'hl7v2', message: parsed ?? Hl7Message.parse(raw) }
           : {
               kind: contentType === 'fhir' ? 'fhir' : 'json',
               value: JSON.parse(raw.toString('utf8')) as unknown,
