@@ -1,5 +1,6 @@
 // Bundles the `sinew` command into dist/sinew.js and the demo's stand-in EHR and PMS into
-// dist/standins.js (path aliases resolved, dependencies left external).
+// dist/standins.js, and the engine's pipeline thread into dist/pipeline-worker.js (path aliases
+// resolved, dependencies left external).
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
@@ -20,4 +21,10 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ['apps/cli/src/main.ts'], outfile: 'dist/sinew.js' }),
   build({ ...common, entryPoints: ['apps/standins/src/main.ts'], outfile: 'dist/standins.js' }),
+  // The pipeline threads of `sinew start` (Engine option pipelineThreads).
+  build({
+    ...common,
+    entryPoints: ['libs/engine/src/pipeline-worker.ts'],
+    outfile: 'dist/pipeline-worker.js',
+  }),
 ]);

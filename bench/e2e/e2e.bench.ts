@@ -1,4 +1,4 @@
-// `node bench/run.mjs e2e [--messages N] [--mode embedded|scaled|both] [--runs R]`
+// `node bench/run.mjs e2e [--messages N] [--mode embedded|scaled|both] [--runs R] [--loads 1,8]`
 //
 // The engine as a user runs it (`node bin/sinew.js start`, its own process) on one channel:
 // MLLP source → map (ORU^R01 with 10 OBX → FHIR transaction Bundle) → HTTP destination (a
@@ -10,6 +10,7 @@
 //     message sent to the last one delivered);
 //   - peak RSS of the engine process (VmHWM);
 // and the ACK p50/p99 at a paced 100 msg/s on one connection.
+// `--loads` picks the connection counts measured (default 1,8; e.g. `--loads 8` to profile one).
 // ENGINE_NODE_ARGS passes node flags to the engine process (e.g. `--cpu-prof`).
 // Modes: embedded (SQLite + in-process queue) and scaled (PostgreSQL + BullMQ on Redis:
 // DATABASE_URL / REDIS_URL, else the local services).
@@ -31,6 +32,10 @@ const arg = (name: string, fallback: string) => {
 const N = Number(arg('messages', '20000'));
 const MODE = arg('mode', 'both');
 const RUNS = Number(arg('runs', '1'));
+const LOADS = arg('loads', '1,8')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 
 /** The demo ORU^R01 grown to 10 OBX with a comment each (≈2.7 KB), with its own control id and patient. */
 const BASE = readFileSync(join(ROOT, 'channels/samples/oru-r01.hl7'), 'latin1').split('\r').filter(Boolean);
@@ -233,11 +238,12 @@ async function runMode(name: string, env: NodeJS.ProcessEnv): Promise<void> {
     try {
       // Warm-up: JIT and caches, not measured.
       await load(engine.pid as number, mllpPort, sink, 4, 1_000, 10_000_000);
-      const one = await load(engine.pid as number, mllpPort, sink, 1, N, 0);
-      const eight = await load(engine.pid as number, mllpPort, sink, 8, N, N);
-      const slow = await paced(mllpPort, 100, 2_000, 2 * N);
+      const results: LoadResult[] = [];
+      for (const [i, connections] of LOADS.entries())
+        results.push(await load(engine.pid as number, mllpPort, sink, connections, N, i * N));
+      const slow = await paced(mllpPort, 100, 2_000, LOADS.length * N);
       const { hwmKb } = procStat(engine.pid as number);
-      for (const r of [one, eight]) {
+      for (const r of results) {
         console.log(
           `${name} run ${run}: ${r.connections} conn: ${r.ackedPerSec} msg/s ACKed, ${r.deliveredPerSec} msg/s delivered, ` +
             `ACK p50 ${r.ackP50.toFixed(2)} ms p99 ${r.ackP99.toFixed(2)} ms, ${r.cpuMsPerMsg.toFixed(3)} ms CPU/msg`,

@@ -1,6 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from '@sinew/engine';
+
+/** One pipeline thread per CPU beyond the main thread's, at most 4; none on a single CPU. */
+export function defaultPipelineThreads(cpus = availableParallelism()): number {
+  return Math.max(0, Math.min(4, cpus - 1));
+}
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -76,11 +82,25 @@ export const engineConfigSchema = z.object({
     .min(100)
     .default(5_000)
     .describe('recovery sweep interval'),
+  SINEW_PIPELINE_THREADS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(defaultPipelineThreads())
+    .describe('worker threads that run pipelines (0: on the main thread)'),
   SINEW_STOP_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000).describe('graceful stop deadline'),
   SINEW_SQLITE_SYNC: z
     .enum(['normal', 'full'])
     .default('normal')
     .describe('SQLite synchronous setting (full: durable on power loss too)'),
+  SINEW_SQLITE_CACHE_MB: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65_536)
+    .default(8)
+    .describe('SQLite page cache in MiB'),
 });
 
 export type EngineConfig = z.output<typeof engineConfigSchema>;

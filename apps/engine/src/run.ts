@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
 import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
@@ -36,6 +37,7 @@ export async function startEngine(
     ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
     dataDir: config.SINEW_DATA_DIR,
     sqliteSynchronous: config.SINEW_SQLITE_SYNC,
+    sqliteCacheMb: config.SINEW_SQLITE_CACHE_MB,
     poolSize: config.SINEW_DB_POOL_SIZE,
     logger,
   });
@@ -58,6 +60,11 @@ export async function startEngine(
       destinations: DESTINATIONS,
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
+      // Bundled beside this file (scripts/build.mjs).
+      pipelineThreads: {
+        script: join(__dirname, 'pipeline-worker.js'),
+        threads: config.SINEW_PIPELINE_THREADS,
+      },
     });
   } catch (err) {
     await queue.close({ timeoutMs: 0 }).catch(() => undefined);
@@ -81,6 +88,7 @@ export async function startEngine(
     {
       roles: [...engine.roles],
       channels: engine.channelIds,
+      pipelineThreads: engine.pipelineThreads,
       store: store.kind,
       queue: queue.kind,
       http: `http://${config.SINEW_HTTP_HOST}:${address.port}`,

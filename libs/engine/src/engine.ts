@@ -16,6 +16,7 @@ import { errorText, GroupCommitter, Ingestor, type LocalMessage } from './ingest
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
 import { ChannelPipeline } from './pipeline';
+import { PipelineThreads } from './pipeline-threads';
 
 export type Role = 'sources' | 'workers' | 'scheduler';
 export const ROLES: readonly Role[] = ['sources', 'workers', 'scheduler'];
@@ -34,6 +35,12 @@ export interface EngineOptions {
   sweepIntervalMs?: number;
   /** Pipeline jobs at once per channel when no destination is ordered (default 32). */
   pipelineConcurrency?: number;
+  /**
+   * Runs pipelines on this many worker threads started from `script` (the bundled
+   * pipeline-worker.js); without it, or with 0 threads, on the main thread. Needs a
+   * transformer library loaded from folders.
+   */
+  pipelineThreads?: { script: string; threads: number };
 }
 
 interface PipelineJob {
@@ -62,6 +69,7 @@ export class Engine {
   private readonly waiters = new Map<string, (ack: Buffer | undefined) => void>();
   /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
   private readonly received = new Handoff<LocalMessage>();
+  private threads?: PipelineThreads;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private started = false;
@@ -144,7 +152,13 @@ export class Engine {
       metrics: this.metrics,
       logger: options.logger,
       committed: (ch, id, local) => {
-        if (this.roles.has('workers')) this.received.put(pipelineJobId(id), local);
+        // The parsed message is kept only for a pipeline on this thread (a pipeline thread
+        // parses its own copy): held until the job runs, it would only cost memory.
+        if (this.roles.has('workers'))
+          this.received.put(
+            pipelineJobId(id),
+            this.threads ? { raw: local.raw, contentType: local.contentType } : local,
+          );
         return this.enqueuePipeline(ch.spec.id, id);
       },
       awaitProcessed: (id, timeoutMs) => this.awaitProcessed(id, timeoutMs),
@@ -187,6 +201,11 @@ export class Engine {
     return this.deployed.get(channelId)?.ingestor;
   }
 
+  /** Threads running pipelines (0: they run on the main thread). */
+  get pipelineThreads(): number {
+    return this.threads?.size ?? 0;
+  }
+
   get isStarted(): boolean {
     return this.started && !this.stopping;
   }
@@ -194,6 +213,7 @@ export class Engine {
   async start(): Promise<void> {
     const { options } = this;
     if (this.roles.has('workers')) {
+      await this.startThreads();
       for (const d of this.deployed.values()) {
         await options.queue.consume<PipelineJob>(
           pipelineQueue(d.channel.spec.id),
@@ -238,6 +258,25 @@ export class Engine {
     this.started = true;
   }
 
+  private async startThreads(): Promise<void> {
+    const { pipelineThreads, transformers, logger } = this.options;
+    if (!pipelineThreads || pipelineThreads.threads <= 0 || this.deployed.size === 0) return;
+    if (transformers.dirs.length === 0) {
+      logger.warn(
+        {},
+        'pipelines run on the main thread: the transformer library was not loaded from folders',
+      );
+      return;
+    }
+    this.threads = await PipelineThreads.start({
+      script: pipelineThreads.script,
+      threads: pipelineThreads.threads,
+      channels: [...this.deployed.values()].map((d) => d.channel),
+      transformerDirs: transformers.dirs,
+      logger,
+    });
+  }
+
   private async enqueuePipeline(channelId: string, messageId: string): Promise<void> {
     await this.options.queue.enqueue(pipelineQueue(channelId), pipelineJobId(messageId), {
       messageId,
@@ -261,7 +300,9 @@ export class Engine {
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
     }
-    const result = d.pipeline.run(local.raw, local.contentType, local.message);
+    const result = this.threads
+      ? await this.threads.run(d.channel.spec.id, local.raw, local.contentType)
+      : d.pipeline.run(local.raw, local.contentType, local.message);
     const deliveries = await store.completePipeline(messageId, result);
     const labels = { channel: d.channel.spec.id };
     if (result.status === 'filtered') this.metrics.filtered.inc(labels);
@@ -402,6 +443,7 @@ export class Engine {
     await Promise.allSettled([...this.deployed.values()].map((d) => d.source?.stop(left())));
     await this.sweeping?.catch(() => undefined);
     await this.options.queue.close({ timeoutMs: left() }).catch(() => undefined);
+    await this.threads?.close();
     await Promise.allSettled(
       [...this.deployed.values()].flatMap((d) => [...d.workers.values()].map((w) => w.close())),
     );

@@ -25,6 +25,8 @@ export const BUILT_IN_TRANSFORMERS = builtInDir();
 export class TransformerLibrary {
   readonly registry: MapRegistry;
   readonly transformers = new Map<string, MessageTransformer>();
+  /** The folders it was loaded from (`load`); empty for a library built from files in memory. */
+  readonly dirs: readonly string[] = [];
 
   private constructor(files: LoadedFile[], functions: readonly MappingFunction[]) {
     this.registry = new MapRegistry(functions);
@@ -50,10 +52,12 @@ export class TransformerLibrary {
     dirs: string[] = [BUILT_IN_TRANSFORMERS],
     functions: readonly MappingFunction[] = FUNCTIONS,
   ): TransformerLibrary {
-    return new TransformerLibrary(
+    const library = new TransformerLibrary(
       dirs.flatMap((d) => loadTransformerDir(d)),
       functions,
     );
+    (library as { dirs: readonly string[] }).dirs = [...dirs];
+    return library;
   }
 
   /** Compiles already parsed files (tests, in-memory transformers). */

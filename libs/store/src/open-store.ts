@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Database as SqliteConnection } from 'better-sqlite3';
-import { Client, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { storeEntities } from './entities';
 import { invalid } from './errors';
@@ -31,6 +31,11 @@ export interface OpenStoreOptions {
   sqliteSynchronous?: 'normal' | 'full';
   /** SQLite: how long a statement waits for another process's lock (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * SQLite: the connection's page cache in MiB (default 8). The operating system caches the
+   * file too; a larger cache saves reads of a large ledger's index pages for more memory.
+   */
+  sqliteCacheMb?: number;
   /** PostgreSQL: connections in the pool (default 10). */
   poolSize?: number;
   /** PostgreSQL: `application_name` of the connections (default `sinew`). */
@@ -68,6 +73,8 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
     throw invalid('busyTimeoutMs must be a non-negative integer');
+  const cacheMb = options.sqliteCacheMb ?? 8;
+  if (!Number.isInteger(cacheMb) || cacheMb < 1) throw invalid('sqliteCacheMb must be a positive integer');
   const dir = resolve(options.dataDir ?? 'data');
   mkdirSync(dir, { recursive: true });
   const dataSource = new DataSource({
@@ -87,7 +94,7 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
       // Checkpoints run on a thread of their own (WalCheckpointer); SQLite's automatic one
       // (~64 MB of log) is only the fallback should that thread stop.
       db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-      db.pragma('cache_size = -32768'); // KiB: 32 MiB of page cache for indexes of a large ledger
+      db.pragma(`cache_size = -${cacheMb * 1024}`); // negative: KiB
       db.pragma('temp_store = MEMORY');
     },
   });
@@ -149,6 +156,8 @@ async function openPostgres(url: string, options: OpenStoreOptions): Promise<Typ
 
 /** CREATE SCHEMA IF NOT EXISTS, tolerating another process creating it at the same moment. */
 async function createSchema(url: string, schema: string, applicationName: string): Promise<void> {
+  // Loaded here: an embedded (SQLite) engine never needs the PostgreSQL client.
+  const { Client } = await import('pg');
   const client = new Client({
     connectionString: url,
     application_name: applicationName,

@@ -1,0 +1,130 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  ChannelPipeline,
+  loadChannels,
+  PipelineThreads,
+  type Channel,
+  type EngineLogger,
+} from '@sinew/engine';
+import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
+import type { PipelineResult } from '@sinew/store';
+
+/**
+ * The pipeline threads of `sinew start`, run from the bundle the build writes
+ * (dist/pipeline-worker.js), against the same pipeline on the test's own thread.
+ */
+const ROOT = resolve(__dirname, '..', '..');
+const SCRIPT = join(ROOT, 'dist', 'pipeline-worker.js');
+const SAMPLES = join(ROOT, '../shared/corpus/fhir-converter-01/hl7v2-samples');
+
+const warnings: string[] = [];
+const logger = {
+  info: () => undefined,
+  warn: (_o: unknown, msg: string) => warnings.push(msg),
+  error: (_o: unknown, msg: string) => warnings.push(msg),
+  debug: () => undefined,
+} as unknown as EngineLogger;
+
+/** Results as plain data with every byte field as text, to compare across threads. */
+function plain(r: PipelineResult) {
+  return {
+    status: r.status,
+    issues: r.issues,
+    transformed: r.transformed && {
+      type: r.transformed.contentType,
+      body: r.transformed.body.toString('utf8'),
+    },
+    ack: r.ack && { code: r.ack.code, bytes: r.ack.bytes.toString('latin1') },
+    deliveries: r.deliveries.map((d) => ({ ...d, payload: d.payload.toString('utf8') })),
+  };
+}
+
+describe('pipeline threads (dist/pipeline-worker.js)', () => {
+  const channels = loadChannels(join(ROOT, 'channels'), {});
+  const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
+  let pool: PipelineThreads | undefined;
+
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+
+  it('gives the results the main thread would, byte for byte, for every outcome', async () => {
+    pool = await PipelineThreads.start({
+      script: SCRIPT,
+      threads: 2,
+      channels,
+      transformerDirs: library.dirs,
+      logger,
+    });
+    expect(pool.size).toBe(2);
+    const lab = channels.find((c) => c.spec.id === 'lab-results') as Channel;
+    const local = new ChannelPipeline(lab, library);
+    const oru = readFileSync(join(SAMPLES, 'ORU-R01-01.hl7'));
+    const inputs: Buffer[] = [
+      oru,
+      // No patient identifier: rejected by the validate step.
+      Buffer.from(oru.toString('latin1').replace(/^(PID\|[^|]*\|[^|]*\|)[^|]*/m, '$1'), 'latin1'),
+      // Not a result: filtered.
+      Buffer.from(oru.toString('latin1').replace('ORU^R01', 'ADT^A01'), 'latin1'),
+      // Not HL7 at all: errored.
+      Buffer.from('this is not a message'),
+    ];
+    const viaThreads = await Promise.all(inputs.map((raw) => pool!.run('lab-results', raw, 'hl7v2')));
+    expect(viaThreads.map((r) => r.status)).toEqual(['processed', 'rejected', 'filtered', 'errored']);
+    expect(viaThreads.map(plain)).toEqual(inputs.map((raw) => plain(local.run(raw, 'hl7v2'))));
+    // What comes back is Buffers, as the ledger and the connectors expect.
+    const first = viaThreads[0] as PipelineResult;
+    expect(Buffer.isBuffer(first.transformed?.body)).toBe(true);
+    expect(first.deliveries.map((d) => [d.destination, Buffer.isBuffer(d.payload), d.orderKey])).toEqual([
+      ['ehr', true, expect.any(String)],
+      ['pms-notice', true, undefined],
+    ]);
+  });
+
+  it('refuses a channel it was not started with', async () => {
+    pool = await PipelineThreads.start({
+      script: SCRIPT,
+      threads: 1,
+      channels,
+      transformerDirs: library.dirs,
+      logger,
+    });
+    await expect(pool.run('no-such-channel', Buffer.from('MSH|^~\\&|'), 'hl7v2')).rejects.toThrow(
+      /no channel no-such-channel/,
+    );
+  });
+
+  it('does not start when a transformer folder does not compile, and says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-threads-'));
+    try {
+      mkdirSync(join(dir, 'broken'));
+      writeFileSync(join(dir, 'broken', 'bad.yaml'), 'transformer: [\n');
+      await expect(
+        PipelineThreads.start({
+          script: SCRIPT,
+          threads: 1,
+          channels,
+          transformerDirs: [BUILT_IN_TRANSFORMERS, join(dir, 'broken')],
+          logger,
+        }),
+      ).rejects.toThrow(/pipeline thread did not start: .*bad\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not start without its script', async () => {
+    await expect(
+      PipelineThreads.start({
+        script: join(ROOT, 'dist', 'missing-worker.js'),
+        threads: 1,
+        channels,
+        transformerDirs: library.dirs,
+        logger,
+      }),
+    ).rejects.toThrow(/missing-worker\.js|Cannot find module/);
+  });
+});
