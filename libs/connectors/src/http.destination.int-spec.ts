@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { createTestPki, opensslAvailable } from '@sinew/test-support/tls';
 import { recordingLogger } from '../test/support';
 import type { DeliveryRequest, Destination } from './connector';
 import { httpDestination, httpDestinationConfig } from './http.destination';
@@ -176,7 +179,66 @@ describe('http destination', () => {
   });
 });
 
+describe('http destination over TLS', () => {
+  (opensslAvailable() ? it : it.skip)(
+    'trusts the CA it is given and presents its client certificate (mutual TLS)',
+    async () => {
+      const pki = createTestPki();
+      try {
+        const seen: Array<{ authorized: boolean; issuer: unknown }> = [];
+        const server = createHttpsServer(
+          {
+            key: pki.server.key,
+            cert: pki.server.cert,
+            ca: pki.ca,
+            requestCert: true,
+            rejectUnauthorized: true,
+          },
+          (req, res) => {
+            const socket = req.socket as TLSSocket;
+            seen.push({ authorized: socket.authorized, issuer: socket.getPeerCertificate().issuer?.CN });
+            req.resume();
+            req.on('end', () => res.writeHead(201).end('{"ok":true}'));
+          },
+        );
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        servers.push(server as unknown as Server);
+        const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+
+        const mutual = destination({
+          url,
+          tls: { ca: pki.caPath, cert: pki.client.certPath, key: pki.client.keyPath },
+        });
+        expect(await mutual.send(delivery('{"a":1}'))).toMatchObject({ status: 'sent', code: 'HTTP 201' });
+        expect(seen).toEqual([{ authorized: true, issuer: expect.any(String) }]);
+        await mutual.close();
+
+        // The server's CA trusted, no client certificate: the server refuses the handshake.
+        const noCert = destination({ url, tls: { ca: pki.ca.toString('utf8') } });
+        expect(await noCert.send(delivery('{"a":2}'))).toMatchObject({ status: 'retry' });
+        // No tls: the system CAs do not know the test CA.
+        const systemCas = destination({ url });
+        expect(await systemCas.send(delivery('{"a":3}'))).toMatchObject({ status: 'retry' });
+        expect(seen).toHaveLength(1);
+      } finally {
+        pki.remove();
+      }
+    },
+  );
+});
+
 describe('http destination config', () => {
+  it('takes tls only with an https:// url', () => {
+    expect(
+      httpDestinationConfig.safeParse({ url: 'http://pms.example/api', tls: { ca: '/etc/ca.pem' } }).error
+        ?.issues,
+    ).toEqual([expect.objectContaining({ path: ['tls'], message: 'tls applies to https:// URLs only' })]);
+    expect(
+      httpDestinationConfig.safeParse({ url: 'https://pms.example/api', tls: { cert: '/c.pem' } }).error
+        ?.issues,
+    ).toEqual([expect.objectContaining({ path: ['tls', 'key'] })]);
+  });
+
   it('needs an http(s) URL; defaults as documented', () => {
     for (const url of ['ftp://x', 'not a url']) {
       expect(httpDestinationConfig.safeParse({ url }).error?.issues).toEqual([

@@ -8,30 +8,42 @@ import type {
   DestinationDefinition,
   PayloadType,
 } from './connector';
+import type https from 'node:https';
 import { httpRequest, networkFailure, outcomeForStatus } from './http-client';
+import { clientTlsConfig, httpsAgent } from './tls-config';
 
-export const httpDestinationConfig = z.strictObject({
-  url: z
-    .url({
-      protocol: /^https?$/,
-      error: 'expected an http:// or https:// URL, e.g. https://pms.example/api/messages',
-    })
-    .describe('Address the message is sent to (http or https).'),
-  method: z.enum(['POST', 'PUT', 'PATCH']).default('POST').describe('HTTP method.'),
-  headers: z
-    .record(z.string(), z.string())
-    .default({})
-    .describe('Extra request headers, e.g. `Authorization: Bearer ${PMS_TOKEN}`.'),
-  timeout_ms: millis(10_000, 'Longest wait for the complete response; past it the delivery is retried.'),
-  content_type: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'Content-Type of the request (default from the payload: `application/json`, `application/fhir+json`, ' +
-        '`application/hl7-v2`, `text/plain; charset=utf-8`).',
-    ),
-});
+export const httpDestinationConfig = z
+  .strictObject({
+    url: z
+      .url({
+        protocol: /^https?$/,
+        error: 'expected an http:// or https:// URL, e.g. https://pms.example/api/messages',
+      })
+      .describe('Address the message is sent to (http or https).'),
+    method: z.enum(['POST', 'PUT', 'PATCH']).default('POST').describe('HTTP method.'),
+    headers: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Extra request headers, e.g. `Authorization: Bearer ${PMS_TOKEN}`.'),
+    timeout_ms: millis(10_000, 'Longest wait for the complete response; past it the delivery is retried.'),
+    content_type: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Content-Type of the request (default from the payload: `application/json`, `application/fhir+json`, ' +
+          '`application/hl7-v2`, `text/plain; charset=utf-8`).',
+      ),
+    tls: clientTlsConfig
+      .optional()
+      .describe(
+        'For an https:// url: the CA to trust instead of the system CAs, and a client certificate for mutual TLS.',
+      ),
+  })
+  .refine((c) => c.tls === undefined || c.url.toLowerCase().startsWith('https:'), {
+    message: 'tls applies to https:// URLs only',
+    path: ['tls'],
+  });
 export type HttpDestinationConfig = z.output<typeof httpDestinationConfig>;
 
 export const DEFAULT_CONTENT_TYPE: Record<PayloadType, string> = {
@@ -43,10 +55,14 @@ export const DEFAULT_CONTENT_TYPE: Record<PayloadType, string> = {
 
 /** Sends each message as the body of one HTTP request and classifies the status. */
 export class HttpDestination implements Destination {
+  private readonly agent: https.Agent | undefined;
+
   constructor(
     private readonly config: HttpDestinationConfig,
     private readonly context: DestinationContext,
-  ) {}
+  ) {
+    this.agent = httpsAgent(config.tls);
+  }
 
   async send(request: DeliveryRequest): Promise<DeliveryOutcome> {
     const { url, method, headers, timeout_ms: timeoutMs, content_type: contentType } = this.config;
@@ -63,6 +79,7 @@ export class HttpDestination implements Destination {
         },
         body: request.body,
         timeoutMs,
+        ...(this.agent ? { httpsAgent: this.agent } : {}),
       });
       return outcomeForStatus(res);
     } catch (err) {
@@ -70,7 +87,9 @@ export class HttpDestination implements Destination {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.agent?.destroy();
+  }
 
   describe(): string {
     return `${this.config.method} ${this.config.url}`;

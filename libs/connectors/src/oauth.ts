@@ -1,3 +1,4 @@
+import type https from 'node:https';
 import { errorCode, isTimeout } from './common';
 import { httpRequest, isRetryableStatus } from './http-client';
 
@@ -6,6 +7,8 @@ export interface ClientCredentialsConfig {
   clientId: string;
   clientSecret: string;
   scope?: string;
+  /** For an https:// token URL with its own TLS settings. */
+  httpsAgent?: https.Agent;
 }
 
 /** A token is renewed this long before the server says it expires. */
@@ -75,6 +78,7 @@ export class ClientCredentialsToken {
         },
         body: form.toString(),
         timeoutMs: this.timeoutMs,
+        ...(this.config.httpsAgent ? { httpsAgent: this.config.httpsAgent } : {}),
       });
     } catch (err) {
       const code = isTimeout(err) ? 'TIMEOUT' : errorCode(err);

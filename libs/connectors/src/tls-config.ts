@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { serverTlsOptions } from '@sinew/mllp';
 import type { TlsOptions } from 'node:tls';
@@ -79,4 +80,13 @@ export function loadClientTls(tls: ClientTlsConfig): ConnectionOptions {
     ...(tls.key !== undefined ? { key: loadPem(tls.key, 'tls.key') } : {}),
     ...(tls.server_name !== undefined ? { servername: tls.server_name } : {}),
   };
+}
+
+/**
+ * An HTTPS agent with kept-alive connections for an outbound TLS config (the CA to trust, a
+ * client certificate); undefined without one (the shared agent and the system CAs serve).
+ */
+export function httpsAgent(tls: ClientTlsConfig | undefined): https.Agent | undefined {
+  if (tls === undefined) return undefined;
+  return new https.Agent({ keepAlive: true, maxSockets: 64, ...loadClientTls(tls) });
 }
