@@ -97,6 +97,26 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
     );
   });
 
+  it('once closed, fails what was under way and refuses new work', async () => {
+    pool = await PipelineThreads.start({
+      script: SCRIPT,
+      threads: 1,
+      channels,
+      transformerDirs: library.dirs,
+      logger,
+    });
+    const oru = readFileSync(join(SAMPLES, 'ORU-R01-01.hl7'));
+    const underWay = Array.from({ length: 50 }, () => pool!.run('lab-results', oru, 'hl7v2'));
+    await pool.close();
+    const settled = await Promise.allSettled(underWay);
+    // Those the thread finished before it stopped succeeded; the rest failed (their queue jobs retry).
+    for (const s of settled) {
+      if (s.status === 'rejected') expect(String(s.reason)).toMatch(/pipeline thread exited/);
+      else expect(s.value.status).toBe('processed');
+    }
+    await expect(pool.run('lab-results', oru, 'hl7v2')).rejects.toThrow(/closed/);
+  });
+
   it('does not start when a transformer folder does not compile, and says why', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-threads-'));
     try {

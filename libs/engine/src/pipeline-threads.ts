@@ -63,6 +63,7 @@ class PipelineThread {
 
   /** Starts the thread (again, after it died) and resolves once its pipelines are compiled. */
   start(): Promise<Worker> {
+    if (this.closed) return Promise.reject(new Error('the pipeline threads are closed'));
     if (this.worker) return Promise.resolve(this.worker);
     this.starting ??= new Promise<Worker>((resolve, reject) => {
       const worker = new Worker(this.options.script, {
