@@ -7,6 +7,7 @@ import {
   PipelineThreads,
   type Channel,
   type EngineLogger,
+  type PipelineThreadsOptions,
 } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import type { PipelineResult } from '@sinew/store';
@@ -45,6 +46,15 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
   const channels = loadChannels(join(ROOT, 'channels'), {});
   const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
   let pool: PipelineThreads | undefined;
+  const start = (options: Partial<PipelineThreadsOptions> = {}) =>
+    PipelineThreads.start({
+      script: SCRIPT,
+      threads: 1,
+      channels,
+      transformerDirs: library.dirs,
+      logger,
+      ...options,
+    });
 
   afterEach(async () => {
     await pool?.close();
@@ -52,13 +62,7 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
   });
 
   it('gives the results the main thread would, byte for byte, for every outcome', async () => {
-    pool = await PipelineThreads.start({
-      script: SCRIPT,
-      threads: 2,
-      channels,
-      transformerDirs: library.dirs,
-      logger,
-    });
+    pool = await start({ threads: 2 });
     expect(pool.size).toBe(2);
     const lab = channels.find((c) => c.spec.id === 'lab-results') as Channel;
     const local = new ChannelPipeline(lab, library);
@@ -85,26 +89,14 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
   });
 
   it('refuses a channel it was not started with', async () => {
-    pool = await PipelineThreads.start({
-      script: SCRIPT,
-      threads: 1,
-      channels,
-      transformerDirs: library.dirs,
-      logger,
-    });
+    pool = await start();
     await expect(pool.run('no-such-channel', Buffer.from('MSH|^~\\&|'), 'hl7v2')).rejects.toThrow(
       /no channel no-such-channel/,
     );
   });
 
   it('once closed, fails what was under way and refuses new work', async () => {
-    pool = await PipelineThreads.start({
-      script: SCRIPT,
-      threads: 1,
-      channels,
-      transformerDirs: library.dirs,
-      logger,
-    });
+    pool = await start();
     const oru = readFileSync(join(SAMPLES, 'ORU-R01-01.hl7'));
     const underWay = Array.from({ length: 50 }, () => pool!.run('lab-results', oru, 'hl7v2'));
     await pool.close();
@@ -122,29 +114,17 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
     try {
       mkdirSync(join(dir, 'broken'));
       writeFileSync(join(dir, 'broken', 'bad.yaml'), 'transformer: [\n');
-      await expect(
-        PipelineThreads.start({
-          script: SCRIPT,
-          threads: 1,
-          channels,
-          transformerDirs: [BUILT_IN_TRANSFORMERS, join(dir, 'broken')],
-          logger,
-        }),
-      ).rejects.toThrow(/pipeline thread did not start: .*bad\.yaml/);
+      await expect(start({ transformerDirs: [BUILT_IN_TRANSFORMERS, join(dir, 'broken')] })).rejects.toThrow(
+        /pipeline thread did not start: .*bad\.yaml/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('does not start without its script', async () => {
-    await expect(
-      PipelineThreads.start({
-        script: join(ROOT, 'dist', 'missing-worker.js'),
-        threads: 1,
-        channels,
-        transformerDirs: library.dirs,
-        logger,
-      }),
-    ).rejects.toThrow(/missing-worker\.js|Cannot find module/);
+    await expect(start({ script: join(ROOT, 'dist', 'missing-worker.js') })).rejects.toThrow(
+      /missing-worker\.js|Cannot find module/,
+    );
   });
 });

@@ -1,6 +1,13 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
+/** An http:// or https:// URL; a bad one is answered with the expected form and `example`. */
+export function httpUrl(example: string, description: string) {
+  return z
+    .url({ protocol: /^https?$/, error: `expected an http:// or https:// URL, e.g. ${example}` })
+    .describe(description);
+}
+
 /** A host and a TCP port. */
 export interface HostPort {
   host: string;

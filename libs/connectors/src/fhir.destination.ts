@@ -1,6 +1,6 @@
 import type https from 'node:https';
 import { z } from 'zod';
-import { millis } from './common';
+import { httpUrl, millis } from './common';
 import type {
   DeliveryOutcome,
   DeliveryRequest,
@@ -10,7 +10,7 @@ import type {
 } from './connector';
 import { httpRequest, networkFailure, outcomeForStatus, type HttpResponse } from './http-client';
 import { ClientCredentialsToken, TokenError } from './oauth';
-import { clientTlsConfig, httpsAgent } from './tls-config';
+import { clientTlsConfig, httpsAgent, tlsFitsUrl } from './tls-config';
 import { describeOutcome, errorIssues, isOperationOutcome } from './operation-outcome';
 
 const authConfig = z.discriminatedUnion('type', [
@@ -22,12 +22,7 @@ const authConfig = z.discriminatedUnion('type', [
     type: z
       .literal('client_credentials')
       .describe('OAuth 2.0 client credentials (SMART backend services style).'),
-    token_url: z
-      .url({
-        protocol: /^https?$/,
-        error: 'expected an http:// or https:// URL, e.g. https://ehr.example/oauth2/token',
-      })
-      .describe('Token endpoint.'),
+    token_url: httpUrl('https://ehr.example/oauth2/token', 'Token endpoint.'),
     client_id: z.string().min(1).describe('Client id.'),
     client_secret: z.string().min(1).describe('Client secret (write it as `${ENV_VAR}`).'),
     scope: z.string().min(1).optional().describe('Scopes requested, space-separated.'),
@@ -36,12 +31,10 @@ const authConfig = z.discriminatedUnion('type', [
 
 export const fhirDestinationConfig = z
   .strictObject({
-    base_url: z
-      .url({
-        protocol: /^https?$/,
-        error: 'expected an http:// or https:// URL, e.g. https://ehr.example/fhir/R4',
-      })
-      .describe('Base URL of the FHIR R4 server (`https://ehr.example/fhir/R4`).'),
+    base_url: httpUrl(
+      'https://ehr.example/fhir/R4',
+      'Base URL of the FHIR R4 server (`https://ehr.example/fhir/R4`).',
+    ),
     mode: z
       .enum(['transaction', 'batch', 'create', 'update', 'conditional'])
       .default('transaction')
@@ -60,7 +53,7 @@ export const fhirDestinationConfig = z
           'mutual TLS. A token_url on the same host and port uses it too; another one trusts the system CAs.',
       ),
   })
-  .refine((c) => c.tls === undefined || c.base_url.toLowerCase().startsWith('https:'), {
+  .refine((c) => tlsFitsUrl(c.base_url, c.tls), {
     message: 'tls applies to an https:// base_url only',
     path: ['tls'],
   });

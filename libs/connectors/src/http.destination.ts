@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { millis } from './common';
+import { httpUrl, millis } from './common';
 import type {
   DeliveryOutcome,
   DeliveryRequest,
@@ -10,16 +10,11 @@ import type {
 } from './connector';
 import type https from 'node:https';
 import { httpRequest, networkFailure, outcomeForStatus } from './http-client';
-import { clientTlsConfig, httpsAgent } from './tls-config';
+import { clientTlsConfig, httpsAgent, tlsFitsUrl } from './tls-config';
 
 export const httpDestinationConfig = z
   .strictObject({
-    url: z
-      .url({
-        protocol: /^https?$/,
-        error: 'expected an http:// or https:// URL, e.g. https://pms.example/api/messages',
-      })
-      .describe('Address the message is sent to (http or https).'),
+    url: httpUrl('https://pms.example/api/messages', 'Address the message is sent to (http or https).'),
     method: z.enum(['POST', 'PUT', 'PATCH']).default('POST').describe('HTTP method.'),
     headers: z
       .record(z.string(), z.string())
@@ -40,7 +35,7 @@ export const httpDestinationConfig = z
         'For an https:// url: the CA to trust instead of the system CAs, and a client certificate for mutual TLS.',
       ),
   })
-  .refine((c) => c.tls === undefined || c.url.toLowerCase().startsWith('https:'), {
+  .refine((c) => tlsFitsUrl(c.url, c.tls), {
     message: 'tls applies to https:// URLs only',
     path: ['tls'],
   });

@@ -51,6 +51,11 @@ export const clientTlsConfig = z
   });
 export type ClientTlsConfig = z.output<typeof clientTlsConfig>;
 
+/** Whether an outbound `tls` setting fits its URL: TLS settings belong to https:// only. */
+export function tlsFitsUrl(url: string, tls: ClientTlsConfig | undefined): boolean {
+  return tls === undefined || url.toLowerCase().startsWith('https:');
+}
+
 /** Reads a PEM value: returned as is when it is PEM text, read from disk when it is a path. */
 export function loadPem(value: string, field: string): Buffer {
   if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value, 'utf8');

@@ -1,7 +1,7 @@
 import { buildAck, Hl7Message, Hl7ParseError, type AckCode, type AckError } from '@sinew/hl7v2';
 import { handlerFailureNack, parseErrorNack } from '@sinew/mllp';
 import type { IngestReply, IngestRequest } from '@sinew/connectors';
-import type { ContentType, InsertedMessage, NewMessage, Store } from '@sinew/store';
+import type { ContentType, DuplicateHit, InsertedMessage, NewMessage, Store } from '@sinew/store';
 import type { Channel } from './channel';
 import { readKey, type ConditionInput } from './condition';
 import { messageId } from './ids';
@@ -151,14 +151,8 @@ export class Ingestor {
         if (ack) return this.duplicate(undefined, ack);
       } else {
         try {
-          const hit = await this.deps.store.findDuplicate(
-            channelId,
-            sender,
-            controlId,
-            new Date(Date.now() - window),
-          );
+          const hit = await this.earlierCopy(sender, controlId);
           if (hit) {
-            await this.deps.store.countDuplicate(hit.id);
             const ack = hit.ack ?? buildAck(msg, { code: ackCode(this.channel, true) }).toBuffer();
             return this.duplicate(hit.id, ack);
           }
@@ -170,12 +164,7 @@ export class Ingestor {
 
     const processedMode = this.channel.spec.ack.when === 'processed';
     const ack = processedMode ? undefined : buildAck(msg, { code: ackCode(this.channel, true) }).toBuffer();
-    const keys: Record<string, string> = {};
-    const input: ConditionInput = { kind: 'hl7v2', message: msg };
-    for (const [name, path] of Object.entries(this.channel.spec.keys)) {
-      const v = readKey(path, input);
-      if (v !== '') keys[name] = v;
-    }
+    const keys = this.keysOf({ kind: 'hl7v2', message: msg });
     const id = messageId();
     const record: NewMessage = {
       id,
@@ -238,6 +227,27 @@ export class Ingestor {
       ...(reply ? { reply } : {}),
       ...(positive ? {} : { httpStatus: 422 }),
     };
+  }
+
+  /**
+   * The earlier message of this channel with the same sender and control id within the
+   * duplicate window, counted as sent again; undefined when there is none.
+   */
+  private async earlierCopy(sender: string, controlId: string): Promise<DuplicateHit | undefined> {
+    const since = new Date(Date.now() - this.channel.spec.duplicates.window);
+    const hit = await this.deps.store.findDuplicate(this.channel.spec.id, sender, controlId, since);
+    if (hit) await this.deps.store.countDuplicate(hit.id);
+    return hit;
+  }
+
+  /** The channel's business keys (`mrn`, `visit` …) read from the message; empty ones left out. */
+  private keysOf(input: ConditionInput): Record<string, string> {
+    const keys: Record<string, string> = {};
+    for (const [name, path] of Object.entries(this.channel.spec.keys)) {
+      const v = readKey(path, input);
+      if (v !== '') keys[name] = v;
+    }
+    return keys;
   }
 
   private duplicate(id: string | undefined, ack: Buffer): IngestReply {
@@ -304,14 +314,8 @@ export class Ingestor {
     const window = this.channel.spec.duplicates.window;
     try {
       if (controlId && window > 0) {
-        const hit = await this.deps.store.findDuplicate(
-          channelId,
-          sender,
-          controlId,
-          new Date(Date.now() - window),
-        );
+        const hit = await this.earlierCopy(sender, controlId);
         if (hit) {
-          await this.deps.store.countDuplicate(hit.id);
           this.deps.metrics.duplicates.inc({ channel: channelId });
           return {
             outcome: 'duplicate',
@@ -321,12 +325,7 @@ export class Ingestor {
           };
         }
       }
-      const keys: Record<string, string> = {};
-      const input: ConditionInput = { kind: contentType, value };
-      for (const [name, path] of Object.entries(this.channel.spec.keys)) {
-        const v = readKey(path, input);
-        if (v !== '') keys[name] = v;
-      }
+      const keys = this.keysOf({ kind: contentType, value });
       const id = messageId();
       await this.deps.committer.add({
         id,
