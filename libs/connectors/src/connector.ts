@@ -115,10 +115,14 @@ interface ConnectorBase<C> {
 
 export interface SourceDefinition<C = unknown> extends ConnectorBase<C> {
   kind: 'source';
+  /** The kinds of message this source can hand to the engine with these settings. */
+  produces(config: C): readonly PayloadType[];
   create(config: C, context: SourceContext): Source;
 }
 
 export interface DestinationDefinition<C = unknown> extends ConnectorBase<C> {
   kind: 'destination';
+  /** The kinds of payload this destination can deliver (the channel compiler checks it). */
+  accepts: readonly PayloadType[];
   create(config: C, context: DestinationContext): Destination;
 }

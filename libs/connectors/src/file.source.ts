@@ -297,6 +297,7 @@ async function moveFile(from: string, to: string): Promise<void> {
 
 export const fileSource: SourceDefinition<FileSourceConfig> = {
   kind: 'source',
+  produces: (config) => [config.content_type],
   type: 'file',
   description:
     'Polls a folder for files. Each file whose name matches `pattern` and that has not changed for `min_age_ms` ' +

@@ -415,6 +415,7 @@ function toHttp(reply: IngestReply, contentType: PayloadType, retryAfterSeconds:
 
 export const httpSource: SourceDefinition<HttpSourceConfig> = {
   kind: 'source',
+  produces: () => ['hl7v2', 'fhir', 'json'],
   type: 'http',
   description:
     'Listens for HTTP(S) POSTs on one path: HL7 v2 (`application/hl7-v2`, `x-application/hl7-v2+er7`, or ' +

@@ -122,6 +122,7 @@ function fallbackAck(bytes: Buffer, reply: IngestReply): Buffer {
 
 export const mllpSource: SourceDefinition<MllpSourceConfig> = {
   kind: 'source',
+  produces: () => ['hl7v2'],
   type: 'mllp',
   description:
     'Listens for HL7 v2 messages over MLLP (TCP, or TLS and mutual TLS). Each message is handed to ' +
