@@ -1,8 +1,20 @@
 import 'reflect-metadata';
+import { mkdirSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import {
+  ChannelError,
+  compileChannelDir,
+  formatProblem,
+  hasErrors,
+  loadEnvironment,
+  sortProblems,
+  type ChannelEnvironment,
+  type ChannelRegistries,
+  type ChannelSet,
+} from '@sinew/channels';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
-import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
+import { createLogger, Engine, type DeployReport, type EngineLogger } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
 import { openStore } from '@sinew/store';
@@ -14,7 +26,20 @@ export interface RunningEngine {
   /** The bound port of /health, /ready and /metrics. */
   httpPort: number;
   logger: EngineLogger;
+  /**
+   * Compiles the channel folder again and deploys what changed; a folder with lint errors
+   * leaves every running channel as it is. `by` says who asked (`signal`, `watcher`, `user:…`).
+   */
+  reload(by: string): Promise<DeployReport | undefined>;
   stop(): Promise<void>;
+}
+
+/** The channel folder compiled; warnings logged, errors thrown as ChannelError. */
+function compileFolder(dir: string, registries: ChannelRegistries, env: ChannelEnvironment): ChannelSet {
+  const set = compileChannelDir(dir, registries, { env });
+  sortProblems(set.problems);
+  if (hasErrors(set.problems)) throw new ChannelError(set.problems);
+  return set;
 }
 
 /**
@@ -26,12 +51,16 @@ export async function startEngine(
   config: EngineConfig,
   logger: EngineLogger = createLogger(config.SINEW_LOG_LEVEL),
 ): Promise<RunningEngine> {
-  const channels = loadChannels(config.SINEW_CHANNELS_DIR);
   const extra =
     config.SINEW_TRANSFORMERS_DIRS?.split(',')
       .map((d) => d.trim())
       .filter(Boolean) ?? [];
   const transformers = TransformerLibrary.load([BUILT_IN_TRANSFORMERS, ...extra]);
+  const env = loadEnvironment(process.env);
+  const registries: ChannelRegistries = { sources: SOURCES, destinations: DESTINATIONS, transformers };
+  const set = compileFolder(config.SINEW_CHANNELS_DIR, registries, env);
+  for (const p of set.problems) logger.warn({ finding: formatProblem(p) }, 'channel lint warning');
+  const channels = set.channels;
   const store = await openStore({
     ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
     ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
@@ -56,8 +85,7 @@ export async function startEngine(
       queue,
       transformers,
       logger,
-      sources: SOURCES,
-      destinations: DESTINATIONS,
+      env,
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
       // Bundled beside this file (scripts/build.mjs).
@@ -95,16 +123,47 @@ export async function startEngine(
     },
     'sinew started',
   );
+  // The pid file lets `sinew deploy` and `sinew rollback` ask this process to redeploy (SIGHUP).
+  const pidFile = join(config.SINEW_DATA_DIR, 'sinew.pid');
+  mkdirSync(config.SINEW_DATA_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  const reload = async (by: string): Promise<DeployReport | undefined> => {
+    let next: ChannelSet;
+    try {
+      next = compileFolder(config.SINEW_CHANNELS_DIR, registries, loadEnvironment(process.env));
+    } catch (err) {
+      const findings = err instanceof ChannelError ? err.problems.map(formatProblem) : [String(err)];
+      logger.warn(
+        { by, findings },
+        'redeploy refused: the channels do not compile; the running versions stay',
+      );
+      return undefined;
+    }
+    const report = await engine.deploy(next.channels);
+    logger.info({ by, ...report }, 'channels redeployed');
+    return report;
+  };
+  let watcher: FSWatcher | undefined;
+  if (config.SINEW_WATCH) {
+    let timer: NodeJS.Timeout | undefined;
+    watcher = watch(config.SINEW_CHANNELS_DIR, { recursive: true }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload('watcher'), 300);
+    });
+  }
   let stopping: Promise<void> | undefined;
   return {
     engine,
     httpPort: address.port,
     logger,
+    reload,
     stop: () =>
       (stopping ??= (async () => {
         logger.info({}, 'sinew stopping');
+        watcher?.close();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
+        rmSync(pidFile, { force: true });
         logger.info({}, 'sinew stopped');
       })()),
   };

@@ -1,5 +1,6 @@
 import { evalFhirPath, parseFhirPath, type FhirPathAtom } from '@medplum/core';
-import { formatPath, Hl7Message, parsePath } from '@sinew/hl7v2';
+import type { Hl7Message } from '@sinew/hl7v2';
+import { formatPath, parsePath } from '@sinew/hl7v2';
 import type { RuleCondition } from '@sinew/validation';
 import { LintCode } from './codes';
 import type { Severity } from './problem';

@@ -7,3 +7,4 @@ export * from './folder';
 export * from './problem';
 export * from './schema';
 export * from './suggest';
+export * from './registries';

@@ -254,11 +254,12 @@ export class FileSource implements Source {
 
 function outcomeOf(reply: IngestReply | undefined): FileOutcome {
   if (!reply) return 'left';
-  switch (reply.outcome) {
+  switch (reply.disposition.kind) {
     case 'accepted':
     case 'duplicate':
       return 'done';
     case 'rejected':
+    case 'errored':
       return 'error';
     case 'unavailable':
       return 'left';

@@ -1,4 +1,5 @@
 export * from './connector';
+export * from './acker';
 export * from './operation-outcome';
 export { serverTlsConfig, clientTlsConfig, loadPem } from './tls-config';
 export { mllpSource, mllpSourceConfig, MllpSource, type MllpSourceConfig } from './mllp.source';
