@@ -109,7 +109,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(channelYaml: string): Promise<Running> {
+  async function start(channelYaml: string, wrap: (store: Store) => Store = (st) => st): Promise<Running> {
     const channel = compileChannelOrThrow(
       channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`),
       'test.yaml',
@@ -118,7 +118,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     const store = await openStore({ dataDir: dir });
     const engine = new Engine({
       channels: [channel],
-      store,
+      store: wrap(store),
       queue: new MemoryQueueDriver(),
       transformers: library,
       logger: createLogger('silent'),
@@ -246,6 +246,27 @@ pipeline:
     expect(ack.get('ERR-3.1')).toBe('101');
     expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
   });
+
+  it('records a message whose pipeline keeps failing as errored, with the reason, instead of retrying it for ever', async () => {
+    const { send, store } = await start(channel(), (real) => {
+      // A ledger that refuses every pipeline outcome but the errored one.
+      const failing = Object.create(real) as Store;
+      failing.completePipeline = (id, result) =>
+        result.status === 'errored'
+          ? real.completePipeline(id, result)
+          : Promise.reject(new Error('disk full'));
+      return failing;
+    });
+    expect(readAck(await send(oru('F-1'))).code).toBe('AA');
+    const m = await waitFor(
+      'errored',
+      async () => (await store.searchMessages({ channelId: 'lab', status: 'errored' }))[0],
+      20_000,
+    );
+    expect(m.issues[0]).toMatchObject({ code: 'pipeline.failed', step: 'pipeline' });
+    expect(m.issues[0]?.message).toContain('disk full');
+    expect(sink.received).toHaveLength(0);
+  }, 30_000);
 
   it('retries a destination answering 503 and keeps every attempt', async () => {
     sink.statuses = [503, 503];

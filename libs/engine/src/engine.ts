@@ -58,6 +58,9 @@ interface Deployed {
   workers: Map<string, DestinationWorker>;
 }
 
+/** Runs of a pipeline job before its message is recorded `errored`. */
+const PIPELINE_ATTEMPTS = 5;
+
 /** What one deployment changed. */
 export interface DeployReport {
   added: string[];
@@ -297,11 +300,17 @@ export class Engine {
         async (job) => {
           const current = this.deployed.get(id);
           // A removed channel's messages wait, `received`, for it to come back.
-          if (current) await this.runPipeline(current, job.data.messageId, job.id);
+          if (!current) return;
+          try {
+            await this.runPipeline(current, job.data.messageId, job.id);
+          } catch (err) {
+            if (job.attempt < PIPELINE_ATTEMPTS) throw err;
+            await this.pipelineFailed(id, job.data.messageId, err);
+          }
         },
         {
           ...(d.pipeline.ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
-          attempts: 5,
+          attempts: PIPELINE_ATTEMPTS,
           backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
         },
       );
@@ -368,7 +377,8 @@ export class Engine {
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
     }
-    const threads = this.threads;
+    // While a redeploy starts new threads, a changed channel runs on this thread.
+    const threads = this.threads?.runs(d.channel) ? this.threads : undefined;
     const result = threads
       ? await threads.run(d.channel.id, local.raw, local.contentType)
       : d.pipeline.run(local.raw, local.contentType, local.message);
@@ -399,6 +409,33 @@ export class Engine {
         await w.enqueueCreated(delivery, { body: created.payload, contentType: created.payloadType });
       else await w.enqueue(delivery.id, delivery.attempts + 1);
     }
+  }
+
+  /**
+   * A pipeline that kept failing (not bad data, which the pipeline records itself: a thread
+   * that died, a ledger that refused the write): the message becomes `errored` with the reason,
+   * visible and reprocessable, instead of being retried for ever.
+   */
+  private async pipelineFailed(channelId: string, messageId: string, err: unknown): Promise<void> {
+    const reason = errorText(err);
+    await this.options.store.completePipeline(messageId, {
+      status: 'errored',
+      issues: [
+        {
+          severity: 'error',
+          code: 'pipeline.failed',
+          message: `the pipeline failed ${PIPELINE_ATTEMPTS} times: ${reason}`,
+          step: 'pipeline',
+        },
+      ],
+      deliveries: [],
+    });
+    this.metrics.errored.inc({ channel: channelId });
+    this.options.logger.warn(
+      { channel: channelId, messageId, err: reason },
+      'pipeline kept failing; message errored',
+    );
+    this.resolveWaiter(messageId, undefined);
   }
 
   /** The ACK a finished message was answered with, and what it stood for. */
