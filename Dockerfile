@@ -15,7 +15,7 @@ ENV npm_config_nodedir=/usr/local
 # Scripts are skipped here because the project's own `prepare` (the build) needs the sources;
 # the packages with install steps are then rebuilt, better-sqlite3 from source (.prebuild-installrc).
 COPY package.json package-lock.json .prebuild-installrc ./
-RUN npm install --no-audit --no-fund --ignore-scripts \
+RUN npm ci --no-audit --no-fund --ignore-scripts \
     && npm rebuild better-sqlite3 msgpackr-extract esbuild
 
 COPY . .

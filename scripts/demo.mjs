@@ -71,7 +71,7 @@ function summary(bundleJson) {
 
 async function demo() {
   if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
-    say('Building the sinew command (npm install does this)…');
+    say('Building the sinew command (npm ci does this)…');
     const r = await new Promise((resolve) =>
       execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (err, _o, stderr) =>
         resolve({ err, stderr }),

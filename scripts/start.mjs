@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ROOT, startStack } from './lib/stack.mjs';
 
 if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
-  process.stderr.write('run `npm install` first (it builds dist/)\n');
+  process.stderr.write('run `npm ci` first (it builds dist/)\n');
   process.exit(1);
 }
 
