@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { Hl7Message, splitMessages } from '@sinew/hl7v2';
 import { MllpDecoder, encodeFrame } from '@sinew/mllp';
 import { corpusPath } from '../support/corpus';
-import { createTestPki, opensslAvailable } from '../support/tls';
+import { itWithPeer } from '../support/peers';
+import { createTestPki, opensslPeer } from '../support/tls';
 
 jest.setTimeout(30_000);
 
@@ -271,7 +272,7 @@ describe('sinew listen (built command)', () => {
     expect(listener.lines()).toHaveLength(accepted.length);
   });
 
-  (opensslAvailable() ? it : it.skip)('serves mutual TLS with --cert, --key and --ca', async () => {
+  itWithPeer(opensslPeer, 'serves mutual TLS with --cert, --key and --ca', async () => {
     const pki = createTestPki();
     try {
       const listener = await listen([

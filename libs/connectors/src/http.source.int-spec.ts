@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
-import { createTestPki, opensslAvailable } from '@sinew/test-support/tls';
+import { describeWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
 import { ackFor, adt, delay, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { httpSource, httpSourceConfig } from './http.source';
@@ -274,8 +275,7 @@ describe('http source: protocol checks', () => {
   });
 });
 
-const describeTls = opensslAvailable() ? describe : describe.skip;
-describeTls('http source over HTTPS', () => {
+describeWithPeer(opensslPeer, 'http source over HTTPS', () => {
   it('serves HTTPS with the configured key and certificate', async () => {
     const pki = createTestPki();
     try {

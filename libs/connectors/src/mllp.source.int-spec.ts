@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
-import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
+import { describeWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
 import { ackFor, adt, delay, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { mllpSource, mllpSourceConfig } from './mllp.source';
@@ -265,8 +266,7 @@ function frame(payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x0b]), payload, Buffer.from([0x1c, 0x0d])]);
 }
 
-const describeTls = opensslAvailable() ? describe : describe.skip;
-describeTls('mllp source over mutual TLS', () => {
+describeWithPeer(opensslPeer, 'mllp source over mutual TLS', () => {
   let pki: TestPki;
   beforeAll(() => (pki = createTestPki()));
   afterAll(() => pki.remove());
