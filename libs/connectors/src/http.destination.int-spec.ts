@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { itWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
 import { recordingLogger } from '../test/support';
 import type { DeliveryRequest, Destination } from './connector';
 import { httpDestination, httpDestinationConfig } from './http.destination';
@@ -165,7 +166,7 @@ describe('http destination', () => {
     const p = await peer(reply(200));
     const url = p.url;
     p.server.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(await destination({ url }).send(delivery('{}'))).toMatchObject({
       status: 'retry',
       code: 'ECONNREFUSED',

@@ -3,7 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { describeWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
-import { ackFor, adt, delay, recordingIngest, recordingLogger } from '../test/support';
+import { sleep } from '@sinew/test-support/wait';
+import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { httpSource, httpSourceConfig } from './http.source';
 
@@ -250,9 +251,9 @@ describe('http source: protocol checks', () => {
       return { outcome: 'accepted', messageId: 'slow' };
     });
     const pending = post(base, '{"a":1}', 'application/json');
-    await delay(100);
+    await sleep(100);
     const stopped = source.stop(5_000);
-    await delay(50);
+    await sleep(50);
     release();
     const res = await pending;
     expect(res.status).toBe(202);
@@ -267,7 +268,7 @@ describe('http source: protocol checks', () => {
       () => 'answered',
       () => 'cut',
     );
-    await delay(100);
+    await sleep(100);
     const started = Date.now();
     await source.stop(200);
     expect(Date.now() - started).toBeLessThan(2_000);

@@ -3,7 +3,8 @@ import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
 import { describeWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
-import { ackFor, adt, delay, recordingIngest, recordingLogger } from '../test/support';
+import { sleep } from '@sinew/test-support/wait';
+import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { mllpSource, mllpSourceConfig } from './mllp.source';
 
@@ -124,7 +125,7 @@ describe('mllp source', () => {
   it('keeps arrival order on one connection even when the engine answers out of order', async () => {
     const { port } = await startSource(async (req) => {
       const id = Hl7Message.parse(req.body).controlId;
-      await delay(id === 'FIRST' ? 150 : 0);
+      await sleep(id === 'FIRST' ? 150 : 0);
       return { outcome: 'accepted', reply: ackFor(req.body, 'AA') };
     });
     const frames: string[] = [];
@@ -158,9 +159,9 @@ describe('mllp source', () => {
     });
     const c = client(port, { reconnect: { attempts: 1 } });
     const pending = c.send(adt('INFLIGHT'));
-    await delay(100);
+    await sleep(100);
     const stopped = source.stop(5_000);
-    await delay(50);
+    await sleep(50);
     release();
     expect((await pending).code).toBe('AA');
     await stopped;
