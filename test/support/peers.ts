@@ -30,12 +30,7 @@ export function describeWithPeer(peer: Peer, title: string, body: () => void): v
 }
 
 /** `it` when the peer is there; a failing test under CI, a skipped test elsewhere. */
-export function itWithPeer(
-  peer: Peer,
-  title: string,
-  body: jest.ProvidesCallback,
-  timeoutMs?: number,
-): void {
+export function itWithPeer(peer: Peer, title: string, body: jest.ProvidesCallback, timeoutMs?: number): void {
   if (peer.available) {
     it(title, body, timeoutMs);
   } else if (process.env.CI === 'true') {
