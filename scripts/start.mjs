@@ -4,12 +4,12 @@
 // PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577), /health /ready /metrics on
 // SINEW_HTTP_PORT (8080). A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
 // engine (work in flight finishes), then the stand-ins, and exits with the engine's status
-// (128 + the signal's number when it comes during start-up); a second signal kills them at
-// once. The ledger stays in the data folder.
+// (128 + the signal's number when it comes during start-up); a child still running 15 s later
+// is killed. The ledger stays in the data folder.
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, killChildren, startStack, stopChildren } from './lib/stack.mjs';
+import { ROOT, startStack, stopChildren } from './lib/stack.mjs';
 
 if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
   process.stderr.write('run `npm ci` first (it builds dist/)\n');
@@ -39,10 +39,9 @@ const ports = {
 let stack;
 let stopping = false;
 async function stop(signal) {
-  if (stopping) {
-    killChildren();
-    process.exit(128 + constants.signals[signal]);
-  }
+  // Ctrl-C under `npm start` arrives twice (from the terminal and forwarded by npm): the first
+  // one stops, the others are ignored; a child that does not stop is killed after 15 s.
+  if (stopping) return;
   stopping = true;
   process.stderr.write(`npm start: ${signal}, stopping\n`);
   await stopChildren();
