@@ -4,12 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { openStore } from '@sinew/store';
-import {
-  eventually,
-  freePort,
-  startEngineProcess,
-  type EngineProcess,
-} from '@sinew/test-support/engine-process';
+import { freePort, startEngineProcess, type EngineProcess } from '@sinew/test-support/engine-process';
+import { waitFor } from '@sinew/test-support/wait';
+
+const eventually = <T>(what: string, probe: () => T | undefined | false) => waitFor(what, probe, 60_000);
 
 jest.setTimeout(120_000);
 

@@ -19,6 +19,7 @@ import { MllpClient } from '@sinew/mllp';
 import { MemoryQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
 import { mllpExchange } from '@sinew/test-support/engine-process';
+import { sleep, waitFor } from '@sinew/test-support/wait';
 import { Engine } from './engine';
 import { createLogger } from './logger';
 
@@ -65,20 +66,6 @@ class Sink {
 
 function oru(controlId: string, mrn = 'MRN-000123'): string {
   return ORU.replace('DEMO-ORU-0001', controlId).replace('MRN-000123', mrn);
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 10_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 interface Running {
@@ -183,7 +170,7 @@ ${dest}
     expect(rows).toHaveLength(1);
     expect(rows[0]?.duplicateCount).toBe(1);
     await waitFor('delivery', () => sink.received.length === 1 || undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(sink.received).toHaveLength(1);
   });
 

@@ -560,7 +560,9 @@ export class Engine {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(100, deadline - Date.now());
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await Promise.allSettled([...this.deployed.values()].map((d) => d.source?.stop(left())));
+    await Promise.allSettled(
+      [...this.deployed.values()].map((d) => d.source?.stop(left()) ?? Promise.resolve()),
+    );
     await this.sweeping?.catch(() => undefined);
     await this.options.queue.close({ timeoutMs: left() }).catch(() => undefined);
     await this.threads?.close();

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
+import { sleep, waitFor } from '@sinew/test-support/wait';
 import { BullMqQueueDriver, type BullMqQueueDriverOptions } from './bullmq-driver';
 import { queueConformanceSuite } from './conformance';
 import type { DeadJob, Job } from './driver';
@@ -20,16 +21,6 @@ queueConformanceSuite(
   async () => new BullMqQueueDriver({ url, prefix, stalledIntervalMs: 300, lockDurationMs: 1000 }),
   { recoveryTimeoutMs: 8000 },
 );
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('BullMqQueueDriver on Redis', () => {
   const drivers: BullMqQueueDriver[] = [];

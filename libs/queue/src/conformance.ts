@@ -4,6 +4,7 @@
  * (two for crash recovery) and closes them after each test. Not exported from the package
  * index: production code never loads jest globals.
  */
+import { sleep, waitFor } from '@sinew/test-support/wait';
 import { DeadLetterError, type DeadJob, type Job, type QueueDriver } from './driver';
 
 export interface QueueConformanceOptions {
@@ -12,16 +13,6 @@ export interface QueueConformanceOptions {
    * 10,000 ms). The BullMQ driver needs its lock duration plus a stalled-check interval or two.
    */
   recoveryTimeoutMs?: number;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 interface Gate {

@@ -1,17 +1,8 @@
+import { waitFor } from '@sinew/test-support/wait';
 import { queueConformanceSuite } from './conformance';
 import { MemoryQueueDriver } from './memory-driver';
 
 queueConformanceSuite('MemoryQueueDriver', async () => new MemoryQueueDriver(), { recoveryTimeoutMs: 2000 });
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('MemoryQueueDriver', () => {
   let driver: MemoryQueueDriver;

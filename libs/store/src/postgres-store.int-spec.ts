@@ -6,6 +6,7 @@ import {
   type TestSchema,
   type ThrowawayPostgres,
 } from '@sinew/test-support/postgres';
+import { retrying } from '@sinew/test-support/wait';
 import { openStore } from './open-store';
 import type { NewMessage } from './store';
 import { describeStoreBehaviour } from './store-behaviour';
@@ -33,19 +34,6 @@ function message(overrides: Partial<NewMessage> = {}): NewMessage {
     keys: { mrn: 'M1' },
     ...overrides,
   };
-}
-
-/** Retries `fn` until it resolves or `ms` pass. */
-async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
 }
 
 describe('PostgreSQL store', () => {
@@ -144,7 +132,7 @@ describe('PostgreSQL store', () => {
       )) as unknown[];
       expect(killed.length).toBeGreaterThan(0);
       const m = message();
-      await eventually(() => store.insertMessages([m]));
+      await retrying(() => store.insertMessages([m]));
       expect((await store.getMessage(m.id))?.id).toBe(m.id);
       expect(warnings.length).toBeGreaterThan(0);
       expect(JSON.stringify(warnings)).not.toContain('M1');
@@ -172,7 +160,7 @@ describe('PostgreSQL store', () => {
         await expect(store.insertMessages([message()])).rejects.toThrow();
         await expect(store.getMessage(before.id)).rejects.toThrow();
         await server.start();
-        await eventually(() => store.ping());
+        await retrying(() => store.ping());
         const after = message();
         await store.insertMessages([after]);
         expect((await store.getMessage(before.id))?.id).toBe(before.id);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { SqliteError } from 'better-sqlite3';
+import { waitFor } from '@sinew/test-support/wait';
 import { openStore, SQLITE_FILE_NAME } from './open-store';
 import { describeStoreBehaviour } from './store-behaviour';
 
@@ -42,10 +43,7 @@ describe('SQLite store', () => {
         ]);
       }
       // 1 MB of log, far below SQLite's own checkpoint threshold: only the thread copies it.
-      const until = Date.now() + 5_000;
-      while (statSync(file).size < before + 1_000_000 && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor('1 MB more in the file', () => statSync(file).size >= before + 1_000_000, 5_000, 100);
       expect(statSync(file).size).toBeGreaterThan(before + 1_000_000);
     } finally {
       await store.close();
