@@ -316,6 +316,21 @@ describe.each([embedded, postgres])('sinew history and rollback, $name', (backen
       expect((await store.listDeployments(channel)).map((d) => d.version)).toEqual([3, 2, 1]);
     });
 
+    it('refuses to write a file that is no longer there, unless told where with --file', async () => {
+      const { channel, file } = await seed();
+      rmSync(file);
+      expect(await sinew(['rollback', channel, '--to', '1'])).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `sinew rollback: the channel's file ${file} does not exist (moved?); give --file PATH\n`,
+      });
+      const moved = join(dir, 'channels', `${channel}-moved.yaml`);
+      const r = await sinew(['rollback', channel, '--to', '1', '--file', moved]);
+      expect(r.code).toBe(0);
+      expect(readFileSync(moved, 'utf8')).toBe(V1);
+      expect(await store.latestDeployment(channel)).toMatchObject({ version: 4, filePath: moved });
+    });
+
     it('exits 2 without --to or with a version that is not a number', async () => {
       const { channel } = await seed();
       expect(await sinew(['rollback', channel])).toMatchObject({

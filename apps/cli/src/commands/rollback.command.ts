@@ -12,7 +12,8 @@ The channel's file (where its latest deployment was read from) gets that version
 and the ledger records it as a new version deployed by "rollback". A running engine whose pid
 file is in the data folder (<data>/sinew.pid) is sent SIGHUP and redeploys the file; otherwise
 the engine deploys it when it next starts. Exit status: 0 when the file was written, 1 when the
-version does not exist, was refused, or the engine could not be signalled, 2 for a usage error.`;
+version does not exist or was refused, the channel's file is gone (give --file), or the engine
+could not be signalled, 2 for a usage error.`;
 
 /** The engine's pid file in its data folder. */
 export const PID_FILE_NAME = 'sinew.pid';
@@ -20,6 +21,7 @@ export const PID_FILE_NAME = 'sinew.pid';
 interface RollbackOptions {
   to?: string;
   data?: string;
+  file?: string;
 }
 
 /** Replaces the file's content at once (a watcher never reads half of it), keeping its mode. */
@@ -69,6 +71,7 @@ export function registerRollback(program: Command): void {
     .description('put an earlier version of a channel back: its file, its ledger record, the running engine')
     .argument('<channel>', 'channel id')
     .addOption(new Option('--to <version>', 'the version to go back to (see sinew history)'))
+    .addOption(new Option('--file <path>', "write there instead of the channel's recorded file"))
     .addOption(
       new Option(
         '--data <dir>',
@@ -104,7 +107,15 @@ export function registerRollback(program: Command): void {
         // The file the channel is read from now (it may have moved since that version).
         const [latest] = await store.listDeployments(channel, 1);
         const running = await store.latestDeployment(channel);
-        const path = resolve(latest?.filePath ?? target.filePath);
+        const path = resolve(options.file ?? latest?.filePath ?? target.filePath);
+        if (options.file === undefined && !existsSync(path)) {
+          // Moved or deleted: writing there could leave two files for one channel.
+          process.stderr.write(
+            `sinew rollback: the channel's file ${path} does not exist (moved?); give --file PATH\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
         const current = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
         if (current === target.content) {
           process.stdout.write(`${path} already holds the text of version ${version}\n`);
