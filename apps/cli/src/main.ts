@@ -6,6 +6,8 @@ import { registerTest } from './commands/test.command';
 import { registerListen } from './commands/listen.command';
 import { registerStart } from './commands/start.command';
 import { registerReplay } from './commands/replay.command';
+import { registerHistory } from './commands/history.command';
+import { registerRollback } from './commands/rollback.command';
 
 declare const SINEW_VERSION: string;
 
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerListen(program);
   registerStart(program);
   registerReplay(program);
+  registerHistory(program);
+  registerRollback(program);
   return program;
 }
 
