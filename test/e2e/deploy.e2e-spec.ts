@@ -148,6 +148,15 @@ ${extra}`;
       const ids = new Set(messages.map((m) => m.controlId));
       expect(messages).toHaveLength(sent);
       expect(ids.size).toBe(sent);
+      // Every message records the version that received it; the history has all three attempts.
+      const versions = new Set(messages.map((m) => m.channelVersion));
+      expect([...versions].sort()).toEqual([1, 2]);
+      const history = await store.listDeployments('a');
+      expect(history.map((d) => [d.version, d.outcome, d.deployedBy])).toEqual([
+        [3, 'refused', 'signal'],
+        [2, 'deployed', 'signal'],
+        [1, 'deployed', 'startup'],
+      ]);
     } finally {
       await store.close();
     }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ChannelEnvironment, CompiledChannel, CompiledDestination } from '@sinew/channels';
 import type { Disposition, Source } from '@sinew/connectors';
@@ -32,6 +33,8 @@ export interface EngineOptions {
   logger: EngineLogger;
   /** The environment the channels were compiled in (pipeline threads compile them again). */
   env?: ChannelEnvironment;
+  /** Where each channel's file is and its git commit, for the deployment history. */
+  origin?: (channel: CompiledChannel) => { filePath: string; gitCommit?: string };
   roles?: readonly Role[];
   metrics?: EngineMetrics;
   /** How often the recovery sweep runs (default 5,000 ms). */
@@ -186,7 +189,30 @@ export class Engine {
     return this.started && !this.stopping;
   }
 
-  async start(): Promise<void> {
+  /** Records each channel's deployment in the ledger and stamps its version on new messages. */
+  private async recordVersions(entries: Deployed[], by: string): Promise<void> {
+    for (const d of entries) {
+      const origin = this.options.origin?.(d.channel) ?? { filePath: resolve(d.channel.file) };
+      const record = await this.options.store.recordDeployment({
+        channelId: d.channel.id,
+        content: d.channel.text,
+        filePath: origin.filePath,
+        ...(origin.gitCommit ? { gitCommit: origin.gitCommit } : {}),
+        deployedBy: by,
+        deployedAt: new Date(),
+        outcome: 'deployed',
+      });
+      d.ingestor.channelVersion = record.version;
+    }
+  }
+
+  /** The deployed version (ledger deployment history) of a channel. */
+  channelVersion(channelId: string): number | undefined {
+    return this.deployed.get(channelId)?.ingestor.channelVersion;
+  }
+
+  async start(by = 'startup'): Promise<void> {
+    await this.recordVersions([...this.deployed.values()], by);
     if (this.roles.has('workers')) {
       this.threads = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
       for (const d of this.deployed.values()) await this.consumeQueues(d);
@@ -206,13 +232,13 @@ export class Engine {
    * Deliveries and pipeline runs under way finish on the version that started them; a source
    * whose type and settings did not change keeps its socket (connected senders see nothing).
    */
-  deploy(channels: readonly CompiledChannel[]): Promise<DeployReport> {
-    const run = this.deploying.then(() => this.doDeploy(channels));
+  deploy(channels: readonly CompiledChannel[], by = 'deploy'): Promise<DeployReport> {
+    const run = this.deploying.then(() => this.doDeploy(channels, by));
     this.deploying = run.catch(() => undefined);
     return run;
   }
 
-  private async doDeploy(channels: readonly CompiledChannel[]): Promise<DeployReport> {
+  private async doDeploy(channels: readonly CompiledChannel[], by: string): Promise<DeployReport> {
     const report: DeployReport = { added: [], changed: [], removed: [], unchanged: [], keptSources: [] };
     const next = new Map(channels.filter((c) => c.spec.enabled).map((c) => [c.id, c]));
     const retired: Array<Promise<void>> = [];
@@ -229,6 +255,7 @@ export class Engine {
         continue;
       }
       const entry = this.build(channel, old);
+      await this.recordVersions([entry], by);
       (old ? report.changed : report.added).push(channel.id);
       if (old && old.pipeline.ordered !== entry.pipeline.ordered)
         this.options.logger.warn(
