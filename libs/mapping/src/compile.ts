@@ -1,3 +1,10 @@
+import {
+  compileCondition,
+  conditionWhere,
+  type PathCompiler,
+  type ReadValue,
+  type ValueReader,
+} from '@sinew/validation';
 import { MappingError, MappingErrorCode } from './errors';
 import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
 import type { LoadedFile } from './loader';
@@ -14,11 +21,33 @@ const OWN = { enumerable: true, writable: true, configurable: true } as const;
 
 const readFirst = firstOf;
 
-/** The trimmed text of the first node `path` selects from `node`, or `''`. */
-const readText = (node: SourceNode, path: SourcePath): string => {
-  if (node.readText) return node.readText(path);
-  const first = readAll(node, path)[0];
-  return first === undefined ? '' : first.text().trim();
+/** What one node gives a condition: a segment its name, an object `null` (present), else its text. */
+function conditionValue(node: SourceNode): ReadValue {
+  if (node.segment !== undefined) return node.segment.name;
+  const v = node.value();
+  return v !== null && typeof v === 'object' ? null : node.text();
+}
+
+/** A bare segment name (`PV2`, `OBX[2]`): a condition on it can only ask whether it is there. */
+const SEGMENT_ONLY = /^[A-Z][A-Z0-9]{2}(\[(\d+|\*)\])?$/;
+
+/** Condition paths read from the node a rule maps, as its `from` would. */
+const sourcePaths: PathCompiler<SourceNode> = (text) => {
+  const path = SourcePath.of(text);
+  const many = text.includes('*');
+  const presenceOnly = SEGMENT_ONLY.test(text);
+  const read: ValueReader<SourceNode> =
+    !many && !presenceOnly
+      ? (ctx, test) => {
+          if (ctx.readText) return test(ctx.readText(path));
+          const first = readFirst(ctx, path);
+          return first !== undefined && test(conditionValue(first));
+        }
+      : (ctx, test) => {
+          for (const n of readAll(ctx, path)) if (test(conditionValue(n))) return true;
+          return false;
+        };
+  return { read, presenceOnly };
 };
 
 /** Writes through the target's compiled path when it has one. */
@@ -127,43 +156,21 @@ export class MapRegistry {
     return rules.map((r, i) => this.compileRule(r, file, [...at, i]));
   }
 
+  /**
+   * Compiles a `when` with the shared condition compiler; paths read from the node the rule
+   * maps. A problem is a MappingError at the condition's place in the file.
+   */
   compileCondition(c: Condition, file: LoadedFile, at: Array<string | number>): (ctx: SourceNode) => boolean {
-    if ('all' in c) {
-      const parts = c.all.map((x, i) => this.compileCondition(x, file, [...at, 'all', i]));
-      return (ctx) => {
-        for (const p of parts) if (!p(ctx)) return false;
-        return true;
-      };
+    const compiled = compileCondition(c, sourcePaths);
+    const problem = compiled.problems[0];
+    if (problem || !compiled.test) {
+      throw new MappingError(
+        MappingErrorCode.Condition,
+        `${conditionWhere('when', problem?.path ?? [])}: ${problem?.message ?? 'invalid condition'}`,
+        { file: file.file, ...file.locate([...at, ...(problem?.path ?? [])]) },
+      );
     }
-    if ('any' in c) {
-      const parts = c.any.map((x, i) => this.compileCondition(x, file, [...at, 'any', i]));
-      return (ctx) => {
-        for (const p of parts) if (p(ctx)) return true;
-        return false;
-      };
-    }
-    if ('not' in c) {
-      const inner = this.compileCondition(c.not, file, [...at, 'not']);
-      return (ctx) => !inner(ctx);
-    }
-    const path = SourcePath.of(c.path);
-    const first = (ctx: SourceNode): string => readText(ctx, path);
-    if ('present' in c) return (ctx) => (first(ctx) !== '') === c.present;
-    if ('equals' in c) return (ctx) => first(ctx) === c.equals;
-    if ('in' in c) {
-      const set = new Set(c.in);
-      return (ctx) => set.has(first(ctx));
-    }
-    let re: RegExp;
-    try {
-      re = new RegExp(c.matches);
-    } catch {
-      throw new MappingError(MappingErrorCode.Schema, `not a regular expression: ${c.matches}`, {
-        file: file.file,
-        ...file.locate([...at, 'matches']),
-      });
-    }
-    return (ctx) => re.test(first(ctx));
+    return compiled.test;
   }
 
   private compileRule(rule: RuleSpec, file: LoadedFile, at: Array<string | number>): CompiledRule {

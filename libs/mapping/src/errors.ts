@@ -2,6 +2,8 @@
 export const MappingErrorCode = {
   /** A transformer file does not match the transformer schema. */
   Schema: 'map.schema',
+  /** A `when` condition cannot be compiled: a path or regular expression it cannot use. */
+  Condition: 'map.condition',
   /** A transformer names a sub-map, vocabulary or function that does not exist. */
   Unknown: 'map.unknown',
   /** Two transformers or functions share a name. */
