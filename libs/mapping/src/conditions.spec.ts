@@ -27,7 +27,9 @@ function filter(c: RuleCondition): boolean {
 
 /** A validation rule that always fails (ZZZ-1 is required and absent) and so fires only `when` it holds. */
 function validation(c: RuleCondition): boolean {
-  return compileRules([{ code: 'x.fired', path: 'ZZZ-1', required: true, when: c }]).validate(message).length === 1;
+  return (
+    compileRules([{ code: 'x.fired', path: 'ZZZ-1', required: true, when: c }]).validate(message).length === 1
+  );
 }
 
 /** A transformer rule at message level that writes a constant only `when` it holds. */
@@ -67,7 +69,12 @@ const cases: Array<[string, RuleCondition, boolean]> = [
     {
       all: [
         { path: 'MSH-9.1', equals: 'ORU' },
-        { any: [{ path: 'OBX-2', in: ['ST', 'TX'] }, { path: 'OBR-4', matches: '^GL' }] },
+        {
+          any: [
+            { path: 'OBX-2', in: ['ST', 'TX'] },
+            { path: 'OBR-4', matches: '^GL' },
+          ],
+        },
       ],
     },
     true,

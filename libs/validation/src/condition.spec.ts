@@ -2,9 +2,11 @@ import { Hl7Message } from '@sinew/hl7v2';
 import { compileMessageCondition, ruleCondition, type RuleCondition } from './condition';
 
 const msg = Hl7Message.parse(
-  ['MSH|^~\\&|LAB||||20260101||ORU^R01|7|P|2.5.1', 'PID|1||MRN1||DOE^JANE||19800101|F', 'OBX|1|NM|G||7.50'].join(
-    '\r',
-  ),
+  [
+    'MSH|^~\\&|LAB||||20260101||ORU^R01|7|P|2.5.1',
+    'PID|1||MRN1||DOE^JANE||19800101|F',
+    'OBX|1|NM|G||7.50',
+  ].join('\r'),
 );
 
 const holds = (c: RuleCondition) => {
@@ -27,7 +29,12 @@ describe('compileMessageCondition (channel filters)', () => {
       all: [
         { path: 'MSH-9.1', equals: 'ORU' },
         { path: 'PID-8', matches: '(' },
-        { any: [{ path: 'PID 7', present: true }, { path: 'PV1', equals: 'x' }] },
+        {
+          any: [
+            { path: 'PID 7', present: true },
+            { path: 'PV1', equals: 'x' },
+          ],
+        },
         { not: { path: 'PID-8', in: ['F', ''] } },
       ],
     });

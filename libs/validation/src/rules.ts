@@ -3,12 +3,7 @@ import { compileCondition, conditionWhere, hl7PathCompiler, type RuleCondition }
 import { bind, isEmpty, locate, read, rulePath, targets, type RulePath, type Target } from './hl7-places';
 import { hl7Table, normalizeTableId } from './hl7-tables';
 import { ValidationCode, type ValidationIssue } from './issue';
-import {
-  CHECKS,
-  validationRulesSchema,
-  type CheckName,
-  type ValidationRule,
-} from './rules.schema';
+import { CHECKS, validationRulesSchema, type CheckName, type ValidationRule } from './rules.schema';
 
 /** One problem in a rule list, as `rules[2].pattern: ...`. */
 export interface RulesCompileProblem {
@@ -76,9 +71,14 @@ const whenPaths = hl7PathCompiler<{ msg: Hl7Message; at: Target }>(
   (path, ctx) => bind(path, ctx.at),
 );
 
-function compileWhen(c: RuleCondition, where: string, problems: RulesCompileProblem[]): Condition | undefined {
+function compileWhen(
+  c: RuleCondition,
+  where: string,
+  problems: RulesCompileProblem[],
+): Condition | undefined {
   const compiled = compileCondition(c, whenPaths);
-  for (const p of compiled.problems) problems.push({ where: conditionWhere(where, p.path), message: p.message });
+  for (const p of compiled.problems)
+    problems.push({ where: conditionWhere(where, p.path), message: p.message });
   const test = compiled.test;
   return test && ((msg, at) => test({ msg, at }));
 }
