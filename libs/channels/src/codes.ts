@@ -57,5 +57,7 @@ export const LintCode = {
   EnvFile: 'env.file',
   /** A TLS certificate, key or CA file that does not exist. */
   TlsFile: 'tls.file_missing',
+  /** A transformer file that does not load (its schema, a map, vocabulary or function it names). */
+  TransformerInvalid: 'transformer.invalid',
 } as const;
 export type LintCode = (typeof LintCode)[keyof typeof LintCode];

@@ -137,6 +137,7 @@ export function compileChannel(
   options: CompileOptions,
 ): CompileResult {
   const problems: LintProblem[] = [];
+  const unresolved = new Set<string>();
   const yaml = readYaml(text);
   const add = (
     path: ReadonlyArray<string | number>,
@@ -145,6 +146,8 @@ export function compileChannel(
     severity: Severity = 'error',
     at: 'key' | 'value' = 'value',
   ) => {
+    // A value whose reference did not resolve is reported once, for the reference.
+    if (unresolved.has(path.join('.')) && code !== LintCode.EnvUnset && code !== LintCode.EnvFile) return;
     const pos = at === 'key' ? yaml.keyAt(path) : yaml.valueAt(path);
     problems.push({ file, ...pos, severity, code, path: path.join('.'), message });
   };
@@ -176,6 +179,7 @@ export function compileChannel(
 
   const resolved = resolveReferences(raw, options.env);
   for (const f of resolved.findings) {
+    unresolved.add(f.path.join('.'));
     if (f.kind === 'file') add(f.path, LintCode.EnvFile, f.message);
     else add(f.path, LintCode.EnvUnset, f.message, options.env.strict ? 'error' : 'warning');
   }
