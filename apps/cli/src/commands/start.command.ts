@@ -2,7 +2,6 @@ import { Option, type Command } from 'commander';
 import { ChannelError } from '@sinew/engine';
 import { MappingError } from '@sinew/mapping';
 import { ConfigError, loadConfig } from '../../../engine/src/config';
-import { startEngine } from '../../../engine/src/run';
 
 const EXAMPLES = `
 Examples:
@@ -56,6 +55,8 @@ export function registerStart(program: Command): void {
       if (options.transformers) env.SINEW_TRANSFORMERS_DIRS = options.transformers.join(',');
       try {
         const config = loadConfig(env);
+        // Loaded here so that the other commands start without NestJS and the ledger.
+        const { startEngine } = await import('../../../engine/src/run');
         const running = await startEngine(config);
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {
