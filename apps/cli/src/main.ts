@@ -8,6 +8,7 @@ import { registerStart } from './commands/start.command';
 import { registerReplay } from './commands/replay.command';
 import { registerHistory } from './commands/history.command';
 import { registerRollback } from './commands/rollback.command';
+import { registerLint } from './commands/lint.command';
 
 declare const SINEW_VERSION: string;
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerReplay(program);
   registerHistory(program);
   registerRollback(program);
+  registerLint(program);
   return program;
 }
 

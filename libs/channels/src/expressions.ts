@@ -37,11 +37,22 @@ export function compileHl7Path(
   }
 }
 
+/** The FHIRPath parser's message, in the words of the channel file. */
+function fhirPathReason(message: string): string {
+  if (/consume unknown more tokens/i.test(message))
+    return 'it ends too early (a closing parenthesis, bracket or an operand is missing)';
+  const at = /^Parse error at "(.*)" \(line \d+, column (\d+)\)/.exec(message);
+  if (at) return `unexpected ${JSON.stringify(at[1])} at character ${Number(at[2]) + 1}`;
+  return message;
+}
+
 export function compileFhirPath(text: string): { atom?: FhirPathAtom; message?: string } {
   try {
     return { atom: parseFhirPath(text) };
   } catch (err) {
-    return { message: `FHIRPath ${JSON.stringify(text)} does not parse: ${(err as Error).message}` };
+    return {
+      message: `FHIRPath ${JSON.stringify(text)} does not parse: ${fhirPathReason((err as Error).message)}`,
+    };
   }
 }
 
