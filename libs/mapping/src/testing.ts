@@ -55,7 +55,14 @@ export interface TransformerTestResult {
   failures: string[];
 }
 
-function selectValues(output: unknown, path: string): unknown[] {
+/**
+ * The clock of every test run (transformer and channel tests): outputs that carry a time
+ * (MSH-7 of built HL7 messages) are the same on every run.
+ */
+export const TEST_NOW = new Date(Date.UTC(2026, 0, 1));
+
+/** The values `path` selects: an HL7 path (HL7 output), FHIRPath (a FHIR resource), or a JSON path. */
+export function selectValues(output: unknown, path: string): unknown[] {
   if (output instanceof Hl7Message) {
     if (path.includes('*')) return output.getAll(path).filter((v) => v !== '');
     const v = output.get(path);
@@ -77,7 +84,10 @@ const canonical = (v: unknown): unknown =>
         )
       : v;
 
-const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+/** Equal as JSON values, whatever the order of object keys. */
+export const sameValue = (a: unknown, b: unknown): boolean =>
+  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+const same = sameValue;
 
 /** Runs one test file against a compiled library. Never throws for a failing test. */
 export function runTransformerTestFile(file: string, library: TransformerLibrary): TransformerTestResult[] {
@@ -135,7 +145,7 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
 
     let output: unknown;
     try {
-      output = transformer.run(input, { now: new Date(Date.UTC(2026, 0, 1)) });
+      output = transformer.run(input, { now: TEST_NOW });
     } catch (err) {
       if (!(err instanceof MappingError || err instanceof Hl7ParseError)) throw err;
       if (!t.expect_error)
