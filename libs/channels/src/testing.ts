@@ -416,6 +416,8 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
   if (doc.errors.length > 0 || !parsed.success) {
     const issue = parsed.success ? undefined : parsed.error.issues[0];
     const path = (issue?.path ?? []).filter((p): p is string | number => typeof p !== 'symbol');
+    // An unknown key: point at the key itself.
+    if (issue?.code === 'unrecognized_keys' && issue.keys[0] !== undefined) path.push(issue.keys[0]);
     const line = doc.errors[0]?.linePos?.[0].line ?? lineOf(path);
     return [
       fail(line, '(test file)', [

@@ -127,8 +127,9 @@ Exit status: 0 when every test passes, 1 when any fails (or none is found). Refe
       if (text) {
         const ms = Math.round(performance.now() - started);
         emit(
-          `${passed} passed, ${failed} failed (${run.files.channel} channel and ${run.files.transformer} transformer test files, ${ms} ms)`,
+          `ran ${run.files.channel} channel and ${run.files.transformer} transformer test files in ${ms} ms`,
         );
+        emit(`${passed} passed, ${failed} failed`);
       } else emit(junitReport(run, seconds).trimEnd());
       if (options.output) writeFileSync(options.output, `${lines.join('\n')}\n`);
       if (run.results.length === 0) {
