@@ -481,11 +481,10 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
   });
 }
 
-/** A test file's kind: transformer tests name their `transformer:`, channel tests do not. */
+/** A test file's kind: transformer tests name their `transformer:` (a top-level key), channel tests do not. */
 export function testFileKind(file: string): TestKind {
   try {
-    const data = parseDocument(readFileSync(file, 'utf8')).toJS() as unknown;
-    return isObject(data) && 'transformer' in data ? 'transformer' : 'channel';
+    return /^transformer[ \t]*:/m.test(readFileSync(file, 'utf8')) ? 'transformer' : 'channel';
   } catch {
     return 'channel';
   }
