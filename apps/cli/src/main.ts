@@ -6,6 +6,7 @@ import { registerTest } from './commands/test.command';
 import { registerListen } from './commands/listen.command';
 import { registerStart } from './commands/start.command';
 import { registerReplay } from './commands/replay.command';
+import { registerDiff } from './commands/diff.command';
 
 declare const SINEW_VERSION: string;
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerListen(program);
   registerStart(program);
   registerReplay(program);
+  registerDiff(program);
   return program;
 }
 
