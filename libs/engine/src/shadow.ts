@@ -83,6 +83,8 @@ export interface ShadowOptions {
   pageSize?: number;
   /** Called for every message whose outcome would change, newest first. */
   onDiff?: (diff: MessageDiff) => void;
+  /** Stops the run before the next message (the totals then cover the messages read). */
+  signal?: AbortSignal;
 }
 
 /** The ledger answers at most this many rows per search. */
@@ -166,6 +168,7 @@ export async function shadowRun(options: ShadowOptions): Promise<ShadowTotals> {
     ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
   };
   for await (const m of storedMessages(store, search)) {
+    if (options.signal?.aborted) break;
     totals.messages++;
     const stored = pipelineStatus(m.status);
     const raw = stored && (await store.getContent(m.id, 'raw'));

@@ -192,6 +192,12 @@ export function registerDiff(program: Command): void {
       });
       const json = options.format === 'json';
       let first = true;
+      // A reader that went away (`| head`) ends the run quietly.
+      const stop = new AbortController();
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') throw err;
+        stop.abort();
+      });
       try {
         if (json)
           process.stdout.write(
@@ -204,6 +210,7 @@ export function registerDiff(program: Command): void {
           since,
           ...(until ? { until } : {}),
           ...(limit !== undefined ? { limit } : {}),
+          signal: stop.signal,
           onDiff: (d) => {
             if (!json) process.stdout.write(`${formatDiff(d)}\n`);
             else {
