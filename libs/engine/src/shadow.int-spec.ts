@@ -217,6 +217,53 @@ describe('shadow runs', () => {
     ]);
   });
 
+  it('keeps the order of the reports when pipelines run elsewhere, several at once', async () => {
+    const candidate = compileChannelOrThrow(
+      BASELINE.replace('transformer: oru-to-pms-results-ready', 'transformer: oru-to-fhir'),
+      'candidate.yaml',
+      builtInRegistries(),
+      ENV,
+    );
+    const inline = new ChannelPipeline(candidate);
+    let pending = 0;
+    let remote = 0;
+    const threads = {
+      size: 2,
+      get pending() {
+        return pending;
+      },
+      // Answers out of order: a later message may come back first.
+      run: async (channelId: string, raw: Buffer, contentType: 'hl7v2') => {
+        expect(channelId).toBe('lab-results');
+        pending++;
+        remote++;
+        await new Promise((r) => setTimeout(r, 20 - remote * 3));
+        pending--;
+        return inline.run(raw, contentType);
+      },
+    };
+    const here: MessageDiff[] = [];
+    const there: MessageDiff[] = [];
+    const a = await shadowRun({ store, channelId: 'lab-results', candidate, onDiff: (d) => here.push(d) });
+    const b = await shadowRun({
+      store,
+      channelId: 'lab-results',
+      candidate,
+      threads,
+      pageSize: 2,
+      onDiff: (d) => there.push(d),
+    });
+    expect(remote).toBeGreaterThan(0);
+    expect(b).toEqual(a);
+    expect(there).toEqual(here);
+    expect(there.map((d) => d.destinations[0]?.fields[0]?.path)).toEqual([
+      '(payload type)',
+      '(payload type)',
+      '(payload type)',
+      '(payload type)',
+    ]);
+  });
+
   it('reads no further than the window and the limit', async () => {
     const t0 = Date.UTC(2026, 11, 6, 12, 0, 0);
     const totals = await shadowRun({

@@ -24,6 +24,7 @@ import type {
   Store,
 } from '@sinew/store';
 import { ChannelPipeline } from './pipeline';
+import type { PipelineThreads } from './pipeline-threads';
 
 /** One difference inside a payload: an HL7 path or a JSON pointer; undefined = absent. */
 export interface FieldChange {
@@ -85,6 +86,11 @@ export interface ShadowOptions {
   onDiff?: (diff: MessageDiff) => void;
   /** Stops the run before the next message (the totals then cover the messages read). */
   signal?: AbortSignal;
+  /**
+   * Pipeline threads started with the candidate (PipelineThreads): the pipeline then runs on
+   * them and on this thread, several messages at once; the order of the reports is kept.
+   */
+  threads?: Pick<PipelineThreads, 'run' | 'size' | 'pending'>;
 }
 
 /** The ledger answers at most this many rows per search. */
@@ -167,28 +173,44 @@ export async function shadowRun(options: ShadowOptions): Promise<ShadowTotals> {
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
     ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
   };
-  for await (const m of storedMessages(store, search)) {
-    if (options.signal?.aborted) break;
-    totals.messages++;
+  const threads = options.threads && options.threads.size > 0 ? options.threads : undefined;
+  /** One message: read, run, compared; undefined when it could not be compared. */
+  const one = async (m: MessageRecord): Promise<MessageDiff | 'unchanged' | undefined> => {
     const stored = pipelineStatus(m.status);
     const raw = stored && (await store.getContent(m.id, 'raw'));
-    if (!stored || !raw) {
-      totals.skipped++;
-      continue;
+    if (!stored || !raw) return undefined;
+    // Each thread kept a few messages ahead; the rest run here meanwhile.
+    const result =
+      threads && threads.pending < threads.size * 4
+        ? await threads.run(candidate.id, raw, m.contentType)
+        : pipeline.run(raw, m.contentType);
+    return (await compareMessage(store, m, stored, result, generated)) ?? 'unchanged';
+  };
+  const count = (diff: MessageDiff | 'unchanged' | undefined) => {
+    totals.messages++;
+    if (diff === undefined) totals.skipped++;
+    else if (diff === 'unchanged') totals.unchanged++;
+    else {
+      totals[diff.outcome]++;
+      for (const d of diff.destinations) {
+        if (d.change === 'added') totals.destinationsAdded++;
+        else if (d.change === 'removed') totals.destinationsRemoved++;
+      }
+      options.onDiff?.(diff);
     }
-    const result = pipeline.run(raw, m.contentType);
-    const diff = await compareMessage(store, m, stored, result, generated);
-    if (!diff) {
-      totals.unchanged++;
-      continue;
-    }
-    totals[diff.outcome]++;
-    for (const d of diff.destinations) {
-      if (d.change === 'added') totals.destinationsAdded++;
-      else if (d.change === 'removed') totals.destinationsRemoved++;
-    }
-    options.onDiff?.(diff);
+  };
+  // Messages under way, oldest request first: reported in the order they were read.
+  const window = threads ? threads.size * 16 : 1;
+  const underWay: Array<Promise<MessageDiff | 'unchanged' | undefined>> = [];
+  for await (const m of storedMessages(store, search)) {
+    if (options.signal?.aborted) break;
+    const p = one(m);
+    // Awaited below, in order; marked handled so that a later failure is not reported early.
+    p.catch(() => undefined);
+    underWay.push(p);
+    while (underWay.length >= window) count(await (underWay.shift() as (typeof underWay)[number]));
   }
+  while (underWay.length) count(await (underWay.shift() as (typeof underWay)[number]));
   return totals;
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
@@ -12,7 +13,14 @@ import {
   type ChannelRegistries,
   type CompiledChannel,
 } from '@sinew/channels';
-import { shadowRun, type FieldChange, type MessageDiff, type ShadowTotals } from '@sinew/engine';
+import {
+  createLogger,
+  PipelineThreads,
+  shadowRun,
+  type FieldChange,
+  type MessageDiff,
+  type ShadowTotals,
+} from '@sinew/engine';
 import { MappingError } from '@sinew/mapping';
 import { openStore, SQLITE_FILE_NAME } from '@sinew/store';
 import { loadConfig, type ConfigError } from '../../../engine/src/config';
@@ -38,6 +46,7 @@ interface DiffOptions {
   data?: string;
   transformers?: string[];
   env?: string;
+  threads?: string;
   format: string;
 }
 
@@ -146,6 +155,9 @@ export function registerDiff(program: Command): void {
     )
     .addOption(new Option('--transformers <dir...>', 'extra transformer folders (SINEW_TRANSFORMERS_DIRS)'))
     .addOption(new Option('--env <name>', 'environment whose values file fills ${VAR} (SINEW_ENV)'))
+    .addOption(
+      new Option('--threads <n>', 'pipeline threads besides the main one (default: CPUs - 1, at most 4)'),
+    )
     .addOption(new Option('--format <format>', 'text or json').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXAMPLES)
     .action(async (channelId: string, options: DiffOptions) => {
@@ -158,6 +170,12 @@ export function registerDiff(program: Command): void {
       const limit = options.limit === undefined ? undefined : Number(options.limit);
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
         usage(`--limit ${options.limit}: a positive whole number`);
+      const threadCount =
+        options.threads === undefined
+          ? Math.max(0, Math.min(4, availableParallelism() - 1))
+          : Number(options.threads);
+      if (!Number.isInteger(threadCount) || threadCount < 0 || threadCount > 64)
+        usage(`--threads ${options.threads}: a whole number from 0 to 64`);
       if (options.env) process.env.SINEW_ENV = options.env;
 
       const env = { ...process.env };
@@ -190,6 +208,18 @@ export function registerDiff(program: Command): void {
         ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
         dataDir: config.SINEW_DATA_DIR,
       });
+      // The threads compile the candidate again (dist/pipeline-worker.js beside this bundle).
+      const script = join(__dirname, 'pipeline-worker.js');
+      let threads: PipelineThreads | undefined;
+      if (threadCount > 0 && existsSync(script))
+        threads = await PipelineThreads.start({
+          script,
+          threads: threadCount,
+          channels: [candidate],
+          env: loadEnvironment(process.env),
+          transformerDirs: registries.transformers.dirs,
+          logger: createLogger('silent'),
+        });
       const json = options.format === 'json';
       let first = true;
       // A reader that went away (`| head`) ends the run quietly.
@@ -211,6 +241,7 @@ export function registerDiff(program: Command): void {
           ...(until ? { until } : {}),
           ...(limit !== undefined ? { limit } : {}),
           signal: stop.signal,
+          ...(threads ? { threads } : {}),
           onDiff: (d) => {
             if (!json) process.stdout.write(`${formatDiff(d)}\n`);
             else {
@@ -226,6 +257,7 @@ export function registerDiff(program: Command): void {
           totals.destinationsAdded + totals.destinationsRemoved > 0;
         process.exitCode = changed ? 1 : 0;
       } finally {
+        await threads?.close();
         await store.close();
       }
     });
