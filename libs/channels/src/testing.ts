@@ -473,8 +473,13 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
         failures.push(`input ${inputs.length > 1 ? `${n + 1} ` : ''}: ${(err as Error).message}`);
         return;
       }
-      const found = checkCase(t, pipeline.channel, runChannelMessage(pipeline, read.raw, read.type));
       const prefix = inputs.length > 1 ? `[${n + 1}: ${read.label}] ` : '';
+      let found: string[];
+      try {
+        found = checkCase(t, pipeline.channel, runChannelMessage(pipeline, read.raw, read.type));
+      } catch (err) {
+        found = [`the pipeline failed: ${(err as Error)?.stack ?? String(err)}`];
+      }
       failures.push(...found.map((f) => prefix + f));
     });
     return { kind: 'channel', file: shown, line, name: t.name, passed: failures.length === 0, failures };
