@@ -181,7 +181,7 @@ function checkValues(
         mismatch(
           `${label} ${path}`,
           wanted.length === 1 ? wanted[0] : wanted,
-          got.length === 1 ? got[0] : got,
+          got.length === 1 ? got[0] : got.length === 0 ? undefined : got,
         ),
       );
   }
