@@ -13,9 +13,9 @@ ENV npm_config_nodedir=/usr/local
 
 # Dependencies first, so this layer is reused until package.json or the lock file changes.
 # Scripts are skipped here because the project's own `prepare` (the build) needs the sources;
-# the packages with install steps are then rebuilt, better-sqlite3 from source (.npmrc).
-COPY package.json package-lock.json .npmrc ./
-RUN npm install --no-audit --no-fund --ignore-scripts \
+# the packages with install steps are then rebuilt, better-sqlite3 from source (.prebuild-installrc).
+COPY package.json package-lock.json .prebuild-installrc ./
+RUN npm ci --no-audit --no-fund --ignore-scripts \
     && npm rebuild better-sqlite3 msgpackr-extract esbuild
 
 COPY . .

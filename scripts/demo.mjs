@@ -4,9 +4,9 @@
 // soon as one of them does not do what it should, and gives up after 60 seconds.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ROOT, startStack } from './lib/stack.mjs';
+import { BIN, ROOT, killChildren, startStack } from './lib/stack.mjs';
 
 const ADT = 'channels/samples/adt-a01.hl7';
 const ORU = 'channels/samples/oru-r01.hl7';
@@ -71,7 +71,7 @@ function summary(bundleJson) {
 
 async function demo() {
   if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
-    say('Building the sinew command (npm install does this)…');
+    say('Building the sinew command (npm ci does this)…');
     const r = await new Promise((resolve) =>
       execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (err, _o, stderr) =>
         resolve({ err, stderr }),
@@ -173,10 +173,17 @@ async function demo() {
 }
 
 function cleanUp() {
-  for (const p of [stack?.engine, stack?.standins])
-    if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  killChildren();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
+
+// Interrupted: nothing of the demo is kept, and no process it started is left behind.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+  process.on(signal, () => {
+    process.stderr.write(`\ndemo stopped (${signal})\n`);
+    cleanUp();
+    process.exit(128 + constants.signals[signal]);
+  });
 
 const deadline = setTimeout(() => {
   process.stderr.write(`\ndemo failed: it took longer than ${DEADLINE_MS / 1000} s\n`);

@@ -1,55 +1,90 @@
-// `npm start`: the demo stack, left running. The stand-in EHR and PMS on ports 8090 and 8091,
-// the engine (`sinew start`) with the channels in channels/ and its ledger in ./data, the lab
-// channel's MLLP listener on 2575 (ADT on 2576, SIU on 2577), /health /ready /metrics on 8080.
-// Ctrl-C stops everything (the ledger stays in ./data).
+// `npm start`: the demo stack, left running. The stand-in EHR and PMS (EHR_PORT, PMS_PORT:
+// 8090, 8091), the engine (`sinew start`) with the channels in channels/ and its ledger in
+// ./data (SINEW_DATA_DIR), the lab channel's MLLP listener on LAB_MLLP_PORT (2575; ADT on
+// PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577), /health /ready /metrics on
+// SINEW_HTTP_PORT (8080). A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
+// engine (work in flight finishes), then the stand-ins, and exits with the engine's status
+// (128 + the signal's number when it comes during start-up); a child still running 15 s later
+// is killed. The ledger stays in the data folder.
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startStack } from './lib/stack.mjs';
+import { ROOT, startStack, stopChildren } from './lib/stack.mjs';
 
 if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
-  process.stderr.write('run `npm install` first (it builds dist/)\n');
+  process.stderr.write('run `npm ci` first (it builds dist/)\n');
   process.exit(1);
 }
 
-const stack = await startStack({
-  dataDir: process.env.SINEW_DATA_DIR ?? join(ROOT, 'data'),
-  ports: { ehr: 8090, pms: 8091, lab: 2575, adt: 2576, siu: 2577, http: 8080 },
-}).catch((err) => {
+/** The port in `name`, or `fallback` when unset; 0 (a free port) becomes undefined. */
+function portFromEnv(name, fallback) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  if (!/^\d+$/.test(text) || Number(text) > 65535) {
+    process.stderr.write(`npm start: ${name} must be a port number 0-65535, got "${text}"\n`);
+    process.exit(2);
+  }
+  return Number(text) === 0 ? undefined : Number(text);
+}
+
+const ports = {
+  ehr: portFromEnv('EHR_PORT', 8090),
+  pms: portFromEnv('PMS_PORT', 8091),
+  lab: portFromEnv('LAB_MLLP_PORT', 2575),
+  adt: portFromEnv('PMS_ADT_MLLP_PORT', 2576),
+  siu: portFromEnv('PMS_SIU_MLLP_PORT', 2577),
+  http: portFromEnv('SINEW_HTTP_PORT', 8080),
+};
+
+let stack;
+let stopping = false;
+async function stop(signal) {
+  // Ctrl-C under `npm start` arrives twice (from the terminal and forwarded by npm): the first
+  // one stops, the others are ignored; a child that does not stop is killed after 15 s.
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`npm start: ${signal}, stopping\n`);
+  await stopChildren();
+  const exit = stack ? await stack.engine.exit : undefined;
+  process.exit(exit ? (exit.code ?? 1) : 128 + constants.signals[signal]);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(signal));
+
+startStack({ dataDir: process.env.SINEW_DATA_DIR ?? join(ROOT, 'data'), ports }).then(ready, async (err) => {
+  // After a signal, stop() exits once the children are gone.
+  if (stopping) return;
   process.stderr.write(`npm start: ${err.message}\n`);
+  await stopChildren();
   process.exit(1);
 });
 
-stack.engine.child.stdout.pipe(process.stdout);
-stack.engine.child.stderr.pipe(process.stderr);
-process.stdout.write(`
+function ready(started) {
+  stack = started;
+  if (stopping) return;
+  stack.engine.child.stdout.pipe(process.stdout);
+  stack.engine.child.stderr.pipe(process.stderr);
+  const { urls } = stack;
+  process.stdout.write(`
 Sinew is running.
-  engine    ${stack.urls.engine}/ready  ·  ${stack.urls.engine}/metrics
-  EHR       ${stack.urls.ehr}  (a FHIR R4 server, in memory)
-  PMS       ${stack.urls.pms}/api/notices  ·  /api/appointments
+  engine    ${urls.engine}/ready  ·  ${urls.engine}/metrics
+  EHR       ${urls.ehr}  (a FHIR R4 server, in memory)
+  PMS       ${urls.pms}/api/notices  ·  /api/appointments
 
 Try:
-  npx sinew send --port 2575 channels/samples/oru-r01.hl7     # a lab result
-  npx sinew send --port 2576 channels/samples/adt-a01.hl7     # an admission
-  npx sinew send --port 2577 channels/samples/siu-s12.hl7     # an appointment
-  curl '${stack.urls.ehr}/Patient?identifier=MRN-000123'
-  curl '${stack.urls.ehr}/DiagnosticReport'
-  curl '${stack.urls.pms}/api/notices'
+  npx sinew send --port ${stack.ports.lab} channels/samples/oru-r01.hl7     # a lab result
+  npx sinew send --port ${stack.ports.adt} channels/samples/adt-a01.hl7     # an admission
+  npx sinew send --port ${stack.ports.siu} channels/samples/siu-s12.hl7     # an appointment
+  curl '${urls.ehr}/Patient?identifier=MRN-000123'
+  curl '${urls.ehr}/DiagnosticReport'
+  curl '${urls.pms}/api/notices'
 
 Ctrl-C stops it.
 `);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) process.exit(130);
-  stopping = true;
-  const { code } = await stack.stop();
-  process.exit(code ?? 0);
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
-stack.engine.exit.then(({ code }) => {
-  if (!stopping) {
-    process.stderr.write(`the engine exited (${code})\n`);
-    void stack.stop().then(() => process.exit(1));
-  }
-});
+  void stack.engine.exit.then(async ({ code, signal }) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`npm start: the engine exited (${code ?? signal})\n`);
+    await stopChildren();
+    process.exit(1);
+  });
+}

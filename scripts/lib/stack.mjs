@@ -21,25 +21,67 @@ export function freePort() {
   });
 }
 
-/** A child process whose output is kept, with a promise of its exit. */
+/** The children started here that have not exited yet, in the order they were started. */
+const running = new Set();
+let closing = false;
+
+/**
+ * A child process whose output is kept, with a promise of its exit. It runs in a process group
+ * of its own (detached), so a Ctrl-C at the terminal reaches the parent alone, which then stops
+ * its children once each and in order ({@link stopChildren}): the engine never sees the same
+ * stop twice (which it takes as "exit now").
+ */
 function run(args, env, label) {
+  if (closing) throw new Error(`not starting ${label}: stopping`);
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   const proc = { child, label, stdout: '', stderr: '' };
-  proc.exit = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
+  running.add(proc);
+  proc.exit = new Promise((done) =>
+    child.on('exit', (code, signal) => {
+      running.delete(proc);
+      done({ code, signal });
+    }),
+  );
   child.stdout.on('data', (d) => (proc.stdout += d));
   child.stderr.on('data', (d) => (proc.stderr += d));
   return proc;
 }
 
+/** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with its exit. */
+async function stopProcess(proc, graceMs) {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+  const exit = await proc.exit;
+  clearTimeout(timer);
+  return exit;
+}
+
+/**
+ * Stops every child still running, the last started first (the engine before the stand-ins it
+ * delivers to), each with SIGTERM and, after `graceMs`, SIGKILL. No child starts afterwards.
+ */
+export async function stopChildren(graceMs = 15_000) {
+  closing = true;
+  for (const proc of [...running].reverse()) await stopProcess(proc, graceMs);
+}
+
+/** Kills every child still running at once (SIGKILL), for an exit that cannot wait. */
+export function killChildren() {
+  closing = true;
+  for (const proc of running) proc.child.kill('SIGKILL');
+}
+
 async function waitUntil(what, probe, proc, ms) {
   const until = Date.now() + ms;
   for (;;) {
-    if (proc.child.exitCode !== null)
-      throw new Error(`${proc.label} exited ${proc.child.exitCode}\n${proc.stderr}`);
+    if (closing) throw new Error(`stopped before ${what}`);
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null)
+      throw new Error(`${proc.label} exited ${proc.child.exitCode ?? proc.child.signalCode}\n${proc.stderr}`);
     if (await probe().catch(() => false)) return;
     if (Date.now() > until) throw new Error(`${what} did not happen within ${ms / 1000} s\n${proc.stderr}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -69,12 +111,17 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     {},
     'the stand-ins',
   );
-  await waitUntil(
-    'the stand-ins listening',
-    async () => (await fetch(`${urls.pms}/api/notices`)).ok,
-    standins,
-    15_000,
-  );
+  try {
+    await waitUntil(
+      'the stand-ins listening',
+      async () => (await fetch(`${urls.pms}/api/notices`)).ok,
+      standins,
+      15_000,
+    );
+  } catch (err) {
+    standins.child.kill('SIGKILL');
+    throw err;
+  }
   const engine = run(
     [BIN, 'start', '--channels', join(ROOT, 'channels'), '--data', dataDir, '--http-port', String(p.http)],
     {
@@ -95,11 +142,10 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     engine.child.kill('SIGKILL');
     throw err;
   }
-  const stop = async () => {
-    if (engine.child.exitCode === null) engine.child.kill('SIGTERM');
-    const e = await engine.exit;
-    if (standins.child.exitCode === null) standins.child.kill('SIGTERM');
-    await standins.exit;
+  /** Stops the engine (work in flight finishes), then the stand-ins; resolves with the engine's exit. */
+  const stop = async (graceMs = 15_000) => {
+    const e = await stopProcess(engine, graceMs);
+    await stopProcess(standins, graceMs);
     return e;
   };
   return { ports: p, urls, standins, engine, stop };

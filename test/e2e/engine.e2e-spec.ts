@@ -8,7 +8,6 @@ import { Hl7Message } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
 import { openStore, type Store } from '@sinew/store';
 import {
-  eventually,
   freePort,
   mllpExchange,
   ROOT,
@@ -18,6 +17,7 @@ import {
 import { mllpSendPeer, runMllpSend } from '../support/peers';
 import { withTestSchema, type TestSchema } from '../support/postgres';
 import { flushPrefix, redisUrl, uniquePrefix } from '../support/redis';
+import { sleep, waitFor } from '../support/wait';
 
 jest.setTimeout(90_000);
 
@@ -217,10 +217,15 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
     const rows = await ledger.searchMessages({ channelId: 'lab' });
     expect(rows.map((m) => m.controlId).sort()).toEqual(['E2E-1', 'E2E-2', expect.any(String)].sort());
     expect(await ledger.searchMessages({ key: { name: 'mrn', value: 'MRN-777' } })).toHaveLength(1);
-    await eventually('every message delivered', async () => {
-      const all = await ledger.searchMessages({ channelId: 'lab' });
-      return all.length === 3 && all.every((m) => m.status === 'delivered');
-    });
+    await waitFor(
+      'every message delivered',
+      async () => {
+        const all = await ledger.searchMessages({ channelId: 'lab' });
+        return all.length === 3 && all.every((m) => m.status === 'delivered');
+      },
+      20_000,
+      50,
+    );
     const search = (await (await fetch(`${ehr.url}/Patient?identifier=MRN-000123`)).json()) as {
       entry?: unknown[];
     };
@@ -277,17 +282,27 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
         oru('B-2', 'PAT-B'),
       ]),
     ).toEqual(['AA', 'AA', 'AA', 'AA']);
-    await eventually('a parked delivery', async () => {
-      const [a2] = await ledger.searchMessages({ key: { name: 'mrn', value: 'PAT-A' }, limit: 1 });
-      const [d] = a2 ? (await ledger.getDeliveries(a2.id)).filter((x) => x.destination === 'ehr') : [];
-      return d?.status === 'parked' ? d : undefined;
-    });
-    await new Promise((r) => setTimeout(r, 600));
+    await waitFor(
+      'a parked delivery',
+      async () => {
+        const [a2] = await ledger.searchMessages({ key: { name: 'mrn', value: 'PAT-A' }, limit: 1 });
+        const [d] = a2 ? (await ledger.getDeliveries(a2.id)).filter((x) => x.destination === 'ehr') : [];
+        return d?.status === 'parked' ? d : undefined;
+      },
+      20_000,
+      50,
+    );
+    await sleep(600);
     ehr.setFailure(undefined);
-    await eventually('all delivered', async () => {
-      const all = await ledger.searchMessages({ channelId: 'lab' });
-      return all.length === 4 && all.every((m) => m.status === 'delivered');
-    });
+    await waitFor(
+      'all delivered',
+      async () => {
+        const all = await ledger.searchMessages({ channelId: 'lab' });
+        return all.length === 4 && all.every((m) => m.status === 'delivered');
+      },
+      20_000,
+      50,
+    );
     // Per patient, the EHR accepted the results in the order they were received.
     for (const mrn of ['PAT-A', 'PAT-B']) {
       const msgs = (await ledger.searchMessages({ key: { name: 'mrn', value: mrn } })).sort(
@@ -307,9 +322,11 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
     ehr.setFailure(400);
     expect(await sendAll(mllpPort, [oru('P-1')])).toEqual(['AA']);
     const [m] = await ledger.searchMessages({ channelId: 'lab' });
-    await eventually(
+    await waitFor(
       'dead letter',
       async () => (await ledger.getDelivery(`${m?.id}.ehr`))?.status === 'dead_lettered',
+      20_000,
+      50,
     );
     const [attempt] = await ledger.getAttempts(`${m?.id}.ehr`);
     expect(attempt?.code).toMatch(/400/);
@@ -323,9 +340,11 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
     );
     expect(replay.code).toBe(0);
     expect(replay.stdout).toContain(`replayed\t${m?.id}.ehr`);
-    await eventually(
+    await waitFor(
       'replayed delivery sent',
       async () => (await ledger.getDelivery(`${m?.id}.ehr`))?.status === 'sent',
+      20_000,
+      50,
     );
     expect(
       ((await (await fetch(`${ehr.url}/DiagnosticReport?_summary=count`)).json()) as { total?: number })
@@ -368,20 +387,27 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
       [...resend, ...dupes].map((id) => oru(id, `PAT-${Number(id.slice(2)) % 7}`)),
     );
     expect(codes.every((c) => c === 'AA')).toBe(true);
-    await eventually(
+    await waitFor(
       'every message delivered',
       async () => {
         const notices = new Set(pms.notices.map((n) => String(n.body.messageControlId)));
         return [...Array(N).keys()].every((i) => notices.has(`K-${i}`));
       },
       60_000,
+      50,
     );
     const rows = await ledger.searchMessages({ channelId: 'lab', limit: 1000 });
     const ids = rows.map((r) => r.controlId);
     expect(new Set(ids).size).toBe(N);
     expect(rows.reduce((n, r) => n + r.duplicateCount, 0)).toBeGreaterThanOrEqual(dupes.length);
-    await eventually('ledger all delivered', async () =>
-      (await ledger.searchMessages({ channelId: 'lab', limit: 1000 })).every((r) => r.status === 'delivered'),
+    await waitFor(
+      'ledger all delivered',
+      async () =>
+        (await ledger.searchMessages({ channelId: 'lab', limit: 1000 })).every(
+          (r) => r.status === 'delivered',
+        ),
+      20_000,
+      50,
     );
   });
 
@@ -397,9 +423,11 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
         lock.close();
       }
       expect(await sendAll(mllpPort, [oru('LOCK-1')])).toEqual(['AA']);
-      await eventually(
+      await waitFor(
         'delivered',
         async () => (await ledger.searchMessages({ channelId: 'lab' }))[0]?.status === 'delivered',
+        20_000,
+        50,
       );
     });
   }
@@ -410,10 +438,15 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
       try {
         engine = await start({}, 'sources');
         expect(await sendAll(mllpPort, [oru('SPLIT-1')])).toEqual(['AA']);
-        await eventually('delivered by the worker process', async () => {
-          const [m] = await ledger.searchMessages({ channelId: 'lab' });
-          return m?.status === 'delivered';
-        });
+        await waitFor(
+          'delivered by the worker process',
+          async () => {
+            const [m] = await ledger.searchMessages({ channelId: 'lab' });
+            return m?.status === 'delivered';
+          },
+          20_000,
+          50,
+        );
         expect(pms.notices.map((n) => n.body.messageControlId)).toEqual(['SPLIT-1']);
       } finally {
         expect(await workers.stop()).toBe(0);
@@ -430,7 +463,7 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
           { stdio: 'ignore' },
         );
       let redis: ChildProcess = startRedis();
-      await eventually('redis up', async () => (await runRedisPing(port)) || undefined, 10_000);
+      await waitFor('redis up', async () => (await runRedisPing(port)) || undefined, 10_000, 50);
       engine = await start({ REDIS_URL: `redis://127.0.0.1:${port}` });
       try {
         const first = await sendAll(
@@ -439,21 +472,22 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
         );
         expect(first.every((c) => c === 'AA')).toBe(true);
         redis.kill('SIGKILL');
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         redis = startRedis();
-        await eventually('redis back', async () => (await runRedisPing(port)) || undefined, 10_000);
+        await waitFor('redis back', async () => (await runRedisPing(port)) || undefined, 10_000, 50);
         const second = await sendAll(
           mllpPort,
           [...Array(20).keys()].map((i) => oru(`RR-${20 + i}`, `PAT-${i % 3}`)),
         );
         expect(second.every((c) => c === 'AA')).toBe(true);
-        await eventually(
+        await waitFor(
           'all 40 delivered',
           async () => {
             const notices = new Set(pms.notices.map((n) => String(n.body.messageControlId)));
             return [...Array(40).keys()].every((i) => notices.has(`RR-${i}`));
           },
           60_000,
+          50,
         );
       } finally {
         await engine.kill();

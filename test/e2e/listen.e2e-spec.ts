@@ -6,7 +6,9 @@ import { join, resolve } from 'node:path';
 import { Hl7Message, splitMessages } from '@sinew/hl7v2';
 import { MllpDecoder, encodeFrame } from '@sinew/mllp';
 import { corpusPath } from '../support/corpus';
-import { createTestPki, opensslAvailable } from '../support/tls';
+import { itWithPeer } from '../support/peers';
+import { createTestPki, opensslPeer } from '../support/tls';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
 
@@ -62,14 +64,6 @@ async function listen(args: string[]): Promise<Running> {
     });
   });
   return r;
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function sinew(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -152,7 +146,7 @@ describe('sinew listen (built command)', () => {
     expect(r.stdout.split('\n').map((l) => l.split('\t')[3])).toEqual([...files.map(() => 'AA'), undefined]);
     expect(r.status).toBe(0);
 
-    await waitFor('a line per message', () => listener.lines().length === files.length);
+    await waitFor('a line per message', () => listener.lines().length === files.length, 10_000);
     const lines = listener.lines();
     for (const line of lines) expect(line).toMatch(LINE);
     expect(lines.map((l) => l.split('\t').slice(2))).toEqual(
@@ -205,7 +199,7 @@ describe('sinew listen (built command)', () => {
     expect(fine?.get('MSA-1')).toBe('AA');
     expect(fine?.get('MSA-2')).toBe('OK000001');
 
-    await waitFor('4 lines', () => listener.lines().length === 4);
+    await waitFor('4 lines', () => listener.lines().length === 4, 10_000);
     const lines = listener.lines();
     for (const line of lines) expect(line).toMatch(LINE);
     expect(lines.map((l) => l.split('\t').slice(2))).toEqual([
@@ -223,7 +217,7 @@ describe('sinew listen (built command)', () => {
     const [unstored] = await exchange(listener.port, [msg('LOST0001')]);
     expect(unstored?.get('MSA-1')).toBe('AR');
     expect(unstored?.get('MSA-2')).toBe('LOST0001');
-    await waitFor('5 lines', () => listener.lines().length === 5);
+    await waitFor('5 lines', () => listener.lines().length === 5, 10_000);
     expect(listener.lines()[4]?.split('\t').slice(2)).toEqual(['ADT^A01', 'LOST0001', 'AR']);
     expect(listener.stderr()).toContain('sinew listen: could not store a message (ENOENT); answered AR\n');
   });
@@ -271,7 +265,7 @@ describe('sinew listen (built command)', () => {
     expect(listener.lines()).toHaveLength(accepted.length);
   });
 
-  (opensslAvailable() ? it : it.skip)('serves mutual TLS with --cert, --key and --ca', async () => {
+  itWithPeer(opensslPeer, 'serves mutual TLS with --cert, --key and --ca', async () => {
     const pki = createTestPki();
     try {
       const listener = await listen([
@@ -292,7 +286,11 @@ describe('sinew listen (built command)', () => {
       expect(ok.stdout).toBe(`${f}\t1\tTLS00001\tAA\t\n`);
       const refused = await sinew(['send', '--port', String(listener.port), '--ca', pki.caPath, f]);
       expect(refused.stdout).toMatch(/\terror\tmllp\.tls_handshake: /);
-      await waitFor('the refused handshake reported', () => listener.stderr().includes('mllp.tls_handshake'));
+      await waitFor(
+        'the refused handshake reported',
+        () => listener.stderr().includes('mllp.tls_handshake'),
+        10_000,
+      );
       expect(listener.lines()).toHaveLength(1);
       listener.child.kill('SIGTERM');
       expect((await listener.exit).code).toBe(0);

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Hl7Message, buildAck } from '@sinew/hl7v2';
 import { MllpServer } from '@sinew/mllp';
-import { createTestPki, opensslAvailable } from '../support/tls';
+import { itWithPeer } from '../support/peers';
+import { createTestPki, opensslPeer } from '../support/tls';
 
 jest.setTimeout(20_000);
 
@@ -172,7 +173,7 @@ describe('sinew send (built command)', () => {
     expect(received).toEqual([]);
   });
 
-  (opensslAvailable() ? it : it.skip)('sends over mutual TLS with --ca, --cert and --key', async () => {
+  itWithPeer(opensslPeer, 'sends over mutual TLS with --ca, --cert and --key', async () => {
     const pki = createTestPki();
     const tlsServer = new MllpServer(
       { port: 0, tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestCert: true } },

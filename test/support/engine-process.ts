@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { sleep } from './wait';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
@@ -97,25 +98,10 @@ export async function startEngineProcess(options: EngineProcessOptions): Promise
         await proc.kill();
         throw new Error(`sinew start was not ready within 30 s\n${stderr}\n${stdout}`);
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
   return proc;
-}
-
-/** Polls until `probe` returns a value other than undefined/false. */
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 20_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Sends one MLLP frame as raw bytes (even unparsable ones) and resolves with the reply's payload. */

@@ -29,7 +29,21 @@ export function describeWithPeer(peer: Peer, title: string, body: () => void): v
   }
 }
 
-function runs(command: string, args: string[]): boolean {
+/** `it` when the peer is there; a failing test under CI, a skipped test elsewhere. */
+export function itWithPeer(peer: Peer, title: string, body: jest.ProvidesCallback, timeoutMs?: number): void {
+  if (peer.available) {
+    it(title, body, timeoutMs);
+  } else if (process.env.CI === 'true') {
+    it(`${title} (needs ${peer.name})`, () => {
+      throw new Error(`${peer.name} is missing on this CI machine: ${peer.install}`);
+    });
+  } else {
+    it.skip(`${title} (skipped: ${peer.name} is not installed; ${peer.install})`, body);
+  }
+}
+
+/** True when `command args` runs and exits 0 within 10 s. */
+export function runs(command: string, args: string[]): boolean {
   const r = spawnSync(command, args, { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0;
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
+import { sleep } from './wait';
 
 /**
  * Redis for tests: `REDIS_URL` when set; otherwise the local server on 127.0.0.1:6379 when it
@@ -143,6 +144,6 @@ export async function startRedisServer(): Promise<RedisServer> {
       child.kill('SIGKILL');
       throw new Error(`redis-server on port ${port} did not answer PING within 10 s: ${output.trim()}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }

@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runs, type Peer } from './peers';
 
 /** A key and the certificate that goes with it (PEM). */
 export interface KeyPair {
@@ -27,10 +28,20 @@ export interface TestPki {
   remove(): void;
 }
 
-/** True when the `openssl` command can be run. */
-export function opensslAvailable(): boolean {
-  return spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
-}
+let openssl: boolean | undefined;
+/**
+ * The `openssl` command, which makes the certificates of the TLS tests ({@link createTestPki}).
+ * A TLS test runs through `describeWithPeer` / `itWithPeer`, so a missing `openssl` fails it
+ * under CI and skips it elsewhere. Looked for once, on first use.
+ */
+export const opensslPeer: Peer = {
+  name: 'openssl',
+  get available() {
+    openssl ??= runs('openssl', ['version']);
+    return openssl;
+  },
+  install: 'apt-get install openssl',
+};
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 

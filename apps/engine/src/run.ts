@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { mkdirSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import {
   ChannelError,
@@ -32,6 +33,17 @@ export interface RunningEngine {
    */
   reload(by: string): Promise<DeployReport | undefined>;
   stop(): Promise<void>;
+}
+
+/** The commit checked out in the channel folder, when it is in a git checkout. */
+function gitCommit(dir: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The channel folder compiled; warnings logged, errors thrown as ChannelError. */
@@ -86,6 +98,10 @@ export async function startEngine(
       transformers,
       logger,
       env,
+      origin: (c) => {
+        const commit = gitCommit(config.SINEW_CHANNELS_DIR);
+        return { filePath: resolve(c.file), ...(commit ? { gitCommit: commit } : {}) };
+      },
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
       // Bundled beside this file (scripts/build.mjs).
@@ -137,11 +153,44 @@ export async function startEngine(
         { by, findings },
         'redeploy refused: the channels do not compile; the running versions stay',
       );
+      if (err instanceof ChannelError) await recordRefused(err, by).catch(() => undefined);
       return undefined;
     }
-    const report = await engine.deploy(next.channels);
+    const report = await engine.deploy(next.channels, by);
     logger.info({ by, ...report }, 'channels redeployed');
     return report;
+  };
+  // A refused file is in the history too, under the id it declares (when it declares one).
+  const recordRefused = async (err: ChannelError, by: string): Promise<void> => {
+    const files = new Set(err.problems.filter((p) => p.severity === 'error').map((p) => p.file));
+    for (const file of files) {
+      let content: string;
+      try {
+        content = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const id = /^id:\s*['"]?([A-Za-z0-9_-]{1,64})['"]?\s*$/m.exec(content)?.[1];
+      if (!id) continue;
+      await store.recordDeployment({
+        channelId: id,
+        content,
+        filePath: resolve(file),
+        deployedBy: by,
+        deployedAt: new Date(),
+        outcome: 'refused',
+        problems: err.problems
+          .filter((p) => p.file === file)
+          .map((p) => ({
+            line: p.line,
+            column: p.column,
+            level: p.severity,
+            code: p.code,
+            message: p.message,
+            path: p.path,
+          })),
+      });
+    }
   };
   let watcher: FSWatcher | undefined;
   if (config.SINEW_WATCH) {

@@ -25,7 +25,7 @@ export const LintCode = {
   FhirPath: 'expression.fhirpath',
   /** A regular expression that does not compile. */
   Regex: 'expression.regex',
-  /** A duration that is not `500ms`, `30s`, `5m`, `24h`, `7d` or a number of milliseconds. */
+  /** A duration written with a unit (`5s`) in a key that takes whole milliseconds (`_ms`). */
   Duration: 'expression.duration',
   /** An ordering or business-key expression that cannot read the messages the source delivers. */
   Key: 'expression.key',
@@ -49,7 +49,7 @@ export const LintCode = {
   DuplicateListen: 'channel.duplicate_listen',
   /** A channel with `enabled: false` (not deployed). */
   Disabled: 'channel.disabled',
-  /** A channel folder without channel files. */
+  /** A folder without channel or transformer files. */
   EmptyFolder: 'channel.empty_folder',
   /** `${VAR}` with no value in the selected environment. */
   EnvUnset: 'env.unset',
@@ -57,5 +57,7 @@ export const LintCode = {
   EnvFile: 'env.file',
   /** A TLS certificate, key or CA file that does not exist. */
   TlsFile: 'tls.file_missing',
+  /** A transformer file that does not load (its schema, a map, vocabulary or function it names). */
+  TransformerInvalid: 'transformer.invalid',
 } as const;
 export type LintCode = (typeof LintCode)[keyof typeof LintCode];

@@ -137,6 +137,7 @@ export function compileChannel(
   options: CompileOptions,
 ): CompileResult {
   const problems: LintProblem[] = [];
+  const unresolved = new Set<string>();
   const yaml = readYaml(text);
   const add = (
     path: ReadonlyArray<string | number>,
@@ -145,13 +146,13 @@ export function compileChannel(
     severity: Severity = 'error',
     at: 'key' | 'value' = 'value',
   ) => {
+    // A value whose reference did not resolve is reported once, for the reference.
+    if (unresolved.has(path.join('.')) && code !== LintCode.EnvUnset && code !== LintCode.EnvFile) return;
     const pos = at === 'key' ? yaml.keyAt(path) : yaml.valueAt(path);
     problems.push({ file, ...pos, severity, code, path: path.join('.'), message });
   };
-  // A value whose reference could not be filled is reported once, not again by the schema.
-  const unfilled = new Set<string>();
   const addRaw = (list: readonly RawProblem[]) => {
-    for (const p of list) if (!unfilled.has(p.path.join('.'))) add(p.path, p.code, p.message, 'error', p.at);
+    for (const p of list) add(p.path, p.code, p.message, 'error', p.at);
   };
   const addExpr = (base: Array<string | number>, list: readonly ExpressionProblem[]) => {
     for (const p of list) add([...base, ...p.path], p.code, p.message, p.severity);
@@ -178,7 +179,7 @@ export function compileChannel(
 
   const resolved = resolveReferences(raw, options.env);
   for (const f of resolved.findings) {
-    unfilled.add(f.path.join('.'));
+    unresolved.add(f.path.join('.'));
     if (f.kind === 'file') add(f.path, LintCode.EnvFile, f.message);
     else add(f.path, LintCode.EnvUnset, f.message, options.env.strict ? 'error' : 'warning');
   }

@@ -4,6 +4,7 @@ export * from './duration';
 export * from './env';
 export * from './expressions';
 export * from './folder';
+export * from './lint';
 export * from './problem';
 export * from './schema';
 export * from './suggest';

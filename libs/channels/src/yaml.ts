@@ -1,4 +1,13 @@
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import {
+  isCollection,
+  isMap,
+  isNode,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+} from 'yaml';
 
 export interface Position {
   line: number;
@@ -41,9 +50,29 @@ export function readYaml(text: string): YamlFile {
     }
     return valueAt(path);
   };
+  /** A flow collection (`{ … }`, `[ … ]`) left open: the parser notices it where the next key starts. */
+  const unclosedFlow = (offset: number): (Position & { message: string }) | undefined => {
+    let found: (Position & { message: string }) | undefined;
+    visit(doc, (_key, node) => {
+      if (isCollection(node) && node.flow && node.range && node.range[1] === offset) {
+        const close = isMap(node) ? '}' : ']';
+        found = {
+          ...pos(node.range[0]),
+          message: `this flow ${isMap(node) ? 'mapping' : 'sequence'} is not closed: end it with ${close}`,
+        };
+      }
+    });
+    return found;
+  };
   return {
     doc,
-    errors: doc.errors.map((e) => ({ ...pos(e.pos[0]), message: e.message.split('\n')[0] ?? 'unreadable' })),
+    errors: doc.errors.map(
+      (e) =>
+        (e.code === 'BAD_INDENT' ? unclosedFlow(e.pos[0]) : undefined) ?? {
+          ...pos(e.pos[0]),
+          message: e.message.split('\n')[0] ?? 'unreadable',
+        },
+    ),
     valueAt,
     keyAt,
   };

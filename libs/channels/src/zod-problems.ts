@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { LintCode } from './codes';
+import { parseDuration } from './duration';
 import { didYouMean } from './suggest';
 
 /** A schema finding before it is given a file position. */
@@ -151,13 +152,48 @@ export function zodProblems(
             message: `${String(path[path.length - 1] ?? 'value')} is required (${expectedName(issue.expected)})`,
           });
         } else {
-          out.push({
-            path,
-            at: 'value',
-            code: LintCode.Type,
-            message: `expected ${expectedName(issue.expected)}, found ${typeName(input)}`,
-          });
+          const key = path[path.length - 1];
+          const ms =
+            typeof key === 'string' && key.endsWith('_ms') && typeof input === 'string'
+              ? parseDuration(input)
+              : undefined;
+          out.push(
+            ms !== undefined
+              ? {
+                  path,
+                  at: 'value',
+                  code: LintCode.Duration,
+                  message: `${key} takes whole milliseconds: write ${ms} for ${input}`,
+                }
+              : {
+                  path,
+                  at: 'value',
+                  code: LintCode.Type,
+                  message: `expected ${expectedName(issue.expected)}, found ${typeName(input)}`,
+                },
+          );
         }
+        return;
+      }
+      case 'too_small':
+      case 'too_big': {
+        const small = issue.code === 'too_small';
+        const limit = Number(small ? issue.minimum : issue.maximum);
+        const inclusive = issue.inclusive !== false;
+        const input = (issue as { input?: unknown }).input;
+        let message: string;
+        if (issue.origin === 'string')
+          message =
+            small && limit === 1
+              ? 'must not be empty'
+              : `${small ? 'at least' : 'at most'} ${limit} characters`;
+        else if (issue.origin === 'array' || issue.origin === 'set')
+          message = `${small ? 'at least' : 'at most'} ${limit} item${limit === 1 ? '' : 's'}`;
+        else
+          message = `must be ${small ? (inclusive ? '≥' : '>') : inclusive ? '≤' : '<'} ${limit}${
+            typeof input === 'number' ? `, found ${input}` : ''
+          }`;
+        out.push({ path, at: 'value', code: LintCode.Value, message });
         return;
       }
       case 'custom': {

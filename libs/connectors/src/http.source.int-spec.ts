@@ -1,8 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
-import { createTestPki, opensslAvailable } from '@sinew/test-support/tls';
-import { ackFor, adt, D, delay, recordingIngest, recordingLogger } from '../test/support';
+import { describeWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { httpSource, httpSourceConfig } from './http.source';
 
@@ -255,9 +257,9 @@ describe('http source: protocol checks', () => {
       return { disposition: D.accepted, messageId: 'slow' };
     });
     const pending = post(base, '{"a":1}', 'application/json');
-    await delay(100);
+    await sleep(100);
     const stopped = source.stop(5_000);
-    await delay(50);
+    await sleep(50);
     release();
     const res = await pending;
     expect(res.status).toBe(202);
@@ -272,7 +274,7 @@ describe('http source: protocol checks', () => {
       () => 'answered',
       () => 'cut',
     );
-    await delay(100);
+    await sleep(100);
     const started = Date.now();
     await source.stop(200);
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -280,8 +282,7 @@ describe('http source: protocol checks', () => {
   });
 });
 
-const describeTls = opensslAvailable() ? describe : describe.skip;
-describeTls('http source over HTTPS', () => {
+describeWithPeer(opensslPeer, 'http source over HTTPS', () => {
   it('serves HTTPS with the configured key and certificate', async () => {
     const pki = createTestPki();
     try {

@@ -193,7 +193,8 @@ export class HttpSource implements Source {
       this.inFlight--;
       if (this.inFlight === 0) this.idle?.();
     });
-    this.answer(req)
+    // Answered when its work ends; the server does not wait on the handler.
+    void this.answer(req)
       .catch((err: unknown) => {
         this.context.logger.error(
           { channelId: this.context.channelId, error: errorCode(err) },

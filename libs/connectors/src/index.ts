@@ -30,4 +30,4 @@ export {
   type FileDestinationConfig,
 } from './file.destination';
 export { SOURCES, DESTINATIONS } from './registry';
-export { connectorDocs, configJsonSchema } from './docs';
+export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';

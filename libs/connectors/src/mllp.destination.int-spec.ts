@@ -1,7 +1,8 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { Hl7Message } from '@sinew/hl7v2';
 import { MllpServer, type MllpHandler } from '@sinew/mllp';
-import { createTestPki, opensslAvailable } from '@sinew/test-support/tls';
+import { itWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
 import { ackFor, adt, recordingLogger } from '../test/support';
 import type { DeliveryRequest, Destination } from './connector';
 import { mllpDestination, mllpDestinationConfig } from './mllp.destination';
@@ -155,7 +156,7 @@ describe('mllp destination', () => {
     expect(frames).toBe(0);
   });
 
-  (opensslAvailable() ? it : it.skip)('sends over mutual TLS with PEM files', async () => {
+  itWithPeer(opensslPeer, 'sends over mutual TLS with PEM files', async () => {
     const pki = createTestPki();
     try {
       const server = await peer(byControlId, {
@@ -174,29 +175,26 @@ describe('mllp destination', () => {
     }
   });
 
-  (opensslAvailable() ? it : it.skip)(
-    'mllps:// alone connects with TLS trusting the system CAs',
-    async () => {
-      const pki = createTestPki();
-      try {
-        let frames = 0;
-        const server = await peer(
-          (bytes) => {
-            frames++;
-            return ackFor(bytes, 'AA');
-          },
-          { tls: { key: pki.server.key, cert: pki.server.cert } },
-        );
-        const d = destination({ url: `MLLPS://127.0.0.1:${server.port}/` });
-        expect(d.describe()).toBe(`mllps://127.0.0.1:${server.port}`);
-        // The test CA is not a system CA: the handshake fails on the certificate, nothing is sent.
-        expect(await d.send(delivery(adt('AA-SYSCA')))).toMatchObject({ status: 'retry', code: 'TLS' });
-        expect(frames).toBe(0);
-      } finally {
-        pki.remove();
-      }
-    },
-  );
+  itWithPeer(opensslPeer, 'mllps:// alone connects with TLS trusting the system CAs', async () => {
+    const pki = createTestPki();
+    try {
+      let frames = 0;
+      const server = await peer(
+        (bytes) => {
+          frames++;
+          return ackFor(bytes, 'AA');
+        },
+        { tls: { key: pki.server.key, cert: pki.server.cert } },
+      );
+      const d = destination({ url: `MLLPS://127.0.0.1:${server.port}/` });
+      expect(d.describe()).toBe(`mllps://127.0.0.1:${server.port}`);
+      // The test CA is not a system CA: the handshake fails on the certificate, nothing is sent.
+      expect(await d.send(delivery(adt('AA-SYSCA')))).toMatchObject({ status: 'retry', code: 'TLS' });
+      expect(frames).toBe(0);
+    } finally {
+      pki.remove();
+    }
+  });
 });
 
 describe('mllp destination config', () => {

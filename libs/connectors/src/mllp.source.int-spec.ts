@@ -1,8 +1,10 @@
 import { connect } from 'node:net';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
-import { createTestPki, opensslAvailable, type TestPki } from '@sinew/test-support/tls';
-import { ackFor, adt, D, delay, recordingIngest, recordingLogger } from '../test/support';
+import { describeWithPeer } from '@sinew/test-support/peers';
+import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
+import { sleep } from '@sinew/test-support/wait';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { mllpSource, mllpSourceConfig } from './mllp.source';
 
@@ -123,7 +125,7 @@ describe('mllp source', () => {
   it('keeps arrival order on one connection even when the engine answers out of order', async () => {
     const { port } = await startSource(async (req) => {
       const id = Hl7Message.parse(req.body).controlId;
-      await delay(id === 'FIRST' ? 150 : 0);
+      await sleep(id === 'FIRST' ? 150 : 0);
       return { disposition: D.accepted, reply: ackFor(req.body, 'AA') };
     });
     const frames: string[] = [];
@@ -157,9 +159,9 @@ describe('mllp source', () => {
     });
     const c = client(port, { reconnect: { attempts: 1 } });
     const pending = c.send(adt('INFLIGHT'));
-    await delay(100);
+    await sleep(100);
     const stopped = source.stop(5_000);
-    await delay(50);
+    await sleep(50);
     release();
     expect((await pending).code).toBe('AA');
     await stopped;
@@ -265,8 +267,7 @@ function frame(payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x0b]), payload, Buffer.from([0x1c, 0x0d])]);
 }
 
-const describeTls = opensslAvailable() ? describe : describe.skip;
-describeTls('mllp source over mutual TLS', () => {
+describeWithPeer(opensslPeer, 'mllp source over mutual TLS', () => {
   let pki: TestPki;
   beforeAll(() => (pki = createTestPki()));
   afterAll(() => pki.remove());

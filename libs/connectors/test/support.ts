@@ -47,18 +47,6 @@ export function recordingIngest(
   };
   return Object.assign(fn, { requests });
 }
-
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `check` holds (polling every 10 ms), failing after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(10);
-  }
-}
-
 /** Engine answers for source tests, one per disposition kind. */
 export const D = {
   accepted: { kind: 'accepted' },

@@ -19,6 +19,7 @@ import { MllpClient } from '@sinew/mllp';
 import { MemoryQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
 import { mllpExchange } from '@sinew/test-support/engine-process';
+import { sleep, waitFor } from '@sinew/test-support/wait';
 import { Engine } from './engine';
 import { createLogger } from './logger';
 
@@ -67,20 +68,6 @@ function oru(controlId: string, mrn = 'MRN-000123'): string {
   return ORU.replace('DEMO-ORU-0001', controlId).replace('MRN-000123', mrn);
 }
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 10_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 interface Running {
   engine: Engine;
   store: Store;
@@ -109,7 +96,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(channelYaml: string): Promise<Running> {
+  async function start(channelYaml: string, wrap: (store: Store) => Store = (st) => st): Promise<Running> {
     const channel = compileChannelOrThrow(
       channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`),
       'test.yaml',
@@ -118,7 +105,7 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     const store = await openStore({ dataDir: dir });
     const engine = new Engine({
       channels: [channel],
-      store,
+      store: wrap(store),
       queue: new MemoryQueueDriver(),
       transformers: library,
       logger: createLogger('silent'),
@@ -183,7 +170,7 @@ ${dest}
     expect(rows).toHaveLength(1);
     expect(rows[0]?.duplicateCount).toBe(1);
     await waitFor('delivery', () => sink.received.length === 1 || undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(sink.received).toHaveLength(1);
   });
 
@@ -246,6 +233,27 @@ pipeline:
     expect(ack.get('ERR-3.1')).toBe('101');
     expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
   });
+
+  it('records a message whose pipeline keeps failing as errored, with the reason, instead of retrying it for ever', async () => {
+    const { send, store } = await start(channel(), (real) => {
+      // A ledger that refuses every pipeline outcome but the errored one.
+      const failing = Object.create(real) as Store;
+      failing.completePipeline = (id, result) =>
+        result.status === 'errored'
+          ? real.completePipeline(id, result)
+          : Promise.reject(new Error('disk full'));
+      return failing;
+    });
+    expect(readAck(await send(oru('F-1'))).code).toBe('AA');
+    const m = await waitFor(
+      'errored',
+      async () => (await store.searchMessages({ channelId: 'lab', status: 'errored' }))[0],
+      20_000,
+    );
+    expect(m.issues[0]).toMatchObject({ code: 'pipeline.failed', step: 'pipeline' });
+    expect(m.issues[0]?.message).toContain('disk full');
+    expect(sink.received).toHaveLength(0);
+  }, 30_000);
 
   it('retries a destination answering 503 and keeps every attempt', async () => {
     sink.statuses = [503, 503];

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ChannelEnvironment, CompiledChannel, CompiledDestination } from '@sinew/channels';
 import type { Disposition, Source } from '@sinew/connectors';
@@ -32,6 +33,8 @@ export interface EngineOptions {
   logger: EngineLogger;
   /** The environment the channels were compiled in (pipeline threads compile them again). */
   env?: ChannelEnvironment;
+  /** Where each channel's file is and its git commit, for the deployment history. */
+  origin?: (channel: CompiledChannel) => { filePath: string; gitCommit?: string };
   roles?: readonly Role[];
   metrics?: EngineMetrics;
   /** How often the recovery sweep runs (default 5,000 ms). */
@@ -57,6 +60,9 @@ interface Deployed {
   source?: Source;
   workers: Map<string, DestinationWorker>;
 }
+
+/** Runs of a pipeline job before its message is recorded `errored`. */
+const PIPELINE_ATTEMPTS = 5;
 
 /** What one deployment changed. */
 export interface DeployReport {
@@ -183,7 +189,30 @@ export class Engine {
     return this.started && !this.stopping;
   }
 
-  async start(): Promise<void> {
+  /** Records each channel's deployment in the ledger and stamps its version on new messages. */
+  private async recordVersions(entries: Deployed[], by: string): Promise<void> {
+    for (const d of entries) {
+      const origin = this.options.origin?.(d.channel) ?? { filePath: resolve(d.channel.file) };
+      const record = await this.options.store.recordDeployment({
+        channelId: d.channel.id,
+        content: d.channel.text,
+        filePath: origin.filePath,
+        ...(origin.gitCommit ? { gitCommit: origin.gitCommit } : {}),
+        deployedBy: by,
+        deployedAt: new Date(),
+        outcome: 'deployed',
+      });
+      d.ingestor.channelVersion = record.version;
+    }
+  }
+
+  /** The deployed version (ledger deployment history) of a channel. */
+  channelVersion(channelId: string): number | undefined {
+    return this.deployed.get(channelId)?.ingestor.channelVersion;
+  }
+
+  async start(by = 'startup'): Promise<void> {
+    await this.recordVersions([...this.deployed.values()], by);
     if (this.roles.has('workers')) {
       this.threads = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
       for (const d of this.deployed.values()) await this.consumeQueues(d);
@@ -203,13 +232,13 @@ export class Engine {
    * Deliveries and pipeline runs under way finish on the version that started them; a source
    * whose type and settings did not change keeps its socket (connected senders see nothing).
    */
-  deploy(channels: readonly CompiledChannel[]): Promise<DeployReport> {
-    const run = this.deploying.then(() => this.doDeploy(channels));
+  deploy(channels: readonly CompiledChannel[], by = 'deploy'): Promise<DeployReport> {
+    const run = this.deploying.then(() => this.doDeploy(channels, by));
     this.deploying = run.catch(() => undefined);
     return run;
   }
 
-  private async doDeploy(channels: readonly CompiledChannel[]): Promise<DeployReport> {
+  private async doDeploy(channels: readonly CompiledChannel[], by: string): Promise<DeployReport> {
     const report: DeployReport = { added: [], changed: [], removed: [], unchanged: [], keptSources: [] };
     const next = new Map(channels.filter((c) => c.spec.enabled).map((c) => [c.id, c]));
     const retired: Array<Promise<void>> = [];
@@ -226,6 +255,7 @@ export class Engine {
         continue;
       }
       const entry = this.build(channel, old);
+      await this.recordVersions([entry], by);
       (old ? report.changed : report.added).push(channel.id);
       if (old && old.pipeline.ordered !== entry.pipeline.ordered)
         this.options.logger.warn(
@@ -297,11 +327,17 @@ export class Engine {
         async (job) => {
           const current = this.deployed.get(id);
           // A removed channel's messages wait, `received`, for it to come back.
-          if (current) await this.runPipeline(current, job.data.messageId, job.id);
+          if (!current) return;
+          try {
+            await this.runPipeline(current, job.data.messageId, job.id);
+          } catch (err) {
+            if (job.attempt < PIPELINE_ATTEMPTS) throw err;
+            await this.pipelineFailed(id, job.data.messageId, err);
+          }
         },
         {
           ...(d.pipeline.ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
-          attempts: 5,
+          attempts: PIPELINE_ATTEMPTS,
           backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
         },
       );
@@ -368,7 +404,8 @@ export class Engine {
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
     }
-    const threads = this.threads;
+    // While a redeploy starts new threads, a changed channel runs on this thread.
+    const threads = this.threads?.runs(d.channel) ? this.threads : undefined;
     const result = threads
       ? await threads.run(d.channel.id, local.raw, local.contentType)
       : d.pipeline.run(local.raw, local.contentType, local.message);
@@ -399,6 +436,33 @@ export class Engine {
         await w.enqueueCreated(delivery, { body: created.payload, contentType: created.payloadType });
       else await w.enqueue(delivery.id, delivery.attempts + 1);
     }
+  }
+
+  /**
+   * A pipeline that kept failing (not bad data, which the pipeline records itself: a thread
+   * that died, a ledger that refused the write): the message becomes `errored` with the reason,
+   * visible and reprocessable, instead of being retried for ever.
+   */
+  private async pipelineFailed(channelId: string, messageId: string, err: unknown): Promise<void> {
+    const reason = errorText(err);
+    await this.options.store.completePipeline(messageId, {
+      status: 'errored',
+      issues: [
+        {
+          severity: 'error',
+          code: 'pipeline.failed',
+          message: `the pipeline failed ${PIPELINE_ATTEMPTS} times: ${reason}`,
+          step: 'pipeline',
+        },
+      ],
+      deliveries: [],
+    });
+    this.metrics.errored.inc({ channel: channelId });
+    this.options.logger.warn(
+      { channel: channelId, messageId, err: reason },
+      'pipeline kept failing; message errored',
+    );
+    this.resolveWaiter(messageId, undefined);
   }
 
   /** The ACK a finished message was answered with, and what it stood for. */
@@ -523,7 +587,9 @@ export class Engine {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(100, deadline - Date.now());
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await Promise.allSettled([...this.deployed.values()].map((d) => d.source?.stop(left())));
+    await Promise.allSettled(
+      [...this.deployed.values()].map((d) => d.source?.stop(left()) ?? Promise.resolve()),
+    );
     await this.sweeping?.catch(() => undefined);
     await this.options.queue.close({ timeoutMs: left() }).catch(() => undefined);
     await this.threads?.close();

@@ -160,6 +160,8 @@ const UNAVAILABLE: DispositionIssue = {
 export class Ingestor {
   /** Messages in a commit not yet finished, by duplicate key, so a quick resend is caught too. */
   private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
+  /** The deployed version of the channel (ledger deployment history), recorded on each message. */
+  channelVersion?: number;
 
   constructor(
     private readonly channel: CompiledChannel,
@@ -231,6 +233,7 @@ export class Ingestor {
       contentType: 'hl7v2',
       raw: req.body,
       keys,
+      ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
     };
     const commit = this.deps.committer.add(record);
@@ -384,6 +387,7 @@ export class Ingestor {
         contentType,
         raw: req.body,
         keys,
+        ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       });
       this.deps.metrics.received.inc({ channel: channelId });
       this.deps.committed(this.channel, id, { raw: req.body, contentType }).catch(() => undefined);

@@ -146,7 +146,11 @@ export class PipelineThreads {
   private readonly threads: PipelineThread[];
   private nextId = 1;
 
+  /** The version (content hash) of each channel these threads compiled. */
+  private readonly hashes: ReadonlyMap<string, string>;
+
   private constructor(options: PipelineThreadsOptions) {
+    this.hashes = new Map(options.channels.map((c) => [c.id, c.hash]));
     const data: PipelineWorkerData = {
       channels: options.channels.map((c) => ({ text: c.text, file: c.file })),
       env: { ...options.env, values: { ...options.env.values }, strict: false },
@@ -165,6 +169,11 @@ export class PipelineThreads {
       throw err;
     }
     return pool;
+  }
+
+  /** Whether these threads run this version of the channel (not an older one). */
+  runs(channel: CompiledChannel): boolean {
+    return this.hashes.get(channel.id) === channel.hash;
   }
 
   get size(): number {

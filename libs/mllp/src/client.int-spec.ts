@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Hl7Message, buildAck } from '@sinew/hl7v2';
-import { adt, delay, until } from '../test/raw-connection';
+import { sleep, waitFor } from '@sinew/test-support/wait';
+import { adt } from '../test/raw-connection';
 import { ackingHandler } from './acks';
 import { MllpClient, type MllpClientOptions } from './client';
 import { MllpDecoder, encodeFrame } from './framing';
@@ -153,7 +154,7 @@ describe('MllpClient', () => {
     const port = await deadPort();
     const c = client(port, { reconnect: { attempts: 6, initialDelayMs: 100, jitter: 0 } });
     const sending = c.send(adt('LATE0001'));
-    await delay(150);
+    await sleep(150);
     const server = new MllpServer({ port }, ackingHandler());
     await server.start();
     closers.push(() => server.stop(1_000));
@@ -180,7 +181,10 @@ describe('MllpClient', () => {
     const server = await codeEchoServer({ idleTimeoutMs: 100 });
     const c = client(server.port);
     expect((await c.send(adt('FIRST0AA'))).status).toBe('accepted');
-    await until(() => server.stats.idleTimeouts === 1 && server.stats.connectionsOpen === 0);
+    await waitFor(
+      'the idle connection closed',
+      () => server.stats.idleTimeouts === 1 && server.stats.connectionsOpen === 0,
+    );
     expect((await c.send(adt('AGAIN0AA'))).status).toBe('accepted');
     expect(c.stats.connects).toBe(2);
   });
@@ -207,7 +211,7 @@ describe('MllpClient', () => {
     closers.push(() => server.stop(1_000));
     const c = client(server.port);
     const inFlight = c.send(adt('CLOSING1'));
-    await until(() => server.stats.frames === 1);
+    await waitFor('one frame', () => server.stats.frames === 1);
     await c.close();
     expect(await inFlight).toMatchObject({ status: 'connection_failed', error: { code: 'mllp.closed' } });
     expect(await c.send(adt('AFTER001'))).toMatchObject({

@@ -1,5 +1,6 @@
 import { Hl7Message, buildAck, readAck } from '@sinew/hl7v2';
-import { RawConnection, adt, delay, until } from '../test/raw-connection';
+import { sleep, waitFor } from '@sinew/test-support/wait';
+import { RawConnection, adt } from '../test/raw-connection';
 import { ackingHandler } from './acks';
 import { MllpClient } from './client';
 import type { MllpError } from './errors';
@@ -94,7 +95,7 @@ describe('MllpServer', () => {
     const finished: string[] = [];
     const { server } = await startServer(async (bytes) => {
       const msg = Hl7Message.parse(bytes);
-      await delay(Number(msg.get('PID-3.1')));
+      await sleep(Number(msg.get('PID-3.1')));
       finished.push(msg.controlId);
       return buildAck(msg, { code: 'AA' });
     });
@@ -171,7 +172,7 @@ describe('MllpServer', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     expect(c.frames).toEqual([]);
     expect(handler).not.toHaveBeenCalled();
-    await until(() => server.stats.connectionsOpen === 0);
+    await waitFor('every connection closed', () => server.stats.connectionsOpen === 0);
     expect(problems.map((p) => p.code)).toEqual(['mllp.idle_timeout', 'mllp.partial_frame']);
     expect(server.stats).toMatchObject({ idleTimeouts: 1, partialFrames: 1, frames: 0 });
   });
@@ -179,7 +180,7 @@ describe('MllpServer', () => {
   it('keeps a connection open past the idle timeout while a reply is pending', async () => {
     const { server } = await startServer(
       async (bytes) => {
-        await delay(400);
+        await sleep(400);
         return buildAck(Hl7Message.parse(bytes), { code: 'AA' });
       },
       { idleTimeoutMs: 150 },
@@ -198,10 +199,10 @@ describe('MllpServer', () => {
     const quitter = await open(server);
     const stayer = await open(server);
     quitter.write(Buffer.concat([Buffer.from([VT]), Buffer.from(adt('CUT00001')).subarray(0, 40)]));
-    await until(() => server.stats.connectionsOpen === 2);
-    await delay(50);
+    await waitFor('two connections', () => server.stats.connectionsOpen === 2);
+    await sleep(50);
     quitter.destroy();
-    await until(() => server.stats.connectionsOpen === 1);
+    await waitFor('one connection left', () => server.stats.connectionsOpen === 1);
     stayer.write(encodeFrame(adt('STAY0001')));
     const [reply] = await stayer.waitForFrames(1);
     expect(ackOf(reply as Buffer).controlId).toBe('STAY0001');
@@ -214,7 +215,7 @@ describe('MllpServer', () => {
     const { server, problems } = await startServer(ackingHandler(), { maxConnections: 2 });
     const a = await open(server);
     const b = await open(server);
-    await until(() => server.stats.connectionsOpen === 2);
+    await waitFor('two connections', () => server.stats.connectionsOpen === 2);
     const c = await open(server);
     await c.waitForClose(2_000);
     expect(c.frames).toEqual([]);
@@ -224,7 +225,7 @@ describe('MllpServer', () => {
     a.write(encodeFrame(adt('STILL001')));
     expect(ackOf((await a.waitForFrames(1))[0] as Buffer).code).toBe('AA');
     b.destroy();
-    await until(() => server.stats.connectionsOpen === 1);
+    await waitFor('one connection left', () => server.stats.connectionsOpen === 1);
     const d = await open(server);
     d.write(encodeFrame(adt('AGAIN001')));
     expect(ackOf((await d.waitForFrames(1))[0] as Buffer).controlId).toBe('AGAIN001');
@@ -256,12 +257,12 @@ describe('MllpServer', () => {
       const c = await open(server);
       const port = server.port;
       c.write(encodeFrame(adt('INFLIGHT')));
-      await until(() => server.stats.frames === 1);
+      await waitFor('one frame', () => server.stats.frames === 1);
       const stopped = server.stop(5_000);
-      await delay(50);
+      await sleep(50);
       await expect(RawConnection.open(port).then((x) => x.destroy())).rejects.toThrow();
       c.write(encodeFrame(adt('TOOLATE1')));
-      await delay(50);
+      await sleep(50);
       release();
       await stopped;
       await c.waitForClose();
@@ -272,7 +273,7 @@ describe('MllpServer', () => {
       const { server } = await startServer(() => new Promise(() => undefined));
       const c = await open(server);
       c.write(encodeFrame(adt('FOREVER1')));
-      await until(() => server.stats.frames === 1);
+      await waitFor('one frame', () => server.stats.frames === 1);
       const started = Date.now();
       await server.stop(200);
       await c.waitForClose();

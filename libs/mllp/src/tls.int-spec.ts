@@ -1,6 +1,6 @@
 import type { PeerCertificate } from 'node:tls';
 import { describeWithPeer } from '../../../test/support/peers';
-import { createTestPki, opensslAvailable, type TestPki } from '../../../test/support/tls';
+import { createTestPki, opensslPeer, type TestPki } from '../../../test/support/tls';
 import { RawConnection, adt } from '../test/raw-connection';
 import { ackingHandler } from './acks';
 import { MllpClient, type MllpClientOptions } from './client';
@@ -9,9 +9,7 @@ import { MllpServer, type MllpServerOptions } from './server';
 
 jest.setTimeout(20_000);
 
-const openssl = { name: 'openssl', available: opensslAvailable(), install: 'apt-get install openssl' };
-
-describeWithPeer(openssl, 'MLLP over TLS', () => {
+describeWithPeer(opensslPeer, 'MLLP over TLS', () => {
   let pki: TestPki;
   const closers: Array<() => Promise<void>> = [];
 

@@ -99,15 +99,3 @@ export function adt(controlId: string, patientId = '12345'): string {
     `PID|1||${patientId}^^^NORTH^MR||DOE^JANE||19800101|F\r`
   );
 }
-
-/** Resolves after `ms`. */
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every 10 ms until it holds; throws after `timeoutMs`. */
-export async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(10);
-  }
-}

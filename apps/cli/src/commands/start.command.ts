@@ -2,7 +2,6 @@ import { Option, type Command } from 'commander';
 import { ChannelError } from '@sinew/channels';
 import { MappingError } from '@sinew/mapping';
 import { ConfigError, loadConfig } from '../../../engine/src/config';
-import { startEngine } from '../../../engine/src/run';
 
 const EXAMPLES = `
 Examples:
@@ -62,6 +61,8 @@ export function registerStart(program: Command): void {
       if (options.env) process.env.SINEW_ENV = options.env;
       try {
         const config = loadConfig(env);
+        // Loaded here so that the other commands start without NestJS and the ledger.
+        const { startEngine } = await import('../../../engine/src/run');
         const running = await startEngine(config);
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, ROOT } from '../support/engine-process';
+import { waitFor } from '../support/wait';
+
+jest.setTimeout(90_000);
+
+/** The pids whose parent is `pid` and that have not exited (zombies count as exited). */
+function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (stat && stat.ppid === pid && stat.state !== 'Z') children.push(Number(entry));
+  }
+  return children;
+}
+
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // pid (comm) state ppid …: the command name may hold spaces and parentheses.
+  const [state, ppid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: state ?? '', ppid: Number(ppid) };
+}
+
+const running = (pid: number) => {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
+};
+
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('npm start (scripts/start.mjs)', () => {
+  let dir: string;
+  let start: ChildProcess | undefined;
+  let started: number[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sinew-npm-start-'));
+  });
+  afterEach(() => {
+    for (const pid of [...started, start?.pid ?? 0]) {
+      if (pid && running(pid)) process.kill(pid, 'SIGKILL');
+    }
+    started = [];
+    start = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `node scripts/start.mjs` with free ports in its environment. */
+  async function npmStart() {
+    const env = {
+      SINEW_HTTP_PORT: await freePort(),
+      EHR_PORT: await freePort(),
+      PMS_PORT: await freePort(),
+      LAB_MLLP_PORT: await freePort(),
+      PMS_ADT_MLLP_PORT: await freePort(),
+      PMS_SIU_MLLP_PORT: await freePort(),
+    };
+    const child = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+        SINEW_DATA_DIR: join(dir, 'data'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    start = child;
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { env, child, pid: child.pid as number, out, exit };
+  }
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'listens on the ports its environment names and, on %s, stops every process it started',
+    async (signal) => {
+      const { env, child, pid, out, exit } = await npmStart();
+      await waitFor(
+        'npm start to say it is running',
+        () => {
+          if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}\n${out.stderr}`);
+          return out.stdout.includes('Sinew is running.');
+        },
+        60_000,
+        50,
+      );
+      expect(out.stdout).toContain(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`);
+      expect(out.stdout).toContain(`npx sinew send --port ${env.LAB_MLLP_PORT} channels/samples/oru-r01.hl7`);
+      expect(out.stdout).toContain(
+        `npx sinew send --port ${env.PMS_ADT_MLLP_PORT} channels/samples/adt-a01.hl7`,
+      );
+      expect(out.stdout).toContain(
+        `npx sinew send --port ${env.PMS_SIU_MLLP_PORT} channels/samples/siu-s12.hl7`,
+      );
+      expect((await fetch(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${env.EHR_PORT}/fhir/Patient`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${env.PMS_PORT}/api/notices`)).status).toBe(200);
+      for (const port of [env.LAB_MLLP_PORT, env.PMS_ADT_MLLP_PORT, env.PMS_SIU_MLLP_PORT]) {
+        expect(await listens(port)).toBe(true);
+      }
+
+      // The stand-ins and the engine.
+      started = childPids(pid);
+      expect(started).toHaveLength(2);
+
+      child.kill(signal);
+      expect(await exit).toBe(0);
+      expect(started.filter(running)).toEqual([]);
+      for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
+    },
+  );
+
+  it('stops what it started when SIGTERM comes during start-up', async () => {
+    const { env, child, pid, exit } = await npmStart();
+    started = await waitFor('the stand-ins started', () => {
+      const pids = childPids(pid);
+      return pids.length > 0 && pids;
+    });
+    child.kill('SIGTERM');
+    expect(await exit).toBe(143);
+    expect(started.filter(running)).toEqual([]);
+    for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
+  });
+});
