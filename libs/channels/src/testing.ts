@@ -470,7 +470,7 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
       try {
         read = readInput(input, file, pipeline.channel.source.produces);
       } catch (err) {
-        failures.push(`input ${inputs.length > 1 ? `${n + 1} ` : ''}: ${(err as Error).message}`);
+        failures.push(`input${inputs.length > 1 ? ` ${n + 1}` : ''}: ${(err as Error).message}`);
         return;
       }
       const prefix = inputs.length > 1 ? `[${n + 1}: ${read.label}] ` : '';
