@@ -181,7 +181,7 @@ function checkValues(
         mismatch(
           `${label} ${path}`,
           wanted.length === 1 ? wanted[0] : wanted,
-          got.length === 1 ? got[0] : got,
+          got.length === 1 ? got[0] : got.length === 0 ? undefined : got,
         ),
       );
   }
@@ -470,18 +470,26 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
       try {
         read = readInput(input, file, pipeline.channel.source.produces);
       } catch (err) {
-        failures.push(`input ${inputs.length > 1 ? `${n + 1} ` : ''}: ${(err as Error).message}`);
+        failures.push(`input${inputs.length > 1 ? ` ${n + 1}` : ''}: ${(err as Error).message}`);
         return;
       }
-      const found = checkCase(t, pipeline.channel, runChannelMessage(pipeline, read.raw, read.type));
       const prefix = inputs.length > 1 ? `[${n + 1}: ${read.label}] ` : '';
+      let found: string[];
+      try {
+        found = checkCase(t, pipeline.channel, runChannelMessage(pipeline, read.raw, read.type));
+      } catch (err) {
+        found = [`the pipeline failed: ${(err as Error)?.stack ?? String(err)}`];
+      }
       failures.push(...found.map((f) => prefix + f));
     });
     return { kind: 'channel', file: shown, line, name: t.name, passed: failures.length === 0, failures };
   });
 }
 
-/** A test file's kind: transformer tests name their `transformer:` (a top-level key), channel tests do not. */
+/**
+ * A test file's kind: transformer tests name their `transformer:` (a message map) or `map:` (a
+ * segment or datatype map) at the top level, channel tests neither.
+ */
 export function testFileKind(file: string): TestKind {
   try {
     return /^(transformer|map)[ \t]*:/m.test(readFileSync(file, 'utf8')) ? 'transformer' : 'channel';

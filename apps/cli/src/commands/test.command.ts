@@ -40,7 +40,7 @@ export function junitReport(run: TestRun, seconds: Map<string, number>): string 
       `  <testsuite name="${xml(file)}" tests="${cases.length}" failures="${f}" errors="0" time="${(seconds.get(file) ?? 0).toFixed(3)}">`,
     );
     for (const c of cases) {
-      const open = `    <testcase classname="${xml(`${c.kind}.${file}`)}" name="${xml(c.name)}" file="${xml(file)}" line="${c.line}"`;
+      const open = `    <testcase classname="${xml(file)}" name="${xml(c.name)}" file="${xml(file)}" line="${c.line}"`;
       if (c.passed) out.push(`${open}/>`);
       else {
         out.push(`${open}>`);
@@ -83,6 +83,8 @@ Examples:
 Exit status: 0 when every test passes, 1 when any fails (or none is found). Reference: docs/testing.md`,
     )
     .action((paths: string[], options: TestOptions) => {
+      // Times written without an offset (MSH-7 of built messages) read the same on every machine.
+      process.env.TZ = 'UTC';
       const given = paths.length > 0;
       const roots = given ? paths : DEFAULT_PATHS.filter((p) => existsSync(p));
       const missing = roots.filter((p) => !existsSync(p));
