@@ -1,5 +1,5 @@
 import type { Destination, DeliveryOutcome } from '@sinew/connectors';
-import type { QueueDriver } from '@sinew/queue';
+import { backoffDelay, type QueueDriver } from '@sinew/queue';
 import type { ContentType, DeliveryRecord, Store } from '@sinew/store';
 import type { CompiledDestination, RetryPolicy } from '@sinew/channels';
 import { Handoff } from './handoff';
@@ -24,14 +24,18 @@ export interface DeliveryJob {
   deliveryId: string;
 }
 
-/** Delay before attempt `attempt + 1`: exponential, capped, with jitter. */
+/** Delay before attempt `attempt + 1`: the queue's backoff (exponential, capped, with jitter). */
 export function retryDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
-  const base = Math.min(
-    policy.max_delay_ms,
-    policy.initial_delay_ms * policy.multiplier ** Math.max(0, attempt - 1),
+  return backoffDelay(
+    {
+      initialDelayMs: policy.initial_delay_ms,
+      multiplier: policy.multiplier,
+      maxDelayMs: policy.max_delay_ms,
+      jitter: policy.jitter,
+    },
+    attempt,
+    random,
   );
-  const spread = base * policy.jitter * (random() * 2 - 1);
-  return Math.max(0, Math.round(Math.min(policy.max_delay_ms, base + spread)));
 }
 
 export interface DeliveryDeps {
