@@ -22,7 +22,7 @@ import { sleep, waitFor } from '../support/wait';
 jest.setTimeout(90_000);
 
 const SAMPLE = readFileSync(join(ROOT, 'channels/samples/oru-r01.hl7'), 'latin1');
-const CORPUS_ORU = join(ROOT, '../shared/corpus/fhir-converter-01/hl7v2-samples/ORU-R01-01.hl7');
+const CORPUS_ORU = join(ROOT, 'transformers/fixtures/fhir-converter/ORU-R01-01.hl7');
 
 /** The demo lab result with its own control id and patient (MRN and surname). */
 function oru(controlId: string, mrn = 'MRN-000123', surname = 'TESTPATIENT'): string {
