@@ -22,6 +22,7 @@ const moduleNameMapper = {
   '^@sinew/store$': '<rootDir>/libs/store/src/index.ts',
   '^@sinew/connectors$': '<rootDir>/libs/connectors/src/index.ts',
   '^@sinew/engine$': '<rootDir>/libs/engine/src/index.ts',
+  '^@sinew/channels$': '<rootDir>/libs/channels/src/index.ts',
   '^@sinew/test-support/(.*)$': '<rootDir>/test/support/$1',
   '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
 };

@@ -1,17 +1,23 @@
-// Writes the generated reference pages: docs/functions.md (transformer functions) and
-// docs/builtin-maps.md (the built-in transformers).
+// Writes the generated reference pages: docs/reference/ (connectors, pipeline steps, transformer
+// functions, lint codes) and docs/builtin-maps.md (the built-in transformers).
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { generatedFiles, root } from './lib/generated.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const written = [];
+for (const [path, text] of await generatedFiles()) {
+  if (!path.startsWith('docs/')) continue;
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+  written.push(path);
+}
+
 const out = join(root, '.bench-out', `gen-docs.${process.pid}.cjs`);
 await build({
   stdin: {
-    contents:
-      "export { FUNCTIONS, functionReference, mapsReference, TransformerLibrary, BUILT_IN_TRANSFORMERS } from '@sinew/mapping';",
+    contents: "export { mapsReference, TransformerLibrary, BUILT_IN_TRANSFORMERS } from '@sinew/mapping';",
     resolveDir: root,
     loader: 'ts',
   },
@@ -25,9 +31,9 @@ await build({
 });
 const lib = createRequire(import.meta.url)(out);
 rmSync(out, { force: true });
-writeFileSync(join(root, 'docs', 'functions.md'), lib.functionReference(lib.FUNCTIONS));
 writeFileSync(
   join(root, 'docs', 'builtin-maps.md'),
   lib.mapsReference(lib.TransformerLibrary.load([lib.BUILT_IN_TRANSFORMERS])),
 );
-console.log('wrote docs/functions.md, docs/builtin-maps.md');
+written.push('docs/builtin-maps.md');
+console.log(`wrote ${written.join(', ')}`);

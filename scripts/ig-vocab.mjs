@@ -164,8 +164,11 @@ function scalar(s, flow = true) {
   return plain && !RESERVED.test(s) ? s : `'${s.replace(/'/g, "''")}'`;
 }
 
+/** The first line of every transformer file: editors validate and complete it with the schema. */
+const SCHEMA_LINE = `# yaml-language-server: $schema=${relative(outDir, join(root, 'schemas/transformer.schema.json'))}`;
+
 function toYaml(spec) {
-  const lines = [HEADER];
+  const lines = [SCHEMA_LINE, HEADER];
   for (const key of ['vocabulary', 'description', 'source_system', 'target_system']) {
     if (spec[key] !== undefined) lines.push(`${key}: ${scalar(spec[key], false)}`);
   }
@@ -208,7 +211,7 @@ for (const file of readdirSync(fromDir).sort()) {
 for (const file of readdirSync(outDir)) {
   const path = join(outDir, file);
   if (written.has(path) || !file.endsWith('.yaml')) continue;
-  if (readFileSync(path, 'utf8').startsWith(HEADER)) {
+  if (readFileSync(path, 'utf8').split('\n', 2).includes(HEADER)) {
     rmSync(path);
     notes.push(`${file}: no longer generated, removed`);
   }

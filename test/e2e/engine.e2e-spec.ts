@@ -44,12 +44,12 @@ destinations:
     base_url: ${ehr}
     mode: transaction
     ordering: PID-3.1
-    retry: { attempts: 4, initial_delay: 200ms, multiplier: 2, max_delay: 1s, jitter: 0 }
+    retry: { attempts: 4, initial_delay_ms: 200, multiplier: 2, max_delay_ms: 1000, jitter: 0 }
   - name: pms
     type: http
     url: ${pms}/api/notices
     transformer: oru-to-pms-results-ready
-    retry: { attempts: 50, initial_delay: 200ms, max_delay: 1s }
+    retry: { attempts: 50, initial_delay_ms: 200, max_delay_ms: 1000 }
 `;
 }
 

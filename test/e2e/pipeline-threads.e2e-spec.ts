@@ -1,11 +1,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { builtInRegistries, compileChannelDir, type CompiledChannel } from '@sinew/channels';
 import {
   ChannelPipeline,
-  loadChannels,
   PipelineThreads,
-  type Channel,
   type EngineLogger,
   type PipelineThreadsOptions,
 } from '@sinew/engine';
@@ -42,15 +41,19 @@ function plain(r: PipelineResult) {
   };
 }
 
+jest.setTimeout(30_000);
+
 describe('pipeline threads (dist/pipeline-worker.js)', () => {
-  const channels = loadChannels(join(ROOT, 'channels'), {});
   const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
+  const env = { values: {}, strict: true };
+  const { channels } = compileChannelDir(join(ROOT, 'channels'), builtInRegistries(library), { env });
   let pool: PipelineThreads | undefined;
   const start = (options: Partial<PipelineThreadsOptions> = {}) =>
     PipelineThreads.start({
       script: SCRIPT,
       threads: 1,
       channels,
+      env,
       transformerDirs: library.dirs,
       logger,
       ...options,
@@ -64,8 +67,8 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
   it('gives the results the main thread would, byte for byte, for every outcome', async () => {
     pool = await start({ threads: 2 });
     expect(pool.size).toBe(2);
-    const lab = channels.find((c) => c.spec.id === 'lab-results') as Channel;
-    const local = new ChannelPipeline(lab, library);
+    const lab = channels.find((c) => c.id === 'lab-results') as CompiledChannel;
+    const local = new ChannelPipeline(lab);
     const oru = readFileSync(join(SAMPLES, 'ORU-R01-01.hl7'));
     const inputs: Buffer[] = [
       oru,

@@ -65,9 +65,9 @@ describe('sinew start refuses to start', () => {
       '0',
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('channels do not load');
+    expect(r.stderr).toContain('channels do not compile');
     expect(r.stderr).toMatch(
-      /bad\.yaml:6:\d+ destinations\.0\.base_url: environment variable EHR_URL_UNSET is not set/,
+      /bad\.yaml:6:\d+ error env\.unset destinations\.0\.base_url: environment variable EHR_URL_UNSET has no value/,
     );
     const again = await start(
       ['--channels', join(dir, 'channels'), '--data', join(dir, 'data'), '--http-port', '0'],
@@ -76,12 +76,14 @@ describe('sinew start refuses to start', () => {
       },
     );
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/bad\.yaml:2:\d+ source: .*max_conections/);
     expect(again.stderr).toMatch(
-      /bad\.yaml:4:\d+ pipeline\.0\.map\.transformer: no transformer named no-such-map/,
+      /bad\.yaml:2:\d+ error schema\.unknown_key source\.max_conections: unknown key max_conections; did you mean max_connections\?/,
     );
     expect(again.stderr).toMatch(
-      /bad\.yaml:7:\d+ destinations\.1\.type: unknown destination type carrier-pigeon/,
+      /bad\.yaml:4:\d+ error reference\.transformer pipeline\.0\.map\.transformer: no transformer named no-such-map/,
+    );
+    expect(again.stderr).toMatch(
+      /bad\.yaml:7:\d+ error reference\.connector destinations\.1\.type: unknown destination type carrier-pigeon/,
     );
   });
 });

@@ -6,6 +6,9 @@ import { registerTest } from './commands/test.command';
 import { registerListen } from './commands/listen.command';
 import { registerStart } from './commands/start.command';
 import { registerReplay } from './commands/replay.command';
+import { registerHistory } from './commands/history.command';
+import { registerRollback } from './commands/rollback.command';
+import { registerLint } from './commands/lint.command';
 
 declare const SINEW_VERSION: string;
 
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
   registerListen(program);
   registerStart(program);
   registerReplay(program);
+  registerHistory(program);
+  registerRollback(program);
+  registerLint(program);
   return program;
 }
 

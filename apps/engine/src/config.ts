@@ -89,6 +89,11 @@ export const engineConfigSchema = z.object({
     .max(64)
     .default(defaultPipelineThreads())
     .describe('worker threads that run pipelines (0: on the main thread)'),
+  SINEW_WATCH: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1')
+    .describe('redeploy the channels whenever a file in the channel folder changes'),
   SINEW_STOP_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000).describe('graceful stop deadline'),
   SINEW_SQLITE_SYNC: z
     .enum(['normal', 'full'])

@@ -1,8 +1,21 @@
 import 'reflect-metadata';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import {
+  ChannelError,
+  compileChannelDir,
+  formatProblem,
+  hasErrors,
+  loadEnvironment,
+  sortProblems,
+  type ChannelEnvironment,
+  type ChannelRegistries,
+  type ChannelSet,
+} from '@sinew/channels';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
-import { ChannelError, createLogger, Engine, loadChannels, type EngineLogger } from '@sinew/engine';
+import { createLogger, Engine, type DeployReport, type EngineLogger } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
 import { openStore } from '@sinew/store';
@@ -14,7 +27,31 @@ export interface RunningEngine {
   /** The bound port of /health, /ready and /metrics. */
   httpPort: number;
   logger: EngineLogger;
+  /**
+   * Compiles the channel folder again and deploys what changed; a folder with lint errors
+   * leaves every running channel as it is. `by` says who asked (`signal`, `watcher`, `user:…`).
+   */
+  reload(by: string): Promise<DeployReport | undefined>;
   stop(): Promise<void>;
+}
+
+/** The commit checked out in the channel folder, when it is in a git checkout. */
+function gitCommit(dir: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The channel folder compiled; warnings logged, errors thrown as ChannelError. */
+function compileFolder(dir: string, registries: ChannelRegistries, env: ChannelEnvironment): ChannelSet {
+  const set = compileChannelDir(dir, registries, { env });
+  sortProblems(set.problems);
+  if (hasErrors(set.problems)) throw new ChannelError(set.problems);
+  return set;
 }
 
 /**
@@ -26,12 +63,16 @@ export async function startEngine(
   config: EngineConfig,
   logger: EngineLogger = createLogger(config.SINEW_LOG_LEVEL),
 ): Promise<RunningEngine> {
-  const channels = loadChannels(config.SINEW_CHANNELS_DIR);
   const extra =
     config.SINEW_TRANSFORMERS_DIRS?.split(',')
       .map((d) => d.trim())
       .filter(Boolean) ?? [];
   const transformers = TransformerLibrary.load([BUILT_IN_TRANSFORMERS, ...extra]);
+  const env = loadEnvironment(process.env);
+  const registries: ChannelRegistries = { sources: SOURCES, destinations: DESTINATIONS, transformers };
+  const set = compileFolder(config.SINEW_CHANNELS_DIR, registries, env);
+  for (const p of set.problems) logger.warn({ finding: formatProblem(p) }, 'channel lint warning');
+  const channels = set.channels;
   const store = await openStore({
     ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
     ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
@@ -56,8 +97,11 @@ export async function startEngine(
       queue,
       transformers,
       logger,
-      sources: SOURCES,
-      destinations: DESTINATIONS,
+      env,
+      origin: (c) => {
+        const commit = gitCommit(config.SINEW_CHANNELS_DIR);
+        return { filePath: resolve(c.file), ...(commit ? { gitCommit: commit } : {}) };
+      },
       roles: config.SINEW_ROLES,
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
       // Bundled beside this file (scripts/build.mjs).
@@ -95,16 +139,80 @@ export async function startEngine(
     },
     'sinew started',
   );
+  // The pid file lets `sinew deploy` and `sinew rollback` ask this process to redeploy (SIGHUP).
+  const pidFile = join(config.SINEW_DATA_DIR, 'sinew.pid');
+  mkdirSync(config.SINEW_DATA_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  const reload = async (by: string): Promise<DeployReport | undefined> => {
+    let next: ChannelSet;
+    try {
+      next = compileFolder(config.SINEW_CHANNELS_DIR, registries, loadEnvironment(process.env));
+    } catch (err) {
+      const findings = err instanceof ChannelError ? err.problems.map(formatProblem) : [String(err)];
+      logger.warn(
+        { by, findings },
+        'redeploy refused: the channels do not compile; the running versions stay',
+      );
+      if (err instanceof ChannelError) await recordRefused(err, by).catch(() => undefined);
+      return undefined;
+    }
+    const report = await engine.deploy(next.channels, by);
+    logger.info({ by, ...report }, 'channels redeployed');
+    return report;
+  };
+  // A refused file is in the history too, under the id it declares (when it declares one).
+  const recordRefused = async (err: ChannelError, by: string): Promise<void> => {
+    const files = new Set(err.problems.filter((p) => p.severity === 'error').map((p) => p.file));
+    for (const file of files) {
+      let content: string;
+      try {
+        content = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const id = /^id:\s*['"]?([A-Za-z0-9_-]{1,64})['"]?\s*$/m.exec(content)?.[1];
+      if (!id) continue;
+      await store.recordDeployment({
+        channelId: id,
+        content,
+        filePath: resolve(file),
+        deployedBy: by,
+        deployedAt: new Date(),
+        outcome: 'refused',
+        problems: err.problems
+          .filter((p) => p.file === file)
+          .map((p) => ({
+            line: p.line,
+            column: p.column,
+            level: p.severity,
+            code: p.code,
+            message: p.message,
+            path: p.path,
+          })),
+      });
+    }
+  };
+  let watcher: FSWatcher | undefined;
+  if (config.SINEW_WATCH) {
+    let timer: NodeJS.Timeout | undefined;
+    watcher = watch(config.SINEW_CHANNELS_DIR, { recursive: true }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload('watcher'), 300);
+    });
+  }
   let stopping: Promise<void> | undefined;
   return {
     engine,
     httpPort: address.port,
     logger,
+    reload,
     stop: () =>
       (stopping ??= (async () => {
         logger.info({}, 'sinew stopping');
+        watcher?.close();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
+        rmSync(pidFile, { force: true });
         logger.info({}, 'sinew stopped');
       })()),
   };

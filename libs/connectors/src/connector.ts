@@ -20,23 +20,43 @@ export interface IngestRequest {
   connectionId?: number;
 }
 
+/** Why a message was refused or failed: safe to send back and to log (no message content). */
+export interface DispositionIssue {
+  /** Stable dotted code: `hl7.segment_name`, `header.required`, a rule's code (`lab.mrn`). */
+  code: string;
+  message: string;
+  /** Where, as an HL7 path (`PID-3.1`), when known. */
+  location?: string;
+  /** HL7 table 0357 condition of the check that failed: 100, 101, 102, 103, 200, 207 … */
+  condition: string;
+}
+
 /**
- * The engine's answer, which the source turns into its protocol's reply.
- * - `accepted`: committed (or processed, for `ack.when: processed`) — MLLP sends `reply`
- *   (an AA/CA ACK); HTTP answers 200 with `reply` for HL7 v2, else 202 with `body`.
- * - `duplicate`: seen before within the window — the original reply is in `reply`/`body`.
- * - `rejected`: bad input or a pipeline refusal — MLLP sends `reply` (AE/AR with ERR); HTTP 4xx
- *   (`httpStatus`, default 400) with `reply` or `body` (an OperationOutcome).
- * - `unavailable`: the ledger could not be written — MLLP sends `reply` (AR/CE); HTTP 503.
+ * What happened to one received message: the engine's one answer, which each protocol's
+ * acker (libs/connectors/src/acker.ts) turns into that protocol's reply.
+ * - `accepted`: committed (and, with `ack.when: processed`, through the pipeline);
+ * - `duplicate`: seen before within the duplicate window, not processed again;
+ * - `rejected`: refused; `unreadable` (not parseable), `unsupported` (a type or version the
+ *   channel does not take) or `invalid` (a header or validation check failed);
+ * - `errored`: committed, but its pipeline failed (with `ack.when: processed`);
+ * - `unavailable`: not stored (ledger down): the sender keeps it and sends it again.
  */
+export type Disposition =
+  | { kind: 'accepted' }
+  | { kind: 'duplicate' }
+  | { kind: 'rejected'; reason: 'unreadable' | 'unsupported' | 'invalid'; issue: DispositionIssue }
+  | { kind: 'errored'; issue: DispositionIssue }
+  | { kind: 'unavailable'; issue: DispositionIssue };
+
+/** The engine's answer to a source. */
 export interface IngestReply {
-  outcome: 'accepted' | 'duplicate' | 'rejected' | 'unavailable';
+  disposition: Disposition;
   messageId?: string;
-  /** An HL7 v2 reply (ACK/NACK), when the input was HL7 v2 or an ACK is due. */
+  /**
+   * For an HL7 v2 message, its ACK as built by `hl7Reply` from the disposition (kept in the
+   * ledger, so a duplicate gets the same bytes again).
+   */
   reply?: Buffer;
-  /** A JSON reply for HTTP (an OperationOutcome or `{ id, status }`). */
-  body?: unknown;
-  httpStatus?: number;
 }
 
 export type IngestFn = (request: IngestRequest) => Promise<IngestReply>;
@@ -115,10 +135,14 @@ interface ConnectorBase<C> {
 
 export interface SourceDefinition<C = unknown> extends ConnectorBase<C> {
   kind: 'source';
+  /** The kinds of message this source can hand to the engine with these settings. */
+  produces(config: C): readonly PayloadType[];
   create(config: C, context: SourceContext): Source;
 }
 
 export interface DestinationDefinition<C = unknown> extends ConnectorBase<C> {
   kind: 'destination';
+  /** The kinds of payload this destination can deliver (the channel compiler checks it). */
+  accepts: readonly PayloadType[];
   create(config: C, context: DestinationContext): Destination;
 }

@@ -4,7 +4,7 @@ import type { DestinationDefinition, SourceDefinition } from './connector';
 import { DESTINATIONS, SOURCES } from './registry';
 
 /** A JSON Schema node, as far as the reference page reads it. */
-interface SchemaNode {
+export interface SchemaNode {
   type?: string | string[];
   description?: string;
   default?: unknown;
@@ -88,8 +88,8 @@ function rows(node: SchemaNode, prefix: string, condition = ''): Row[] {
   return out;
 }
 
-function table(definition: SourceDefinition | DestinationDefinition): string {
-  const schema = configJsonSchema(definition) as SchemaNode;
+/** A table of the settings a JSON Schema object declares: field, type, default, description. */
+export function schemaTable(schema: SchemaNode): string {
   const lines = ['| field | type | default | description |', '| --- | --- | --- | --- |'];
   for (const row of rows(schema, '')) {
     const type = row.required ? `${row.type}, **required**` : row.type;
@@ -108,7 +108,7 @@ function section(definition: SourceDefinition | DestinationDefinition): string {
     '',
     `**Guarantee.** ${definition.guarantee}`,
     '',
-    table(definition),
+    schemaTable(configJsonSchema(definition) as SchemaNode),
     '',
     'Example:',
     '',
@@ -121,8 +121,7 @@ function section(definition: SourceDefinition | DestinationDefinition): string {
 const INTRO = `# Connectors
 
 Generated from the connector declarations in \`libs/connectors/src\` by \`connectorDocs()\`; do not
-edit by hand. After changing a declaration, regenerate it with
-\`UPDATE_DOCS=1 npx jest libs/connectors/src/docs.spec.ts --selectProjects unit\`.
+edit by hand. After changing a declaration, regenerate it with \`npm run docs\`.
 
 A channel has one **source**, which receives messages, and any number of **destinations**, which
 deliver them. Each connector's settings are checked against the schema below when the channel is
@@ -162,7 +161,7 @@ Each attempt ends in one of three states; the destination's retry policy does th
 The peer's answer (ACK, response body) is kept with the delivery, and a short code
 (\`AA\`, \`HTTP 503\`, \`ECONNREFUSED\`, \`TIMEOUT\`) summarises it.`;
 
-/** The connector reference (docs/connectors.md), rendered from the declarations. */
+/** The connector reference (docs/reference/connectors.md), rendered from the declarations. */
 export function connectorDocs(): string {
   return [
     INTRO,

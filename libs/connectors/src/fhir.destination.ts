@@ -321,6 +321,7 @@ function classify(res: HttpResponse): DeliveryOutcome {
 
 export const fhirDestination: DestinationDefinition<FhirDestinationConfig> = {
   kind: 'destination',
+  accepts: ['fhir'],
   type: 'fhir',
   description:
     'Sends FHIR R4 resources to a FHIR server: as a transaction or batch Bundle (a single resource is wrapped; ' +

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hl7Message } from '@sinew/hl7v2';
 import { sleep, waitFor } from '@sinew/test-support/wait';
-import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { fileSource, fileSourceConfig, globToRegExp } from './file.source';
 
@@ -59,7 +59,10 @@ async function startSource(
   return { source, ingest, logger };
 }
 
-const accept = (req: IngestRequest): IngestReply => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') });
+const accept = (req: IngestRequest): IngestReply => ({
+  disposition: D.accepted,
+  reply: ackFor(req.body, 'AA'),
+});
 
 describe('file source', () => {
   it('hands each file to the engine in name order and moves it to done/', async () => {
@@ -85,7 +88,7 @@ describe('file source', () => {
     put('3.hl7', adt('DUP'));
     await startSource((req) => {
       const id = controlId(req);
-      return { outcome: id === 'BAD' ? 'rejected' : id === 'DUP' ? 'duplicate' : 'accepted' };
+      return { disposition: id === 'BAD' ? D.rejected : id === 'DUP' ? D.duplicate : D.accepted };
     });
     await waitFor('3 files in done/ or error/', () => ls('done').length + ls('error').length === 3);
     expect(ls('done')).toEqual(['1.hl7', '3.hl7']);
@@ -97,9 +100,9 @@ describe('file source', () => {
     let calls = 0;
     const { ingest, logger } = await startSource(() => {
       calls++;
-      if (calls === 1) return { outcome: 'unavailable' };
+      if (calls === 1) return { disposition: D.unavailable };
       if (calls === 2) throw new Error('store down');
-      return { outcome: 'accepted' };
+      return { disposition: D.accepted };
     });
     await waitFor('a file in done/', () => ls('done').length === 1);
     expect(ingest.requests).toHaveLength(3);
@@ -111,7 +114,7 @@ describe('file source', () => {
     put('1.hl7', adt('ONE'));
     put('2.hl7', adt('TWO'));
     let down = true;
-    const { ingest } = await startSource((req) => (down ? { outcome: 'unavailable' } : accept(req)), {
+    const { ingest } = await startSource((req) => (down ? { disposition: D.unavailable } : accept(req)), {
       poll_interval_ms: 200,
     });
     await waitFor('one message ingested', () => ingest.requests.length === 1);
@@ -151,7 +154,7 @@ describe('file source', () => {
     put('batch-ok.hl7', Buffer.concat([adt('B1'), adt('B2')]));
     put('batch-mixed.hl7', Buffer.concat([adt('M1'), adt('REJECT'), adt('M3')]));
     const { ingest, logger } = await startSource(
-      (req) => (controlId(req) === 'REJECT' ? { outcome: 'rejected' } : accept(req)),
+      (req) => (controlId(req) === 'REJECT' ? { disposition: D.rejected } : accept(req)),
       { batch: true },
     );
     await waitFor('2 files in done/ or error/', () => ls('done').length + ls('error').length === 2);
@@ -204,7 +207,7 @@ describe('file source', () => {
   it('refuses to start on a missing folder, naming it', async () => {
     const source = fileSource.create(fileSourceConfig.parse({ directory: join(dir, 'nope') }), {
       channelId: 'c',
-      ingest: async () => ({ outcome: 'accepted' }),
+      ingest: async () => ({ disposition: D.accepted }),
       logger: recordingLogger(),
     });
     await expect(source.start()).rejects.toThrow(

@@ -254,11 +254,12 @@ export class FileSource implements Source {
 
 function outcomeOf(reply: IngestReply | undefined): FileOutcome {
   if (!reply) return 'left';
-  switch (reply.outcome) {
+  switch (reply.disposition.kind) {
     case 'accepted':
     case 'duplicate':
       return 'done';
     case 'rejected':
+    case 'errored':
       return 'error';
     case 'unavailable':
       return 'left';
@@ -297,6 +298,7 @@ async function moveFile(from: string, to: string): Promise<void> {
 
 export const fileSource: SourceDefinition<FileSourceConfig> = {
   kind: 'source',
+  produces: (config) => [config.content_type],
   type: 'file',
   description:
     'Polls a folder for files. Each file whose name matches `pattern` and that has not changed for `min_age_ms` ' +

@@ -93,6 +93,7 @@ export class HttpDestination implements Destination {
 
 export const httpDestination: DestinationDefinition<HttpDestinationConfig> = {
   kind: 'destination',
+  accepts: ['hl7v2', 'fhir', 'json', 'text'],
   type: 'http',
   description:
     'Sends each message as the body of an HTTP(S) request (a PMS REST API, a webhook). 2xx is delivered and the ' +

@@ -4,7 +4,7 @@ import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { describeWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer } from '@sinew/test-support/tls';
 import { sleep } from '@sinew/test-support/wait';
-import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { httpSource, httpSourceConfig } from './http.source';
 
@@ -14,7 +14,7 @@ const sources: Source[] = [];
 
 async function startSource(
   answer: (request: IngestRequest) => IngestReply | Promise<IngestReply> = (req) => ({
-    outcome: 'accepted',
+    disposition: D.accepted,
     messageId: 'msg-1',
     ...(req.contentType === 'hl7v2' ? { reply: ackFor(req.body, 'AA') } : {}),
   }),
@@ -129,8 +129,8 @@ describe('http source: engine outcomes', () => {
   it('duplicate: 200 with the original ACK (HL7) or JSON body', async () => {
     const { base } = await startSource((req) =>
       req.contentType === 'hl7v2'
-        ? { outcome: 'duplicate', reply: ackFor(req.body, 'AA') }
-        : { outcome: 'duplicate', messageId: 'first', body: { id: 'first', status: 'duplicate' } },
+        ? { disposition: D.duplicate, reply: ackFor(req.body, 'AA') }
+        : { disposition: D.duplicate, messageId: 'first', body: { id: 'first', status: 'duplicate' } },
     );
     const hl7 = await post(base, adt('DUP'), 'application/hl7-v2');
     expect(hl7.status).toBe(200);
@@ -140,18 +140,14 @@ describe('http source: engine outcomes', () => {
     expect(json(fhir.text)).toEqual({ id: 'first', status: 'duplicate' });
   });
 
-  it('rejected: the engine status (default 400) with the AE ACK or the OperationOutcome', async () => {
-    const outcome = {
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'Patient.birthDate is invalid' }],
-    };
+  it('rejected: 422 with the AE ACK, or an OperationOutcome naming the issue and its place', async () => {
     const { base } = await startSource((req) =>
       req.contentType === 'hl7v2'
-        ? { outcome: 'rejected', reply: ackFor(req.body, 'AE', 'PID-7 is not a date') }
-        : { outcome: 'rejected', httpStatus: 422, body: outcome },
+        ? { disposition: D.rejected, reply: ackFor(req.body, 'AE', 'PID-7 is not a date') }
+        : { disposition: D.rejected },
     );
     const hl7 = await post(base, adt('REJ'), 'application/hl7-v2');
-    expect(hl7.status).toBe(400);
+    expect(hl7.status).toBe(422);
     expect(readAck(Hl7Message.parse(hl7.bytes))).toMatchObject({
       code: 'AE',
       errors: ['PID-7 is not a date'],
@@ -159,11 +155,21 @@ describe('http source: engine outcomes', () => {
     const fhir = await post(base, '{"resourceType":"Patient","birthDate":"x"}', 'application/fhir+json');
     expect(fhir.status).toBe(422);
     expect(fhir.headers.get('content-type')).toBe('application/fhir+json');
-    expect(json(fhir.text)).toEqual(outcome);
+    expect(json(fhir.text)).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'invalid',
+          diagnostics: 'lab.date: PID-7 is not a date',
+          expression: ['PID-7'],
+        },
+      ],
+    });
   });
 
   it('unavailable: 503 with Retry-After', async () => {
-    const { base } = await startSource(() => ({ outcome: 'unavailable' }), { retry_after_seconds: 7 });
+    const { base } = await startSource(() => ({ disposition: D.unavailable }), { retry_after_seconds: 7 });
     const res = await post(base, '{"a":1}', 'application/json');
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('7');
@@ -248,7 +254,7 @@ describe('http source: protocol checks', () => {
     let release: () => void = () => undefined;
     const { base, source } = await startSource(async () => {
       await new Promise<void>((r) => (release = r));
-      return { outcome: 'accepted', messageId: 'slow' };
+      return { disposition: D.accepted, messageId: 'slow' };
     });
     const pending = post(base, '{"a":1}', 'application/json');
     await sleep(100);

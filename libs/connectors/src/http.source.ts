@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { handlerFailureNack } from '@sinew/mllp';
 import { z } from 'zod';
 import { errorCode, formatHostPort, listenField, millis } from './common';
+import { httpReply } from './acker';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 import { findJsonSyntaxError } from './json-syntax';
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
@@ -378,44 +379,14 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
-/** The HTTP answer for the engine's reply. */
+/** The HTTP answer for the engine's reply (the HTTP acker decides status and body). */
 function toHttp(reply: IngestReply, contentType: PayloadType, retryAfterSeconds: number): HttpAnswer {
-  const ack = contentType === 'hl7v2' ? reply.reply : undefined;
-  const json = (status: number, fallback: unknown, headers?: Record<string, string>): HttpAnswer => {
-    const body = reply.body ?? fallback;
-    const isResource = typeof body === 'object' && body !== null && 'resourceType' in body;
-    return {
-      status,
-      body,
-      contentType: isResource ? 'application/fhir+json' : 'application/json',
-      ...(headers ? { headers } : {}),
-    };
-  };
-  const id = reply.messageId !== undefined ? { id: reply.messageId } : {};
-  switch (reply.outcome) {
-    case 'accepted':
-      if (ack) return { status: reply.httpStatus ?? 200, body: ack, contentType: ACK_CONTENT_TYPE };
-      return json(reply.httpStatus ?? 202, { ...id, status: 'accepted' });
-    case 'duplicate':
-      if (ack) return { status: reply.httpStatus ?? 200, body: ack, contentType: ACK_CONTENT_TYPE };
-      return json(reply.httpStatus ?? 200, { ...id, status: 'duplicate' });
-    case 'rejected':
-      if (ack) return { status: reply.httpStatus ?? 400, body: ack, contentType: ACK_CONTENT_TYPE };
-      return json(reply.httpStatus ?? 400, operationOutcome(IssueType.Invalid, 'the message was rejected'));
-    case 'unavailable': {
-      const headers = { 'retry-after': String(retryAfterSeconds) };
-      if (ack) return { status: 503, body: ack, contentType: ACK_CONTENT_TYPE, headers };
-      return json(
-        503,
-        operationOutcome(IssueType.Transient, 'the message could not be stored; send it again later'),
-        headers,
-      );
-    }
-  }
+  return httpReply(reply, contentType === 'hl7v2', retryAfterSeconds);
 }
 
 export const httpSource: SourceDefinition<HttpSourceConfig> = {
   kind: 'source',
+  produces: () => ['hl7v2', 'fhir', 'json'],
   type: 'http',
   description:
     'Listens for HTTP(S) POSTs on one path: HL7 v2 (`application/hl7-v2`, `x-application/hl7-v2+er7`, or ' +

@@ -1,4 +1,5 @@
 export * from './connector';
+export * from './acker';
 export * from './operation-outcome';
 export { serverTlsConfig, clientTlsConfig, loadPem } from './tls-config';
 export { mllpSource, mllpSourceConfig, MllpSource, type MllpSourceConfig } from './mllp.source';
@@ -29,4 +30,4 @@ export {
   type FileDestinationConfig,
 } from './file.destination';
 export { SOURCES, DESTINATIONS } from './registry';
-export { connectorDocs, configJsonSchema } from './docs';
+export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';

@@ -13,7 +13,7 @@ import {
   type Peer,
   type PeerListener,
 } from '@sinew/test-support/peers';
-import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { DeliveryRequest, Destination, Source } from './connector';
 import { mllpDestination, mllpDestinationConfig } from './mllp.destination';
 import { mllpSource, mllpSourceConfig } from './mllp.source';
@@ -25,8 +25,8 @@ describeWithPeer(mllpSendPeer, "python-hl7's mllp_send sending to the mllp sourc
   let dir: string;
   const ingest = recordingIngest((req) =>
     Hl7Message.parse(req.body).controlId.endsWith('E')
-      ? { outcome: 'rejected', reply: ackFor(req.body, 'AE', 'refused') }
-      : { outcome: 'accepted', reply: ackFor(req.body, 'AA') },
+      ? { disposition: D.rejected, reply: ackFor(req.body, 'AE', 'refused') }
+      : { disposition: D.accepted, reply: ackFor(req.body, 'AA') },
   );
 
   beforeAll(async () => {

@@ -165,6 +165,7 @@ export class MllpDestination implements Destination {
 
 export const mllpDestination: DestinationDefinition<MllpDestinationConfig> = {
   kind: 'destination',
+  accepts: ['hl7v2'],
   type: 'mllp',
   description:
     'Sends HL7 v2 messages over MLLP (TCP, or TLS and mutual TLS) on one persistent connection, and reads ' +

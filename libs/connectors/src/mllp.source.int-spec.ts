@@ -4,7 +4,7 @@ import { MllpClient } from '@sinew/mllp';
 import { describeWithPeer } from '@sinew/test-support/peers';
 import { createTestPki, opensslPeer, type TestPki } from '@sinew/test-support/tls';
 import { sleep } from '@sinew/test-support/wait';
-import { ackFor, adt, recordingIngest, recordingLogger } from '../test/support';
+import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
 import { mllpSource, mllpSourceConfig } from './mllp.source';
 
@@ -48,7 +48,7 @@ describe('mllp source', () => {
     let reply: Buffer | undefined;
     const { ingest, port, source } = await startSource((req) => {
       reply = ackFor(req.body, 'AA');
-      return { outcome: 'accepted', messageId: 'm1', reply };
+      return { disposition: D.accepted, messageId: 'm1', reply };
     });
     expect(port).toBeGreaterThan(0);
     expect(source.describe()).toBe(`mllp://127.0.0.1:${port}`);
@@ -64,7 +64,7 @@ describe('mllp source', () => {
 
   it('listens on the address in listen, IPv6 included', async () => {
     const { port, source, ingest } = await startSource(
-      (req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }),
+      (req) => ({ disposition: D.accepted, reply: ackFor(req.body, 'AA') }),
       { listen: '[::1]:0' },
     );
     expect(source.describe()).toBe(`mllp://[::1]:${port}`);
@@ -78,8 +78,8 @@ describe('mllp source', () => {
     const { port } = await startSource((req) => {
       const id = Hl7Message.parse(req.body).controlId;
       return id === 'BAD'
-        ? { outcome: 'rejected', reply: ackFor(req.body, 'AE', 'PID-3 is required') }
-        : { outcome: 'unavailable', reply: ackFor(req.body, 'AR', 'store unavailable') };
+        ? { disposition: D.rejected, reply: ackFor(req.body, 'AE', 'PID-3 is required') }
+        : { disposition: D.unavailable, reply: ackFor(req.body, 'AR', 'store unavailable') };
     });
     const c = client(port);
     const rejected = await c.send(adt('BAD'));
@@ -107,14 +107,14 @@ describe('mllp source', () => {
   });
 
   it('builds the ACK itself when the engine answers without one (AA accepted, AE rejected, AR unavailable)', async () => {
-    const outcomes: Record<string, IngestReply['outcome']> = {
-      A: 'accepted',
-      D: 'duplicate',
-      R: 'rejected',
-      U: 'unavailable',
+    const outcomes: Record<string, IngestReply['disposition']> = {
+      A: D.accepted,
+      D: D.duplicate,
+      R: D.rejected,
+      U: D.unavailable,
     };
     const { port } = await startSource((req) => ({
-      outcome: outcomes[Hl7Message.parse(req.body).controlId] ?? 'accepted',
+      disposition: outcomes[Hl7Message.parse(req.body).controlId] ?? D.accepted,
     }));
     const c = client(port);
     const codes = [];
@@ -126,7 +126,7 @@ describe('mllp source', () => {
     const { port } = await startSource(async (req) => {
       const id = Hl7Message.parse(req.body).controlId;
       await sleep(id === 'FIRST' ? 150 : 0);
-      return { outcome: 'accepted', reply: ackFor(req.body, 'AA') };
+      return { disposition: D.accepted, reply: ackFor(req.body, 'AA') };
     });
     const frames: string[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -155,7 +155,7 @@ describe('mllp source', () => {
     let release: () => void = () => undefined;
     const { port, source } = await startSource(async (req) => {
       await new Promise<void>((r) => (release = r));
-      return { outcome: 'accepted', reply: ackFor(req.body, 'AA') };
+      return { disposition: D.accepted, reply: ackFor(req.body, 'AA') };
     });
     const c = client(port, { reconnect: { attempts: 1 } });
     const pending = c.send(adt('INFLIGHT'));
@@ -170,7 +170,7 @@ describe('mllp source', () => {
   });
 
   it('refuses a message over max_message_bytes with AR without calling the engine', async () => {
-    const { port, ingest, logger } = await startSource(() => ({ outcome: 'accepted' }), {
+    const { port, ingest, logger } = await startSource(() => ({ disposition: D.accepted }), {
       max_message_bytes: 200,
     });
     const big = Buffer.concat([adt('BIG'), Buffer.from(`NTE|1||${'x'.repeat(500)}\r`)]);
@@ -185,7 +185,7 @@ describe('mllp source', () => {
   });
 
   it('closes a silent connection after idle_timeout_ms, logging it at info level only', async () => {
-    const { port, logger } = await startSource(() => ({ outcome: 'accepted' }), { idle_timeout_ms: 100 });
+    const { port, logger } = await startSource(() => ({ disposition: D.accepted }), { idle_timeout_ms: 100 });
     const closed = await new Promise<number>((resolve) => {
       const started = Date.now();
       const socket = connect(port, '127.0.0.1');
@@ -255,7 +255,7 @@ describe('mllp source config', () => {
         listen: 0,
         tls: { key: '/nonexistent/server.key', cert: '/nonexistent/server.crt' },
       }),
-      { channelId: 'c', ingest: async () => ({ outcome: 'accepted' }), logger: recordingLogger() },
+      { channelId: 'c', ingest: async () => ({ disposition: D.accepted }), logger: recordingLogger() },
     );
     await expect(source.start()).rejects.toThrow(
       'tls.key: cannot read the PEM file /nonexistent/server.key (ENOENT)',
@@ -274,7 +274,7 @@ describeWithPeer(opensslPeer, 'mllp source over mutual TLS', () => {
 
   it('accepts a client with a certificate from the configured CA (PEM paths) and refuses a stranger', async () => {
     const { port, source, ingest } = await startSource(
-      (req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }),
+      (req) => ({ disposition: D.accepted, reply: ackFor(req.body, 'AA') }),
       {
         tls: { key: pki.server.keyPath, cert: pki.server.certPath, ca: pki.caPath, request_cert: true },
       },
@@ -293,9 +293,12 @@ describeWithPeer(opensslPeer, 'mllp source over mutual TLS', () => {
   });
 
   it('takes the key and certificate as PEM text too', async () => {
-    const { port } = await startSource((req) => ({ outcome: 'accepted', reply: ackFor(req.body, 'AA') }), {
-      tls: { key: pki.server.key.toString(), cert: pki.server.cert.toString() },
-    });
+    const { port } = await startSource(
+      (req) => ({ disposition: D.accepted, reply: ackFor(req.body, 'AA') }),
+      {
+        tls: { key: pki.server.key.toString(), cert: pki.server.cert.toString() },
+      },
+    );
     expect((await client(port, { tls: { ca: pki.ca } }).send(adt('TLS-3'))).code).toBe('AA');
   });
 });

@@ -1,7 +1,8 @@
-import { Hl7Message, Hl7ParseError, buildAck, buildNackForUnparsable, Hl7ErrorCondition } from '@sinew/hl7v2';
 import { MllpErrorCode, MllpServer, handlerFailureNack, type MllpConnectionContext } from '@sinew/mllp';
+import { Hl7Message } from '@sinew/hl7v2';
 import { z } from 'zod';
 import { errorCode, formatHostPort, listenField } from './common';
+import { hl7Reply } from './acker';
 import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
@@ -95,33 +96,20 @@ export class MllpSource implements Source {
       );
       return handlerFailureNack(bytes);
     }
-    return reply.reply ?? fallbackAck(bytes, reply);
-  }
-}
-
-/**
- * The ACK for an engine answer that carries none: AA for accepted and duplicate messages, AE
- * for rejected ones, AR when the engine was unavailable (the sender keeps the message).
- */
-function fallbackAck(bytes: Buffer, reply: IngestReply): Buffer {
-  if (reply.outcome === 'unavailable') return handlerFailureNack(bytes);
-  if (reply.outcome === 'rejected') {
-    return buildNackForUnparsable(bytes, {
-      code: 'AE',
-      text: 'the message was rejected',
-      errorCode: Hl7ErrorCondition.ApplicationInternalError,
-    });
-  }
-  try {
-    return buildAck(Hl7Message.parse(bytes), { code: 'AA' }).toBuffer();
-  } catch (err) {
-    if (err instanceof Hl7ParseError) return handlerFailureNack(bytes);
-    throw err;
+    if (reply.reply) return reply.reply;
+    let received: Hl7Message | Buffer = bytes;
+    try {
+      received = Hl7Message.parse(bytes);
+    } catch {
+      // Not parseable: the acker answers from what can be read of the first line.
+    }
+    return hl7Reply(reply.disposition, received, 'original');
   }
 }
 
 export const mllpSource: SourceDefinition<MllpSourceConfig> = {
   kind: 'source',
+  produces: () => ['hl7v2'],
   type: 'mllp',
   description:
     'Listens for HL7 v2 messages over MLLP (TCP, or TLS and mutual TLS). Each message is handed to ' +

@@ -1,5 +1,5 @@
 import { Hl7Message, buildAck } from '@sinew/hl7v2';
-import type { ConnectorLogger, IngestFn, IngestReply, IngestRequest } from '../src/connector';
+import type { ConnectorLogger, Disposition, IngestFn, IngestReply, IngestRequest } from '../src/connector';
 
 /** A synthetic ADT^A01 (no real patient) with the given MSH-10. */
 export function adt(controlId: string): Buffer {
@@ -47,3 +47,21 @@ export function recordingIngest(
   };
   return Object.assign(fn, { requests });
 }
+/** Engine answers for source tests, one per disposition kind. */
+export const D = {
+  accepted: { kind: 'accepted' },
+  duplicate: { kind: 'duplicate' },
+  rejected: {
+    kind: 'rejected',
+    reason: 'invalid',
+    issue: { code: 'lab.date', message: 'PID-7 is not a date', location: 'PID-7', condition: '102' },
+  },
+  unavailable: {
+    kind: 'unavailable',
+    issue: {
+      code: 'ledger.unavailable',
+      message: 'the message could not be stored; send it again later',
+      condition: '207',
+    },
+  },
+} as const satisfies Record<string, Disposition>;

@@ -1,7 +1,7 @@
 import type { Destination, DeliveryOutcome } from '@sinew/connectors';
 import type { QueueDriver } from '@sinew/queue';
 import type { ContentType, DeliveryRecord, Store } from '@sinew/store';
-import type { DestinationSpec, RetryPolicy } from './channel';
+import type { CompiledDestination, RetryPolicy } from '@sinew/channels';
 import { Handoff } from './handoff';
 import { messageIdTime } from './ids';
 import { errorText } from './ingest';
@@ -27,11 +27,11 @@ export interface DeliveryJob {
 /** Delay before attempt `attempt + 1`: exponential, capped, with jitter. */
 export function retryDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
   const base = Math.min(
-    policy.max_delay,
-    policy.initial_delay * policy.multiplier ** Math.max(0, attempt - 1),
+    policy.max_delay_ms,
+    policy.initial_delay_ms * policy.multiplier ** Math.max(0, attempt - 1),
   );
   const spread = base * policy.jitter * (random() * 2 - 1);
-  return Math.max(0, Math.round(Math.min(policy.max_delay, base + spread)));
+  return Math.max(0, Math.round(Math.min(policy.max_delay_ms, base + spread)));
 }
 
 export interface DeliveryDeps {
@@ -54,8 +54,8 @@ export class DestinationWorker {
 
   constructor(
     readonly channelId: string,
-    readonly spec: DestinationSpec,
-    private readonly destination: Destination,
+    readonly spec: CompiledDestination,
+    readonly destination: Destination,
     private readonly deps: DeliveryDeps,
   ) {}
 
@@ -78,6 +78,18 @@ export class DestinationWorker {
    * what `enqueueCreated` kept for a first attempt.
    */
   async handle(deliveryId: string, jobId?: string): Promise<void> {
+    this.active++;
+    try {
+      await this.attempt(deliveryId, jobId);
+    } finally {
+      this.active--;
+    }
+  }
+
+  /** Deliveries being handled right now (a redeploy waits for them before closing). */
+  private active = 0;
+
+  private async attempt(deliveryId: string, jobId?: string): Promise<void> {
     const { store } = this.deps;
     const primed = jobId === undefined ? undefined : this.primed.take(jobId);
     const d = primed?.record ?? (await store.getDelivery(deliveryId));
@@ -160,7 +172,7 @@ export class DestinationWorker {
         const delay = Math.max(
           retryDelay(this.spec.retry, attempt),
           result.status === 'retry' && result.retryAfterMs
-            ? Math.min(result.retryAfterMs, this.spec.retry.max_delay)
+            ? Math.min(result.retryAfterMs, this.spec.retry.max_delay_ms)
             : 0,
         );
         updated = await store.recordAttempt(
@@ -197,5 +209,16 @@ export class DestinationWorker {
   close(): Promise<void> {
     this.primed.clear();
     return this.destination.close();
+  }
+
+  /**
+   * After a redeploy: waits for the deliveries under way, then closes the connector unless
+   * the new version kept it (`keepDestination`).
+   */
+  async retire(keepDestination: boolean, timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    this.primed.clear();
+    if (!keepDestination) await this.destination.close();
   }
 }

@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { builtInRegistries, compileChannelOrThrow } from '@sinew/channels';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
@@ -20,12 +20,12 @@ import { MemoryQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
 import { mllpExchange } from '@sinew/test-support/engine-process';
 import { sleep, waitFor } from '@sinew/test-support/wait';
-import { parseChannel } from './channel';
 import { Engine } from './engine';
 import { createLogger } from './logger';
 
 const ORU = readFileSync(join(__dirname, '../../../channels/samples/oru-r01.hl7'), 'latin1');
 const library = TransformerLibrary.load();
+const registries = builtInRegistries(library);
 
 /** An HTTP peer whose answers a test scripts: each request takes the next status (default 200). */
 class Sink {
@@ -96,21 +96,19 @@ describe('the engine (embedded ledger, in-process queue, real sockets)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(channelYaml: string): Promise<Running> {
-    const channel = parseChannel(
+  async function start(channelYaml: string, wrap: (store: Store) => Store = (st) => st): Promise<Running> {
+    const channel = compileChannelOrThrow(
       channelYaml.replace(/SINK/g, `http://127.0.0.1:${sink.port}`),
       'test.yaml',
-      {},
+      registries,
     );
     const store = await openStore({ dataDir: dir });
     const engine = new Engine({
       channels: [channel],
-      store,
+      store: wrap(store),
       queue: new MemoryQueueDriver(),
       transformers: library,
       logger: createLogger('silent'),
-      sources: SOURCES,
-      destinations: DESTINATIONS,
       sweepIntervalMs: 200,
     });
     await engine.start();
@@ -139,7 +137,7 @@ destinations:
   - name: sink
     type: http
     url: SINK/results
-    retry: { attempts: 3, initial_delay: 50ms, max_delay: 200ms, jitter: 0 }
+    retry: { attempts: 3, initial_delay_ms: 50, max_delay_ms: 200, jitter: 0 }
 ${dest}
 `;
 
@@ -187,7 +185,7 @@ ${dest}
     expect(sink.received).toHaveLength(0);
   });
 
-  it('with ack.when processed, a failed rule gets an ERR naming the rule and the location', async () => {
+  it('with ack.when processed, a failed rule gets AE with an ERR naming the rule, the location and the check (ERR-3)', async () => {
     const { send, store } = await start(
       channel(`ack: { when: processed }
 pipeline:
@@ -197,14 +195,65 @@ pipeline:
         - { code: lab.collected, path: OBR-7, required: true, message: OBR-7 collection time is required }`),
     );
     const ack = await send(oru('V-1').replace('|||20260316070000|||', '||||||'));
-    expect(readAck(ack).code).toBe('AR');
+    // AE: the message itself is at fault (AR would tell the lab to send it again unchanged).
+    expect(readAck(ack).code).toBe('AE');
     expect(ack.get('ERR-2')).toContain('OBR');
+    // 101 (required field missing) from the rule's `required` check, whatever the rule is named.
+    expect(ack.get('ERR-3.1')).toBe('101');
     expect(ack.get('ERR-8')).toContain('lab.collected');
     const [m] = await store.searchMessages({ channelId: 'lab' });
     expect(m?.status).toBe('rejected');
     expect(m?.issues[0]).toMatchObject({ code: 'lab.collected', location: 'OBR-7' });
     expect(readAck(await send(oru('V-2'))).code).toBe('AA');
   });
+
+  it('takes ERR-3 from the check that failed: pattern 102, allowed 103, length 104', async () => {
+    const { send } = await start(
+      channel(`ack: { when: processed }
+pipeline:
+  - validate:
+      policy: reject
+      rules:
+        - { code: lab.required_format, path: PID-7, pattern: '^\\d{8}$' }
+        - { code: lab.sex, path: PID-8, allowed: [F, M, U] }
+        - { code: lab.short, path: PID-3.1, length: { max: 12 } }`),
+    );
+    const err3 = async (msg: string) => (await send(msg)).get('ERR-3.1');
+    expect(await err3(oru('E-1').replace('|19800214|F', '|1980021X|F'))).toBe('102');
+    expect(await err3(oru('E-2').replace('|19800214|F', '|19800214|Q'))).toBe('103');
+    expect(await err3(oru('E-3', 'MRN-0001234567'))).toBe('104');
+  });
+
+  it('refuses a message without MSH-10 or MSH-9 with AE and ERR-3 101, as sinew listen does', async () => {
+    const { send, store } = await start(channel());
+    const noType = oru('H-1').replace('ORU^R01^ORU_R01', '');
+    const ack = await send(noType);
+    expect(readAck(ack).code).toBe('AE');
+    expect(ack.get('ERR-2')).toBe('MSH^1^9^1^1');
+    expect(ack.get('ERR-3.1')).toBe('101');
+    expect(await store.searchMessages({ channelId: 'lab' })).toHaveLength(0);
+  });
+
+  it('records a message whose pipeline keeps failing as errored, with the reason, instead of retrying it for ever', async () => {
+    const { send, store } = await start(channel(), (real) => {
+      // A ledger that refuses every pipeline outcome but the errored one.
+      const failing = Object.create(real) as Store;
+      failing.completePipeline = (id, result) =>
+        result.status === 'errored'
+          ? real.completePipeline(id, result)
+          : Promise.reject(new Error('disk full'));
+      return failing;
+    });
+    expect(readAck(await send(oru('F-1'))).code).toBe('AA');
+    const m = await waitFor(
+      'errored',
+      async () => (await store.searchMessages({ channelId: 'lab', status: 'errored' }))[0],
+      20_000,
+    );
+    expect(m.issues[0]).toMatchObject({ code: 'pipeline.failed', step: 'pipeline' });
+    expect(m.issues[0]?.message).toContain('disk full');
+    expect(sink.received).toHaveLength(0);
+  }, 30_000);
 
   it('retries a destination answering 503 and keeps every attempt', async () => {
     sink.statuses = [503, 503];
@@ -251,8 +300,8 @@ pipeline:
     // A's first message fails twice; B's messages flow meanwhile; A's second waits behind it.
     const { send, store } = await start(
       channel('', '    ordering: PID-3.1').replace(
-        'attempts: 3, initial_delay: 50ms',
-        'attempts: 5, initial_delay: 300ms',
+        'attempts: 3, initial_delay_ms: 50',
+        'attempts: 5, initial_delay_ms: 300',
       ),
     );
     sink.failFor = { text: 'PAT-A', failing: 2 };

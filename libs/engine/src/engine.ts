@@ -1,8 +1,10 @@
-import type { DestinationDefinition, Source, SourceDefinition } from '@sinew/connectors';
+import { resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { ChannelEnvironment, CompiledChannel, CompiledDestination } from '@sinew/channels';
+import type { Disposition, Source } from '@sinew/connectors';
 import type { TransformerLibrary } from '@sinew/mapping';
 import type { QueueDriver } from '@sinew/queue';
-import type { Store } from '@sinew/store';
-import { ChannelError, type Channel, type ChannelProblem } from './channel';
+import type { MessageRecord, Store } from '@sinew/store';
 import {
   deliveryJobId,
   deliveryQueue,
@@ -12,7 +14,8 @@ import {
   type DeliveryJob,
 } from './delivery';
 import { Handoff } from './handoff';
-import { errorText, GroupCommitter, Ingestor, type LocalMessage } from './ingest';
+import { dispositionIssue } from './disposition';
+import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
 import { ChannelPipeline } from './pipeline';
@@ -22,13 +25,16 @@ export type Role = 'sources' | 'workers' | 'scheduler';
 export const ROLES: readonly Role[] = ['sources', 'workers', 'scheduler'];
 
 export interface EngineOptions {
-  channels: Channel[];
+  /** Compiled channels (libs/channels): only channels that passed every check are deployed. */
+  channels: CompiledChannel[];
   store: Store;
   queue: QueueDriver;
   transformers: TransformerLibrary;
   logger: EngineLogger;
-  sources: Record<string, SourceDefinition>;
-  destinations: Record<string, DestinationDefinition>;
+  /** The environment the channels were compiled in (pipeline threads compile them again). */
+  env?: ChannelEnvironment;
+  /** Where each channel's file is and its git commit, for the deployment history. */
+  origin?: (channel: CompiledChannel) => { filePath: string; gitCommit?: string };
   roles?: readonly Role[];
   metrics?: EngineMetrics;
   /** How often the recovery sweep runs (default 5,000 ms). */
@@ -48,30 +54,55 @@ interface PipelineJob {
 }
 
 interface Deployed {
-  channel: Channel;
+  channel: CompiledChannel;
   pipeline: ChannelPipeline;
   ingestor: Ingestor;
   source?: Source;
-  sourceConfig?: unknown;
   workers: Map<string, DestinationWorker>;
+}
+
+/** Runs of a pipeline job before its message is recorded `errored`. */
+const PIPELINE_ATTEMPTS = 5;
+
+/** What one deployment changed. */
+export interface DeployReport {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: string[];
+  /** Channels whose source kept its socket (the listen address did not change). */
+  keptSources: string[];
+}
+
+/** Same connector type and settings: a redeploy may keep the running connector. */
+function sameSource(a: CompiledChannel, b: CompiledChannel): boolean {
+  return a.source.type === b.source.type && isDeepStrictEqual(a.source.config, b.source.config);
+}
+
+function sameDestination(a: CompiledDestination, b: CompiledDestination): boolean {
+  return a.type === b.type && isDeepStrictEqual(a.config, b.config);
 }
 
 /**
  * One engine process: the roles it was asked to run over the shared ledger and queue.
  * `sources` receive and commit; `workers` run pipelines and deliveries; `scheduler` runs the
- * recovery sweep. `sinew start` runs all three.
+ * recovery sweep. `sinew start` runs all three. `deploy` swaps channels while it runs.
  */
 export class Engine {
   readonly metrics: EngineMetrics;
   readonly roles: ReadonlySet<Role>;
   private readonly deployed = new Map<string, Deployed>();
+  /** Queues this process consumes (a queue is consumed once; its handler finds the current version). */
+  private readonly consuming = new Set<string>();
   private readonly committer: GroupCommitter;
-  private readonly waiters = new Map<string, (ack: Buffer | undefined) => void>();
+  private readonly waiters = new Map<string, (ack: ProcessedAck | undefined) => void>();
   /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
   private readonly received = new Handoff<LocalMessage>();
   private threads?: PipelineThreads;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
+  /** Deployments run one at a time. */
+  private deploying: Promise<unknown> = Promise.resolve();
   private started = false;
   private stopping = false;
 
@@ -79,73 +110,14 @@ export class Engine {
     this.metrics = options.metrics ?? new EngineMetrics();
     this.roles = new Set(options.roles ?? ROLES);
     this.committer = new GroupCommitter(options.store);
-    const problems: ChannelProblem[] = [];
     for (const channel of options.channels) {
-      if (!channel.spec.enabled) continue;
-      try {
-        this.deploy(channel);
-      } catch (err) {
-        const p = (err as { problems?: ChannelProblem[] }).problems;
-        if (p) problems.push(...p);
-        else throw err;
-      }
+      if (channel.spec.enabled) this.deployed.set(channel.id, this.build(channel));
     }
-    if (problems.length) throw new ChannelError(problems);
   }
 
-  private deploy(channel: Channel): void {
+  /** A channel's runtime parts: pipeline, ingestor and (for workers) one worker per destination. */
+  private build(channel: CompiledChannel, previous?: Deployed): Deployed {
     const { options } = this;
-    const problems: ChannelProblem[] = [];
-    const at = (path: Array<string | number>, message: string) =>
-      problems.push({ file: channel.file, ...channel.locate(path), path: path.join('.'), message });
-    let pipeline: ChannelPipeline | undefined;
-    try {
-      pipeline = new ChannelPipeline(channel, options.transformers);
-    } catch (err) {
-      const p = (err as { problems?: ChannelProblem[] }).problems;
-      if (!p) throw err;
-      problems.push(...p);
-    }
-    const sourceDef = options.sources[channel.source.type];
-    let sourceConfig: unknown;
-    if (!sourceDef)
-      at(
-        ['source', 'type'],
-        `unknown source type ${channel.source.type} (known: ${Object.keys(options.sources).join(', ')})`,
-      );
-    else {
-      const parsed = sourceDef.configSchema.safeParse(channel.source.config);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          at(
-            ['source', ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')],
-            issue.message,
-          );
-        }
-      } else sourceConfig = parsed.data;
-    }
-    const destConfigs = new Map<string, unknown>();
-    channel.destinations.forEach((d, i) => {
-      const def = options.destinations[d.type];
-      if (!def) {
-        at(
-          ['destinations', i, 'type'],
-          `unknown destination type ${d.type} (known: ${Object.keys(options.destinations).join(', ')})`,
-        );
-        return;
-      }
-      const parsed = def.configSchema.safeParse(d.config);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          at(
-            ['destinations', i, ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')],
-            issue.message,
-          );
-        }
-      } else destConfigs.set(d.name, parsed.data);
-    });
-    if (problems.length || !pipeline) throw Object.assign(new Error('channel'), { problems });
-
     const ingestor = new Ingestor(channel, {
       store: options.store,
       committer: this.committer,
@@ -159,23 +131,25 @@ export class Engine {
             pipelineJobId(id),
             this.threads ? { raw: local.raw, contentType: local.contentType } : local,
           );
-        return this.enqueuePipeline(ch.spec.id, id);
+        return this.enqueuePipeline(ch.id, id);
       },
       awaitProcessed: (id, timeoutMs) => this.awaitProcessed(id, timeoutMs),
     });
-    const entry: Deployed = { channel, pipeline, ingestor, workers: new Map() };
-    if (sourceConfig !== undefined) entry.sourceConfig = sourceConfig;
+    const entry: Deployed = { channel, pipeline: new ChannelPipeline(channel), ingestor, workers: new Map() };
     if (this.roles.has('workers')) {
       for (const d of channel.destinations) {
-        const def = options.destinations[d.type] as DestinationDefinition;
-        const destination = def.create(destConfigs.get(d.name), {
-          channelId: channel.spec.id,
-          destination: d.name,
-          logger: options.logger,
-        });
+        const old = previous?.workers.get(d.name);
+        const destination =
+          old && sameDestination(old.spec, d)
+            ? old.destination
+            : d.definition.create(d.config, {
+                channelId: channel.id,
+                destination: d.name,
+                logger: options.logger,
+              });
         entry.workers.set(
           d.name,
-          new DestinationWorker(channel.spec.id, d, destination, {
+          new DestinationWorker(channel.id, d, destination, {
             store: options.store,
             queue: options.queue,
             metrics: this.metrics,
@@ -184,11 +158,16 @@ export class Engine {
         );
       }
     }
-    this.deployed.set(channel.spec.id, entry);
+    return entry;
   }
 
   get channelIds(): string[] {
     return [...this.deployed.keys()];
+  }
+
+  /** The deployed version of a channel. */
+  channel(channelId: string): CompiledChannel | undefined {
+    return this.deployed.get(channelId)?.channel;
   }
 
   /** The source of a deployed channel (to read its bound port). */
@@ -210,68 +189,193 @@ export class Engine {
     return this.started && !this.stopping;
   }
 
-  async start(): Promise<void> {
-    const { options } = this;
+  /** Records each channel's deployment in the ledger and stamps its version on new messages. */
+  private async recordVersions(entries: Deployed[], by: string): Promise<void> {
+    for (const d of entries) {
+      const origin = this.options.origin?.(d.channel) ?? { filePath: resolve(d.channel.file) };
+      const record = await this.options.store.recordDeployment({
+        channelId: d.channel.id,
+        content: d.channel.text,
+        filePath: origin.filePath,
+        ...(origin.gitCommit ? { gitCommit: origin.gitCommit } : {}),
+        deployedBy: by,
+        deployedAt: new Date(),
+        outcome: 'deployed',
+      });
+      d.ingestor.channelVersion = record.version;
+    }
+  }
+
+  /** The deployed version (ledger deployment history) of a channel. */
+  channelVersion(channelId: string): number | undefined {
+    return this.deployed.get(channelId)?.ingestor.channelVersion;
+  }
+
+  async start(by = 'startup'): Promise<void> {
+    await this.recordVersions([...this.deployed.values()], by);
     if (this.roles.has('workers')) {
-      await this.startThreads();
-      for (const d of this.deployed.values()) {
-        await options.queue.consume<PipelineJob>(
-          pipelineQueue(d.channel.spec.id),
-          (job) => this.runPipeline(d, job.data.messageId, job.id),
-          {
-            ...(d.pipeline.ordered ? { fifo: true } : { concurrency: options.pipelineConcurrency ?? 32 }),
-            attempts: 5,
-            backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
-          },
-        );
-        for (const w of d.workers.values()) {
-          await options.queue.consume<DeliveryJob>(
-            w.queueName,
-            (job) => w.handle(job.data.deliveryId, job.id),
-            {
-              concurrency: w.spec.concurrency,
-              attempts: 3,
-              backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
-            },
-          );
-        }
-      }
+      this.threads = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
+      for (const d of this.deployed.values()) await this.consumeQueues(d);
     }
     if (this.roles.has('scheduler')) {
       await this.sweep();
-      this.sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs ?? 5_000);
+      this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs ?? 5_000);
       this.sweepTimer.unref();
     }
-    if (this.roles.has('sources')) {
-      for (const d of this.deployed.values()) {
-        const def = options.sources[d.channel.source.type] as SourceDefinition;
-        const source = def.create(d.sourceConfig, {
-          channelId: d.channel.spec.id,
-          ingest: (req) => d.ingestor.ingest(req),
-          logger: options.logger,
-        });
-        await source.start();
-        d.source = source;
-        options.logger.info({ channel: d.channel.spec.id, source: source.describe() }, 'channel deployed');
-      }
-    }
+    if (this.roles.has('sources')) for (const d of this.deployed.values()) await this.startSource(d);
     this.started = true;
   }
 
-  private async startThreads(): Promise<void> {
-    const { pipelineThreads, transformers, logger } = this.options;
-    if (!pipelineThreads || pipelineThreads.threads <= 0 || this.deployed.size === 0) return;
+  /**
+   * Deploys a set of compiled channels in the running engine: channels not in the set are
+   * removed, changed ones (another content hash) are swapped, the others are left alone.
+   * Deliveries and pipeline runs under way finish on the version that started them; a source
+   * whose type and settings did not change keeps its socket (connected senders see nothing).
+   */
+  deploy(channels: readonly CompiledChannel[], by = 'deploy'): Promise<DeployReport> {
+    const run = this.deploying.then(() => this.doDeploy(channels, by));
+    this.deploying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doDeploy(channels: readonly CompiledChannel[], by: string): Promise<DeployReport> {
+    const report: DeployReport = { added: [], changed: [], removed: [], unchanged: [], keptSources: [] };
+    const next = new Map(channels.filter((c) => c.spec.enabled).map((c) => [c.id, c]));
+    const retired: Array<Promise<void>> = [];
+    for (const [id, old] of [...this.deployed]) {
+      if (next.has(id)) continue;
+      this.deployed.delete(id);
+      report.removed.push(id);
+      retired.push(this.retire(old));
+    }
+    for (const channel of next.values()) {
+      const old = this.deployed.get(channel.id);
+      if (old && old.channel.hash === channel.hash) {
+        report.unchanged.push(channel.id);
+        continue;
+      }
+      const entry = this.build(channel, old);
+      await this.recordVersions([entry], by);
+      (old ? report.changed : report.added).push(channel.id);
+      if (old && old.pipeline.ordered !== entry.pipeline.ordered)
+        this.options.logger.warn(
+          { channel: channel.id },
+          'the pipeline changed between ordered and unordered: its queue keeps its mode until the engine restarts',
+        );
+      const keepSource = old?.source !== undefined && sameSource(old.channel, channel);
+      if (keepSource) {
+        entry.source = old?.source;
+        report.keptSources.push(channel.id);
+      }
+      this.deployed.set(channel.id, entry);
+      if (old) retired.push(this.retire(old, entry));
+      if (this.started && this.roles.has('workers')) await this.consumeQueues(entry);
+      if (this.started && this.roles.has('sources') && !keepSource) {
+        if (old?.source) await old.source.stop(this.options.sweepIntervalMs ?? 5_000);
+        await this.startSource(entry);
+      }
+    }
+    if (
+      this.started &&
+      this.roles.has('workers') &&
+      (report.added.length || report.changed.length || report.removed.length)
+    ) {
+      const pool = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
+      const old = this.threads;
+      this.threads = pool;
+      if (old) retired.push(old.retire());
+    }
+    await Promise.all(retired);
+    return report;
+  }
+
+  /** Lets the parts of a replaced or removed version finish what they are doing, then closes them. */
+  private async retire(old: Deployed, replacement?: Deployed): Promise<void> {
+    if (old.source && replacement?.source !== old.source) await old.source.stop();
+    await Promise.all(
+      [...old.workers].map(([name, w]) =>
+        w.retire(replacement?.workers.get(name)?.destination === w.destination),
+      ),
+    );
+  }
+
+  private async startSource(d: Deployed): Promise<void> {
+    const { channel } = d;
+    const source = channel.source.definition.create(channel.source.config, {
+      channelId: channel.id,
+      // The current version's ingestor: a redeploy that keeps the socket swaps what is behind it.
+      ingest: (req) => {
+        const current = this.deployed.get(channel.id) ?? d;
+        return current.ingestor.ingest(req);
+      },
+      logger: this.options.logger,
+    });
+    await source.start();
+    d.source = source;
+    this.options.logger.info({ channel: channel.id, source: source.describe() }, 'channel deployed');
+  }
+
+  /** Consumes a channel's pipeline queue and its destinations' queues, once each per process. */
+  private async consumeQueues(d: Deployed): Promise<void> {
+    const { queue } = this.options;
+    const id = d.channel.id;
+    const pq = pipelineQueue(id);
+    if (!this.consuming.has(pq)) {
+      this.consuming.add(pq);
+      await queue.consume<PipelineJob>(
+        pq,
+        async (job) => {
+          const current = this.deployed.get(id);
+          // A removed channel's messages wait, `received`, for it to come back.
+          if (!current) return;
+          try {
+            await this.runPipeline(current, job.data.messageId, job.id);
+          } catch (err) {
+            if (job.attempt < PIPELINE_ATTEMPTS) throw err;
+            await this.pipelineFailed(id, job.data.messageId, err);
+          }
+        },
+        {
+          ...(d.pipeline.ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
+          attempts: PIPELINE_ATTEMPTS,
+          backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
+        },
+      );
+    }
+    for (const w of d.workers.values()) {
+      if (this.consuming.has(w.queueName)) continue;
+      this.consuming.add(w.queueName);
+      const name = w.spec.name;
+      await queue.consume<DeliveryJob>(
+        w.queueName,
+        async (job) => {
+          const current = this.deployed.get(id)?.workers.get(name);
+          if (current) await current.handle(job.data.deliveryId, job.id);
+        },
+        {
+          concurrency: w.spec.concurrency,
+          attempts: 3,
+          backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
+        },
+      );
+    }
+  }
+
+  private async startThreads(channels: CompiledChannel[]): Promise<PipelineThreads | undefined> {
+    const { pipelineThreads, transformers, logger, env } = this.options;
+    if (!pipelineThreads || pipelineThreads.threads <= 0 || channels.length === 0) return undefined;
     if (transformers.dirs.length === 0) {
       logger.warn(
         {},
         'pipelines run on the main thread: the transformer library was not loaded from folders',
       );
-      return;
+      return undefined;
     }
-    this.threads = await PipelineThreads.start({
+    return PipelineThreads.start({
       script: pipelineThreads.script,
       threads: pipelineThreads.threads,
-      channels: [...this.deployed.values()].map((d) => d.channel),
+      channels,
+      env: env ?? { values: process.env, strict: false },
       transformerDirs: transformers.dirs,
       logger,
     });
@@ -293,28 +397,36 @@ export class Engine {
       const message = await store.getMessage(messageId);
       if (!message) return;
       if (message.status !== 'received') {
-        this.resolveWaiter(messageId, await store.getContent(messageId, 'ack'));
+        this.resolveWaiter(messageId, await this.processedAck(message));
         return;
       }
       const raw = await store.getContent(messageId, 'raw');
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
     }
-    const result = this.threads
-      ? await this.threads.run(d.channel.spec.id, local.raw, local.contentType)
+    // While a redeploy starts new threads, a changed channel runs on this thread.
+    const threads = this.threads?.runs(d.channel) ? this.threads : undefined;
+    const result = threads
+      ? await threads.run(d.channel.id, local.raw, local.contentType)
       : d.pipeline.run(local.raw, local.contentType, local.message);
     const deliveries = await store.completePipeline(messageId, result);
-    const labels = { channel: d.channel.spec.id };
+    const labels = { channel: d.channel.id };
     if (result.status === 'filtered') this.metrics.filtered.inc(labels);
     else if (result.status === 'rejected') this.metrics.rejected.inc(labels);
     else if (result.status === 'errored') {
       this.metrics.errored.inc(labels);
       this.options.logger.warn(
-        { channel: d.channel.spec.id, messageId, issues: result.issues.map((i) => i.code) },
+        { channel: d.channel.id, messageId, issues: result.issues.map((i) => i.code) },
         'message errored in the pipeline',
       );
     }
-    this.resolveWaiter(messageId, result.ack?.bytes);
+    if (result.ack) {
+      const first = result.issues.find((i) => i.severity === 'error');
+      this.resolveWaiter(messageId, {
+        bytes: result.ack.bytes,
+        disposition: dispositionOf(result.status, first),
+      });
+    } else this.resolveWaiter(messageId, undefined);
     for (const delivery of deliveries) {
       const w = d.workers.get(delivery.destination);
       if (!w || (delivery.status !== 'pending' && delivery.status !== 'parked')) continue;
@@ -326,7 +438,42 @@ export class Engine {
     }
   }
 
-  private resolveWaiter(messageId: string, ack: Buffer | undefined): void {
+  /**
+   * A pipeline that kept failing (not bad data, which the pipeline records itself: a thread
+   * that died, a ledger that refused the write): the message becomes `errored` with the reason,
+   * visible and reprocessable, instead of being retried for ever.
+   */
+  private async pipelineFailed(channelId: string, messageId: string, err: unknown): Promise<void> {
+    const reason = errorText(err);
+    await this.options.store.completePipeline(messageId, {
+      status: 'errored',
+      issues: [
+        {
+          severity: 'error',
+          code: 'pipeline.failed',
+          message: `the pipeline failed ${PIPELINE_ATTEMPTS} times: ${reason}`,
+          step: 'pipeline',
+        },
+      ],
+      deliveries: [],
+    });
+    this.metrics.errored.inc({ channel: channelId });
+    this.options.logger.warn(
+      { channel: channelId, messageId, err: reason },
+      'pipeline kept failing; message errored',
+    );
+    this.resolveWaiter(messageId, undefined);
+  }
+
+  /** The ACK a finished message was answered with, and what it stood for. */
+  private async processedAck(message: MessageRecord): Promise<ProcessedAck | undefined> {
+    const bytes = await this.options.store.getContent(message.id, 'ack');
+    if (!bytes) return undefined;
+    const first = message.issues.find((i) => i.severity === 'error');
+    return { bytes, disposition: dispositionOf(message.status, first) };
+  }
+
+  private resolveWaiter(messageId: string, ack: ProcessedAck | undefined): void {
     const w = this.waiters.get(messageId);
     if (w) {
       this.waiters.delete(messageId);
@@ -334,7 +481,7 @@ export class Engine {
     }
   }
 
-  private awaitProcessed(messageId: string, timeoutMs: number): Promise<Buffer | undefined> {
+  private awaitProcessed(messageId: string, timeoutMs: number): Promise<ProcessedAck | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(messageId);
@@ -355,7 +502,7 @@ export class Engine {
       await new Promise((r) => setTimeout(r, 20));
       const m = await this.options.store.getMessage(messageId).catch(() => undefined);
       if (m && m.status !== 'received') {
-        this.resolveWaiter(messageId, await this.options.store.getContent(messageId, 'ack'));
+        this.resolveWaiter(messageId, await this.processedAck(m));
         return;
       }
     }
@@ -417,8 +564,8 @@ export class Engine {
   async collectQueueMetrics(): Promise<void> {
     const names: string[] = [];
     for (const d of this.deployed.values()) {
-      names.push(pipelineQueue(d.channel.spec.id));
-      for (const dest of d.channel.destinations) names.push(deliveryQueue(d.channel.spec.id, dest.name));
+      names.push(pipelineQueue(d.channel.id));
+      for (const dest of d.channel.destinations) names.push(deliveryQueue(d.channel.id, dest.name));
     }
     for (const name of names) {
       const s = await this.options.queue.stats(name).catch(() => undefined);
@@ -452,4 +599,22 @@ export class Engine {
     this.received.clear();
     await this.options.store.close().catch(() => undefined);
   }
+}
+
+/** What a finished pipeline stands for, for the ACK of `ack.when: processed`. */
+function dispositionOf(
+  status: string,
+  first: { code: string; message: string; location?: string } | undefined,
+): Disposition {
+  if (status !== 'rejected' && status !== 'errored') return { kind: 'accepted' };
+  const issue = dispositionIssue(
+    {
+      severity: 'error',
+      code: first?.code ?? 'pipeline.failed',
+      message: first?.message ?? 'the pipeline failed',
+      ...(first?.location ? { location: first.location } : {}),
+    },
+    '207',
+  );
+  return status === 'rejected' ? { kind: 'rejected', reason: 'invalid', issue } : { kind: 'errored', issue };
 }

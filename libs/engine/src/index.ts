@@ -1,5 +1,4 @@
-export * from './channel';
-export * from './condition';
+export * from './disposition';
 export * from './delivery';
 export * from './engine';
 export * from './ids';

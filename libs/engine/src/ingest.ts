@@ -1,9 +1,15 @@
-import { buildAck, Hl7Message, Hl7ParseError, type AckCode, type AckError } from '@sinew/hl7v2';
-import { handlerFailureNack, parseErrorNack } from '@sinew/mllp';
-import type { IngestReply, IngestRequest } from '@sinew/connectors';
+import type { CompiledChannel, ConditionInput } from '@sinew/channels';
+import {
+  hl7AckCode,
+  hl7Reply,
+  type Disposition,
+  type DispositionIssue,
+  type IngestReply,
+  type IngestRequest,
+} from '@sinew/connectors';
+import { Hl7ErrorCondition, Hl7Message, Hl7ParseError } from '@sinew/hl7v2';
+import { headerProblem, parseErrorCondition } from '@sinew/mllp';
 import type { ContentType, DuplicateHit, InsertedMessage, NewMessage, Store } from '@sinew/store';
-import type { Channel } from './channel';
-import { readKey, type ConditionInput } from './condition';
 import { messageId } from './ids';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
@@ -71,9 +77,15 @@ export interface IngestDeps {
    * Called once a message is committed (enqueues its pipeline job), with what was committed
    * so that a pipeline in this process need not read it back.
    */
-  committed(channel: Channel, id: string, local: LocalMessage): Promise<void>;
+  committed(channel: CompiledChannel, id: string, local: LocalMessage): Promise<void>;
   /** With `ack.when: processed`: resolves with the pipeline's ACK, or undefined at the timeout. */
-  awaitProcessed(id: string, timeoutMs: number): Promise<Buffer | undefined>;
+  awaitProcessed(id: string, timeoutMs: number): Promise<ProcessedAck | undefined>;
+}
+
+/** The pipeline's ACK for `ack.when: processed`, and the disposition it stands for. */
+export interface ProcessedAck {
+  bytes: Buffer;
+  disposition: Disposition;
 }
 
 /** A message as this process committed it: its bytes and, for HL7 v2, the parsed message. */
@@ -83,22 +95,16 @@ export interface LocalMessage {
   message?: Hl7Message;
 }
 
-function ackCode(channel: Channel, positive: boolean, reject = false): AckCode {
-  if (channel.spec.ack.mode === 'enhanced') return positive ? 'CA' : reject ? 'CR' : 'CE';
-  return positive ? 'AA' : reject ? 'AR' : 'AE';
-}
-
 /** The sender's identity for duplicate detection: MSH-3 and MSH-4 (application, facility). */
 function senderOf(msg: Hl7Message): string {
   return `${msg.get('MSH-3')}|${msg.get('MSH-4')}`;
 }
 
-function outcome(code: string, diagnostics: string, severity = 'error') {
-  return {
-    resourceType: 'OperationOutcome',
-    issue: [{ severity, code, diagnostics }],
-  };
-}
+const UNAVAILABLE: DispositionIssue = {
+  code: 'ledger.unavailable',
+  message: 'the message could not be stored; send it again later',
+  condition: Hl7ErrorCondition.ApplicationInternalError,
+};
 
 /**
  * Turns one received message into a ledger row and a reply: parse the header, refuse what is
@@ -107,16 +113,24 @@ function outcome(code: string, diagnostics: string, severity = 'error') {
 export class Ingestor {
   /** Messages in a commit not yet finished, by duplicate key, so a quick resend is caught too. */
   private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
+  /** The deployed version of the channel (ledger deployment history), recorded on each message. */
+  channelVersion?: number;
 
   constructor(
-    private readonly channel: Channel,
+    private readonly channel: CompiledChannel,
     private readonly deps: IngestDeps,
   ) {}
+
+  /** The ACK of this channel's mode for a disposition. */
+  private ack(d: Disposition, received: Hl7Message | Buffer): Buffer {
+    return hl7Reply(d, received, this.channel.spec.ack.mode);
+  }
 
   async ingest(req: IngestRequest): Promise<IngestReply> {
     const started = process.hrtime.bigint();
     const reply = req.contentType === 'hl7v2' ? await this.ingestHl7(req) : await this.ingestDocument(req);
-    if (reply.outcome === 'accepted' || reply.outcome === 'duplicate') {
+    const kind = reply.disposition.kind;
+    if (kind === 'accepted' || kind === 'duplicate') {
       this.deps.metrics.ackLatency.observe(
         { channel: this.channel.spec.id },
         Number(process.hrtime.bigint() - started) / 1e9,
@@ -134,14 +148,35 @@ export class Ingestor {
       void msg.messageType;
     } catch (err) {
       this.deps.metrics.rejected.inc({ channel: channelId });
-      if (err instanceof Hl7ParseError) {
-        return { outcome: 'rejected', reply: parseErrorNack(req.body, err), httpStatus: 400 };
-      }
-      return { outcome: 'rejected', reply: handlerFailureNack(req.body), httpStatus: 400 };
+      const issue: DispositionIssue =
+        err instanceof Hl7ParseError
+          ? { code: err.code, message: err.message, condition: parseErrorCondition(err.code) }
+          : {
+              code: 'hl7.unreadable',
+              message: 'the message could not be read',
+              condition: Hl7ErrorCondition.ApplicationInternalError,
+            };
+      const d: Disposition = { kind: 'rejected', reason: 'unreadable', issue };
+      return { disposition: d, reply: this.ack(d, req.body) };
+    }
+    const header = headerProblem(msg);
+    if (header) {
+      this.deps.metrics.rejected.inc({ channel: channelId });
+      const d: Disposition = {
+        kind: 'rejected',
+        reason: 'invalid',
+        issue: {
+          code: 'header.required',
+          message: header.text,
+          location: header.location,
+          condition: Hl7ErrorCondition.RequiredFieldMissing,
+        },
+      };
+      return { disposition: d, reply: this.ack(d, msg) };
     }
     const sender = senderOf(msg);
     const controlId = msg.controlId;
-    const window = this.channel.spec.duplicates.window;
+    const window = this.channel.spec.duplicates.window_ms;
     const dupKey = controlId && window > 0 ? `${sender}\u0000${controlId}` : undefined;
 
     if (dupKey) {
@@ -153,8 +188,7 @@ export class Ingestor {
         try {
           const hit = await this.earlierCopy(sender, controlId);
           if (hit) {
-            const ack = hit.ack ?? buildAck(msg, { code: ackCode(this.channel, true) }).toBuffer();
-            return this.duplicate(hit.id, ack);
+            return this.duplicate(hit.id, hit.ack ?? this.ack({ kind: 'duplicate' }, msg));
           }
         } catch (err) {
           return this.unavailable(msg, err);
@@ -163,7 +197,8 @@ export class Ingestor {
     }
 
     const processedMode = this.channel.spec.ack.when === 'processed';
-    const ack = processedMode ? undefined : buildAck(msg, { code: ackCode(this.channel, true) }).toBuffer();
+    const accepted: Disposition = { kind: 'accepted' };
+    const ack = processedMode ? undefined : this.ack(accepted, msg);
     const keys = this.keysOf({ kind: 'hl7v2', message: msg });
     const id = messageId();
     const record: NewMessage = {
@@ -178,7 +213,8 @@ export class Ingestor {
       contentType: 'hl7v2',
       raw: req.body,
       keys,
-      ...(ack ? { ack: { code: ackCode(this.channel, true), bytes: ack } } : {}),
+      ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+      ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
     };
     const commit = this.deps.committer.add(record);
     let settle: ((b: Buffer | undefined) => void) | undefined;
@@ -209,24 +245,20 @@ export class Ingestor {
         );
       });
     let reply = ack;
+    let disposition: Disposition = accepted;
     if (processedMode) {
-      reply =
-        (await this.deps.awaitProcessed(id, this.channel.spec.ack.timeout)) ??
-        buildAck(msg, {
-          code: ackCode(this.channel, true),
-          text: 'committed; processing did not finish within the ACK timeout and continues',
-        }).toBuffer();
+      const processed = await this.deps.awaitProcessed(id, this.channel.spec.ack.timeout_ms);
+      if (processed) {
+        reply = processed.bytes;
+        disposition = processed.disposition;
+      } else {
+        // Committed; the pipeline goes on after the ACK timeout.
+        reply = this.ack(accepted, msg);
+      }
     }
     settle?.(reply);
     if (dupKey) this.inFlight.delete(dupKey);
-    const code = processedMode && reply ? Hl7Message.parse(reply).get('MSA-1') : 'AA';
-    const positive = code === 'AA' || code === 'CA';
-    return {
-      outcome: positive ? 'accepted' : 'rejected',
-      messageId: id,
-      ...(reply ? { reply } : {}),
-      ...(positive ? {} : { httpStatus: 422 }),
-    };
+    return { disposition, messageId: id, ...(reply ? { reply } : {}) };
   }
 
   /**
@@ -234,7 +266,7 @@ export class Ingestor {
    * duplicate window, counted as sent again; undefined when there is none.
    */
   private async earlierCopy(sender: string, controlId: string): Promise<DuplicateHit | undefined> {
-    const since = new Date(Date.now() - this.channel.spec.duplicates.window);
+    const since = new Date(Date.now() - this.channel.spec.duplicates.window_ms);
     const hit = await this.deps.store.findDuplicate(this.channel.spec.id, sender, controlId, since);
     if (hit) await this.deps.store.countDuplicate(hit.id);
     return hit;
@@ -243,16 +275,20 @@ export class Ingestor {
   /** The channel's business keys (`mrn`, `visit` …) read from the message; empty ones left out. */
   private keysOf(input: ConditionInput): Record<string, string> {
     const keys: Record<string, string> = {};
-    for (const [name, path] of Object.entries(this.channel.spec.keys)) {
-      const v = readKey(path, input);
-      if (v !== '') keys[name] = v;
+    for (const k of this.channel.keys) {
+      const v = k.read(input);
+      if (v !== '') keys[k.name] = v;
     }
     return keys;
   }
 
-  private duplicate(id: string | undefined, ack: Buffer): IngestReply {
+  private duplicate(id: string | undefined, ack: Buffer | undefined): IngestReply {
     this.deps.metrics.duplicates.inc({ channel: this.channel.spec.id });
-    return { outcome: 'duplicate', ...(id ? { messageId: id } : {}), reply: ack };
+    return {
+      disposition: { kind: 'duplicate' },
+      ...(id ? { messageId: id } : {}),
+      ...(ack ? { reply: ack } : {}),
+    };
   }
 
   private unavailable(msg: Hl7Message | undefined, err: unknown): IngestReply {
@@ -262,23 +298,8 @@ export class Ingestor {
       { channel: channelId, err: errorText(err) },
       'ledger write failed; negative ACK sent',
     );
-    const error: AckError = {
-      code: '207',
-      severity: 'E',
-      text: 'the message could not be stored; send it again later',
-    };
-    const reply = msg
-      ? buildAck(msg, {
-          code: ackCode(this.channel, false, this.channel.spec.ack.mode === 'original'),
-          error,
-        }).toBuffer()
-      : undefined;
-    return {
-      outcome: 'unavailable',
-      ...(reply ? { reply } : {}),
-      body: outcome('transient', 'the message could not be stored; send it again later'),
-      httpStatus: 503,
-    };
+    const d: Disposition = { kind: 'unavailable', issue: UNAVAILABLE };
+    return { disposition: d, ...(msg ? { reply: this.ack(d, msg) } : {}) };
   }
 
   /** FHIR resources/Bundles and JSON documents (HTTP source, file source). */
@@ -290,9 +311,15 @@ export class Ingestor {
     } catch (err) {
       this.deps.metrics.rejected.inc({ channel: channelId });
       return {
-        outcome: 'rejected',
-        body: outcome('invalid', `the body is not JSON: ${(err as Error).message}`),
-        httpStatus: 400,
+        disposition: {
+          kind: 'rejected',
+          reason: 'unreadable',
+          issue: {
+            code: 'json.syntax',
+            message: `the body is not JSON: ${(err as Error).message}`,
+            condition: Hl7ErrorCondition.ApplicationInternalError,
+          },
+        },
       };
     }
     const doc = value as { resourceType?: unknown; id?: unknown; identifier?: { value?: unknown } };
@@ -300,9 +327,15 @@ export class Ingestor {
     if (req.contentType === 'fhir' && !isFhir) {
       this.deps.metrics.rejected.inc({ channel: channelId });
       return {
-        outcome: 'rejected',
-        body: outcome('invalid', 'a FHIR body needs a resourceType'),
-        httpStatus: 400,
+        disposition: {
+          kind: 'rejected',
+          reason: 'invalid',
+          issue: {
+            code: 'fhir.resource_type',
+            message: 'a FHIR body needs a resourceType',
+            condition: Hl7ErrorCondition.RequiredFieldMissing,
+          },
+        },
       };
     }
     const contentType = isFhir ? 'fhir' : 'json';
@@ -311,18 +344,13 @@ export class Ingestor {
       isFhir && doc.resourceType === 'Bundle' && typeof doc.identifier?.value === 'string'
         ? doc.identifier.value
         : undefined;
-    const window = this.channel.spec.duplicates.window;
+    const window = this.channel.spec.duplicates.window_ms;
     try {
       if (controlId && window > 0) {
         const hit = await this.earlierCopy(sender, controlId);
         if (hit) {
           this.deps.metrics.duplicates.inc({ channel: channelId });
-          return {
-            outcome: 'duplicate',
-            messageId: hit.id,
-            body: { id: hit.id, status: 'duplicate' },
-            httpStatus: 200,
-          };
+          return { disposition: { kind: 'duplicate' }, messageId: hit.id };
         }
       }
       const keys = this.keysOf({ kind: contentType, value });
@@ -339,10 +367,11 @@ export class Ingestor {
         contentType,
         raw: req.body,
         keys,
+        ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       });
       this.deps.metrics.received.inc({ channel: channelId });
       this.deps.committed(this.channel, id, { raw: req.body, contentType }).catch(() => undefined);
-      return { outcome: 'accepted', messageId: id, body: { id, status: 'accepted' }, httpStatus: 202 };
+      return { disposition: { kind: 'accepted' }, messageId: id };
     } catch (err) {
       return this.unavailable(undefined, err);
     }

@@ -1,11 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import type { ContentType, PipelineResult } from '@sinew/store';
-import type { Channel } from './channel';
+import type { ChannelEnvironment, CompiledChannel } from '@sinew/channels';
 import type { EngineLogger } from './logger';
 
 /** What a pipeline thread is started with (structured-cloned: plain data only). */
 export interface PipelineWorkerData {
-  channels: Array<Omit<Channel, 'locate'>>;
+  /** The channel files as compiled by the main thread: each thread compiles them again. */
+  channels: Array<{ text: string; file: string }>;
+  env: ChannelEnvironment;
   transformerDirs: readonly string[];
 }
 
@@ -26,7 +28,8 @@ export interface PipelineThreadsOptions {
   /** The worker entry (dist/pipeline-worker.js beside the `sinew` bundle). */
   script: string;
   threads: number;
-  channels: readonly Channel[];
+  channels: readonly CompiledChannel[];
+  env: ChannelEnvironment;
   transformerDirs: readonly string[];
   logger: EngineLogger;
 }
@@ -143,14 +146,14 @@ export class PipelineThreads {
   private readonly threads: PipelineThread[];
   private nextId = 1;
 
+  /** The version (content hash) of each channel these threads compiled. */
+  private readonly hashes: ReadonlyMap<string, string>;
+
   private constructor(options: PipelineThreadsOptions) {
+    this.hashes = new Map(options.channels.map((c) => [c.id, c.hash]));
     const data: PipelineWorkerData = {
-      channels: options.channels.map((c) => ({
-        spec: c.spec,
-        file: c.file,
-        source: c.source,
-        destinations: c.destinations,
-      })),
+      channels: options.channels.map((c) => ({ text: c.text, file: c.file })),
+      env: { ...options.env, values: { ...options.env.values }, strict: false },
       transformerDirs: options.transformerDirs,
     };
     this.threads = Array.from({ length: options.threads }, () => new PipelineThread(options, data));
@@ -168,6 +171,11 @@ export class PipelineThreads {
     return pool;
   }
 
+  /** Whether these threads run this version of the channel (not an older one). */
+  runs(channel: CompiledChannel): boolean {
+    return this.hashes.get(channel.id) === channel.hash;
+  }
+
   get size(): number {
     return this.threads.length;
   }
@@ -179,7 +187,19 @@ export class PipelineThreads {
     return best.run({ id: this.nextId++, channelId, raw: new Uint8Array(raw), contentType });
   }
 
+  /** Requests under way on every thread. */
+  get pending(): number {
+    return this.threads.reduce((n, t) => n + t.pending.size, 0);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.close()));
+  }
+
+  /** Closes once the requests under way have finished (a redeploy retiring this pool). */
+  async retire(timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await this.close();
   }
 }

@@ -5,9 +5,10 @@
  * queue and the sockets stay on the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { compileChannel, formatProblem } from '@sinew/channels';
+import { DESTINATIONS, SOURCES } from '@sinew/connectors';
 import { MappingError, TransformerLibrary } from '@sinew/mapping';
 import type { PipelineResult } from '@sinew/store';
-import type { Channel } from './channel';
 import { ChannelPipeline } from './pipeline';
 import type { PipelineReply, PipelineRequest, PipelineWorkerData } from './pipeline-threads';
 
@@ -18,11 +19,12 @@ function main(): void {
   let pipelines: Map<string, ChannelPipeline>;
   try {
     const library = TransformerLibrary.load([...data.transformerDirs]);
+    const registries = { sources: SOURCES, destinations: DESTINATIONS, transformers: library };
     pipelines = new Map(
       data.channels.map((c) => {
-        // Checked by the main thread before it started this one: no place to report.
-        const channel: Channel = { ...c, locate: () => ({ line: 0, column: 0 }) };
-        return [c.spec.id, new ChannelPipeline(channel, library)];
+        const r = compileChannel(c.text, c.file, registries, { env: data.env, checkFiles: false });
+        if (!r.channel) throw new Error(r.problems.map(formatProblem).join('\n'));
+        return [r.channel.id, new ChannelPipeline(r.channel)];
       }),
     );
   } catch (err) {

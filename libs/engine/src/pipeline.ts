@@ -1,30 +1,15 @@
-import { buildAck, Hl7Message, type AckCode } from '@sinew/hl7v2';
-import { MappingError, type MessageTransformer, type TransformerLibrary } from '@sinew/mapping';
+import type { CompiledChannel, CompiledDestination, ConditionInput } from '@sinew/channels';
+import { hl7AckCode, hl7Reply, type Disposition } from '@sinew/connectors';
+import { Hl7Message } from '@sinew/hl7v2';
+import { MappingError } from '@sinew/mapping';
 import type { ContentType, MessageIssue, NewDelivery, PipelineResult } from '@sinew/store';
 import {
-  compileRules,
   validateFhir,
   validateStructure,
-  type CompiledRules,
   type ValidationIssue,
+  type ValidationRule,
 } from '@sinew/validation';
-import type { Channel, ChannelProblem, DestinationSpec } from './channel';
-import { compileCondition, readKey, type ConditionInput } from './condition';
-
-type Policy = 'reject' | 'dead_letter' | 'continue';
-
-type CompiledStep =
-  | { kind: 'filter'; holds: (input: ConditionInput) => boolean }
-  | { kind: 'validate'; rules: CompiledRules; structure: boolean; policy: Policy }
-  | { kind: 'map'; transformer: MessageTransformer; validateOutput: boolean; policy: Policy };
-
-interface CompiledDestination {
-  spec: DestinationSpec;
-  filter?: (input: ConditionInput) => boolean;
-  transformer?: MessageTransformer;
-  /** undefined: no ordering; '': channel-wide FIFO; otherwise the key expression. */
-  orderKey?: string;
-}
+import { dispositionIssue, issueCondition } from './disposition';
 
 interface Output {
   contentType: ContentType;
@@ -40,80 +25,22 @@ function toIssue(i: ValidationIssue, step: string): MessageIssue {
   return { severity: i.severity, code: i.code, location: i.location, message: i.message, step };
 }
 
-/** HL7 table 0357: 207 application internal error; 101 required field missing; 102 data type error. */
-function errCondition(issue: MessageIssue): string {
-  if (issue.code.includes('required')) return '101';
-  if (issue.code.includes('datetime') || issue.code.includes('pattern') || issue.code.includes('type'))
-    return '102';
-  if (issue.code.includes('table') || issue.code.includes('code')) return '103';
-  return '207';
-}
-
 /**
- * A channel's pipeline, compiled once: filter, validate and map steps, then one payload per
- * destination. `run` never throws for bad data: it returns the outcome the ledger records.
+ * A compiled channel's pipeline: filter, validate and map steps, then one payload per
+ * destination. `run` never throws for bad data: it returns the outcome the ledger records,
+ * with the ACK for `ack.when: processed` channels built by the HL7 acker.
  */
 export class ChannelPipeline {
-  private readonly steps: CompiledStep[] = [];
-  private readonly destinations: CompiledDestination[] = [];
+  /** Every validation rule of the channel, to give ERR-3 the check that failed. */
+  private readonly rules: ValidationRule[];
 
-  constructor(
-    readonly channel: Channel,
-    library: TransformerLibrary,
-  ) {
-    const problems: ChannelProblem[] = [];
-    const at = (path: Array<string | number>, message: string) =>
-      problems.push({ file: channel.file, ...channel.locate(path), path: path.join('.'), message });
-    const transformer = (name: string, path: Array<string | number>): MessageTransformer | undefined => {
-      const t = library.transformers.get(name);
-      if (!t) at(path, `no transformer named ${name}`);
-      return t;
-    };
-    channel.spec.pipeline.forEach((step, i) => {
-      try {
-        if ('filter' in step) this.steps.push({ kind: 'filter', holds: compileCondition(step.filter) });
-        else if ('validate' in step) {
-          this.steps.push({
-            kind: 'validate',
-            rules: compileRules(step.validate.rules),
-            structure: step.validate.structure,
-            policy: step.validate.policy,
-          });
-        } else {
-          const t = transformer(step.map.transformer, ['pipeline', i, 'map', 'transformer']);
-          if (t)
-            this.steps.push({
-              kind: 'map',
-              transformer: t,
-              validateOutput: step.map.validate_output,
-              policy: step.map.policy,
-            });
-        }
-      } catch (err) {
-        at(['pipeline', i], (err as Error).message);
-      }
-    });
-    channel.destinations.forEach((d, i) => {
-      const c: CompiledDestination = { spec: d };
-      try {
-        if (d.filter) c.filter = compileCondition(d.filter);
-      } catch (err) {
-        at(['destinations', i, 'filter'], (err as Error).message);
-      }
-      if (d.transformer) {
-        const t = transformer(d.transformer, ['destinations', i, 'transformer']);
-        if (t) c.transformer = t;
-      }
-      if (d.ordering === 'channel') c.orderKey = '';
-      else if (d.ordering !== 'none') c.orderKey = d.ordering;
-      this.destinations.push(c);
-    });
-    if (problems.length) throw Object.assign(new Error('channel pipeline'), { problems });
+  constructor(readonly channel: CompiledChannel) {
+    this.rules = channel.steps.flatMap((s) => (s.kind === 'validate' ? s.rules.rules : []));
   }
 
   /** Whether any destination delivers in order (then the pipeline runs strictly in order). */
   get ordered(): boolean {
-    return this.destinations.some((d) => d.orderKey !== undefined);
+    return this.channel.destinations.some((d) => d.ordering.kind !== 'none');
   }
 
   /**
@@ -121,7 +48,7 @@ export class ChannelPipeline {
    * it ran in this process (steps only read it).
    */
   run(raw: Buffer, contentType: ContentType, parsed?: Hl7Message): PipelineResult {
-    const ackMode = this.channel.spec.ack;
+    const ackSpec = this.channel.spec.ack;
     const issues: MessageIssue[] = [];
     let input: ConditionInput;
     try {
@@ -141,58 +68,37 @@ export class ChannelPipeline {
         deliveries: [],
       };
     }
-    const ack = (code: 'positive' | 'error' | 'reject', issue?: MessageIssue): PipelineResult['ack'] => {
-      if (ackMode.when !== 'processed' || input.kind !== 'hl7v2') return undefined;
-      const enhanced = ackMode.mode === 'enhanced';
-      const ackCode: AckCode =
-        code === 'positive'
-          ? enhanced
-            ? 'CA'
-            : 'AA'
-          : code === 'error'
-            ? enhanced
-              ? 'CE'
-              : 'AE'
-            : enhanced
-              ? 'CR'
-              : 'AR';
-      const msg = buildAck(input.message, {
-        code: ackCode,
-        ...(issue
-          ? {
-              text: issue.message,
-              error: {
-                code: errCondition(issue),
-                severity: 'E',
-                ...(issue.location && /^[A-Z][A-Z0-9]{2}/.test(issue.location)
-                  ? { location: issue.location.split(' ')[0] as string }
-                  : {}),
-                text: `${issue.code}: ${issue.message}`,
-              },
-            }
-          : {}),
-      });
-      return { code: ackCode, bytes: msg.toBuffer() };
+    const ack = (d: Disposition): PipelineResult['ack'] => {
+      if (ackSpec.when !== 'processed' || input.kind !== 'hl7v2') return undefined;
+      return { code: hl7AckCode(d, ackSpec.mode), bytes: hl7Reply(d, input.message, ackSpec.mode) };
     };
-    const stop = (policy: Policy, step: string): PipelineResult | undefined => {
+    const refused = (status: 'rejected' | 'errored', issue: MessageIssue): PipelineResult => {
+      const di = dispositionIssue(issue, issueCondition(issue, this.rules));
+      const result: PipelineResult = { status, issues, deliveries: [] };
+      const a = ack(
+        status === 'rejected'
+          ? { kind: 'rejected', reason: 'invalid', issue: di }
+          : { kind: 'errored', issue: di },
+      );
+      if (a) result.ack = a;
+      return result;
+    };
+    const stop = (policy: string, step: string): PipelineResult | undefined => {
       const first = issues.find((i) => i.severity === 'error' && i.step === step);
       if (!first || policy === 'continue') return undefined;
-      const status = policy === 'reject' ? 'rejected' : 'errored';
-      const result: PipelineResult = { status, issues, deliveries: [] };
-      const a = ack(policy === 'reject' ? 'reject' : 'error', first);
+      return refused(policy === 'reject' ? 'rejected' : 'errored', first);
+    };
+    const accepted = (status: 'filtered' | 'processed', deliveries: NewDelivery[] = []): PipelineResult => {
+      const result: PipelineResult = { status, issues, deliveries };
+      const a = ack({ kind: 'accepted' });
       if (a) result.ack = a;
       return result;
     };
 
     let output: Output | undefined;
-    for (const step of this.steps) {
+    for (const step of this.channel.steps) {
       if (step.kind === 'filter') {
-        if (!step.holds(input)) {
-          const result: PipelineResult = { status: 'filtered', issues, deliveries: [] };
-          const a = ack('positive');
-          if (a) result.ack = a;
-          return result;
-        }
+        if (!step.test(input)) return accepted('filtered');
       } else if (step.kind === 'validate') {
         if (input.kind === 'hl7v2') {
           issues.push(...step.rules.validate(input.message).map((i) => toIssue(i, 'validate')));
@@ -225,7 +131,7 @@ export class ChannelPipeline {
     }
 
     const deliveries: NewDelivery[] = [];
-    for (const d of this.destinations) {
+    for (const d of this.channel.destinations) {
       if (d.filter && !d.filter(input)) continue;
       let payload: Output;
       if (d.transformer) {
@@ -235,27 +141,32 @@ export class ChannelPipeline {
             d.transformer.spec.output,
           );
         } catch (err) {
-          issues.push({ ...mappingIssue(err), step: `destination ${d.spec.name}` });
-          const result: PipelineResult = { status: 'errored', issues, deliveries: [] };
-          const a = ack('error', issues[issues.length - 1]);
-          if (a) result.ack = a;
-          return result;
+          const issue = { ...mappingIssue(err), step: `destination ${d.name}` };
+          issues.push(issue);
+          return refused('errored', issue);
         }
-      } else payload = output ?? { contentType, body: raw };
+      } else if (d.payload === 'raw' || !output) payload = { contentType, body: raw };
+      else payload = output;
       const delivery: NewDelivery = {
-        destination: d.spec.name,
+        destination: d.name,
         payload: payload.body,
         payloadType: payload.contentType,
       };
-      if (d.orderKey !== undefined) delivery.orderKey = d.orderKey === '' ? '' : readKey(d.orderKey, input);
+      const key = orderKey(d, input);
+      if (key !== undefined) delivery.orderKey = key;
       deliveries.push(delivery);
     }
-    const result: PipelineResult = { status: 'processed', issues, deliveries };
+    const result = accepted('processed', deliveries);
     if (output) result.transformed = output;
-    const a = ack('positive');
-    if (a) result.ack = a;
     return result;
   }
+}
+
+/** `''` for channel-wide FIFO, the key's value for keyed ordering, undefined for none. */
+function orderKey(d: CompiledDestination, input: ConditionInput): string | undefined {
+  if (d.ordering.kind === 'none') return undefined;
+  if (d.ordering.kind === 'channel') return '';
+  return d.ordering.read(input);
 }
 
 function mappingIssue(err: unknown): MessageIssue {

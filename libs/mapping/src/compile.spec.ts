@@ -17,10 +17,10 @@ const ok = (files: Array<[string, string]>) =>
 describe('compile errors name the file, line and column', () => {
   it('an unknown key', () => {
     const err = compileError([
-      ['t.yaml', 'map: A[B]\nkind: datatype\nrules:\n  - from: "1"\n    too: value\n'],
+      ['t.yaml', 'map: A[B]\nkind: datatype\noutput: json\nrules:\n  - from: "1"\n    too: value\n'],
     ]);
     expect(err.code).toBe('map.schema');
-    expect(err.where).toBe('t.yaml:4:5');
+    expect(err.where).toBe('t.yaml:5:5');
   });
 
   it('an unknown sub-map', () => {
@@ -38,25 +38,28 @@ describe('compile errors name the file, line and column', () => {
   it('an unknown function and bad function arguments', () => {
     expect(
       compileError([
-        ['f.yaml', 'map: A[B]\nkind: datatype\nrules:\n  - from: "1"\n    to: x\n    fn: nope\n'],
+        [
+          'f.yaml',
+          'map: A[B]\nkind: datatype\noutput: json\nrules:\n  - from: "1"\n    to: x\n    fn: nope\n',
+        ],
       ]).code,
     ).toBe('map.unknown');
     const err = compileError([
       [
         'f.yaml',
-        'map: A[B]\nkind: datatype\nrules:\n  - from: "1"\n    to: x\n    fn: { name: hl7_datetime, args: { type: week } }\n',
+        'map: A[B]\nkind: datatype\noutput: json\nrules:\n  - from: "1"\n    to: x\n    fn: { name: hl7_datetime, args: { type: week } }\n',
       ],
     ]);
     expect(err.code).toBe('map.invalid_args');
-    expect(err.where).toBe('f.yaml:6:9');
+    expect(err.where).toBe('f.yaml:7:9');
   });
 
   it('a rule with two sources', () => {
     const err = compileError([
-      ['r.yaml', 'map: A[B]\nkind: datatype\nrules:\n  - from: "1"\n    const: x\n    to: y\n'],
+      ['r.yaml', 'map: A[B]\nkind: datatype\noutput: json\nrules:\n  - from: "1"\n    const: x\n    to: y\n'],
     ]);
     expect(err.message).toContain('exactly one of from, const, ref or rules');
-    expect(err.where).toBe('r.yaml:4:5');
+    expect(err.where).toBe('r.yaml:5:5');
   });
 
   it('broken YAML', () => {
@@ -73,6 +76,7 @@ describe('running rules', () => {
       [
         'map: OBX[Thing]',
         'kind: segment',
+        'output: json',
         'rules:',
         '  - { from: OBX-3.1, to: code, required: true }',
         '  - { from: OBX-5, to: value, when: { path: OBX-2, equals: ST } }',

@@ -1,7 +1,27 @@
+import {
+  compileCondition,
+  conditionWhere,
+  type PathCompiler,
+  type ReadValue,
+  type ValueReader,
+} from '@sinew/validation';
 import { MappingError, MappingErrorCode } from './errors';
+import { aType, shownType } from './fhir-elements';
 import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
 import type { LoadedFile } from './loader';
 import type { Condition, RuleSpec, SubMapSpec, VocabularySpec } from './spec';
+import {
+  checkConstValue,
+  checkSegmentName,
+  checkSourcePath,
+  checkTargetPath,
+  fhirTypeFits,
+  PathProblem,
+  selectedScope,
+  subMapFhirType,
+  type Scope,
+  type TargetScope,
+} from './scope';
 import { firstOf, SourcePath, type SourceNode } from './source';
 import { TargetPath, type Target } from './target';
 
@@ -14,12 +34,38 @@ const OWN = { enumerable: true, writable: true, configurable: true } as const;
 
 const readFirst = firstOf;
 
-/** The trimmed text of the first node `path` selects from `node`, or `''`. */
-const readText = (node: SourceNode, path: SourcePath): string => {
-  if (node.readText) return node.readText(path);
-  const first = readAll(node, path)[0];
-  return first === undefined ? '' : first.text().trim();
-};
+/** What one node gives a condition: a segment its name, an object `null` (present), else its text. */
+function conditionValue(node: SourceNode): ReadValue {
+  if (node.segment !== undefined) return node.segment.name;
+  const v = node.value();
+  return v !== null && typeof v === 'object' ? null : node.text();
+}
+
+/** A bare segment name (`PV2`, `OBX[2]`): a condition on it can only ask whether it is there. */
+const SEGMENT_ONLY = /^[A-Z][A-Z0-9]{2}(\[(\d+|\*)\])?$/;
+
+/** Condition paths read from the node a rule maps, as its `from` would; checked for `scope`. */
+const sourcePaths =
+  (scope: Scope): PathCompiler<SourceNode> =>
+  (text) => {
+    const problem = checkSourcePath(text, scope);
+    if (problem) return { problem: problem.message };
+    const path = SourcePath.of(text);
+    const many = text.includes('*');
+    const presenceOnly = scope.input === 'hl7v2' && SEGMENT_ONLY.test(text);
+    const read: ValueReader<SourceNode> =
+      !many && !presenceOnly
+        ? (ctx, test) => {
+            if (ctx.readText) return test(ctx.readText(path));
+            const first = readFirst(ctx, path);
+            return first !== undefined && test(conditionValue(first));
+          }
+        : (ctx, test) => {
+            for (const n of readAll(ctx, path)) if (test(conditionValue(n))) return true;
+            return false;
+          };
+    return { read, presenceOnly };
+  };
 
 /** Writes through the target's compiled path when it has one. */
 const put = (target: Target, path: TargetPath, value: unknown): void => {
@@ -55,6 +101,8 @@ export type CompiledRule = (ctx: SourceNode, target: Target, env: RunEnv) => voi
 export interface CompiledSubMap {
   name: string;
   spec: SubMapSpec;
+  /** What its rules read and write (from its kind, input, output and the type its name gives). */
+  scope: Scope;
   apply(ctx: SourceNode, target: Target, env: RunEnv): unknown;
 }
 
@@ -106,6 +154,7 @@ export class MapRegistry {
     const compiled: CompiledSubMap = {
       name: spec.map,
       spec,
+      scope: subMapScope(file, spec),
       apply: (ctx, target, env) => {
         for (const r of rules) r(ctx, target, env);
         return target.result();
@@ -114,7 +163,7 @@ export class MapRegistry {
     this.subMaps.set(spec.map, compiled);
     // Rules may name maps defined in files loaded later: compile once everything is known.
     this.pending.push(() => {
-      rules = spec.rules.map((r, i) => this.compileRule(r, file, ['rules', i]));
+      rules = this.compileRules(spec.rules, file, ['rules'], compiled.scope);
     });
   }
 
@@ -123,60 +172,135 @@ export class MapRegistry {
     for (const p of this.pending.splice(0)) p();
   }
 
-  compileRules(rules: RuleSpec[], file: LoadedFile, at: Array<string | number>): CompiledRule[] {
-    return rules.map((r, i) => this.compileRule(r, file, [...at, i]));
+  /** Compiles rules that read and write as `scope` says; path problems throw with file:line:col. */
+  compileRules(
+    rules: RuleSpec[],
+    file: LoadedFile,
+    at: Array<string | number>,
+    scope: Scope,
+  ): CompiledRule[] {
+    return rules.map((r, i) => this.compileRule(r, file, [...at, i], scope));
   }
 
-  compileCondition(c: Condition, file: LoadedFile, at: Array<string | number>): (ctx: SourceNode) => boolean {
-    if ('all' in c) {
-      const parts = c.all.map((x, i) => this.compileCondition(x, file, [...at, 'all', i]));
-      return (ctx) => {
-        for (const p of parts) if (!p(ctx)) return false;
-        return true;
-      };
-    }
-    if ('any' in c) {
-      const parts = c.any.map((x, i) => this.compileCondition(x, file, [...at, 'any', i]));
-      return (ctx) => {
-        for (const p of parts) if (p(ctx)) return true;
-        return false;
-      };
-    }
-    if ('not' in c) {
-      const inner = this.compileCondition(c.not, file, [...at, 'not']);
-      return (ctx) => !inner(ctx);
-    }
-    const path = SourcePath.of(c.path);
-    const first = (ctx: SourceNode): string => readText(ctx, path);
-    if ('present' in c) return (ctx) => (first(ctx) !== '') === c.present;
-    if ('equals' in c) return (ctx) => first(ctx) === c.equals;
-    if ('in' in c) {
-      const set = new Set(c.in);
-      return (ctx) => set.has(first(ctx));
-    }
-    let re: RegExp;
-    try {
-      re = new RegExp(c.matches);
-    } catch {
-      throw new MappingError(MappingErrorCode.Schema, `not a regular expression: ${c.matches}`, {
-        file: file.file,
-        ...file.locate([...at, 'matches']),
-      });
-    }
-    return (ctx) => re.test(first(ctx));
-  }
-
-  private compileRule(rule: RuleSpec, file: LoadedFile, at: Array<string | number>): CompiledRule {
-    const fail = (code: MappingErrorCode, message: string, key: string): never => {
-      throw new MappingError(code, message, { file: file.file, ...file.locate([...at, key]) });
+  /**
+   * Checks that sub-map `sub` may be applied to what `scope`'s path `from` selects (`.` when
+   * none) and written where `to` leads (FHIR type `at`); throws at `key` otherwise.
+   */
+  checkSubMapUse(
+    sub: CompiledSubMap,
+    scope: Scope,
+    from: string,
+    at: string | undefined,
+    place: () => { file: string; line: number; column: number },
+  ): void {
+    const fail = (message: string): never => {
+      throw new MappingError(MappingErrorCode.MapMismatch, message, place());
     };
-    const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when']) : undefined;
+    const s = sub.scope;
+    // A FHIR datatype may stand in a JSON document; a JSON object is not checked FHIR.
+    const outputFits = s.output === scope.output || (s.output === 'fhir' && scope.output === 'json');
+    if (s.input !== scope.input || !outputFits) {
+      fail(
+        `${sub.name} maps ${s.input} to ${s.output}; here the transformer maps ${scope.input} to ${scope.output}`,
+      );
+    }
+    if (scope.input === 'hl7v2') {
+      const selected = selectedScope(from, scope, scope.target);
+      if (sub.spec.kind === 'segment' && selected.source !== 'segment') {
+        fail(
+          `${sub.name} is a segment map; ${from === '.' ? 'it is applied to' : `${from} selects`} a field value`,
+        );
+      }
+      if (sub.spec.kind === 'datatype' && selected.source === 'segment') {
+        fail(`${sub.name} is a datatype map; ${from} selects a segment`);
+      }
+      if (sub.spec.kind === 'segment' && selected.segment !== s.segment) {
+        fail(
+          `${sub.name} maps ${s.segment ?? ''} segments; here it would read ${selected.segment ?? 'another segment'}`,
+        );
+      }
+    }
+    if (scope.output === 'hl7v2' && sub.spec.kind === 'segment' && scope.target.kind !== 'segment') {
+      fail(`${sub.name} builds a segment: apply it with a resource's map, not in a rule`);
+    }
+    const built = s.target.kind === 'object' ? s.target : undefined;
+    if (built?.fhir !== undefined && at !== undefined && !fhirTypeFits(built.fhir, at, built.choice)) {
+      const what = built.choice ? `a ${shownType(built.fhir)}.${built.choice}[x]` : aType(built.fhir);
+      fail(`${sub.name} builds ${what}; the element written holds ${aType(at)}`);
+    }
+  }
+
+  /**
+   * Compiles a `when` with the shared condition compiler; paths read from the node the rule
+   * maps. A problem is a MappingError at the condition's place in the file.
+   */
+  compileCondition(
+    c: Condition,
+    file: LoadedFile,
+    at: Array<string | number>,
+    scope: Scope,
+  ): (ctx: SourceNode) => boolean {
+    const compiled = compileCondition(c, sourcePaths(scope));
+    const problem = compiled.problems[0];
+    if (problem || !compiled.test) {
+      throw new MappingError(
+        problem?.code === 'condition.path' ? MappingErrorCode.Path : MappingErrorCode.Condition,
+        `${conditionWhere('when', problem?.path ?? [])}: ${problem?.message ?? 'invalid condition'}`,
+        { file: file.file, ...file.locate([...at, ...(problem?.path ?? [])]) },
+      );
+    }
+    return compiled.test;
+  }
+
+  private compileRule(
+    rule: RuleSpec,
+    file: LoadedFile,
+    at: Array<string | number>,
+    scope: Scope,
+  ): CompiledRule {
+    const place = (key: string) => ({ file: file.file, ...file.locate([...at, key]) });
+    const fail = (code: MappingErrorCode, message: string, key: string): never => {
+      throw new MappingError(code, message, place(key));
+    };
+    const check = <T>(result: T | PathProblem | undefined, key: string): T | undefined => {
+      if (result instanceof PathProblem) fail(result.code, result.message, key);
+      return result as T | undefined;
+    };
+    const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when'], scope) : undefined;
+
+    // What the rule reads: with `following`, each following segment of that name.
+    if (rule.following !== undefined && (scope.input !== 'hl7v2' || scope.source !== 'segment')) {
+      fail(
+        MappingErrorCode.Path,
+        `following reads the segments after a segment: these rules do not read one`,
+        'following',
+      );
+    }
+    const origin: Scope =
+      rule.following === undefined ? scope : { ...scope, source: 'segment', segment: rule.following };
+    if (rule.following !== undefined) check(checkSegmentName(rule.following), 'following');
+    if (rule.from !== undefined) check(checkSourcePath(rule.from, origin), 'from');
+    // Where it writes, and the FHIR type there.
+    const valueIsList = rule.const !== undefined && Array.isArray(rule.const);
+    const targetAt = check(checkTargetPath(rule.to, scope, valueIsList), 'to') ?? {};
+    if (rule.const !== undefined) check(checkConstValue(rule.const, targetAt.fhir), 'const');
+    if (rule.ref !== undefined && targetAt.fhir !== undefined && !fhirTypeFits('Reference', targetAt.fhir)) {
+      fail(
+        MappingErrorCode.FhirElement,
+        `ref writes a Reference; ${rule.to} holds ${aType(targetAt.fhir)}`,
+        'to',
+      );
+    }
+    if (rule.to === '$this' && scope.target.kind !== 'object') {
+      fail(MappingErrorCode.Path, `$this merges an object: these rules build HL7 v2`, 'to');
+    }
 
     let transform: ((node: SourceNode, env: RunEnv, target: Target) => unknown) | undefined;
     if (rule.map !== undefined) {
       const name = rule.map;
       if (!this.subMaps.has(name)) fail(MappingErrorCode.Unknown, `no map named ${name}`, 'map');
       const sub = this.subMaps.get(name) as CompiledSubMap;
+      this.checkSubMapUse(sub, origin, rule.from ?? '.', targetAt.fhir, () => place('map'));
       transform = (node, env, target) => sub.apply(node, target.child(), env);
     } else if (rule.fn !== undefined) {
       const call = typeof rule.fn === 'string' ? { name: rule.fn, args: undefined } : rule.fn;
@@ -275,7 +399,18 @@ export class MapRegistry {
       };
     }
     if (rule.rules !== undefined) {
-      const inner = this.compileRules(rule.rules, file, [...at, 'rules']);
+      const innerTarget: TargetScope =
+        scope.target.kind === 'object'
+          ? { kind: 'object', fhir: scope.target.fhir === undefined ? undefined : targetAt.fhir }
+          : { kind: 'composite' };
+      const inner = this.compileRules(
+        rule.rules,
+        file,
+        [...at, 'rules'],
+        rule.from === undefined
+          ? { ...origin, target: innerTarget }
+          : selectedScope(rule.from, origin, innerTarget),
+      );
       const following = rule.following;
       const from = rule.from === undefined ? undefined : SourcePath.of(rule.from);
       const many = to.endsWith('[]');
@@ -338,4 +473,34 @@ export class MapRegistry {
       }
     };
   }
+}
+
+/** The scope of a sub-map's rules, from its kind, input, output and name (`CX[Identifier]`). */
+function subMapScope(file: LoadedFile, spec: SubMapSpec): Scope {
+  const fail = (code: MappingErrorCode, message: string): never => {
+    throw new MappingError(code, message, { file: file.file, ...file.locate(['map']) });
+  };
+  const m = /^([A-Za-z0-9_]+)\[(.+)\]$/.exec(spec.map) as RegExpExecArray;
+  const [source, written] = [m[1] as string, m[2] as string];
+  const segmentName = /^[A-Z][A-Z0-9]{2}$/;
+  const input = spec.input;
+  const output = spec.output;
+  let target: TargetScope;
+  if (output === 'fhir') {
+    const type = subMapFhirType(written);
+    if (type instanceof PathProblem) return fail(type.code, type.message);
+    target = { kind: 'object', ...type };
+  } else if (output === 'json') target = { kind: 'object' };
+  else if (spec.kind === 'segment') {
+    if (!segmentName.test(written)) {
+      fail(MappingErrorCode.Path, `a segment map to HL7 v2 names the segment it builds: ${source}[PID]`);
+    }
+    target = { kind: 'segment', segment: written };
+  } else target = { kind: 'composite' };
+  if (input !== 'hl7v2') return { input, output, source: 'document', target };
+  if (spec.kind === 'datatype') return { input, output, source: 'value', target };
+  if (!segmentName.test(source)) {
+    fail(MappingErrorCode.Path, `a segment map from HL7 v2 names the segment it reads: PID[${written}]`);
+  }
+  return { input, output, source: 'segment', segment: source, target };
 }

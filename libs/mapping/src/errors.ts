@@ -2,6 +2,16 @@
 export const MappingErrorCode = {
   /** A transformer file does not match the transformer schema. */
   Schema: 'map.schema',
+  /** A `when` condition cannot be compiled: a path or regular expression it cannot use. */
+  Condition: 'map.condition',
+  /** A `from`, `to`, condition or identity path that cannot be read or written where it stands. */
+  Path: 'map.path',
+  /** A `to` names an element that FHIR R4 does not have there, or writes a list as one value. */
+  FhirElement: 'map.fhir_element',
+  /** A resource or sub-map names a type that is not a FHIR R4 type. */
+  FhirType: 'map.fhir_type',
+  /** A sub-map applied where it does not fit: a segment map to a value, another FHIR type… */
+  MapMismatch: 'map.mismatch',
   /** A transformer names a sub-map, vocabulary or function that does not exist. */
   Unknown: 'map.unknown',
   /** Two transformers or functions share a name. */

@@ -142,7 +142,7 @@ describe('$this', () => {
   const lib = library([
     [
       'ei.yaml',
-      'map: EI[Id]\nkind: datatype\nrules:\n  - { from: "1", to: value }\n  - { from: "2", to: system }\n',
+      'map: EI[Id]\nkind: datatype\noutput: json\nrules:\n  - { from: "1", to: value }\n  - { from: "2", to: system }\n',
     ],
     [
       'm.yaml',
@@ -173,10 +173,10 @@ describe('$this', () => {
 
 describe('a segment map applied to the current or following segments', () => {
   const lib = library([
-    ['nte.yaml', 'map: NTE[Note]\nkind: segment\nrules:\n  - { from: NTE-3, to: text }\n'],
+    ['nte.yaml', 'map: NTE[Note]\nkind: segment\noutput: json\nrules:\n  - { from: NTE-3, to: text }\n'],
     [
       'obx.yaml',
-      'map: OBX[Part]\nkind: segment\nrules:\n  - { from: OBX-5, to: value, when: { path: OBX-2, equals: ST } }\n',
+      'map: OBX[Part]\nkind: segment\noutput: json\nrules:\n  - { from: OBX-5, to: value, when: { path: OBX-2, equals: ST } }\n',
     ],
     [
       'm.yaml',
@@ -230,11 +230,11 @@ describe('a ref read from another segment', () => {
     [
       'aip.yaml',
       [
-        'map: AIP[Part]',
+        'map: AIP[Appointment.participant]',
         'kind: segment',
         'rules:',
         '  - { ref: practitioner, to: actor }',
-        '  - { from: AIP-4, to: role }',
+        '  - { from: AIP-4, to: "type[0].text" }',
       ].join('\n'),
     ],
     [
@@ -248,8 +248,8 @@ describe('a ref read from another segment', () => {
         '    type: Appointment',
         '    segment: SCH',
         '    rules:',
-        '      - { from: "AIP[*]", to: "participant[]", map: "AIP[Part]" }',
-        '      - { ref: practitioner, to: "all[]" }',
+        '      - { from: "AIP[*]", to: "participant[]", map: "AIP[Appointment.participant]" }',
+        '      - { ref: practitioner, to: "supportingInformation[]" }',
         '  - name: practitioner',
         '    type: Practitioner',
         '    each: AIP',
@@ -271,12 +271,15 @@ describe('a ref read from another segment', () => {
         ]),
       ) as TransactionBundle;
     const urls = bundle.entry.filter((e) => e.resource.resourceType === 'Practitioner').map((e) => e.fullUrl);
-    const appointment = bundle.entry[0]?.resource as { participant: unknown[]; all: unknown[] };
+    const appointment = bundle.entry[0]?.resource as {
+      participant: unknown[];
+      supportingInformation: unknown[];
+    };
     expect(appointment.participant).toEqual([
-      { actor: { reference: urls[0] }, role: 'SURG' },
-      { actor: { reference: urls[1] }, role: 'ANES' },
+      { actor: { reference: urls[0] }, type: [{ text: 'SURG' }] },
+      { actor: { reference: urls[1] }, type: [{ text: 'ANES' }] },
     ]);
-    expect(appointment.all).toEqual(urls.map((reference) => ({ reference })));
+    expect(appointment.supportingInformation).toEqual(urls.map((reference) => ({ reference })));
   });
 });
 
@@ -315,6 +318,7 @@ describe('rules reading each node a from selects', () => {
       [
         'map: varies[Value]',
         'kind: datatype',
+        'output: json',
         'rules:',
         '  - { from: ., to: valueQuantity.value, fn: number, when: { path: OBX-2, equals: NM } }',
         '  - { from: OBX-6, to: valueQuantity.unit, when: { path: OBX-2, equals: NM } }',

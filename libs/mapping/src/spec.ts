@@ -1,26 +1,12 @@
+import { ruleCondition, type RuleCondition } from '@sinew/validation';
 import { z } from 'zod';
 
-/** A condition on source values. `path` is read like a rule's `from`. */
-export type Condition =
-  | { path: string; present: boolean }
-  | { path: string; equals: string }
-  | { path: string; in: string[] }
-  | { path: string; matches: string }
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition };
-
-export const condition: z.ZodType<Condition> = z.lazy(() =>
-  z.union([
-    z.strictObject({ path: z.string(), present: z.boolean() }),
-    z.strictObject({ path: z.string(), equals: z.string() }),
-    z.strictObject({ path: z.string(), in: z.array(z.string()).min(1) }),
-    z.strictObject({ path: z.string(), matches: z.string() }),
-    z.strictObject({ all: z.array(condition).min(1) }),
-    z.strictObject({ any: z.array(condition).min(1) }),
-    z.strictObject({ not: condition }),
-  ]),
-);
+/**
+ * A condition on source values (`when`): the one condition language of filters and validation
+ * rules (docs/validation.md, "Conditions"); `path` is read like a rule's `from`.
+ */
+export type Condition = RuleCondition;
+export const condition = ruleCondition;
 
 export const unmappedPolicy = z.enum(['error', 'pass_through', 'default', 'drop']);
 

@@ -1,50 +1,68 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { evalFhirPath } from '@medplum/core';
-import { Hl7Message, Hl7ParseError } from '@sinew/hl7v2';
+import { Hl7Message, Hl7ParseError, type Hl7Segment } from '@sinew/hl7v2';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { MappingError } from './errors';
+import type { RunEnv } from './compile';
+import { MappingError, MappingErrorCode } from './errors';
 import type { TransformerLibrary } from './library';
-import { JsonNode } from './source';
+import { FhirNode, Hl7MessageNode, JsonNode } from './source';
+import { CompositeTarget, ObjectTarget, SegmentTarget } from './target';
 
 /**
  * A transformer test file (`*.test.yaml`, beside the transformer): inputs, and the values the
  * output must hold, addressed by FHIRPath (FHIR output), JSON path (JSON output) or HL7 path
- * (HL7 v2 output); or the error the input must give.
+ * (HL7 v2 output); or the error the input must give. It tests a message map (`transformer:`)
+ * or one segment or datatype map (`map:`), applied to what each test's `from` selects.
  */
-export const transformerTestFile = z.strictObject({
-  transformer: z.string(),
-  tests: z
-    .array(
-      z
-        .strictObject({
-          name: z.string(),
-          /** HL7 v2 text (line breaks become CR) or a JSON/FHIR document. */
-          input: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
-          /** A file, relative to the test file. */
-          input_file: z.string().optional(),
-          /** Path → expected value; a list when the path selects several values. */
-          expect: z.record(z.string(), z.unknown()).optional(),
-          /** Paths that must select nothing. */
-          expect_absent: z.array(z.string()).optional(),
-          /** Expected error: its code, and optionally source/target locations. */
-          expect_error: z
-            .strictObject({ code: z.string(), source: z.string().optional(), target: z.string().optional() })
-            .optional(),
-        })
-        .refine((t) => (t.input === undefined) !== (t.input_file === undefined), {
-          message: 'give exactly one of input or input_file',
-        })
-        .refine(
-          (t) => t.expect !== undefined || t.expect_error !== undefined || t.expect_absent !== undefined,
-          {
-            message: 'give expect, expect_absent or expect_error',
-          },
-        ),
-    )
-    .min(1),
-});
+export const transformerTestFile = z
+  .strictObject({
+    transformer: z.string().optional(),
+    /** A segment or datatype map (`PID[Patient]`, `CX[Identifier]`) tested on its own. */
+    map: z.string().optional(),
+    tests: z
+      .array(
+        z
+          .strictObject({
+            name: z.string(),
+            /** HL7 v2 text (line breaks become CR) or a JSON/FHIR document. */
+            input: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+            /** A file, relative to the test file. */
+            input_file: z.string().optional(),
+            /**
+             * Map tests: the path (read from the whole input) of what the map is applied to; a
+             * segment map's default is its segment (`PID` for `PID[Patient]`).
+             */
+            from: z.string().optional(),
+            /** Path → expected value; a list when the path selects several values. */
+            expect: z.record(z.string(), z.unknown()).optional(),
+            /** Paths that must select nothing. */
+            expect_absent: z.array(z.string()).optional(),
+            /** Expected error: its code, and optionally source/target locations. */
+            expect_error: z
+              .strictObject({
+                code: z.string(),
+                source: z.string().optional(),
+                target: z.string().optional(),
+              })
+              .optional(),
+          })
+          .refine((t) => (t.input === undefined) !== (t.input_file === undefined), {
+            message: 'give exactly one of input or input_file',
+          })
+          .refine(
+            (t) => t.expect !== undefined || t.expect_error !== undefined || t.expect_absent !== undefined,
+            {
+              message: 'give expect, expect_absent or expect_error',
+            },
+          ),
+      )
+      .min(1),
+  })
+  .refine((f) => (f.transformer === undefined) !== (f.map === undefined), {
+    message: 'give exactly one of transformer (a message map) or map (a segment or datatype map)',
+  });
 
 export interface TransformerTestResult {
   file: string;
@@ -104,14 +122,17 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
     ];
   }
   const spec = parsed.data;
-  let transformer: ReturnType<TransformerLibrary['get']>;
+  let subject: Subject;
   try {
-    transformer = library.get(spec.transformer);
+    subject =
+      spec.map !== undefined
+        ? mapSubject(library, spec.map)
+        : transformerSubject(library, spec.transformer ?? '');
   } catch (err) {
     return [
       {
         file: shown,
-        line: lineOf(['transformer']),
+        line: lineOf([spec.map !== undefined ? 'map' : 'transformer']),
         name: '(test file)',
         passed: false,
         failures: [String(err)],
@@ -125,7 +146,7 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
     let input: unknown;
     try {
       const raw = t.input_file !== undefined ? readFileSync(resolve(dirname(file), t.input_file)) : t.input;
-      if (transformer.spec.input === 'hl7v2') {
+      if (subject.input === 'hl7v2') {
         const textInput = Buffer.isBuffer(raw) ? raw : String(raw).replace(/\r?\n/g, '\r');
         input = Hl7Message.parse(textInput);
       } else input = Buffer.isBuffer(raw) ? JSON.parse(raw.toString('utf8')) : raw;
@@ -135,8 +156,11 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
 
     let output: unknown;
     try {
-      output = transformer.run(input, { now: new Date(Date.UTC(2026, 0, 1)) });
+      output = subject.run(input, t.from);
     } catch (err) {
+      if (err instanceof TestSetupError) {
+        return { file: shown, line, name: t.name, passed: false, failures: [err.message] };
+      }
       if (!(err instanceof MappingError || err instanceof Hl7ParseError)) throw err;
       if (!t.expect_error)
         return {
@@ -161,7 +185,7 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
     for (const [path, want] of Object.entries(t.expect ?? {})) {
       let got: unknown[];
       try {
-        got = selectValues(output, path);
+        got = subject.select(output, path);
       } catch (err) {
         failures.push(`${path}: ${String(err)}`);
         continue;
@@ -171,11 +195,84 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
         failures.push(`${path}: got ${JSON.stringify(got)}, expected ${JSON.stringify(wanted)}`);
     }
     for (const path of t.expect_absent ?? []) {
-      const got = selectValues(output, path);
+      const got = subject.select(output, path);
       if (got.length > 0) failures.push(`${path}: expected nothing, got ${JSON.stringify(got)}`);
     }
     return { file: shown, line, name: t.name, passed: failures.length === 0, failures };
   });
+}
+
+/** A test file's `from` that cannot be used: the test fails with this message. */
+class TestSetupError extends Error {}
+
+/** What a test file tests: a message map, or one segment or datatype map. */
+interface Subject {
+  input: 'hl7v2' | 'fhir' | 'json';
+  /** Runs on one input (`from`: what a map is applied to). */
+  run(input: unknown, from: string | undefined): unknown;
+  /** The values `path` selects in the output. */
+  select(output: unknown, path: string): unknown[];
+}
+
+const TEST_NOW = new Date(Date.UTC(2026, 0, 1));
+
+function transformerSubject(library: TransformerLibrary, name: string): Subject {
+  const transformer = library.get(name);
+  return {
+    input: transformer.spec.input,
+    run: (input, from) => {
+      if (from !== undefined) throw new TestSetupError('from: only a map test (map:) takes from');
+      return transformer.run(input, { now: TEST_NOW });
+    },
+    select: selectValues,
+  };
+}
+
+/**
+ * A segment or datatype map applied on its own to the first node `from` selects in the input
+ * (a segment map's default: its segment). `ref` rules find no resources and write nothing. The
+ * output is what the map builds: FHIR (FHIRPath inside the object built: `value`,
+ * `type.coding.code`), a JSON object (JSON path), an HL7 v2 segment (HL7 path) or an HL7 value
+ * (JSON path `hl7`: its encoded text).
+ */
+function mapSubject(library: TransformerLibrary, name: string): Subject {
+  const sub = library.registry.subMaps.get(name);
+  if (!sub) throw new MappingError(MappingErrorCode.Unknown, `no map named ${name}`);
+  const { scope, spec } = sub;
+  const fhirType = scope.target.kind === 'object' ? scope.target.fhir : undefined;
+  const env: RunEnv = { refs: () => [] };
+  return {
+    input: spec.input,
+    run: (input, from) => {
+      const path = from ?? (scope.source === 'segment' ? scope.segment : undefined);
+      if (path === undefined) {
+        throw new TestSetupError(`from: give the path of the value ${name} is applied to (e.g. PID-3)`);
+      }
+      const root =
+        input instanceof Hl7Message
+          ? new Hl7MessageNode(input)
+          : spec.input === 'fhir'
+            ? new FhirNode(input, String((input as { resourceType?: unknown }).resourceType ?? '$'))
+            : new JsonNode(input, '$');
+      const node = root.select(path)[0];
+      if (node === undefined) throw new TestSetupError(`from: ${path} selects nothing in the input`);
+      const t = scope.target;
+      const msg = Hl7Message.create({ type: 'ADT^A01', controlId: 'TEST', dateTime: '20260101' });
+      if (t.kind === 'segment') {
+        const seg = t.segment === 'MSH' ? (msg.segments[0] as Hl7Segment) : msg.addSegment(t.segment);
+        sub.apply(node, new SegmentTarget(msg, seg, 1), env);
+        return msg;
+      }
+      const target = t.kind === 'composite' ? new CompositeTarget(msg) : new ObjectTarget();
+      return sub.apply(node, target, env);
+    },
+    select: (output, path) => {
+      if (output instanceof Hl7Message) return selectValues(output, path);
+      if (output === undefined) return [];
+      if (fhirType !== undefined) return evalFhirPath(path, { type: fhirType, value: output });
+      return new JsonNode(output, '$').select(path).map((n) => n.value());
+    },
+  };
 }
 
 /** Every `*.test.yaml` under `dir`. */

@@ -5,6 +5,7 @@ import { type CompiledRule, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import { systemUri } from './functions/text.fn';
 import type { LoadedFile } from './loader';
+import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
 import { FhirNode, firstOf, Hl7MessageNode, JsonNode, SourcePath, type SourceNode } from './source';
 import { newArray, ObjectTarget, SegmentTarget } from './target';
@@ -85,20 +86,33 @@ export class MessageTransformer {
       if (names.has(r.name)) fail(`resource name ${r.name} is used twice`, 'name');
       if (r.within && !names.has(r.within))
         fail(`within: ${r.within} must name an earlier resource`, 'within');
-      if (r.map && !registry.subMaps.has(r.map)) {
-        throw new MappingError(MappingErrorCode.Unknown, `no map named ${r.map}`, {
-          file,
-          ...loaded.locate([...at, 'map']),
-        });
-      }
+      const place = (key: string) => ({ file, ...loaded.locate([...at, key]) });
+      const problem = (p: PathProblem | undefined, key: string) => {
+        if (p) throw new MappingError(p.code, p.message, place(key));
+      };
       if (spec.output === 'fhir' && !r.type) fail('a resource of a FHIR transformer needs a type', 'name');
+      if (spec.output === 'fhir' && r.type) problem(checkResourceType(r.type), 'type');
       if (spec.output === 'hl7v2' && !r.segment)
         fail('an HL7 v2 transformer builds segments: give segment', 'name');
+      const scope = resourceScope(spec, r);
+      if (spec.input === 'hl7v2' && r.each !== undefined) problem(checkSegmentName(r.each), 'each');
+      else if (r.each !== undefined) problem(checkSourcePath(r.each, scope), 'each');
+      if (r.identity !== undefined) {
+        const path = typeof r.identity === 'string' ? r.identity : r.identity.path;
+        problem(checkSourcePath(path, scope), 'identity');
+      }
+      if (r.map) {
+        const sub = registry.subMaps.get(r.map);
+        if (!sub) throw new MappingError(MappingErrorCode.Unknown, `no map named ${r.map}`, place('map'));
+        const from = scope.source === 'segment' ? (scope.segment as string) : '.';
+        const fhirType = scope.target.kind === 'object' ? scope.target.fhir : undefined;
+        registry.checkSubMapUse(sub, scope, from, fhirType, () => place('map'));
+      }
       names.add(r.name);
       return {
         spec: r,
-        rules: registry.compileRules(r.rules, loaded, [...at, 'rules']),
-        when: r.when ? registry.compileCondition(r.when, loaded, [...at, 'when']) : undefined,
+        rules: registry.compileRules(r.rules, loaded, [...at, 'rules'], scope),
+        when: r.when ? registry.compileCondition(r.when, loaded, [...at, 'when'], scope) : undefined,
       };
     });
     for (const r of this.resources) {
@@ -360,4 +374,18 @@ export class MessageTransformer {
     }
     return msg;
   }
+}
+
+/** What a resource's rules read (its segment, or the message) and write (its type or segment). */
+function resourceScope(spec: MessageMapSpec, r: ResourceSpec): Scope {
+  const { input, output } = spec;
+  const target: Scope['target'] =
+    output === 'hl7v2'
+      ? { kind: 'segment', segment: r.segment as string }
+      : { kind: 'object', fhir: output === 'fhir' ? r.type : undefined };
+  if (input !== 'hl7v2') return { input, output, source: 'document', target };
+  const segment = r.each ?? (output !== 'hl7v2' ? r.segment : undefined);
+  return segment === undefined
+    ? { input, output, source: 'message', target }
+    : { input, output, source: 'segment', segment, target };
 }

@@ -66,6 +66,17 @@ const REQUIRED_HEADER_FIELDS: ReadonlyArray<[string, string]> = [
 ];
 
 /**
+ * The header policy every receiver of Sinew applies (`sinew start` and `sinew listen`): a
+ * message without MSH-9 (type) or MSH-10 (control id) is refused, AE with ERR-3 101.
+ */
+export function headerProblem(message: Hl7Message): { location: string; text: string } | undefined {
+  const missing = REQUIRED_HEADER_FIELDS.find(([path]) => message.get(path) === '');
+  if (!missing) return undefined;
+  const [location, name] = missing;
+  return { location, text: `required field ${location} (${name}) is missing` };
+}
+
+/**
  * A ready-made handler: parses each message and answers AA once `onMessage` (when given)
  * has finished with it, or AE with an ERR segment when the message cannot be parsed or lacks
  * MSH-9 or MSH-10 (never AA for bytes that are not HL7). When `onMessage` throws, the server answers AR.
@@ -81,10 +92,9 @@ export function ackingHandler(
       if (err instanceof Hl7ParseError) return parseErrorNack(bytes, err);
       throw err;
     }
-    const missing = REQUIRED_HEADER_FIELDS.find(([path]) => message.get(path) === '');
+    const missing = headerProblem(message);
     if (missing) {
-      const [location, name] = missing;
-      const text = `required field ${location} (${name}) is missing`;
+      const { location, text } = missing;
       return buildAck(message, {
         code: 'AE',
         text,

@@ -3,7 +3,7 @@ import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 import { BullMqQueueDriver, type BullMqQueueDriverOptions } from './bullmq-driver';
 import { queueConformanceSuite } from './conformance';
-import type { DeadJob, Job } from './driver';
+import type { Job } from './driver';
 
 const prefix = uniquePrefix('queue');
 let url: string;
@@ -21,6 +21,19 @@ queueConformanceSuite(
   async () => new BullMqQueueDriver({ url, prefix, stalledIntervalMs: 300, lockDurationMs: 1000 }),
   { recoveryTimeoutMs: 8000 },
 );
+
+/** Keys of the queue's jobs (`<prefix>:<queue>:<job id>…`), without BullMQ's own bookkeeping. */
+async function jobKeys(queue: string): Promise<string[]> {
+  const client = new Redis(url);
+  try {
+    const keys = await client.keys(`${prefix}:${queue}:*`);
+    const bookkeeping =
+      /:(meta|events|id|stalled-check|marker|wait|active|delayed|paused|completed|failed|prioritized|pc|stalled|limiter|waiting-children)$/;
+    return keys.filter((k) => !bookkeeping.test(k)).sort();
+  } finally {
+    client.disconnect();
+  }
+}
 
 describe('BullMqQueueDriver on Redis', () => {
   const drivers: BullMqQueueDriver[] = [];
@@ -98,7 +111,7 @@ describe('BullMqQueueDriver on Redis', () => {
     expect(order).toEqual(['1#2', '2#1', '3#1']);
   });
 
-  it('dead-letters a job that dying workers abandoned more than maxStalledCount times', async () => {
+  it('gives up a job that dying workers abandoned more than maxStalledCount times', async () => {
     const queue = queueName('stalled');
     const opts = { stalledIntervalMs: 200, lockDurationMs: 500, maxStalledCount: 1 };
     let crashes = 0;
@@ -115,43 +128,79 @@ describe('BullMqQueueDriver on Redis', () => {
       await doomed.close({ timeoutMs: 0 });
     }
     const survivor = driver(opts);
-    const dead: DeadJob[] = [];
-    survivor.onDeadLetter((d) => dead.push(d));
+    const exhausted: Array<{ job: Job; error: string }> = [];
     let ran = false;
-    await survivor.consume(queue, async () => {
-      ran = true;
-    });
-    await waitFor('the dead letter', () => dead.length === 1, 8000);
+    await survivor.consume(
+      queue,
+      async () => {
+        ran = true;
+      },
+      { onExhausted: (job, error) => void exhausted.push({ job, error }) },
+    );
+    await waitFor('onExhausted', () => exhausted.length === 1, 8000);
     expect(crashes).toBe(2);
     expect(ran).toBe(false);
-    expect(dead[0]).toMatchObject({ job: { id: 'poison', queue, data: { n: 1 } } });
-    expect(dead[0]?.error).toMatch(/stalled/);
-    expect((await survivor.deadLetters(queue)).map((d) => d.job.id)).toEqual(['poison']);
+    expect(exhausted[0]).toMatchObject({ job: { id: 'poison', queue, data: { n: 1 } } });
+    expect(exhausted[0]?.error).toMatch(/stalled/);
+    expect(await jobKeys(queue)).toEqual([]);
   });
 
-  it('keeps dead letters in Redis across restarts, under the key prefix', async () => {
-    const queue = queueName('dead-kept');
-    const first = driver();
-    const dead: DeadJob[] = [];
-    first.onDeadLetter((d) => dead.push(d));
-    await first.consume(queue, async () => {
-      throw new Error('refused');
-    });
-    await first.enqueue(queue, '12345', 'data');
-    await waitFor('the dead letter', () => dead.length === 1);
-    await first.close();
+  it('keeps nothing of a job in Redis once it completed or was given up', async () => {
+    const queue = queueName('tidy');
+    const d = driver();
+    const exhausted: string[] = [];
+    let done = 0;
+    await d.consume(
+      queue,
+      async (job) => {
+        done++;
+        if (job.id === '12345') throw new Error('refused');
+      },
+      { attempts: 2, onExhausted: (job) => void exhausted.push(job.id) },
+    );
+    await d.enqueue(queue, 'fine', { n: 1 });
+    await d.enqueue(queue, '12345', { n: 2 });
+    await waitFor('both jobs to end', () => done === 3 && exhausted.length === 1);
+    await sleep(200);
+    expect(exhausted).toEqual(['12345']);
+    expect(await jobKeys(queue)).toEqual([]);
 
-    const second = driver();
-    const listed = await second.deadLetters(queue);
-    expect(listed).toEqual([dead[0]]);
-    expect(listed[0]?.job.id).toBe('12345');
-
+    // BullMQ's event stream, which nothing reads, stays short (about 100 entries).
+    for (let i = 0; i < 300; i++) await d.enqueue(queue, `fine-${i}`, null);
+    await waitFor('300 more jobs', () => done === 303);
     const client = new Redis(url);
     try {
-      expect(await client.hkeys(`${prefix}:${queue}:~dead-letters`)).toEqual(['12345']);
+      expect(await client.xlen(`${prefix}:${queue}:events`)).toBeLessThan(300);
     } finally {
       client.disconnect();
     }
+  });
+
+  it('reports an onExhausted that throws and drops the job all the same', async () => {
+    const queue = queueName('exhausted-throws');
+    const errors: Error[] = [];
+    const d = driver({ onError: (err) => errors.push(err) });
+    const ran: string[] = [];
+    await d.consume(
+      queue,
+      async (job) => {
+        ran.push(job.id);
+        if (job.id === 'x') throw new Error('nope');
+      },
+      {
+        fifo: true,
+        onExhausted: async () => {
+          throw new Error('ledger down');
+        },
+      },
+    );
+    await d.enqueue(queue, 'x', null);
+    await d.enqueue(queue, 'y', null);
+    await waitFor('the next job', () => ran.length === 2);
+    expect(ran).toEqual(['x', 'y']);
+    expect(errors.map((e) => e.message)).toEqual([`onExhausted of queue ${queue} threw: ledger down`]);
+    await sleep(100);
+    expect(await jobKeys(queue)).toEqual([]);
   });
 
   it('isolates deployments by prefix', async () => {

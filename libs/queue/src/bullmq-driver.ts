@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import Redis from 'ioredis';
-import type { ConsumeOptions, DeadJob, Job, JobHandler, QueueDriver, QueueStats } from './driver';
+import type { ConsumeOptions, Job, JobHandler, QueueDriver, QueueStats } from './driver';
 import {
   backoffDelay,
   checkDelay,
@@ -21,7 +21,7 @@ export interface BullMqQueueDriverOptions {
   stalledIntervalMs?: number;
   /** A running job's lock; renewed at half this period, it expires when its worker dies (default 30,000 ms). */
   lockDurationMs?: number;
-  /** Times a job may be abandoned by a dying worker before it is dead-lettered (default 1). */
+  /** Times a job may be abandoned by a dying worker before it is given up (default 1). */
   maxStalledCount?: number;
   /**
    * `enqueue` and `ping` reject when Redis has not answered within this time (default 2,000
@@ -29,8 +29,8 @@ export interface BullMqQueueDriverOptions {
    */
   commandTimeoutMs?: number;
   /**
-   * Receives errors no caller can be given (connection loss, a dead-letter listener that threw),
-   * each distinct message at most once a minute. Default: `process.emitWarning`.
+   * Receives errors no caller can be given (connection loss, an `onExhausted` callback that
+   * threw), each distinct message at most once a minute. Default: `process.emitWarning`.
    */
   onError?: (err: Error) => void;
 }
@@ -44,6 +44,11 @@ interface Stored {
 /** BullMQ's own limit on attempts is never reached: the driver decides when a job is done. */
 const UNBOUNDED_ATTEMPTS = 2 ** 31 - 1;
 const BACKOFF_TYPE = 'sinew';
+/**
+ * Entries kept in a queue's BullMQ event stream (BullMQ's default: 10,000). Nothing in Sinew
+ * reads that stream (the driver listens to its own workers), so it is kept short.
+ */
+const EVENTS_MAX_LEN = 100;
 /** A socket still open this long after QUIT (e.g. still connecting) is destroyed. */
 const DISCONNECT_TIMEOUT_MS = 500;
 
@@ -73,13 +78,15 @@ interface Consumer {
 /**
  * The Redis driver, on BullMQ 5: one BullMQ queue and, once consumed, one worker per queue
  * name. Jobs are added with the caller's id (so enqueueing is idempotent while the job
- * exists) and removed when they complete or fail for good, which frees the id.
+ * exists) and removed when they complete or fail for good, which frees the id: Redis holds
+ * only jobs still to run.
  *
  * - Attempts and backoff are decided by the consumer: non-FIFO failures go back to BullMQ with
  *   a custom backoff strategy; FIFO queues (global concurrency 1) retry in place inside the
  *   processor, because a BullMQ retry moves a job behind later ones.
- * - Dead letters are kept in a hash per queue (`<prefix>:<queue>:~dead-letters`), written when
- *   BullMQ reports the final failure.
+ * - A job given up is handed to `onExhausted` inside the processor (the job still locked),
+ *   then failed for good; one that dying workers abandoned too often is failed by BullMQ
+ *   before it reaches the processor, and handed to `onExhausted` once BullMQ reports it.
  * - A job whose worker died is taken back by BullMQ's stalled-job check once its lock expires,
  *   and put at the head of the queue.
  */
@@ -93,16 +100,16 @@ export class BullMqQueueDriver implements QueueDriver {
   private readonly maxStalledCount: number;
   private readonly commandTimeoutMs: number;
   private readonly reportError: (err: Error) => void;
-  /** Shared by every queue: enqueues, stats, dead letters. Fails a command fast when Redis is down. */
+  /** Shared by every queue: enqueues and stats. Fails a command fast when Redis is down. */
   private readonly client: Redis;
   private readonly queues = new Map<string, Queue<Stored>>();
   private readonly consumers = new Map<string, Consumer>();
   /** Queues `consume` was called for (set before its first await). */
   private readonly consumed = new Set<string>();
-  private readonly listeners: ((dead: DeadJob) => void)[] = [];
-  /** Dead letters decided by the processor, keyed by the error handed to BullMQ. */
-  private readonly decided = new WeakMap<Error, DeadJob>();
-  private readonly pendingWrites = new Set<Promise<void>>();
+  /** Errors the processor handed to BullMQ after `onExhausted` was told of the job. */
+  private readonly decided = new WeakSet<Error>();
+  /** `onExhausted` calls under way outside a processor (`close` waits for them). */
+  private readonly pendingCallbacks = new Set<Promise<void>>();
   private readonly sleepers = new Set<() => void>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
@@ -145,7 +152,7 @@ export class BullMqQueueDriver implements QueueDriver {
     await this.withTimeout(added, 'enqueue');
   }
 
-  async consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions): Promise<void> {
+  async consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions<T>): Promise<void> {
     checkQueueName(queue);
     if (typeof handler !== 'function') throw new Error('queue: the handler must be a function');
     const resolved = resolveConsumeOptions(options);
@@ -189,40 +196,15 @@ export class BullMqQueueDriver implements QueueDriver {
     worker.on('completed', (job) => running.delete(job.id ?? ''));
     worker.on('failed', (job, err) => {
       if (job) running.delete(job.id ?? '');
-      if (job) this.failed(queue, job, err);
+      if (job) this.failed(queue, consumer, job, err);
     });
-  }
-
-  onDeadLetter(listener: (dead: DeadJob) => void): void {
-    this.listeners.push(listener);
-  }
-
-  async deadLetters(queue: string): Promise<DeadJob[]> {
-    checkQueueName(queue);
-    const entries = await this.client.hgetall(this.deadKey(queue));
-    const dead: DeadJob[] = [];
-    for (const [field, value] of Object.entries(entries)) {
-      try {
-        dead.push(JSON.parse(value) as DeadJob);
-      } catch {
-        throw new Error(`queue: unreadable dead letter ${JSON.stringify(field)} in ${queue}`);
-      }
-    }
-    return dead.sort((a, b) => a.failedAt - b.failedAt);
-  }
-
-  async removeDeadLetter(queue: string, jobId: string): Promise<void> {
-    checkQueueName(queue);
-    checkJobId(jobId);
-    await this.client.hdel(this.deadKey(queue), jobId);
   }
 
   async stats(queue: string): Promise<QueueStats> {
     checkQueueName(queue);
     const q = this.queue(queue);
-    const [counts, deadLettered, oldestId] = await Promise.all([
+    const [counts, oldestId] = await Promise.all([
       q.getJobCounts('wait', 'paused', 'prioritized', 'delayed', 'active'),
-      this.client.hlen(this.deadKey(queue)),
       this.client.lindex(q.keys.wait as string, -1),
     ]);
     const backingOff = this.consumers.get(queue)?.backingOff ?? 0;
@@ -231,7 +213,6 @@ export class BullMqQueueDriver implements QueueDriver {
       waiting: (counts.wait ?? 0) + (counts.paused ?? 0) + (counts.prioritized ?? 0),
       delayed: (counts.delayed ?? 0) + ((counts.active ?? 0) - active),
       active,
-      deadLettered,
     };
     if (oldestId) {
       const [timestamp, processedOn, delay] = await this.client.hmget(
@@ -292,7 +273,7 @@ export class BullMqQueueDriver implements QueueDriver {
     const consumers = [...this.consumers.values()];
     // Stop fetching; jobs fetched meanwhile are put back (see `process`).
     await Promise.all(consumers.map((c) => c.worker.pause(true)));
-    const idle = () => consumers.every((c) => c.running.size === 0) && this.pendingWrites.size === 0;
+    const idle = () => consumers.every((c) => c.running.size === 0) && this.pendingCallbacks.size === 0;
     while (!idle() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(10, Math.max(1, deadline - Date.now()))));
     }
@@ -308,6 +289,7 @@ export class BullMqQueueDriver implements QueueDriver {
       q = new Queue<Stored>(name, {
         connection: this.client,
         prefix: this.prefix,
+        streams: { events: { maxLen: EVENTS_MAX_LEN } },
         defaultJobOptions: {
           removeOnComplete: true,
           removeOnFail: true,
@@ -319,10 +301,6 @@ export class BullMqQueueDriver implements QueueDriver {
       this.queues.set(name, q);
     }
     return q;
-  }
-
-  private deadKey(queue: string): string {
-    return `${this.prefix}:${queue}:~dead-letters`;
   }
 
   private toJob(queue: string, job: BullJob<Stored>, attempt: number): Job<unknown> {
@@ -347,7 +325,9 @@ export class BullMqQueueDriver implements QueueDriver {
         await handler(this.toJob(queue, job, attempt));
         return;
       } catch (err) {
-        if (isDeadLetterError(err) || attempt >= attempts) throw this.deadLetter(queue, job, attempt, err);
+        if (isDeadLetterError(err) || attempt >= attempts) {
+          throw await this.giveUp(consumer, this.toJob(queue, job, attempt), err);
+        }
         if (!fifo) throw err instanceof Error ? err : new Error(errorMessage(err));
       }
       // FIFO: retry in place, so that nothing behind this job runs before it.
@@ -390,48 +370,39 @@ export class BullMqQueueDriver implements QueueDriver {
     });
   }
 
-  /** The error that makes BullMQ fail the job for good; the dead letter is written when it has. */
-  private deadLetter(queue: string, job: BullJob<Stored>, attempt: number, err: unknown): Error {
+  /**
+   * Tells `onExhausted` of a job the processor gives up (the job still locked), and returns
+   * the error that makes BullMQ fail it for good (and remove it: `removeOnFail`).
+   */
+  private async giveUp(consumer: Consumer, job: Job<unknown>, err: unknown): Promise<Error> {
     const final = new UnrecoverableError(errorMessage(err));
-    this.decided.set(final, {
-      job: this.toJob(queue, job, attempt),
-      error: final.message,
-      failedAt: Date.now(),
-    });
+    this.decided.add(final);
+    await this.tell(consumer, job, final.message);
     return final;
   }
 
-  /** BullMQ reported a failure: when final, record the dead letter and tell the listeners. */
-  private failed(queue: string, job: BullJob<Stored>, err: Error): void {
-    let dead = this.decided.get(err);
-    if (!dead) {
-      // BullMQ's own final failures (a job abandoned by dying workers too often).
-      if (err.name !== 'UnrecoverableError') return;
-      const attempt = Math.max(1, job.attemptsMade + (job.data?.f ?? 0));
-      dead = { job: this.toJob(queue, job, attempt), error: err.message, failedAt: Date.now() };
-    }
-    const record = dead;
-    const write: Promise<void> = this.client
-      .hset(this.deadKey(queue), record.job.id, JSON.stringify(record))
-      .then(
-        () => undefined,
-        (writeErr: unknown) =>
-          this.reportError(
-            new Error(`could not record a dead letter in ${queue}: ${errorMessage(writeErr)}`),
-          ),
-      )
-      .then(() => this.notify(record))
-      .finally(() => this.pendingWrites.delete(write));
-    this.pendingWrites.add(write);
+  /** BullMQ reported a failure: a final one the processor did not decide is told here. */
+  private failed(queue: string, consumer: Consumer, job: BullJob<Stored>, err: Error): void {
+    if (this.decided.has(err)) return;
+    // BullMQ's own final failures (a job abandoned by dying workers too often).
+    if (err.name !== 'UnrecoverableError') return;
+    const attempt = Math.max(1, job.attemptsMade + (job.data?.f ?? 0));
+    const call: Promise<void> = this.tell(consumer, this.toJob(queue, job, attempt), err.message).finally(
+      () => this.pendingCallbacks.delete(call),
+    );
+    this.pendingCallbacks.add(call);
   }
 
-  private notify(dead: DeadJob): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(dead);
-      } catch (err) {
-        this.reportError(new Error(`a dead-letter listener threw: ${errorMessage(err)}`, { cause: err }));
-      }
+  /** Calls the consumer's `onExhausted`, reporting (not throwing) its failure. */
+  private async tell(consumer: Consumer, job: Job<unknown>, error: string): Promise<void> {
+    const onExhausted = consumer.options.onExhausted;
+    if (!onExhausted) return;
+    try {
+      await onExhausted(job, error);
+    } catch (err) {
+      this.reportError(
+        new Error(`onExhausted of queue ${job.queue} threw: ${errorMessage(err)}`, { cause: err }),
+      );
     }
   }
 }

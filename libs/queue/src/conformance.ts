@@ -5,7 +5,13 @@
  * index: production code never loads jest globals.
  */
 import { sleep, waitFor } from '@sinew/test-support/wait';
-import { DeadLetterError, type DeadJob, type Job, type QueueDriver } from './driver';
+import { DeadLetterError, type Job, type QueueDriver } from './driver';
+
+/** What `onExhausted` was told: the job and the last error's message. */
+interface Exhausted {
+  job: Job;
+  error: string;
+}
 
 export interface QueueConformanceOptions {
   /**
@@ -251,17 +257,14 @@ export function queueConformanceSuite(
       expect(log).toEqual(['0#1', '1#1', '2#1', '3#1', '3#2', '3#3', '4#1', '5#1', '6#1', '7#1']);
       expect((startedAt[1] as number) - (failedAt[0] as number)).toBeGreaterThanOrEqual(95);
       expect((startedAt[2] as number) - (failedAt[1] as number)).toBeGreaterThanOrEqual(95);
-      expect(await driver.deadLetters(queue)).toEqual([]);
     });
 
-    it('FIFO: a job that exhausts its attempts is dead-lettered, then the queue moves on in order', async () => {
+    it('FIFO: a job that exhausts its attempts is given up once told, then the queue moves on in order', async () => {
       const driver = await newDriver();
-      const queue = queueName('fifo-dead');
+      const queue = queueName('fifo-exhausted');
       const log: string[] = [];
-      const dead: DeadJob[] = [];
-      driver.onDeadLetter((d) => {
-        if (d.job.queue === queue) dead.push(d);
-      });
+      const exhausted: Exhausted[] = [];
+      const recorded = newGate();
       for (let i = 0; i < 5; i++) await driver.enqueue(queue, `m${i}`, i);
       await driver.consume(
         queue,
@@ -269,12 +272,28 @@ export function queueConformanceSuite(
           log.push(`${job.data}#${job.attempt}`);
           if (job.data === 1) throw new Error('always failing');
         },
-        { fifo: true, attempts: 3, backoff: { initialDelayMs: 20 } },
+        {
+          fifo: true,
+          attempts: 3,
+          backoff: { initialDelayMs: 20 },
+          // Slow to record the failure: nothing behind the job runs meanwhile.
+          onExhausted: async (job, error) => {
+            exhausted.push({ job, error });
+            log.push(`gave up ${job.data}`);
+            await recorded.promise;
+          },
+        },
       );
-      await waitFor('5 jobs', () => log.length === 7);
-      expect(log).toEqual(['0#1', '1#1', '1#2', '1#3', '2#1', '3#1', '4#1']);
-      await waitFor('the dead-letter listener', () => dead.length === 1);
-      expect(dead[0]).toMatchObject({ job: { id: 'm1', attempt: 3, data: 1 }, error: 'always failing' });
+      await waitFor('the failure to be told', () => exhausted.length === 1);
+      await sleep(100);
+      expect(log).toEqual(['0#1', '1#1', '1#2', '1#3', 'gave up 1']);
+      recorded.open();
+      await waitFor('5 jobs', () => log.length === 8);
+      expect(log).toEqual(['0#1', '1#1', '1#2', '1#3', 'gave up 1', '2#1', '3#1', '4#1']);
+      expect(exhausted[0]).toMatchObject({
+        job: { id: 'm1', queue, attempt: 3, data: 1 },
+        error: 'always failing',
+      });
     });
 
     it('retries with backoff: attempt numbers 1, 2, 3, each wait at least the backoff, capped', async () => {
@@ -309,13 +328,10 @@ export function queueConformanceSuite(
       expect(gaps[2]).toBeLessThan(900);
     });
 
-    it('dead-letters a job after its last attempt; lists, removes and re-runs it', async () => {
+    it('gives a job up after its last attempt: tells onExhausted once, drops it, frees its id', async () => {
       const driver = await newDriver();
-      const queue = queueName('dead');
-      const dead: DeadJob[] = [];
-      driver.onDeadLetter((d) => {
-        if (d.job.queue === queue) dead.push(d);
-      });
+      const queue = queueName('exhausted');
+      const exhausted: Exhausted[] = [];
       let fail = true;
       const runs: number[] = [];
       await driver.consume(
@@ -324,54 +340,38 @@ export function queueConformanceSuite(
           runs.push(job.attempt);
           if (fail) throw new Error(`peer refused (attempt ${job.attempt})`);
         },
-        { attempts: 2 },
+        { attempts: 2, onExhausted: (job, error) => void exhausted.push({ job, error }) },
       );
       const before = Date.now();
       await driver.enqueue(queue, 'doomed', { n: 1 });
-      await waitFor('the dead-letter listener', () => dead.length === 1);
+      await waitFor('onExhausted', () => exhausted.length === 1);
       expect(runs).toEqual([1, 2]);
-      expect(dead[0]).toMatchObject({
-        job: { id: 'doomed', queue, data: { n: 1 }, attempt: 2 },
+      expect(exhausted[0]).toEqual({
+        job: { id: 'doomed', queue, data: { n: 1 }, attempt: 2, enqueuedAt: expect.any(Number) },
         error: 'peer refused (attempt 2)',
       });
-      expect(dead[0]?.failedAt).toBeGreaterThanOrEqual(before);
-      const listed = await driver.deadLetters(queue);
-      expect(listed).toHaveLength(1);
-      expect(listed[0]).toMatchObject({
-        job: { id: 'doomed', data: { n: 1 } },
-        error: 'peer refused (attempt 2)',
-      });
-      expect(await driver.stats(queue)).toMatchObject({ deadLettered: 1, waiting: 0, active: 0 });
+      expect(exhausted[0]?.job.enqueuedAt).toBeGreaterThanOrEqual(before - 1000);
+      await sleep(100);
+      expect(await driver.stats(queue)).toMatchObject({ waiting: 0, delayed: 0, active: 0 });
 
-      // The id is free: enqueued again it runs again (and fails again: one entry, the newer).
+      // The id is free: enqueued again it runs again, and is given up again.
       await driver.enqueue(queue, 'doomed', { n: 2 });
-      await waitFor('the second dead letter', () => dead.length === 2);
-      const relisted = await driver.deadLetters(queue);
-      expect(relisted).toHaveLength(1);
-      expect(relisted[0]?.job.data).toEqual({ n: 2 });
+      await waitFor('the second give-up', () => exhausted.length === 2);
+      expect(exhausted[1]?.job.data).toEqual({ n: 2 });
 
-      await driver.removeDeadLetter(queue, 'doomed');
-      await driver.removeDeadLetter(queue, 'never-there');
-      expect(await driver.deadLetters(queue)).toEqual([]);
-      expect((await driver.stats(queue)).deadLettered).toBe(0);
-
-      // A replay once the peer is back: it runs and completes.
+      // A replay once the peer is back: it runs and completes, and nothing is told.
       fail = false;
       await driver.enqueue(queue, 'doomed', { n: 3 });
       await waitFor('the replay', () => runs.length === 5);
       await sleep(100);
       expect(runs).toEqual([1, 2, 1, 2, 1]);
-      expect(await driver.deadLetters(queue)).toEqual([]);
-      expect(dead).toHaveLength(2);
+      expect(exhausted).toHaveLength(2);
     });
 
-    it('dead-letters at once, without retry, when the handler throws DeadLetterError', async () => {
+    it('gives a job up at once, without retry, when the handler throws DeadLetterError', async () => {
       const driver = await newDriver();
       const queue = queueName('dle');
-      const dead: DeadJob[] = [];
-      driver.onDeadLetter((d) => {
-        if (d.job.queue === queue) dead.push(d);
-      });
+      const exhausted: Exhausted[] = [];
       let runs = 0;
       await driver.consume(
         queue,
@@ -379,25 +379,72 @@ export function queueConformanceSuite(
           runs++;
           throw new DeadLetterError('unknown message type');
         },
-        { attempts: 5, backoff: { initialDelayMs: 10 } },
+        {
+          attempts: 5,
+          backoff: { initialDelayMs: 10 },
+          onExhausted: (job, error) => void exhausted.push({ job, error }),
+        },
       );
       await driver.enqueue(queue, 'bad', 'data');
-      await waitFor('the dead-letter listener', () => dead.length === 1);
+      await waitFor('onExhausted', () => exhausted.length === 1);
       await sleep(150);
       expect(runs).toBe(1);
-      expect(dead[0]).toMatchObject({ job: { id: 'bad', attempt: 1 }, error: 'unknown message type' });
-      expect((await driver.deadLetters(queue)).map((d) => d.job.id)).toEqual(['bad']);
+      expect(exhausted).toMatchObject([
+        { job: { id: 'bad', attempt: 1, data: 'data' }, error: 'unknown message type' },
+      ]);
     });
 
-    it('reports waiting, delayed, active and dead-lettered counts and the oldest waiting age', async () => {
+    it('drops an exhausted job when no onExhausted is given', async () => {
+      const driver = await newDriver();
+      const queue = queueName('exhausted-silent');
+      const ran: string[] = [];
+      await driver.consume(queue, async (job) => {
+        ran.push(job.id);
+        if (job.id === 'a') throw new Error('refused');
+      });
+      await driver.enqueue(queue, 'a', null);
+      await driver.enqueue(queue, 'b', null);
+      await waitFor('both jobs', () => ran.length === 2);
+      await sleep(100);
+      expect(await driver.stats(queue)).toMatchObject({ waiting: 0, delayed: 0, active: 0 });
+      await driver.enqueue(queue, 'a', null);
+      await waitFor('a again', () => ran.length === 3);
+      expect(ran).toEqual(['a', 'b', 'a']);
+    });
+
+    it('close() waits for onExhausted under way', async () => {
+      const driver = await newDriver();
+      const queue = queueName('close-exhausted');
+      let recorded = false;
+      const told = newGate();
+      await driver.consume(
+        queue,
+        async () => {
+          throw new Error('refused');
+        },
+        {
+          onExhausted: async () => {
+            told.open();
+            await sleep(300);
+            recorded = true;
+          },
+        },
+      );
+      await driver.enqueue(queue, 'x', null);
+      await told.promise;
+      await driver.close({ timeoutMs: 5000 });
+      expect(recorded).toBe(true);
+    });
+
+    it('reports waiting, delayed and active counts and the oldest waiting age', async () => {
       const driver = await newDriver();
       const queue = queueName('stats');
-      expect(await driver.stats(queue)).toEqual({ waiting: 0, delayed: 0, active: 0, deadLettered: 0 });
+      expect(await driver.stats(queue)).toEqual({ waiting: 0, delayed: 0, active: 0 });
       for (let i = 0; i < 3; i++) await driver.enqueue(queue, `now${i}`, i);
       for (let i = 0; i < 2; i++) await driver.enqueue(queue, `later${i}`, i, { delayMs: 60_000 });
       await sleep(60);
       const idle = await driver.stats(queue);
-      expect(idle).toMatchObject({ waiting: 3, delayed: 2, active: 0, deadLettered: 0 });
+      expect(idle).toMatchObject({ waiting: 3, delayed: 2, active: 0 });
       expect(idle.oldestWaitingAgeMs).toBeGreaterThanOrEqual(50);
       expect(idle.oldestWaitingAgeMs).toBeLessThan(5000);
 
@@ -480,7 +527,7 @@ export function queueConformanceSuite(
       stuck.open();
       await sleep(300);
       expect(ran.map((j) => [j.id, j.data])).toEqual([['msg-1', { payload: 'kept' }]]);
-      expect(await second.stats(queue)).toMatchObject({ waiting: 0, active: 0, delayed: 0, deadLettered: 0 });
+      expect(await second.stats(queue)).toMatchObject({ waiting: 0, active: 0, delayed: 0 });
     });
 
     it('ping() resolves while the driver is open', async () => {

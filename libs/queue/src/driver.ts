@@ -5,7 +5,9 @@
  * non-terminal ledger row under a job id derived from the row's id.
  *
  * Two drivers implement it: `MemoryQueueDriver` (in-process, the embedded default) and
- * `BullMqQueueDriver` (Redis, for scale-out). Both pass `queueConformanceSuite`.
+ * `BullMqQueueDriver` (Redis, for scale-out). Both pass `queueConformanceSuite`. A queue keeps
+ * no job once it has completed or been given up: what failed for good is the consumer's to
+ * record (`ConsumeOptions.onExhausted`).
  */
 
 /** Queue names and job ids: letters, digits, `.`, `_`, `-` only (BullMQ forbids `:`). */
@@ -33,29 +35,33 @@ export interface BackoffPolicy {
   jitter?: number;
 }
 
-export interface ConsumeOptions {
+export interface ConsumeOptions<T = unknown> {
   /** Jobs of this queue run at once in this process (default 1). Ignored when `fifo`. */
   concurrency?: number;
   /**
    * Strict FIFO: one job at a time, in enqueue order (delayed jobs in order of their due
    * time), and a failing job is retried *in place*: nothing behind it runs until it succeeds
-   * or is dead-lettered.
+   * or is given up.
    */
   fifo?: boolean;
-  /** Runs in all, first included, before the job is dead-lettered (default 1: no retry). */
+  /** Runs in all, first included, before the job is given up (default 1: no retry). */
   attempts?: number;
   backoff?: BackoffPolicy;
+  /**
+   * Called once for each job the queue gives up: its last attempt failed, its handler threw
+   * `DeadLetterError`, or (BullMQ) dying workers abandoned it more than `maxStalledCount`
+   * times. `error` is the last error's message; `job.attempt` the number of its last run.
+   * The queue keeps no list of such jobs: the caller records the failure where it keeps its
+   * records (the engine: in the ledger). The driver waits for the returned promise before it
+   * takes the next job of a FIFO queue and before `close` resolves; after a failed attempt
+   * it is called while the job still holds its place (BullMQ: its lock), so a crash during
+   * the call runs the job again. A callback that throws is reported to the driver's
+   * `onError`; the job is dropped all the same and its id is free again.
+   */
+  onExhausted?: (job: Job<T>, error: string) => void | Promise<void>;
 }
 
-/** A job that exhausted its attempts (or threw `DeadLetterError`). */
-export interface DeadJob<T = unknown> {
-  job: Job<T>;
-  /** The last error's message. */
-  error: string;
-  failedAt: number;
-}
-
-/** Thrown by a handler to dead-letter a job at once, without further attempts. */
+/** Thrown by a handler to give a job up at once, without further attempts (`onExhausted` is called). */
 export class DeadLetterError extends Error {
   constructor(message: string) {
     super(message);
@@ -70,7 +76,6 @@ export interface QueueStats {
   delayed: number;
   /** Running now. */
   active: number;
-  deadLettered: number;
   /** Age of the oldest waiting job (ms), if any. */
   oldestWaitingAgeMs?: number;
 }
@@ -81,17 +86,16 @@ export interface QueueDriver {
   readonly kind: 'memory' | 'bullmq';
   /**
    * Adds a job. Idempotent by id: while a job with this id is waiting, delayed or active,
-   * enqueueing it again does nothing. Once the job has completed or been dead-lettered its id
-   * is free again (a replay enqueues the same id anew).
+   * enqueueing it again does nothing. Once the job has completed or been given up its id is
+   * free again (a replay enqueues the same id anew).
    */
   enqueue<T>(queue: string, jobId: string, data: T, options?: { delayMs?: number }): Promise<void>;
-  /** Starts running the queue's jobs in this process. At most one consumer per queue per driver. */
-  consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions): Promise<void>;
-  /** Called for every job that is dead-lettered (after its last attempt, or `DeadLetterError`). */
-  onDeadLetter(listener: (dead: DeadJob) => void): void;
-  deadLetters(queue: string): Promise<DeadJob[]>;
-  /** Removes a job from the dead-letter list (e.g. before a replay); no-op if absent. */
-  removeDeadLetter(queue: string, jobId: string): Promise<void>;
+  /**
+   * Starts running the queue's jobs in this process. At most one consumer per queue per
+   * driver. A job whose handler throws is retried (`attempts`, `backoff`), then given up:
+   * dropped, after `onExhausted` is told.
+   */
+  consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions<T>): Promise<void>;
   stats(queue: string): Promise<QueueStats>;
   /** Resolves when the backing service answers; rejects otherwise. */
   ping(): Promise<void>;

@@ -63,33 +63,43 @@ describe('MemoryQueueDriver', () => {
   });
 
   it('treats a handler that throws synchronously like one that rejects', async () => {
-    const dead: string[] = [];
-    driver.onDeadLetter((d) => dead.push(`${d.job.id}: ${d.error} after ${d.job.attempt}`));
+    const exhausted: string[] = [];
     await driver.consume(
       'q',
       ((job: { attempt: number }) => {
         throw new Error(`sync failure ${job.attempt}`);
       }) as unknown as () => Promise<void>,
-      { attempts: 2 },
+      {
+        attempts: 2,
+        onExhausted: (job, error) => void exhausted.push(`${job.id}: ${error} after ${job.attempt}`),
+      },
     );
     await driver.enqueue('q', 'sync', null);
-    await waitFor('the dead letter', () => dead.length === 1);
-    expect(dead).toEqual(['sync: sync failure 2 after 2']);
+    await waitFor('onExhausted', () => exhausted.length === 1);
+    expect(exhausted).toEqual(['sync: sync failure 2 after 2']);
   });
 
-  it('reports a dead-letter listener that throws, and still calls the others', async () => {
-    const seen: string[] = [];
-    driver.onDeadLetter(() => {
-      throw new Error('listener bug');
-    });
-    driver.onDeadLetter((d) => seen.push(d.job.id));
-    await driver.consume('q', async () => {
-      throw new Error('nope');
-    });
+  it('reports an onExhausted that throws, drops the job and goes on in order', async () => {
+    const ran: string[] = [];
+    await driver.consume(
+      'q',
+      async (job) => {
+        ran.push(job.id);
+        if (job.id === 'x') throw new Error('nope');
+      },
+      {
+        fifo: true,
+        onExhausted: () => {
+          throw new Error('ledger down');
+        },
+      },
+    );
     await driver.enqueue('q', 'x', null);
-    await waitFor('the second listener', () => seen.length === 1);
-    expect(errors.map((e) => e.message)).toEqual(['a dead-letter listener threw: listener bug']);
-    expect(await driver.deadLetters('q')).toHaveLength(1);
+    await driver.enqueue('q', 'y', null);
+    await waitFor('the next job', () => ran.length === 2);
+    expect(ran).toEqual(['x', 'y']);
+    expect(errors.map((e) => e.message)).toEqual(['onExhausted of queue q threw: ledger down']);
+    expect(await driver.stats('q')).toMatchObject({ waiting: 0, delayed: 0, active: 0 });
   });
 
   it('closes at once when the only job is waiting out a FIFO backoff', async () => {

@@ -1,4 +1,4 @@
-import type { ConsumeOptions, DeadJob, Job, JobHandler, QueueDriver, QueueStats } from './driver';
+import type { ConsumeOptions, Job, JobHandler, QueueDriver, QueueStats } from './driver';
 import { DueHeap, type DueItem } from './due-heap';
 import {
   backoffDelay,
@@ -13,7 +13,7 @@ import {
 
 export interface MemoryQueueDriverOptions {
   /**
-   * Receives errors the driver cannot hand to a caller (a dead-letter listener that threw).
+   * Receives errors the driver cannot hand to a caller (an `onExhausted` callback that threw).
    * Default: `process.emitWarning`.
    */
   onError?: (err: Error) => void;
@@ -89,8 +89,6 @@ interface QueueState {
   active: number;
   /** FIFO only: the head job waiting out its backoff; nothing else runs meanwhile. */
   blocked: { entry: Entry; timer: NodeJS.Timeout } | undefined;
-  /** Dead letters by job id, in the order they were dead-lettered. */
-  dead: Map<string, DeadJob>;
   pumpScheduled: boolean;
   burst: number;
 }
@@ -107,7 +105,6 @@ export class MemoryQueueDriver implements QueueDriver {
   readonly kind = 'memory' as const;
 
   private readonly queues = new Map<string, QueueState>();
-  private readonly listeners: ((dead: DeadJob) => void)[] = [];
   private readonly onError: (err: Error) => void;
   private seq = 0;
   private running = 0;
@@ -148,7 +145,7 @@ export class MemoryQueueDriver implements QueueDriver {
     }
   }
 
-  async consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions): Promise<void> {
+  async consume<T>(queue: string, handler: JobHandler<T>, options?: ConsumeOptions<T>): Promise<void> {
     checkQueueName(queue);
     if (typeof handler !== 'function') throw new Error('queue: the handler must be a function');
     const resolved = resolveConsumeOptions(options);
@@ -159,31 +156,14 @@ export class MemoryQueueDriver implements QueueDriver {
     this.schedule(q);
   }
 
-  onDeadLetter(listener: (dead: DeadJob) => void): void {
-    this.listeners.push(listener);
-  }
-
-  async deadLetters(queue: string): Promise<DeadJob[]> {
-    checkQueueName(queue);
-    const q = this.queues.get(queue);
-    return q ? [...q.dead.values()] : [];
-  }
-
-  async removeDeadLetter(queue: string, jobId: string): Promise<void> {
-    checkQueueName(queue);
-    checkJobId(jobId);
-    this.queues.get(queue)?.dead.delete(jobId);
-  }
-
   async stats(queue: string): Promise<QueueStats> {
     checkQueueName(queue);
     const q = this.queues.get(queue);
-    if (!q) return { waiting: 0, delayed: 0, active: 0, deadLettered: 0 };
+    if (!q) return { waiting: 0, delayed: 0, active: 0 };
     const stats: QueueStats = {
       waiting: q.ready.length,
       delayed: q.delayed.size + (q.blocked ? 1 : 0),
       active: q.active,
-      deadLettered: q.dead.size,
     };
     const oldest = q.ready.peek();
     if (oldest) stats.oldestWaitingAgeMs = Math.max(0, Date.now() - oldest.readySince);
@@ -240,7 +220,6 @@ export class MemoryQueueDriver implements QueueDriver {
         consumer: undefined,
         active: 0,
         blocked: undefined,
-        dead: new Map(),
         pumpScheduled: false,
         burst: 0,
       };
@@ -321,14 +300,16 @@ export class MemoryQueueDriver implements QueueDriver {
   }
 
   private failed(q: QueueState, consumer: Consumer, entry: Entry, err: unknown): void {
-    this.ended(q);
-    if (this.closed) return;
-    const { attempts, backoff, fifo } = consumer.options;
-    if (isDeadLetterError(err) || entry.runs >= attempts) {
-      this.deadLetter(q, entry, err);
-      this.next(q);
+    if (this.closed) {
+      this.ended(q);
       return;
     }
+    const { attempts, backoff, fifo } = consumer.options;
+    if (isDeadLetterError(err) || entry.runs >= attempts) {
+      void this.giveUp(q, consumer, entry, err);
+      return;
+    }
+    this.ended(q);
     // Closing: the job is abandoned as it stands; recovery re-enqueues it.
     if (this.closing) return;
     const delay = backoffDelay(backoff, entry.runs);
@@ -353,32 +334,34 @@ export class MemoryQueueDriver implements QueueDriver {
     }
   }
 
-  private deadLetter(q: QueueState, entry: Entry, err: unknown): void {
-    q.jobs.delete(entry.id);
-    const dead: DeadJob = {
-      job: {
+  /**
+   * Tells `onExhausted`, then drops the job. Until the callback settles the job keeps its id
+   * and its place (it counts as active), so a FIFO queue does not move on and `close` waits.
+   */
+  private async giveUp(q: QueueState, consumer: Consumer, entry: Entry, err: unknown): Promise<void> {
+    const onExhausted = consumer.options.onExhausted;
+    if (onExhausted) {
+      const job: Job<unknown> = {
         id: entry.id,
         queue: q.name,
         data: entry.data,
         attempt: entry.runs,
         enqueuedAt: entry.enqueuedAt,
-      },
-      error: errorMessage(err),
-      failedAt: Date.now(),
-    };
-    q.dead.delete(entry.id);
-    q.dead.set(entry.id, dead);
-    for (const listener of this.listeners) {
+      };
       try {
-        listener(dead);
-      } catch (listenerErr) {
+        await onExhausted(job, errorMessage(err));
+      } catch (callbackErr) {
         this.onError(
-          new Error(`a dead-letter listener threw: ${errorMessage(listenerErr)}`, {
-            cause: listenerErr,
+          new Error(`onExhausted of queue ${q.name} threw: ${errorMessage(callbackErr)}`, {
+            cause: callbackErr,
           }),
         );
       }
     }
+    this.ended(q);
+    if (this.closed) return;
+    q.jobs.delete(entry.id);
+    this.next(q);
   }
 
   private addDelayed(q: QueueState, entry: Entry): void {

@@ -1,4 +1,4 @@
-import { QUEUE_NAME_PATTERN, type BackoffPolicy, type ConsumeOptions } from './driver';
+import { QUEUE_NAME_PATTERN, type BackoffPolicy, type ConsumeOptions, type Job } from './driver';
 
 /** Consume options with defaults applied and values checked. */
 export interface ResolvedConsumeOptions {
@@ -6,6 +6,7 @@ export interface ResolvedConsumeOptions {
   fifo: boolean;
   attempts: number;
   backoff: Required<BackoffPolicy> | undefined;
+  onExhausted: ((job: Job<unknown>, error: string) => void | Promise<void>) | undefined;
 }
 
 /** Throws a specific error when `name` is not a valid queue name. */
@@ -52,7 +53,7 @@ function nonNegative(value: unknown, name: string, fallback: number): number {
 }
 
 /** Applies the port's defaults (concurrency 1, attempts 1, multiplier 2, no cap, no jitter). */
-export function resolveConsumeOptions(options: ConsumeOptions = {}): ResolvedConsumeOptions {
+export function resolveConsumeOptions<T>(options: ConsumeOptions<T> = {}): ResolvedConsumeOptions {
   const fifo = options.fifo === true;
   const concurrency = fifo ? 1 : positiveInteger(options.concurrency, 'concurrency', 1);
   const attempts = positiveInteger(options.attempts, 'attempts', 1);
@@ -68,7 +69,18 @@ export function resolveConsumeOptions(options: ConsumeOptions = {}): ResolvedCon
       jitter,
     };
   }
-  return { concurrency, fifo, attempts, backoff };
+  const { onExhausted } = options;
+  if (onExhausted !== undefined && typeof onExhausted !== 'function') {
+    throw new Error('queue: onExhausted must be a function');
+  }
+  return {
+    concurrency,
+    fifo,
+    attempts,
+    backoff,
+    // The driver hands it the jobs of this queue only, whose data is the consumer's T.
+    onExhausted: onExhausted && ((job, error) => onExhausted(job as Job<T>, error)),
+  };
 }
 
 /**

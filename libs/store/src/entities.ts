@@ -27,6 +27,7 @@ export interface MessageRow {
   ackCode: string | null;
   duplicateCount: number;
   issues: string;
+  channelVersion: number | null;
   updatedAt: Date | number;
 }
 
@@ -70,6 +71,32 @@ export interface DeliveryAttemptRow {
   code: string | null;
   error: string | null;
   response: Buffer | null;
+}
+
+export interface MessageOutcomeRow {
+  messageId: string;
+  number: number;
+  status: string;
+  issues: string;
+  ackCode: string | null;
+  channelVersion: number | null;
+  transformedType: string | null;
+  transformed: Buffer | null;
+  decidedAt: Date | number;
+  reprocessedAt: Date | number;
+}
+
+export interface ChannelDeploymentRow {
+  channelId: string;
+  version: number;
+  contentHash: string;
+  content: string;
+  filePath: string;
+  gitCommit: string | null;
+  deployedBy: string;
+  deployedAt: Date | number;
+  outcome: string;
+  problems: string | null;
 }
 
 /*
@@ -116,7 +143,7 @@ function columnTypes(kind: StoreKind) {
 }
 
 /**
- * The five ledger tables for one backend. On SQLite the narrow tables keyed by a composite
+ * The ledger tables for one backend. On SQLite the narrow tables keyed by a composite
  * primary key (`message_key`, `delivery_attempt`) are WITHOUT ROWID: one b-tree instead of
  * a table plus its key index.
  */
@@ -142,6 +169,7 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       duplicateCount: int({ name: 'duplicate_count', default: 0 }),
       issues: text(),
       updatedAt: time({ name: 'updated_at' }),
+      channelVersion: int({ name: 'channel_version', nullable: true }),
     },
     indices: [
       { name: 'message_id_key', columns: ['id'], unique: true },
@@ -258,5 +286,59 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     withoutRowid: kind === 'sqlite',
   });
 
-  return [message, messageKey, messageContent, delivery, deliveryAttempt];
+  const messageOutcome = new EntitySchema<MessageOutcomeRow>({
+    name: 'message_outcome',
+    tableName: 'message_outcome',
+    columns: {
+      messageId: text({
+        name: 'message_id',
+        primary: true,
+        primaryKeyConstraintName: 'message_outcome_pkey',
+      }),
+      number: int({ primary: true, primaryKeyConstraintName: 'message_outcome_pkey' }),
+      status: text(),
+      issues: text(),
+      ackCode: text({ name: 'ack_code', nullable: true }),
+      channelVersion: int({ name: 'channel_version', nullable: true }),
+      transformedType: text({ name: 'transformed_type', nullable: true }),
+      transformed: blob({ nullable: true }),
+      decidedAt: time({ name: 'decided_at' }),
+      reprocessedAt: time({ name: 'reprocessed_at' }),
+    },
+    checks: [
+      {
+        name: 'message_outcome_status_check',
+        expression: "status IN ('filtered', 'rejected', 'errored')",
+      },
+    ],
+  });
+
+  const channelDeployment = new EntitySchema<ChannelDeploymentRow>({
+    name: 'channel_deployment',
+    tableName: 'channel_deployment',
+    columns: {
+      channelId: text({
+        name: 'channel_id',
+        primary: true,
+        primaryKeyConstraintName: 'channel_deployment_pkey',
+      }),
+      version: int({ primary: true, primaryKeyConstraintName: 'channel_deployment_pkey' }),
+      contentHash: text({ name: 'content_hash' }),
+      content: text(),
+      filePath: text({ name: 'file_path' }),
+      gitCommit: text({ name: 'git_commit', nullable: true }),
+      deployedBy: text({ name: 'deployed_by' }),
+      deployedAt: time({ name: 'deployed_at' }),
+      outcome: text(),
+      problems: text({ nullable: true }),
+    },
+    checks: [
+      {
+        name: 'channel_deployment_outcome_check',
+        expression: "outcome IN ('deployed', 'refused')",
+      },
+    ],
+  });
+
+  return [message, messageKey, messageContent, delivery, deliveryAttempt, messageOutcome, channelDeployment];
 }

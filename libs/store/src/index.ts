@@ -3,3 +3,4 @@ export { StoreError } from './errors';
 export { openStore, SQLITE_FILE_NAME, type OpenStoreOptions, type StoreLogger } from './open-store';
 export { TypeOrmStore } from './typeorm-store';
 export { storeEntities, type StoreKind } from './entities';
+export { contentHash } from './content-hash';

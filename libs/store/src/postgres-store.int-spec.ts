@@ -7,6 +7,8 @@ import {
   type ThrowawayPostgres,
 } from '@sinew/test-support/postgres';
 import { retrying } from '@sinew/test-support/wait';
+import { POSTGRES_MIGRATIONS } from './migrations';
+import { Deployments1796600000000 as PostgresDeployments } from './migrations/postgres/1796600000000-deployments';
 import { openStore } from './open-store';
 import type { NewMessage } from './store';
 import { describeStoreBehaviour } from './store-behaviour';
@@ -54,12 +56,14 @@ describe('PostgreSQL store', () => {
         [schema],
       )) as Array<{ table_name: string }>;
       expect(tables.map((t) => t.table_name)).toEqual([
+        'channel_deployment',
         'delivery',
         'delivery_attempt',
         'ledger_migrations',
         'message',
         'message_content',
         'message_key',
+        'message_outcome',
       ]);
     } finally {
       await store.close();
@@ -77,12 +81,43 @@ describe('PostgreSQL store', () => {
       )) as Array<{
         n: number;
       }>;
-      expect(ran).toEqual([{ n: 1 }]);
+      expect(ran).toEqual([{ n: POSTGRES_MIGRATIONS.length }]);
       const m = message();
       await stores[0]!.insertMessages([m]);
       expect((await stores[2]!.getMessage(m.id))?.id).toBe(m.id);
     } finally {
       for (const s of stores) await s.close();
+    }
+  });
+
+  it('upgrades a ledger of the first schema in place: messages kept, without a channel version', async () => {
+    const { url, schema } = await testSchema();
+    const first = await openStore({ databaseUrl: url, schema });
+    const m = message();
+    await first.insertMessages([m]);
+    // Back to the first schema, as a ledger written before the deployment history.
+    const runner = first.dataSource.createQueryRunner();
+    await new PostgresDeployments().down(runner);
+    await runner.release();
+    await first.dataSource.query('DELETE FROM ledger_migrations WHERE name = $1', [
+      new PostgresDeployments().name,
+    ]);
+    await first.close();
+
+    const second = await openStore({ databaseUrl: url, schema });
+    try {
+      expect(await second.getMessage(m.id)).toMatchObject({ id: m.id, keys: { mrn: 'M1' } });
+      expect(await second.getMessage(m.id)).not.toHaveProperty('channelVersion');
+      expect((await second.dataSource.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
+      await second.completePipeline(m.id, {
+        status: 'errored',
+        issues: [],
+        deliveries: [],
+        channelVersion: 1,
+      });
+      expect(await second.reprocessMessages([m.id])).toEqual([m.id]);
+    } finally {
+      await second.close();
     }
   });
 

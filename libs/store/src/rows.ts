@@ -2,6 +2,10 @@ import type {
   AttemptRecord,
   ContentType,
   DeliveryRecord,
+  DeploymentOutcome,
+  DeploymentProblem,
+  DeploymentRecord,
+  MessageOutcomeRecord,
   DeliveryStatus,
   MessageIssue,
   MessageRecord,
@@ -26,6 +30,7 @@ export interface MessageSqlRow {
   ack_code: string | null;
   duplicate_count: number;
   issues: string;
+  channel_version: number | string | null;
   updated_at: TimeValue;
 }
 
@@ -56,9 +61,43 @@ export interface AttemptSqlRow {
   response: Buffer | null;
 }
 
+export interface OutcomeSqlRow {
+  message_id: string;
+  number: number | string;
+  status: string;
+  issues: string;
+  ack_code: string | null;
+  channel_version: number | string | null;
+  transformed_type: string | null;
+  transformed: Buffer | null;
+  decided_at: TimeValue;
+  reprocessed_at: TimeValue;
+}
+
+export interface DeploymentSqlRow {
+  channel_id: string;
+  version: number | string;
+  content_hash: string;
+  content: string;
+  file_path: string;
+  git_commit: string | null;
+  deployed_by: string;
+  deployed_at: TimeValue;
+  outcome: string;
+  problems: string | null;
+}
+
 export const MESSAGE_COLUMNS =
   'seq, id, channel_id, received_at, source, sender, remote_address, message_type, control_id, ' +
-  'content_type, status, ack_code, duplicate_count, issues, updated_at';
+  'content_type, status, ack_code, duplicate_count, issues, channel_version, updated_at';
+
+export const OUTCOME_COLUMNS =
+  'message_id, number, status, issues, ack_code, channel_version, transformed_type, transformed, ' +
+  'decided_at, reprocessed_at';
+
+export const DEPLOYMENT_COLUMNS =
+  'channel_id, version, content_hash, content, file_path, git_commit, deployed_by, deployed_at, ' +
+  'outcome, problems';
 
 export const DELIVERY_COLUMNS =
   'id, message_id, channel_id, destination, seq, order_key, status, attempts, next_attempt_at, ' +
@@ -88,6 +127,7 @@ export function toMessageRecord(row: MessageSqlRow, keys: Record<string, string>
   if (row.message_type !== null) record.messageType = row.message_type;
   if (row.control_id !== null) record.controlId = row.control_id;
   if (row.ack_code !== null) record.ackCode = row.ack_code;
+  if (row.channel_version !== null) record.channelVersion = Number(row.channel_version);
   return record;
 }
 
@@ -121,5 +161,38 @@ export function toAttemptRecord(row: AttemptSqlRow): AttemptRecord {
   if (row.code !== null) record.code = row.code;
   if (row.error !== null) record.error = row.error;
   if (row.response !== null) record.response = row.response;
+  return record;
+}
+
+export function toOutcomeRecord(row: OutcomeSqlRow): MessageOutcomeRecord {
+  const record: MessageOutcomeRecord = {
+    messageId: row.message_id,
+    number: Number(row.number),
+    status: row.status as MessageOutcomeRecord['status'],
+    issues: JSON.parse(row.issues) as MessageIssue[],
+    decidedAt: readTime(row.decided_at),
+    reprocessedAt: readTime(row.reprocessed_at),
+  };
+  if (row.ack_code !== null) record.ackCode = row.ack_code;
+  if (row.channel_version !== null) record.channelVersion = Number(row.channel_version);
+  if (row.transformed !== null && row.transformed_type !== null) {
+    record.transformed = { contentType: row.transformed_type as ContentType, body: row.transformed };
+  }
+  return record;
+}
+
+export function toDeploymentRecord(row: DeploymentSqlRow): DeploymentRecord {
+  const record: DeploymentRecord = {
+    channelId: row.channel_id,
+    version: Number(row.version),
+    contentHash: row.content_hash,
+    content: row.content,
+    filePath: row.file_path,
+    deployedBy: row.deployed_by,
+    deployedAt: readTime(row.deployed_at),
+    outcome: row.outcome as DeploymentOutcome,
+    problems: row.problems === null ? [] : (JSON.parse(row.problems) as DeploymentProblem[]),
+  };
+  if (row.git_commit !== null) record.gitCommit = row.git_commit;
   return record;
 }

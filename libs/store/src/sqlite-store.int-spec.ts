@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { SqliteError } from 'better-sqlite3';
 import { waitFor } from '@sinew/test-support/wait';
+import { SQLITE_MIGRATIONS } from './migrations';
+import { Deployments1796600000000 as SqliteDeployments } from './migrations/sqlite/1796600000000-deployments';
 import { openStore, SQLITE_FILE_NAME } from './open-store';
 import { describeStoreBehaviour } from './store-behaviour';
 
@@ -138,12 +140,14 @@ describe('SQLite store', () => {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
       )) as Array<{ name: string }>;
       expect(tables.map((t) => t.name)).toEqual([
+        'channel_deployment',
         'delivery',
         'delivery_attempt',
         'ledger_migrations',
         'message',
         'message_content',
         'message_key',
+        'message_outcome',
       ]);
     } finally {
       await store.close();
@@ -171,8 +175,45 @@ describe('SQLite store', () => {
     try {
       expect((await second.getMessage(id))?.keys).toEqual({ mrn: '1' });
       expect(await second.dataSource.query('SELECT count(*) AS n FROM ledger_migrations')).toEqual([
-        { n: 1 },
+        { n: SQLITE_MIGRATIONS.length },
       ]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('upgrades a ledger of the first schema in place: messages kept, without a channel version', async () => {
+    const dataDir = tempDir();
+    const id = randomUUID();
+    const first = await openStore({ dataDir });
+    await first.insertMessages([
+      {
+        id,
+        channelId: 'c',
+        receivedAt: new Date(),
+        source: 'mllp',
+        sender: 'A|B',
+        contentType: 'hl7v2',
+        raw: Buffer.from('MSH|^~\\&|\r'),
+        keys: { mrn: '1' },
+      },
+    ]);
+    // Back to the first schema, as a ledger written before the deployment history.
+    const runner = first.dataSource.createQueryRunner();
+    await new SqliteDeployments().down(runner);
+    await runner.release();
+    await first.dataSource.query('DELETE FROM ledger_migrations WHERE name = ?', [
+      new SqliteDeployments().name,
+    ]);
+    await first.close();
+
+    const second = await openStore({ dataDir });
+    try {
+      expect(await second.getMessage(id)).toMatchObject({ id, keys: { mrn: '1' }, status: 'received' });
+      expect(await second.getMessage(id)).not.toHaveProperty('channelVersion');
+      expect((await second.dataSource.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
+      await second.completePipeline(id, { status: 'errored', issues: [], deliveries: [], channelVersion: 1 });
+      expect(await second.reprocessMessages([id])).toEqual([id]);
     } finally {
       await second.close();
     }

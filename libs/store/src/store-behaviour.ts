@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { NewMessage, PipelineResult, Store } from './store';
+import { createHash, randomUUID } from 'node:crypto';
+import type { NewDeployment, NewMessage, PipelineResult, Store } from './store';
 
 /**
  * The behaviour every `Store` backend must show, as jest tests. A backend's integration
@@ -272,6 +272,354 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       const [withKeys] = await store.searchMessages({ key: { name: 'visit', value: 'V1' }, channelId: ch });
       expect(withKeys!.keys).toEqual({ mrn, visit: 'V1' });
       await expect(store.searchMessages({ limit: 0 })).rejects.toMatchObject({ code: 'store.invalid' });
+    });
+
+    it('selects by several statuses within a channel and a time range (since inclusive, until exclusive)', async () => {
+      const ch = channel();
+      const at = ['08:00', '09:00', '10:00', '11:00', '12:00'].map((h) => t(`2025-04-01T${h}:00Z`));
+      const ms = at.map((receivedAt) => message(ch, { receivedAt }));
+      await store.insertMessages([...ms, message(channel(), { receivedAt: at[1] })]);
+      const outcomes = ['errored', 'rejected', 'filtered', 'errored'] as const;
+      for (const [i, status] of outcomes.entries()) {
+        await store.completePipeline(ms[i]!.id, { status, issues: [], deliveries: [] });
+      }
+      await store.completePipeline(ms[4]!.id, processed([]));
+      const ids = async (s: Parameters<Store['searchMessages']>[0]) =>
+        (await store.searchMessages(s)).map((m) => m.id);
+      const problems = { channelId: ch, statuses: ['errored', 'rejected'] as const };
+      expect(await ids({ ...problems, statuses: [...problems.statuses] })).toEqual([
+        ms[3]!.id,
+        ms[1]!.id,
+        ms[0]!.id,
+      ]);
+      expect(
+        await ids({
+          channelId: ch,
+          statuses: ['errored', 'rejected', 'filtered'],
+          since: at[1],
+          until: at[3],
+        }),
+      ).toEqual([ms[2]!.id, ms[1]!.id]);
+      expect(await ids({ channelId: ch, statuses: ['filtered', 'delivered'] })).toEqual([
+        ms[4]!.id,
+        ms[2]!.id,
+      ]);
+      expect(await ids({ channelId: ch, status: 'errored', statuses: ['errored', 'rejected'] })).toEqual([
+        ms[3]!.id,
+        ms[0]!.id,
+      ]);
+      expect(await ids({ channelId: ch, status: 'filtered', statuses: ['errored'] })).toEqual([]);
+      await expect(store.searchMessages({ statuses: [] })).rejects.toMatchObject({ code: 'store.invalid' });
+      await expect(store.searchMessages({ statuses: ['lost' as never] })).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+    });
+  });
+
+  describe('channel version of a message', () => {
+    it('keeps the version given at receipt, replaced by the one the pipeline ran', async () => {
+      const ch = channel();
+      const a = message(ch, { channelVersion: 3 });
+      const b = message(ch, { channelVersion: 3 });
+      const plain = message(ch);
+      await store.insertMessages([a, b, plain]);
+      expect((await store.getMessage(a.id))!.channelVersion).toBe(3);
+      expect(await store.getMessage(plain.id)).not.toHaveProperty('channelVersion');
+
+      await store.completePipeline(a.id, { ...processed([]), channelVersion: 4 });
+      await store.completePipeline(b.id, processed([]));
+      expect((await store.getMessage(a.id))!.channelVersion).toBe(4);
+      expect((await store.getMessage(b.id))!.channelVersion).toBe(3);
+      expect((await store.searchMessages({ channelId: ch })).map((m) => m.channelVersion)).toEqual([
+        undefined,
+        3,
+        4,
+      ]);
+      await expect(store.insertMessages([message(ch, { channelVersion: 0 })])).rejects.toMatchObject({
+        code: 'store.invalid',
+        message: expect.stringContaining('channelVersion'),
+      });
+      await expect(
+        store.completePipeline(plain.id, { ...processed([]), channelVersion: 1.5 }),
+      ).rejects.toMatchObject({ code: 'store.invalid' });
+    });
+  });
+
+  describe('reprocessMessages', () => {
+    it('resets errored, rejected and filtered messages to received, keeping their outcome', async () => {
+      const s = await fresh();
+      const ch = channel();
+      const [errored, rejected, filtered, delivered, received] = Array.from({ length: 5 }, () =>
+        message(ch, {
+          channelVersion: 2,
+          keys: { mrn: 'R-1' },
+          ack: { code: 'AA', bytes: Buffer.from('MSA|AA|1\r') },
+        }),
+      ) as [NewMessage, NewMessage, NewMessage, NewMessage, NewMessage];
+      await s.insertMessages([errored, rejected, filtered, delivered, received]);
+      const bundle = Buffer.from('{"resourceType":"Bundle","type":"transaction"}');
+      const issue = {
+        severity: 'error' as const,
+        code: 'map.unmapped',
+        location: 'PID-8',
+        message: 'no code',
+      };
+      await s.completePipeline(errored.id, {
+        status: 'errored',
+        issues: [issue],
+        transformed: { contentType: 'fhir', body: bundle },
+        ack: { code: 'AE', bytes: Buffer.from('MSA|AE|1\r') },
+        deliveries: [],
+      });
+      await s.completePipeline(rejected.id, { status: 'rejected', issues: [issue], deliveries: [] });
+      await s.completePipeline(filtered.id, { status: 'filtered', issues: [], deliveries: [] });
+      await s.completePipeline(delivered.id, processed([]));
+      const before = await s.getMessage(errored.id);
+
+      const unknown = randomUUID();
+      const reset = await s.reprocessMessages([
+        filtered.id,
+        unknown,
+        delivered.id,
+        errored.id,
+        received.id,
+        rejected.id,
+        errored.id,
+      ]);
+      expect(reset).toEqual([filtered.id, errored.id, rejected.id]);
+
+      const after = await s.getMessage(errored.id);
+      expect(after).toMatchObject({ status: 'received', issues: [], ackCode: 'AE', channelVersion: 2 });
+      expect(after!.keys).toEqual({ mrn: 'R-1' });
+      expect(await s.getContent(errored.id, 'transformed')).toBeUndefined();
+      expect(await s.getContent(errored.id, 'raw')).toEqual(errored.raw);
+      expect(await s.getContent(errored.id, 'ack')).toEqual(Buffer.from('MSA|AE|1\r'));
+      expect(await s.getOutcomes(errored.id)).toEqual([
+        {
+          messageId: errored.id,
+          number: 1,
+          status: 'errored',
+          issues: [issue],
+          ackCode: 'AE',
+          channelVersion: 2,
+          transformed: { contentType: 'fhir', body: bundle },
+          decidedAt: before!.updatedAt,
+          reprocessedAt: expect.any(Date),
+        },
+      ]);
+      expect(await s.getOutcomes(filtered.id)).toEqual([
+        expect.objectContaining({ number: 1, status: 'filtered', issues: [], ackCode: 'AA' }),
+      ]);
+      expect(await s.getOutcomes(filtered.id).then((o) => o[0])).not.toHaveProperty('transformed');
+      expect((await s.getMessage(delivered.id))!.status).toBe('delivered');
+      expect(await s.getOutcomes(delivered.id)).toEqual([]);
+      expect(await s.getOutcomes(unknown)).toEqual([]);
+
+      // The recovery sweep finds them again, in their original order.
+      expect((await s.listUnprocessed(10)).map((m) => m.id)).toEqual([
+        errored.id,
+        rejected.id,
+        filtered.id,
+        received.id,
+      ]);
+      expect(await s.searchMessages({ channelId: ch, status: 'errored' })).toEqual([]);
+    });
+
+    it('numbers outcomes oldest first across reprocess rounds; the new outcome is the message', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      await store.completePipeline(m.id, {
+        status: 'rejected',
+        issues: [],
+        deliveries: [],
+        channelVersion: 1,
+      });
+      expect(await store.reprocessMessages([m.id])).toEqual([m.id]);
+      await store.completePipeline(m.id, {
+        status: 'errored',
+        issues: [],
+        deliveries: [],
+        channelVersion: 2,
+      });
+      expect(await store.reprocessMessages([m.id])).toEqual([m.id]);
+      const deliveries = await store.completePipeline(m.id, {
+        ...processed([{ name: 'ehr' }]),
+        channelVersion: 3,
+      });
+      expect(deliveries.map((d) => d.id)).toEqual([`${m.id}.ehr`]);
+      expect((await store.getOutcomes(m.id)).map((o) => [o.number, o.status, o.channelVersion])).toEqual([
+        [1, 'rejected', 1],
+        [2, 'errored', 2],
+      ]);
+      expect(await store.getMessage(m.id)).toMatchObject({ status: 'processed', channelVersion: 3 });
+      expect(await store.reprocessMessages([m.id])).toEqual([]);
+    });
+
+    it('resets each message once when asked twice at the same time, and large batches whole', async () => {
+      const ch = channel();
+      const ms = Array.from({ length: 520 }, () => message(ch));
+      await store.insertMessages(ms);
+      for (const m of ms)
+        await store.completePipeline(m.id, { status: 'filtered', issues: [], deliveries: [] });
+      const ids = ms.map((m) => m.id);
+      const [first, second] = await Promise.all([
+        store.reprocessMessages(ids),
+        store.reprocessMessages([...ids].reverse()),
+      ]);
+      expect([...first!, ...second!].sort()).toEqual([...ids].sort());
+      for (const id of [ids[0]!, ids[300]!, ids[519]!]) expect(await store.getOutcomes(id)).toHaveLength(1);
+      expect(await store.searchMessages({ channelId: ch, status: 'received', limit: 1000 })).toHaveLength(
+        520,
+      );
+    });
+
+    it('answers an empty list with nothing and refuses what is not a list of ids', async () => {
+      await expect(store.reprocessMessages([])).resolves.toEqual([]);
+      await expect(store.reprocessMessages('x' as unknown as string[])).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+      await expect(store.reprocessMessages([1 as unknown as string])).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+    });
+  });
+
+  describe('deployments', () => {
+    const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+    function deployment(
+      channelId: string,
+      content: string,
+      overrides: Partial<NewDeployment> = {},
+    ): NewDeployment {
+      return {
+        channelId,
+        content,
+        filePath: `/srv/sinew/channels/${channelId}.yaml`,
+        deployedBy: 'startup',
+        deployedAt: t('2025-05-01T09:00:00.250Z'),
+        outcome: 'deployed',
+        ...overrides,
+      };
+    }
+    const v1 = 'id: lab\nsource: { type: mllp, listen: "127.0.0.1:2575" }\n';
+    const v2 = 'id: lab\nsource: { type: mllp, listen: "127.0.0.1:2576" } # port moved, Zürich 😀\n';
+    const problem = {
+      level: 'error' as const,
+      code: 'channel.unknown_field',
+      line: 3,
+      column: 1,
+      path: 'destinatons',
+      message: 'unknown field destinatons',
+    };
+
+    it('numbers deployments per channel and keeps every field; lists newest first', async () => {
+      const ch = channel();
+      const first = await store.recordDeployment(deployment(ch, v1, { gitCommit: 'a1b2c3d' }));
+      expect(first).toEqual({
+        channelId: ch,
+        version: 1,
+        contentHash: sha256(v1),
+        content: v1,
+        filePath: `/srv/sinew/channels/${ch}.yaml`,
+        gitCommit: 'a1b2c3d',
+        deployedBy: 'startup',
+        deployedAt: t('2025-05-01T09:00:00.250Z'),
+        outcome: 'deployed',
+        problems: [],
+      });
+      const second = await store.recordDeployment(
+        deployment(ch, v2, { deployedBy: 'user:alice', deployedAt: t('2025-05-02T10:00:00Z') }),
+      );
+      expect(second).toMatchObject({
+        version: 2,
+        content: v2,
+        contentHash: sha256(v2),
+        deployedBy: 'user:alice',
+      });
+      expect(second).not.toHaveProperty('gitCommit');
+      const other = await store.recordDeployment(deployment(channel(), v1));
+      expect(other.version).toBe(1);
+
+      expect((await store.listDeployments(ch)).map((d) => d.version)).toEqual([2, 1]);
+      expect((await store.listDeployments(ch, 1)).map((d) => d.version)).toEqual([2]);
+      expect(await store.getDeployment(ch, 1)).toEqual(first);
+      expect(await store.latestDeployment(ch)).toEqual(second);
+      expect(await store.getDeployment(ch, 3)).toBeUndefined();
+      expect(await store.getDeployment(ch, 2 ** 40)).toBeUndefined();
+      expect(await store.latestDeployment(channel())).toBeUndefined();
+      expect(await store.listDeployments(channel())).toEqual([]);
+    });
+
+    it('returns the running version unchanged when the same text is deployed again', async () => {
+      const ch = channel();
+      const first = await store.recordDeployment(deployment(ch, v1));
+      const again = await store.recordDeployment(
+        deployment(ch, v1, { deployedBy: 'watcher', deployedAt: t('2025-05-03T00:00:00Z') }),
+      );
+      expect(again).toEqual(first);
+      expect(await store.listDeployments(ch)).toHaveLength(1);
+
+      // The earlier text deployed again after a change is a new version (a rollback).
+      await store.recordDeployment(deployment(ch, v2));
+      const back = await store.recordDeployment(deployment(ch, v1, { deployedBy: 'rollback' }));
+      expect(back).toMatchObject({ version: 3, contentHash: first.contentHash, deployedBy: 'rollback' });
+    });
+
+    it('records refused attempts with their problems, once per text, and skips them as latest', async () => {
+      const ch = channel();
+      await store.recordDeployment(deployment(ch, v1));
+      const refused = await store.recordDeployment(
+        deployment(ch, v2, { outcome: 'refused', deployedBy: 'watcher', problems: [problem] }),
+      );
+      expect(refused).toMatchObject({ version: 2, outcome: 'refused', problems: [problem] });
+      expect(await store.getDeployment(ch, 2)).toEqual(refused);
+      expect((await store.latestDeployment(ch))!.version).toBe(1);
+      const refusedAgain = await store.recordDeployment(
+        deployment(ch, v2, { outcome: 'refused', deployedBy: 'startup', problems: [problem] }),
+      );
+      expect(refusedAgain).toEqual(refused);
+      // The refused change taken back: version 1 still runs, nothing new is recorded.
+      expect((await store.recordDeployment(deployment(ch, v1, { deployedBy: 'watcher' }))).version).toBe(1);
+      expect((await store.listDeployments(ch)).map((d) => `${d.version} ${d.outcome}`)).toEqual([
+        '2 refused',
+        '1 deployed',
+      ]);
+      // Fixed (the same text now passes): a new version.
+      const fixed = await store.recordDeployment(
+        deployment(ch, v2, { problems: [{ ...problem, level: 'warning' }] }),
+      );
+      expect(fixed).toMatchObject({ version: 3, outcome: 'deployed', problems: [{ level: 'warning' }] });
+    });
+
+    it('gives concurrent recorders of one text the same version, and of different texts distinct ones', async () => {
+      const ch = channel();
+      const same = await Promise.all(
+        Array.from({ length: 6 }, () => store.recordDeployment(deployment(ch, v1))),
+      );
+      expect(same.map((d) => d.version)).toEqual([1, 1, 1, 1, 1, 1]);
+      const texts = Array.from({ length: 6 }, (_, i) => `${v1}# change ${i}\n`);
+      const distinct = await Promise.all(texts.map((text) => store.recordDeployment(deployment(ch, text))));
+      expect(distinct.map((d) => d.version).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7]);
+      expect(await store.listDeployments(ch)).toHaveLength(7);
+    });
+
+    it('refuses invalid deployments with a clear error', async () => {
+      const ch = channel();
+      const refuse = (d: NewDeployment, text: string) =>
+        expect(store.recordDeployment(d)).rejects.toMatchObject({
+          code: 'store.invalid',
+          message: expect.stringContaining(text),
+        });
+      await refuse(deployment(ch, v1, { outcome: 'refused' }), 'problems');
+      await refuse(deployment(ch, v1, { outcome: 'refused', problems: [] }), 'problems');
+      await refuse(deployment(ch, v1, { outcome: 'lost' as never }), 'deployed or refused');
+      await refuse(deployment('', v1), 'channelId');
+      await refuse(deployment(ch, v1, { filePath: '' }), 'filePath');
+      await refuse(deployment(ch, v1, { deployedAt: new Date('x') }), 'deployedAt');
+      await refuse(deployment(ch, Buffer.from(v1) as unknown as string), 'content');
+      await refuse(deployment(ch, v1, { problems: [{ line: 1 } as never] }), 'message');
+      await expect(store.getDeployment(ch, 0)).rejects.toMatchObject({ code: 'store.invalid' });
+      expect(await store.listDeployments(ch)).toEqual([]);
     });
   });
 
@@ -685,6 +1033,20 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         () => s.listOpenDeliveries(new Date(), 1),
         () => s.listDeadLetters({}),
         () => s.requeueDelivery('x'),
+        () => s.reprocessMessages([m.id]),
+        () => s.getOutcomes(m.id),
+        () =>
+          s.recordDeployment({
+            channelId: 'c',
+            content: '',
+            filePath: '/c.yaml',
+            deployedBy: 'startup',
+            deployedAt: new Date(),
+            outcome: 'deployed',
+          }),
+        () => s.listDeployments('c'),
+        () => s.getDeployment('c', 1),
+        () => s.latestDeployment('c'),
         () => s.ping(),
       ];
       for (const call of calls) await expect(call()).rejects.toMatchObject({ code: 'store.closed' });

@@ -69,6 +69,8 @@ export interface NewMessage {
   keys: Record<string, string>;
   /** The reply sent to the sender at commit time, when known (ACK code and bytes). */
   ack?: { code: string; bytes: Buffer };
+  /** The version of the channel (see `recordDeployment`) deployed when it was received. */
+  channelVersion?: number;
 }
 
 export interface InsertedMessage {
@@ -94,6 +96,8 @@ export interface MessageRecord {
   duplicateCount: number;
   issues: MessageIssue[];
   keys: Record<string, string>;
+  /** The channel version whose pipeline processed it (or that was deployed when it arrived). */
+  channelVersion?: number;
   updatedAt: Date;
 }
 
@@ -125,6 +129,8 @@ export interface PipelineResult {
   ack?: { code: string; bytes: Buffer };
   /** One per destination; empty unless `status` is `processed`. */
   deliveries: NewDelivery[];
+  /** The channel version whose pipeline ran; replaces the message's when given. */
+  channelVersion?: number;
 }
 
 export interface DeliveryRecord {
@@ -165,10 +171,14 @@ export interface AttemptRecord extends NewAttempt {
 export interface MessageSearch {
   channelId?: string;
   status?: MessageStatus;
+  /** Any of these statuses (with `status` too: both must hold). */
+  statuses?: MessageStatus[];
   /** A business key: `{ name: 'mrn', value: '12345' }` (an index lookup). */
   key?: { name: string; value: string };
   messageType?: string;
+  /** Received at or after this time. */
   since?: Date;
+  /** Received before this time (exclusive). */
   until?: Date;
   /** Default 100. Newest first. */
   limit?: number;
@@ -182,6 +192,82 @@ export interface DeadLetterSearch {
 }
 
 export type ContentStage = 'raw' | 'transformed' | 'ack';
+
+/** The statuses `reprocessMessages` resets: pipeline outcomes that delivered nothing. */
+export const REPROCESSABLE_STATUSES: readonly MessageStatus[] = ['errored', 'rejected', 'filtered'];
+
+/**
+ * An earlier pipeline outcome of a message, kept when `reprocessMessages` set the message
+ * back to `received`.
+ */
+export interface MessageOutcomeRecord {
+  messageId: string;
+  /** 1 for the message's first outcome, 2 for the one after its first reprocess, … */
+  number: number;
+  status: 'filtered' | 'rejected' | 'errored';
+  issues: MessageIssue[];
+  /** The ACK code recorded on the message then. */
+  ackCode?: string;
+  /** The channel version recorded on the message then. */
+  channelVersion?: number;
+  /** The pipeline's output then, when it had one. */
+  transformed?: { contentType: ContentType; body: Buffer };
+  /** When the outcome was written (the message's last change before the reset). */
+  decidedAt: Date;
+  /** When `reprocessMessages` set the message back to `received`. */
+  reprocessedAt: Date;
+}
+
+/** `deployed`: the engine runs this text; `refused`: lint errors kept it from running. */
+export type DeploymentOutcome = 'deployed' | 'refused';
+
+/** A problem that refused a deployment, as the channel linter reports it. */
+export interface DeploymentProblem {
+  message: string;
+  /** Dotted, stable (`channel.unknown_field` …). */
+  code?: string;
+  level?: 'error' | 'warning';
+  /** 1-based place in the channel file. */
+  line?: number;
+  column?: number;
+  /** The path inside the document (`destinations.0.url`). */
+  path?: string;
+}
+
+export interface NewDeployment {
+  channelId: string;
+  /** The channel file's text, exactly as read (its sha256 is the deployment's hash). */
+  content: string;
+  /**
+   * Where the file was read from. `sinew rollback` writes an earlier text back there, so an
+   * absolute path is the useful one (a relative one is read against the current directory).
+   */
+  filePath: string;
+  /** The git commit of the file, when the engine knows it. */
+  gitCommit?: string;
+  /** Who deployed it: `user:alice`, `key:ci`, `watcher`, `startup`, `rollback` … */
+  deployedBy: string;
+  deployedAt: Date;
+  outcome: DeploymentOutcome;
+  /** What the linter reported: why a `refused` one was refused (required), warnings of a `deployed` one. */
+  problems?: DeploymentProblem[];
+}
+
+export interface DeploymentRecord {
+  channelId: string;
+  /** 1, 2, 3 … per channel, in the order the attempts were recorded (refused ones included). */
+  version: number;
+  /** sha256 of `content` (UTF-8), lowercase hex. */
+  contentHash: string;
+  content: string;
+  filePath: string;
+  gitCommit?: string;
+  deployedBy: string;
+  deployedAt: Date;
+  outcome: DeploymentOutcome;
+  /** What the linter reported (empty when nothing). */
+  problems: DeploymentProblem[];
+}
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
@@ -248,6 +334,36 @@ export interface Store {
   listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
   requeueDelivery(id: string): Promise<DeliveryRecord>;
+
+  /**
+   * Sets pipeline outcomes that delivered nothing back to the start, so the recovery sweep
+   * (`listUnprocessed`) runs the pipeline again, in one transaction. For each message whose
+   * status is `errored`, `rejected` or `filtered`: its outcome (status, issues, transformed
+   * content, ACK code, channel version, time) is copied to its outcome history
+   * (`getOutcomes`), then it becomes `received` with no issues and no transformed content; its
+   * raw content, ACK and keys stay. Other messages and unknown ids are left alone. Returns the
+   * ids reset, in the order given (each once).
+   */
+  reprocessMessages(ids: string[]): Promise<string[]>;
+  /** The earlier outcomes of a message, oldest first (empty when never reprocessed). */
+  getOutcomes(messageId: string): Promise<MessageOutcomeRecord[]>;
+
+  /**
+   * Records a deployment attempt of a channel and gives it the channel's next version, with
+   * two exceptions that write nothing and return the existing record unchanged:
+   * - `deployed`, when the channel's latest *deployed* version has the same text (hash): a
+   *   restart, a second process deploying the same file, or a refused change put back, so the
+   *   version the engine runs is still that one;
+   * - `refused`, when the channel's latest attempt was refused for the same text.
+   * Safe when several processes record the same channel at once (on PostgreSQL: each gets
+   * the version the other wrote when the texts agree, else the next one).
+   */
+  recordDeployment(deployment: NewDeployment): Promise<DeploymentRecord>;
+  /** The channel's deployment attempts, newest first (default limit 100). */
+  listDeployments(channelId: string, limit?: number): Promise<DeploymentRecord[]>;
+  getDeployment(channelId: string, version: number): Promise<DeploymentRecord | undefined>;
+  /** The channel's latest `deployed` version (refused attempts are skipped). */
+  latestDeployment(channelId: string): Promise<DeploymentRecord | undefined>;
 
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;

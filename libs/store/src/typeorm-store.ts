@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { contentHash } from './content-hash';
 import {
   DEAD_LETTER_PREDICATE,
   OPEN_DELIVERY_PREDICATE,
@@ -8,13 +9,19 @@ import {
 import { closedError, conflict, invalid, notFound } from './errors';
 import {
   DELIVERY_COLUMNS,
+  DEPLOYMENT_COLUMNS,
   MESSAGE_COLUMNS,
+  OUTCOME_COLUMNS,
   toAttemptRecord,
   toDeliveryRecord,
+  toDeploymentRecord,
   toMessageRecord,
+  toOutcomeRecord,
   type AttemptSqlRow,
   type DeliverySqlRow,
+  type DeploymentSqlRow,
   type MessageSqlRow,
+  type OutcomeSqlRow,
 } from './rows';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './sql';
 import type {
@@ -24,12 +31,15 @@ import type {
   DeadLetterSearch,
   DeliveryRecord,
   DeliveryStatus,
+  DeploymentRecord,
   DuplicateHit,
   InsertedMessage,
+  MessageOutcomeRecord,
   MessageRecord,
   MessageSearch,
   MessageStatus,
   NewAttempt,
+  NewDeployment,
   NewMessage,
   PipelineResult,
   Store,
@@ -51,6 +61,16 @@ const MESSAGE_STATUSES: ReadonlySet<string> = new Set<MessageStatus>([
   'failed',
 ]);
 const PROBLEM_STATUSES: ReadonlySet<string> = new Set<MessageStatus>(['rejected', 'errored', 'failed']);
+/** Messages `reprocessMessages` resets (the literal list, so SQL needs no parameter for it). */
+const REPROCESSABLE_PREDICATE = "status IN ('errored', 'rejected', 'filtered')";
+const DEPLOYMENT_OUTCOMES: ReadonlySet<string> = new Set(['deployed', 'refused']);
+const PROBLEM_LEVELS: ReadonlySet<string> = new Set(['error', 'warning']);
+/** Ids per statement of a multi-message write. */
+const ID_CHUNK = 512;
+/** A column `integer` holds on PostgreSQL. */
+const MAX_INT32 = 2 ** 31 - 1;
+/** Tries at taking the channel's next version when other processes take it first. */
+const VERSION_TRIES = 10;
 
 /** Default and upper bound of a listing's `limit`. */
 const DEFAULT_LIMIT = 100;
@@ -104,6 +124,7 @@ export class TypeOrmStore implements Store {
         m.ack?.code ?? null,
         0,
         '[]',
+        m.channelVersion ?? null,
         now,
       ]);
       for (const [name, value] of Object.entries(m.keys)) keyRows.push([m.id, m.channelId, name, value]);
@@ -127,6 +148,7 @@ export class TypeOrmStore implements Store {
           'ack_code',
           'duplicate_count',
           'issues',
+          'channel_version',
           'updated_at',
         ],
         pgTypes: [
@@ -143,6 +165,7 @@ export class TypeOrmStore implements Store {
           'text',
           'integer',
           'text',
+          'integer',
           'timestamptz',
         ],
         rows: messageRows,
@@ -242,7 +265,20 @@ export class TypeOrmStore implements Store {
         throw invalid(`unknown message status ${JSON.stringify(search.status)}`);
       // A literal (checked above), so the planner can pick a partial index on status.
       where.push(`m.status = '${search.status}'`);
-      if (PROBLEM_STATUSES.has(search.status)) where.push(`m.${PROBLEM_MESSAGE_PREDICATE}`);
+    }
+    if (search.statuses !== undefined) {
+      if (!Array.isArray(search.statuses) || search.statuses.length === 0) {
+        throw invalid('statuses must be a non-empty list of message statuses');
+      }
+      for (const status of search.statuses) {
+        if (!MESSAGE_STATUSES.has(status)) throw invalid(`unknown message status ${JSON.stringify(status)}`);
+      }
+      where.push(`m.status IN (${[...new Set(search.statuses)].map((v) => `'${v}'`).join(', ')})`);
+    }
+    // Only problem statuses asked for: the predicate lets the planner pick their partial index.
+    const asked = [...(search.status === undefined ? [] : [search.status]), ...(search.statuses ?? [])];
+    if (asked.length > 0 && asked.every((status) => PROBLEM_STATUSES.has(status))) {
+      where.push(`m.${PROBLEM_MESSAGE_PREDICATE}`);
     }
     if (search.messageType !== undefined) {
       where.push('m.message_type = ?');
@@ -288,8 +324,16 @@ export class TypeOrmStore implements Store {
       const status =
         result.status === 'processed' && result.deliveries.length === 0 ? 'delivered' : result.status;
       await tx.run(
-        'UPDATE message SET status = ?, issues = ?, ack_code = COALESCE(?, ack_code), updated_at = ? WHERE id = ?',
-        [status, JSON.stringify(result.issues), result.ack?.code ?? null, now, messageId],
+        'UPDATE message SET status = ?, issues = ?, ack_code = COALESCE(?, ack_code), ' +
+          'channel_version = COALESCE(?, channel_version), updated_at = ? WHERE id = ?',
+        [
+          status,
+          JSON.stringify(result.issues),
+          result.ack?.code ?? null,
+          result.channelVersion ?? null,
+          now,
+          messageId,
+        ],
       );
       const contents: SqlValue[][] = [];
       if (result.transformed) {
@@ -607,6 +651,146 @@ export class TypeOrmStore implements Store {
     });
   }
 
+  async reprocessMessages(ids: string[]): Promise<string[]> {
+    this.open();
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+      throw invalid('reprocessMessages expects an array of message ids');
+    }
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const db = this.db;
+    const reset = await db.transaction(async (tx) => {
+      const now = db.time(new Date());
+      const nowParam = db.kind === 'postgres' ? '?::timestamptz' : '?';
+      const done: string[] = [];
+      for (let i = 0; i < unique.length; i += ID_CHUNK) {
+        const chunk = unique.slice(i, i + ID_CHUNK);
+        // Locks the messages (PostgreSQL) and keeps those still in a reprocessable state.
+        const locked = await tx.all<{ id: string }>(
+          `SELECT id FROM message WHERE ${this.idIn('id', chunk)} AND ${REPROCESSABLE_PREDICATE} ` +
+            `ORDER BY id${db.forUpdate}`,
+          this.idParams(chunk),
+        );
+        if (locked.length === 0) continue;
+        const lockedIds = locked.map((row) => row.id);
+        await tx.run(
+          'INSERT INTO message_outcome (message_id, number, status, issues, ack_code, channel_version, ' +
+            'transformed_type, transformed, decided_at, reprocessed_at) ' +
+            'SELECT m.id, COALESCE((SELECT MAX(o.number) FROM message_outcome o WHERE o.message_id = m.id), 0) + 1, ' +
+            `m.status, m.issues, m.ack_code, m.channel_version, c.content_type, c.body, m.updated_at, ${nowParam} ` +
+            'FROM message m LEFT JOIN message_content c ' +
+            "ON c.message_id = m.id AND c.stage = 'transformed' AND c.destination = '' " +
+            `WHERE ${this.idIn('m.id', lockedIds)}`,
+          [now, ...this.idParams(lockedIds)],
+        );
+        await tx.run(
+          `DELETE FROM message_content WHERE ${this.idIn('message_id', lockedIds)} ` +
+            "AND stage = 'transformed' AND destination = ''",
+          this.idParams(lockedIds),
+        );
+        await tx.run(
+          `UPDATE message SET status = 'received', issues = '[]', updated_at = ${nowParam} ` +
+            `WHERE ${this.idIn('id', lockedIds)}`,
+          [now, ...this.idParams(lockedIds)],
+        );
+        done.push(...lockedIds);
+      }
+      return new Set(done);
+    });
+    return unique.filter((id) => reset.has(id));
+  }
+
+  async getOutcomes(messageId: string): Promise<MessageOutcomeRecord[]> {
+    this.open();
+    const rows = await this.db.all<OutcomeSqlRow>(
+      `SELECT ${OUTCOME_COLUMNS} FROM message_outcome WHERE message_id = ? ORDER BY number`,
+      [messageId],
+    );
+    return rows.map(toOutcomeRecord);
+  }
+
+  async recordDeployment(deployment: NewDeployment): Promise<DeploymentRecord> {
+    this.open();
+    checkNewDeployment(deployment);
+    const d = deployment;
+    const hash = contentHash(d.content);
+    const problems = d.problems && d.problems.length > 0 ? JSON.stringify(d.problems) : null;
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      for (let tries = 1; ; tries++) {
+        // Read before `previous`: on PostgreSQL each statement sees the commits made before it
+        // started, so `previous` sees at least every version counted here; a version another
+        // process commits meanwhile makes the insert below conflict, and the loop reads again.
+        const last = await tx.get<{ version: number | string | null }>(
+          'SELECT MAX(version) AS version FROM channel_deployment WHERE channel_id = ?',
+          [d.channelId],
+        );
+        // `deployed`: the version running now; `refused`: the latest attempt, whatever it was.
+        const previous = await tx.get<DeploymentSqlRow>(
+          `SELECT ${DEPLOYMENT_COLUMNS} FROM channel_deployment WHERE channel_id = ?` +
+            (d.outcome === 'deployed' ? " AND outcome = 'deployed'" : '') +
+            ' ORDER BY version DESC LIMIT 1',
+          [d.channelId],
+        );
+        if (previous && previous.content_hash === hash && previous.outcome === d.outcome) {
+          return toDeploymentRecord(previous);
+        }
+        const row = await tx.get<DeploymentSqlRow>(
+          `INSERT INTO channel_deployment (${DEPLOYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
+            `ON CONFLICT (channel_id, version) DO NOTHING RETURNING ${DEPLOYMENT_COLUMNS}`,
+          [
+            d.channelId,
+            Number(last?.version ?? 0) + 1,
+            hash,
+            d.content,
+            d.filePath,
+            d.gitCommit ?? null,
+            d.deployedBy,
+            db.time(d.deployedAt),
+            d.outcome,
+            problems,
+          ],
+        );
+        if (row) return toDeploymentRecord(row);
+        if (tries >= VERSION_TRIES) {
+          throw conflict(`could not take the next deployment version of channel ${d.channelId}`);
+        }
+      }
+    });
+  }
+
+  async listDeployments(channelId: string, limit?: number): Promise<DeploymentRecord[]> {
+    this.open();
+    const rows = await this.db.all<DeploymentSqlRow>(
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM channel_deployment WHERE channel_id = ? ORDER BY version DESC LIMIT ?`,
+      [channelId, limitOf(limit)],
+    );
+    return rows.map(toDeploymentRecord);
+  }
+
+  async getDeployment(channelId: string, version: number): Promise<DeploymentRecord | undefined> {
+    this.open();
+    if (!Number.isInteger(version) || version < 1) {
+      throw invalid(`a deployment version is a positive integer, not ${version}`);
+    }
+    if (version > MAX_INT32) return undefined;
+    const row = await this.db.get<DeploymentSqlRow>(
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM channel_deployment WHERE channel_id = ? AND version = ?`,
+      [channelId, version],
+    );
+    return row && toDeploymentRecord(row);
+  }
+
+  async latestDeployment(channelId: string): Promise<DeploymentRecord | undefined> {
+    this.open();
+    const row = await this.db.get<DeploymentSqlRow>(
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM channel_deployment WHERE channel_id = ? AND outcome = 'deployed' ` +
+        'ORDER BY version DESC LIMIT 1',
+      [channelId],
+    );
+    return row && toDeploymentRecord(row);
+  }
+
   async ping(): Promise<void> {
     this.open();
     await this.db.get('SELECT 1 AS one');
@@ -623,6 +807,23 @@ export class TypeOrmStore implements Store {
 
   private open(): void {
     if (this.closed) throw closedError();
+  }
+
+  /**
+   * `column IN (…)` for a list of ids, with `idParams` its parameters. On SQLite the list is
+   * padded to a power of two (repeating its last id), so a few statement texts serve every
+   * length and the prepared-statement cache stays small.
+   */
+  private idIn(column: string, ids: string[]): string {
+    return this.db.inList(column, this.db.kind === 'postgres' ? ids.length : paddedLength(ids.length));
+  }
+
+  private idParams(ids: string[]): SqlValue[] {
+    if (this.db.kind === 'postgres') return [toPgArray(ids)];
+    const padded: SqlValue[] = [...ids];
+    const last = ids[ids.length - 1] ?? '';
+    while (padded.length < paddedLength(ids.length)) padded.push(last);
+    return padded;
   }
 
   private async keysOf(ids: string[]): Promise<Map<string, Record<string, string>>> {
@@ -643,6 +844,13 @@ export class TypeOrmStore implements Store {
     }
     return out;
   }
+}
+
+/** The smallest power of two ≥ `n`. */
+function paddedLength(n: number): number {
+  let length = 1;
+  while (length < n) length *= 2;
+  return length;
 }
 
 /** A text[] parameter: pg serialises a JS array; the SqlValue type names scalars only. */
@@ -712,6 +920,47 @@ function checkNewMessage(m: NewMessage): void {
   if (m.ack !== undefined && (typeof m.ack.code !== 'string' || !Buffer.isBuffer(m.ack.bytes))) {
     throw invalid(`message ${m.id}: ack needs a code and a Buffer of bytes`);
   }
+  if (m.channelVersion !== undefined) checkVersion(m.channelVersion, `message ${m.id}: channelVersion`);
+}
+
+function checkVersion(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_INT32) {
+    throw invalid(`${what} must be a positive integer, not ${String(value)}`);
+  }
+}
+
+function checkNewDeployment(d: NewDeployment): void {
+  if (typeof d?.channelId !== 'string' || d.channelId === '') {
+    throw invalid('a deployment needs a non-empty channelId');
+  }
+  const what = `deployment of channel ${d.channelId}`;
+  if (typeof d.content !== 'string') throw invalid(`${what}: content must be the channel file's text`);
+  for (const field of ['filePath', 'deployedBy'] as const) {
+    if (typeof d[field] !== 'string' || d[field] === '') {
+      throw invalid(`${what}: ${field} must be a non-empty string`);
+    }
+  }
+  if (d.gitCommit !== undefined && typeof d.gitCommit !== 'string') {
+    throw invalid(`${what}: gitCommit must be a string`);
+  }
+  checkDate(d.deployedAt, `${what}: deployedAt`);
+  if (!DEPLOYMENT_OUTCOMES.has(d.outcome)) {
+    throw invalid(`${what}: the outcome is deployed or refused, not ${JSON.stringify(d.outcome)}`);
+  }
+  if (d.problems !== undefined) {
+    if (!Array.isArray(d.problems)) throw invalid(`${what}: problems must be a list`);
+    for (const p of d.problems) {
+      if (typeof p !== 'object' || p === null || typeof p.message !== 'string') {
+        throw invalid(`${what}: each problem needs a message`);
+      }
+      if (p.level !== undefined && !PROBLEM_LEVELS.has(p.level)) {
+        throw invalid(`${what}: a problem's level is error or warning, not ${JSON.stringify(p.level)}`);
+      }
+    }
+  }
+  if (d.outcome === 'refused' && (d.problems === undefined || d.problems.length === 0)) {
+    throw invalid(`${what}: a refused deployment needs the problems that refused it`);
+  }
 }
 
 function checkPipelineResult(result: PipelineResult): void {
@@ -744,6 +993,7 @@ function checkPipelineResult(result: PipelineResult): void {
   if (result.ack && (typeof result.ack.code !== 'string' || !Buffer.isBuffer(result.ack.bytes))) {
     throw invalid('a pipeline ack needs a code and a Buffer of bytes');
   }
+  if (result.channelVersion !== undefined) checkVersion(result.channelVersion, 'channelVersion');
 }
 
 function checkAttempt(attempt: NewAttempt): void {

@@ -1,5 +1,6 @@
 export * from './issue';
 export * from './hl7-tables';
+export * from './condition';
 export * from './rules.schema';
 export * from './rules';
 export * from './structure.grammar';

@@ -1,38 +1,11 @@
 import { z } from 'zod';
+import { ruleCondition } from './condition';
+
+/** The condition schema and its type live in condition.ts (shared with filters and transformers). */
+export { ruleCondition, type RuleCondition } from './condition';
 
 /** A code or value as YAML may give it: `'0001'`, `F`, or a bare number. */
 const scalar = z.union([z.string(), z.number()]).transform((v) => String(v));
-
-/** A condition on another element, read like a rule's `path`. */
-export type RuleCondition =
-  | { path: string; present: boolean }
-  | { path: string; equals: string }
-  | { path: string; in: string[] }
-  | { path: string; matches: string }
-  | { all: RuleCondition[] }
-  | { any: RuleCondition[] }
-  | { not: RuleCondition };
-
-type RuleConditionInput =
-  | { path: string; present: boolean }
-  | { path: string; equals: string | number }
-  | { path: string; in: Array<string | number> }
-  | { path: string; matches: string }
-  | { all: RuleConditionInput[] }
-  | { any: RuleConditionInput[] }
-  | { not: RuleConditionInput };
-
-export const ruleCondition: z.ZodType<RuleCondition, RuleConditionInput> = z.lazy(() =>
-  z.union([
-    z.strictObject({ path: z.string().min(1), present: z.boolean() }),
-    z.strictObject({ path: z.string().min(1), equals: scalar }),
-    z.strictObject({ path: z.string().min(1), in: z.array(scalar).min(1) }),
-    z.strictObject({ path: z.string().min(1), matches: z.string() }),
-    z.strictObject({ all: z.array(ruleCondition).min(1) }),
-    z.strictObject({ any: z.array(ruleCondition).min(1) }),
-    z.strictObject({ not: ruleCondition }),
-  ]),
-);
 
 const bounds = (what: string) =>
   z

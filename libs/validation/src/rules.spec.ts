@@ -467,7 +467,7 @@ describe('compileRules: errors', () => {
       'rules[2].table: no HL7 table "nope" in the v2 tables',
       "rules[3].compare.path: may use * only for the rule path's own segment (and its own field's repetitions)",
       'rules[4].path: must name a field (a bare segment takes only required)',
-      'rules[5].when.matches: is not a valid regular expression',
+      'rules[5].when.matches: "(" is not a valid regular expression: Unterminated group',
     ]);
   });
 

@@ -1,13 +1,9 @@
-import { parseHl7DateTime, parsePath, type Hl7Message, type Hl7Path } from '@sinew/hl7v2';
+import { parseHl7DateTime, type Hl7Message } from '@sinew/hl7v2';
+import { compileCondition, conditionWhere, hl7PathCompiler, type RuleCondition } from './condition';
+import { bind, isEmpty, locate, read, rulePath, targets, type RulePath, type Target } from './hl7-places';
 import { hl7Table, normalizeTableId } from './hl7-tables';
 import { ValidationCode, type ValidationIssue } from './issue';
-import {
-  CHECKS,
-  validationRulesSchema,
-  type CheckName,
-  type RuleCondition,
-  type ValidationRule,
-} from './rules.schema';
+import { CHECKS, validationRulesSchema, type CheckName, type ValidationRule } from './rules.schema';
 
 /** One problem in a rule list, as `rules[2].pattern: ...`. */
 export interface RulesCompileProblem {
@@ -37,22 +33,6 @@ export interface CompiledRules {
   validate(msg: Hl7Message): ValidationIssue[];
 }
 
-/** A path as a rule wrote it, parsed once. */
-interface RulePath {
-  text: string;
-  parsed: Hl7Path;
-  /** The path wrote a segment index (`OBX[2]-5`, `OBX[*]-5`): locations keep it. */
-  occurrenceGiven: boolean;
-}
-
-/** The concrete place one evaluation of a rule is looking at. */
-interface Target {
-  segment: string;
-  occurrence: number;
-  field?: number;
-  repetition?: number;
-}
-
 type Condition = (msg: Hl7Message, at: Target) => boolean;
 type Check = (msg: Hl7Message, at: Target, value: string) => string | undefined;
 
@@ -62,96 +42,6 @@ interface CompiledRule {
   check: CheckName;
   when?: Condition;
   run: Check;
-}
-
-function rulePath(text: string): RulePath {
-  const parsed = parsePath(text);
-  return { text, parsed, occurrenceGiven: /^\s*[A-Z][A-Z0-9]{2}\[/.test(text) };
-}
-
-/**
- * A path with its `*` bound to the place being checked: a `*` segment index on the rule's own
- * segment becomes the checked occurrence, and a `*` repetition of the rule's own field the
- * checked repetition. Other `*` stay (and then mean "any").
- */
-function bind(p: RulePath, at: Target): RulePath {
-  const q = p.parsed;
-  if (q.segment !== at.segment) return p;
-  const occurrence = q.occurrence === '*' ? at.occurrence : q.occurrence;
-  const repetition =
-    q.repetition === '*' &&
-    q.field === at.field &&
-    occurrence === at.occurrence &&
-    at.repetition !== undefined
-      ? at.repetition
-      : q.repetition;
-  if (occurrence === q.occurrence && repetition === q.repetition) return p;
-  return {
-    text: p.text,
-    parsed: { ...q, occurrence, repetition },
-    occurrenceGiven: p.occurrenceGiven || q.occurrence === '*',
-  };
-}
-
-function concrete(p: Hl7Path, occurrence: number, repetition: number | undefined): string {
-  let s = `${p.segment}[${occurrence}]`;
-  if (p.field === undefined) return s;
-  s += `-${p.field}[${repetition ?? (p.repetition === '*' ? 1 : p.repetition)}]`;
-  if (p.component !== undefined) s += `.${p.component}`;
-  if (p.subcomponent !== undefined) s += `.${p.subcomponent}`;
-  return s;
-}
-
-/** Where an issue points: the rule's own notation with each `*` made concrete. */
-function locate(p: RulePath, at: Target): string {
-  const q = p.parsed;
-  let s = q.segment;
-  if (p.occurrenceGiven || at.occurrence !== 1) s += `[${at.occurrence}]`;
-  if (q.field === undefined) return s;
-  s += `-${q.field}`;
-  const rep = at.repetition ?? (q.repetition === '*' ? 1 : q.repetition);
-  if (q.repetitionGiven || rep !== 1) s += `[${rep}]`;
-  if (q.component !== undefined) s += `.${q.component}`;
-  if (q.subcomponent !== undefined) s += `.${q.subcomponent}`;
-  return s;
-}
-
-/** Every place a rule path names in this message. */
-function targets(msg: Hl7Message, p: Hl7Path): Target[] {
-  const count = msg.segmentsNamed(p.segment).length;
-  const occurrences = p.occurrence === '*' ? Array.from({ length: count }, (_, i) => i + 1) : [p.occurrence];
-  const out: Target[] = [];
-  for (const occurrence of occurrences) {
-    if (p.field === undefined) {
-      out.push({ segment: p.segment, occurrence });
-      continue;
-    }
-    if (p.repetition !== '*') {
-      out.push({ segment: p.segment, occurrence, field: p.field, repetition: p.repetition });
-      continue;
-    }
-    const seg = msg.segment(p.segment, occurrence);
-    const reps = seg ? msg.repetitionCount(seg, p.field) : 0;
-    for (let r = 1; r <= Math.max(reps, 1); r++) {
-      out.push({ segment: p.segment, occurrence, field: p.field, repetition: r });
-    }
-  }
-  return out;
-}
-
-/** Values at a (possibly bound) path: one per place it names; absent places give `''`. */
-function valuesAt(msg: Hl7Message, p: RulePath): string[] {
-  return targets(msg, p.parsed).map((t) => read(msg, p.parsed, t));
-}
-
-function read(msg: Hl7Message, p: Hl7Path, at: Target): string {
-  if (p.field === undefined) return msg.segment(p.segment, at.occurrence) ? p.segment : '';
-  return msg.get(concrete(p, at.occurrence, at.repetition));
-}
-
-/** `''` and HL7's explicit null `""` hold no value. */
-function isEmpty(value: string): boolean {
-  return value === '' || value === '""';
 }
 
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
@@ -175,42 +65,22 @@ function compilePath(text: string, where: string, problems: RulesCompileProblem[
   }
 }
 
-function compileCondition(
+/** A rule's `when`: `*` on the rule's own segment (and field) bound to the place being checked. */
+const whenPaths = hl7PathCompiler<{ msg: Hl7Message; at: Target }>(
+  (ctx) => ctx.msg,
+  (path, ctx) => bind(path, ctx.at),
+);
+
+function compileWhen(
   c: RuleCondition,
   where: string,
   problems: RulesCompileProblem[],
 ): Condition | undefined {
-  if ('all' in c || 'any' in c) {
-    const list = 'all' in c ? c.all : c.any;
-    const parts = list.map((x, i) =>
-      compileCondition(x, `${where}.${'all' in c ? 'all' : 'any'}[${i}]`, problems),
-    );
-    if (parts.some((x) => x === undefined)) return undefined;
-    const fns = parts as Condition[];
-    return 'all' in c ? (m, at) => fns.every((f) => f(m, at)) : (m, at) => fns.some((f) => f(m, at));
-  }
-  if ('not' in c) {
-    const inner = compileCondition(c.not, `${where}.not`, problems);
-    return inner && ((m, at) => !inner(m, at));
-  }
-  const path = compilePath(c.path, `${where}.path`, problems);
-  if (!path) return undefined;
-  let test: (v: string) => boolean;
-  if ('present' in c) {
-    const want = c.present;
-    return (m, at) => valuesAt(m, bind(path, at)).some((v) => !isEmpty(v)) === want;
-  } else if ('equals' in c) {
-    const want = c.equals;
-    test = (v) => v === want;
-  } else if ('in' in c) {
-    const set = new Set(c.in);
-    test = (v) => set.has(v);
-  } else {
-    const re = compileRegex(c.matches, `${where}.matches`, problems);
-    if (!re) return undefined;
-    test = (v) => re.test(v);
-  }
-  return (m, at) => valuesAt(m, bind(path, at)).some((v) => !isEmpty(v) && test(v));
+  const compiled = compileCondition(c, whenPaths);
+  for (const p of compiled.problems)
+    problems.push({ where: conditionWhere(where, p.path), message: p.message });
+  const test = compiled.test;
+  return test && ((msg, at) => test({ msg, at }));
 }
 
 /** The first component of a value read from the message (a TS field's time, without `^D`). */
@@ -401,7 +271,7 @@ export function compileRules(spec: unknown): CompiledRules {
       });
       return;
     }
-    const when = rule.when && compileCondition(rule.when, `${where}.when`, problems);
+    const when = rule.when && compileWhen(rule.when, `${where}.when`, problems);
     const run = compileCheck(rule, check, path, where, problems);
     if (!run || (rule.when && !when)) return;
     compiled.push({ rule, path, check, when, run });

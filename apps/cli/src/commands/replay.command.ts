@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { openStore, type DeliveryRecord } from '@sinew/store';
+import type { DeliveryRecord } from '@sinew/store';
 import { loadConfig, type ConfigError } from '../../../engine/src/config';
 
 const EXAMPLES = `
@@ -55,6 +55,8 @@ export function registerReplay(program: Command): void {
         process.stderr.write(`sinew: ${(err as ConfigError).message}\n`);
         process.exit(2);
       }
+      // Loaded here so that the other commands start without the ledger's database drivers.
+      const { openStore } = await import('@sinew/store');
       const store = await openStore({
         ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
         ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),

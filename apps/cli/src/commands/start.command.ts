@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
-import { ChannelError } from '@sinew/engine';
+import { ChannelError } from '@sinew/channels';
 import { MappingError } from '@sinew/mapping';
 import { ConfigError, loadConfig } from '../../../engine/src/config';
-import { startEngine } from '../../../engine/src/run';
 
 const EXAMPLES = `
 Examples:
@@ -22,6 +21,8 @@ interface StartOptions {
   httpPort?: string;
   httpHost?: string;
   transformers?: string[];
+  watch?: boolean;
+  env?: string;
 }
 
 export function registerStart(program: Command): void {
@@ -45,6 +46,8 @@ export function registerStart(program: Command): void {
       ),
     )
     .addOption(new Option('--transformers <dir...>', 'extra transformer folders (SINEW_TRANSFORMERS_DIRS)'))
+    .addOption(new Option('--watch', 'redeploy channels when their files change (SINEW_WATCH)'))
+    .addOption(new Option('--env <name>', 'environment whose values file fills ${VAR} (SINEW_ENV)'))
     .addHelpText('after', EXAMPLES)
     .action(async (options: StartOptions) => {
       const env = { ...process.env };
@@ -54,8 +57,12 @@ export function registerStart(program: Command): void {
       if (options.httpPort) env.SINEW_HTTP_PORT = options.httpPort;
       if (options.httpHost) env.SINEW_HTTP_HOST = options.httpHost;
       if (options.transformers) env.SINEW_TRANSFORMERS_DIRS = options.transformers.join(',');
+      if (options.watch) env.SINEW_WATCH = 'true';
+      if (options.env) process.env.SINEW_ENV = options.env;
       try {
         const config = loadConfig(env);
+        // Loaded here so that the other commands start without NestJS and the ledger.
+        const { startEngine } = await import('../../../engine/src/run');
         const running = await startEngine(config);
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {
@@ -69,9 +76,11 @@ export function registerStart(program: Command): void {
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
+        // SIGHUP: compile the channel folder again and deploy what changed, without a restart.
+        process.on('SIGHUP', () => void running.reload('signal'));
       } catch (err) {
         if (err instanceof ChannelError) {
-          process.stderr.write(`sinew: channels do not load:\n${err.message}\n`);
+          process.stderr.write(`sinew: channels do not compile:\n${err.message}\n`);
         } else if (err instanceof ConfigError || err instanceof MappingError) {
           process.stderr.write(`sinew: ${err.message}\n`);
         } else {

@@ -28,7 +28,7 @@ function examplesTable(fn: MappingFunction): string {
   return ['| input | args | result |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
 
-/** The function reference page (docs/functions.md), generated from the declarations. */
+/** The function reference page (docs/reference/functions.md), generated from the declarations. */
 export function functionReference(functions: readonly MappingFunction[]): string {
   const parts = [
     '# Transformer functions',

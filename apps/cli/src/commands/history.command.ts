@@ -1,0 +1,292 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { openStore, SQLITE_FILE_NAME, type DeploymentRecord, type Store } from '@sinew/store';
+import { loadConfig, type ConfigError } from '../../../engine/src/config';
+
+const EXAMPLES = `
+Examples:
+  $ sinew history lab-results                  # every version, newest first
+  $ sinew history lab-results --diff 3 5       # what changed from version 3 to version 5
+  $ sinew history lab-results --diff 3         # version 3 against the version deployed now
+
+Each deployment attempt of a channel (at start-up, on a file change, a rollback) is a version
+in the ledger (--data, or DATABASE_URL): the file's text, its sha256, who deployed it and
+whether it was deployed or refused. The same text deployed again keeps its version. Exit
+status: 0 when something was shown, 1 when the channel or a version is unknown, 2 for a usage
+error.`;
+
+interface HistoryOptions {
+  data?: string;
+  diff?: string[];
+  limit: string;
+}
+
+/** The ledger the engine would use (`--data` / SINEW_DATA_DIR, DATABASE_URL), and its data folder. */
+export interface CliLedger {
+  store: Store;
+  /** The engine's data folder (its pid file, and the SQLite ledger without DATABASE_URL). */
+  dataDir: string;
+}
+
+/**
+ * Opens the ledger as `sinew start` would with the same settings; exits 2 on an invalid
+ * setting, and 1 when an embedded ledger does not exist (rather than creating an empty one).
+ */
+export async function openCliLedger(command: string, data: string | undefined): Promise<CliLedger> {
+  const env = { ...process.env };
+  if (data) env.SINEW_DATA_DIR = data;
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`sinew: ${(err as ConfigError).message}\n`);
+    process.exit(2);
+  }
+  if (!config.DATABASE_URL && !existsSync(join(config.SINEW_DATA_DIR, SQLITE_FILE_NAME))) {
+    process.stderr.write(
+      `sinew ${command}: no ledger at ${join(config.SINEW_DATA_DIR, SQLITE_FILE_NAME)} (give --data, or DATABASE_URL)\n`,
+    );
+    process.exit(1);
+  }
+  const store = await openStore({
+    ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
+    ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
+    dataDir: config.SINEW_DATA_DIR,
+  });
+  return { store, dataDir: config.SINEW_DATA_DIR };
+}
+
+/** A version number as typed on the command line, or undefined when it is not one. */
+export function parseVersion(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) return undefined;
+  const version = Number(text);
+  return version <= 2 ** 31 - 1 ? version : undefined;
+}
+
+/** A time stamp to the second, in UTC. */
+export function when(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+/** The listing: one aligned row per version, with the problems of refused ones below it. */
+function table(records: DeploymentRecord[]): string {
+  const firstOfHash = new Map<string, number>();
+  for (const r of [...records].reverse()) {
+    if (!firstOfHash.has(r.contentHash)) firstOfHash.set(r.contentHash, r.version);
+  }
+  const header = ['VERSION', 'DEPLOYED AT', 'BY', 'OUTCOME', 'HASH', 'COMMIT', 'NOTE'];
+  const rows = records.map((r) => {
+    const first = firstOfHash.get(r.contentHash);
+    return [
+      String(r.version),
+      when(r.deployedAt),
+      r.deployedBy,
+      r.outcome,
+      r.contentHash.slice(0, 12),
+      r.gitCommit ? r.gitCommit.slice(0, 12) : '-',
+      first !== undefined && first !== r.version ? `same text as ${first}` : '',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const lines = [format(header)];
+  for (const [i, r] of records.entries()) {
+    lines.push(format(rows[i] ?? []));
+    for (const p of r.problems) {
+      const place = p.line !== undefined ? `${p.line}:${p.column ?? 1} ` : '';
+      const kind = [p.level, p.code].filter(Boolean).join(' ');
+      lines.push(`    ${place}${kind ? `${kind} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+type Edit = { kind: ' ' | '-' | '+'; line: string };
+
+/** Lines with their terminator, so that a last line without a newline differs from one with. */
+function splitLines(text: string): string[] {
+  const lines = text.split(/(?<=\n)/);
+  return lines.length === 1 && lines[0] === '' ? [] : lines;
+}
+
+/**
+ * A shortest edit script from `a` to `b` (Myers' O((N+M)D) algorithm). The furthest-reaching
+ * x per diagonal k is kept for each edit distance d, for k in -d-1..d+1 only (O(D²) memory).
+ */
+function diffLines(a: string[], b: string[]): Edit[] {
+  const n = a.length;
+  const m = b.length;
+  const max = n + m;
+  const offset = max + 1;
+  const v = new Int32Array(2 * max + 3);
+  /** `trace[d]`: v before round d, diagonals -d-1..d+1. */
+  const trace: Int32Array[] = [];
+  const at = (t: Int32Array, d: number, k: number) => t[k + d + 1] ?? 0;
+  let found = false;
+  for (let d = 0; d <= max && !found; d++) {
+    trace.push(v.slice(offset - d - 1, offset + d + 2));
+    for (let k = -d; k <= d; k += 2) {
+      const down = k === -d || (k !== d && (v[offset + k - 1] ?? 0) < (v[offset + k + 1] ?? 0));
+      let x = down ? (v[offset + k + 1] ?? 0) : (v[offset + k - 1] ?? 0) + 1;
+      let y = x - k;
+      while (x < n && y < m && a[x] === b[y]) {
+        x++;
+        y++;
+      }
+      v[offset + k] = x;
+      if (x >= n && y >= m) {
+        found = true;
+        break;
+      }
+    }
+  }
+  const edits: Edit[] = [];
+  let x = n;
+  let y = m;
+  for (let d = trace.length - 1; d >= 0; d--) {
+    const t = trace[d] as Int32Array;
+    const k = x - y;
+    const prevK = k === -d || (k !== d && at(t, d, k - 1) < at(t, d, k + 1)) ? k + 1 : k - 1;
+    const prevX = at(t, d, prevK);
+    const prevY = prevX - prevK;
+    while (x > prevX && y > prevY) {
+      edits.push({ kind: ' ', line: a[x - 1] as string });
+      x--;
+      y--;
+    }
+    if (d > 0) {
+      if (x === prevX) edits.push({ kind: '+', line: b[y - 1] as string });
+      else edits.push({ kind: '-', line: a[x - 1] as string });
+    }
+    x = prevX;
+    y = prevY;
+  }
+  return edits.reverse();
+}
+
+/** `start,count` of a hunk side as unified diffs write it (1-based; `,1` left out). */
+function range(start: number, count: number): string {
+  const first = count === 0 ? start : start + 1;
+  return count === 1 ? `${first}` : `${first},${count}`;
+}
+
+/**
+ * A unified diff (`diff -u` format, `context` lines around each change) from `before` to
+ * `after`; empty when the texts are the same.
+ */
+export function unifiedDiff(
+  before: string,
+  after: string,
+  labels: { from: string; to: string },
+  context = 3,
+): string {
+  const edits = diffLines(splitLines(before), splitLines(after));
+  const changed = edits.flatMap((e, i) => (e.kind === ' ' ? [] : [i]));
+  if (changed.length === 0) return '';
+  const out = [`--- ${labels.from}\n`, `+++ ${labels.to}\n`];
+  let i = 0;
+  while (i < changed.length) {
+    let last = changed[i] as number;
+    let j = i + 1;
+    while (j < changed.length && (changed[j] as number) - last <= 2 * context) {
+      last = changed[j] as number;
+      j++;
+    }
+    const start = Math.max(0, (changed[i] as number) - context);
+    const end = Math.min(edits.length, last + 1 + context);
+    let oldStart = 0;
+    let newStart = 0;
+    for (const e of edits.slice(0, start)) {
+      if (e.kind !== '+') oldStart++;
+      if (e.kind !== '-') newStart++;
+    }
+    const hunk = edits.slice(start, end);
+    const oldCount = hunk.filter((e) => e.kind !== '+').length;
+    const newCount = hunk.filter((e) => e.kind !== '-').length;
+    out.push(`@@ -${range(oldStart, oldCount)} +${range(newStart, newCount)} @@\n`);
+    for (const e of hunk) {
+      out.push(
+        e.line.endsWith('\n') ? `${e.kind}${e.line}` : `${e.kind}${e.line}\n\\ No newline at end of file\n`,
+      );
+    }
+    i = j;
+  }
+  return out.join('');
+}
+
+export function registerHistory(program: Command): void {
+  program
+    .command('history')
+    .description('list the deployed versions of a channel, or show what changed between two')
+    .argument('<channel>', 'channel id')
+    .addOption(
+      new Option(
+        '--diff <version...>',
+        'unified diff from the first version to the second (default: the deployed one)',
+      ),
+    )
+    .addOption(
+      new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL'),
+    )
+    .addOption(new Option('--limit <n>', 'at most this many versions, newest first').default('100'))
+    .addHelpText('after', EXAMPLES)
+    .action(async (channel: string, options: HistoryOptions) => {
+      const limit = parseVersion(options.limit);
+      if (limit === undefined) {
+        process.stderr.write(`sinew history: --limit must be a positive integer, not ${options.limit}\n`);
+        process.exit(2);
+      }
+      const diff = options.diff?.map((text) => ({ text, version: parseVersion(text) }));
+      if (diff && (diff.length > 2 || diff.some((d) => d.version === undefined))) {
+        process.stderr.write('sinew history: --diff takes one or two version numbers\n');
+        process.exit(2);
+      }
+      const { store } = await openCliLedger('history', options.data);
+      try {
+        if (!diff) {
+          const records = await store.listDeployments(channel, limit);
+          if (records.length === 0) {
+            process.stderr.write(`sinew history: channel ${channel} has no recorded deployment\n`);
+            process.exitCode = 1;
+            return;
+          }
+          process.stdout.write(table(records));
+          return;
+        }
+        const from = await store.getDeployment(channel, diff[0]?.version as number);
+        const to =
+          diff[1] === undefined
+            ? await store.latestDeployment(channel)
+            : await store.getDeployment(channel, diff[1].version as number);
+        const missing = !from
+          ? `version ${diff[0]?.text}`
+          : !to
+            ? diff[1] === undefined
+              ? 'a deployed version'
+              : `version ${diff[1].text}`
+            : undefined;
+        if (missing || !from || !to) {
+          process.stderr.write(`sinew history: channel ${channel} has no ${missing}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const text = unifiedDiff(from.content, to.content, {
+          from: `${from.filePath} (version ${from.version}, ${when(from.deployedAt)})`,
+          to: `${to.filePath} (version ${to.version}, ${when(to.deployedAt)})`,
+        });
+        if (text === '') {
+          process.stderr.write(
+            `sinew history: versions ${from.version} and ${to.version} have the same text\n`,
+          );
+        }
+        process.stdout.write(text);
+      } finally {
+        await store.close();
+      }
+    });
+}

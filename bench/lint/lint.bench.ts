@@ -1,0 +1,116 @@
+/**
+ * Lint benchmark: `node bench/run.mjs lint [--runs 5]` from the project root (after `npm run build`).
+ *
+ * - `sinew lint channels transformers`: the whole built command, as a user runs it (process start,
+ *   module loading, reading and compiling every transformer and channel), `--runs` times; wall
+ *   time and the child's CPU time (user + system, from /proc where there is one).
+ * - In this process: loading the built-in transformer library (the first load, cold, then warm)
+ *   and compiling the shipped channels against it (`compileChannelDir`).
+ *
+ * Each figure is the median of the runs. The exit status is 1 when the command's median wall
+ * time misses the target (1 s).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { compileChannelDir, loadEnvironment } from '@sinew/channels';
+import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
+
+const TARGET_MS = 1000;
+
+function options(argv: string[]): { runs: number } {
+  const out = { runs: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    if (argv[i] === '--runs' && value) out.runs = Math.max(1, Number.parseInt(value, 10));
+    else {
+      console.error(`unknown argument ${String(argv[i])}\nusage: node bench/run.mjs lint [--runs 5]`);
+      process.exit(2);
+    }
+    i++;
+  }
+  return out;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** CPU milliseconds of the children this process has waited for (Linux), else undefined. */
+function childrenCpuMs(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // After "pid (comm) ": state is field 3, cutime 16 and cstime 17 (1-based), in clock ticks.
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const fmt = (ms: number | undefined) => (ms === undefined ? '-' : `${ms.toFixed(0)} ms`);
+
+function main(): void {
+  const { runs } = options(process.argv.slice(2));
+  const root = process.cwd();
+  const bin = join(root, 'bin', 'sinew.js');
+
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let summary = '';
+  for (let i = 0; i < runs; i++) {
+    const before = childrenCpuMs();
+    const start = performance.now();
+    const r = spawnSync(process.execPath, [bin, 'lint', 'channels', 'transformers'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    wall.push(performance.now() - start);
+    const after = childrenCpuMs();
+    if (before !== undefined && after !== undefined) cpu.push(after - before);
+    if (r.status !== 0 && r.status !== 1) {
+      console.error(`sinew lint exited ${String(r.status)}: ${r.stderr}`);
+      process.exit(1);
+    }
+    summary = r.stderr.trim();
+  }
+
+  const coldStart = performance.now();
+  let transformers = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
+  const cold = performance.now() - coldStart;
+  const load: number[] = [];
+  const compile: number[] = [];
+  const registries = () => ({ sources: SOURCES, destinations: DESTINATIONS, transformers });
+  const env = loadEnvironment(process.env, { strict: false });
+  let channels = 0;
+  for (let i = 0; i < runs; i++) {
+    const a = performance.now();
+    transformers = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
+    load.push(performance.now() - a);
+    const b = performance.now();
+    const set = compileChannelDir(join(root, 'channels'), registries(), { env });
+    compile.push(performance.now() - b);
+    channels = set.channels.length + set.disabled.length;
+  }
+
+  const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`machine: ${cpus().length} CPUs (${cpuModel}), node ${process.version}, ${runs} runs, medians`);
+  console.log(`sinew lint channels transformers: ${summary}`);
+  console.log('| what | wall | CPU |');
+  console.log('| --- | --- | --- |');
+  console.log(
+    `| \`sinew lint channels transformers\` (whole command) | ${fmt(median(wall))} | ${cpu.length ? fmt(median(cpu)) : '-'} |`,
+  );
+  console.log(`| transformer library, first load in the process | ${fmt(cold)} | |`);
+  console.log(`| transformer library, loaded again | ${fmt(median(load))} | |`);
+  console.log(`| compile the shipped channels (${channels} compiled) | ${fmt(median(compile))} | |`);
+  const met = median(wall) < TARGET_MS;
+  console.log(`target: the whole command under ${TARGET_MS} ms: ${met ? 'met' : 'missed'}`);
+  process.exitCode = met ? 0 : 1;
+}
+
+main();

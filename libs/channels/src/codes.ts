@@ -1,0 +1,63 @@
+/**
+ * The codes of the findings `sinew lint` reports and the engine refuses a channel for. Stable:
+ * tools and people search for them. One JSDoc line each says what the finding means.
+ */
+export const LintCode = {
+  /** The file is not readable YAML. */
+  YamlSyntax: 'yaml.syntax',
+  /** The file could not be read (missing, a folder, permissions). */
+  Unreadable: 'file.unreadable',
+  /** A key the schema does not know (a typo, or a setting of another connector). */
+  UnknownKey: 'schema.unknown_key',
+  /** A required key is missing. */
+  Missing: 'schema.missing',
+  /** A value of the wrong type (a list where a mapping is expected, text where a number is). */
+  Type: 'schema.type',
+  /** A value outside the allowed set or range. */
+  Value: 'schema.value',
+  /** A pipeline step that is not `filter`, `validate` or `map`, or a step with two kinds. */
+  UnknownStep: 'pipeline.unknown_step',
+  /** A condition that is none of the condition forms. */
+  Condition: 'condition.form',
+  /** A text that is not an HL7 path (`PID-0`, `PID-3..1`, `OBX[0]-5`). */
+  Hl7Path: 'expression.hl7_path',
+  /** A FHIRPath expression that does not parse. */
+  FhirPath: 'expression.fhirpath',
+  /** A regular expression that does not compile. */
+  Regex: 'expression.regex',
+  /** A duration written with a unit (`5s`) in a key that takes whole milliseconds (`_ms`). */
+  Duration: 'expression.duration',
+  /** An ordering or business-key expression that cannot read the messages the source delivers. */
+  Key: 'expression.key',
+  /** A validation rule that does not compile (bad path, regex, table). */
+  Rule: 'validate.rule',
+  /** A transformer that no transformer folder defines. */
+  UnknownTransformer: 'reference.transformer',
+  /** A source or destination type that no connector declares. */
+  UnknownConnector: 'reference.connector',
+  /** A transformer fed a payload of another kind than it reads. */
+  TransformerInput: 'payload.transformer_input',
+  /** A destination sent a payload type it cannot deliver (HL7 v2 to a FHIR server). */
+  PayloadType: 'payload.destination',
+  /** Two destinations of one channel with the same name. */
+  DuplicateDestination: 'destination.duplicate_name',
+  /** A destination that leaves its retry and dead-letter behaviour to the defaults. */
+  ImplicitDeadLetter: 'destination.implicit_dead_letter',
+  /** Two channels with the same id. */
+  DuplicateChannel: 'channel.duplicate_id',
+  /** Two channels listening on the same address. */
+  DuplicateListen: 'channel.duplicate_listen',
+  /** A channel with `enabled: false` (not deployed). */
+  Disabled: 'channel.disabled',
+  /** A folder without channel or transformer files. */
+  EmptyFolder: 'channel.empty_folder',
+  /** `${VAR}` with no value in the selected environment. */
+  EnvUnset: 'env.unset',
+  /** `${file:PATH}` naming a file that cannot be read. */
+  EnvFile: 'env.file',
+  /** A TLS certificate, key or CA file that does not exist. */
+  TlsFile: 'tls.file_missing',
+  /** A transformer file that does not load (its schema, a map, vocabulary or function it names). */
+  TransformerInvalid: 'transformer.invalid',
+} as const;
+export type LintCode = (typeof LintCode)[keyof typeof LintCode];

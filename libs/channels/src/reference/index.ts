@@ -1,0 +1,3 @@
+export * from './json-schema';
+export * from './lint-codes';
+export * from './pipeline-steps';
