@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { corpusPath } from '@sinew/test-support';
@@ -99,5 +99,57 @@ describe('sinew test (built command)', () => {
     expect(r.stdout).toContain('m.test.yaml:3 copies a');
     expect(r.stdout).toContain('b: got [1], expected [2]');
     expect(r.stdout).toMatch(/^0 passed, 1 failed$/m);
+  });
+
+  it('runs the shipped channel and transformer tests by default', () => {
+    const r = sinew(['test']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ran 3 channel and \d+ transformer test files in \d+ ms$/m);
+    expect(r.stdout).toMatch(/^\d+ passed, 0 failed$/m);
+  });
+
+  it('writes JUnit XML with the failing channel case, its file:line and the difference; exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-test-'));
+    writeFileSync(
+      join(dir, 'lab.yaml'),
+      [
+        'id: lab',
+        'source: { type: mllp, listen: "127.0.0.1:0" }',
+        'pipeline:',
+        '  - map: { transformer: oru-to-pms-results-ready }',
+        'destinations:',
+        '  - { name: pms, type: http, url: "http://127.0.0.1:9/notices" }',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'lab.test.yaml'),
+      [
+        'tests:',
+        '  - name: the sample becomes a notice',
+        '    input: { file: ' + JSON.stringify(join(ROOT, 'channels', 'samples', 'oru-r01.hl7')) + ' }',
+        '    ack: AA',
+        '    deliveries: { pms: { json: { patient: { mrn: MRN-000123 } } } }',
+        '  - name: a wrong MRN',
+        '    input: { file: ' + JSON.stringify(join(ROOT, 'channels', 'samples', 'oru-r01.hl7')) + ' }',
+        '    deliveries: { pms: { json: { patient: { mrn: MRN-9 } } } }',
+      ].join('\n'),
+    );
+    const out = join(dir, 'report.xml');
+    const r = sinew(['test', dir, '--reporter', 'junit', '--output', out]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    const xml = readFileSync(out, 'utf8');
+    expect(xml).toMatch(/<testsuites name="sinew test" tests="2" failures="1"/);
+    expect(xml).toContain('name="the sample becomes a notice"');
+    expect(xml).toContain('lab.test.yaml:6 a wrong MRN');
+    expect(xml).toContain(
+      'deliveries.pms json /patient/mrn: expected &quot;MRN-9&quot;, got &quot;MRN-000123&quot;',
+    );
+
+    const text = sinew(['test', join(dir, 'lab.test.yaml')]);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toContain('FAIL');
+    expect(text.stdout).toMatch(/^1 passed, 1 failed$/m);
   });
 });

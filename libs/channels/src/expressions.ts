@@ -1,7 +1,7 @@
 import { evalFhirPath, parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import type { Hl7Message } from '@sinew/hl7v2';
 import { formatPath, parsePath } from '@sinew/hl7v2';
-import type { RuleCondition } from '@sinew/validation';
+import { compileMessageCondition, type RuleCondition } from '@sinew/validation';
 import { LintCode } from './codes';
 import type { Severity } from './problem';
 
@@ -107,83 +107,6 @@ export function compileKey(
 /** A compiled condition: true keeps the message. */
 export type ConditionTest = (input: ConditionInput) => boolean;
 
-const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
-
-/** `''` and HL7's explicit null `""` hold no value. */
-function isEmpty(value: string): boolean {
-  return value === '' || value === '""';
-}
-
-function sameValue(actual: string, wanted: string): boolean {
-  if (actual === wanted) return true;
-  return NUMBER.test(actual) && NUMBER.test(wanted) && Number(actual) === Number(wanted);
-}
-
-/** Compiles an HL7 condition (`{ path, equals }`, `all`, `any`, `not`) on a whole message. */
-function compileRuleCondition(
-  c: RuleCondition,
-  at: Array<string | number>,
-  problems: ExpressionProblem[],
-): ((msg: Hl7Message) => boolean) | undefined {
-  if ('all' in c || 'any' in c) {
-    const key = 'all' in c ? 'all' : 'any';
-    const list = 'all' in c ? c.all : c.any;
-    const parts = list.map((x, i) => compileRuleCondition(x, [...at, key, i], problems));
-    if (parts.some((p) => !p)) return undefined;
-    const fns = parts as Array<(m: Hl7Message) => boolean>;
-    return key === 'all' ? (m) => fns.every((f) => f(m)) : (m) => fns.some((f) => f(m));
-  }
-  if ('not' in c) {
-    const inner = compileRuleCondition(c.not, [...at, 'not'], problems);
-    return inner && ((m) => !inner(m));
-  }
-  const compiled = compileHl7Path(c.path, { needField: true });
-  if (!compiled.path) {
-    problems.push({
-      path: [...at, 'path'],
-      severity: 'error',
-      code: LintCode.Hl7Path,
-      message: compiled.message ?? 'not an HL7 path',
-    });
-    return undefined;
-  }
-  const path = compiled.path;
-  if ('present' in c) {
-    const want = c.present;
-    return (m) => !isEmpty(m.get(path)) === want;
-  }
-  if ('equals' in c) {
-    const want = c.equals;
-    return (m) => {
-      const v = m.get(path);
-      return !isEmpty(v) && sameValue(v, want);
-    };
-  }
-  if ('in' in c) {
-    const wants = c.in;
-    return (m) => {
-      const v = m.get(path);
-      return !isEmpty(v) && wants.some((w) => sameValue(v, w));
-    };
-  }
-  let re: RegExp;
-  try {
-    re = new RegExp(c.matches);
-  } catch (err) {
-    problems.push({
-      path: [...at, 'matches'],
-      severity: 'error',
-      code: LintCode.Regex,
-      message: (err as Error).message,
-    });
-    return undefined;
-  }
-  return (m) => {
-    const v = m.get(path);
-    return !isEmpty(v) && re.test(v);
-  };
-}
-
 /**
  * Compiles a filter condition for the kinds of message that reach it. HL7 conditions read HL7
  * v2 messages and FHIRPath reads FHIR/JSON: a condition that can read none of the kinds that
@@ -223,7 +146,16 @@ export function compileCondition(
       },
     };
   }
-  const fn = compileRuleCondition(c, [], problems);
+  // The one condition evaluator, shared with validation `when` and transformer `when`.
+  const compiled = compileMessageCondition(c);
+  for (const p of compiled.problems)
+    problems.push({
+      path: p.path,
+      severity: 'error',
+      code: p.code === 'condition.regex' ? LintCode.Regex : p.code === 'condition.path' ? LintCode.Hl7Path : LintCode.Condition,
+      message: p.message,
+    });
+  const fn = compiled.test;
   if (!fn) return { problems };
   if (!kinds.includes('hl7v2'))
     problems.push({

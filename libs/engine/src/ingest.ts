@@ -100,6 +100,53 @@ function senderOf(msg: Hl7Message): string {
   return `${msg.get('MSH-3')}|${msg.get('MSH-4')}`;
 }
 
+/** A refusal before anything is stored, and what its ACK answers (the parsed message, else the bytes). */
+export interface Hl7Refusal {
+  disposition: Extract<Disposition, { kind: 'rejected' }>;
+  received: Hl7Message | Buffer;
+}
+
+/**
+ * The ingest's first look at HL7 v2 bytes: the parsed message, or the refusal for bytes that
+ * do not parse or lack MSH-9 or MSH-10 (the header policy of `sinew start` and `sinew listen`).
+ * `sinew test` answers `ack.when: received` channels with the same check.
+ */
+export function admitHl7(body: Buffer): { message: Hl7Message } | Hl7Refusal {
+  let msg: Hl7Message;
+  try {
+    msg = Hl7Message.parse(body);
+    // Reading the header now surfaces a broken MSH before anything is committed.
+    void msg.messageType;
+  } catch (err) {
+    const issue: DispositionIssue =
+      err instanceof Hl7ParseError
+        ? { code: err.code, message: err.message, condition: parseErrorCondition(err.code) }
+        : {
+            code: 'hl7.unreadable',
+            message: 'the message could not be read',
+            condition: Hl7ErrorCondition.ApplicationInternalError,
+          };
+    return { disposition: { kind: 'rejected', reason: 'unreadable', issue }, received: body };
+  }
+  const header = headerProblem(msg);
+  if (header) {
+    return {
+      disposition: {
+        kind: 'rejected',
+        reason: 'invalid',
+        issue: {
+          code: 'header.required',
+          message: header.text,
+          location: header.location,
+          condition: Hl7ErrorCondition.RequiredFieldMissing,
+        },
+      },
+      received: msg,
+    };
+  }
+  return { message: msg };
+}
+
 const UNAVAILABLE: DispositionIssue = {
   code: 'ledger.unavailable',
   message: 'the message could not be stored; send it again later',
@@ -141,39 +188,12 @@ export class Ingestor {
 
   private async ingestHl7(req: IngestRequest): Promise<IngestReply> {
     const channelId = this.channel.spec.id;
-    let msg: Hl7Message;
-    try {
-      msg = Hl7Message.parse(req.body);
-      // Reading the header now surfaces a broken MSH before anything is committed.
-      void msg.messageType;
-    } catch (err) {
+    const admitted = admitHl7(req.body);
+    if ('disposition' in admitted) {
       this.deps.metrics.rejected.inc({ channel: channelId });
-      const issue: DispositionIssue =
-        err instanceof Hl7ParseError
-          ? { code: err.code, message: err.message, condition: parseErrorCondition(err.code) }
-          : {
-              code: 'hl7.unreadable',
-              message: 'the message could not be read',
-              condition: Hl7ErrorCondition.ApplicationInternalError,
-            };
-      const d: Disposition = { kind: 'rejected', reason: 'unreadable', issue };
-      return { disposition: d, reply: this.ack(d, req.body) };
+      return { disposition: admitted.disposition, reply: this.ack(admitted.disposition, admitted.received) };
     }
-    const header = headerProblem(msg);
-    if (header) {
-      this.deps.metrics.rejected.inc({ channel: channelId });
-      const d: Disposition = {
-        kind: 'rejected',
-        reason: 'invalid',
-        issue: {
-          code: 'header.required',
-          message: header.text,
-          location: header.location,
-          condition: Hl7ErrorCondition.RequiredFieldMissing,
-        },
-      };
-      return { disposition: d, reply: this.ack(d, msg) };
-    }
+    const msg = admitted.message;
     const sender = senderOf(msg);
     const controlId = msg.controlId;
     const window = this.channel.spec.duplicates.window_ms;

@@ -1,7 +1,7 @@
 import type { CompiledChannel, CompiledDestination, ConditionInput } from '@sinew/channels';
 import { hl7AckCode, hl7Reply, type Disposition } from '@sinew/connectors';
 import { Hl7Message } from '@sinew/hl7v2';
-import { MappingError } from '@sinew/mapping';
+import { MappingError, type RunOptions } from '@sinew/mapping';
 import type { ContentType, MessageIssue, NewDelivery, PipelineResult } from '@sinew/store';
 import {
   validateFhir,
@@ -34,7 +34,14 @@ export class ChannelPipeline {
   /** Every validation rule of the channel, to give ERR-3 the check that failed. */
   private readonly rules: ValidationRule[];
 
-  constructor(readonly channel: CompiledChannel) {
+  /**
+   * `options.now`: the clock transformers read (MSH-7 of HL7 they build); `sinew test` fixes it
+   * so outputs are the same on every run.
+   */
+  constructor(
+    readonly channel: CompiledChannel,
+    private readonly options: { now?: () => Date } = {},
+  ) {
     this.rules = channel.steps.flatMap((s) => (s.kind === 'validate' ? s.rules.rules : []));
   }
 
@@ -50,6 +57,7 @@ export class ChannelPipeline {
   run(raw: Buffer, contentType: ContentType, parsed?: Hl7Message): PipelineResult {
     const ackSpec = this.channel.spec.ack;
     const issues: MessageIssue[] = [];
+    const runOptions: RunOptions = this.options.now ? { now: this.options.now() } : {};
     let input: ConditionInput;
     try {
       input =
@@ -111,7 +119,10 @@ export class ChannelPipeline {
         if (stopped) return stopped;
       } else {
         try {
-          const value = step.transformer.run(input.kind === 'hl7v2' ? input.message : input.value);
+          const value = step.transformer.run(
+            input.kind === 'hl7v2' ? input.message : input.value,
+            runOptions,
+          );
           output = encode(value, step.transformer.spec.output);
           if (step.validateOutput) {
             const found =
@@ -137,7 +148,7 @@ export class ChannelPipeline {
       if (d.transformer) {
         try {
           payload = encode(
-            d.transformer.run(input.kind === 'hl7v2' ? input.message : input.value),
+            d.transformer.run(input.kind === 'hl7v2' ? input.message : input.value, runOptions),
             d.transformer.spec.output,
           );
         } catch (err) {

@@ -73,7 +73,14 @@ export interface TransformerTestResult {
   failures: string[];
 }
 
-function selectValues(output: unknown, path: string): unknown[] {
+/**
+ * The clock of every test run (transformer and channel tests): outputs that carry a time
+ * (MSH-7 of built HL7 messages) are the same on every run.
+ */
+export const TEST_NOW = new Date(Date.UTC(2026, 0, 1));
+
+/** The values `path` selects: an HL7 path (HL7 output), FHIRPath (a FHIR resource), or a JSON path. */
+export function selectValues(output: unknown, path: string): unknown[] {
   if (output instanceof Hl7Message) {
     if (path.includes('*')) return output.getAll(path).filter((v) => v !== '');
     const v = output.get(path);
@@ -95,7 +102,10 @@ const canonical = (v: unknown): unknown =>
         )
       : v;
 
-const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+/** Equal as JSON values, whatever the order of object keys. */
+export const sameValue = (a: unknown, b: unknown): boolean =>
+  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+const same = sameValue;
 
 /** Runs one test file against a compiled library. Never throws for a failing test. */
 export function runTransformerTestFile(file: string, library: TransformerLibrary): TransformerTestResult[] {
@@ -214,7 +224,6 @@ interface Subject {
   select(output: unknown, path: string): unknown[];
 }
 
-const TEST_NOW = new Date(Date.UTC(2026, 0, 1));
 
 function transformerSubject(library: TransformerLibrary, name: string): Subject {
   const transformer = library.get(name);
