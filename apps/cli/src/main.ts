@@ -9,6 +9,7 @@ import { registerReplay } from './commands/replay.command';
 import { registerHistory } from './commands/history.command';
 import { registerRollback } from './commands/rollback.command';
 import { registerLint } from './commands/lint.command';
+import { registerDiff } from './commands/diff.command';
 
 declare const SINEW_VERSION: string;
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerRollback(program);
   registerLint(program);
+  registerDiff(program);
   return program;
 }
 

@@ -152,7 +152,12 @@ export function compileCondition(
     problems.push({
       path: p.path,
       severity: 'error',
-      code: p.code === 'condition.regex' ? LintCode.Regex : p.code === 'condition.path' ? LintCode.Hl7Path : LintCode.Condition,
+      code:
+        p.code === 'condition.regex'
+          ? LintCode.Regex
+          : p.code === 'condition.path'
+            ? LintCode.Hl7Path
+            : LintCode.Condition,
       message: p.message,
     });
   const fn = compiled.test;

@@ -484,7 +484,7 @@ export function runChannelTestFile(file: string, registries: ChannelRegistries):
 /** A test file's kind: transformer tests name their `transformer:` (a top-level key), channel tests do not. */
 export function testFileKind(file: string): TestKind {
   try {
-    return /^transformer[ \t]*:/m.test(readFileSync(file, 'utf8')) ? 'transformer' : 'channel';
+    return /^(transformer|map)[ \t]*:/m.test(readFileSync(file, 'utf8')) ? 'transformer' : 'channel';
   } catch {
     return 'channel';
   }

@@ -7,3 +7,4 @@ export * from './logger';
 export * from './metrics';
 export * from './pipeline';
 export * from './pipeline-threads';
+export * from './shadow';

@@ -224,7 +224,6 @@ interface Subject {
   select(output: unknown, path: string): unknown[];
 }
 
-
 function transformerSubject(library: TransformerLibrary, name: string): Subject {
   const transformer = library.get(name);
   return {

@@ -80,7 +80,7 @@ export const BROKEN_CASES: BrokenCase[] = [
     code: LintCode.Regex,
     input: 'regex.yaml',
     lines: [
-      'regex.yaml:5:39 error expression.regex pipeline.0.filter.matches: Invalid regular expression: /R0[1/: Unterminated character class',
+      'regex.yaml:5:39 error expression.regex pipeline.0.filter.matches: "R0[1" is not a valid regular expression: Unterminated character class',
     ],
   },
   {
