@@ -10,6 +10,9 @@ import { registerHistory } from './commands/history.command';
 import { registerRollback } from './commands/rollback.command';
 import { registerLint } from './commands/lint.command';
 import { registerDiff } from './commands/diff.command';
+import { registerDeploy } from './commands/deploy.command';
+import { registerReprocess } from './commands/reprocess.command';
+import { registerConfig } from './commands/config.command';
 
 declare const SINEW_VERSION: string;
 
@@ -28,6 +31,9 @@ export function buildProgram(): Command {
   registerRollback(program);
   registerLint(program);
   registerDiff(program);
+  registerDeploy(program);
+  registerReprocess(program);
+  registerConfig(program);
   return program;
 }
 

@@ -5,7 +5,7 @@ import type { MessageTransformer, TransformerLibrary } from '@sinew/mapping';
 import { compileRules, RulesCompileError, type CompiledRules } from '@sinew/validation';
 import { LintCode } from './codes';
 import { conditionFormProblems } from './condition-form';
-import { resolveReferences, type ChannelEnvironment } from './env';
+import { maskSecrets, resolveReferences, type ChannelEnvironment } from './env';
 import {
   compileCondition,
   compileKey,
@@ -139,6 +139,7 @@ export function compileChannel(
   const problems: LintProblem[] = [];
   const unresolved = new Set<string>();
   const yaml = readYaml(text);
+  let secrets: ReadonlySet<string> = new Set();
   const add = (
     path: ReadonlyArray<string | number>,
     code: LintProblem['code'],
@@ -149,7 +150,8 @@ export function compileChannel(
     // A value whose reference did not resolve is reported once, for the reference.
     if (unresolved.has(path.join('.')) && code !== LintCode.EnvUnset && code !== LintCode.EnvFile) return;
     const pos = at === 'key' ? yaml.keyAt(path) : yaml.valueAt(path);
-    problems.push({ file, ...pos, severity, code, path: path.join('.'), message });
+    // A finding may quote a value: never a secret's.
+    problems.push({ file, ...pos, severity, code, path: path.join('.'), message: maskSecrets(message, secrets) });
   };
   const addRaw = (list: readonly RawProblem[]) => {
     for (const p of list) add(p.path, p.code, p.message, 'error', p.at);
@@ -178,6 +180,7 @@ export function compileChannel(
   }
 
   const resolved = resolveReferences(raw, options.env);
+  secrets = resolved.secrets;
   for (const f of resolved.findings) {
     unresolved.add(f.path.join('.'));
     if (f.kind === 'file') add(f.path, LintCode.EnvFile, f.message);

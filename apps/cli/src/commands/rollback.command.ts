@@ -38,7 +38,7 @@ function writeAtomically(path: string, text: string): void {
 }
 
 /** What became of the signal: the line to print, and whether it failed. */
-function signalEngine(dataDir: string, channel: string): { line: string; failed: boolean } {
+export function signalEngine(dataDir: string, channel: string): { line: string; failed: boolean } {
   const pidFile = join(dataDir, PID_FILE_NAME);
   if (!existsSync(pidFile)) {
     return {
