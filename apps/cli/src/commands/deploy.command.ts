@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import type {
+  EnvironmentError} from '@sinew/channels';
 import {
   builtInRegistries,
   compileChannelDir,
-  EnvironmentError,
   formatProblem,
   hasErrors,
   loadEnvironment,
