@@ -151,7 +151,14 @@ export function compileChannel(
     if (unresolved.has(path.join('.')) && code !== LintCode.EnvUnset && code !== LintCode.EnvFile) return;
     const pos = at === 'key' ? yaml.keyAt(path) : yaml.valueAt(path);
     // A finding may quote a value: never a secret's.
-    problems.push({ file, ...pos, severity, code, path: path.join('.'), message: maskSecrets(message, secrets) });
+    problems.push({
+      file,
+      ...pos,
+      severity,
+      code,
+      path: path.join('.'),
+      message: maskSecrets(message, secrets),
+    });
   };
   const addRaw = (list: readonly RawProblem[]) => {
     for (const p of list) add(p.path, p.code, p.message, 'error', p.at);
