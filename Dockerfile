@@ -35,7 +35,8 @@ ENV NODE_ENV=production \
 RUN groupadd --system --gid 10001 sinew \
     && useradd --system --uid 10001 --gid sinew --home-dir /var/lib/sinew --shell /usr/sbin/nologin sinew \
     && mkdir -p /var/lib/sinew \
-    && chown sinew:sinew /var/lib/sinew
+    && chown sinew:sinew /var/lib/sinew \
+    && chmod 0700 /var/lib/sinew
 
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

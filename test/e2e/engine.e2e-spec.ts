@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEhr, startPms, type EhrStandin, type PmsStandin } from '../../apps/standins/src';
@@ -22,7 +22,7 @@ import { sleep, waitFor } from '../support/wait';
 jest.setTimeout(90_000);
 
 const SAMPLE = readFileSync(join(ROOT, 'channels/samples/oru-r01.hl7'), 'latin1');
-const CORPUS_ORU = join(ROOT, '../shared/corpus/fhir-converter-01/hl7v2-samples/ORU-R01-01.hl7');
+const CORPUS_ORU = join(ROOT, 'transformers/fixtures/fhir-converter/ORU-R01-01.hl7');
 
 /** The demo lab result with its own control id and patient (MRN and surname). */
 function oru(controlId: string, mrn = 'MRN-000123', surname = 'TESTPATIENT'): string {
@@ -269,6 +269,37 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
     const rows = await ledger.searchMessages({ channelId: 'lab' });
     expect(rows).toHaveLength(1);
     expect(rows[0]?.duplicateCount).toBe(1);
+  });
+
+  it('the shipped pms-adt channel refuses an ADT without PID-3.1 and PID-5.1 with a negative ACK, delivering nothing', async () => {
+    const adtPort = await freePort();
+    copyFileSync(join(ROOT, 'channels', 'pms-adt.yaml'), join(dir, 'channels', 'pms-adt.yaml'));
+    engine = await start({ PMS_ADT_MLLP_PORT: String(adtPort), EHR_URL: ehr.url });
+    const header = 'MSH|^~\\&|PMS|CLINIC|EHR|CLINIC|20260315083000||ADT^A01^ADT_A01|ADT-EMPTY|P|2.5.1\r';
+    const refused = Hl7Message.parse(
+      await mllpExchange(adtPort, Buffer.from(`${header}EVN|A01|20260315083000\rPID|1\rPV1|1|I\r`)),
+    );
+    expect(refused.get('MSA-1')).toBe('AE');
+    expect(refused.get('MSA-2')).toBe('ADT-EMPTY');
+    expect(refused.get('ERR-8')).toContain('adt.mrn');
+    // The sample admission passes, so the EHR is reachable and the refusal is the rule's.
+    expect(
+      await sendAll(adtPort, [readFileSync(join(ROOT, 'channels/samples/adt-a01.hl7'), 'latin1')]),
+    ).toEqual(['AA']);
+    await waitFor(
+      'the sample admission delivered',
+      async () => (await ledger.searchMessages({ channelId: 'pms-adt', status: 'delivered' })).length === 1,
+      20_000,
+      50,
+    );
+    const [empty] = await ledger.searchMessages({ channelId: 'pms-adt', status: 'rejected' });
+    expect(empty?.controlId).toBe('ADT-EMPTY');
+    expect(empty?.issues.map((i) => i.code)).toEqual(['adt.mrn', 'adt.family_name']);
+    expect(await ledger.getDeliveries(empty?.id as string)).toEqual([]);
+    const patients = (await (await fetch(`${ehr.url}/Patient`)).json()) as {
+      entry?: Array<{ resource: { identifier?: Array<{ value?: string }> } }>;
+    };
+    expect(patients.entry?.map((e) => e.resource.identifier?.[0]?.value)).toEqual(['MRN-000123']);
   });
 
   it('holds a patient’s results while the EHR is down and delivers them in order when it returns', async () => {

@@ -90,53 +90,50 @@ describe('npm start (scripts/start.mjs)', () => {
     return { env, child, pid: child.pid as number, out, exit };
   }
 
-  it.each(['SIGTERM', 'SIGINT'] as const)(
-    'listens on the ports its environment names and, on %s, stops every process it started',
-    async (signal) => {
-      const { env, child, pid, out, exit } = await npmStart();
-      await waitFor(
-        'npm start to say it is running',
-        () => {
-          if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}\n${out.stderr}`);
-          return out.stdout.includes('Sinew is running.');
-        },
-        60_000,
-        50,
-      );
-      expect(out.stdout).toContain(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`);
-      expect(out.stdout).toContain(`npx sinew send --port ${env.LAB_MLLP_PORT} channels/samples/oru-r01.hl7`);
-      expect(out.stdout).toContain(
-        `npx sinew send --port ${env.PMS_ADT_MLLP_PORT} channels/samples/adt-a01.hl7`,
-      );
-      expect(out.stdout).toContain(
-        `npx sinew send --port ${env.PMS_SIU_MLLP_PORT} channels/samples/siu-s12.hl7`,
-      );
-      expect((await fetch(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`)).status).toBe(200);
-      expect((await fetch(`http://127.0.0.1:${env.EHR_PORT}/fhir/Patient`)).status).toBe(200);
-      expect((await fetch(`http://127.0.0.1:${env.PMS_PORT}/api/notices`)).status).toBe(200);
-      for (const port of [env.LAB_MLLP_PORT, env.PMS_ADT_MLLP_PORT, env.PMS_SIU_MLLP_PORT]) {
-        expect(await listens(port)).toBe(true);
-      }
+  it('listens on the ports its environment names and, on SIGTERM, stops every process it started', async () => {
+    const { env, child, pid, out, exit } = await npmStart();
+    await waitFor(
+      'npm start to say it is running',
+      () => {
+        if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}\n${out.stderr}`);
+        return out.stdout.includes('Sinew is running.');
+      },
+      60_000,
+      50,
+    );
+    expect(out.stdout).toContain(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`);
+    expect(out.stdout).toContain(`npx sinew send --port ${env.LAB_MLLP_PORT} channels/samples/oru-r01.hl7`);
+    expect(out.stdout).toContain(
+      `npx sinew send --port ${env.PMS_ADT_MLLP_PORT} channels/samples/adt-a01.hl7`,
+    );
+    expect(out.stdout).toContain(
+      `npx sinew send --port ${env.PMS_SIU_MLLP_PORT} channels/samples/siu-s12.hl7`,
+    );
+    expect((await fetch(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${env.EHR_PORT}/fhir/Patient`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${env.PMS_PORT}/api/notices`)).status).toBe(200);
+    for (const port of [env.LAB_MLLP_PORT, env.PMS_ADT_MLLP_PORT, env.PMS_SIU_MLLP_PORT]) {
+      expect(await listens(port)).toBe(true);
+    }
 
-      // The stand-ins and the engine.
-      started = childPids(pid);
-      expect(started).toHaveLength(2);
+    // The stand-ins and the engine.
+    started = childPids(pid);
+    expect(started).toHaveLength(2);
 
-      child.kill(signal);
-      expect(await exit).toBe(0);
-      expect(started.filter(running)).toEqual([]);
-      for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
-    },
-  );
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(started.filter(running)).toEqual([]);
+    for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
+  });
 
-  it('stops what it started when SIGTERM comes during start-up', async () => {
+  it('stops what it started when Ctrl-C (SIGINT) comes during start-up', async () => {
     const { env, child, pid, exit } = await npmStart();
     started = await waitFor('the stand-ins started', () => {
       const pids = childPids(pid);
       return pids.length > 0 && pids;
     });
-    child.kill('SIGTERM');
-    expect(await exit).toBe(143);
+    child.kill('SIGINT');
+    expect(await exit).toBe(130);
     expect(started.filter(running)).toEqual([]);
     for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
   });

@@ -17,7 +17,7 @@ import type { PipelineResult } from '@sinew/store';
  */
 const ROOT = resolve(__dirname, '..', '..');
 const SCRIPT = join(ROOT, 'dist', 'pipeline-worker.js');
-const SAMPLES = join(ROOT, '../shared/corpus/fhir-converter-01/hl7v2-samples');
+const SAMPLES = join(ROOT, 'transformers/fixtures/fhir-converter');
 
 const warnings: string[] = [];
 const logger = {

@@ -78,6 +78,15 @@ export const pythonHl7Peer: Peer = {
   install: 'apt-get install python3-hl7',
 };
 
+/** GNU `patch`, the witness that the unified diffs Sinew prints apply (Debian package patch). */
+export const patchPeer: Peer = {
+  name: 'GNU patch',
+  get available() {
+    return runs('patch', ['--version']);
+  },
+  install: 'apt-get install patch',
+};
+
 /** What `mllp_send` printed and how it exited. */
 export interface MllpSendRun {
   status: number | null;

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Database as SqliteConnection } from 'better-sqlite3';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
@@ -18,7 +18,10 @@ export interface StoreLogger {
 export interface OpenStoreOptions {
   /** `postgres://…` (or `postgresql://…`) selects PostgreSQL; unset selects SQLite. */
   databaseUrl?: string;
-  /** SQLite: the directory of `sinew.db` (created if missing). Default `./data`. */
+  /**
+   * SQLite: the directory of `sinew.db`, created owner-only (0700) if missing. Default `./data`.
+   * The ledger's files in it are made owner-only (0600): they hold PHI.
+   */
   dataDir?: string;
   /** PostgreSQL: the schema to use (created if missing); default: the server's search_path. */
   schema?: string;
@@ -76,7 +79,8 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
   const cacheMb = options.sqliteCacheMb ?? 8;
   if (!Number.isInteger(cacheMb) || cacheMb < 1) throw invalid('sqliteCacheMb must be a positive integer');
   const dir = resolve(options.dataDir ?? 'data');
-  mkdirSync(dir, { recursive: true });
+  makePrivateDir(dir);
+  makePrivateFiles(join(dir, SQLITE_FILE_NAME));
   const dataSource = new DataSource({
     type: 'better-sqlite3',
     database: join(dir, SQLITE_FILE_NAME),
@@ -110,6 +114,36 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
   return new TypeOrmStore(dataSource, new SqliteDatabase(driver.databaseConnection), () =>
     checkpointer.stop(),
   );
+}
+
+/** Creates `dir` and any missing parent with mode 0700; a folder that exists keeps its mode. */
+function makePrivateDir(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  // mkdir's mode passes through the umask; chmod sets it exactly on each folder made here.
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, 0o700);
+    if (d === first || d === dirname(d)) break;
+  }
+}
+
+/**
+ * Creates the SQLite file if missing and gives it, and its -wal and -shm files when present,
+ * mode 0600 whatever the umask (an older ledger is tightened). SQLite creates the -wal and
+ * -shm files with the database file's mode, so they stay owner-only too.
+ */
+function makePrivateFiles(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(f).mode & 0o777;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    if (mode !== 0o600) chmodSync(f, 0o600);
+  }
 }
 
 async function openPostgres(url: string, options: OpenStoreOptions): Promise<TypeOrmStore> {

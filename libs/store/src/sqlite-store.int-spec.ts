@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,6 +62,61 @@ describe('SQLite store', () => {
       expect(await store.dataSource.query('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
       expect(await store.dataSource.query('PRAGMA synchronous')).toEqual([{ synchronous: 1 }]);
       expect(await store.dataSource.query('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the ledger owner-only whatever the umask: folders 0700, sinew.db, -wal and -shm 0600', async () => {
+    const parent = tempDir();
+    const dataDir = join(parent, 'nested', 'data');
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    const umask = process.umask(0);
+    try {
+      const store = await openStore({ dataDir });
+      try {
+        await store.insertMessages([
+          {
+            id: randomUUID(),
+            channelId: 'private',
+            receivedAt: new Date(),
+            source: 'mllp',
+            sender: 'A|B',
+            contentType: 'hl7v2',
+            raw: Buffer.from('MSH|^~\\&|A|B\rPID|1||MRN-1||DOE^JANE\r'),
+            keys: { mrn: 'MRN-1' },
+          },
+        ]);
+        expect({ nested: mode(join(parent, 'nested')), data: mode(dataDir) }).toEqual({
+          nested: '700',
+          data: '700',
+        });
+        const files = ['sinew.db', 'sinew.db-wal', 'sinew.db-shm'];
+        expect(files.map((f) => [f, mode(join(dataDir, f))])).toEqual(files.map((f) => [f, '600']));
+      } finally {
+        await store.close();
+      }
+
+      // A ledger left readable by others (an older release, a copy) is tightened when opened.
+      chmodSync(join(dataDir, SQLITE_FILE_NAME), 0o644);
+      const again = await openStore({ dataDir });
+      try {
+        expect(mode(join(dataDir, SQLITE_FILE_NAME))).toBe('600');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it('leaves the mode of a data folder that already exists', async () => {
+    const dataDir = tempDir();
+    chmodSync(dataDir, 0o750);
+    const store = await openStore({ dataDir });
+    try {
+      expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('750');
+      expect((statSync(join(dataDir, SQLITE_FILE_NAME)).mode & 0o777).toString(8)).toBe('600');
     } finally {
       await store.close();
     }

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import type {
-  EnvironmentError} from '@sinew/channels';
+import type { EnvironmentError } from '@sinew/channels';
 import {
   builtInRegistries,
   compileChannelDir,

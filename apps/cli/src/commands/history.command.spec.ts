@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { itWithPeer, patchPeer } from '@sinew/test-support/peers';
 import { unifiedDiff } from './history.command';
 
 const labels = { from: 'lab.yaml (version 1)', to: 'lab.yaml (version 2)' };
@@ -119,8 +120,7 @@ describe('unifiedDiff', () => {
     );
   });
 
-  const hasPatch = spawnSync('patch', ['--version']).status === 0;
-  (hasPatch ? it : it.skip)('gives diffs that GNU patch applies exactly', () => {
+  itWithPeer(patchPeer, 'gives diffs that GNU patch applies exactly', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-diff-'));
     try {
       const text = fc
