@@ -23,7 +23,7 @@ import {
 } from '@sinew/engine';
 import { MappingError } from '@sinew/mapping';
 import { openStore, SQLITE_FILE_NAME } from '@sinew/store';
-import { loadConfig, type ConfigError } from '../../../engine/src/config';
+import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
 
 const EXAMPLES = `
 Examples:

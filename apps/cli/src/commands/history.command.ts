@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { openStore, SQLITE_FILE_NAME, type DeploymentRecord, type Store } from '@sinew/store';
-import { loadConfig, type ConfigError } from '../../../engine/src/config';
+import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
 
 const EXAMPLES = `
 Examples:

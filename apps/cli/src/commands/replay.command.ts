@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { DeliveryRecord } from '@sinew/store';
-import { loadConfig, type ConfigError } from '../../../engine/src/config';
+import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
 
 const EXAMPLES = `
 Examples:

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { ChannelError } from '@sinew/channels';
 import { MappingError } from '@sinew/mapping';
-import { ConfigError, loadConfig } from '../../../engine/src/config';
+import { ConfigError, loadConfig } from '@sinew/engine-app/config';
 
 const EXAMPLES = `
 Examples:
@@ -62,7 +62,7 @@ export function registerStart(program: Command): void {
       try {
         const config = loadConfig(env);
         // Loaded here so that the other commands start without NestJS and the ledger.
-        const { startEngine } = await import('../../../engine/src/run');
+        const { startEngine } = await import('@sinew/engine-app/run');
         const running = await startEngine(config);
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {
