@@ -1,6 +1,6 @@
 /**
  * Shadow-run benchmark: `node bench/run.mjs shadow [--messages 100000] [--runs 3] [--data DIR]
- * [--only filter|transformer]`.
+ * [--only filter|transformer] [--threads N]`.
  *
  * Fills an SQLite ledger (in a temporary folder, or `--data DIR`, kept and reused when it
  * already holds the messages) with N stored ORU^R01 messages of a lab-results channel (each its
@@ -34,6 +34,8 @@ const N = Number(arg('messages', '100000'));
 const RUNS = Math.max(1, Number(arg('runs', '3')));
 const ONLY = arg('only', '');
 const KEEP = arg('data', '');
+/** Passed to `sinew diff --threads` when given (its default: CPUs - 1, at most 4). */
+const THREADS = arg('threads', '');
 
 const CHANNEL = `id: bench
 source: { type: mllp, listen: "127.0.0.1:2575" }
@@ -122,12 +124,24 @@ async function fill(dataDir: string): Promise<void> {
 interface Run {
   seconds: number;
   hwmKb: number;
+  /** CPU seconds of the process (user + system, every thread), to the last poll. */
+  cpuSeconds: number;
   totals: Record<string, number>;
 }
 
 function hwm(pid: number): number {
   try {
     return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
   }
@@ -153,12 +167,17 @@ function diffOnce(dataDir: string, candidate: string, transformers: string): Pro
         transformers,
         '--format',
         'json',
+        ...(THREADS ? ['--threads', THREADS] : []),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let peak = 0;
-    // VmHWM only grows: the last reading before the exit is the peak (to the poll's 50 ms).
-    const poll = setInterval(() => (peak = Math.max(peak, hwm(child.pid ?? 0))), 50);
+    let cpu = 0;
+    // VmHWM and CPU time only grow: the last reading before the exit is the figure (to 50 ms).
+    const poll = setInterval(() => {
+      peak = Math.max(peak, hwm(child.pid ?? 0));
+      cpu = Math.max(cpu, cpuSeconds(child.pid ?? 0));
+    }, 50);
     let tail = '';
     child.stdout.on('data', (chunk: Buffer) => {
       tail = (tail + chunk.toString('utf8')).slice(-4096);
@@ -169,7 +188,12 @@ function diffOnce(dataDir: string, candidate: string, transformers: string): Pro
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const m = /"totals":(\{[^}]*\})\}\s*$/.exec(tail);
       if (code === 2 || !m) return fail(new Error(`sinew diff exited ${code}: ${tail.slice(-300)}`));
-      done({ seconds, hwmKb: peak, totals: JSON.parse(m[1] as string) as Record<string, number> });
+      done({
+        seconds,
+        hwmKb: peak,
+        cpuSeconds: cpu,
+        totals: JSON.parse(m[1] as string) as Record<string, number>,
+      });
     });
   });
 }
@@ -208,15 +232,16 @@ async function main(): Promise<void> {
         const run = await diffOnce(dataDir, join(work, `${name}.yaml`), transformers);
         runs.push(run);
         process.stdout.write(
-          `  ${name} run ${r + 1}: ${run.seconds.toFixed(1)} s, peak RSS ${(run.hwmKb / 1024).toFixed(0)} MiB, ${JSON.stringify(run.totals)}\n`,
+          `  ${name} run ${r + 1}: ${run.seconds.toFixed(1)} s, CPU ${run.cpuSeconds.toFixed(1)} s, load ${loadavg()[0]?.toFixed(1)}, peak RSS ${(run.hwmKb / 1024).toFixed(0)} MiB, ${JSON.stringify(run.totals)}\n`,
         );
       }
       const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
       const median = sorted[Math.floor(sorted.length / 2)] as Run;
       const peak = Math.max(...runs.map((r) => r.hwmKb));
+      const cpu = [...runs].sort((a, b) => a.cpuSeconds - b.cpuSeconds)[Math.floor(runs.length / 2)] as Run;
       const messages = median.totals.messages ?? 0;
       process.stdout.write(
-        `${name}: ${messages} messages, median ${median.seconds.toFixed(1)} s (${Math.round(messages / median.seconds)} msg/s), peak RSS ${(peak / 1024).toFixed(0)} MiB\n`,
+        `${name}: ${messages} messages, median ${median.seconds.toFixed(1)} s (${Math.round(messages / median.seconds)} msg/s), median CPU ${cpu.cpuSeconds.toFixed(1)} s, peak RSS ${(peak / 1024).toFixed(0)} MiB\n`,
       );
       if (name === 'filter' && N >= 100_000 && median.seconds > 60) failed = true;
     }
