@@ -459,8 +459,9 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       const ch = channel();
       const ms = Array.from({ length: 520 }, () => message(ch));
       await store.insertMessages(ms);
-      for (const m of ms)
-        await store.completePipeline(m.id, { status: 'filtered', issues: [], deliveries: [] });
+      await Promise.all(
+        ms.map((m) => store.completePipeline(m.id, { status: 'filtered', issues: [], deliveries: [] })),
+      );
       const ids = ms.map((m) => m.id);
       const [first, second] = await Promise.all([
         store.reprocessMessages(ids),
@@ -471,7 +472,7 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       expect(await store.searchMessages({ channelId: ch, status: 'received', limit: 1000 })).toHaveLength(
         520,
       );
-    });
+    }, 30_000);
 
     it('answers an empty list with nothing and refuses what is not a list of ids', async () => {
       await expect(store.reprocessMessages([])).resolves.toEqual([]);
