@@ -338,6 +338,8 @@ export class Engine {
         {
           ...(d.pipeline.ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
           attempts: PIPELINE_ATTEMPTS,
+          // A job the queue gave up on without a last run here (its worker died each time).
+          onExhausted: (job, error) => this.pipelineFailed(id, job.data.messageId, error),
           backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
         },
       );
@@ -393,6 +395,8 @@ export class Engine {
     // pipeline run), or else read back from the ledger.
     let local = this.received.take(jobId);
     const fresh = local !== undefined;
+    /** The sender was answered already (a reprocessed message): its ACK stays what it was. */
+    let answered = false;
     if (!local) {
       const message = await store.getMessage(messageId);
       if (!message) return;
@@ -400,6 +404,7 @@ export class Engine {
         this.resolveWaiter(messageId, await this.processedAck(message));
         return;
       }
+      answered = message.ackCode !== undefined;
       const raw = await store.getContent(messageId, 'raw');
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
@@ -409,6 +414,9 @@ export class Engine {
     const result = threads
       ? await threads.run(d.channel.id, local.raw, local.contentType)
       : d.pipeline.run(local.raw, local.contentType, local.message);
+    if (answered) delete result.ack;
+    const version = d.ingestor.channelVersion;
+    if (version !== undefined) result.channelVersion = version;
     const deliveries = await store.completePipeline(messageId, result);
     const labels = { channel: d.channel.id };
     if (result.status === 'filtered') this.metrics.filtered.inc(labels);
@@ -444,7 +452,7 @@ export class Engine {
    * visible and reprocessable, instead of being retried for ever.
    */
   private async pipelineFailed(channelId: string, messageId: string, err: unknown): Promise<void> {
-    const reason = errorText(err);
+    const reason = typeof err === 'string' ? err : errorText(err);
     await this.options.store.completePipeline(messageId, {
       status: 'errored',
       issues: [
