@@ -20,8 +20,12 @@ import {
  */
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 0x5eed;
 
-/** Generous for a loaded 2-core machine; the linear code needs a few per cent of it. */
-const BUDGET_MS = 1500;
+/**
+ * A bound that catches quadratic behaviour (tens of seconds on these inputs), not a speed
+ * measurement (bench/ does that): generous enough for a 2-core machine running other test
+ * processes, where one linear call was seen to take 2 s of wall time.
+ */
+const BUDGET_MS = 6000;
 
 const CODES = new Set<string>(Object.values(Hl7ErrorCode));
 
