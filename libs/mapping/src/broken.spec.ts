@@ -69,6 +69,10 @@ describe('a broken transformer file is refused at load, at the exact YAML node',
       'condition.yaml',
       '9:76: map.condition: when.all[1].matches: "([0-9]" is not a valid regular expression: Unterminated group',
     ],
+    [
+      'setting.yaml',
+      '8:18: map.setting: the setting ${CLINIC_LAB_APPLICATION} is not set and has no default (write ${CLINIC_LAB_APPLICATION:-default})',
+    ],
   ])('%s', (name, error) => {
     expect(loadFile(name)).toBe(`${at(name)}:${error}`);
   });

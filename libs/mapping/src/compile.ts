@@ -223,6 +223,15 @@ export class MapRegistry {
     if (scope.output === 'hl7v2' && sub.spec.kind === 'segment' && scope.target.kind !== 'segment') {
       fail(`${sub.name} builds a segment: apply it with a resource's map, not in a rule`);
     }
+    if (
+      s.target.kind === 'segment' &&
+      scope.target.kind === 'segment' &&
+      s.target.segment !== scope.target.segment
+    ) {
+      fail(
+        `${sub.name} builds ${s.target.segment} segments; here the segment built is ${scope.target.segment}`,
+      );
+    }
     const built = s.target.kind === 'object' ? s.target : undefined;
     if (built?.fhir !== undefined && at !== undefined && !fhirTypeFits(built.fhir, at, built.choice)) {
       const what = built.choice ? `a ${shownType(built.fhir)}.${built.choice}[x]` : aType(built.fhir);

@@ -12,6 +12,8 @@ export const MappingErrorCode = {
   FhirType: 'map.fhir_type',
   /** A sub-map applied where it does not fit: a segment map to a value, another FHIR type… */
   MapMismatch: 'map.mismatch',
+  /** A `${NAME}` setting in a `const` is not set and has no default. */
+  Setting: 'map.setting',
   /** A transformer names a sub-map, vocabulary or function that does not exist. */
   Unknown: 'map.unknown',
   /** Two transformers or functions share a name. */

@@ -47,13 +47,17 @@ export class TransformerLibrary {
     }
   }
 
-  /** Loads and compiles every transformer file under `dirs`. Throws MappingError with file:line:col. */
+  /**
+   * Loads and compiles every transformer file under `dirs`. Throws MappingError with
+   * file:line:col. `${NAME}` settings in `const` values are read from `env`.
+   */
   static load(
     dirs: string[] = [BUILT_IN_TRANSFORMERS],
     functions: readonly MappingFunction[] = FUNCTIONS,
+    env: NodeJS.ProcessEnv = process.env,
   ): TransformerLibrary {
     const library = new TransformerLibrary(
-      dirs.flatMap((d) => loadTransformerDir(d)),
+      dirs.flatMap((d) => loadTransformerDir(d, env)),
       functions,
     );
     (library as { dirs: readonly string[] }).dirs = [...dirs];

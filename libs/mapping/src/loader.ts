@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { MappingError, MappingErrorCode } from './errors';
+import { resolveSettings, settingError } from './settings';
 import { messageMapSpec, subMapSpec, vocabularySpec, type TransformerFile } from './spec';
 
 /** A transformer file as read: its content and a way to locate paths in it. */
@@ -28,8 +29,15 @@ export function yamlPosition(
   return { line: 1, column: 1 };
 }
 
-/** Parses and checks one transformer file's text. Errors name the file, line and column. */
-export function parseTransformerFile(text: string, file: string): LoadedFile {
+/**
+ * Parses and checks one transformer file's text. Errors name the file, line and column.
+ * `${NAME}` settings in `const` values are read from `env` (see settings.ts).
+ */
+export function parseTransformerFile(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): LoadedFile {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -72,17 +80,21 @@ export function parseTransformerFile(text: string, file: string): LoadedFile {
       { file, ...pos },
     );
   }
-  return { file, content: { kind, spec: parsed.data } as TransformerFile, locate };
+  const content = { kind, spec: parsed.data } as TransformerFile;
+  resolveSettings(content, env, (path, message) => {
+    throw settingError(file, locate(path), message);
+  });
+  return { file, content, locate };
 }
 
 /** Every `*.yaml` transformer file under `dir` (test files `*.test.yaml` excluded). */
-export function loadTransformerDir(dir: string): LoadedFile[] {
+export function loadTransformerDir(dir: string, env: NodeJS.ProcessEnv = process.env): LoadedFile[] {
   const out: LoadedFile[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...loadTransformerDir(path));
+    if (statSync(path).isDirectory()) out.push(...loadTransformerDir(path, env));
     else if (/\.ya?ml$/.test(name) && !/\.test\.ya?ml$/.test(name)) {
-      out.push(parseTransformerFile(readFileSync(path, 'utf8'), relative(process.cwd(), path) || path));
+      out.push(parseTransformerFile(readFileSync(path, 'utf8'), relative(process.cwd(), path) || path, env));
     }
   }
   return out;

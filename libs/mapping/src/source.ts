@@ -59,8 +59,9 @@ const interned = new Map<string, SourcePath>();
 
 /**
  * A `from` or condition path, taken apart once (when a transformer is compiled) and read many
- * times. Each way of reading it (an HL7 path, a component path) is worked out on first use, so
- * a path that is never read never fails.
+ * times. Each way of reading it (an HL7 path, a component path) is worked out on first use;
+ * whether the path can be read where it stands is checked when the transformer is compiled
+ * (scope.ts).
  */
 export class SourcePath {
   private hl7Path: Hl7Path | null | undefined;

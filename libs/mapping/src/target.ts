@@ -52,8 +52,7 @@ const targetPaths = new Map<string, TargetPath>();
 
 /**
  * A rule's `to`, taken apart once when the transformer is compiled. An object target reads it
- * as steps (`name[0].given[]`); a path that is not one fails when a value is written to it, as
- * `write` does.
+ * as steps (`name[0].given[]`); the compiler has checked it for its target (scope.ts).
  */
 export class TargetPath {
   private parsed: Step[] | null | undefined;
