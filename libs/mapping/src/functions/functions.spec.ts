@@ -38,7 +38,10 @@ describe('built-in functions: every declared example holds', () => {
 
 describe('docs/reference/functions.md', () => {
   it('is generated from the declarations and up to date (npm run docs)', () => {
-    const page = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'reference', 'functions.md'), 'utf8');
+    const page = readFileSync(
+      join(__dirname, '..', '..', '..', '..', 'docs', 'reference', 'functions.md'),
+      'utf8',
+    );
     expect(page).toBe(functionReference(FUNCTIONS));
   });
 });
