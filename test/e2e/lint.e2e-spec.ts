@@ -123,6 +123,9 @@ describe('sinew lint (built command)', () => {
   it('exits 2 on a usage error or an environment that cannot be read', () => {
     expect(lint(['--format', 'xml']).status).toBe(2);
     expect(lint(['--no-such-option']).status).toBe(2);
+    const missing = lint(['--transformers', 'no-such-transformers', '--', `${BROKEN}/bad-enum.yaml`]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^sinew: no-such-transformers: no such transformer folder\n/);
     const r = lint(['--env', 'nowhere', '.'], dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^sinew: environment nowhere: cannot read .*nowhere\.yaml \(ENOENT\)\n$/);

@@ -92,6 +92,8 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
   let files = 0;
 
   const take = (path: string, named: boolean) => {
+    // A file named twice (or found under two inputs) is checked once.
+    if (texts.has(realPath(path))) return;
     let text: string;
     try {
       text = readFileSync(path, 'utf8');

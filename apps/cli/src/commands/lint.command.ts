@@ -18,8 +18,8 @@ Examples:
   $ sinew lint --format json channels/lab-results.yaml
 
 Each finding is one line: file:line:col severity code message. A folder's *.yaml files
-(not *.test.yaml) are channel files, or transformer files when they start with transformer:,
-map: or vocabulary:. Exit status: 0 when there is no error (warnings allowed), 1 when there
+(not *.test.yaml) are channel files, or transformer files when they have a top-level
+transformer:, map: or vocabulary: key. Exit status: 0 when there is no error (warnings allowed), 1 when there
 is an error, 2 when an input cannot be read or for a usage error.
 Reference: docs/cli.md, docs/reference/lint-codes.md`;
 
