@@ -17,7 +17,7 @@ import { sleep, waitFor } from '@sinew/test-support/wait';
 /**
  * Runs docs/tutorial.md as a reader would, so that the page cannot drift from what the commands
  * do. The conventions the page follows are in the HTML comment at its top: ```yaml blocks whose
- * first line is `# file: PATH` are written; each line of a ```sh block is a command (`# exit N`:
+ * first line is `# file: PATH` are written there (that line left out); each line of a ```sh block is a command (`# exit N`:
  * the status expected, `# background`: a long-running command, stopped at the end).
  */
 
@@ -44,7 +44,7 @@ function readTutorial(markdown: string): Step[] {
     if (language === 'yaml') {
       const marker = /^# file: (\S+)\s*$/.exec(body[0] ?? '');
       if (marker)
-        steps.push({ kind: 'file', line: start + 1, path: marker[1], text: body.join('\n') + '\n' });
+        steps.push({ kind: 'file', line: start + 1, path: marker[1], text: body.slice(1).join('\n') + '\n' });
     } else if (language === 'sh') {
       body.forEach((text, k) => {
         const command = text.trim();
