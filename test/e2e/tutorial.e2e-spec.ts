@@ -120,7 +120,18 @@ describe('docs/tutorial.md', () => {
   it('has files to write and commands to run', () => {
     expect(steps.filter((s) => s.kind === 'file').length).toBeGreaterThanOrEqual(3);
     const commands = steps.flatMap((s) => (s.kind === 'command' ? [s.command] : []));
-    for (const c of ['lint', 'test', 'start', 'send', 'diff', 'deploy', 'history', 'rollback', 'config show'])
+    for (const c of [
+      'lint',
+      'test',
+      'start',
+      'send',
+      'diff',
+      'deploy',
+      'history',
+      'rollback',
+      'config show',
+      'reprocess',
+    ])
       expect(commands.some((command) => command.startsWith(`npx sinew ${c}`))).toBe(true);
   });
 
@@ -194,6 +205,8 @@ describe('docs/tutorial.md', () => {
         .join('\n');
     expect(out('npx sinew lint channels')).toContain('did you mean validate?');
     expect(out('npx sinew test')).toContain('3 passed, 0 failed');
+    expect(out('npx sinew send --port $LAB_PORT no-mrn.hl7')).toMatch(/DEMO-ORU-0002\tAE\t/);
+    expect(out('npx sinew reprocess')).toMatch(/\tlab\t.*\trejected\tlab\.mrn/);
     expect(out('npx sinew diff')).toMatch(/notice: added\n\s+archive: removed/);
     expect(out('npx sinew rollback')).toContain('recorded as version 3 (by rollback)');
     expect(out('npx sinew history lab --diff 1')).toContain('+  - name: notice');
