@@ -33,17 +33,17 @@ function readTutorial(markdown: string): Step[] {
   const lines = markdown.split('\n');
   const steps: Step[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w*)\s*$/.exec(lines[i]);
+    const open = /^```(\w*)\s*$/.exec(lines[i] ?? '');
     if (!open) continue;
     const start = i + 1;
     let end = start;
-    while (end < lines.length && !/^```\s*$/.test(lines[end])) end++;
+    while (end < lines.length && !/^```\s*$/.test(lines[end] ?? '')) end++;
     if (end >= lines.length) throw new Error(`docs/tutorial.md:${i + 1}: the block is not closed`);
     const body = lines.slice(start, end);
     const language = open[1];
     if (language === 'yaml') {
       const marker = /^# file: (\S+)\s*$/.exec(body[0] ?? '');
-      if (marker)
+      if (marker?.[1])
         steps.push({ kind: 'file', line: start + 1, path: marker[1], text: body.slice(1).join('\n') + '\n' });
     } else if (language === 'sh') {
       body.forEach((text, k) => {
@@ -149,18 +149,18 @@ describe('docs/tutorial.md', () => {
         continue;
       }
       const { command, line } = step;
-      const cd = /^cd (\S+)$/.exec(command);
+      const cd = /^cd (\S+)$/.exec(command)?.[1];
       if (cd) {
-        cwd = resolve(cwd, cd[1]);
+        cwd = resolve(cwd, cd);
         expect(existsSync(cwd)).toBe(true);
         continue;
       }
-      const exported = /^export (\w+)=\S*$/.exec(command);
+      const exported = /^export (\w+)=\S*$/.exec(command)?.[1];
       if (exported) {
         // Ports: free ones instead of the page's defaults.
-        if (!['LAB_PORT', 'SINEW_HTTP_PORT'].includes(exported[1]))
-          throw new Error(`${where(line, command)}: the test does not know ${exported[1]}`);
-        env[exported[1]] = String(await freePort());
+        if (!['LAB_PORT', 'SINEW_HTTP_PORT'].includes(exported))
+          throw new Error(`${where(line, command)}: the test does not know ${exported}`);
+        env[exported] = String(await freePort());
         continue;
       }
       if (step.background) {
