@@ -345,10 +345,8 @@ export function compileChannel(
   let kinds: readonly PayloadKind[] = produces;
   pipelineSpec.forEach((step, i) => {
     const at: Array<string | number> = ['pipeline', i];
-    if (!step) {
-      kinds = ALL_KINDS;
-      return;
-    }
+    // A step that did not parse is reported above; what reaches the next step is unchanged.
+    if (!step) return;
     if ('filter' in step) {
       const c = compileCondition(step.filter, kinds);
       addExpr([...at, 'filter'], c.problems);
