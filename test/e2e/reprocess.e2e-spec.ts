@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@sinew/store';
@@ -91,7 +91,13 @@ destinations:
     const r = await sinew(['reprocess', '--channel', 'lab', '--status', 'rejected', '--data', data]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('1 set back to received');
-    await waitFor('the delivery', () => readdirSync(join(dir, 'out')).length === 1 || undefined, 30_000);
+    // The file destination creates its folder with the first delivery.
+    const out = join(dir, 'out');
+    await waitFor(
+      'the delivery',
+      () => (existsSync(out) && readdirSync(out).length === 1) || undefined,
+      30_000,
+    );
     expect(await engine.stop()).toBe(0);
     engine = undefined;
     const store = await openStore({ dataDir: data });
