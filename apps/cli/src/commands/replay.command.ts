@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { DeliveryRecord } from '@sinew/store';
-import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
+import { openCliLedger } from './history.command';
 
 const EXAMPLES = `
 Examples:
@@ -11,7 +11,7 @@ Examples:
 
 A replayed delivery goes back to pending in the ledger; the running engine's recovery sweep
 (every SINEW_SWEEP_INTERVAL_MS, 5 s by default) sends it again. Exit status: 0 when something
-matched, 1 when nothing did, 2 for a usage error.`;
+matched, 1 when nothing did or there is no ledger, 2 for a usage error.`;
 
 interface ReplayOptions {
   message?: string;
@@ -46,22 +46,7 @@ export function registerReplay(program: Command): void {
         process.stderr.write('sinew replay: give --message, --delivery or --channel\n');
         process.exit(2);
       }
-      const env = { ...process.env };
-      if (options.data) env.SINEW_DATA_DIR = options.data;
-      let config;
-      try {
-        config = loadConfig(env);
-      } catch (err) {
-        process.stderr.write(`sinew: ${(err as ConfigError).message}\n`);
-        process.exit(2);
-      }
-      // Loaded here so that the other commands start without the ledger's database drivers.
-      const { openStore } = await import('@sinew/store');
-      const store = await openStore({
-        ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
-        ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}),
-        dataDir: config.SINEW_DATA_DIR,
-      });
+      const { store } = await openCliLedger('replay', options.data);
       try {
         let matches: DeliveryRecord[];
         if (options.delivery) {
