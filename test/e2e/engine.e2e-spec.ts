@@ -527,8 +527,95 @@ describe.each([embedded, scaled])('sinew start, $name', (mode) => {
         redis.kill('SIGKILL');
       }
     });
+
+    it("keeps each patient's order across a Redis outage, with receiving and working apart", async () => {
+      // Both destinations deliver in order per patient.
+      writeFileSync(
+        join(dir, 'channels', 'lab.yaml'),
+        channelYaml(mllpPort, ehr.url, pms.url).replace(
+          'transformer: oru-to-pms-results-ready',
+          'transformer: oru-to-pms-results-ready\n    ordering: PID-3.1',
+        ),
+      );
+      const port = await freePort();
+      const startRedis = () =>
+        spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+          { stdio: 'ignore' },
+        );
+      let redis: ChildProcess = startRedis();
+      await waitFor('redis up', async () => (await runRedisPing(port)) || undefined, 10_000, 50);
+      // A recovery sweep slower than the new messages after the outage (as under steady load).
+      const redisEnv = { REDIS_URL: `redis://127.0.0.1:${port}`, SINEW_SWEEP_INTERVAL_MS: '15000' };
+      const workers = await start(redisEnv, 'workers,scheduler');
+      const patients = 5;
+      const batch = (from: number) =>
+        [...Array(10).keys()].map((i) => oru(`ORD-${from + i}`, `PAT-${(from + i) % patients}`));
+      try {
+        engine = await start(redisEnv, 'sources');
+        expect(await sendAll(mllpPort, batch(0))).toEqual(Array(10).fill('AA'));
+        await waitFor('the first ten delivered', async () => pms.notices.length >= 10, 20_000, 50);
+        redis.kill('SIGKILL');
+        await sleep(1_000);
+        // Committed and acknowledged while the queue is down: only the recovery sweep enqueues them.
+        expect(await sendAll(mllpPort, batch(10))).toEqual(Array(10).fill('AA'));
+        // Long enough for the queue clients to give up on what they held.
+        await sleep(6_000);
+        redis = startRedis();
+        await waitFor('redis back', async () => (await runRedisPing(port)) || undefined, 10_000, 50);
+        // Sent at once after the queue returns, so that they reach the queue before the sweep runs.
+        expect(await sendAll(mllpPort, batch(20))).toEqual(Array(10).fill('AA'));
+        const sent = [...Array(30).keys()];
+        await waitFor(
+          'all 30 delivered to both destinations',
+          async () => {
+            const notices = new Set(pms.notices.map((n) => String(n.body.messageControlId)));
+            const done = await ledger.searchMessages({ channelId: 'lab', status: 'delivered', limit: 100 });
+            return sent.every((i) => notices.has(`ORD-${i}`)) && done.length === 30;
+          },
+          60_000,
+          100,
+        );
+        // Per patient, the PMS received the notices in the order the lab sent them.
+        const order = pms.notices.map((n) => Number(String(n.body.messageControlId).replace('ORD-', '')));
+        for (let p = 0; p < patients; p++) {
+          const mine = order.filter((i) => i % patients === p);
+          expect(mine).toEqual([...new Set(mine)].sort((a, b) => a - b));
+          expect(mine).toHaveLength(6);
+        }
+        // The EHR too, by the times the ledger recorded its accepting attempts.
+        const ledgerOrder = await deliveryOrder(ledger, 'ehr');
+        for (let p = 0; p < patients; p++) {
+          const mine = ledgerOrder.filter((i) => i % patients === p);
+          expect(mine).toEqual([...mine].sort((a, b) => a - b));
+        }
+      } finally {
+        await engine?.kill();
+        if (engine) logs.push(engine.stdout, engine.stderr);
+        engine = undefined;
+        await workers.kill();
+        logs.push(workers.stdout, workers.stderr);
+        redis.kill('SIGKILL');
+      }
+    });
   }
 });
+
+/**
+ * The control ids (`ORD-n` → n) of the messages a destination accepted, in the order its
+ * accepting attempts finished, as the ledger recorded them.
+ */
+async function deliveryOrder(ledger: Store, destination: string): Promise<number[]> {
+  const messages = await ledger.searchMessages({ channelId: 'lab', limit: 1_000 });
+  const sent: Array<{ n: number; at: number }> = [];
+  for (const m of messages) {
+    const d = (await ledger.getDeliveries(m.id)).find((x) => x.destination === destination);
+    const ok = d && (await ledger.getAttempts(d.id)).find((a) => a.outcome === 'sent');
+    if (ok) sent.push({ n: Number((m.controlId ?? '').replace('ORD-', '')), at: ok.finishedAt.getTime() });
+  }
+  return sent.sort((a, b) => a.at - b.at).map((x) => x.n);
+}
 
 function runRedisPing(port: number): Promise<boolean> {
   return new Promise((done) =>

@@ -64,6 +64,13 @@ interface Deployed {
 /** Runs of a pipeline job before its message is recorded `errored`. */
 const PIPELINE_ATTEMPTS = 5;
 
+/** An earlier message of an ordered channel failed its pipeline run; `cause` says why. */
+class BlockedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`an earlier message of the channel failed its pipeline: ${errorText(cause)}`);
+  }
+}
+
 /** What one deployment changed. */
 export interface DeployReport {
   added: string[];
@@ -98,6 +105,8 @@ export class Engine {
   private readonly waiters = new Map<string, (ack: ProcessedAck | undefined) => void>();
   /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
   private readonly received = new Handoff<LocalMessage>();
+  /** Failed runs of messages run ahead of a later one (`runInCommitOrder`), by message id. */
+  private readonly earlierFailures = new Map<string, number>();
   private threads?: PipelineThreads;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
@@ -329,8 +338,16 @@ export class Engine {
           // A removed channel's messages wait, `received`, for it to come back.
           if (!current) return;
           try {
+            if (current.pipeline.ordered) await this.runInCommitOrder(current, job.data.messageId);
             await this.runPipeline(current, job.data.messageId, job.id);
+            this.earlierFailures.delete(job.data.messageId);
           } catch (err) {
+            if (err instanceof BlockedError) {
+              // An earlier message keeps failing: it is not this message's fault. At the last
+              // attempt this one stays `received`, and the recovery sweep brings it back.
+              if (job.attempt < PIPELINE_ATTEMPTS) throw err.cause;
+              return;
+            }
             if (job.attempt < PIPELINE_ATTEMPTS) throw err;
             await this.pipelineFailed(id, job.data.messageId, err);
           }
@@ -387,6 +404,46 @@ export class Engine {
     await this.options.queue.enqueue(pipelineQueue(channelId), pipelineJobId(messageId), {
       messageId,
     } satisfies PipelineJob);
+  }
+
+  /**
+   * An ordered channel's pipeline follows the ledger's commit order, whatever order the queue
+   * hands jobs out in: a message committed while the queue was down (enqueued later by the
+   * recovery sweep) runs before any message committed after it. Runs the channel's earlier
+   * unprocessed messages, oldest first, until `messageId` is the oldest. (Pipeline jobs of an
+   * ordered channel run one at a time across processes, so nothing runs beside this.)
+   */
+  private async runInCommitOrder(d: Deployed, messageId: string): Promise<void> {
+    const { store } = this.options;
+    let previous: string | undefined;
+    let seq: number | undefined;
+    for (;;) {
+      const first = await store.firstUnprocessed(d.channel.id);
+      if (!first || first.id === messageId) return;
+      // Only messages committed before this one (it may be finished already, or not yet visible).
+      if (seq === undefined) {
+        const own = await store.getMessage(messageId);
+        if (!own || own.status !== 'received') return;
+        seq = own.seq;
+      }
+      if (first.seq > seq) return;
+      // Still the oldest after running it: its run left it `received` (should not happen).
+      if (first.id === previous)
+        throw new Error(`message ${first.id} stayed unprocessed after its pipeline ran`);
+      previous = first.id;
+      try {
+        await this.runPipeline(d, first.id, pipelineJobId(first.id));
+        this.earlierFailures.delete(first.id);
+      } catch (err) {
+        const failures = (this.earlierFailures.get(first.id) ?? 0) + 1;
+        if (failures < PIPELINE_ATTEMPTS) {
+          this.earlierFailures.set(first.id, failures);
+          throw new BlockedError(err);
+        }
+        this.earlierFailures.delete(first.id);
+        await this.pipelineFailed(d.channel.id, first.id, err);
+      }
+    }
   }
 
   private async runPipeline(d: Deployed, messageId: string, jobId: string): Promise<void> {

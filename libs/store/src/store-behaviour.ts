@@ -978,6 +978,23 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       expect((await s.listUnprocessed(2)).map((r) => r.id)).toEqual([ms[0]!.id, ms[2]!.id]);
     });
 
+    it("finds a channel's oldest message still received, whatever other channels hold", async () => {
+      const s = await fresh();
+      const ch = channel();
+      const other = channel();
+      const [o] = await s.insertMessages([message(other)]);
+      const ms = Array.from({ length: 3 }, () => message(ch));
+      const inserted = await s.insertMessages(ms);
+      expect(o).toBeDefined();
+      expect(await s.firstUnprocessed(ch)).toEqual({ id: ms[0]!.id, seq: inserted[0]!.seq });
+      await s.completePipeline(ms[0]!.id, { status: 'filtered', issues: [], deliveries: [] });
+      expect(await s.firstUnprocessed(ch)).toEqual({ id: ms[1]!.id, seq: inserted[1]!.seq });
+      await s.completePipeline(ms[1]!.id, { status: 'filtered', issues: [], deliveries: [] });
+      await s.completePipeline(ms[2]!.id, { status: 'filtered', issues: [], deliveries: [] });
+      expect(await s.firstUnprocessed(ch)).toBeUndefined();
+      expect((await s.firstUnprocessed(other))?.id).toBe(o!.id);
+    });
+
     it('lists pending, parked and due retrying deliveries, oldest first', async () => {
       const s = await fresh();
       const ch = channel();

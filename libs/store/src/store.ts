@@ -328,6 +328,11 @@ export interface Store {
 
   /** Messages still `received` (oldest first), for the recovery sweep. */
   listUnprocessed(limit: number): Promise<Array<{ id: string; channelId: string; seq: number }>>;
+  /**
+   * The channel's oldest message still `received` (lowest seq): an ordered channel's pipeline
+   * runs it before any later message, whatever order the queue hands them out in.
+   */
+  firstUnprocessed(channelId: string): Promise<{ id: string; seq: number } | undefined>;
   /** Non-terminal deliveries (oldest first): pending, parked, and retrying ones due by `dueBy`. */
   listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
 

@@ -588,6 +588,16 @@ export class TypeOrmStore implements Store {
     return rows.map((r) => ({ id: r.id, channelId: r.channel_id, seq: Number(r.seq) }));
   }
 
+  async firstUnprocessed(channelId: string): Promise<{ id: string; seq: number } | undefined> {
+    this.open();
+    // The partial index on unprocessed messages holds few rows outside an outage.
+    const row = await this.db.get<{ id: string; seq: number | string }>(
+      `SELECT id, seq FROM message WHERE ${UNPROCESSED_MESSAGE_PREDICATE} AND channel_id = ? ORDER BY seq LIMIT 1`,
+      [channelId],
+    );
+    return row && { id: row.id, seq: Number(row.seq) };
+  }
+
   async listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]> {
     this.open();
     checkDate(dueBy, 'dueBy');
