@@ -179,6 +179,7 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       },
       { name: 'message_channel_received_idx', columns: ['channelId', 'receivedAt'] },
       { name: 'message_received_idx', columns: ['receivedAt'] },
+      { name: 'message_control_idx', columns: ['controlId'] },
       { name: 'message_unprocessed_idx', columns: ['seq'], where: UNPROCESSED_MESSAGE_PREDICATE },
       {
         name: 'message_problem_idx',

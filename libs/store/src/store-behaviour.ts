@@ -316,6 +316,42 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
     });
   });
 
+  describe('searchMessages by control id and sender, page by page', () => {
+    it('pages through a search with a keyset cursor, including messages received at the same instant', async () => {
+      const ch = channel();
+      const same = t('2025-05-01T10:00:00Z');
+      const ms = [
+        message(ch, { receivedAt: t('2025-05-01T09:00:00Z') }),
+        message(ch, { receivedAt: same }),
+        message(ch, { receivedAt: same }),
+        message(ch, { receivedAt: same, sender: 'PMS|MAIN' }),
+        message(ch, { receivedAt: t('2025-05-01T11:00:00Z') }),
+      ];
+      await store.insertMessages(ms);
+      const all = await store.searchMessages({ channelId: ch });
+      expect(all.map((m) => m.id)).toEqual([ms[4]!.id, ms[3]!.id, ms[2]!.id, ms[1]!.id, ms[0]!.id]);
+      const pages: string[][] = [];
+      let after: { receivedAt: Date; seq: number } | undefined;
+      for (;;) {
+        const page = await store.searchMessages({ channelId: ch, limit: 2, ...(after ? { after } : {}) });
+        if (page.length === 0) break;
+        pages.push(page.map((m) => m.id));
+        const last = page[page.length - 1]!;
+        after = { receivedAt: last.receivedAt, seq: last.seq };
+      }
+      expect(pages).toEqual([[ms[4]!.id, ms[3]!.id], [ms[2]!.id, ms[1]!.id], [ms[0]!.id]]);
+      expect((await store.searchMessages({ controlId: ms[2]!.controlId! })).map((m) => m.id)).toEqual([
+        ms[2]!.id,
+      ]);
+      expect((await store.searchMessages({ channelId: ch, sender: 'PMS|MAIN' })).map((m) => m.id)).toEqual([
+        ms[3]!.id,
+      ]);
+      await expect(store.searchMessages({ after: { receivedAt: same, seq: 1.5 } })).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+    });
+  });
+
   describe('channel version of a message', () => {
     it('keeps the version given at receipt, replaced by the one the pipeline ran', async () => {
       const ch = channel();

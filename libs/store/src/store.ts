@@ -180,6 +180,16 @@ export interface MessageSearch {
   since?: Date;
   /** Received before this time (exclusive). */
   until?: Date;
+  /** MSH-10 (an index lookup). */
+  controlId?: string;
+  /** `MSH-3|MSH-4` for HL7 v2, else the peer. */
+  sender?: string;
+  /**
+   * Keyset pagination: only messages after this one in the result order (newest first), i.e.
+   * received before it, or at the same time with a lower seq. Pass the last item's
+   * `receivedAt` and `seq`.
+   */
+  after?: { receivedAt: Date; seq: number };
   /** Default 100. Newest first. */
   limit?: number;
 }

@@ -294,6 +294,21 @@ export class TypeOrmStore implements Store {
       where.push('m.received_at < ?');
       params.push(this.db.time(search.until));
     }
+    if (search.controlId !== undefined) {
+      where.push('m.control_id = ?');
+      params.push(search.controlId);
+    }
+    if (search.sender !== undefined) {
+      where.push('m.sender = ?');
+      params.push(search.sender);
+    }
+    if (search.after !== undefined) {
+      checkDate(search.after.receivedAt, 'after.receivedAt');
+      if (!Number.isSafeInteger(search.after.seq)) throw invalid('after.seq must be an integer');
+      const at = this.db.time(search.after.receivedAt);
+      where.push('(m.received_at < ? OR (m.received_at = ? AND m.seq < ?))');
+      params.push(at, at, search.after.seq);
+    }
     params.push(limitOf(search.limit));
     const columns = MESSAGE_COLUMNS.split(', ')
       .map((c) => `m.${c}`)
