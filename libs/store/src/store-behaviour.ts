@@ -352,6 +352,27 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
     });
   });
 
+  describe('channelCounts', () => {
+    it("counts a channel's messages since a time by status, and its unfinished deliveries", async () => {
+      const ch = channel();
+      const ms = [
+        message(ch, { receivedAt: t('2025-06-01T08:00:00Z') }),
+        message(ch, { receivedAt: t('2025-06-01T10:00:00Z') }),
+        message(ch, { receivedAt: t('2025-06-01T11:00:00Z') }),
+        message(ch, { receivedAt: t('2025-06-01T12:00:00Z') }),
+      ];
+      await store.insertMessages([...ms, message(channel(), { receivedAt: t('2025-06-01T12:00:00Z') })]);
+      await store.completePipeline(ms[1]!.id, { status: 'rejected', issues: [], deliveries: [] });
+      await store.completePipeline(ms[2]!.id, processed([{ name: 'ehr' }]));
+      await store.completePipeline(ms[0]!.id, processed([{ name: 'ehr' }]));
+      await store.setDeliveryState(`${ms[0]!.id}.ehr`, 'parked', 'behind');
+      expect(await store.channelCounts(ch, t('2025-06-01T09:00:00Z'))).toEqual({
+        messages: { rejected: 1, processed: 1, received: 1 },
+        openDeliveries: { pending: 1, parked: 1 },
+      });
+    });
+  });
+
   describe('channel version of a message', () => {
     it('keeps the version given at receipt, replaced by the one the pipeline ran', async () => {
       const ch = channel();

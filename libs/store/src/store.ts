@@ -347,6 +347,17 @@ export interface Store {
   listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
 
   listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
+  /**
+   * A channel's counters from the ledger: its messages received at/after `since` by status,
+   * and its unfinished deliveries (pending, retrying, parked) by status, whenever created.
+   */
+  channelCounts(
+    channelId: string,
+    since: Date,
+  ): Promise<{
+    messages: Partial<Record<MessageStatus, number>>;
+    openDeliveries: Partial<Record<DeliveryStatus, number>>;
+  }>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
   requeueDelivery(id: string): Promise<DeliveryRecord>;
 

@@ -626,6 +626,29 @@ export class TypeOrmStore implements Store {
     return rows.map(toDeliveryRecord);
   }
 
+  async channelCounts(
+    channelId: string,
+    since: Date,
+  ): Promise<{
+    messages: Partial<Record<MessageStatus, number>>;
+    openDeliveries: Partial<Record<DeliveryStatus, number>>;
+  }> {
+    this.open();
+    checkDate(since, 'since');
+    const messages = await this.db.all<{ status: MessageStatus; n: number | string }>(
+      'SELECT status, count(*) AS n FROM message WHERE channel_id = ? AND received_at >= ? GROUP BY status',
+      [channelId, this.db.time(since)],
+    );
+    const deliveries = await this.db.all<{ status: DeliveryStatus; n: number | string }>(
+      `SELECT status, count(*) AS n FROM delivery WHERE channel_id = ? AND ${OPEN_DELIVERY_PREDICATE} GROUP BY status`,
+      [channelId],
+    );
+    return {
+      messages: Object.fromEntries(messages.map((r) => [r.status, Number(r.n)])),
+      openDeliveries: Object.fromEntries(deliveries.map((r) => [r.status, Number(r.n)])),
+    };
+  }
+
   async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {
     this.open();
     const where = [DEAD_LETTER_PREDICATE];
