@@ -1,9 +1,9 @@
 import type { MigrationInterface } from 'typeorm';
 import { Deployments1796600000000 as PostgresDeployments } from './postgres/1796600000000-deployments';
-import { MessageSearch1797000000000 as PostgresMessageSearch } from './postgres/1797000000000-message-search';
+import { MessageSearch1797100000000 as PostgresMessageSearch } from './postgres/1797100000000-message-search';
 import { Initial1763700000000 as PostgresInitial } from './postgres/1763700000000-initial';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
-import { MessageSearch1797000000000 as SqliteMessageSearch } from './sqlite/1797000000000-message-search';
+import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
 import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-initial';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
