@@ -1,4 +1,5 @@
 import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
+import { accessEntities } from './access-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -341,5 +342,14 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     ],
   });
 
-  return [message, messageKey, messageContent, delivery, deliveryAttempt, messageOutcome, channelDeployment];
+  return [
+    message,
+    messageKey,
+    messageContent,
+    delivery,
+    deliveryAttempt,
+    messageOutcome,
+    channelDeployment,
+    ...accessEntities(kind),
+  ];
 }

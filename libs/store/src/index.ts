@@ -4,3 +4,19 @@ export { openStore, SQLITE_FILE_NAME, type OpenStoreOptions, type StoreLogger } 
 export { TypeOrmStore } from './typeorm-store';
 export { storeEntities, type StoreKind } from './entities';
 export { contentHash } from './content-hash';
+export type {
+  AccessStore,
+  ApiKeyRecord,
+  ApiKeyState,
+  AuditChainState,
+  AuditEventRecord,
+  AuditSearch,
+  LoginState,
+  NewApiKeyRecord,
+  NewAuditEvent,
+  NewUserRecord,
+  UnsealedAuditEvent,
+  UserChanges,
+  UserRecord,
+  UserState,
+} from './access-store';

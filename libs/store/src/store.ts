@@ -1,3 +1,5 @@
+import type { AccessStore } from './access-store';
+
 /**
  * The ledger port: the system of record for every message and every delivery. Services see
  * these methods and plain types; TypeORM stays behind them. Two backends implement it:
@@ -281,6 +283,8 @@ export interface DeploymentRecord {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** People, API keys and the audit log, in the same database (see `access-store.ts`). */
+  readonly access: AccessStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { SqlAccessStore, type AccessStore } from './access-store';
 import { contentHash } from './content-hash';
 import {
   DEAD_LETTER_PREDICATE,
@@ -83,6 +84,7 @@ const MAX_LIMIT = 10_000;
  */
 export class TypeOrmStore implements Store {
   readonly kind: 'sqlite' | 'postgres';
+  readonly access: AccessStore;
   private closed = false;
 
   constructor(
@@ -93,6 +95,7 @@ export class TypeOrmStore implements Store {
     private readonly onClose?: () => Promise<void>,
   ) {
     this.kind = db.kind;
+    this.access = new SqlAccessStore(db, () => this.open());
   }
 
   async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {

@@ -1,7 +1,9 @@
 import type { MigrationInterface } from 'typeorm';
+import { Access1797000000000 as PostgresAccess } from './postgres/1797000000000-access';
 import { Deployments1796600000000 as PostgresDeployments } from './postgres/1796600000000-deployments';
 import { MessageSearch1797100000000 as PostgresMessageSearch } from './postgres/1797100000000-message-search';
 import { Initial1763700000000 as PostgresInitial } from './postgres/1763700000000-initial';
+import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
 import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-initial';
@@ -10,10 +12,12 @@ import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-in
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteInitial,
   SqliteDeployments,
+  SqliteAccess,
   SqliteMessageSearch,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
   PostgresDeployments,
+  PostgresAccess,
   PostgresMessageSearch,
 ];

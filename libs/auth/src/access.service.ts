@@ -1,0 +1,417 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { StoreError, type ApiKeyRecord, type LoginState, type Store, type UserRecord } from '@sinew/store';
+import { generateKey, hashKey, KEY_MARK, parseKey, sameHash } from './api-keys';
+import { AccessError, conflict, invalidInput, notFound } from './errors';
+import {
+  afterFailure,
+  afterSuccess,
+  DEFAULT_LOCKOUT,
+  hashPassword,
+  lockedFor,
+  MAX_PASSWORD_LENGTH,
+  passwordProblem,
+  verifyPassword,
+  type LockoutPolicy,
+} from './passwords';
+import { isRole, isScope, scopesOf, type Principal, type Role, type Scope } from './scopes';
+
+/** A user as listings show it (no password hash). */
+export interface UserInfo {
+  id: string;
+  username: string;
+  role: Role;
+  /** The role's scopes and the extra ones. */
+  scopes: Scope[];
+  extraScopes: Scope[];
+  /** undefined: every channel. */
+  channels?: string[];
+  state: 'active' | 'disabled';
+  /** Set while the account is locked after failed logins. */
+  lockedUntil?: Date;
+  lastLoginAt?: Date;
+  lastLoginFrom?: string;
+  createdAt: Date;
+}
+
+export type KeyState = 'active' | 'paused' | 'revoked' | 'expired';
+
+/** An API key as listings show it (never its secret nor its hash). */
+export interface KeyInfo {
+  id: string;
+  name: string;
+  /** The 8 identifying characters (the key reads `snw_<prefix>_…`). */
+  prefix: string;
+  scopes: Scope[];
+  channels?: string[];
+  createdAt: Date;
+  createdBy?: string;
+  expiresAt?: Date;
+  revokedAt?: Date;
+  lastUsedAt?: Date;
+  lastUsedFrom?: string;
+  state: KeyState;
+}
+
+export type LoginResult =
+  { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'locked'; retryAfterMs?: number };
+
+export interface AccessServiceOptions {
+  now?: () => Date;
+  lockout?: Partial<LockoutPolicy>;
+  /** A key's last use is written at most this often (default one minute), unless it comes from elsewhere. */
+  keyTouchIntervalMs?: number;
+}
+
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const KEY_NAME = /^[\x20-\x7e]{1,100}$/;
+const CHANNEL_ID = /^[^\s,]{1,200}$/;
+/** Unknown usernames whose failures are counted in memory (oldest forgotten first). */
+const MAX_UNKNOWN_TRACKED = 10_000;
+
+/**
+ * People and API keys: creating them, checking a login or a key, listing, disabling,
+ * revoking. Nothing is cached: a revoked, paused or disabled credential stops working on the
+ * next call, in every process sharing the ledger.
+ */
+export class AccessService {
+  private readonly now: () => Date;
+  private readonly lockout: LockoutPolicy;
+  private readonly touchIntervalMs: number;
+  /** A hash to verify against for unknown users, so their answer takes as long as a wrong password. */
+  private dummyHash: Promise<string> | undefined;
+  /**
+   * Failures for usernames that do not exist, so they lock exactly as real ones do and the
+   * answers do not tell an attacker which usernames exist (per process).
+   */
+  private readonly unknownLogins = new Map<string, LoginState>();
+
+  constructor(
+    private readonly store: Store,
+    options: AccessServiceOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.lockout = { ...DEFAULT_LOCKOUT, ...options.lockout };
+    this.touchIntervalMs = options.keyTouchIntervalMs ?? 60_000;
+  }
+
+  async createUser(input: {
+    username: string;
+    role: Role;
+    password: string;
+    channels?: string[];
+    extraScopes?: Scope[];
+  }): Promise<{ id: string }> {
+    if (typeof input?.username !== 'string' || !USERNAME.test(input.username)) {
+      throw invalidInput(
+        'a username is 1 to 64 letters, digits, dots, underscores, @ or hyphens, starting with a letter or digit',
+      );
+    }
+    if (!isRole(input.role))
+      throw invalidInput(`the role is admin, engineer, operator or viewer, not ${String(input.role)}`);
+    const problem = passwordProblem(input.password);
+    if (problem) throw invalidInput(problem);
+    const channels = checkChannels(input.channels);
+    const extraScopes = checkScopes(input.extraScopes ?? [], true);
+    const id = randomUUID();
+    try {
+      await this.store.access.insertUser({
+        id,
+        username: input.username,
+        role: input.role,
+        passwordHash: await hashPassword(input.password),
+        ...(channels ? { channels } : {}),
+        extraScopes,
+        createdAt: this.now(),
+      });
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'store.conflict') {
+        throw conflict(`a user named ${input.username} exists`);
+      }
+      throw error;
+    }
+    return { id };
+  }
+
+  /**
+   * Checks a username and password. One answer, `invalid`, for an unknown user, a disabled
+   * one and a wrong password, each after one argon2 verification (unknown users verify
+   * against a dummy hash). After repeated failures the account answers `locked` with the
+   * time left, without checking the password, until the lock ends.
+   */
+  async login(username: string, password: string, from?: string): Promise<LoginResult> {
+    const now = this.now();
+    const name = typeof username === 'string' ? username : '';
+    const guess = typeof password === 'string' && password.length <= MAX_PASSWORD_LENGTH * 4 ? password : '';
+    const user = USERNAME.test(name) ? await this.store.access.getUserByName(name) : undefined;
+    if (!user || user.state !== 'active') return this.unknownLogin(name, guess, now);
+    const wait = lockedFor(user, now);
+    if (wait > 0) return { ok: false, reason: 'locked', retryAfterMs: wait };
+    const ok = await verifyPassword(user.passwordHash, guess);
+    if (!ok) {
+      const state = await this.store.access.updateLoginState(user.id, (s) =>
+        afterFailure(s, now, this.lockout),
+      );
+      const locked = state ? lockedFor(state, now) : 0;
+      return locked > 0
+        ? { ok: false, reason: 'locked', retryAfterMs: locked }
+        : { ok: false, reason: 'invalid' };
+    }
+    const state = await this.store.access.updateLoginState(user.id, (s) => afterSuccess(s, now, from));
+    const locked = state ? lockedFor(state, now) : 0;
+    if (!state) return { ok: false, reason: 'invalid' };
+    if (locked > 0) return { ok: false, reason: 'locked', retryAfterMs: locked };
+    return { ok: true, principal: userPrincipal(user) };
+  }
+
+  /** Every user, by username. */
+  async listUsers(): Promise<UserInfo[]> {
+    const now = this.now();
+    return (await this.store.access.listUsers()).map((u) => userInfo(u, now));
+  }
+
+  async getUser(id: string): Promise<UserInfo | undefined> {
+    const user = await this.store.access.getUser(id);
+    return user && userInfo(user, this.now());
+  }
+
+  /** The user's principal as a login would give it (for sessions that re-read the user). */
+  async principalOfUser(id: string): Promise<Principal | undefined> {
+    const user = await this.store.access.getUser(id);
+    return user && user.state === 'active' ? userPrincipal(user) : undefined;
+  }
+
+  /** A disabled user cannot log in (the next login answers `invalid`). */
+  async disableUser(id: string): Promise<void> {
+    if (!(await this.store.access.updateUser(id, { state: 'disabled' }, this.now()))) {
+      throw notFound(`user ${id} does not exist`);
+    }
+  }
+
+  async enableUser(id: string): Promise<void> {
+    if (!(await this.store.access.updateUser(id, { state: 'active' }, this.now()))) {
+      throw notFound(`user ${id} does not exist`);
+    }
+  }
+
+  /** Sets a new password and lifts a lockout. */
+  async setPassword(id: string, password: string): Promise<void> {
+    const problem = passwordProblem(password);
+    if (problem) throw invalidInput(problem);
+    const passwordHash = await hashPassword(password);
+    if (!(await this.store.access.updateUser(id, { passwordHash }, this.now()))) {
+      throw notFound(`user ${id} does not exist`);
+    }
+    await this.store.access.updateLoginState(id, (s) => ({
+      ...s,
+      failedLogins: 0,
+      lockouts: 0,
+      lockedUntil: undefined,
+    }));
+  }
+
+  /**
+   * Creates an API key. The whole key (`secret`) is in the answer only: the ledger keeps its
+   * sha256.
+   */
+  async createKey(input: {
+    name: string;
+    scopes: Scope[];
+    channels?: string[];
+    expiresAt?: Date;
+    createdBy?: string;
+  }): Promise<{ id: string; prefix: string; secret: string }> {
+    if (typeof input?.name !== 'string' || !KEY_NAME.test(input.name)) {
+      throw invalidInput('a key name is 1 to 100 printable ASCII characters');
+    }
+    const scopes = checkScopes(input.scopes, false);
+    const channels = checkChannels(input.channels);
+    const now = this.now();
+    if (input.expiresAt !== undefined) {
+      if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime())) {
+        throw invalidInput('expiresAt must be a valid date');
+      }
+      if (input.expiresAt.getTime() <= now.getTime()) throw invalidInput('expiresAt must be in the future');
+    }
+    for (let tries = 1; ; tries++) {
+      const key = generateKey();
+      const id = randomUUID();
+      try {
+        await this.store.access.insertKey({
+          id,
+          prefix: key.prefix,
+          name: input.name,
+          secretHash: hashKey(key.token),
+          scopes,
+          ...(channels ? { channels } : {}),
+          createdAt: now,
+          ...(input.createdBy !== undefined ? { createdBy: input.createdBy } : {}),
+          ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+        });
+        return { id, prefix: key.prefix, secret: key.token };
+      } catch (error) {
+        // Two keys drew the same prefix (1 in 2.8 × 10¹² per pair): draw again.
+        if (error instanceof StoreError && error.code === 'store.conflict' && tries < 3) continue;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * The caller a key stands for, or undefined when the token is malformed, unknown, wrong,
+   * revoked, paused or expired. Records when and from where the key was last used (written
+   * at most once a minute per key, or when the address changes).
+   */
+  async authenticateKey(token: string, from?: string): Promise<Principal | undefined> {
+    const parsed = parseKey(token);
+    if (!parsed) return undefined;
+    const key = await this.store.access.getKeyByPrefix(parsed.prefix);
+    if (!key || !sameHash(hashKey(token), key.secretHash)) return undefined;
+    const now = this.now();
+    if (keyState(key, now) !== 'active') return undefined;
+    const last = key.lastUsedAt?.getTime();
+    if (last === undefined || now.getTime() - last >= this.touchIntervalMs || key.lastUsedFrom !== from) {
+      await this.store.access.touchKey(key.id, now, from);
+    }
+    const principal: Principal = {
+      kind: 'key',
+      id: key.id,
+      name: key.name,
+      scopes: key.scopes.filter(isScope),
+      via: key.prefix,
+    };
+    if (key.channels) principal.channels = key.channels;
+    return principal;
+  }
+
+  /** Every key, newest first. */
+  async listKeys(): Promise<KeyInfo[]> {
+    const now = this.now();
+    return (await this.store.access.listKeys()).map((k) => keyInfo(k, now));
+  }
+
+  /** The key's id from its id, its prefix or `snw_<prefix>` (what listings and logs show). */
+  async findKeyId(reference: string): Promise<string | undefined> {
+    const ref = reference.startsWith(KEY_MARK)
+      ? (reference.slice(KEY_MARK.length).split('_')[0] ?? '')
+      : reference;
+    const byPrefix = /^[a-z0-9]{8}$/.test(ref) ? await this.store.access.getKeyByPrefix(ref) : undefined;
+    if (byPrefix) return byPrefix.id;
+    return (await this.store.access.getKey(reference))?.id;
+  }
+
+  /** Revokes a key for good (revoking it again changes nothing). */
+  async revokeKey(id: string): Promise<void> {
+    if (!(await this.store.access.setKeyState(id, 'revoked', this.now())))
+      throw notFound(`key ${id} does not exist`);
+  }
+
+  /** Stops a key until it is resumed. */
+  async pauseKey(id: string): Promise<void> {
+    await this.setUsable(id, 'paused');
+  }
+
+  async resumeKey(id: string): Promise<void> {
+    await this.setUsable(id, 'active');
+  }
+
+  private async setUsable(id: string, state: 'active' | 'paused'): Promise<void> {
+    const key = await this.store.access.setKeyState(id, state, this.now());
+    if (!key) throw notFound(`key ${id} does not exist`);
+    if (key.state === 'revoked') throw conflict(`key ${id} is revoked`);
+  }
+
+  private async unknownLogin(name: string, password: string, now: Date): Promise<LoginResult> {
+    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+    const previous = this.unknownLogins.get(name) ?? { failedLogins: 0, lockouts: 0 };
+    const wait = lockedFor(previous, now);
+    if (wait > 0) return { ok: false, reason: 'locked', retryAfterMs: wait };
+    await verifyPassword(await this.dummyHash, password);
+    const next = afterFailure(previous, now, this.lockout);
+    this.unknownLogins.delete(name);
+    this.unknownLogins.set(name, next);
+    if (this.unknownLogins.size > MAX_UNKNOWN_TRACKED) {
+      const oldest = this.unknownLogins.keys().next().value;
+      if (oldest !== undefined) this.unknownLogins.delete(oldest);
+    }
+    const locked = lockedFor(next, now);
+    return locked > 0
+      ? { ok: false, reason: 'locked', retryAfterMs: locked }
+      : { ok: false, reason: 'invalid' };
+  }
+}
+
+export { AccessError };
+
+function userPrincipal(user: UserRecord): Principal {
+  const role = user.role as Role;
+  const principal: Principal = {
+    kind: 'user',
+    id: user.id,
+    name: user.username,
+    scopes: scopesOf(role, user.extraScopes.filter(isScope)),
+  };
+  if (user.channels) principal.channels = user.channels;
+  return principal;
+}
+
+function userInfo(u: UserRecord, now: Date): UserInfo {
+  const role = u.role as Role;
+  const extraScopes = u.extraScopes.filter(isScope);
+  const info: UserInfo = {
+    id: u.id,
+    username: u.username,
+    role,
+    scopes: scopesOf(role, extraScopes),
+    extraScopes,
+    state: u.state,
+    createdAt: u.createdAt,
+  };
+  if (u.channels) info.channels = u.channels;
+  if (u.lockedUntil && u.lockedUntil.getTime() > now.getTime()) info.lockedUntil = u.lockedUntil;
+  if (u.lastLoginAt) info.lastLoginAt = u.lastLoginAt;
+  if (u.lastLoginFrom !== undefined) info.lastLoginFrom = u.lastLoginFrom;
+  return info;
+}
+
+function keyState(k: ApiKeyRecord, now: Date): KeyState {
+  if (k.state === 'revoked') return 'revoked';
+  if (k.expiresAt && k.expiresAt.getTime() <= now.getTime()) return 'expired';
+  return k.state;
+}
+
+function keyInfo(k: ApiKeyRecord, now: Date): KeyInfo {
+  const info: KeyInfo = {
+    id: k.id,
+    name: k.name,
+    prefix: k.prefix,
+    scopes: k.scopes.filter(isScope),
+    createdAt: k.createdAt,
+    state: keyState(k, now),
+  };
+  if (k.channels) info.channels = k.channels;
+  if (k.createdBy !== undefined) info.createdBy = k.createdBy;
+  if (k.expiresAt) info.expiresAt = k.expiresAt;
+  if (k.revokedAt) info.revokedAt = k.revokedAt;
+  if (k.lastUsedAt) info.lastUsedAt = k.lastUsedAt;
+  if (k.lastUsedFrom !== undefined) info.lastUsedFrom = k.lastUsedFrom;
+  return info;
+}
+
+function checkScopes(scopes: unknown, mayBeEmpty: boolean): Scope[] {
+  if (!Array.isArray(scopes)) throw invalidInput('scopes must be a list');
+  const unknown = scopes.filter((s) => !isScope(s));
+  if (unknown.length > 0) throw invalidInput(`unknown scope ${unknown.map(String).join(', ')}`);
+  if (!mayBeEmpty && scopes.length === 0) throw invalidInput('a key needs at least one scope');
+  return [...new Set(scopes as Scope[])];
+}
+
+function checkChannels(channels: unknown): string[] | undefined {
+  if (channels === undefined) return undefined;
+  if (!Array.isArray(channels) || channels.length === 0) {
+    throw invalidInput('channels must be a non-empty list (leave it out for every channel)');
+  }
+  for (const c of channels) {
+    if (typeof c !== 'string' || !CHANNEL_ID.test(c)) throw invalidInput(`not a channel id: ${String(c)}`);
+  }
+  return [...new Set(channels as string[])];
+}

@@ -1,0 +1,33 @@
+export * from './scopes';
+export * from './errors';
+export {
+  AccessService,
+  type AccessServiceOptions,
+  type KeyInfo,
+  type KeyState,
+  type LoginResult,
+  type UserInfo,
+} from './access.service';
+export {
+  AuditLog,
+  auditFilter,
+  auditHash,
+  GENESIS_HASH,
+  type AuditInput,
+  type AuditRecord,
+  type AuditSearchInput,
+  type VerifyResult,
+} from './audit-log';
+export { generateKey, hashKey, parseKey, sameHash, KEY_MARK, type GeneratedKey } from './api-keys';
+export {
+  afterFailure,
+  afterSuccess,
+  DEFAULT_LOCKOUT,
+  hashPassword,
+  lockedFor,
+  MAX_PASSWORD_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  passwordProblem,
+  verifyPassword,
+  type LockoutPolicy,
+} from './passwords';

@@ -1,0 +1,118 @@
+/**
+ * Who may do what: the declared scopes, the roles of people and the scopes each role holds,
+ * and the caller as the API sees it (`Principal`). Every route declares the one scope it
+ * needs; `hasScope` and `mayUseChannel` are the only checks.
+ */
+
+/** The scopes, in the order the docs list them. */
+export const SCOPES = [
+  'channels:read',
+  'channels:operate',
+  'channels:write',
+  'messages:read',
+  'phi:read',
+  'messages:replay',
+  'audit:read',
+  'metrics:read',
+  'admin',
+] as const;
+
+export type Scope = (typeof SCOPES)[number];
+
+/** One line per scope, for the docs, `sinew keys create --help` and the OpenAPI document. */
+export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+  'channels:read': 'list channels, their state, configuration (secrets masked), history and statistics',
+  'channels:operate': 'pause and resume channels (held deliveries are kept, nothing is lost)',
+  'channels:write': 'lint, deploy, roll back and shadow-run channels; implies channels:operate',
+  'messages:read':
+    'search messages and read their metadata, deliveries, attempts and dead letters, without content',
+  'phi:read': 'read message content (raw, transformed, payloads, responses): protected health information',
+  'messages:replay': 'replay deliveries and reprocess messages',
+  'audit:read': 'search and export the audit log',
+  'metrics:read': 'read /metrics and /ready when they require a key',
+  admin: 'everything, including users, API keys and OAuth clients',
+};
+
+export const ROLES = ['admin', 'engineer', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * The scopes of each role. Decisions: pausing and resuming a channel is `channels:operate`,
+ * which operators hold, while changing what a channel does (`channels:write`: deploy,
+ * rollback) stays with engineers; only `admin` and `engineer` read message content
+ * (`phi:read`); a viewer sees metadata and statistics. A user may be given more scopes
+ * (`extraScopes`) and restricted to some channels.
+ */
+export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
+  admin: SCOPES,
+  engineer: [
+    'channels:read',
+    'channels:operate',
+    'channels:write',
+    'messages:read',
+    'phi:read',
+    'messages:replay',
+  ],
+  operator: ['channels:read', 'channels:operate', 'messages:read', 'messages:replay'],
+  viewer: ['channels:read', 'messages:read'],
+};
+
+/** Scopes that another one includes: `admin` includes every scope. */
+const IMPLIED_BY: Partial<Record<Scope, readonly Scope[]>> = {
+  'channels:operate': ['channels:write'],
+};
+
+/** The caller of the API: a person (after login) or an API key. */
+export interface Principal {
+  kind: 'user' | 'key';
+  /** The user's id or the key's id. */
+  id: string;
+  /** The username or the key's name (never a secret). */
+  name: string;
+  scopes: readonly Scope[];
+  /** The channels the caller may use; undefined: every channel. */
+  channels?: readonly string[];
+  /** An API key's identifying prefix (the 8 characters after `snw_`). */
+  via?: string;
+}
+
+export function isScope(value: unknown): value is Scope {
+  return typeof value === 'string' && (SCOPES as readonly string[]).includes(value);
+}
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+/** Whether the caller holds `scope`: directly, through `admin`, or through a scope that implies it. */
+export function hasScope(p: Principal, scope: Scope): boolean {
+  if (p.scopes.includes('admin') || p.scopes.includes(scope)) return true;
+  return (IMPLIED_BY[scope] ?? []).some((s) => p.scopes.includes(s));
+}
+
+/** Whether the caller may act on the channel (an unrestricted caller may act on every channel). */
+export function mayUseChannel(p: Principal, channelId: string): boolean {
+  return p.channels === undefined || p.channels.includes(channelId);
+}
+
+/** The role's scopes and the extra ones, each once, in the declared order. */
+export function scopesOf(role: Role, extra: readonly Scope[] = []): Scope[] {
+  const held = new Set<Scope>([...ROLE_SCOPES[role], ...extra]);
+  return SCOPES.filter((s) => held.has(s));
+}
+
+/**
+ * Scopes from a comma-separated list (`channels:read,messages:read`): throws naming the
+ * unknown ones.
+ */
+export function parseScopes(text: string): Scope[] {
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = names.filter((n) => !isScope(n));
+  if (unknown.length > 0) {
+    throw new Error(`unknown scope ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`);
+  }
+  return [...new Set(names as Scope[])];
+}
