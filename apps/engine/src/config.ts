@@ -10,6 +10,10 @@ export function defaultPipelineThreads(cpus = availableParallelism()): number {
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** Roles of a process: the engine's, and `api` (the admin API on the engine's HTTP port). */
+export type AppRole = Role | 'api';
+export const APP_ROLES: readonly AppRole[] = [...ROLES, 'api'];
+
 /**
  * The engine's settings, from the environment (and `sinew start` flags, which set the same
  * names). Checked once at start-up: an invalid setting stops it with every problem listed.
@@ -56,23 +60,30 @@ export const engineConfigSchema = z.object({
     .describe('BullMQ: a job of a process that died runs again after about 1.5× this'),
   SINEW_ROLES: z
     .string()
-    .default(ROLES.join(','))
+    .default(APP_ROLES.join(','))
     .transform((v, ctx) => {
       const roles = v
         .split(',')
         .map((r) => r.trim())
         .filter(Boolean);
-      const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      const bad = roles.filter((r) => !(APP_ROLES as readonly string[]).includes(r));
       if (bad.length || roles.length === 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown role ${bad.join(', ') || '(none)'}; roles are ${ROLES.join(', ')}`,
+          message: `unknown role ${bad.join(', ') || '(none)'}; roles are ${APP_ROLES.join(', ')}`,
         });
         return z.NEVER;
       }
-      return roles as Role[];
+      return roles as AppRole[];
     })
-    .describe('roles this process runs: sources, workers, scheduler'),
+    .describe('roles this process runs: sources, workers, scheduler, api'),
+  SINEW_API_RATE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(600)
+    .describe('admin API: requests per minute per client and operation'),
   SINEW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('address of /health, /ready and /metrics'),
   SINEW_HTTP_PORT: port.default(8080).describe('port of /health, /ready and /metrics (0 picks one)'),
   SINEW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

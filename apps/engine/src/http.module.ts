@@ -12,6 +12,8 @@ import { ConfigModule } from '@nestjs/config';
 import type { Engine } from '@sinew/engine';
 import type { EngineConfig } from './config';
 import type { EngineLogger } from '@sinew/engine';
+import { ApiModule } from './api/api.module';
+import type { ApiDeps } from './api/deps';
 
 export const ENGINE = Symbol('ENGINE');
 
@@ -46,10 +48,11 @@ export class OperationsModule {
    * The engine and its settings (already checked by `loadConfig`) as Nest sees them:
    * `ConfigService` answers `get('SINEW_HTTP_PORT')` and the like; no `.env` file is read.
    */
-  static register(engine: Engine, config: EngineConfig): DynamicModule {
+  static register(engine: Engine, config: EngineConfig, api?: ApiDeps): DynamicModule {
     return {
       module: OperationsModule,
       imports: [
+        ...(api ? [ApiModule.register(api)] : []),
         ConfigModule.forRoot({
           ignoreEnvFile: true,
           ignoreEnvVars: true,

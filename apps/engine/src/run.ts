@@ -15,12 +15,18 @@ import {
   type ChannelSet,
 } from '@sinew/channels';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
-import { createLogger, Engine, type DeployReport, type EngineLogger } from '@sinew/engine';
+import { AccessService, AuditLog } from '@sinew/auth';
+import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
-import { openStore } from '@sinew/store';
+import { openStore, type Store } from '@sinew/store';
+import { Redis } from 'ioredis';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
+import { auditRequests } from './api/api.module';
+import type { ApiDeps } from './api/deps';
+import { ProblemFilter } from './api/problem';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
 
 export interface RunningEngine {
   engine: Engine;
@@ -52,6 +58,29 @@ function compileFolder(dir: string, registries: ChannelRegistries, env: ChannelE
   sortProblems(set.problems);
   if (hasErrors(set.problems)) throw new ChannelError(set.problems);
   return set;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** The admin API's services: access and audit on the ledger, rate limits in Redis when scaled out. */
+function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: EngineLogger): ApiDeps {
+  const limiter: RateLimiter = config.REDIS_URL
+    ? new RedisRateLimiter(
+        new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: false }),
+        config.SINEW_REDIS_PREFIX,
+      )
+    : new MemoryRateLimiter();
+  return {
+    engine,
+    store,
+    access: new AccessService(store),
+    audit: new AuditLog(store),
+    limiter,
+    rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
+    logger,
+  };
 }
 
 /**
@@ -102,7 +131,7 @@ export async function startEngine(
         const commit = gitCommit(config.SINEW_CHANNELS_DIR);
         return { filePath: resolve(c.file), ...(commit ? { gitCommit: commit } : {}) };
       },
-      roles: config.SINEW_ROLES,
+      roles: config.SINEW_ROLES.filter((r): r is Role => r !== 'api'),
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
       // Bundled beside this file (scripts/build.mjs).
       pipelineThreads: {
@@ -115,10 +144,15 @@ export async function startEngine(
     await store.close().catch(() => undefined);
     throw err;
   }
-  const app = await NestFactory.create(OperationsModule.register(engine, config), {
+  const api = config.SINEW_ROLES.includes('api') ? apiDeps(config, engine, store, logger) : undefined;
+  const app = await NestFactory.create(OperationsModule.register(engine, config, api), {
     logger: new PinoNestLogger(logger),
     abortOnError: false,
   });
+  app.useGlobalFilters(
+    new ProblemFilter((err) => logger.error({ err: errorText(err) }, 'admin API request failed')),
+  );
+  if (api) app.use(auditRequests(api, logger));
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
   try {
@@ -126,6 +160,7 @@ export async function startEngine(
   } catch (err) {
     await engine.stop(0).catch(() => undefined);
     await app.close();
+    await api?.limiter.close();
     throw err;
   }
   logger.info(
@@ -212,6 +247,7 @@ export async function startEngine(
         watcher?.close();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
+        await api?.limiter.close();
         rmSync(pidFile, { force: true });
         logger.info({}, 'sinew stopped');
       })()),

@@ -1,0 +1,397 @@
+import { AccessService, AuditLog, hasScope, SCOPES, type Principal, type Scope } from '@sinew/auth';
+import { createLogger } from '@sinew/engine';
+import { Hl7Message } from '@sinew/hl7v2';
+import { MllpClient } from '@sinew/mllp';
+import { openStore, type Store } from '@sinew/store';
+import { PATH_METADATA } from '@nestjs/common/constants';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../../../test/support/engine-process';
+import { waitFor } from '../../../../test/support/wait';
+import { loadConfig } from '../config';
+import { startEngine, type RunningEngine } from '../run';
+import { API_CONTROLLERS } from './api.module';
+import { API_ROUTES, ROUTE_SPEC, type RouteSpec } from './route';
+
+jest.setTimeout(60_000);
+
+// Response bodies are read loosely and checked by the expectations.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Body = any;
+const json = (res: Response): Promise<Body> => res.json() as Promise<Body>;
+
+const PHI = ['DOE^JANE', 'MRN-API-1', '19700101'];
+
+function oru(controlId: string): Hl7Message {
+  return Hl7Message.parse(
+    [
+      `MSH|^~\\&|LAB|NORTH|EHR|CLINIC|20261201100000||ORU^R01|${controlId}|P|2.5.1`,
+      'PID|1||MRN-API-1^^^NORTH^MR||DOE^JANE||19700101|F',
+      'OBR|1||ORD-1|GLU^Glucose',
+      'OBX|1|NM|GLU^Glucose||5.4|mmol/L|||||F',
+      '',
+    ].join('\r'),
+  );
+}
+
+describe('the admin API (/api/v1) on a running engine', () => {
+  let dir: string;
+  let running: RunningEngine;
+  let base: string;
+  let store: Store;
+  let access: AccessService;
+  let messageId: string;
+  let deadDelivery: string;
+  let labPort: number;
+  const keys = new Map<string, string>();
+  const logs: string[] = [];
+
+  /** A key holding exactly these scopes (and channels), created once. */
+  async function key(scopes: Scope[], channels?: string[]): Promise<string> {
+    const name = `${scopes.join('+') || 'none'}${channels ? `@${channels.join('+')}` : ''}`;
+    let k = keys.get(name);
+    if (!k) {
+      k = (await access.createKey({ name, scopes, ...(channels ? { channels } : {}) })).secret;
+      keys.set(name, k);
+    }
+    return k;
+  }
+
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sinew-api-'));
+    mkdirSync(join(dir, 'channels'));
+    const mllp = await freePort();
+    labPort = mllp;
+    writeFileSync(
+      join(dir, 'channels', 'lab.yaml'),
+      `id: lab
+source: { type: mllp, listen: ${mllp} }
+keys: { mrn: PID-3.1 }
+destinations:
+  - name: archive
+    type: file
+    directory: ${join(dir, 'out')}
+  - name: ehr
+    type: http
+    url: http://127.0.0.1:9/fhir
+    retry: { attempts: 1 }
+`,
+    );
+    writeFileSync(
+      join(dir, 'channels', 'other.yaml'),
+      `id: other
+source: { type: mllp, listen: ${await freePort()} }
+destinations:
+  - name: archive
+    type: file
+    directory: ${join(dir, 'out-other')}
+`,
+    );
+    const config = loadConfig({
+      SINEW_CHANNELS_DIR: join(dir, 'channels'),
+      SINEW_DATA_DIR: join(dir, 'data'),
+      SINEW_HTTP_PORT: '0',
+      SINEW_PIPELINE_THREADS: '0',
+      SINEW_API_RATE_LIMIT: '100000',
+    });
+    const logger = createLogger('info', { write: (line: string) => logs.push(line) });
+    running = await startEngine(config, logger);
+    base = `http://127.0.0.1:${running.httpPort}`;
+    store = await openStore({ dataDir: join(dir, 'data') });
+    access = new AccessService(store);
+    const client = new MllpClient({ host: '127.0.0.1', port: mllp });
+    expect((await client.send(oru('API-1'))).code).toBe('AA');
+    await client.close();
+    const [m] = await waitFor(
+      'the message dead-lettered at the EHR',
+      async () => {
+        const found = await store.searchMessages({ channelId: 'lab', status: 'failed' });
+        return found.length > 0 ? found : undefined;
+      },
+      20_000,
+      50,
+    );
+    messageId = m!.id;
+    deadDelivery = `${messageId}.ehr`;
+  });
+
+  afterAll(async () => {
+    await running?.stop();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+    // Nothing of the patient in any log line.
+    const all = logs.join('');
+    for (const v of PHI) expect(all).not.toContain(v);
+  });
+
+  /** What each operation is called with when the caller may call it. */
+  function sample(r: RouteSpec): { path: string; body?: unknown } {
+    const paths: Record<string, string> = {
+      getMessage: `/api/v1/messages/${messageId}`,
+      replayMessage: `/api/v1/messages/${messageId}/replay`,
+      replayDelivery: `/api/v1/deliveries/${deadDelivery}/replay`,
+      getChannel: '/api/v1/channels/lab',
+      listDeployments: '/api/v1/channels/lab/deployments',
+      revokeKey: '/api/v1/keys/{key}/revoke',
+      pauseKey: '/api/v1/keys/{key}/pause',
+      resumeKey: '/api/v1/keys/{key}/resume',
+    };
+    const bodies: Record<string, unknown> = {
+      reprocessMessages: { ids: [messageId] },
+      replayDeadLetters: { channel: 'lab' },
+      createKey: { name: 'made-by-api', scopes: ['messages:read'] },
+      createUser: {
+        username: `u${Math.random().toString(36).slice(2, 10)}`,
+        role: 'viewer',
+        password: 'a long enough password',
+      },
+    };
+    if (r.path.includes('{') && !paths[r.operationId])
+      throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);
+    return { path: paths[r.operationId] ?? r.path, ...(r.body ? { body: bodies[r.operationId] } : {}) };
+  }
+
+  it('declares every route of its controllers with a scope', () => {
+    for (const controller of API_CONTROLLERS) {
+      const proto = controller.prototype as unknown as Record<string, unknown>;
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const handler = Object.getOwnPropertyDescriptor(proto, name)?.value as unknown;
+        if (name === 'constructor' || typeof handler !== 'function') continue;
+        if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+        const spec = Reflect.getMetadata(ROUTE_SPEC, handler) as RouteSpec | undefined;
+        expect({ route: `${controller.name}.${name}`, scope: spec?.scope }).toEqual({
+          route: `${controller.name}.${name}`,
+          scope: expect.stringMatching(/^(public|[a-z]+(:[a-z]+)?)$/),
+        });
+      }
+    }
+    expect(API_ROUTES.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('answers every route × credential as declared: 401, 403, or the operation', async () => {
+    /** A fresh key for each call of a key operation (resume needs a paused one). */
+    const victim = async (op: string) => {
+      const k = await access.createKey({ name: 'victim', scopes: ['messages:read'] });
+      if (op === 'resumeKey') await access.pauseKey(k.id);
+      return k.id;
+    };
+    const revoked = await access.createKey({ name: 'revoked', scopes: ['admin'] });
+    await access.revokeKey(revoked.id);
+    const paused = await access.createKey({ name: 'paused', scopes: ['admin'] });
+    await access.pauseKey(paused.id);
+    const past = new AccessService(store, { now: () => new Date(Date.now() - 3_600_000) });
+    const expired = await past.createKey({
+      name: 'expired',
+      scopes: ['admin'],
+      expiresAt: new Date(Date.now() - 60_000),
+    });
+    const cells: string[] = [];
+    for (const r of API_ROUTES.filter((x) => x.scope !== 'public')) {
+      const s = sample(r);
+      const expectStatus = async (token: string | undefined, want: number | 'ok', why: string) => {
+        const path = s.path.includes('{key}') ? s.path.replace('{key}', await victim(r.operationId)) : s.path;
+        const res = await call(r.method, path, token, s.body);
+        const text = await res.text();
+        const got = res.status;
+        const ok = want === 'ok' ? got >= 200 && got < 300 : got === want;
+        cells.push(`${r.operationId} ${why} → ${got}`);
+        if (!ok) throw new Error(`${r.method} ${path} ${why}: ${got} ${text}`);
+        if (got >= 400) {
+          expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+          const problem = JSON.parse(text) as { status: number; code: string };
+          expect(problem.status).toBe(got);
+          expect(text).not.toMatch(/at .*\.ts:\d+|SELECT |node_modules/);
+        }
+        if (got === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer realm="sinew"');
+      };
+      await expectStatus(undefined, 401, 'no credentials');
+      await expectStatus('not-a-key', 401, 'malformed key');
+      await expectStatus('snw_AAAAAAAA_' + 'x'.repeat(43), 401, 'unknown key');
+      await expectStatus(revoked.secret, 401, 'revoked key');
+      await expectStatus(paused.secret, 401, 'paused key');
+      await expectStatus(expired.secret, 401, 'expired key');
+      // Each scope alone: allowed exactly when it grants the route's scope.
+      for (const scope of SCOPES) {
+        const p: Principal = { kind: 'key', id: 'x', name: 'x', scopes: [scope] };
+        const allowed = hasScope(p, r.scope as Scope);
+        await expectStatus(await key([scope]), allowed ? 'ok' : 403, `scope ${scope}`);
+      }
+    }
+    // Routes on the lab channel's objects, for a key limited to the other channel.
+    const elsewhere = await key(['admin'], ['other']);
+    for (const op of ['getMessage', 'getChannel', 'replayMessage', 'replayDelivery']) {
+      const r = API_ROUTES.find((x) => x.operationId === op) as RouteSpec;
+      const res = await call(r.method, sample(r).path, elsewhere);
+      expect({ op, status: res.status }).toEqual({ op, status: 404 });
+      cells.push(`${op} other channel → 404`);
+    }
+    const search = await call('GET', '/api/v1/messages?channel=lab', elsewhere);
+    expect(search.status).toBe(403);
+    expect(cells.length).toBeGreaterThan(150);
+  });
+
+  it('searches messages from indexes, page by page, and shows content only with phi:read', async () => {
+    const client = new MllpClient({ host: '127.0.0.1', port: labPort });
+    for (const id of ['API-2', 'API-3', 'API-4']) expect((await client.send(oru(id))).code).toBe('AA');
+    await client.close();
+    const reader = await key(['messages:read']);
+    const engineer = await key(['messages:read', 'phi:read']);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: Response = await call(
+        'GET',
+        `/api/v1/messages?channel=lab&key=mrn:MRN-API-1&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        engineer,
+      );
+      expect(res.status).toBe(200);
+      const page = (await json(res)) as {
+        items: Array<{ control_id: string; keys?: unknown }>;
+        next_cursor: string | null;
+      };
+      seen.push(...page.items.map((i) => i.control_id));
+      expect(page.items.every((i) => i.keys !== undefined)).toBe(true);
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(['API-4', 'API-3', 'API-2', 'API-1']);
+
+    const byControl = await json(await call('GET', '/api/v1/messages?control_id=API-3', reader));
+    expect(byControl.items.map((i: { control_id: string }) => i.control_id)).toEqual(['API-3']);
+    expect(byControl.items[0].keys).toBeUndefined();
+
+    const metadata = await json(await call('GET', `/api/v1/messages/${messageId}`, reader));
+    expect(metadata.content).toBeUndefined();
+    expect(JSON.stringify(metadata)).not.toContain('DOE^JANE');
+    expect(metadata.deliveries.map((d: { destination: string }) => d.destination).sort()).toEqual([
+      'archive',
+      'ehr',
+    ]);
+
+    const full = await json(await call('GET', `/api/v1/messages/${messageId}`, engineer));
+    expect(full.content.raw.data).toContain('DOE^JANE');
+    expect(full.content.ack.data).toContain('MSA|AA|API-1');
+    const archive = full.deliveries.find((d: { destination: string }) => d.destination === 'archive');
+    expect(archive.payload.data).toContain('PID|1||MRN-API-1');
+
+    // Bad input: a clear 400 naming the parameter, unknown parameters refused.
+    const bad = await call('GET', '/api/v1/messages?limit=9999&colour=blue', reader);
+    expect(bad.status).toBe(400);
+    const problem = await json(bad);
+    expect(problem.invalid_params.map((p: { name: string }) => p.name).sort()).toEqual([
+      'query',
+      'query.limit',
+    ]);
+    const cursorBad = await call('GET', "/api/v1/messages?cursor=' OR 1=1 --", reader);
+    expect(cursorBad.status).toBe(400);
+    const traversal = await call('GET', '/api/v1/messages/..%2F..%2Fetc%2Fpasswd', reader);
+    expect([400, 404]).toContain(traversal.status);
+    const malformed = await fetch(`${base}/api/v1/messages/reprocess`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await key(['messages:replay'])}`,
+        'content-type': 'application/json',
+      },
+      body: '{"ids": [',
+    });
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('content-type')).toMatch(/problem\+json/);
+    const huge = await fetch(`${base}/api/v1/messages/reprocess`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await key(['messages:replay'])}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ ids: Array(200_000).fill('x') }),
+    });
+    expect(huge.status).toBe(413);
+    const unknownRoute = await call('GET', '/api/v1/nothing-here', reader);
+    expect(unknownRoute.status).toBe(404);
+    expect((await json(unknownRoute)).code).toBe('route.not_found');
+  });
+
+  it('groups dead letters and replays them by filter after a dry run', async () => {
+    const operator = await key(['messages:read', 'messages:replay']);
+    const groups = await json(await call('GET', '/api/v1/dead-letters?channel=lab', operator));
+    expect(groups.groups[0]).toMatchObject({ channel: 'lab', destination: 'ehr' });
+    expect(groups.groups[0].count).toBeGreaterThanOrEqual(1);
+    const dry = await json(await call('POST', '/api/v1/dead-letters/replay', operator, { channel: 'lab' }));
+    expect(dry).toMatchObject({ dry_run: true, requeued: [] });
+    expect(dry.count).toBe(groups.total);
+    const before = (await store.getDelivery(deadDelivery))?.status;
+    expect(['dead_lettered', 'pending', 'retrying']).toContain(before);
+  });
+
+  it('records every call in a hash-chained audit log: who, what, the filter names, content reads', async () => {
+    const auditor = await key(['audit:read']);
+    const res = await call('GET', '/api/v1/audit?action=GET%20/api/v1/messages/%7Bid%7D&limit=1000', auditor);
+    expect(res.status).toBe(200);
+    const { items } = (await json(res)) as {
+      items: Array<{ actor: string; outcome: string; content_read: boolean; object_ids: string[] }>;
+    };
+    expect(items.some((i) => i.content_read && i.object_ids.includes(messageId) && i.outcome === '200')).toBe(
+      true,
+    );
+    expect(items.some((i) => i.outcome === '401' && i.actor === 'anonymous')).toBe(true);
+    const searches = await json(
+      await call('GET', '/api/v1/audit?action=GET%20/api/v1/messages&limit=1000', auditor),
+    );
+    const byKey = searches.items.find(
+      (i: { filter?: Record<string, string> }) => i.filter?.key !== undefined,
+    );
+    expect(byKey.filter.key).toBe('mrn');
+    expect(JSON.stringify(searches)).not.toContain('MRN-API-1');
+    const verify = await json(await call('GET', '/api/v1/audit/verify', auditor));
+    expect(verify).toMatchObject({ ok: true });
+    expect(verify.rows).toBeGreaterThan(200);
+    expect((await new AuditLog(store).verify()).ok).toBe(true);
+  });
+
+  it('serves a valid OpenAPI 3.1 document declaring every operation’s security, and docs from npm', async () => {
+    const doc = await json(await fetch(`${base}/openapi.json`));
+    // The validator is an ES module: it runs in a node of its own.
+    writeFileSync(join(dir, 'openapi.json'), JSON.stringify(doc));
+    const check = `import { Validator } from '@seriousme/openapi-schema-validator';
+const r = await new Validator().validate(process.argv[1]);
+process.stdout.write(JSON.stringify({ valid: r.valid, version: new Validator().version, errors: r.errors ?? [] }));`;
+    const result = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', check, join(dir, 'openapi.json')], {
+        cwd: join(__dirname, '..', '..', '..', '..'),
+      }).toString(),
+    ) as { valid: boolean; errors: unknown[] };
+    expect(result.errors).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(doc.openapi).toBe('3.1.0');
+    let operations = 0;
+    for (const [path, item] of Object.entries(
+      doc.paths as Record<string, Record<string, Record<string, unknown>>>,
+    )) {
+      for (const [method, op] of Object.entries(item)) {
+        operations++;
+        const route = API_ROUTES.find((r) => r.path === path && r.method.toLowerCase() === method);
+        expect(op['x-sinew-scope']).toBe(route?.scope);
+        expect(op.security).toEqual(route?.scope === 'public' ? [] : [{ bearer: [route?.scope] }]);
+      }
+    }
+    expect(operations).toBe(API_ROUTES.length);
+    const page = await fetch(`${base}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await page.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const bundle = await fetch(`${base}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+});

@@ -1,0 +1,67 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { EngineLogger } from '@sinew/engine';
+import type { NextFunction, Request, Response } from 'express';
+import { AccessController } from './access.controller';
+import { AuditController } from './audit.controller';
+import { ChannelsController } from './channels.controller';
+import { apiContext } from './context';
+import { DeadLettersController } from './dead-letters.controller';
+import { API_DEPS, type ApiDeps } from './deps';
+import { DocsController } from './docs.controller';
+import { ApiGuard } from './guard';
+import { MessagesController } from './messages.controller';
+import { isApiPath } from './problem';
+
+/** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
+export const API_CONTROLLERS = [
+  ChannelsController,
+  MessagesController,
+  DeadLettersController,
+  AccessController,
+  AuditController,
+];
+
+/** The admin API (`/api/v1`, `/openapi.json`, `/docs`): the `api` role. */
+@Module({})
+export class ApiModule {
+  static register(deps: ApiDeps): DynamicModule {
+    return {
+      module: ApiModule,
+      controllers: [...API_CONTROLLERS, DocsController],
+      providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard],
+    };
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/**
+ * Records every admin API request in the audit log once its answer is sent: who, which
+ * operation (the route template, never a concrete path), which objects, the filter's names,
+ * from where, the status, and whether message content was returned.
+ */
+export function auditRequests(deps: Pick<ApiDeps, 'audit'>, logger: EngineLogger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!isApiPath(req.path)) return next();
+    res.on('finish', () => {
+      const c = apiContext(req);
+      const p = c.principal;
+      deps.audit
+        .append({
+          actor: p?.name ?? 'anonymous',
+          actorKind: p?.kind ?? 'anonymous',
+          ...(p?.via ? { via: p.via } : {}),
+          action: c.spec ? `${c.spec.method} ${c.spec.path}` : `${req.method} (no such route)`,
+          ...(c.objectIds.length > 0 ? { objectIds: [...new Set(c.objectIds)] } : {}),
+          ...(c.filter ? { filter: c.filter } : {}),
+          ...(req.ip ? { from: req.ip } : {}),
+          outcome: String(res.statusCode),
+          contentRead: c.contentRead ?? false,
+        })
+        .catch((err: unknown) => logger.error({ err: errorText(err) }, 'audit log append failed'));
+    });
+    next();
+  };
+}

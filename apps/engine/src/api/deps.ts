@@ -1,0 +1,18 @@
+import type { AccessService, AuditLog } from '@sinew/auth';
+import type { Engine, EngineLogger } from '@sinew/engine';
+import type { Store } from '@sinew/store';
+import type { RateLimiter, RatePolicy } from './rate-limit';
+
+/** What the admin API's controllers and guard work with. */
+export interface ApiDeps {
+  engine: Engine;
+  store: Store;
+  access: AccessService;
+  audit: AuditLog;
+  limiter: RateLimiter;
+  /** Requests per client and route. */
+  rate: RatePolicy;
+  logger: EngineLogger;
+}
+
+export const API_DEPS = Symbol('API_DEPS');
