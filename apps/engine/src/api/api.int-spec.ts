@@ -267,7 +267,10 @@ destinations:
     } while (cursor);
     expect(seen).toEqual(['API-4', 'API-3', 'API-2', 'API-1']);
 
-    const byControl = await json(await call('GET', '/api/v1/messages?control_id=API-3', reader));
+    const limited = await call('GET', '/api/v1/messages?control_id=API-3', reader);
+    expect(limited.headers.get('ratelimit-policy')).toBe('"client";q=100000;w=60');
+    expect(limited.headers.get('ratelimit')).toMatch(/^"client";r=\d+;t=\d+$/);
+    const byControl = await json(limited);
     expect(byControl.items.map((i: { control_id: string }) => i.control_id)).toEqual(['API-3']);
     expect(byControl.items[0].keys).toBeUndefined();
 
