@@ -202,7 +202,7 @@ describe('http source: protocol checks', () => {
     const { base, ingest } = await startSource(undefined, { max_body_bytes: 1024 });
     const announced = await post(base, Buffer.alloc(4096, 0x41), 'application/json');
     expect(announced.status).toBe(413);
-    expect(diagnostics(announced.text)).toBe('the body is larger than the limit of 1024 bytes');
+    expect(diagnostics(announced.text)).toBe('the body is larger than the limit of 1024 bytes (max_body_bytes)');
     // Chunked: no Content-Length, the limit is found while reading.
     const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(
@@ -215,7 +215,8 @@ describe('http source: protocol checks', () => {
         },
       );
       req.on('error', reject);
-      req.write(Buffer.alloc(800, 0x41));
+      // A JSON string: well-formed as far as it goes.
+      req.write(`"${'A'.repeat(799)}`);
       req.write(Buffer.alloc(800, 0x41));
       req.end();
     });
@@ -322,9 +323,22 @@ describe('http source config', () => {
       listen: { host: '127.0.0.1', port: 8081 },
       path: '/',
       max_body_bytes: 10 * 1024 * 1024,
+      max_json_depth: 100,
+      max_json_values: 1_000_000,
+      max_body_bytes_in_flight: 64 * 1024 * 1024,
+      headers_timeout_ms: 10_000,
       request_timeout_ms: 30_000,
+      keep_alive_timeout_ms: 5_000,
+      max_connections: 256,
+      max_connections_per_client: 32,
       retry_after_seconds: 5,
     });
+    expect(httpSourceConfig.safeParse({ headers_timeout_ms: 5_000, request_timeout_ms: 1_000 }).error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['headers_timeout_ms'],
+        message: 'headers_timeout_ms must not be longer than request_timeout_ms',
+      }),
+    ]);
     expect(httpSourceConfig.parse({ listen: '0.0.0.0:8443' }).listen).toEqual({
       host: '0.0.0.0',
       port: 8443,
