@@ -160,24 +160,27 @@ destinations:
     ['chunked', { chunked: true }],
     ['with Expect: 100-continue', { expectContinue: true }],
   ])(
-    'refuses a 100 MB body %s with 413 at the limit, its memory far below the body',
+    'refuses a 100 MB body %s with 413 at the limit, its memory far below the body, every time',
     async (_name, options) => {
       const pid = engine.child.pid as number;
-      const { value: res, growth } = await rssGrowth(pid, () =>
-        rawPost(httpPort, { bodyBytes: 100 * MB, prefix: '{"resourceType":"Binary","data":"', ...options }),
-      );
-      process.stdout.write(
-        `100 MB ${_name}: ${res.status} after ${res.ms} ms, ${(res.sent / MB).toFixed(1)} MB sent, ` +
-          `engine RSS +${(growth / MB).toFixed(1)} MB\n`,
-      );
-      expect(res.status).toBe(413);
-      expect(diagnostics(res.body)).toEqual({
-        severity: 'error',
-        code: 'too-long',
-        diagnostics: `the body is larger than the limit of ${10 * MB} bytes (max_body_bytes)`,
-      });
-      expect(growth).toBeLessThan(60 * MB);
-      expect(res.ms).toBeLessThan(5_000);
+      // Several rounds: the answer must reach the client every time, not be lost to a reset.
+      for (let round = 0; round < 5; round++) {
+        const { value: res, growth } = await rssGrowth(pid, () =>
+          rawPost(httpPort, { bodyBytes: 100 * MB, prefix: '{"resourceType":"Binary","data":"', ...options }),
+        );
+        process.stdout.write(
+          `100 MB ${_name}: ${res.status} after ${res.ms} ms, ${(res.sent / MB).toFixed(1)} MB sent, ` +
+            `engine RSS +${(growth / MB).toFixed(1)} MB\n`,
+        );
+        expect(res.status).toBe(413);
+        expect(diagnostics(res.body)).toEqual({
+          severity: 'error',
+          code: 'too-long',
+          diagnostics: `the body is larger than the limit of ${10 * MB} bytes (max_body_bytes)`,
+        });
+        expect(growth).toBeLessThan(60 * MB);
+        expect(res.ms).toBeLessThan(5_000);
+      }
       // Still serving.
       expect((await fetch(`http://127.0.0.1:${httpPort}/`)).status).toBe(200);
     },
