@@ -1,8 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, mllpExchange, ROOT, startEngineProcess, type EngineProcess } from '../support/engine-process';
+import {
+  freePort,
+  mllpExchange,
+  ROOT,
+  startEngineProcess,
+  type EngineProcess,
+} from '../support/engine-process';
 import { sleep } from '../support/wait';
 
 /**
@@ -130,7 +136,7 @@ describe('the HTTP source under hostile clients (sinew start)', () => {
     httpPort = await freePort();
     mllpPort = await freePort();
     const channels = join(dir, 'channels');
-    require('node:fs').mkdirSync(channels);
+    mkdirSync(channels);
     writeFileSync(
       join(channels, 'web.yaml'),
       `id: web
@@ -189,8 +195,9 @@ destinations:
   it('four 9 MB nested-array JSON bodies at once: refused fast, memory bounded, MLLP ACKs on time', async () => {
     const pid = engine.child.pid as number;
     // Warm the MLLP channel, then measure its ACK latency while the HTTP clients send.
-    for (let i = 0; i < 5; i++) await mllpExchange(mllpPort, Buffer.from(SAMPLE.replace('DEMO-ORU-0001', `W${i}`)));
-    const deep = Buffer.from('['.repeat(9 * MB / 2) + ']'.repeat(9 * MB / 2));
+    for (let i = 0; i < 5; i++)
+      await mllpExchange(mllpPort, Buffer.from(SAMPLE.replace('DEMO-ORU-0001', `W${i}`)));
+    const deep = Buffer.from('['.repeat((9 * MB) / 2) + ']'.repeat((9 * MB) / 2));
     const wide = Buffer.from(`[${'[],'.repeat(3 * MB - 1)}[]]`);
     const latencies: number[] = [];
     let sending = true;
@@ -213,7 +220,8 @@ destinations:
       return all;
     });
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] as number;
+    const pct = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] as number;
     process.stdout.write(
       `4 × 9 MB nested arrays: ${answers.map((a) => `${a.status} in ${a.ms} ms`).join(', ')}; ` +
         `engine RSS +${(growth / MB).toFixed(1)} MB; MLLP ACK latency over ${latencies.length}: ` +

@@ -203,7 +203,9 @@ describe('http source: protocol checks', () => {
     const { base, ingest } = await startSource(undefined, { max_body_bytes: 1024 });
     const announced = await post(base, Buffer.alloc(4096, 0x41), 'application/json');
     expect(announced.status).toBe(413);
-    expect(diagnostics(announced.text)).toBe('the body is larger than the limit of 1024 bytes (max_body_bytes)');
+    expect(diagnostics(announced.text)).toBe(
+      'the body is larger than the limit of 1024 bytes (max_body_bytes)',
+    );
     // Chunked: no Content-Length, the limit is found while reading.
     const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(
@@ -334,7 +336,9 @@ describe('http source config', () => {
       max_connections_per_client: 32,
       retry_after_seconds: 5,
     });
-    expect(httpSourceConfig.safeParse({ headers_timeout_ms: 5_000, request_timeout_ms: 1_000 }).error?.issues).toEqual([
+    expect(
+      httpSourceConfig.safeParse({ headers_timeout_ms: 5_000, request_timeout_ms: 1_000 }).error?.issues,
+    ).toEqual([
       expect.objectContaining({
         path: ['headers_timeout_ms'],
         message: 'headers_timeout_ms must not be longer than request_timeout_ms',
@@ -388,7 +392,8 @@ function rawConnection(port: number, localAddress = '127.0.0.1') {
   };
 }
 
-const HEAD = 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+const HEAD =
+  'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
 
 describe('http source: limits', () => {
   it('closes 50 slowloris connections (headers a byte at a time, bodies dripping) by its timeouts; a normal client is served meanwhile', async () => {
@@ -497,7 +502,8 @@ describe('http source: limits', () => {
       max_body_bytes_in_flight: 1_500,
     });
     const port = source.port?.() as number;
-    const head = 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n';
+    const head =
+      'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n';
     const a = rawConnection(port);
     a.socket.write(`${head}"${'a'.repeat(849)}`);
     await sleep(100);
@@ -547,7 +553,12 @@ describe('http source: limits', () => {
     });
     expect(wide.received).toMatch(/^HTTP\/1\.1 413 /);
     expect(outcome(wide.received)).toMatchObject({
-      issue: [{ code: 'too-long', diagnostics: 'the JSON body holds more than the limit of 50 values (max_json_values)' }],
+      issue: [
+        {
+          code: 'too-long',
+          diagnostics: 'the JSON body holds more than the limit of 50 values (max_json_values)',
+        },
+      ],
     });
     expect(within.status).toBe(202);
     expect(ingest.requests).toHaveLength(1);

@@ -16,95 +16,97 @@ import { JsonScanner, type JsonScanProblem, type JsonScanResult } from './json-s
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
-export const httpSourceConfig = z.strictObject({
-  listen: listenField(8081, 'Address to accept HTTP(S) requests on:'),
-  path: z
-    .string()
-    .regex(/^\/[^?#\s]*$/, 'a path starts with / and has no query, fragment or spaces')
-    .default('/')
-    .describe('URL path messages are POSTed to; other paths answer 404.'),
-  tls: serverTlsConfig
-    .optional()
-    .describe('Serve HTTPS (TLS 1.2 or later); with `request_cert`, mutual TLS.'),
-  max_body_bytes: z
-    .number()
-    .int()
-    .positive()
-    .default(10 * 1024 * 1024)
-    .describe('Largest request body accepted, in bytes; a larger one is answered 413.'),
-  auth_token: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
-        'Write it as `${ENV_VAR}` to keep it out of the channel file.',
+export const httpSourceConfig = z
+  .strictObject({
+    listen: listenField(8081, 'Address to accept HTTP(S) requests on:'),
+    path: z
+      .string()
+      .regex(/^\/[^?#\s]*$/, 'a path starts with / and has no query, fragment or spaces')
+      .default('/')
+      .describe('URL path messages are POSTed to; other paths answer 404.'),
+    tls: serverTlsConfig
+      .optional()
+      .describe('Serve HTTPS (TLS 1.2 or later); with `request_cert`, mutual TLS.'),
+    max_body_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 * 1024)
+      .describe('Largest request body accepted, in bytes; a larger one is answered 413.'),
+    auth_token: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
+          'Write it as `${ENV_VAR}` to keep it out of the channel file.',
+      ),
+    max_json_depth: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe(
+        'Deepest nesting of objects and arrays accepted in a JSON or FHIR body; a deeper one is answered 400 ' +
+          'as soon as it crosses the limit, before anything parses it.',
+      ),
+    max_json_values: z
+      .number()
+      .int()
+      .positive()
+      .default(1_000_000)
+      .describe(
+        'Most values (objects, arrays, strings, numbers, literals) accepted in a JSON or FHIR body; a body ' +
+          'with more is answered 413 as soon as it crosses the limit. A 10 MB FHIR Bundle holds about 600,000.',
+      ),
+    max_body_bytes_in_flight: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024)
+      .describe(
+        'Most request body bytes held at once over all requests (being received, or waiting for the engine); ' +
+          'a request that would go past it is answered 503 with Retry-After. At least `max_body_bytes` is allowed.',
+      ),
+    headers_timeout_ms: millis(
+      10_000,
+      'Longest time a client may take to send the request line and headers; the connection is then closed ' +
+        '(408). At most `request_timeout_ms`.',
     ),
-  max_json_depth: z
-    .number()
-    .int()
-    .positive()
-    .default(100)
-    .describe(
-      'Deepest nesting of objects and arrays accepted in a JSON or FHIR body; a deeper one is answered 400 ' +
-        'as soon as it crosses the limit, before anything parses it.',
+    request_timeout_ms: millis(
+      30_000,
+      'Longest time a client may take to send a whole request, body included; the connection is then closed (408).',
     ),
-  max_json_values: z
-    .number()
-    .int()
-    .positive()
-    .default(1_000_000)
-    .describe(
-      'Most values (objects, arrays, strings, numbers, literals) accepted in a JSON or FHIR body; a body ' +
-        'with more is answered 413 as soon as it crosses the limit. A 10 MB FHIR Bundle holds about 600,000.',
+    keep_alive_timeout_ms: millis(
+      5_000,
+      'How long an idle kept-alive connection stays open waiting for the next request.',
     ),
-  max_body_bytes_in_flight: z
-    .number()
-    .int()
-    .positive()
-    .default(64 * 1024 * 1024)
-    .describe(
-      'Most request body bytes held at once over all requests (being received, or waiting for the engine); ' +
-        'a request that would go past it is answered 503 with Retry-After. At least `max_body_bytes` is allowed.',
-    ),
-  headers_timeout_ms: millis(
-    10_000,
-    'Longest time a client may take to send the request line and headers; the connection is then closed ' +
-      '(408). At most `request_timeout_ms`.',
-  ),
-  request_timeout_ms: millis(
-    30_000,
-    'Longest time a client may take to send a whole request, body included; the connection is then closed (408).',
-  ),
-  keep_alive_timeout_ms: millis(
-    5_000,
-    'How long an idle kept-alive connection stays open waiting for the next request.',
-  ),
-  max_connections: z
-    .number()
-    .int()
-    .positive()
-    .default(256)
-    .describe('Most connections open at once; further ones are closed on arrival.'),
-  max_connections_per_client: z
-    .number()
-    .int()
-    .positive()
-    .default(32)
-    .describe(
-      'Most connections open at once from one client address (so most requests it has under way); further ' +
-        'ones are closed on arrival. Behind a proxy every client has its address: raise it there.',
-    ),
-  retry_after_seconds: z
-    .number()
-    .int()
-    .min(0)
-    .default(5)
-    .describe('`Retry-After` sent with 503 when a message could not be stored, or the server is busy.'),
-}).refine((c) => c.headers_timeout_ms <= c.request_timeout_ms, {
-  path: ['headers_timeout_ms'],
-  message: 'headers_timeout_ms must not be longer than request_timeout_ms',
-});
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(256)
+      .describe('Most connections open at once; further ones are closed on arrival.'),
+    max_connections_per_client: z
+      .number()
+      .int()
+      .positive()
+      .default(32)
+      .describe(
+        'Most connections open at once from one client address (so most requests it has under way); further ' +
+          'ones are closed on arrival. Behind a proxy every client has its address: raise it there.',
+      ),
+    retry_after_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe('`Retry-After` sent with 503 when a message could not be stored, or the server is busy.'),
+  })
+  .refine((c) => c.headers_timeout_ms <= c.request_timeout_ms, {
+    path: ['headers_timeout_ms'],
+    message: 'headers_timeout_ms must not be longer than request_timeout_ms',
+  });
 export type HttpSourceConfig = z.output<typeof httpSourceConfig>;
 
 const PROCESSING_FAILED = 'the message could not be processed; send it again later';

@@ -1,6 +1,12 @@
 import { findJsonSyntaxError, JsonScanner, type JsonScanLimits } from './json-syntax';
 
-const VALID = ['{}', '[]', ' {"a": [1, -2.5e3, true, false, null, "x\\u00e9\\n"], "b": {"c": ""}} ', '0', '"s"'];
+const VALID = [
+  '{}',
+  '[]',
+  ' {"a": [1, -2.5e3, true, false, null, "x\\u00e9\\n"], "b": {"c": ""}} ',
+  '0',
+  '"s"',
+];
 const INVALID: Array<[string, { line: number; column: number; expected: string; truncated: boolean }]> = [
   ['{\n  "a": [Testpatient]\n}', { line: 2, column: 9, expected: 'a value', truncated: false }],
   ['{"a" 1}', { line: 1, column: 6, expected: "':'", truncated: false }],
@@ -108,7 +114,23 @@ describe('JsonScanner', () => {
   });
 
   it('agrees with JSON.parse on random texts cut at random places', () => {
-    const pieces = ['{', '}', '[', ']', ',', ':', '"k"', '"\\u00e9"', '1', '-0.5e2', 'true', 'null', ' ', '\n', 'x'];
+    const pieces = [
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      ':',
+      '"k"',
+      '"\\u00e9"',
+      '1',
+      '-0.5e2',
+      'true',
+      'null',
+      ' ',
+      '\n',
+      'x',
+    ];
     let seed = 7;
     const random = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -125,7 +147,11 @@ describe('JsonScanner', () => {
       }
       const scanned = scan(text, LIMITS, 1 + random(4));
       expect([text, 'result' in scanned]).toEqual([text, valid]);
-      if (!valid) expect([text, scanned]).toEqual([text, { problem: { kind: 'syntax', ...findJsonSyntaxError(text) } }]);
+      if (!valid)
+        expect([text, scanned]).toEqual([
+          text,
+          { problem: { kind: 'syntax', ...findJsonSyntaxError(text) } },
+        ]);
     }
   });
 });

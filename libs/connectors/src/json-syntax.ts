@@ -82,7 +82,6 @@ const LITERALS: Record<number, Uint8Array> = {
   0x66: Buffer.from('false'),
   0x6e: Buffer.from('null'),
 };
-const RESOURCE_TYPE = Buffer.from('resourceType');
 /** Longest property name or resourceType value kept to be read (escapes included). */
 const CAPTURE_MAX = 256;
 
@@ -291,7 +290,8 @@ export class JsonScanner {
     if (this.failed) return { problem: this.failed };
     let state = this.state;
     // A number at the very end is complete once the text ends after a digit.
-    if (state === S_ZERO || state === S_INT || state === S_FRACTION || state === S_EXP_DIGITS) state = S_AFTER;
+    if (state === S_ZERO || state === S_INT || state === S_FRACTION || state === S_EXP_DIGITS)
+      state = S_AFTER;
     if (state !== S_AFTER || this.depth !== 0) {
       return { problem: this.fail(state === S_AFTER ? this.closer() : (EXPECTED[state] ?? 'a value'), true) };
     }
