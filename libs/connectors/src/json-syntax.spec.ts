@@ -30,6 +30,15 @@ describe('findJsonSyntaxError', () => {
     expect(() => JSON.parse(text)).toThrow();
     expect(findJsonSyntaxError(text)).toEqual(error);
   });
+
+  it('locates the error of a text nested a million levels deep (no recursion)', () => {
+    expect(findJsonSyntaxError('['.repeat(1_000_000))).toEqual({
+      line: 1,
+      column: 1_000_001,
+      expected: 'a value',
+      truncated: true,
+    });
+  });
 });
 
 const LIMITS: JsonScanLimits = { maxDepth: 100, maxValues: 1_000_000 };
