@@ -329,7 +329,6 @@ describe('http source config', () => {
       max_json_depth: 100,
       max_json_values: 1_000_000,
       max_body_bytes_in_flight: 64 * 1024 * 1024,
-      headers_timeout_ms: 10_000,
       request_timeout_ms: 30_000,
       keep_alive_timeout_ms: 5_000,
       max_connections: 256,

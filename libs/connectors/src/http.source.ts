@@ -68,11 +68,15 @@ export const httpSourceConfig = z
         'Most request body bytes held at once over all requests (being received, or waiting for the engine); ' +
           'a request that would go past it is answered 503 with Retry-After. At least `max_body_bytes` is allowed.',
       ),
-    headers_timeout_ms: millis(
-      10_000,
-      'Longest time a client may take to send the request line and headers; the connection is then closed ' +
-        '(408). At most `request_timeout_ms`.',
-    ),
+    headers_timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Longest time a client may take to send the request line and headers; the connection is then closed ' +
+          '(408). At most `request_timeout_ms`; when not set, 10000, or `request_timeout_ms` when that is shorter.',
+      ),
     request_timeout_ms: millis(
       30_000,
       'Longest time a client may take to send a whole request, body included; the connection is then closed (408).',
@@ -103,7 +107,7 @@ export const httpSourceConfig = z
       .default(5)
       .describe('`Retry-After` sent with 503 when a message could not be stored, or the server is busy.'),
   })
-  .refine((c) => c.headers_timeout_ms <= c.request_timeout_ms, {
+  .refine((c) => c.headers_timeout_ms === undefined || c.headers_timeout_ms <= c.request_timeout_ms, {
     path: ['headers_timeout_ms'],
     message: 'headers_timeout_ms must not be longer than request_timeout_ms',
   });
@@ -166,6 +170,8 @@ function jsonRefusal(problem: JsonScanProblem): HttpAnswer {
   }
 }
 
+/** `headers_timeout_ms` when not set (or `request_timeout_ms` when that is shorter). */
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 /** How long a connection refused mid-body stays half-open so the client can read the answer. */
 const LINGER_MS = 2_000;
 /** Least time between two warnings about refused connections. */
@@ -219,12 +225,9 @@ export class HttpSource implements Source {
 
   async start(): Promise<void> {
     if (this.server) throw new Error('the HTTP source is already started');
-    const {
-      tls,
-      request_timeout_ms: requestTimeout,
-      headers_timeout_ms: headersTimeout,
-      keep_alive_timeout_ms: keepAliveTimeout,
-    } = this.config;
+    const { tls, request_timeout_ms: requestTimeout, keep_alive_timeout_ms: keepAliveTimeout } = this.config;
+    const headersTimeout =
+      this.config.headers_timeout_ms ?? Math.min(DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
     const options = {
       requestTimeout,
       headersTimeout,
