@@ -212,9 +212,17 @@ destinations:
       }
     })();
     const { value: answers, growth } = await rssGrowth(pid, async () => {
-      const all = await Promise.all(
+      const hostile = Promise.all(
         [deep, wide, deep, wide].map((body) => rawPost(httpPort, { bodyBytes: body.length, body })),
       );
+      // A well-behaved client on the same channel is served meanwhile.
+      const patient = await fetch(`http://127.0.0.1:${httpPort}/`, {
+        method: 'POST',
+        body: '{"resourceType":"Patient","active":true}',
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      expect(patient.status).toBe(202);
+      const all = await hostile;
       sending = false;
       await mllp;
       return all;
