@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { describeWithPeer } from '@sinew/test-support/peers';
@@ -202,7 +203,9 @@ describe('http source: protocol checks', () => {
     const { base, ingest } = await startSource(undefined, { max_body_bytes: 1024 });
     const announced = await post(base, Buffer.alloc(4096, 0x41), 'application/json');
     expect(announced.status).toBe(413);
-    expect(diagnostics(announced.text)).toBe('the body is larger than the limit of 1024 bytes');
+    expect(diagnostics(announced.text)).toBe(
+      'the body is larger than the limit of 1024 bytes (max_body_bytes)',
+    );
     // Chunked: no Content-Length, the limit is found while reading.
     const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(
@@ -215,7 +218,8 @@ describe('http source: protocol checks', () => {
         },
       );
       req.on('error', reject);
-      req.write(Buffer.alloc(800, 0x41));
+      // A JSON string: well-formed as far as it goes.
+      req.write(`"${'A'.repeat(799)}`);
       req.write(Buffer.alloc(800, 0x41));
       req.end();
     });
@@ -322,9 +326,23 @@ describe('http source config', () => {
       listen: { host: '127.0.0.1', port: 8081 },
       path: '/',
       max_body_bytes: 10 * 1024 * 1024,
+      max_json_depth: 100,
+      max_json_values: 1_000_000,
+      max_body_bytes_in_flight: 64 * 1024 * 1024,
       request_timeout_ms: 30_000,
+      keep_alive_timeout_ms: 5_000,
+      max_connections: 256,
+      max_connections_per_client: 32,
       retry_after_seconds: 5,
     });
+    expect(
+      httpSourceConfig.safeParse({ headers_timeout_ms: 5_000, request_timeout_ms: 1_000 }).error?.issues,
+    ).toEqual([
+      expect.objectContaining({
+        path: ['headers_timeout_ms'],
+        message: 'headers_timeout_ms must not be longer than request_timeout_ms',
+      }),
+    ]);
     expect(httpSourceConfig.parse({ listen: '0.0.0.0:8443' }).listen).toEqual({
       host: '0.0.0.0',
       port: 8443,
@@ -347,3 +365,209 @@ describe('http source config', () => {
     await expect(post(`http://127.0.0.1:${port}/in`, '{"a":1}', 'application/json')).rejects.toThrow();
   });
 });
+
+/** A raw connection, from `localAddress` (any 127.x.y.z is loopback): what it got, and when it closed. */
+function rawConnection(port: number, localAddress = '127.0.0.1') {
+  const socket = connect({ port, host: '127.0.0.1', localAddress });
+  const opened = Date.now();
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - opened)));
+  return {
+    socket,
+    closed,
+    get received() {
+      return received;
+    },
+    /** Writes `text` a byte every `everyMs` until it is sent or the connection closes. */
+    async drip(text: string, everyMs: number) {
+      for (const ch of text) {
+        if (socket.destroyed || socket.writableEnded) return;
+        socket.write(ch);
+        await sleep(everyMs);
+      }
+    },
+  };
+}
+
+const HEAD =
+  'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+
+describe('http source: limits', () => {
+  it('closes 50 slowloris connections (headers a byte at a time, bodies dripping) by its timeouts; a normal client is served meanwhile', async () => {
+    const { base, source } = await startSource(undefined, {
+      headers_timeout_ms: 1_000,
+      request_timeout_ms: 2_000,
+      max_connections_per_client: 100,
+    });
+    const port = source.port?.() as number;
+    const slowHeaders = Array.from({ length: 25 }, () => rawConnection(port));
+    const slowBodies = Array.from({ length: 25 }, () => rawConnection(port));
+    for (const c of slowHeaders) void c.drip(HEAD, 50);
+    for (const c of slowBodies) {
+      c.socket.write(HEAD);
+      void c.drip(`"${'x'.repeat(198)}"`, 50);
+    }
+    // A normal client, from another address, keeps being served.
+    const answered: Array<{ status: number; ms: number }> = [];
+    let slowOpen = true;
+    void Promise.all([...slowHeaders, ...slowBodies].map((c) => c.closed)).then(() => (slowOpen = false));
+    while (slowOpen) {
+      const started = Date.now();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          `${base}/`,
+          { method: 'POST', localAddress: '127.0.0.2', headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end('{"a":1}');
+      });
+      answered.push({ status, ms: Date.now() - started });
+      await sleep(100);
+    }
+    const headerClosed = await Promise.all(slowHeaders.map((c) => c.closed));
+    const bodyClosed = await Promise.all(slowBodies.map((c) => c.closed));
+    // Closed by the headers timeout (1 s), or by the request timeout (2 s), a checking interval late at most.
+    for (const ms of headerClosed) expect(ms).toBeLessThan(1_800);
+    for (const ms of bodyClosed) expect(ms).toBeGreaterThanOrEqual(1_900);
+    for (const ms of bodyClosed) expect(ms).toBeLessThan(3_000);
+    // The server says why (408) where it can.
+    for (const c of [...slowHeaders, ...slowBodies]) expect(c.received).toMatch(/^(HTTP\/1\.1 408|$)/);
+    expect(answered.length).toBeGreaterThan(10);
+    expect(answered.every((a) => a.status === 202 && a.ms < 500)).toBe(true);
+  });
+
+  it('closes connections past max_connections_per_client on arrival; other clients are served', async () => {
+    const { base, source, logger } = await startSource(undefined, { max_connections_per_client: 2 });
+    const port = source.port?.() as number;
+    const first = rawConnection(port);
+    const second = rawConnection(port);
+    await sleep(100);
+    const third = rawConnection(port);
+    expect(await third.closed).toBeLessThan(500);
+    expect(third.received).toBe('');
+    const elsewhere = await new Promise<number>((resolve, reject) =>
+      httpRequest(`${base}/`, { localAddress: '127.0.0.2' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end(),
+    );
+    expect(elsewhere).toBe(200);
+    first.socket.destroy();
+    second.socket.destroy();
+    await Promise.all([first.closed, second.closed]);
+    await sleep(50);
+    expect((await fetch(`${base}/`)).status).toBe(200);
+    expect(logger.entries).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'HTTP connections closed on arrival: a connection limit was reached',
+      }),
+    );
+  });
+
+  it('closes connections past max_connections on arrival', async () => {
+    const { source } = await startSource(undefined, { max_connections: 2 });
+    const port = source.port?.() as number;
+    const open = [rawConnection(port, '127.0.0.3'), rawConnection(port, '127.0.0.4')];
+    await sleep(100);
+    const third = rawConnection(port, '127.0.0.5');
+    expect(await third.closed).toBeLessThan(500);
+    for (const c of open) expect(c.socket.destroyed).toBe(false);
+    for (const c of open) c.socket.destroy();
+  });
+
+  it('closes an idle kept-alive connection after keep_alive_timeout_ms', async () => {
+    const { source } = await startSource(undefined, { keep_alive_timeout_ms: 300 });
+    const c = rawConnection(source.port?.() as number);
+    c.socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const ms = await c.closed;
+    expect(c.received).toMatch(/^HTTP\/1\.1 200/);
+    // Node gives an idle connection up to a second past the timeout.
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(2_000);
+  });
+
+  it('answers 503 with Retry-After when the bodies held at once would pass max_body_bytes_in_flight', async () => {
+    const { source, base } = await startSource(undefined, {
+      max_body_bytes: 1_000,
+      max_body_bytes_in_flight: 1_500,
+    });
+    const port = source.port?.() as number;
+    const head =
+      'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n';
+    const a = rawConnection(port);
+    a.socket.write(`${head}"${'a'.repeat(849)}`);
+    await sleep(100);
+    const b = rawConnection(port);
+    // 850 more bytes would make 1700 held.
+    b.socket.write(`${head}"${'b'.repeat(849)}`);
+    await b.closed;
+    expect(b.received).toMatch(/^HTTP\/1\.1 503 /);
+    expect(b.received).toMatch(/\r\nretry-after: 5\r\n/i);
+    expect(b.received).toContain('too many message bodies at once');
+    // The first one, within the budget, is taken.
+    a.socket.write(`${'a'.repeat(49)}"`);
+    await waitForText(() => a.received, /\r\n\r\n\{"id"/);
+    expect(a.received).toMatch(/^HTTP\/1\.1 202 /);
+    a.socket.destroy();
+    // Its bytes are given back: the next one is taken too.
+    expect((await post(base, '"x"', 'application/json')).status).toBe(202);
+  });
+
+  it('refuses a JSON body past max_json_depth or max_json_values as it arrives, before it ends', async () => {
+    const { source, ingest } = await startSource(undefined, { max_json_depth: 8, max_json_values: 50 });
+    const port = source.port?.() as number;
+    const head = (length: number) =>
+      `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\nContent-Length: ${length}\r\n\r\n`;
+    // Neither body is sent in full: the answer comes while the client still owes most of it.
+    const deep = rawConnection(port);
+    deep.socket.write(`${head(1_000_000)}${'['.repeat(9)}`);
+    const wide = rawConnection(port);
+    wide.socket.write(`${head(1_000_000)}[${'1,'.repeat(51)}`);
+    const within = await post(
+      `http://127.0.0.1:${port}/`,
+      `${'['.repeat(8)}${']'.repeat(8)}`,
+      'application/json',
+    );
+    await Promise.all([deep.closed, wide.closed]);
+    const outcome = (raw: string) => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as unknown;
+    expect(deep.received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(outcome(deep.received)).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'too-long',
+          diagnostics: 'the JSON body nests deeper than the limit of 8 levels (max_json_depth)',
+        },
+      ],
+    });
+    expect(wide.received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(outcome(wide.received)).toMatchObject({
+      issue: [
+        {
+          code: 'too-long',
+          diagnostics: 'the JSON body holds more than the limit of 50 values (max_json_values)',
+        },
+      ],
+    });
+    expect(within.status).toBe(202);
+    expect(ingest.requests).toHaveLength(1);
+  });
+});
+
+async function waitForText(read: () => string, pattern: RegExp, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!pattern.test(read())) {
+    if (Date.now() > until) throw new Error(`not received: ${pattern}`);
+    await sleep(20);
+  }
+}

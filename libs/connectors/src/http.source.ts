@@ -6,48 +6,111 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { handlerFailureNack } from '@sinew/mllp';
 import { z } from 'zod';
 import { errorCode, formatHostPort, listenField, millis } from './common';
 import { httpReply } from './acker';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
-import { findJsonSyntaxError } from './json-syntax';
+import { JsonScanner, type JsonScanProblem, type JsonScanResult } from './json-syntax';
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
 import { loadServerTls, serverTlsConfig } from './tls-config';
 
-export const httpSourceConfig = z.strictObject({
-  listen: listenField(8081, 'Address to accept HTTP(S) requests on:'),
-  path: z
-    .string()
-    .regex(/^\/[^?#\s]*$/, 'a path starts with / and has no query, fragment or spaces')
-    .default('/')
-    .describe('URL path messages are POSTed to; other paths answer 404.'),
-  tls: serverTlsConfig
-    .optional()
-    .describe('Serve HTTPS (TLS 1.2 or later); with `request_cert`, mutual TLS.'),
-  max_body_bytes: z
-    .number()
-    .int()
-    .positive()
-    .default(10 * 1024 * 1024)
-    .describe('Largest request body accepted, in bytes; a larger one is answered 413.'),
-  auth_token: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
-      'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
-        'Write it as `${ENV_VAR}` to keep it out of the channel file.',
+export const httpSourceConfig = z
+  .strictObject({
+    listen: listenField(8081, 'Address to accept HTTP(S) requests on:'),
+    path: z
+      .string()
+      .regex(/^\/[^?#\s]*$/, 'a path starts with / and has no query, fragment or spaces')
+      .default('/')
+      .describe('URL path messages are POSTed to; other paths answer 404.'),
+    tls: serverTlsConfig
+      .optional()
+      .describe('Serve HTTPS (TLS 1.2 or later); with `request_cert`, mutual TLS.'),
+    max_body_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 * 1024)
+      .describe('Largest request body accepted, in bytes; a larger one is answered 413.'),
+    auth_token: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
+          'Write it as `${ENV_VAR}` to keep it out of the channel file.',
+      ),
+    max_json_depth: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe(
+        'Deepest nesting of objects and arrays accepted in a JSON or FHIR body; a deeper one is answered 400 ' +
+          'as soon as it crosses the limit, before anything parses it.',
+      ),
+    max_json_values: z
+      .number()
+      .int()
+      .positive()
+      .default(1_000_000)
+      .describe(
+        'Most values (objects, arrays, strings, numbers, literals) accepted in a JSON or FHIR body; a body ' +
+          'with more is answered 413 as soon as it crosses the limit. A 10 MB FHIR Bundle holds about 600,000.',
+      ),
+    max_body_bytes_in_flight: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024)
+      .describe(
+        'Most request body bytes held at once over all requests (being received, or waiting for the engine); ' +
+          'a request that would go past it is answered 503 with Retry-After. At least `max_body_bytes` is allowed.',
+      ),
+    headers_timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Longest time a client may take to send the request line and headers; the connection is then closed ' +
+          '(408). At most `request_timeout_ms`; when not set, 10000, or `request_timeout_ms` when that is shorter.',
+      ),
+    request_timeout_ms: millis(
+      30_000,
+      'Longest time a client may take to send a whole request, body included; the connection is then closed (408).',
     ),
-  request_timeout_ms: millis(30_000, 'Longest time a client may take to send a whole request.'),
-  retry_after_seconds: z
-    .number()
-    .int()
-    .min(0)
-    .default(5)
-    .describe('`Retry-After` sent with 503 when a message could not be stored.'),
-});
+    keep_alive_timeout_ms: millis(
+      5_000,
+      'How long an idle kept-alive connection stays open waiting for the next request.',
+    ),
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(256)
+      .describe('Most connections open at once; further ones are closed on arrival.'),
+    max_connections_per_client: z
+      .number()
+      .int()
+      .positive()
+      .default(32)
+      .describe(
+        'Most connections open at once from one client address (so most requests it has under way); further ' +
+          'ones are closed on arrival. Behind a proxy every client has its address: raise it there.',
+      ),
+    retry_after_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe('`Retry-After` sent with 503 when a message could not be stored, or the server is busy.'),
+  })
+  .refine((c) => c.headers_timeout_ms === undefined || c.headers_timeout_ms <= c.request_timeout_ms, {
+    path: ['headers_timeout_ms'],
+    message: 'headers_timeout_ms must not be longer than request_timeout_ms',
+  });
 export type HttpSourceConfig = z.output<typeof httpSourceConfig>;
 
 const PROCESSING_FAILED = 'the message could not be processed; send it again later';
@@ -75,13 +138,44 @@ function looksLikeHl7(body: Buffer): boolean {
   return /^\s*(MSH|FHS|BHS)/.test(head);
 }
 
-/** A JSON syntax error as a diagnostics text: where it is, never what the body holds. */
-function jsonErrorText(text: string): string {
-  const error = findJsonSyntaxError(text);
-  if (!error) return 'the body is not valid JSON';
-  if (error.truncated) return 'the body is not valid JSON: it ends before the value is complete';
-  return `the body is not valid JSON: expected ${error.expected} at line ${error.line}, column ${error.column}`;
+/** The answer to a JSON body the scanner refused: where it breaks or which limit it crosses, never what it holds. */
+function jsonRefusal(problem: JsonScanProblem): HttpAnswer {
+  switch (problem.kind) {
+    case 'depth':
+      return outcomeAnswer(
+        400,
+        operationOutcome(
+          IssueType.TooLong,
+          `the JSON body nests deeper than the limit of ${problem.limit} levels (max_json_depth)`,
+        ),
+      );
+    case 'values':
+      return outcomeAnswer(
+        413,
+        operationOutcome(
+          IssueType.TooLong,
+          `the JSON body holds more than the limit of ${problem.limit} values (max_json_values)`,
+        ),
+      );
+    case 'syntax':
+      return outcomeAnswer(
+        400,
+        operationOutcome(
+          IssueType.Structure,
+          problem.truncated
+            ? 'the body is not valid JSON: it ends before the value is complete'
+            : `the body is not valid JSON: expected ${problem.expected} at line ${problem.line}, column ${problem.column}`,
+        ),
+      );
+  }
 }
+
+/** `headers_timeout_ms` when not set (or `request_timeout_ms` when that is shorter). */
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** How long a connection refused mid-body stays half-open so the client can read the answer. */
+const LINGER_MS = 2_000;
+/** Least time between two warnings about refused connections. */
+const WARN_INTERVAL_MS = 10_000;
 
 interface HttpAnswer {
   status: number;
@@ -116,6 +210,13 @@ export class HttpSource implements Source {
   private stopping: Promise<void> | undefined;
   private inFlight = 0;
   private idle: (() => void) | undefined;
+  /** Open connections per client address. */
+  private readonly perClient = new Map<string, number>();
+  /** Request body bytes held now, over all requests. */
+  private bodyBytes = 0;
+  /** Connections closed on arrival since the last warning, and when it was. */
+  private refusedConnections = 0;
+  private lastWarning = 0;
 
   constructor(
     private readonly config: HttpSourceConfig,
@@ -124,11 +225,26 @@ export class HttpSource implements Source {
 
   async start(): Promise<void> {
     if (this.server) throw new Error('the HTTP source is already started');
-    const { tls, request_timeout_ms: requestTimeout } = this.config;
+    const { tls, request_timeout_ms: requestTimeout, keep_alive_timeout_ms: keepAliveTimeout } = this.config;
+    const headersTimeout =
+      this.config.headers_timeout_ms ?? Math.min(DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
+    const options = {
+      requestTimeout,
+      headersTimeout,
+      keepAliveTimeout,
+      // Node checks the two timeouts on this interval (30 s by default): a quarter of the shorter
+      // one keeps a timed-out connection open at most 25% past its deadline.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+    };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
     const server = tls
-      ? createHttpsServer({ ...loadServerTls(tls), requestTimeout }, onRequest)
-      : createHttpServer({ requestTimeout }, onRequest);
+      ? createHttpsServer({ ...loadServerTls(tls), ...options }, onRequest)
+      : createHttpServer(options, onRequest);
+    server.maxConnections = this.config.max_connections;
+    // Answered by the request handler: 100 Continue only for a request it will read.
+    server.on('checkContinue', onRequest);
+    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    server.on('drop', () => this.refusedConnection());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -187,14 +303,60 @@ export class HttpSource implements Source {
     return address ? address.port : undefined;
   }
 
+  /** Counts a connection against its client address's limit; closes it when over. */
+  private onConnection(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const open = (this.perClient.get(address) ?? 0) + 1;
+    if (open > this.config.max_connections_per_client) {
+      socket.destroy();
+      this.refusedConnection();
+      return;
+    }
+    this.perClient.set(address, open);
+    socket.once('close', () => {
+      const left = (this.perClient.get(address) ?? 1) - 1;
+      if (left > 0) this.perClient.set(address, left);
+      else this.perClient.delete(address);
+    });
+  }
+
+  /** A connection closed on arrival (a connection limit): warned of at most every 10 s. */
+  private refusedConnection(): void {
+    this.refusedConnections++;
+    const now = Date.now();
+    if (now - this.lastWarning < WARN_INTERVAL_MS) return;
+    this.lastWarning = now;
+    this.context.logger.warn(
+      {
+        channelId: this.context.channelId,
+        refused: this.refusedConnections,
+        maxConnections: this.config.max_connections,
+        maxConnectionsPerClient: this.config.max_connections_per_client,
+      },
+      'HTTP connections closed on arrival: a connection limit was reached',
+    );
+    this.refusedConnections = 0;
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.inFlight++;
+    let held = 0;
+    const hold = (bytes: number): boolean => {
+      // One request may always hold up to max_body_bytes, even over the shared budget.
+      const budget = Math.max(this.config.max_body_bytes_in_flight, this.config.max_body_bytes);
+      if (this.bodyBytes + bytes > budget) return false;
+      held += bytes;
+      this.bodyBytes += bytes;
+      return true;
+    };
     res.once('close', () => {
+      this.bodyBytes -= held;
+      held = 0;
       this.inFlight--;
       if (this.inFlight === 0) this.idle?.();
     });
     // Answered when its work ends; the server does not wait on the handler.
-    void this.answer(req)
+    void this.answer(req, res, hold)
       .catch((err: unknown) => {
         this.context.logger.error(
           { channelId: this.context.channelId, error: errorCode(err) },
@@ -206,6 +368,7 @@ export class HttpSource implements Source {
   }
 
   private write(req: IncomingMessage, res: ServerResponse, answer: HttpAnswer): void {
+    if (res.destroyed || res.writableEnded) return;
     const body = Buffer.isBuffer(answer.body)
       ? answer.body
       : Buffer.from(JSON.stringify(answer.body), 'utf8');
@@ -216,12 +379,16 @@ export class HttpSource implements Source {
     };
     // A request whose body was not read in full cannot leave its connection reusable.
     if (this.stopping || !req.complete) headers.connection = 'close';
+    if (!req.complete) lingerOnClose(req);
     res.writeHead(answer.status, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
-    if (!req.complete) res.once('finish', () => req.socket.destroySoon());
   }
 
-  private async answer(req: IncomingMessage): Promise<HttpAnswer> {
+  private async answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hold: (bytes: number) => boolean,
+  ): Promise<HttpAnswer> {
     const { path, auth_token: authToken, max_body_bytes: maxBodyBytes } = this.config;
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname !== path) {
@@ -275,8 +442,25 @@ export class HttpSource implements Source {
     }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBodyBytes) return tooLarge(maxBodyBytes);
-    const body = await readBody(req, maxBodyBytes);
-    if (body === undefined) return tooLarge(maxBodyBytes);
+    if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
+    const scanner =
+      kind === 'fhir' || kind === 'json'
+        ? new JsonScanner({ maxDepth: this.config.max_json_depth, maxValues: this.config.max_json_values })
+        : undefined;
+    const read = await readBody(req, maxBodyBytes, hold, scanner);
+    if ('refused' in read) {
+      if (read.refused === 'aborted') {
+        return outcomeAnswer(400, operationOutcome(IssueType.Incomplete, 'the body ended early'));
+      }
+      if (read.refused === 'size') return tooLarge(maxBodyBytes);
+      if (read.refused === 'busy') {
+        return outcomeAnswer(503, operationOutcome(IssueType.Transient, BUSY), {
+          'retry-after': String(this.config.retry_after_seconds),
+        });
+      }
+      return jsonRefusal(read.refused);
+    }
+    const { body, json } = read;
     if (body.length === 0)
       return outcomeAnswer(400, operationOutcome(IssueType.Required, 'the body is empty'));
 
@@ -294,18 +478,9 @@ export class HttpSource implements Source {
       }
       contentType = 'hl7v2';
     } else {
-      const text = body.toString('utf8').replace(/^\uFEFF/, '');
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        return outcomeAnswer(400, operationOutcome(IssueType.Structure, jsonErrorText(text)));
-      }
-      const resourceType =
-        typeof value === 'object' && value !== null && !Array.isArray(value)
-          ? (value as { resourceType?: unknown }).resourceType
-          : undefined;
-      if (typeof resourceType === 'string' && resourceType !== '') contentType = 'fhir';
+      // Checked while it arrived; nothing parses it here.
+      const resourceType = json?.top === 'object' ? json.resourceType : undefined;
+      if (resourceType !== undefined && resourceType !== '') contentType = 'fhir';
       else if (kind === 'fhir') {
         return outcomeAnswer(
           400,
@@ -338,44 +513,98 @@ export class HttpSource implements Source {
   }
 }
 
+const BUSY = 'the server is receiving too many message bodies at once; send it again later';
+
 function tooLarge(maxBodyBytes: number): HttpAnswer {
   return outcomeAnswer(
     413,
-    operationOutcome(IssueType.TooLong, `the body is larger than the limit of ${maxBodyBytes} bytes`),
+    operationOutcome(
+      IssueType.TooLong,
+      `the body is larger than the limit of ${maxBodyBytes} bytes (max_body_bytes)`,
+    ),
   );
 }
 
-/** The body, or undefined once it grows past `max` bytes (reading stops there). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+/**
+ * Once the answer to a request whose body was not read is sent, the connection is half-closed
+ * and left alone (nothing more is read) for a moment before it is destroyed: the client gets to
+ * read the answer instead of a reset, and the rest of its body costs nothing.
+ */
+function lingerOnClose(req: IncomingMessage): void {
+  // Stop reading the body; what is already buffered stays bounded by the stream's high-water mark.
+  req.removeAllListeners('data');
+  req.pause();
+  // Marks the body as being consumed, so the server does not read it through to discard it.
+  req.read(0);
+  const socket = req.socket;
+  socket.destroySoon = () => {
+    if (socket.destroyed) return;
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
+}
+
+type BodyRead =
+  | { body: Buffer; json: JsonScanResult | undefined }
+  | { refused: 'size' | 'busy' | 'aborted' | JsonScanProblem };
+
+/**
+ * Reads the body, checking it as it arrives: refused once it grows past `max` bytes, once the
+ * bytes held by all requests would pass their budget (`hold`), or once the JSON scanner finds a
+ * syntax error or a limit crossed. Reading stops at the refusal; nothing past it is kept.
+ */
+function readBody(
+  req: IncomingMessage,
+  max: number,
+  hold: (bytes: number) => boolean,
+  scanner: JsonScanner | undefined,
+): Promise<BodyRead> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    const refuse = (why: 'size' | 'busy' | 'aborted' | JsonScanProblem) => {
+      cleanup();
+      chunks = [];
+      req.pause();
+      resolve({ refused: why });
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > max) {
-        cleanup();
-        req.pause();
-        resolve(undefined);
-        return;
-      }
+      if (size > max) return refuse('size');
+      if (!hold(chunk.length)) return refuse('busy');
+      const problem = scanner?.write(chunk);
+      if (problem) return refuse(problem);
       chunks.push(chunk);
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks, size));
+      const body = Buffer.concat(chunks, size);
+      chunks = [];
+      if (!scanner) return resolve({ body, json: undefined });
+      const scanned = scanner.end();
+      if ('problem' in scanned) return resolve({ refused: scanned.problem });
+      resolve({ body, json: scanned.result });
     };
     const onError = (err: Error) => {
       cleanup();
       reject(err);
     };
+    // The client went away (or a timeout closed the connection) before the body ended.
+    const onClose = () => {
+      if (!req.complete) refuse('aborted');
+    };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

@@ -8,6 +8,7 @@ export const IssueType = {
   Invalid: 'invalid',
   Structure: 'structure',
   Required: 'required',
+  Incomplete: 'incomplete',
   TooLong: 'too-long',
   NotSupported: 'not-supported',
   Security: 'security',
