@@ -31,6 +31,7 @@ describe('generated schemas and reference pages', () => {
     [GENERATED.transformerSchema, 'npm run schemas'],
     [GENERATED.pipelineSteps, 'npm run docs'],
     [GENERATED.lintCodes, 'npm run docs'],
+    [GENERATED.api, 'npm run docs'],
   ])('%s is up to date (%s)', (path, command) => {
     const committed = readFileSync(join(ROOT, path), 'utf8');
     if (committed !== files.get(path))

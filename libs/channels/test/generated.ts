@@ -11,6 +11,7 @@ import {
   transformerJsonSchema,
 } from '../src/reference';
 import { BROKEN_CASES } from './broken/cases';
+import { apiReference } from '@sinew/engine-app/api/reference';
 
 /** Where each generated file goes, relative to the project root. */
 export const GENERATED = {
@@ -20,6 +21,7 @@ export const GENERATED = {
   functions: 'docs/reference/functions.md',
   pipelineSteps: 'docs/reference/pipeline-steps.md',
   lintCodes: 'docs/reference/lint-codes.md',
+  api: 'docs/reference/api.md',
 } as const;
 
 function walk(dir: string, prefix: string, names: string[]): Array<{ name: string; text: string }> {
@@ -70,6 +72,7 @@ export function generatedFiles(root: string): Map<string, string> {
     [GENERATED.connectors, connectorDocs()],
     [GENERATED.pipelineSteps, pipelineStepsReference()],
     [GENERATED.lintCodes, lintCodesPage(root)],
+    [GENERATED.api, apiReference()],
   ];
   const formatted = prettierFormat(root, pretty);
   return new Map([
