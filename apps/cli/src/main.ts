@@ -13,6 +13,8 @@ import { registerDiff } from './commands/diff.command';
 import { registerDeploy } from './commands/deploy.command';
 import { registerReprocess } from './commands/reprocess.command';
 import { registerConfig } from './commands/config.command';
+import { registerMessages } from './commands/messages.command';
+import { registerChannels } from './commands/channels.command';
 
 declare const SINEW_VERSION: string;
 
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerReprocess(program);
   registerConfig(program);
+  registerMessages(program);
+  registerChannels(program);
   return program;
 }
 
