@@ -86,6 +86,26 @@ export const engineConfigSchema = z.object({
     .describe('admin API: requests per minute per client and operation'),
   SINEW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('address of /health, /ready and /metrics'),
   SINEW_HTTP_PORT: port.default(8080).describe('port of /health, /ready and /metrics (0 picks one)'),
+  SINEW_HTTP_TLS_CERT: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('certificate (chain) PEM file: the HTTP port serves HTTPS; reloaded when the file changes'),
+  SINEW_HTTP_TLS_KEY: z.string().min(1).optional().describe('private key PEM file of SINEW_HTTP_TLS_CERT'),
+  SINEW_HTTP_TLS_CA: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('CA PEM file of client certificates (mutual TLS, with SINEW_HTTP_TLS_CLIENT_CERT)'),
+  SINEW_HTTP_TLS_CLIENT_CERT: z
+    .enum(['none', 'request', 'require'])
+    .default('none')
+    .describe('mutual TLS on the HTTP port: require refuses clients without a certificate signed by the CA'),
+  SINEW_OPS_KEY_REQUIRED: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1')
+    .describe('/ready and /metrics need an API key with metrics:read (/health stays open)'),
   SINEW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SINEW_SWEEP_INTERVAL_MS: z.coerce
     .number()
@@ -135,6 +155,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const c = parsed.data;
+  if ((c.SINEW_HTTP_TLS_CERT === undefined) !== (c.SINEW_HTTP_TLS_KEY === undefined))
+    throw new ConfigError(['SINEW_HTTP_TLS_CERT and SINEW_HTTP_TLS_KEY go together']);
+  if (c.SINEW_HTTP_TLS_CLIENT_CERT !== 'none' && (!c.SINEW_HTTP_TLS_CA || !c.SINEW_HTTP_TLS_CERT))
+    throw new ConfigError([
+      'SINEW_HTTP_TLS_CLIENT_CERT needs SINEW_HTTP_TLS_CA (the CA of client certificates) and the listener’s certificate',
+    ]);
   return {
     ...c,
     SINEW_CHANNELS_DIR: resolve(c.SINEW_CHANNELS_DIR),

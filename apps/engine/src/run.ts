@@ -13,19 +13,23 @@ import {
   type ChannelEnvironment,
   type ChannelRegistries,
   type ChannelSet,
+  type CompiledChannel,
 } from '@sinew/channels';
-import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { DESTINATIONS, loadPem, SOURCES } from '@sinew/connectors';
 import { AccessService, AuditLog } from '@sinew/auth';
 import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
 import { Redis } from 'ioredis';
+import type { Server as TlsServer } from 'node:tls';
+import { Gauge } from 'prom-client';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
 import { auditRequests } from './api/api.module';
 import type { ApiDeps } from './api/deps';
 import { ProblemFilter } from './api/problem';
+import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
 
 export interface RunningEngine {
@@ -145,16 +149,79 @@ export async function startEngine(
     throw err;
   }
   const api = config.SINEW_ROLES.includes('api') ? apiDeps(config, engine, store, logger) : undefined;
-  const app = await NestFactory.create(OperationsModule.register(engine, config, api), {
+  const tls: ListenerTls | undefined =
+    config.SINEW_HTTP_TLS_CERT && config.SINEW_HTTP_TLS_KEY
+      ? {
+          certPath: resolve(config.SINEW_HTTP_TLS_CERT),
+          keyPath: resolve(config.SINEW_HTTP_TLS_KEY),
+          ...(config.SINEW_HTTP_TLS_CA ? { caPath: resolve(config.SINEW_HTTP_TLS_CA) } : {}),
+          clientCert: config.SINEW_HTTP_TLS_CLIENT_CERT,
+        }
+      : undefined;
+  let https: ReturnType<typeof httpsOptions> | undefined;
+  try {
+    https = tls ? httpsOptions(tls) : undefined;
+  } catch (err) {
+    await queue.close({ timeoutMs: 0 }).catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  const certificates = new Gauge({
+    name: 'sinew_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate of a listener expires (Unix time): the HTTP port, and each channel source with TLS',
+    labelNames: ['listener'],
+    registers: [engine.metrics.registry],
+  });
+  const recordSourceCertificates = (deployed: readonly CompiledChannel[]) => {
+    for (const c of deployed) {
+      const cert = (c.source.config as { tls?: { cert?: string } } | undefined)?.tls?.cert;
+      if (!cert) continue;
+      try {
+        certificates.set(
+          { listener: `source:${c.id}` },
+          certificateExpiry(loadPem(cert, 'tls.cert')).getTime() / 1000,
+        );
+      } catch {
+        // The source reports its own TLS problems when it starts.
+      }
+    }
+  };
+  recordSourceCertificates(channels);
+  if (https) certificates.set({ listener: 'http' }, https.expiry.getTime() / 1000);
+  const app = await NestFactory.create(OperationsModule.register(engine, config, api, store), {
     logger: new PinoNestLogger(logger),
     abortOnError: false,
+    ...(https
+      ? {
+          httpsOptions: {
+            cert: https.cert,
+            key: https.key,
+            ...(https.ca ? { ca: https.ca } : {}),
+            requestCert: https.requestCert,
+            rejectUnauthorized: https.rejectUnauthorized,
+          },
+        }
+      : {}),
   });
+  if (https) {
+    app.use((_req: unknown, res: { setHeader(k: string, v: string): void }, next: () => void) => {
+      res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+      next();
+    });
+  }
   app.useGlobalFilters(
-    new ProblemFilter((err) => logger.error({ err: errorText(err) }, 'admin API request failed')),
+    new ProblemFilter(app.getHttpAdapter(), (err) =>
+      logger.error({ err: errorText(err) }, 'admin API request failed'),
+    ),
   );
   if (api) app.use(auditRequests(api, logger));
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
+  const stopWatchingCertificates = tls
+    ? reloadOnChange(app.getHttpServer() as TlsServer, tls, logger, (e) =>
+        certificates.set({ listener: 'http' }, e.getTime() / 1000),
+      )
+    : undefined;
   try {
     await engine.start();
   } catch (err) {
@@ -170,7 +237,7 @@ export async function startEngine(
       pipelineThreads: engine.pipelineThreads,
       store: store.kind,
       queue: queue.kind,
-      http: `http://${config.SINEW_HTTP_HOST}:${address.port}`,
+      http: `${https ? 'https' : 'http'}://${config.SINEW_HTTP_HOST}:${address.port}`,
     },
     'sinew started',
   );
@@ -192,6 +259,7 @@ export async function startEngine(
       return undefined;
     }
     const report = await engine.deploy(next.channels, by);
+    recordSourceCertificates(next.channels);
     logger.info({ by, ...report }, 'channels redeployed');
     return report;
   };
@@ -245,6 +313,7 @@ export async function startEngine(
       (stopping ??= (async () => {
         logger.info({}, 'sinew stopping');
         watcher?.close();
+        stopWatchingCertificates?.();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
         await api?.limiter.close();

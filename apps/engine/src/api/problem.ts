@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter, type HttpServer } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import { AccessError } from '@sinew/auth';
 import { StoreError } from '@sinew/store';
@@ -124,8 +124,11 @@ export function problemOf(err: unknown): { problem: Problem; headers: Record<str
  */
 @Catch()
 export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilter {
-  constructor(private readonly onInternal: (err: unknown) => void = () => undefined) {
-    super();
+  constructor(
+    httpAdapter: HttpServer,
+    private readonly onInternal: (err: unknown) => void = () => undefined,
+  ) {
+    super(httpAdapter);
   }
 
   override catch(err: unknown, host: ArgumentsHost): void {
