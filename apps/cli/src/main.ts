@@ -13,6 +13,9 @@ import { registerDiff } from './commands/diff.command';
 import { registerDeploy } from './commands/deploy.command';
 import { registerReprocess } from './commands/reprocess.command';
 import { registerConfig } from './commands/config.command';
+import { registerUsers } from './commands/users.command';
+import { registerKeys } from './commands/keys.command';
+import { registerAudit } from './commands/audit.command';
 
 declare const SINEW_VERSION: string;
 
@@ -34,6 +37,9 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerReprocess(program);
   registerConfig(program);
+  registerUsers(program);
+  registerKeys(program);
+  registerAudit(program);
   return program;
 }
 
