@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { openStore, type TypeOrmStore } from '@sinew/store';
 import { withTestSchema, type TestSchema } from '@sinew/test-support/postgres';
 import { AccessService } from './access.service';
-import { AuditLog } from './audit-log';
 import { hashKey } from './api-keys';
 
 jest.setTimeout(60_000);
