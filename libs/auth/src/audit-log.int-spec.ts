@@ -9,7 +9,8 @@ jest.setTimeout(60_000);
 
 interface Backend {
   name: string;
-  open(): Promise<{ store: TypeOrmStore; drop: () => Promise<void> }>;
+  /** A fresh ledger; `another` opens a second store (its own connections) on the same database. */
+  open(): Promise<{ store: TypeOrmStore; drop: () => Promise<void>; another: () => Promise<TypeOrmStore> }>;
 }
 
 const backends: Backend[] = [
@@ -20,6 +21,7 @@ const backends: Backend[] = [
       return {
         store: await openStore({ dataDir: dir }),
         drop: async () => rmSync(dir, { recursive: true, force: true }),
+        another: () => openStore({ dataDir: dir }),
       };
     },
   },
@@ -30,6 +32,7 @@ const backends: Backend[] = [
       return {
         store: await openStore({ databaseUrl: schema.url, schema: schema.schema }),
         drop: () => schema.drop(),
+        another: () => openStore({ databaseUrl: schema.url, schema: schema.schema }),
       };
     },
   },
@@ -47,9 +50,10 @@ const read = (i: number): AuditInput => ({
 });
 
 describe.each(backends)('audit log on $name', (backend) => {
-  const opened: Array<{ store: TypeOrmStore; drop: () => Promise<void> }> = [];
+  const opened: Array<{ store: TypeOrmStore; drop: () => Promise<void>; others: TypeOrmStore[] }> = [];
   async function fresh(n: number, options: { now?: () => Date; recordFilterValues?: boolean } = {}) {
-    const o = await backend.open();
+    const { store, drop, another: open } = await backend.open();
+    const o = { store, drop, others: [] as TypeOrmStore[] };
     opened.push(o);
     const log = new AuditLog(o.store, options);
     for (let i = 1; i <= n; i++) await log.append(read(i));
@@ -59,11 +63,17 @@ describe.each(backends)('audit log on $name', (backend) => {
         o.store.kind === 'postgres' ? text.replace(/\?/g, () => `$${++k}`) : text,
       );
     };
-    return { store: o.store, log, sql };
+    const another = async () => {
+      const s = await open();
+      o.others.push(s);
+      return s;
+    };
+    return { store: o.store, log, sql, another };
   }
 
   afterAll(async () => {
     for (const o of opened) {
+      for (const s of o.others) await s.close();
       await o.store.close();
       await o.drop();
     }
@@ -76,6 +86,15 @@ describe.each(backends)('audit log on $name', (backend) => {
     const [whole] = await Promise.all([log.verify(), log.append(read(99)), log.append(read(100))]);
     expect(whole).toMatchObject({ ok: true });
     expect(await log.verify()).toMatchObject({ ok: true, rows: 32 });
+  });
+
+  it('keeps one chain when several processes append at once (each with its own connections)', async () => {
+    const { log, another } = await fresh(1);
+    const logs = [log, new AuditLog(await another()), new AuditLog(await another())];
+    await Promise.all(
+      logs.flatMap((l, i) => Array.from({ length: 25 }, (_, j) => l.append(read(i * 100 + j)))),
+    );
+    expect(await log.verify()).toEqual({ ok: true, rows: 76, head: expect.objectContaining({ seq: 76 }) });
   });
 
   it('names an edited row', async () => {
