@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type ApiKeyRecord, type LoginState, type Store, type UserRecord } from '@sinew/store';
 import { generateKey, hashKey, KEY_MARK, parseKey, sameHash } from './api-keys';
-import { AccessError, conflict, invalidInput, notFound } from './errors';
+import { conflict, invalidInput, notFound } from './errors';
 import {
   afterFailure,
   afterSuccess,
@@ -342,8 +342,6 @@ export class AccessService {
       : { ok: false, reason: 'invalid' };
   }
 }
-
-export { AccessError };
 
 function userPrincipal(user: UserRecord): Principal {
   const role = user.role as Role;
