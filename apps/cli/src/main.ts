@@ -15,6 +15,9 @@ import { registerReprocess } from './commands/reprocess.command';
 import { registerConfig } from './commands/config.command';
 import { registerMessages } from './commands/messages.command';
 import { registerChannels } from './commands/channels.command';
+import { registerUsers } from './commands/users.command';
+import { registerKeys } from './commands/keys.command';
+import { registerAudit } from './commands/audit.command';
 
 declare const SINEW_VERSION: string;
 
@@ -38,6 +41,9 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerMessages(program);
   registerChannels(program);
+  registerUsers(program);
+  registerKeys(program);
+  registerAudit(program);
   return program;
 }
 

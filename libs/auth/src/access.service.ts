@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type ApiKeyRecord, type LoginState, type Store, type UserRecord } from '@sinew/store';
 import { generateKey, hashKey, KEY_MARK, parseKey, sameHash } from './api-keys';
-import { AccessError, conflict, invalidInput, notFound } from './errors';
+import { conflict, invalidInput, notFound } from './errors';
 import {
   afterFailure,
   afterSuccess,
@@ -320,8 +320,11 @@ export class AccessService {
     if (key.state === 'revoked') throw conflict(`key ${id} is revoked`);
   }
 
-  private async unknownLogin(name: string, password: string, now: Date): Promise<LoginResult> {
+  private async unknownLogin(username: string, password: string, now: Date): Promise<LoginResult> {
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+    // Names that cannot be usernames share one counter (an attacker's megabyte-long names
+    // take no memory).
+    const name = USERNAME.test(username) ? username : '';
     const previous = this.unknownLogins.get(name) ?? { failedLogins: 0, lockouts: 0 };
     const wait = lockedFor(previous, now);
     if (wait > 0) return { ok: false, reason: 'locked', retryAfterMs: wait };
@@ -339,8 +342,6 @@ export class AccessService {
       : { ok: false, reason: 'invalid' };
   }
 }
-
-export { AccessError };
 
 function userPrincipal(user: UserRecord): Principal {
   const role = user.role as Role;

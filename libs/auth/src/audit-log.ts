@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AuditEventRecord, Store, UnsealedAuditEvent } from '@sinew/store';
+import type { AuditEventRecord, Store } from '@sinew/store';
 import { conflict, invalidInput } from './errors';
 
 /** What one API call or CLI command did, as the audit log records it. */

@@ -11,6 +11,7 @@ import { POSTGRES_MIGRATIONS } from './migrations';
 import { Deployments1796600000000 as PostgresDeployments } from './migrations/postgres/1796600000000-deployments';
 import { openStore } from './open-store';
 import type { NewMessage } from './store';
+import { describeAccessBehaviour } from './access-behaviour';
 import { describeStoreBehaviour } from './store-behaviour';
 
 const schemas: TestSchema[] = [];
@@ -43,6 +44,10 @@ describe('PostgreSQL store', () => {
     const { url, schema } = await testSchema();
     return openStore({ databaseUrl: url, schema });
   });
+  describeAccessBehaviour(async () => {
+    const { url, schema } = await testSchema();
+    return openStore({ databaseUrl: url, schema });
+  });
 
   it('creates the schema by its committed migrations, matching the entity schemas exactly', async () => {
     const { url, schema } = await testSchema();
@@ -56,6 +61,10 @@ describe('PostgreSQL store', () => {
         [schema],
       )) as Array<{ table_name: string }>;
       expect(tables.map((t) => t.table_name)).toEqual([
+        'api_key',
+        'app_user',
+        'audit_chain',
+        'audit_event',
         'channel_deployment',
         'delivery',
         'delivery_attempt',

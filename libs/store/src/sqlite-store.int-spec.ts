@@ -9,6 +9,7 @@ import { waitFor } from '@sinew/test-support/wait';
 import { SQLITE_MIGRATIONS } from './migrations';
 import { Deployments1796600000000 as SqliteDeployments } from './migrations/sqlite/1796600000000-deployments';
 import { openStore, SQLITE_FILE_NAME } from './open-store';
+import { describeAccessBehaviour } from './access-behaviour';
 import { describeStoreBehaviour } from './store-behaviour';
 
 const dirs: string[] = [];
@@ -53,6 +54,7 @@ describe('SQLite store', () => {
   });
 
   describeStoreBehaviour(() => openStore({ dataDir: tempDir() }));
+  describeAccessBehaviour(() => openStore({ dataDir: tempDir() }));
 
   it('creates the data directory and sinew.db in it, in WAL mode with synchronous=NORMAL', async () => {
     const dataDir = join(tempDir(), 'nested', 'data');
@@ -140,6 +142,10 @@ describe('SQLite store', () => {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
       )) as Array<{ name: string }>;
       expect(tables.map((t) => t.name)).toEqual([
+        'api_key',
+        'app_user',
+        'audit_chain',
+        'audit_event',
         'channel_deployment',
         'delivery',
         'delivery_attempt',

@@ -31,9 +31,14 @@ export interface CliLedger {
 
 /**
  * Opens the ledger as `sinew start` would with the same settings; exits 2 on an invalid
- * setting, and 1 when an embedded ledger does not exist (rather than creating an empty one).
+ * setting, and 1 when an embedded ledger does not exist (rather than creating an empty one),
+ * unless `create` (setting up the first administrator before the first start).
  */
-export async function openCliLedger(command: string, data: string | undefined): Promise<CliLedger> {
+export async function openCliLedger(
+  command: string,
+  data: string | undefined,
+  { create = false }: { create?: boolean } = {},
+): Promise<CliLedger> {
   const env = { ...process.env };
   if (data) env.SINEW_DATA_DIR = data;
   let config;
@@ -43,7 +48,7 @@ export async function openCliLedger(command: string, data: string | undefined): 
     process.stderr.write(`sinew: ${(err as ConfigError).message}\n`);
     process.exit(2);
   }
-  if (!config.DATABASE_URL && !existsSync(join(config.SINEW_DATA_DIR, SQLITE_FILE_NAME))) {
+  if (!create && !config.DATABASE_URL && !existsSync(join(config.SINEW_DATA_DIR, SQLITE_FILE_NAME))) {
     process.stderr.write(
       `sinew ${command}: no ledger at ${join(config.SINEW_DATA_DIR, SQLITE_FILE_NAME)} (give --data, or DATABASE_URL)\n`,
     );
