@@ -101,6 +101,17 @@ export const engineConfigSchema = z.object({
     .enum(['none', 'request', 'require'])
     .default('none')
     .describe('mutual TLS on the HTTP port: require refuses clients without a certificate signed by the CA'),
+  SINEW_AUDIT_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('audit rows older than this many days are pruned by the scheduler role (0: kept for ever)'),
+  SINEW_AUDIT_FILTER_VALUES: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1')
+    .describe('record search filter values (an MRN searched for) in the audit log, not only their names'),
   SINEW_OPS_KEY_REQUIRED: z
     .enum(['true', 'false', '1', '0'])
     .default('false')

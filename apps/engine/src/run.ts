@@ -80,11 +80,35 @@ function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: Eng
     engine,
     store,
     access: new AccessService(store),
-    audit: new AuditLog(store),
+    audit: new AuditLog(store, { recordFilterValues: config.SINEW_AUDIT_FILTER_VALUES }),
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
   };
+}
+
+/**
+ * Audit retention (the scheduler role): rows older than SINEW_AUDIT_RETENTION_DAYS are pruned
+ * at start and then hourly; the chain stays verifiable from the last pruned row's hash.
+ */
+function startAuditRetention(
+  config: EngineConfig,
+  store: Store,
+  logger: EngineLogger,
+): NodeJS.Timeout | undefined {
+  const days = config.SINEW_AUDIT_RETENTION_DAYS;
+  if (days <= 0 || !config.SINEW_ROLES.includes('scheduler')) return undefined;
+  const audit = new AuditLog(store);
+  const prune = () =>
+    audit.prune(new Date(Date.now() - days * 86_400_000)).then(
+      (r) => r.pruned > 0 && logger.info({ pruned: r.pruned, retentionDays: days }, 'audit rows pruned'),
+      (err: unknown) =>
+        logger.warn({ err: errorText(err) }, 'audit pruning failed; it runs again in an hour'),
+    );
+  void prune();
+  const timer = setInterval(() => void prune(), 3_600_000);
+  timer.unref();
+  return timer;
 }
 
 /**
@@ -217,6 +241,7 @@ export async function startEngine(
   if (api) app.use(auditRequests(api, logger));
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
+  const auditRetention = startAuditRetention(config, store, logger);
   const stopWatchingCertificates = tls
     ? reloadOnChange(app.getHttpServer() as TlsServer, tls, logger, (e) =>
         certificates.set({ listener: 'http' }, e.getTime() / 1000),
@@ -314,6 +339,7 @@ export async function startEngine(
         logger.info({}, 'sinew stopping');
         watcher?.close();
         stopWatchingCertificates?.();
+        if (auditRetention) clearInterval(auditRetention);
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
         await api?.limiter.close();
