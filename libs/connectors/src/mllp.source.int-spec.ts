@@ -184,7 +184,7 @@ describe('mllp source', () => {
     });
   });
 
-  it('closes a silent connection after idle_timeout_ms, logging it at info level only', async () => {
+  it('closes a silent connection after idle_timeout_ms, reporting it at info level only', async () => {
     const { port, logger } = await startSource(() => ({ disposition: D.accepted }), { idle_timeout_ms: 100 });
     const closed = await new Promise<number>((resolve) => {
       const started = Date.now();
@@ -197,8 +197,8 @@ describe('mllp source', () => {
     expect(logger.entries).toEqual([
       {
         level: 'info',
-        obj: { channelId: 'lab-in', code: 'mllp.idle_timeout', connectionId: 1 },
-        msg: expect.any(String),
+        obj: { channelId: 'lab-in', reason: 'idle', count: 1, lastPeer: '127.0.0.1' },
+        msg: 'idle MLLP connections closed after idle_timeout_ms: 1 since the channel started',
       },
     ]);
   });
@@ -209,6 +209,11 @@ describe('mllp source config', () => {
     expect(mllpSourceConfig.parse({})).toEqual({
       listen: { host: '127.0.0.1', port: 2575 },
       max_connections: 100,
+      max_connections_per_peer: 10,
+      frame_timeout_ms: 30_000,
+      allow: [],
+      priority: [],
+      reserved_connections: 10,
       max_message_bytes: 1_048_576,
       idle_timeout_ms: 60_000,
     });

@@ -309,6 +309,7 @@ export class Engine {
         return current.ingestor.ingest(req);
       },
       logger: this.options.logger,
+      metrics: this.metrics.forSource(channel.id),
     });
     await source.start();
     d.source = source;
