@@ -23,68 +23,70 @@ const addressEntry = z.string().superRefine((entry, ctx) => {
 
 export const mllpSourceConfig = z
   .strictObject({
-  listen: listenField(2575, 'Address to accept MLLP connections on:'),
-  tls: serverTlsConfig
-    .optional()
-    .describe('Listen with TLS (1.2 or later) instead of plain TCP; with `request_cert`, mutual TLS.'),
-  max_connections: z
-    .number()
-    .int()
-    .positive()
-    .default(100)
-    .describe(
-      'Connections open at once. When all are open, a new one takes the place of the longest-idle ' +
-        'connection with no message in progress; when there is none, it is closed as it arrives.',
-    ),
-  max_connections_per_peer: z
-    .number()
-    .int()
-    .min(0)
-    .default(10)
-    .describe('Connections open at once from one address; further ones are closed as they arrive (0: no limit).'),
-  frame_timeout_ms: z
-    .number()
-    .int()
-    .min(0)
-    .default(30_000)
-    .describe(
-      'Time a sender has to finish a message once its first byte arrived; a connection still in ' +
-        'the middle of one then is closed, however many bytes keep trickling in (0: no limit).',
-    ),
-  allow: z
-    .array(addressEntry)
-    .default([])
-    .describe(
-      'Addresses and CIDR blocks (`10.20.0.0/16`, `fd00::/8`) that may connect; connections from ' +
-        'anywhere else are closed at once, unread. Empty: any address.',
-    ),
-  priority: z
-    .array(addressEntry)
-    .default([])
-    .describe(
-      'Addresses and CIDR blocks of the known senders: `reserved_connections` slots are kept for ' +
-        'them, so that other peers can never take the last ones.',
-    ),
-  reserved_connections: z
-    .number()
-    .int()
-    .min(0)
-    .default(10)
-    .describe(
-      'Of `max_connections`, the slots only `priority` senders may take (without `priority`, none is kept).',
-    ),
-  max_message_bytes: z
-    .number()
-    .int()
-    .positive()
-    .default(1_048_576)
-    .describe('Largest message accepted, in bytes; a larger one is answered AR and its connection closed.'),
-  idle_timeout_ms: z
-    .number()
-    .int()
-    .min(0)
-    .default(60_000)
-    .describe('A connection silent this long with no reply pending is closed (0: never).'),
+    listen: listenField(2575, 'Address to accept MLLP connections on:'),
+    tls: serverTlsConfig
+      .optional()
+      .describe('Listen with TLS (1.2 or later) instead of plain TCP; with `request_cert`, mutual TLS.'),
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe(
+        'Connections open at once. When all are open, a new one takes the place of the longest-idle ' +
+          'connection with no message in progress; when there is none, it is closed as it arrives.',
+      ),
+    max_connections_per_peer: z
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe(
+        'Connections open at once from one address; further ones are closed as they arrive (0: no limit).',
+      ),
+    frame_timeout_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(30_000)
+      .describe(
+        'Time a sender has to finish a message once its first byte arrived; a connection still in ' +
+          'the middle of one then is closed, however many bytes keep trickling in (0: no limit).',
+      ),
+    allow: z
+      .array(addressEntry)
+      .default([])
+      .describe(
+        'Addresses and CIDR blocks (`10.20.0.0/16`, `fd00::/8`) that may connect; connections from ' +
+          'anywhere else are closed at once, unread. Empty: any address.',
+      ),
+    priority: z
+      .array(addressEntry)
+      .default([])
+      .describe(
+        'Addresses and CIDR blocks of the known senders: `reserved_connections` slots are kept for ' +
+          'them, so that other peers can never take the last ones.',
+      ),
+    reserved_connections: z
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe(
+        'Of `max_connections`, the slots only `priority` senders may take (without `priority`, none is kept).',
+      ),
+    max_message_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1_048_576)
+      .describe('Largest message accepted, in bytes; a larger one is answered AR and its connection closed.'),
+    idle_timeout_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(60_000)
+      .describe('A connection silent this long with no reply pending is closed (0: never).'),
   })
   .superRefine((config, ctx) => {
     if (config.priority.length > 0 && config.reserved_connections >= config.max_connections) {

@@ -71,7 +71,8 @@ export class MllpError extends Error {
  * slow or unknown peers (a metric label): `not_allowed`, `per_peer_limit`, `full`, `evicted`,
  * `frame_timeout`, `idle`.
  */
-export type MllpCloseReason = 'not_allowed' | 'per_peer_limit' | 'full' | 'evicted' | 'frame_timeout' | 'idle';
+export type MllpCloseReason =
+  'not_allowed' | 'per_peer_limit' | 'full' | 'evicted' | 'frame_timeout' | 'idle';
 
 const CLOSE_REASONS: Partial<Record<MllpErrorCode, MllpCloseReason>> = {
   [MllpErrorCode.NotAllowed]: 'not_allowed',
