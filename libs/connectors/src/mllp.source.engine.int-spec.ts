@@ -117,7 +117,7 @@ function ackCode(reply: Buffer): string {
   }
 }
 
-describe('an engine MLLP channel fed random bytes', () => {
+describe('an engine MLLP channel', () => {
   let dir: string;
   let store: Store;
   let engine: Engine;
@@ -126,14 +126,20 @@ describe('an engine MLLP channel fed random bytes', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-mllp-fuzz-'));
     const library = TransformerLibrary.load();
+    const registries = builtInRegistries(library);
     const channel = compileChannelOrThrow(
       'id: fuzz\nsource: { type: mllp, listen: 0 }\ndestinations: []\n',
       'fuzz.yaml',
-      builtInRegistries(library),
+      registries,
+    );
+    const guarded = compileChannelOrThrow(
+      'id: guarded\nsource: { type: mllp, listen: 0, max_connections_per_peer: 1 }\ndestinations: []\n',
+      'guarded.yaml',
+      registries,
     );
     store = await openStore({ dataDir: dir });
     engine = new Engine({
-      channels: [channel],
+      channels: [channel, guarded],
       store,
       queue: new MemoryQueueDriver(),
       transformers: library,
@@ -147,7 +153,7 @@ describe('an engine MLLP channel fed random bytes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('answers each of 500 seeded random frames, and never AA', async () => {
+  it('answers each of 500 seeded random frames, and never AA (fuzz)', async () => {
     const rand = prng(0x5eed_f00d);
     const lanes = await Promise.all([1, 2, 3, 4].map(() => Lane.open(port)));
     const sent: number[] = [0, 0, 0, 0];
@@ -192,5 +198,17 @@ describe('an engine MLLP channel fed random bytes', () => {
     expect(refused?.toString().startsWith('MSH|^~\\&|')).toBe(true);
     // Nothing refused is stored: the ledger holds the sound message only (the random frames neither).
     expect((await store.searchMessages({ channelId: 'fuzz' })).map((m) => m.controlId)).toEqual(['FUZZ-OK']);
+  });
+
+  it('counts the connections its source refuses in sinew_source_connections_closed_total', async () => {
+    const guardedPort = engine.source('guarded')?.port?.() as number;
+    const first = await Lane.open(guardedPort);
+    const second = await Lane.open(guardedPort);
+    await waitFor('the second connection closed', () => second.closed || undefined);
+    first.socket.destroy();
+    const text = await engine.metrics.registry.metrics();
+    expect(text).toContain(
+      'sinew_source_connections_closed_total{channel="guarded",reason="per_peer_limit"} 1',
+    );
   });
 });
