@@ -1,5 +1,4 @@
 import {
-  MllpErrorCode,
   MllpServer,
   addressEntryProblem,
   closeReasonOf,
