@@ -82,17 +82,23 @@ function printableDelimiter(c: string | undefined): boolean {
   return x > 0x20 && x < 0x7f && !alnum;
 }
 
-/** Header fields an ACK echoes (MSH-3 to MSH-6, MSH-9 to MSH-12): none of them repeats. */
-const ECHOED_FIELDS = ['MSH-3', 'MSH-4', 'MSH-5', 'MSH-6', 'MSH-9', 'MSH-10', 'MSH-11', 'MSH-12'];
-
 /** Control characters, and U+FFFD (bytes that did not decode). */
 const NOT_TEXT = /[\x00-\x1f\x7f\ufffd]/;
 
+const usesDefaultDelimiters = (d: Delimiters) =>
+  d.field === '|' &&
+  d.component === '^' &&
+  d.repetition === '~' &&
+  d.escape === '\\' &&
+  (d.subcomponent ?? '&') === '&';
+
 /**
- * Why a parsed header cannot be answered in its own terms (its delimiters printable, distinct
- * ASCII; MSH-9 and MSH-10 plain text, MSH-9.1 of the form of HL7 table 0076; the fields an ACK echoes free of the repetition
- * character, since none of them repeats); undefined when it can. Random bytes that happen to start with
- * `MSH` parse with odd delimiters: they fail here.
+ * Why a parsed header cannot be answered in its own terms; undefined when it can. Its
+ * delimiters must be printable ASCII other than letters and digits (the parser already
+ * requires them distinct), MSH-9 and MSH-10 plain text, MSH-9.1 of the form of HL7 table 0076,
+ * and an ACK must be writable with its delimiters (with `.` as a delimiter, the default
+ * version `2.5.1` an ACK needs when MSH-12 is empty cannot be written). Random bytes that
+ * happen to start with `MSH` parse with odd delimiters: they fail here.
  */
 export function malformedHeader(message: Hl7Message): { location: string; text: string } | undefined {
   const d: Delimiters = message.delimiters;
@@ -103,13 +109,9 @@ export function malformedHeader(message: Hl7Message): { location: string; text: 
   if (encoding.some((c) => c !== undefined && !printableDelimiter(c))) {
     return { location: 'MSH-2', text: 'the encoding characters (MSH-2) are not all printable characters' };
   }
-  for (const path of ECHOED_FIELDS) {
-    const raw = message.getRaw(path);
-    if ((path === 'MSH-9' || path === 'MSH-10') && NOT_TEXT.test(raw)) {
+  for (const path of ['MSH-9', 'MSH-10']) {
+    if (NOT_TEXT.test(message.getRaw(path))) {
       return { location: path, text: `${path} holds control characters or bytes that are not text` };
-    }
-    if (raw.includes(d.repetition)) {
-      return { location: path, text: `${path} holds the repetition character but does not repeat` };
     }
   }
   const type = message.get('MSH-9.1');
@@ -118,6 +120,13 @@ export function malformedHeader(message: Hl7Message): { location: string; text: 
       location: 'MSH-9.1',
       text: 'MSH-9.1 is not a message type (three upper-case letters or digits)',
     };
+  }
+  if (!usesDefaultDelimiters(d)) {
+    try {
+      buildAck(message, { code: 'AA' });
+    } catch {
+      return { location: 'MSH-2', text: 'no acknowledgement can be written with these delimiters' };
+    }
   }
   return undefined;
 }
