@@ -172,6 +172,11 @@ export class ServerConnection {
   private onFrameTimeout(): void {
     this.frameTimer = undefined;
     if (this.closed || this.ending || !this.accepting) return;
+    if (this.paused) {
+      // The server stopped reading (too many replies pending): the peer is not the slow one.
+      this.startFrameTimer();
+      return;
+    }
     this.counters.frameTimeouts++;
     this.problem(
       MllpErrorCode.FrameTimeout,
