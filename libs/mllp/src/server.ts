@@ -88,8 +88,9 @@ export interface MllpServerEvents {
   /** A complete frame arrived and was handed to the handler. */
   frame: [info: { connectionId: number; bytes: number }];
   /**
-   * Something went wrong on one connection (oversize frame, idle timeout, partial frame,
-   * handler failure, socket or TLS error, connection refused). The server goes on.
+   * Something went wrong on one connection (oversize frame, idle or frame timeout, partial
+   * frame, handler failure, socket or TLS error, connection refused or evicted). The server
+   * goes on. `closeReasonOf(error.code)` names the refusals and closes that guard the slots.
    */
   connectionError: [error: MllpError];
 }
@@ -268,7 +269,8 @@ export class MllpServer extends EventEmitter<MllpServerEvents> {
       this.totals[counter]++;
       this.report(new MllpError(code, `connection from ${address} refused: ${text}`, undefined, address));
     };
-    if (this.stopping) {
+    // A socket already reset by its peer has no address to count it under.
+    if (this.stopping || !socket.remoteAddress) {
       socket.destroy();
       return;
     }

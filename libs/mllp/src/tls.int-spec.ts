@@ -1,3 +1,4 @@
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { describeWithPeer } from '../../../test/support/peers';
 import { createTestPki, opensslPeer, type TestPki } from '../../../test/support/tls';
@@ -74,7 +75,8 @@ describeWithPeer(opensslPeer, 'MLLP over TLS', () => {
   it('applies allow and the per-peer limit before the handshake, counting no TLS failure', async () => {
     const { server, handler } = await start(serverTls(), { allow: ['127.0.0.1'], maxConnectionsPerPeer: 1 });
     const stranger = await new Promise<string>((resolve) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.2', ca: pki.ca });
+      const tcp = netConnect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.2' });
+      const s = tlsConnect({ socket: tcp, servername: 'localhost', ca: pki.ca });
       s.once('secureConnect', () => resolve('handshake done'));
       s.once('error', () => resolve('refused'));
       s.once('close', () => resolve('refused'));
