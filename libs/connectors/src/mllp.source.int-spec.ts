@@ -226,6 +226,30 @@ describe('mllp source config', () => {
     });
   });
 
+  it('reads allow and priority as addresses and CIDR blocks, and keeps reserved slots below max_connections', () => {
+    expect(mllpSourceConfig.parse({ allow: ['10.20.0.0/16', '192.0.2.7', 'fd00::/8'] }).allow).toHaveLength(
+      3,
+    );
+    const badBlock = mllpSourceConfig.safeParse({ allow: ['10.20.0.0/16', 'lab.example'] }).error?.issues;
+    expect(badBlock?.[0]).toMatchObject({
+      path: ['allow', 1],
+      message: '"lab.example" is not an IP address or a CIDR block (e.g. "10.0.0.5" or "10.20.0.0/16")',
+    });
+    const badPrefix = mllpSourceConfig.safeParse({ priority: ['::1/129'] }).error?.issues;
+    expect(badPrefix?.[0]).toMatchObject({
+      path: ['priority', 0],
+      message: expect.stringContaining('0 to 128'),
+    });
+    const tooMany = mllpSourceConfig.safeParse({ priority: ['192.0.2.7'], max_connections: 10 }).error
+      ?.issues;
+    expect(tooMany?.[0]).toMatchObject({
+      path: ['reserved_connections'],
+      message: 'reserved_connections (10) must be smaller than max_connections (10)',
+    });
+    // Without priority nothing is reserved, so a small max_connections is fine.
+    expect(mllpSourceConfig.safeParse({ max_connections: 5 }).success).toBe(true);
+  });
+
   it.each([
     ['0.0.0.0:2575', { host: '0.0.0.0', port: 2575 }],
     ['[::1]:2575', { host: '::1', port: 2575 }],
