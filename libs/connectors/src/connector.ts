@@ -68,10 +68,21 @@ export interface ConnectorLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** Counters a source reports to the engine's metrics (Prometheus). */
+export interface SourceMetrics {
+  /**
+   * A connection the source refused on arrival or closed, by reason (`not_allowed`,
+   * `per_peer_limit`, `full`, `evicted`, `frame_timeout`, `idle`).
+   */
+  connectionClosed(reason: string): void;
+}
+
 export interface SourceContext {
   channelId: string;
   ingest: IngestFn;
   logger: ConnectorLogger;
+  /** Where the source reports its counters; absent when nothing collects them. */
+  metrics?: SourceMetrics;
 }
 
 export interface Source {

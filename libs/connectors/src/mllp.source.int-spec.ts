@@ -184,7 +184,7 @@ describe('mllp source', () => {
     });
   });
 
-  it('closes a silent connection after idle_timeout_ms, logging it at info level only', async () => {
+  it('closes a silent connection after idle_timeout_ms, reporting it at info level only', async () => {
     const { port, logger } = await startSource(() => ({ disposition: D.accepted }), { idle_timeout_ms: 100 });
     const closed = await new Promise<number>((resolve) => {
       const started = Date.now();
@@ -197,8 +197,8 @@ describe('mllp source', () => {
     expect(logger.entries).toEqual([
       {
         level: 'info',
-        obj: { channelId: 'lab-in', code: 'mllp.idle_timeout', connectionId: 1 },
-        msg: expect.any(String),
+        obj: { channelId: 'lab-in', reason: 'idle', count: 1, lastPeer: '127.0.0.1' },
+        msg: 'idle MLLP connections closed after idle_timeout_ms: 1 since the channel started',
       },
     ]);
   });
@@ -209,6 +209,11 @@ describe('mllp source config', () => {
     expect(mllpSourceConfig.parse({})).toEqual({
       listen: { host: '127.0.0.1', port: 2575 },
       max_connections: 100,
+      max_connections_per_peer: 10,
+      frame_timeout_ms: 30_000,
+      allow: [],
+      priority: [],
+      reserved_connections: 10,
       max_message_bytes: 1_048_576,
       idle_timeout_ms: 60_000,
     });
@@ -219,6 +224,30 @@ describe('mllp source config', () => {
       path: ['tls', 'ca'],
       message: expect.stringContaining('request_cert needs ca'),
     });
+  });
+
+  it('reads allow and priority as addresses and CIDR blocks, and keeps reserved slots below max_connections', () => {
+    expect(mllpSourceConfig.parse({ allow: ['10.20.0.0/16', '192.0.2.7', 'fd00::/8'] }).allow).toHaveLength(
+      3,
+    );
+    const badBlock = mllpSourceConfig.safeParse({ allow: ['10.20.0.0/16', 'lab.example'] }).error?.issues;
+    expect(badBlock?.[0]).toMatchObject({
+      path: ['allow', 1],
+      message: '"lab.example" is not an IP address or a CIDR block (e.g. "10.0.0.5" or "10.20.0.0/16")',
+    });
+    const badPrefix = mllpSourceConfig.safeParse({ priority: ['::1/129'] }).error?.issues;
+    expect(badPrefix?.[0]).toMatchObject({
+      path: ['priority', 0],
+      message: expect.stringContaining('0 to 128'),
+    });
+    const tooMany = mllpSourceConfig.safeParse({ priority: ['192.0.2.7'], max_connections: 10 }).error
+      ?.issues;
+    expect(tooMany?.[0]).toMatchObject({
+      path: ['reserved_connections'],
+      message: 'reserved_connections (10) must be smaller than max_connections (10)',
+    });
+    // Without priority nothing is reserved, so a small max_connections is fine.
+    expect(mllpSourceConfig.safeParse({ max_connections: 5 }).success).toBe(true);
   });
 
   it.each([

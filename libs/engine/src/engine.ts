@@ -318,6 +318,7 @@ export class Engine {
         return current.ingestor.ingest(req);
       },
       logger: this.options.logger,
+      metrics: this.metrics.forSource(channel.id),
     });
     await source.start();
     d.source = source;

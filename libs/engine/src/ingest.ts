@@ -8,7 +8,7 @@ import {
   type IngestRequest,
 } from '@sinew/connectors';
 import { Hl7ErrorCondition, Hl7Message, Hl7ParseError } from '@sinew/hl7v2';
-import { headerProblem, parseErrorCondition } from '@sinew/mllp';
+import { answerableBytes, headerProblem, parseErrorCondition, replyBasis } from '@sinew/mllp';
 import type { ContentType, DuplicateHit, InsertedMessage, NewMessage, Store } from '@sinew/store';
 import { messageId } from './ids';
 import type { EngineLogger } from './logger';
@@ -108,7 +108,8 @@ export interface Hl7Refusal {
 
 /**
  * The ingest's first look at HL7 v2 bytes: the parsed message, or the refusal for bytes that
- * do not parse or lack MSH-9 or MSH-10 (the header policy of `sinew start` and `sinew listen`).
+ * do not parse, have a malformed header or lack MSH-9 or MSH-10 (the header policy of
+ * `sinew start` and `sinew listen`). A refusal's ACK never echoes a malformed header.
  * `sinew test` answers `ack.when: received` channels with the same check.
  */
 export function admitHl7(body: Buffer): { message: Hl7Message } | Hl7Refusal {
@@ -126,7 +127,10 @@ export function admitHl7(body: Buffer): { message: Hl7Message } | Hl7Refusal {
             message: 'the message could not be read',
             condition: Hl7ErrorCondition.ApplicationInternalError,
           };
-    return { disposition: { kind: 'rejected', reason: 'unreadable', issue }, received: body };
+    return {
+      disposition: { kind: 'rejected', reason: 'unreadable', issue },
+      received: answerableBytes(body),
+    };
   }
   const header = headerProblem(msg);
   if (header) {
@@ -135,13 +139,13 @@ export function admitHl7(body: Buffer): { message: Hl7Message } | Hl7Refusal {
         kind: 'rejected',
         reason: 'invalid',
         issue: {
-          code: 'header.required',
+          code: header.code,
           message: header.text,
           location: header.location,
-          condition: Hl7ErrorCondition.RequiredFieldMissing,
+          condition: header.condition,
         },
       },
-      received: msg,
+      received: replyBasis(msg),
     };
   }
   return { message: msg };

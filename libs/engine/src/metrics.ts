@@ -1,3 +1,4 @@
+import type { SourceMetrics } from '@sinew/connectors';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The engine's Prometheus metrics, in a registry of their own (one per engine). */
@@ -16,6 +17,7 @@ export class EngineMetrics {
   readonly endToEnd: Histogram<'channel' | 'destination'>;
   readonly queueDepth: Gauge<'queue' | 'state'>;
   readonly queueOldest: Gauge<'queue'>;
+  readonly sourceConnectionsClosed: Counter<'channel' | 'reason'>;
 
   constructor(defaultMetrics = true) {
     const registers = [this.registry];
@@ -79,6 +81,16 @@ export class EngineMetrics {
       labelNames: ['queue'],
       registers,
     });
+    this.sourceConnectionsClosed = counter(
+      'sinew_source_connections_closed_total',
+      'Connections a source refused on arrival or closed (not_allowed, per_peer_limit, full, evicted, frame_timeout, idle)',
+      ['channel', 'reason'],
+    );
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sinew_' });
+  }
+
+  /** The counters a channel's source reports through (its `SourceContext.metrics`). */
+  forSource(channel: string): SourceMetrics {
+    return { connectionClosed: (reason) => this.sourceConnectionsClosed.inc({ channel, reason }) };
   }
 }

@@ -1,5 +1,5 @@
 import { Hl7ErrorCode, Hl7Message, readAck } from '@sinew/hl7v2';
-import { ackingHandler, handlerFailureNack, oversizeNack, parseErrorCondition } from './acks';
+import { ackingHandler, handlerFailureNack, headerProblem, oversizeNack, parseErrorCondition } from './acks';
 import { replyBytes } from './handler';
 
 const context = { remoteAddress: '127.0.0.1', remotePort: 40000, connectionId: 1 };
@@ -62,5 +62,43 @@ describe('negative ACKs written by the server', () => {
     const ack = Hl7Message.parse(oversizeNack(Buffer.from(MSG.slice(0, 90)), 1024));
     expect(readAck(ack)).toMatchObject({ code: 'AR', controlId: 'CTRL0001' });
     expect(readAck(ack).text).toBe('message too large: the limit is 1024 bytes (mllp.frame_too_large)');
+  });
+
+  it('never fails to build a negative ACK, even for a header no ACK can be written for', () => {
+    // "." is the repetition character and MSH-12 is empty: an ACK's default version 2.5.1 cannot be written.
+    const odd = Buffer.from('MSH|^.\\&|LAB|NORTH|||20260101||ADT^A01|ODD-2|P\rPID|1\r');
+    const ack = Hl7Message.parse(handlerFailureNack(odd));
+    expect(readAck(ack)).toMatchObject({ code: 'AR', controlId: 'ODD-2' });
+    expect(ack.toString().startsWith('MSH|^~\\&|')).toBe(true);
+  });
+});
+
+describe('headerProblem', () => {
+  const header = (text: string) => headerProblem(Hl7Message.parse(text));
+
+  it('passes a sound header, odd but printable delimiters included', () => {
+    expect(header(MSG)).toBeUndefined();
+    expect(header('MSH#$%*@#LAB#NORTH#####ADT$A01#C-1#P#2.5.1\r')).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'a control character as field separator',
+      'MSH\x01^~\\&\x01L\x01\x01\x01\x01\x01\x01ADT\x01C-1\x01P\r',
+      'MSH-1',
+    ],
+    ['a control character among the encoding characters', 'MSH|^\x02\\&|L||||||ADT|C-1|P\r', 'MSH-2'],
+    ['a message type that is not one', 'MSH|^~\\&|L||||||a$$|C-1|P\r', 'MSH-9.1'],
+    ['a control character in MSH-10', 'MSH|^~\\&|L||||||ADT|C\x07|P\r', 'MSH-10'],
+    ['"." as a delimiter with no MSH-12 (no ACK can be written)', 'MSH|^.\\&|L||||||ADT|C-1|P\r', 'MSH-2'],
+  ])('refuses %s (AE 102, named field)', (_what, text, location) => {
+    expect(header(text)).toMatchObject({ code: 'header.malformed', condition: '102', location });
+  });
+
+  it('answers a malformed header with AE on the default delimiters, keeping a plain MSH-10', async () => {
+    const ack = await reply('MSH\x01^~\\&\x01L\x01\x01\x01\x01\x01\x01ADT\x01C-1\x01P\r');
+    expect(readAck(ack)).toMatchObject({ code: 'AE', controlId: 'C-1' });
+    expect(ack.get('ERR-3.1')).toBe('102');
+    expect(ack.delimiters.field).toBe('|');
   });
 });

@@ -27,8 +27,16 @@ export const MllpErrorCode = {
   InvalidMessage: 'mllp.invalid_message',
   /** The message handler threw or returned a rejected promise. */
   HandlerFailed: 'mllp.handler_failed',
-  /** A connection was refused because `maxConnections` were open. */
+  /** A connection was refused because `maxConnections` were open and none could be evicted. */
   TooManyConnections: 'mllp.too_many_connections',
+  /** A connection was refused because `maxConnectionsPerPeer` from its address were open. */
+  PeerLimit: 'mllp.peer_limit',
+  /** A connection from an address not on the `allow` list was closed unread. */
+  NotAllowed: 'mllp.not_allowed',
+  /** An idle connection was closed to make room for a new one (the server was full). */
+  Evicted: 'mllp.evicted',
+  /** A frame was not complete `frameTimeoutMs` after its first byte; the connection was closed. */
+  FrameTimeout: 'mllp.frame_timeout',
   /** A socket error (reset, broken pipe…) ended a connection. */
   SocketError: 'mllp.socket_error',
   /** A fault in Sinew's own connection code; the connection was closed. */
@@ -46,6 +54,8 @@ export class MllpError extends Error {
     message: string,
     /** The server connection it happened on, when there is one. */
     readonly connectionId?: number,
+    /** The peer's address, when the error concerns one connection (an address, never content). */
+    readonly remoteAddress?: string,
   ) {
     super(message);
   }
@@ -54,4 +64,26 @@ export class MllpError extends Error {
   override toString(): string {
     return `${this.code}: ${this.message}`;
   }
+}
+
+/**
+ * Why the server refused or closed a connection, for the codes that protect it from idle,
+ * slow or unknown peers (a metric label): `not_allowed`, `per_peer_limit`, `full`, `evicted`,
+ * `frame_timeout`, `idle`.
+ */
+export type MllpCloseReason =
+  'not_allowed' | 'per_peer_limit' | 'full' | 'evicted' | 'frame_timeout' | 'idle';
+
+const CLOSE_REASONS: Partial<Record<MllpErrorCode, MllpCloseReason>> = {
+  [MllpErrorCode.NotAllowed]: 'not_allowed',
+  [MllpErrorCode.PeerLimit]: 'per_peer_limit',
+  [MllpErrorCode.TooManyConnections]: 'full',
+  [MllpErrorCode.Evicted]: 'evicted',
+  [MllpErrorCode.FrameTimeout]: 'frame_timeout',
+  [MllpErrorCode.IdleTimeout]: 'idle',
+};
+
+/** The close reason an error code stands for, or undefined for the other codes. */
+export function closeReasonOf(code: MllpErrorCode): MllpCloseReason | undefined {
+  return CLOSE_REASONS[code];
 }

@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './address-list';
 export * from './framing';
 export * from './tls-options';
 export * from './backoff';

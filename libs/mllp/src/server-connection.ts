@@ -13,6 +13,8 @@ export interface ConnectionSettings {
   maxMessageBytes: number;
   /** 0 disables the idle timeout. */
   idleTimeoutMs: number;
+  /** Time allowed from a frame's first byte to its end block; 0 disables it. */
+  frameTimeoutMs: number;
   maxPendingReplies: number;
   onFrame(connection: ServerConnection, bytes: number): void;
   onProblem(error: MllpError): void;
@@ -32,6 +34,7 @@ export interface ConnectionCounters {
   repliesSent: number;
   handlerErrors: number;
   idleTimeouts: number;
+  frameTimeouts: number;
   socketErrors: number;
 }
 
@@ -47,7 +50,9 @@ function errorName(err: unknown): string {
 /**
  * One accepted connection: decodes frames, runs the handler for each, and writes the replies
  * in the order the messages arrived. An oversize frame is answered with AR and ends the
- * connection; silence for `idleTimeoutMs` with nothing pending ends it too.
+ * connection; silence for `idleTimeoutMs` with nothing pending ends it too, and so does a
+ * frame not complete `frameTimeoutMs` after its first byte (bytes trickling in do not extend
+ * that deadline, and bytes outside any frame do not count as activity).
  */
 export class ServerConnection {
   readonly decoder: MllpDecoder;
@@ -55,8 +60,11 @@ export class ServerConnection {
     repliesSent: 0,
     handlerErrors: 0,
     idleTimeouts: 0,
+    frameTimeouts: 0,
     socketErrors: 0,
   };
+  /** When a frame last completed or a reply was written (or the connection opened), in ms. */
+  lastActivity = performance.now();
   private readonly queue: Slot[] = [];
   /** False once no further frame is taken (after an oversize frame, or while stopping). */
   private accepting = true;
@@ -64,6 +72,7 @@ export class ServerConnection {
   private ending = false;
   private closed = false;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  private frameTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -86,6 +95,22 @@ export class ServerConnection {
     socket.on('close', () => this.onClose());
   }
 
+  /**
+   * True when closing it loses nothing: no frame in progress, no reply pending, not closing.
+   * Such a connection may be evicted to make room for a new one.
+   */
+  get evictable(): boolean {
+    return this.accepting && !this.ending && !this.closed && this.queue.length === 0 && !this.decoder.inFrame;
+  }
+
+  /** Closes an idle connection at once to make room for another (see `evictable`). */
+  evict(): void {
+    if (this.closed || this.ending) return;
+    this.accepting = false;
+    this.ending = true;
+    this.socket.destroy();
+  }
+
   /** Takes no further message; ends the connection once every pending reply is written. */
   drain(): void {
     this.accepting = false;
@@ -93,26 +118,75 @@ export class ServerConnection {
   }
 
   private problem(code: MllpErrorCode, text: string): void {
-    this.settings.onProblem(new MllpError(code, text, this.context.connectionId));
+    this.settings.onProblem(new MllpError(code, text, this.context.connectionId, this.context.remoteAddress));
   }
 
   private onData(chunk: Buffer): void {
-    this.idleTimer?.refresh();
     // After an oversize frame or while stopping, bytes are read and dropped: leaving them
     // unread could make the close reset the connection before the peer reads its reply.
-    if (!this.accepting) return;
+    if (!this.accepting) {
+      this.idleTimer?.refresh();
+      return;
+    }
+    const { frames, discardedBytes } = this.decoder.stats;
     try {
       for (const item of this.decoder.push(chunk)) {
         if (item.type === 'frame') {
           this.dispatch(item.payload);
         } else {
+          this.stopFrameTimer();
           this.refuseOversize(item.head, item.bytes);
           return;
         }
       }
     } catch (err) {
       this.fail(err);
+      return;
     }
+    // Only bytes of a frame are activity: junk between frames does not keep a connection.
+    if (this.decoder.stats.discardedBytes - discardedBytes < chunk.length) this.idleTimer?.refresh();
+    if (!this.decoder.inFrame) this.stopFrameTimer();
+    else if (!this.frameTimer || this.decoder.stats.frames > frames) this.startFrameTimer();
+  }
+
+  /** The deadline of the frame that just started (a frame completing restarts it for the next). */
+  private startFrameTimer(): void {
+    const ms = this.settings.frameTimeoutMs;
+    if (ms <= 0) return;
+    if (this.frameTimer) this.frameTimer.refresh();
+    else {
+      this.frameTimer = setTimeout(() => this.onFrameTimeout(), ms);
+      this.frameTimer.unref();
+    }
+  }
+
+  private stopFrameTimer(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
+  }
+
+  /**
+   * A frame started long ago has not ended: the peer is too slow or hostile. The replies
+   * already due are written, then the connection closes (at once when none is due).
+   */
+  private onFrameTimeout(): void {
+    this.frameTimer = undefined;
+    if (this.closed || this.ending || !this.accepting) return;
+    if (this.paused) {
+      // The server stopped reading (too many replies pending): the peer is not the slow one.
+      this.startFrameTimer();
+      return;
+    }
+    this.counters.frameTimeouts++;
+    this.problem(
+      MllpErrorCode.FrameTimeout,
+      `a frame was not complete ${this.settings.frameTimeoutMs} ms after its first byte; closing`,
+    );
+    this.accepting = false;
+    if (this.queue.length === 0) {
+      this.ending = true;
+      this.socket.destroy();
+    } else this.flush();
   }
 
   /** A fault of this connection's own code: it is closed, and nothing else is affected. */
@@ -122,6 +196,7 @@ export class ServerConnection {
   }
 
   private dispatch(payload: Buffer): void {
+    this.lastActivity = performance.now();
     const slot: Slot = { done: false };
     this.queue.push(slot);
     this.settings.onFrame(this, payload.length);
@@ -193,7 +268,10 @@ export class ServerConnection {
         break;
       }
     }
-    if (corked) this.socket.uncork();
+    if (corked) {
+      this.socket.uncork();
+      this.lastActivity = performance.now();
+    }
     if (this.paused && (!this.accepting || this.queue.length < this.settings.maxPendingReplies)) {
       this.paused = false;
       this.socket.resume();
@@ -227,6 +305,7 @@ export class ServerConnection {
   private onClose(): void {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.stopFrameTimer();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.queue.length = 0;
     const partialBefore = this.decoder.stats.partialFrames;

@@ -211,18 +211,23 @@ describe('MllpServer', () => {
     expect(server.stats.partialFrames).toBe(1);
   });
 
-  it('refuses connections beyond maxConnections and accepts again once one closes', async () => {
+  it('refuses connections beyond maxConnections when none is idle, and accepts again once one closes', async () => {
     const { server, problems } = await startServer(ackingHandler(), { maxConnections: 2 });
     const a = await open(server);
     const b = await open(server);
+    // Both have a frame in progress: neither may be evicted for a newcomer.
+    const frame = encodeFrame(adt('STILL001'));
+    a.write(frame.subarray(0, 10));
+    b.write(frame.subarray(0, 10));
     await waitFor('two connections', () => server.stats.connectionsOpen === 2);
+    await sleep(50);
     const c = await open(server);
     await c.waitForClose(2_000);
     expect(c.frames).toEqual([]);
     expect(server.stats.connectionsRefused).toBe(1);
     expect(problems.map((p) => p.code)).toEqual(['mllp.too_many_connections']);
 
-    a.write(encodeFrame(adt('STILL001')));
+    a.write(frame.subarray(10));
     expect(ackOf((await a.waitForFrames(1))[0] as Buffer).code).toBe('AA');
     b.destroy();
     await waitFor('one connection left', () => server.stats.connectionsOpen === 1);

@@ -1,4 +1,5 @@
-import type { PeerCertificate } from 'node:tls';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { describeWithPeer } from '../../../test/support/peers';
 import { createTestPki, opensslPeer, type TestPki } from '../../../test/support/tls';
 import { RawConnection, adt } from '../test/raw-connection';
@@ -21,10 +22,10 @@ describeWithPeer(opensslPeer, 'MLLP over TLS', () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  async function start(tls: MllpServerOptions['tls']) {
+  async function start(tls: MllpServerOptions['tls'], options: MllpServerOptions = {}) {
     const certificates: Array<PeerCertificate | undefined> = [];
     const handler = jest.fn(ackingHandler((_m, ctx) => void certificates.push(ctx.tlsPeerCertificate)));
-    const server = new MllpServer({ port: 0, tls }, handler);
+    const server = new MllpServer({ port: 0, tls, ...options }, handler);
     await server.start();
     closers.push(() => server.stop(1_000));
     return { server, handler, certificates };
@@ -69,6 +70,28 @@ describeWithPeer(opensslPeer, 'MLLP over TLS', () => {
     expect(raw.frames).toEqual([]);
     expect(handler).not.toHaveBeenCalled();
     expect(server.stats.tlsFailures).toBe(1);
+  });
+
+  it('applies allow and the per-peer limit before the handshake, counting no TLS failure', async () => {
+    const { server, handler } = await start(serverTls(), { allow: ['127.0.0.1'], maxConnectionsPerPeer: 1 });
+    const stranger = await new Promise<string>((resolve) => {
+      const tcp = netConnect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.2' });
+      const s = tlsConnect({ socket: tcp, servername: 'localhost', ca: pki.ca });
+      s.once('secureConnect', () => resolve('handshake done'));
+      s.once('error', () => resolve('refused'));
+      s.once('close', () => resolve('refused'));
+    });
+    expect(stranger).toBe('refused');
+    const first = client(server.port, { ca: pki.ca });
+    expect((await first.send(adt('TLSLIM01'))).code).toBe('AA');
+    const second = await client(server.port, { ca: pki.ca }).send(adt('TLSLIM02'));
+    expect(second.status).toBe('connection_failed');
+    expect(handler).toHaveBeenCalledTimes(1);
+    expect(server.stats).toMatchObject({
+      connectionsNotAllowed: 1,
+      connectionsOverPeerLimit: 2,
+      tlsFailures: 0,
+    });
   });
 
   describe('mutual TLS', () => {
