@@ -60,6 +60,23 @@ export interface AccessServiceOptions {
   lockout?: Partial<LockoutPolicy>;
   /** A key's last use is written at most this often (default one minute), unless it comes from elsewhere. */
   keyTouchIntervalMs?: number;
+  /** A browser session ends after this long without a request (default 30 minutes). */
+  sessionIdleMs?: number;
+  /** … and this long after sign-in, whatever happens (default 12 hours). */
+  sessionMaxMs?: number;
+}
+
+/** A browser session as a sign-in creates it: the cookie's value and the CSRF token, shown once. */
+export interface NewSession {
+  token: string;
+  csrfToken: string;
+  expiresAt: Date;
+}
+
+/** Who a session cookie stands for, and the CSRF token its unsafe requests must carry. */
+export interface SessionPrincipal {
+  principal: Principal;
+  csrfToken: string;
 }
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -77,6 +94,8 @@ export class AccessService {
   private readonly now: () => Date;
   private readonly lockout: LockoutPolicy;
   private readonly touchIntervalMs: number;
+  private readonly sessionIdleMs: number;
+  private readonly sessionMaxMs: number;
   /** A hash to verify against for unknown users, so their answer takes as long as a wrong password. */
   private dummyHash: Promise<string> | undefined;
   /**
@@ -92,6 +111,54 @@ export class AccessService {
     this.now = options.now ?? (() => new Date());
     this.lockout = { ...DEFAULT_LOCKOUT, ...options.lockout };
     this.touchIntervalMs = options.keyTouchIntervalMs ?? 60_000;
+    this.sessionIdleMs = options.sessionIdleMs ?? 30 * 60_000;
+    this.sessionMaxMs = options.sessionMaxMs ?? 12 * 3_600_000;
+  }
+
+  /**
+   * Opens a browser session for a user who has just signed in: a random cookie value (the
+   * ledger keeps its sha256) and a CSRF token.
+   */
+  async createSession(userId: string, from?: string): Promise<NewSession> {
+    const token = randomBytes(32).toString('base64url');
+    const csrfToken = randomBytes(24).toString('base64url');
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + this.sessionMaxMs);
+    await this.store.access.insertSession({
+      idHash: hashKey(token),
+      userId,
+      csrfToken,
+      createdAt: now,
+      expiresAt,
+      ...(from !== undefined ? { createdFrom: from } : {}),
+    });
+    return { token, csrfToken, expiresAt };
+  }
+
+  /**
+   * The user a session cookie stands for, or undefined when it is unknown, signed out,
+   * idle too long, past its absolute lifetime, or its user is disabled. Nothing is cached.
+   */
+  async authenticateSession(token: string): Promise<SessionPrincipal | undefined> {
+    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+    const idHash = hashKey(token);
+    const session = await this.store.access.getSession(idHash);
+    const now = this.now();
+    if (!session || session.revokedAt) return undefined;
+    if (now.getTime() >= session.expiresAt.getTime()) return undefined;
+    if (now.getTime() - session.lastSeenAt.getTime() >= this.sessionIdleMs) return undefined;
+    const principal = await this.principalOfUser(session.userId);
+    if (!principal) return undefined;
+    // The idle clock moves at most once a minute (one write per minute per session).
+    if (now.getTime() - session.lastSeenAt.getTime() >= Math.min(60_000, this.sessionIdleMs / 2))
+      await this.store.access.touchSession(idHash, now);
+    return { principal, csrfToken: session.csrfToken };
+  }
+
+  /** Signs a session out (server side: the cookie stops working everywhere). */
+  async endSession(token: string): Promise<boolean> {
+    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(token)) return false;
+    return this.store.access.revokeSession(hashKey(token), this.now());
   }
 
   async createUser(input: {
@@ -180,11 +247,12 @@ export class AccessService {
     return user && user.state === 'active' ? userPrincipal(user) : undefined;
   }
 
-  /** A disabled user cannot log in (the next login answers `invalid`). */
+  /** A disabled user cannot log in (the next login answers `invalid`); their sessions end. */
   async disableUser(id: string): Promise<void> {
     if (!(await this.store.access.updateUser(id, { state: 'disabled' }, this.now()))) {
       throw notFound(`user ${id} does not exist`);
     }
+    await this.store.access.revokeUserSessions(id, this.now());
   }
 
   async enableUser(id: string): Promise<void> {
@@ -201,6 +269,7 @@ export class AccessService {
     if (!(await this.store.access.updateUser(id, { passwordHash }, this.now()))) {
       throw notFound(`user ${id} does not exist`);
     }
+    await this.store.access.revokeUserSessions(id, this.now());
     await this.store.access.updateLoginState(id, (s) => ({
       ...s,
       failedLogins: 0,

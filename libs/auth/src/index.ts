@@ -6,6 +6,8 @@ export {
   type KeyInfo,
   type KeyState,
   type LoginResult,
+  type NewSession,
+  type SessionPrincipal,
   type UserInfo,
 } from './access.service';
 export {

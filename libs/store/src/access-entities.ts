@@ -40,6 +40,17 @@ export interface ApiKeyRow {
   lastUsedFrom: string | null;
 }
 
+export interface SessionRow {
+  idHash: string;
+  userId: string;
+  csrfToken: string;
+  createdAt: Date | number;
+  lastSeenAt: Date | number;
+  expiresAt: Date | number;
+  revokedAt: Date | number | null;
+  createdFrom: string | null;
+}
+
 export interface AuditEventRow {
   seq: number;
   at: Date | number;
@@ -169,5 +180,21 @@ export function accessEntities(kind: StoreKind): EntitySchema[] {
     checks: [{ name: 'audit_chain_single_check', expression: 'id = 1' }],
   });
 
-  return [appUser, apiKey, auditEvent, auditChain];
+  const appSession = new EntitySchema<SessionRow>({
+    name: 'app_session',
+    tableName: 'app_session',
+    columns: {
+      idHash: text({ name: 'id_hash', primary: true, primaryKeyConstraintName: 'app_session_pkey' }),
+      userId: text({ name: 'user_id' }),
+      csrfToken: text({ name: 'csrf_token' }),
+      createdAt: time({ name: 'created_at' }),
+      lastSeenAt: time({ name: 'last_seen_at' }),
+      expiresAt: time({ name: 'expires_at' }),
+      revokedAt: time({ name: 'revoked_at', nullable: true }),
+      createdFrom: text({ name: 'created_from', nullable: true }),
+    },
+    indices: [{ name: 'app_session_user_idx', columns: ['userId'] }],
+  });
+
+  return [appUser, apiKey, auditEvent, auditChain, appSession];
 }

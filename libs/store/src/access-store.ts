@@ -44,6 +44,16 @@ export interface AccessStore {
    * forks: the event gets seq = head + 1, `seal` computes its hash from the previous head's
    * hash, and the head moves to it.
    */
+  /** A browser session, found later by the sha256 of its cookie value. */
+  insertSession(session: NewSessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  /** Moves the session's last-seen time (its idle timeout counts from there). */
+  touchSession(idHash: string, at: Date): Promise<void>;
+  /** Ends a session (logout); false when there was no open session with that hash. */
+  revokeSession(idHash: string, at: Date): Promise<boolean>;
+  /** Ends every open session of a user (disabled, password changed); how many. */
+  revokeUserSessions(userId: string, at: Date): Promise<number>;
+
   appendAudit(event: NewAuditEvent, seal: (event: UnsealedAuditEvent) => string): Promise<AuditEventRecord>;
   /** Where the chain starts (after pruning: the last pruned row) and its head. */
   auditChain(): Promise<AuditChainState>;
@@ -57,6 +67,20 @@ export interface AccessStore {
    * one transaction under the chain's lock. Resolves with the count deleted and the new start.
    */
   pruneAudit(before: Date): Promise<{ pruned: number; baseSeq: number; baseHash: string }>;
+}
+
+export interface NewSessionRecord {
+  idHash: string;
+  userId: string;
+  csrfToken: string;
+  createdAt: Date;
+  expiresAt: Date;
+  createdFrom?: string;
+}
+
+export interface SessionRecord extends NewSessionRecord {
+  lastSeenAt: Date;
+  revokedAt?: Date;
 }
 
 export type UserState = 'active' | 'disabled';
@@ -218,6 +242,17 @@ interface KeySqlRow {
   revoked_at: TimeValue | null;
   last_used_at: TimeValue | null;
   last_used_from: string | null;
+}
+
+interface SessionSqlRow {
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: TimeValue;
+  last_seen_at: TimeValue;
+  expires_at: TimeValue;
+  revoked_at: TimeValue | null;
+  created_from: string | null;
 }
 
 interface AuditSqlRow {
@@ -437,6 +472,78 @@ export class SqlAccessStore implements AccessStore {
         this.db.time(at),
         from ?? null,
         id,
+      ]),
+    );
+  }
+
+  async insertSession(session: NewSessionRecord): Promise<void> {
+    this.open();
+    const at = this.db.time(session.createdAt);
+    await this.db.transaction((tx) =>
+      tx.run(
+        'INSERT INTO app_session (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, created_from) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [
+          session.idHash,
+          session.userId,
+          session.csrfToken,
+          at,
+          at,
+          this.db.time(session.expiresAt),
+          session.createdFrom ?? null,
+        ],
+      ),
+    );
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    this.open();
+    const row = await this.db.get<SessionSqlRow>(
+      'SELECT id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, revoked_at, created_from ' +
+        'FROM app_session WHERE id_hash = ?',
+      [idHash],
+    );
+    if (!row) return undefined;
+    const session: SessionRecord = {
+      idHash: row.id_hash,
+      userId: row.user_id,
+      csrfToken: row.csrf_token,
+      createdAt: readTime(row.created_at),
+      lastSeenAt: readTime(row.last_seen_at),
+      expiresAt: readTime(row.expires_at),
+    };
+    if (row.revoked_at !== null) session.revokedAt = readTime(row.revoked_at);
+    if (row.created_from !== null) session.createdFrom = row.created_from;
+    return session;
+  }
+
+  async touchSession(idHash: string, at: Date): Promise<void> {
+    this.open();
+    await this.db.transaction((tx) =>
+      tx.run('UPDATE app_session SET last_seen_at = ? WHERE id_hash = ? AND revoked_at IS NULL', [
+        this.db.time(at),
+        idHash,
+      ]),
+    );
+  }
+
+  async revokeSession(idHash: string, at: Date): Promise<boolean> {
+    this.open();
+    const n = await this.db.transaction((tx) =>
+      tx.run('UPDATE app_session SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL', [
+        this.db.time(at),
+        idHash,
+      ]),
+    );
+    return n > 0;
+  }
+
+  async revokeUserSessions(userId: string, at: Date): Promise<number> {
+    this.open();
+    return this.db.transaction((tx) =>
+      tx.run('UPDATE app_session SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL', [
+        this.db.time(at),
+        userId,
       ]),
     );
   }

@@ -62,6 +62,7 @@ describe('PostgreSQL store', () => {
       )) as Array<{ table_name: string }>;
       expect(tables.map((t) => t.table_name)).toEqual([
         'api_key',
+        'app_session',
         'app_user',
         'audit_chain',
         'audit_event',

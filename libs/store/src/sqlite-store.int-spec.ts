@@ -143,6 +143,7 @@ describe('SQLite store', () => {
       )) as Array<{ name: string }>;
       expect(tables.map((t) => t.name)).toEqual([
         'api_key',
+        'app_session',
         'app_user',
         'audit_chain',
         'audit_event',

@@ -225,7 +225,7 @@ destinations:
       // Each scope alone: allowed exactly when it grants the route's scope.
       for (const scope of SCOPES) {
         const p: Principal = { kind: 'key', id: 'x', name: 'x', scopes: [scope] };
-        const allowed = hasScope(p, r.scope as Scope);
+        const allowed = r.scope === 'authenticated' || hasScope(p, r.scope as Scope);
         await expectStatus(await key([scope]), allowed ? 'ok' : 403, `scope ${scope}`);
       }
     }
@@ -361,6 +361,75 @@ destinations:
     expect((await new AuditLog(store).verify()).ok).toBe(true);
   });
 
+  it('signs a browser in with an HttpOnly cookie, asks for the CSRF token on changes, and signs out for good', async () => {
+    await access.createUser({ username: 'nightshift', role: 'operator', password: 'correct horse battery' });
+    const signIn = (password: string) =>
+      fetch(`${base}/api/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'nightshift', password }),
+      });
+    const wrong = await signIn('not the password');
+    expect(wrong.status).toBe(401);
+    expect(await json(wrong)).toMatchObject({ code: 'auth.failed', detail: 'wrong username or password' });
+    const unknownUser = await fetch(`${base}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'nobody', password: 'not the password' }),
+    });
+    expect(await json(unknownUser)).toEqual(await json(await signIn('not the password either')));
+
+    const ok = await signIn('correct horse battery');
+    expect(ok.status).toBe(201);
+    const setCookie = ok.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(
+      /^sinew_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/,
+    );
+    const me = await json(ok);
+    expect(me).toMatchObject({ kind: 'user', name: 'nightshift' });
+    expect(me.scopes).toContain('messages:replay');
+    const cookie = setCookie.split(';')[0] as string;
+    const asBrowser = (method: string, path: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { method, headers: { cookie, ...headers } });
+
+    expect((await asBrowser('GET', '/api/v1/messages?channel=lab')).status).toBe(200);
+    expect((await json(await asBrowser('GET', '/api/v1/session'))).csrf_token).toBe(me.csrf_token);
+    const noCsrf = await asBrowser('POST', `/api/v1/messages/${messageId}/replay`);
+    expect(noCsrf.status).toBe(403);
+    expect((await json(noCsrf)).code).toBe('csrf.invalid');
+    const withCsrf = await asBrowser('POST', `/api/v1/messages/${messageId}/replay`, {
+      'x-csrf-token': me.csrf_token,
+    });
+    expect(withCsrf.status).toBe(201);
+    // An operator holds no phi:read: the message without content.
+    expect((await json(await asBrowser('GET', `/api/v1/messages/${messageId}`))).content).toBeUndefined();
+
+    const out = await asBrowser('DELETE', '/api/v1/session', { 'x-csrf-token': me.csrf_token });
+    expect(await json(out)).toEqual({ signed_out: true });
+    expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
+    const after = await asBrowser('GET', '/api/v1/messages?channel=lab');
+    expect(after.status).toBe(401);
+    expect((await json(after)).code).toBe('session.expired');
+  });
+
+  it('locks an account after repeated failed sign-ins and says so', async () => {
+    await access.createUser({ username: 'target', role: 'viewer', password: 'a long enough password' });
+    const attempt = (password: string) =>
+      fetch(`${base}/api/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'target', password }),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await attempt(`guess ${i}`)).status);
+    // The fifth failure locks the account: it is answered as locked already.
+    expect(statuses).toEqual([401, 401, 401, 401, 429]);
+    const locked = await attempt('a long enough password');
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await json(locked)).detail).toMatch(/locked; try again in \d+ s/);
+  });
+
   it('serves a valid OpenAPI 3.1 document declaring every operation’s security, and docs from npm', async () => {
     const doc = await json(await fetch(`${base}/openapi.json`));
     // The validator is an ES module: it runs in a node of its own.
@@ -384,7 +453,13 @@ process.stdout.write(JSON.stringify({ valid: r.valid, version: new Validator().v
         operations++;
         const route = API_ROUTES.find((r) => r.path === path && r.method.toLowerCase() === method);
         expect(op['x-sinew-scope']).toBe(route?.scope);
-        expect(op.security).toEqual(route?.scope === 'public' ? [] : [{ bearer: [route?.scope] }]);
+        expect(op.security).toEqual(
+          route?.scope === 'public'
+            ? []
+            : route?.scope === 'authenticated'
+              ? [{ bearer: [] }, { session: [] }]
+              : [{ bearer: [route?.scope] }, { session: [route?.scope] }],
+        );
       }
     }
     expect(operations).toBe(API_ROUTES.length);

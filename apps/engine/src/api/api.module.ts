@@ -10,10 +10,12 @@ import { API_DEPS, type ApiDeps } from './deps';
 import { DocsController } from './docs.controller';
 import { ApiGuard } from './guard';
 import { MessagesController } from './messages.controller';
+import { SessionController } from './session.controller';
 import { isApiPath } from './problem';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
+  SessionController,
   ChannelsController,
   MessagesController,
   DeadLettersController,

@@ -6,6 +6,8 @@ import type { RouteSpec } from './route';
 export interface ApiContext {
   spec?: RouteSpec;
   principal?: Principal;
+  /** Set when the caller is a browser session (cookie), not a key. */
+  session?: { token: string; csrfToken: string };
   params?: unknown;
   query?: unknown;
   body?: unknown;

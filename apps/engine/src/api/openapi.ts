@@ -87,7 +87,12 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
       summary: r.summary,
       ...(r.description ? { description: r.description } : {}),
       tags: [r.tag],
-      security: r.scope === 'public' ? [] : [{ bearer: [r.scope] }],
+      security:
+        r.scope === 'public'
+          ? []
+          : r.scope === 'authenticated'
+            ? [{ bearer: [] }, { session: [] }]
+            : [{ bearer: [r.scope] }, { session: [r.scope] }],
       'x-sinew-scope': r.scope,
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
       ...(r.body
@@ -112,7 +117,7 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
         SCOPES.map((s) => `- \`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join('\n'),
     },
     servers: [{ url: '/' }],
-    security: [{ bearer: [] }],
+    security: [{ bearer: [] }, { session: [] }],
     tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
     paths,
     components: {
@@ -121,6 +126,13 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
           type: 'http',
           scheme: 'bearer',
           description: 'An API key (`sinew keys create`): `Authorization: Bearer snw_…`',
+        },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'sinew_session',
+          description:
+            'A browser session (`POST /api/v1/session`); POST, PUT and DELETE also need the `X-CSRF-Token` header',
         },
       },
       schemas: { Problem: PROBLEM },

@@ -18,8 +18,11 @@ export interface RouteSpec {
   summary: string;
   description?: string;
   tag: string;
-  /** The scope a caller needs, or `public` (no credentials: the docs and the token endpoint). */
-  scope: Scope | 'public';
+  /**
+   * The scope a caller needs; `authenticated`: any signed-in user or valid key; `public`: no
+   * credentials (sign-in).
+   */
+  scope: Scope | 'public' | 'authenticated';
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
