@@ -330,6 +330,11 @@ export interface Store {
   listUnprocessed(limit: number): Promise<Array<{ id: string; channelId: string; seq: number }>>;
   /** Non-terminal deliveries (oldest first): pending, parked, and retrying ones due by `dueBy`. */
   listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * The non-terminal deliveries (pending, parked, retrying, whenever due) of one destination
+   * of a channel, by seq: what a destination that comes back up wakes, in order.
+   */
+  listDestinationDeliveries(channelId: string, destination: string, limit: number): Promise<DeliveryRecord[]>;
 
   listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */

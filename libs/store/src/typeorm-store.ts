@@ -601,6 +601,21 @@ export class TypeOrmStore implements Store {
     return rows.map(toDeliveryRecord);
   }
 
+  async listDestinationDeliveries(
+    channelId: string,
+    destination: string,
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    this.open();
+    // The partial ordering index holds exactly the open deliveries, by channel and destination.
+    const rows = await this.db.all<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery ` +
+        `WHERE channel_id = ? AND destination = ? AND ${OPEN_DELIVERY_PREDICATE} ORDER BY seq, id LIMIT ?`,
+      [channelId, destination, limitOf(limit)],
+    );
+    return rows.map(toDeliveryRecord);
+  }
+
   async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {
     this.open();
     const where = [DEAD_LETTER_PREDICATE];
