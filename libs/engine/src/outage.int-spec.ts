@@ -1,0 +1,204 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { builtInRegistries, compileChannelOrThrow } from '@sinew/channels';
+import { Hl7Message, readAck } from '@sinew/hl7v2';
+import { TransformerLibrary } from '@sinew/mapping';
+import { MllpClient } from '@sinew/mllp';
+import { MemoryQueueDriver } from '@sinew/queue';
+import { openStore, type Store } from '@sinew/store';
+import { sleep, waitFor } from '@sinew/test-support/wait';
+import { Engine } from './engine';
+import { createLogger } from './logger';
+
+const ORU = readFileSync(join(__dirname, '../../../channels/samples/oru-r01.hl7'), 'latin1');
+const library = TransformerLibrary.load();
+const registries = builtInRegistries(library);
+
+/** An HTTP peer that can go away (its port refuses connections) and come back on the same port. */
+class Peer {
+  readonly received: Array<{ path: string; controlId: string; at: number }> = [];
+  private server?: Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('latin1');
+        const msh = body.split('\r')[0]?.split('|') ?? [];
+        this.received.push({ path: req.url ?? '', controlId: msh[9] ?? '', at: Date.now() });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    server?.closeAllConnections();
+    return new Promise((r) => (server ? server.close(() => r()) : r()));
+  }
+
+  ids(path: string): string[] {
+    return this.received.filter((r) => r.path === path).map((r) => r.controlId);
+  }
+}
+
+const CHANNEL = (port: number) => `
+id: lab
+source: { type: mllp, listen: 0 }
+destinations:
+  - name: ordered
+    type: http
+    url: http://127.0.0.1:${port}/ordered
+    ordering: channel
+    retry: { attempts: 20, initial_delay_ms: 2000, multiplier: 4, max_delay_ms: 300000, jitter: 0 }
+  - name: loose
+    type: http
+    url: http://127.0.0.1:${port}/loose
+    retry: { attempts: 20, initial_delay_ms: 2000, multiplier: 4, max_delay_ms: 300000, jitter: 0 }
+`;
+
+interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+describe('a destination outage (real sockets, embedded ledger)', () => {
+  let dir: string;
+  let engine: Engine | undefined;
+  let client: MllpClient | undefined;
+  const peer = new Peer();
+  const lines: LogLine[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sinew-outage-'));
+  });
+  afterEach(async () => {
+    await client?.close();
+    await engine?.stop(2_000);
+    await peer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const gauge = async (destination: string) => {
+    const text = await (engine as Engine).metrics.registry.metrics();
+    const m = new RegExp(`^sinew_destination_up\\{channel="lab",destination="${destination}"\\} (\\d)$`, 'm').exec(
+      text,
+    );
+    return m?.[1];
+  };
+
+  it('logs the outage once each way, shows it in /ready and the gauge, and delivers what waited within seconds of the return, in order', async () => {
+    await peer.start();
+    const store: Store = await openStore({ dataDir: dir });
+    const channel = compileChannelOrThrow(CHANNEL(peer.port), 'lab.yaml', registries);
+    engine = new Engine({
+      channels: [channel],
+      store,
+      queue: new MemoryQueueDriver(),
+      transformers: library,
+      logger: createLogger('info', {
+        write: (line: string) => {
+          lines.push(JSON.parse(line) as LogLine);
+        },
+      }),
+      sweepIntervalMs: 1_000,
+    });
+    await engine.start();
+    client = new MllpClient({ host: '127.0.0.1', port: engine.source('lab')?.port?.() as number });
+    const send = async (controlId: string) => {
+      const text = ORU.replace('DEMO-ORU-0001', controlId).replace(/\n/g, '\r');
+      const result = await (client as MllpClient).send(Hl7Message.parse(text));
+      expect(readAck(result.ack as Hl7Message).code).toBe('AA');
+    };
+
+    await send('UP-1');
+    await waitFor('the first message on both paths', () => peer.received.length === 2 || undefined);
+    expect(await gauge('ordered')).toBe('1');
+
+    await peer.stop();
+    const ids = ['OUT-1', 'OUT-2', 'OUT-3', 'OUT-4', 'OUT-5'];
+    for (const id of ids) await send(id);
+    // Attempts at 0, 2 and 10 s; the next would be at 42 s (multiplier 4, no jitter).
+    await waitFor(
+      'both destinations down',
+      async () => {
+        const { checks } = await (engine as Engine).readiness();
+        return (
+          checks['destination:lab/ordered']?.startsWith('down since') &&
+          checks['destination:lab/loose']?.startsWith('down since')
+        );
+      },
+      5_000,
+    );
+    const down = await engine.readiness();
+    expect(down.ready).toBe(true);
+    expect(down.checks['destination:lab/ordered']).toMatch(
+      /^down since \d{4}-\d\d-\d\dT[\d:.]+Z \(ECONNREFUSED, \d+ failed attempts\)$/,
+    );
+    expect(await gauge('ordered')).toBe('0');
+    expect(await gauge('loose')).toBe('0');
+    await sleep(12_000);
+    expect(peer.received).toHaveLength(2);
+
+    await peer.start();
+    const back = Date.now();
+    await waitFor(
+      'every held message delivered on both paths',
+      () => (peer.ids('/ordered').length === 6 && peer.ids('/loose').length === 6) || undefined,
+      15_000,
+      20,
+    );
+    const took = Math.max(...peer.received.map((r) => r.at)) - back;
+    process.stdout.write(`recovered in ${took} ms\n`);
+    expect(took).toBeLessThan(5_000);
+    expect(peer.ids('/ordered')).toEqual(['UP-1', ...ids]);
+    expect([...peer.ids('/loose')].sort()).toEqual(['UP-1', ...ids].sort());
+
+    // Once each way per destination, with the code and no message content.
+    for (const destination of ['ordered', 'loose']) {
+      const mine = lines.filter((l) => l.destination === destination);
+      const downLines = mine.filter((l) => l.msg.startsWith('destination down'));
+      const upLines = mine.filter((l) => l.msg.startsWith('destination recovered'));
+      expect(downLines).toHaveLength(1);
+      expect(downLines[0]).toMatchObject({ level: 'warn', channel: 'lab', code: 'ECONNREFUSED' });
+      expect(upLines).toHaveLength(1);
+      expect(upLines[0]).toMatchObject({ level: 'info', channel: 'lab', code: 'ECONNREFUSED' });
+      expect(upLines[0]?.downForMs).toBeGreaterThanOrEqual(12_000);
+      expect(upLines[0]?.failedAttempts).toBeGreaterThanOrEqual(3);
+    }
+    const logged = JSON.stringify(lines);
+    expect(logged).not.toContain('OUT-1');
+    expect(logged).not.toContain('MRN-000123');
+
+    await waitFor('the destinations up', async () => {
+      const { checks } = await (engine as Engine).readiness();
+      return checks['destination:lab/ordered'] === 'up' && checks['destination:lab/loose'] === 'up';
+    });
+    expect(await gauge('ordered')).toBe('1');
+    expect(await gauge('loose')).toBe('1');
+    // Probes that could not connect are no attempts: the ledger holds the scheduled ones and the
+    // send; the messages parked behind the first went once, at the first try.
+    const messages = await store.searchMessages({ channelId: 'lab' });
+    expect(messages.map((m) => m.status)).toEqual(messages.map(() => 'delivered'));
+    const outcomes = async (controlId: string, destination: string) => {
+      const m = messages.find((x) => x.controlId === controlId);
+      const d = (await store.getDeliveries(m?.id as string)).find((x) => x.destination === destination);
+      return (await store.getAttempts(d?.id as string)).map((a) => `${a.outcome} ${a.code}`);
+    };
+    const refused = ['retry ECONNREFUSED', 'retry ECONNREFUSED', 'retry ECONNREFUSED'];
+    expect(await outcomes('OUT-1', 'ordered')).toEqual([...refused, 'sent HTTP 200']);
+    expect(await outcomes('OUT-2', 'ordered')).toEqual(['sent HTTP 200']);
+    expect(await outcomes('OUT-5', 'loose')).toEqual([...refused, 'sent HTTP 200']);
+  }, 60_000);
+});
