@@ -30,8 +30,7 @@ export const earlyJobId = (
   deliveryId: string,
   attempt: number,
   kind: 'probe' | 'wake' | 'held' | 'held-again',
-) =>
-  `${deliveryId}.a${attempt}.${kind}`;
+) => `${deliveryId}.a${attempt}.${kind}`;
 
 /** Failure codes of an attempt that could not connect: nothing reached the peer. */
 const NOT_SENT_CODES: ReadonlySet<string> = new Set([
@@ -387,7 +386,10 @@ export class DestinationWorker {
         after: async (updated) => {
           this.deps.metrics.sent.inc(labels);
           // Message ids carry their receipt time: no read needed for the latency.
-          this.deps.metrics.endToEnd.observe(labels, (finishedAt.getTime() - messageIdTime(d.messageId)) / 1000);
+          this.deps.metrics.endToEnd.observe(
+            labels,
+            (finishedAt.getTime() - messageIdTime(d.messageId)) / 1000,
+          );
           await this.wakeNext(updated);
         },
       };
@@ -465,7 +467,12 @@ export class DestinationWorker {
     this.outage = undefined;
     this.deps.metrics.destinationUp.set(this.labels, 1);
     this.deps.logger.info(
-      { ...this.labels, code: o.code, downForMs: Date.now() - o.since.getTime(), failedAttempts: o.failedAttempts },
+      {
+        ...this.labels,
+        code: o.code,
+        downForMs: Date.now() - o.since.getTime(),
+        failedAttempts: o.failedAttempts,
+      },
       'destination recovered: its waiting deliveries go now',
     );
     void this.wake().catch((err: unknown) =>

@@ -92,9 +92,10 @@ describe('a destination outage (real sockets, embedded ledger)', () => {
 
   const gauge = async (destination: string) => {
     const text = await (engine as Engine).metrics.registry.metrics();
-    const m = new RegExp(`^sinew_destination_up\\{channel="lab",destination="${destination}"\\} (\\d)$`, 'm').exec(
-      text,
-    );
+    const m = new RegExp(
+      `^sinew_destination_up\\{channel="lab",destination="${destination}"\\} (\\d)$`,
+      'm',
+    ).exec(text);
     return m?.[1];
   };
 
