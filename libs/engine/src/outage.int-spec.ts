@@ -161,7 +161,6 @@ describe('a destination outage (real sockets, embedded ledger)', () => {
       20,
     );
     const took = Math.max(...peer.received.map((r) => r.at)) - back;
-    process.stdout.write(`recovered in ${took} ms\n`);
     expect(took).toBeLessThan(5_000);
     expect(peer.ids('/ordered')).toEqual(['UP-1', ...ids]);
     expect([...peer.ids('/loose')].sort()).toEqual(['UP-1', ...ids].sort());
