@@ -520,12 +520,41 @@ export class DestinationWorker {
 
   /** The destination is back: its retrying deliveries run now, in seq order (gates still apply). */
   private async wake(): Promise<void> {
-    const open = await this.deps.store.listDestinationDeliveries(this.channelId, this.spec.name, 5_000);
-    for (const d of open) {
-      if (d.status !== 'retrying' || this.inFlight.has(d.id)) continue;
-      const job: DeliveryJob = { deliveryId: d.id };
-      await this.deps.queue.enqueue(this.queueName, earlyJobId(d.id, d.attempts + 1, 'wake'), job);
+    const page = 1_000;
+    for (let afterSeq = -1; ;) {
+      const open = await this.deps.store.listDestinationDeliveries(
+        this.channelId,
+        this.spec.name,
+        page,
+        afterSeq,
+      );
+      for (const d of open) {
+        if (d.status !== 'retrying' || this.inFlight.has(d.id)) continue;
+        const job: DeliveryJob = { deliveryId: d.id };
+        await this.deps.queue.enqueue(this.queueName, earlyJobId(d.id, d.attempts + 1, 'wake'), job);
+      }
+      const last = open[open.length - 1];
+      // Another outage may have begun meanwhile: its recovery wakes the rest.
+      if (open.length < page || !last || this.outage) return;
+      afterSeq = last.seq;
     }
+  }
+
+  /**
+   * Takes over the outage a worker of the previous version saw, when a redeploy keeps the
+   * destination: one outage, one pair of log lines.
+   */
+  inherit(previous: DestinationWorker): void {
+    const o = previous.outage;
+    if (!o || this.outage) return;
+    this.outage = {
+      since: o.since,
+      code: o.code,
+      failedAttempts: o.failedAttempts,
+      probeIntervalMs: o.probeIntervalMs,
+    };
+    this.deps.metrics.destinationUp.set(this.labels, 0);
+    this.scheduleProbe();
   }
 
   /** After a terminal delivery of an ordered key, the next parked one of that key may go. */

@@ -153,19 +153,18 @@ export class Engine {
                 destination: d.name,
                 logger: options.logger,
               });
-        entry.workers.set(
-          d.name,
-          new DestinationWorker(channel.id, d, destination, {
-            store: options.store,
-            queue: options.queue,
-            metrics: this.metrics,
-            logger: options.logger,
-            ledger: this.ledgerWrites,
-            ...(options.destinationProbeIntervalMs !== undefined
-              ? { probeIntervalMs: options.destinationProbeIntervalMs }
-              : {}),
-          }),
-        );
+        const worker = new DestinationWorker(channel.id, d, destination, {
+          store: options.store,
+          queue: options.queue,
+          metrics: this.metrics,
+          logger: options.logger,
+          ledger: this.ledgerWrites,
+          ...(options.destinationProbeIntervalMs !== undefined
+            ? { probeIntervalMs: options.destinationProbeIntervalMs }
+            : {}),
+        });
+        if (old && old.destination === destination) worker.inherit(old);
+        entry.workers.set(d.name, worker);
       }
     }
     return entry;

@@ -9,6 +9,7 @@ import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
 import { MemoryQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
+import { withTestSchema, type TestSchema } from '@sinew/test-support/postgres';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 import { Engine } from './engine';
 import { createLogger } from './logger';
@@ -73,20 +74,23 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-describe('a destination outage (real sockets, embedded ledger)', () => {
+describe.each(['sqlite', 'postgres'] as const)('a destination outage (real sockets, %s ledger)', (kind) => {
   let dir: string;
+  let pg: TestSchema | undefined;
   let engine: Engine | undefined;
   let client: MllpClient | undefined;
   const peer = new Peer();
   const lines: LogLine[] = [];
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-outage-'));
+    if (kind === 'postgres') pg = await withTestSchema();
   });
   afterEach(async () => {
     await client?.close();
     await engine?.stop(2_000);
     await peer.stop();
+    await pg?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -101,7 +105,7 @@ describe('a destination outage (real sockets, embedded ledger)', () => {
 
   it('logs the outage once each way, shows it in /ready and the gauge, and delivers what waited within seconds of the return, in order', async () => {
     await peer.start();
-    const store: Store = await openStore({ dataDir: dir });
+    const store: Store = await openStore(pg ? { databaseUrl: pg.url, schema: pg.schema } : { dataDir: dir });
     const channel = compileChannelOrThrow(CHANNEL(peer.port), 'lab.yaml', registries);
     engine = new Engine({
       channels: [channel],

@@ -1024,6 +1024,8 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       ]);
       expect(listed[2]?.nextAttemptAt).toEqual(t('2099-01-01T00:00:00Z'));
       expect((await s.listDestinationDeliveries(ch, 'ehr', 2)).map((d) => d.id)).toEqual([ehr[0], ehr[1]]);
+      const after = (await s.listDestinationDeliveries(ch, 'ehr', 2, listed[1]!.seq)).map((d) => d.id);
+      expect(after).toEqual([ehr[2]]);
       expect(await s.listDestinationDeliveries(ch, 'lab', 100)).toHaveLength(5);
       expect(await s.listDestinationDeliveries(ch, 'other', 100)).toEqual([]);
       expect(await s.listDestinationDeliveries(channel(), 'ehr', 100)).toEqual([]);

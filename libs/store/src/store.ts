@@ -332,9 +332,15 @@ export interface Store {
   listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
   /**
    * The non-terminal deliveries (pending, parked, retrying, whenever due) of one destination
-   * of a channel, by seq: what a destination that comes back up wakes, in order.
+   * of a channel, by seq, from the first with a seq above `afterSeq` (to read them page by
+   * page): what a destination that comes back up wakes, in order.
    */
-  listDestinationDeliveries(channelId: string, destination: string, limit: number): Promise<DeliveryRecord[]>;
+  listDestinationDeliveries(
+    channelId: string,
+    destination: string,
+    limit: number,
+    afterSeq?: number,
+  ): Promise<DeliveryRecord[]>;
 
   listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
