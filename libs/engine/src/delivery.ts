@@ -41,6 +41,11 @@ const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
+/**
+ * Failed attempts in a row (none accepted between) that make a destination down when it could
+ * be reached: one failure may be the message's (a peer refusing one payload with a 500).
+ */
+const DOWN_AFTER_FAILURES = 3;
 /** How long a delivery waits before it looks again while the ledger cannot record outcomes. */
 const LEDGER_RECHECK_MS = 1_000;
 /** At most one ledger probe per this interval (the others wait for the next). */
@@ -225,9 +230,10 @@ export interface DestinationHealth {
 /**
  * Runs the deliveries of one destination: the ordering gate, the send, the response check,
  * then one ledger write per attempt (sent, retry later, or dead letter). Watches the
- * destination: a failed attempt makes it down (logged once), a probe re-attempts its oldest
- * retrying delivery early while it is down, and the first success makes it up again (logged
- * once) and wakes its retrying deliveries at once, in seq order.
+ * destination: an attempt that cannot connect, or a few failed attempts in a row, make it
+ * down (logged once); while down, a probe re-attempts its oldest retrying delivery early; the
+ * first success makes it up again (logged once) and wakes its retrying deliveries at once, in
+ * seq order.
  */
 export class DestinationWorker {
   /** First attempts of deliveries this process just created, by job id (see `Handoff`). */
@@ -247,6 +253,8 @@ export class DestinationWorker {
     timer?: NodeJS.Timeout;
   };
   private closed = false;
+  /** Failed attempts since the last accepted one. */
+  private failuresInRow = 0;
 
   constructor(
     readonly channelId: string,
@@ -437,10 +445,12 @@ export class DestinationWorker {
   /** Follows the destination's state from an attempt's result. */
   private observe(result: DeliveryOutcome, probeReachedPeer: boolean): void {
     if (result.status === 'sent') {
+      this.failuresInRow = 0;
       if (this.outage) this.recovered();
       return;
     }
     if (result.status !== 'retry') return;
+    this.failuresInRow++;
     const code = result.code ?? 'ERROR';
     if (this.outage) {
       this.outage.failedAttempts++;
@@ -449,10 +459,12 @@ export class DestinationWorker {
         this.outage.probeIntervalMs = Math.min(this.outage.probeIntervalMs * 2, MAX_PROBE_INTERVAL_MS);
       return;
     }
+    // Unreachable is down at once; a peer that answers, after a few failures in a row.
+    if (!NOT_SENT_CODES.has(code) && this.failuresInRow < DOWN_AFTER_FAILURES) return;
     this.outage = {
       since: new Date(),
       code,
-      failedAttempts: 1,
+      failedAttempts: this.failuresInRow,
       probeIntervalMs: this.deps.probeIntervalMs ?? 2_000,
     };
     this.deps.metrics.destinationUp.set(this.labels, 0);

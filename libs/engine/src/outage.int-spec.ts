@@ -21,6 +21,8 @@ const registries = builtInRegistries(library);
 /** An HTTP peer that can go away (its port refuses connections) and come back on the same port. */
 class Peer {
   readonly received: Array<{ path: string; controlId: string; at: number }> = [];
+  /** Control ids answered 500 (and not counted as received). */
+  readonly refuse = new Set<string>();
   private server?: Server;
   port = 0;
 
@@ -31,7 +33,13 @@ class Peer {
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('latin1');
         const msh = body.split('\r')[0]?.split('|') ?? [];
-        this.received.push({ path: req.url ?? '', controlId: msh[9] ?? '', at: Date.now() });
+        const controlId = msh[9] ?? '';
+        if (this.refuse.has(controlId)) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end('{"error":"cannot take this one"}');
+          return;
+        }
+        this.received.push({ path: req.url ?? '', controlId, at: Date.now() });
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"ok":true}');
       });
@@ -83,6 +91,9 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
   const lines: LogLine[] = [];
 
   beforeEach(async () => {
+    lines.length = 0;
+    peer.received.length = 0;
+    peer.refuse.clear();
     dir = mkdtempSync(join(tmpdir(), 'sinew-outage-'));
     if (kind === 'postgres') pg = await withTestSchema();
   });
@@ -103,10 +114,10 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
     return m?.[1];
   };
 
-  it('logs the outage once each way, shows it in /ready and the gauge, and delivers what waited within seconds of the return, in order', async () => {
-    await peer.start();
+  /** Starts the engine on `yaml` with the peer's port; `send` expects AA. */
+  async function run(yaml: string): Promise<{ store: Store; send: (controlId: string) => Promise<void> }> {
     const store: Store = await openStore(pg ? { databaseUrl: pg.url, schema: pg.schema } : { dataDir: dir });
-    const channel = compileChannelOrThrow(CHANNEL(peer.port), 'lab.yaml', registries);
+    const channel = compileChannelOrThrow(yaml, 'lab.yaml', registries);
     engine = new Engine({
       channels: [channel],
       store,
@@ -126,6 +137,12 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
       const result = await (client as MllpClient).send(Hl7Message.parse(text));
       expect(readAck(result.ack as Hl7Message).code).toBe('AA');
     };
+    return { store, send };
+  }
+
+  it('logs the outage once each way, shows it in /ready and the gauge, and delivers what waited within seconds of the return, in order', async () => {
+    await peer.start();
+    const { store, send } = await run(CHANNEL(peer.port));
 
     await send('UP-1');
     await waitFor('the first message on both paths', () => peer.received.length === 2 || undefined);
@@ -146,7 +163,7 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
       },
       5_000,
     );
-    const down = await engine.readiness();
+    const down = await (engine as Engine).readiness();
     expect(down.ready).toBe(true);
     expect(down.checks['destination:lab/ordered']).toMatch(
       /^down since \d{4}-\d\d-\d\dT[\d:.]+Z \(ECONNREFUSED, \d+ failed attempts\)$/,
@@ -205,4 +222,34 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
     expect(await outcomes('OUT-2', 'ordered')).toEqual(['sent HTTP 200']);
     expect(await outcomes('OUT-5', 'loose')).toEqual([...refused, 'sent HTTP 200']);
   }, 60_000);
+  it('is not down for one message the peer refuses while it takes the others: no line, and that message keeps its backoff', async () => {
+    await peer.start();
+    peer.refuse.add('BAD-1');
+    const { store, send } = await run(`
+id: lab
+source: { type: mllp, listen: 0 }
+destinations:
+  - name: loose
+    type: http
+    url: http://127.0.0.1:${peer.port}/loose
+    retry: { attempts: 20, initial_delay_ms: 500, multiplier: 2, max_delay_ms: 300000, jitter: 0 }
+`);
+    await send('BAD-1');
+    // Successes between its failures: attempts at 0, 0.5, 1.5 and 3.5 s, the next at 7.5 s.
+    const ok = ['OK-1', 'OK-2', 'OK-3', 'OK-4', 'OK-5', 'OK-6', 'OK-7', 'OK-8'];
+    for (const id of ok) {
+      await sleep(250);
+      await send(id);
+      await waitFor(`${id} delivered`, () => peer.ids('/loose').includes(id) || undefined);
+    }
+    await sleep(4_500 - ok.length * 250);
+    expect(peer.ids('/loose')).toEqual(ok);
+    const [bad] = (await store.searchMessages({ channelId: 'lab' })).filter((m) => m.controlId === 'BAD-1');
+    const [delivery] = await store.getDeliveries(bad?.id as string);
+    expect(delivery?.status).toBe('retrying');
+    expect(delivery?.attempts).toBe(4);
+    expect(lines.filter((l) => l.msg.startsWith('destination'))).toEqual([]);
+    expect(await gauge('loose')).toBe('1');
+    expect((await (engine as Engine).readiness()).checks['destination:lab/loose']).toBe('up');
+  }, 30_000);
 });
