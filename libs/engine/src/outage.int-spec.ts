@@ -23,6 +23,8 @@ class Peer {
   readonly received: Array<{ path: string; controlId: string; at: number }> = [];
   /** Control ids answered 500 (and not counted as received). */
   readonly refuse = new Set<string>();
+  /** Answers every request with this status while set (a peer up but failing). */
+  failing?: number;
   private server?: Server;
   port = 0;
 
@@ -34,6 +36,11 @@ class Peer {
         const body = Buffer.concat(chunks).toString('latin1');
         const msh = body.split('\r')[0]?.split('|') ?? [];
         const controlId = msh[9] ?? '';
+        if (this.failing !== undefined) {
+          res.writeHead(this.failing, { 'content-type': 'application/json' });
+          res.end('{"error":"unavailable"}');
+          return;
+        }
         if (this.refuse.has(controlId)) {
           res.writeHead(500, { 'content-type': 'application/json' });
           res.end('{"error":"cannot take this one"}');
@@ -94,6 +101,7 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
     lines.length = 0;
     peer.received.length = 0;
     peer.refuse.clear();
+    delete peer.failing;
     dir = mkdtempSync(join(tmpdir(), 'sinew-outage-'));
     if (kind === 'postgres') pg = await withTestSchema();
   });
@@ -252,4 +260,55 @@ destinations:
     expect(await gauge('loose')).toBe('1');
     expect((await (engine as Engine).readiness()).checks['destination:lab/loose']).toBe('up');
   }, 30_000);
+  it('probes a peer that answers 503 with recorded attempts, never a delivery’s last one, and wakes the rest when it takes one', async () => {
+    await peer.start();
+    peer.failing = 503;
+    const { store, send } = await run(`
+id: lab
+source: { type: mllp, listen: 0 }
+destinations:
+  - name: loose
+    type: http
+    url: http://127.0.0.1:${peer.port}/loose
+    retry: { attempts: 4, initial_delay_ms: 3000, multiplier: 10, max_delay_ms: 300000, jitter: 0 }
+`);
+    const ids = ['S-1', 'S-2', 'S-3'];
+    for (const id of ids) await send(id);
+    // Scheduled attempts at 0 and 3 s, the next at 33 s; probes from 2 s on take attempt 3.
+    await sleep(10_000);
+    const messages = await store.searchMessages({ channelId: 'lab' });
+    const attempts = async () =>
+      Promise.all(
+        messages.map(async (m) => {
+          const [d] = await store.getDeliveries(m.id);
+          return (await store.getAttempts(d?.id as string)).map((a) => `${a.outcome} ${a.code}`);
+        }),
+      );
+    const before = await attempts();
+    // Probes took a third attempt of some; none took the fourth, the last.
+    expect(before.some((a) => a.length === 3)).toBe(true);
+    expect(before.every((a) => a.length <= 3 && a.every((x) => x === 'retry HTTP 503'))).toBe(true);
+
+    delete peer.failing;
+    await waitFor(
+      'every message delivered',
+      async () => {
+        const ms = await store.searchMessages({ channelId: 'lab' });
+        return ms.every((m) => m.status === 'delivered') || undefined;
+      },
+      20_000,
+    );
+    expect([...peer.ids('/loose')].sort()).toEqual(ids);
+    const after = await attempts();
+    for (const a of after) {
+      expect(a[a.length - 1]).toBe('sent HTTP 200');
+      expect(a.length).toBeLessThanOrEqual(4);
+    }
+    expect(await store.listDeadLetters({ channelId: 'lab' })).toEqual([]);
+    const down = lines.filter((l) => l.msg.startsWith('destination down'));
+    const up = lines.filter((l) => l.msg.startsWith('destination recovered'));
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ level: 'warn', code: 'HTTP 503' });
+    expect(up).toHaveLength(1);
+  }, 45_000);
 });
