@@ -32,13 +32,19 @@ export const earlyJobId = (
   kind: 'probe' | 'wake' | 'held' | 'held-again',
 ) => `${deliveryId}.a${attempt}.${kind}`;
 
-/** Failure codes of an attempt that could not connect: nothing reached the peer. */
+/**
+ * Failure codes of an attempt that could not connect (the HTTP client's errno codes, the MLLP
+ * destination's connection failures): nothing reached the peer.
+ */
 const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EAI_AGAIN',
+  'CONNECT_FAILED',
+  'CONNECT_TIMEOUT',
+  'TLS',
 ]);
 
 /**
