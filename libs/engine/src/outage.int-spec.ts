@@ -7,9 +7,10 @@ import { builtInRegistries, compileChannelOrThrow } from '@sinew/channels';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
-import { MemoryQueueDriver } from '@sinew/queue';
+import { createQueueDriver } from '@sinew/queue';
 import { openStore, type Store } from '@sinew/store';
 import { withTestSchema, type TestSchema } from '@sinew/test-support/postgres';
+import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 import { Engine } from './engine';
 import { createLogger } from './logger';
@@ -89,9 +90,14 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-describe.each(['sqlite', 'postgres'] as const)('a destination outage (real sockets, %s ledger)', (kind) => {
+/** Embedded (SQLite, in-process queue) and scaled out (PostgreSQL, BullMQ on Redis). */
+describe.each([
+  ['sqlite', 'memory'],
+  ['postgres', 'bullmq'],
+] as const)('a destination outage (real sockets, %s ledger, %s queue)', (kind, queueKind) => {
   let dir: string;
   let pg: TestSchema | undefined;
+  let redis: { url: string; prefix: string } | undefined;
   let engine: Engine | undefined;
   let client: MllpClient | undefined;
   const peer = new Peer();
@@ -104,12 +110,14 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
     delete peer.failing;
     dir = mkdtempSync(join(tmpdir(), 'sinew-outage-'));
     if (kind === 'postgres') pg = await withTestSchema();
+    if (queueKind === 'bullmq') redis = { url: await redisUrl(), prefix: uniquePrefix('outage') };
   });
   afterEach(async () => {
     await client?.close();
     await engine?.stop(2_000);
     await peer.stop();
     await pg?.drop();
+    if (redis) await flushPrefix(redis.url, redis.prefix);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -129,7 +137,7 @@ describe.each(['sqlite', 'postgres'] as const)('a destination outage (real socke
     engine = new Engine({
       channels: [channel],
       store,
-      queue: new MemoryQueueDriver(),
+      queue: createQueueDriver(redis ? { redisUrl: redis.url, prefix: redis.prefix } : {}),
       transformers: library,
       logger: createLogger('info', {
         write: (line: string) => {
