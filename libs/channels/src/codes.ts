@@ -43,6 +43,8 @@ export const LintCode = {
   DuplicateDestination: 'destination.duplicate_name',
   /** A destination that leaves its retry and dead-letter behaviour to the defaults. */
   ImplicitDeadLetter: 'destination.implicit_dead_letter',
+  /** A destination waiting under 30 s for an answer, with requests that are not idempotent. */
+  ShortTimeout: 'destination.short_timeout',
   /** Two channels with the same id. */
   DuplicateChannel: 'channel.duplicate_id',
   /** Two channels listening on the same address. */

@@ -449,6 +449,17 @@ export function compileChannel(
         'warning',
       );
 
+    const risk = config === undefined ? undefined : repeatRisk(d.type, config);
+    if (risk) {
+      const explicit = rawEntry && typeof rawEntry === 'object' && risk.key in rawEntry;
+      add(
+        explicit ? [...at, risk.key] : [...at, 'name'],
+        LintCode.ShortTimeout,
+        `destination ${d.name} sends a message again when the answer takes over ${risk.timeoutMs} ms (${risk.key}${explicit ? '' : ', the default'}), and ${risk.what} cannot tell a repeat from a new message: a slower peer receives it twice. Set ${risk.key}: ${REPEAT_SAFE_TIMEOUT_MS} or more, or make sure the receiver drops repeats`,
+        'warning',
+      );
+    }
+
     let ordering: CompiledOrdering = { kind: 'none' };
     if (d.ordering === 'channel') ordering = { kind: 'channel' };
     else if (d.ordering !== 'none') {
@@ -542,4 +553,36 @@ export function compileChannel(
       locate,
     },
   };
+}
+
+/** A response timeout from which `destination.short_timeout` no longer warns. */
+const REPEAT_SAFE_TIMEOUT_MS = 30_000;
+
+/**
+ * The response timeout of a destination whose requests are not idempotent, when it is under
+ * `REPEAT_SAFE_TIMEOUT_MS`: after it the message is sent again, and the peer may have taken it.
+ */
+function repeatRisk(
+  type: string,
+  config: unknown,
+): { key: string; timeoutMs: number; what: string } | undefined {
+  const c = config as Record<string, unknown>;
+  let key: string;
+  let what: string;
+  if (type === 'http') {
+    if (c.method === 'PUT') return undefined;
+    key = 'timeout_ms';
+    what = `HTTP ${String(c.method)}`;
+  } else if (type === 'fhir') {
+    if (c.mode === 'update' || c.mode === 'conditional') return undefined;
+    key = 'timeout_ms';
+    what = `FHIR ${String(c.mode)}`;
+  } else if (type === 'mllp') {
+    key = 'ack_timeout_ms';
+    what = 'MLLP';
+  } else return undefined;
+  const timeoutMs = c[key];
+  return typeof timeoutMs === 'number' && timeoutMs < REPEAT_SAFE_TIMEOUT_MS
+    ? { key, timeoutMs, what }
+    : undefined;
 }

@@ -9,6 +9,7 @@ import {
   deliveryJobId,
   deliveryQueue,
   DestinationWorker,
+  LedgerWrites,
   pipelineJobId,
   pipelineQueue,
   type DeliveryJob,
@@ -39,6 +40,8 @@ export interface EngineOptions {
   metrics?: EngineMetrics;
   /** How often the recovery sweep runs (default 5,000 ms). */
   sweepIntervalMs?: number;
+  /** How often a down destination is probed with its oldest retrying delivery (default 2,000 ms). */
+  destinationProbeIntervalMs?: number;
   /** Pipeline jobs at once per channel when no destination is ordered (default 32). */
   pipelineConcurrency?: number;
   /**
@@ -102,6 +105,8 @@ export class Engine {
   /** Queues this process consumes (a queue is consumed once; its handler finds the current version). */
   private readonly consuming = new Set<string>();
   private readonly committer: GroupCommitter;
+  /** Whether the ledger records delivery outcomes (shared by every destination). */
+  private readonly ledgerWrites: LedgerWrites;
   private readonly waiters = new Map<string, (ack: ProcessedAck | undefined) => void>();
   /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
   private readonly received = new Handoff<LocalMessage>();
@@ -119,6 +124,7 @@ export class Engine {
     this.metrics = options.metrics ?? new EngineMetrics();
     this.roles = new Set(options.roles ?? ROLES);
     this.committer = new GroupCommitter(options.store);
+    this.ledgerWrites = new LedgerWrites(options.store, options.logger, this.metrics);
     for (const channel of options.channels) {
       if (channel.spec.enabled) this.deployed.set(channel.id, this.build(channel));
     }
@@ -156,15 +162,18 @@ export class Engine {
                 destination: d.name,
                 logger: options.logger,
               });
-        entry.workers.set(
-          d.name,
-          new DestinationWorker(channel.id, d, destination, {
-            store: options.store,
-            queue: options.queue,
-            metrics: this.metrics,
-            logger: options.logger,
-          }),
-        );
+        const worker = new DestinationWorker(channel.id, d, destination, {
+          store: options.store,
+          queue: options.queue,
+          metrics: this.metrics,
+          logger: options.logger,
+          ledger: this.ledgerWrites,
+          ...(options.destinationProbeIntervalMs !== undefined
+            ? { probeIntervalMs: options.destinationProbeIntervalMs }
+            : {}),
+        });
+        if (old && old.destination === destination) worker.inherit(old);
+        entry.workers.set(d.name, worker);
       }
     }
     return entry;
@@ -606,7 +615,12 @@ export class Engine {
     }
   }
 
-  /** Readiness: the ledger and the queue answer, and every channel is deployed. */
+  /**
+   * Readiness: the ledger and the queue answer, and every channel is deployed. The details
+   * also show whether the ledger records delivery outcomes and each destination's state; a
+   * destination that is down, or a ledger that refuses writes, does not make the process
+   * unready (it still takes messages, or refuses them itself; another process would not help).
+   */
   async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
     const checks: Record<string, string> = {};
     const timeout = <T>(p: Promise<T>) =>
@@ -623,6 +637,20 @@ export class Engine {
       (e: unknown) => (checks.queue = errorText(e)),
     );
     checks.channels = this.isStarted ? `${this.deployed.size} deployed` : 'not started';
+    if (this.roles.has('workers')) {
+      const ledger = this.ledgerWrites.state;
+      checks.deliveries = ledger
+        ? `outcomes not recorded since ${ledger.since.toISOString()} (${ledger.code}); ${ledger.held} held, sends wait`
+        : 'ok';
+      for (const d of this.deployed.values()) {
+        for (const [name, w] of d.workers) {
+          const h = w.health;
+          checks[`destination:${d.channel.id}/${name}`] = h.up
+            ? 'up'
+            : `down since ${h.since?.toISOString()} (${h.code}, ${h.failedAttempts} failed attempts)`;
+        }
+      }
+    }
     return { ready: checks.store === 'ok' && checks.queue === 'ok' && this.isStarted, checks };
   }
 

@@ -13,6 +13,9 @@ export class EngineMetrics {
   readonly sent: Counter<'channel' | 'destination'>;
   readonly attemptsFailed: Counter<'channel' | 'destination'>;
   readonly deadLettered: Counter<'channel' | 'destination'>;
+  readonly sends: Counter<'channel' | 'destination'>;
+  readonly outcomesUnrecorded: Counter<'channel' | 'destination'>;
+  readonly destinationUp: Gauge<'channel' | 'destination'>;
   readonly ackLatency: Histogram<'channel'>;
   readonly endToEnd: Histogram<'channel' | 'destination'>;
   readonly queueDepth: Gauge<'queue' | 'state'>;
@@ -55,6 +58,22 @@ export class EngineMetrics {
       'channel',
       'destination',
     ]);
+    this.sends = counter(
+      'sinew_delivery_sends_total',
+      'Delivery attempts that may have reached the destination (all but those that could not connect)',
+      ['channel', 'destination'],
+    );
+    this.outcomesUnrecorded = counter(
+      'sinew_delivery_outcomes_unrecorded_total',
+      'Delivery outcomes the ledger could not record at once (held in memory, no send until recorded)',
+      ['channel', 'destination'],
+    );
+    this.destinationUp = new Gauge({
+      name: 'sinew_destination_up',
+      help: '1 while the destination takes deliveries, 0 from a failed attempt until the next success',
+      labelNames: ['channel', 'destination'],
+      registers,
+    });
     this.ackLatency = new Histogram({
       name: 'sinew_ack_latency_seconds',
       help: 'From a message read to its ACK being ready',

@@ -1075,6 +1075,35 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       const [parked] = await s.listOpenDeliveries(t('2025-03-01T12:00:00Z'), 100).then((d) => d.slice(1));
       expect(parked).toMatchObject({ status: 'parked', parkedReason: 'behind' });
     });
+    it("lists one destination's open deliveries by seq, whenever due", async () => {
+      const s = await fresh();
+      const ch = channel();
+      const ms = Array.from({ length: 5 }, () => message(ch));
+      await s.insertMessages(ms);
+      for (const m of ms) await s.completePipeline(m.id, processed([{ name: 'ehr' }, { name: 'lab' }]));
+      const ehr = ms.map((m) => `${m.id}.ehr`);
+      await s.setDeliveryState(ehr[1]!, 'parked', 'behind');
+      await s.recordAttempt(ehr[2]!, attempt(1, 'retry'), {
+        status: 'retrying',
+        nextAttemptAt: t('2099-01-01T00:00:00Z'),
+      });
+      await s.recordAttempt(ehr[3]!, attempt(1, 'sent'), { status: 'sent' });
+      await s.recordAttempt(ehr[4]!, attempt(1, 'failed'), { status: 'dead_lettered' });
+
+      const listed = await s.listDestinationDeliveries(ch, 'ehr', 100);
+      expect(listed.map((d) => [d.id, d.status])).toEqual([
+        [ehr[0], 'pending'],
+        [ehr[1], 'parked'],
+        [ehr[2], 'retrying'],
+      ]);
+      expect(listed[2]?.nextAttemptAt).toEqual(t('2099-01-01T00:00:00Z'));
+      expect((await s.listDestinationDeliveries(ch, 'ehr', 2)).map((d) => d.id)).toEqual([ehr[0], ehr[1]]);
+      const after = (await s.listDestinationDeliveries(ch, 'ehr', 2, listed[1]!.seq)).map((d) => d.id);
+      expect(after).toEqual([ehr[2]]);
+      expect(await s.listDestinationDeliveries(ch, 'lab', 100)).toHaveLength(5);
+      expect(await s.listDestinationDeliveries(ch, 'other', 100)).toEqual([]);
+      expect(await s.listDestinationDeliveries(channel(), 'ehr', 100)).toEqual([]);
+    });
   });
 
   describe('lifecycle', () => {
@@ -1106,6 +1135,7 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         () => s.nextParked('c', 'd', ''),
         () => s.listUnprocessed(1),
         () => s.listOpenDeliveries(new Date(), 1),
+        () => s.listDestinationDeliveries('c', 'd', 1),
         () => s.listDeadLetters({}),
         () => s.requeueDelivery('x'),
         () => s.reprocessMessages([m.id]),

@@ -349,6 +349,17 @@ export interface Store {
   firstUnprocessed(channelId: string): Promise<{ id: string; seq: number } | undefined>;
   /** Non-terminal deliveries (oldest first): pending, parked, and retrying ones due by `dueBy`. */
   listOpenDeliveries(dueBy: Date, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * The non-terminal deliveries (pending, parked, retrying, whenever due) of one destination
+   * of a channel, by seq, from the first with a seq above `afterSeq` (to read them page by
+   * page): what a destination that comes back up wakes, in order.
+   */
+  listDestinationDeliveries(
+    channelId: string,
+    destination: string,
+    limit: number,
+    afterSeq?: number,
+  ): Promise<DeliveryRecord[]>;
 
   listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]>;
   /**

@@ -652,6 +652,25 @@ export class TypeOrmStore implements Store {
     };
   }
 
+  async listDestinationDeliveries(
+    channelId: string,
+    destination: string,
+    limit: number,
+    afterSeq?: number,
+  ): Promise<DeliveryRecord[]> {
+    this.open();
+    if (afterSeq !== undefined && !Number.isSafeInteger(afterSeq))
+      throw invalid('afterSeq must be an integer');
+    // The partial ordering index holds exactly the open deliveries, by channel and destination.
+    const rows = await this.db.all<DeliverySqlRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM delivery ` +
+        `WHERE channel_id = ? AND destination = ? AND seq > ? AND ${OPEN_DELIVERY_PREDICATE} ` +
+        'ORDER BY seq, id LIMIT ?',
+      [channelId, destination, afterSeq ?? -1, limitOf(limit)],
+    );
+    return rows.map(toDeliveryRecord);
+  }
+
   async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {
     this.open();
     const where = [DEAD_LETTER_PREDICATE];

@@ -154,6 +154,13 @@ export const BROKEN_CASES: BrokenCase[] = [
     ],
   },
   {
+    code: LintCode.ShortTimeout,
+    input: 'short-timeout.yaml',
+    lines: [
+      'short-timeout.yaml:8:17 warning destination.short_timeout destinations.0.timeout_ms: destination pms sends a message again when the answer takes over 5000 ms (timeout_ms), and HTTP POST cannot tell a repeat from a new message: a slower peer receives it twice. Set timeout_ms: 30000 or more, or make sure the receiver drops repeats',
+    ],
+  },
+  {
     code: LintCode.DuplicateChannel,
     input: 'duplicate-id',
     lines: [
