@@ -86,6 +86,8 @@ export interface DeliveryDeps {
   ledger?: LedgerWrites;
   /** How often a down destination is probed (default 2,000 ms). */
   probeIntervalMs?: number;
+  /** A paused channel's deliveries hold (they stay open in the ledger; resuming enqueues them). */
+  isPaused?: (channelId: string) => boolean;
 }
 
 type Labels = { channel: string; destination: string };
@@ -328,6 +330,7 @@ export class DestinationWorker {
     }
     const d = primed?.record ?? (await store.getDelivery(deliveryId));
     if (!d || d.status === 'sent' || d.status === 'dead_lettered') return;
+    if (this.deps.isPaused?.(d.channelId)) return;
     const probe = jobId?.endsWith('.probe') === true;
     const early = probe || jobId?.endsWith('.wake') === true;
     const now = Date.now();

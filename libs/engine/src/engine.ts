@@ -110,6 +110,9 @@ export class Engine {
   private readonly waiters = new Map<string, (ack: ProcessedAck | undefined) => void>();
   /** Messages this process committed, for its own pipeline jobs (see `Handoff`). */
   private readonly received = new Handoff<LocalMessage>();
+  /** Paused channels (the ledger's `channel_pause`, read every sweep interval by every process). */
+  private readonly pausedChannels = new Set<string>();
+  private pauseTimer?: NodeJS.Timeout;
   /** Failed runs of messages run ahead of a later one (`runInCommitOrder`), by message id. */
   private readonly earlierFailures = new Map<string, number>();
   private threads?: PipelineThreads;
@@ -150,6 +153,7 @@ export class Engine {
       },
       awaitProcessed: (id, timeoutMs) => this.awaitProcessed(id, timeoutMs),
     });
+    ingestor.paused = this.pausedChannels.has(channel.id);
     const entry: Deployed = { channel, pipeline: new ChannelPipeline(channel), ingestor, workers: new Map() };
     if (this.roles.has('workers')) {
       for (const d of channel.destinations) {
@@ -168,6 +172,7 @@ export class Engine {
           metrics: this.metrics,
           logger: options.logger,
           ledger: this.ledgerWrites,
+          isPaused: (id) => this.pausedChannels.has(id),
           ...(options.destinationProbeIntervalMs !== undefined
             ? { probeIntervalMs: options.destinationProbeIntervalMs }
             : {}),
@@ -231,6 +236,9 @@ export class Engine {
 
   async start(by = 'startup'): Promise<void> {
     await this.recordVersions([...this.deployed.values()], by);
+    await this.refreshPaused();
+    this.pauseTimer = setInterval(() => void this.refreshPaused(), this.options.sweepIntervalMs ?? 5_000);
+    this.pauseTimer.unref();
     if (this.roles.has('workers')) {
       this.threads = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
       for (const d of this.deployed.values()) await this.consumeQueues(d);
@@ -242,6 +250,52 @@ export class Engine {
     }
     if (this.roles.has('sources')) for (const d of this.deployed.values()) await this.startSource(d);
     this.started = true;
+  }
+
+  /** Whether a channel is paused (as this process last read the ledger, or set it itself). */
+  isPaused(channelId: string): boolean {
+    return this.pausedChannels.has(channelId);
+  }
+
+  /**
+   * Pauses a channel in every process on the ledger: its source answers each message "send
+   * again later" (MLLP AR, CE in enhanced mode; HTTP 503 with Retry-After) and stores nothing;
+   * its deliveries hold where they are. Messages already received still run through the
+   * pipeline. Other processes see it within one sweep interval.
+   */
+  async pauseChannel(channelId: string, by: string): Promise<void> {
+    await this.options.store.setChannelPaused(channelId, true, by, new Date());
+    this.applyPaused(new Set([...this.pausedChannels, channelId]), by);
+  }
+
+  /** Resumes a paused channel: its source takes messages again, its held deliveries go now. */
+  async resumeChannel(channelId: string, by: string): Promise<void> {
+    await this.options.store.setChannelPaused(channelId, false, by, new Date());
+    this.applyPaused(new Set([...this.pausedChannels].filter((id) => id !== channelId)), by);
+  }
+
+  private async refreshPaused(): Promise<void> {
+    try {
+      const rows = await this.options.store.listPausedChannels();
+      this.applyPaused(new Set(rows.map((r) => r.channelId)), 'ledger');
+    } catch (err) {
+      this.options.logger.warn(
+        { err: errorText(err) },
+        'paused channels could not be read; kept as they were',
+      );
+    }
+  }
+
+  private applyPaused(next: Set<string>, by: string): void {
+    const resumed = [...this.pausedChannels].filter((id) => !next.has(id));
+    for (const id of next)
+      if (!this.pausedChannels.has(id)) this.options.logger.info({ channel: id, by }, 'channel paused');
+    for (const id of resumed) this.options.logger.info({ channel: id, by }, 'channel resumed');
+    this.pausedChannels.clear();
+    for (const id of next) this.pausedChannels.add(id);
+    for (const d of this.deployed.values()) d.ingestor.paused = next.has(d.channel.id);
+    // Held deliveries go at once (the sweep enqueues every open delivery).
+    if (resumed.length > 0 && this.started) void this.sweep();
   }
 
   /**
@@ -601,6 +655,7 @@ export class Engine {
         if (this.deployed.has(m.channelId)) await this.enqueuePipeline(m.channelId, m.id);
       }
       for (const d of await store.listOpenDeliveries(new Date(), 5_000)) {
+        if (this.pausedChannels.has(d.channelId)) continue;
         const w = this.deployed.get(d.channelId)?.workers.get(d.destination);
         if (w) await w.enqueue(d.id, d.attempts + 1);
         else if (this.deployed.has(d.channelId))
@@ -681,6 +736,7 @@ export class Engine {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(100, deadline - Date.now());
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.pauseTimer) clearInterval(this.pauseTimer);
     await Promise.allSettled(
       [...this.deployed.values()].map((d) => d.source?.stop(left()) ?? Promise.resolve()),
     );

@@ -151,6 +151,12 @@ export function admitHl7(body: Buffer): { message: Hl7Message } | Hl7Refusal {
   return { message: msg };
 }
 
+const PAUSED: DispositionIssue = {
+  code: 'channel.paused',
+  message: 'the channel is paused; send the message again later',
+  condition: Hl7ErrorCondition.ApplicationInternalError,
+};
+
 const UNAVAILABLE: DispositionIssue = {
   code: 'ledger.unavailable',
   message: 'the message could not be stored; send it again later',
@@ -166,6 +172,8 @@ export class Ingestor {
   private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
   /** The deployed version of the channel (ledger deployment history), recorded on each message. */
   channelVersion?: number;
+  /** A paused channel takes nothing: each message is answered "send again later" and not stored. */
+  paused = false;
 
   constructor(
     private readonly channel: CompiledChannel,
@@ -178,6 +186,7 @@ export class Ingestor {
   }
 
   async ingest(req: IngestRequest): Promise<IngestReply> {
+    if (this.paused) return this.pausedReply(req);
     const started = process.hrtime.bigint();
     const reply = req.contentType === 'hl7v2' ? await this.ingestHl7(req) : await this.ingestDocument(req);
     const kind = reply.disposition.kind;
@@ -312,6 +321,17 @@ export class Ingestor {
       disposition: { kind: 'duplicate' },
       ...(id ? { messageId: id } : {}),
       ...(ack ? { reply: ack } : {}),
+    };
+  }
+
+  /** AR (CE in enhanced mode), HTTP 503 with Retry-After: the sender keeps the message. */
+  private pausedReply(req: IngestRequest): IngestReply {
+    const d: Disposition = { kind: 'unavailable', issue: PAUSED };
+    if (req.contentType !== 'hl7v2') return { disposition: d };
+    const admitted = admitHl7(req.body);
+    return {
+      disposition: d,
+      reply: this.ack(d, 'disposition' in admitted ? admitted.received : admitted.message),
     };
   }
 

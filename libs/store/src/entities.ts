@@ -118,6 +118,12 @@ export const RETRYING_DELIVERY_PREDICATE = "status = 'retrying'";
 /** Dead letters. */
 export const DEAD_LETTER_PREDICATE = "status = 'dead_lettered'";
 
+interface ChannelPauseRow {
+  channelId: string;
+  pausedAt: Date | number;
+  pausedBy: string;
+}
+
 function columnTypes(kind: StoreKind) {
   const pg = kind === 'postgres';
   const text = (extra: Partial<EntitySchemaColumnOptions> = {}): EntitySchemaColumnOptions => ({
@@ -315,6 +321,16 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     ],
   });
 
+  const channelPause = new EntitySchema<ChannelPauseRow>({
+    name: 'channel_pause',
+    tableName: 'channel_pause',
+    columns: {
+      channelId: text({ name: 'channel_id', primary: true, primaryKeyConstraintName: 'channel_pause_pkey' }),
+      pausedAt: time({ name: 'paused_at' }),
+      pausedBy: text({ name: 'paused_by' }),
+    },
+  });
+
   const channelDeployment = new EntitySchema<ChannelDeploymentRow>({
     name: 'channel_deployment',
     tableName: 'channel_deployment',
@@ -350,6 +366,7 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     deliveryAttempt,
     messageOutcome,
     channelDeployment,
+    channelPause,
     ...accessEntities(kind),
   ];
 }

@@ -67,6 +67,7 @@ describe('PostgreSQL store', () => {
         'audit_chain',
         'audit_event',
         'channel_deployment',
+        'channel_pause',
         'delivery',
         'delivery_attempt',
         'ledger_migrations',

@@ -148,6 +148,7 @@ describe('SQLite store', () => {
         'audit_chain',
         'audit_event',
         'channel_deployment',
+        'channel_pause',
         'delivery',
         'delivery_attempt',
         'ledger_migrations',

@@ -373,6 +373,24 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
     });
   });
 
+  describe('paused channels', () => {
+    it('pauses and resumes a channel for every process on the ledger', async () => {
+      const ch = channel();
+      const other = channel();
+      await store.setChannelPaused(ch, true, 'user:nightshift', t('2025-07-01T10:00:00Z'));
+      await store.setChannelPaused(ch, true, 'user:someone-else', t('2025-07-01T11:00:00Z'));
+      await store.setChannelPaused(other, false, 'user:nightshift', t('2025-07-01T10:00:00Z'));
+      const paused = (await store.listPausedChannels()).filter(
+        (p) => p.channelId === ch || p.channelId === other,
+      );
+      expect(paused).toEqual([
+        { channelId: ch, pausedAt: t('2025-07-01T10:00:00Z'), pausedBy: 'user:nightshift' },
+      ]);
+      await store.setChannelPaused(ch, false, 'user:nightshift', t('2025-07-01T12:00:00Z'));
+      expect((await store.listPausedChannels()).some((p) => p.channelId === ch)).toBe(false);
+    });
+  });
+
   describe('channel version of a message', () => {
     it('keeps the version given at receipt, replaced by the one the pipeline ran', async () => {
       const ch = channel();

@@ -402,6 +402,14 @@ export interface Store {
   recordDeployment(deployment: NewDeployment): Promise<DeploymentRecord>;
   /** The channel's deployment attempts, newest first (default limit 100). */
   listDeployments(channelId: string, limit?: number): Promise<DeploymentRecord[]>;
+
+  /**
+   * Pauses a channel for every process sharing the ledger (its source refuses new input, its
+   * deliveries hold), or resumes it. Pausing a paused channel keeps the first pause's time.
+   */
+  setChannelPaused(channelId: string, paused: boolean, by: string, at: Date): Promise<void>;
+  /** The channels paused now. */
+  listPausedChannels(): Promise<Array<{ channelId: string; pausedAt: Date; pausedBy: string }>>;
   getDeployment(channelId: string, version: number): Promise<DeploymentRecord | undefined>;
   /** The channel's latest `deployed` version (refused attempts are skipped). */
   latestDeployment(channelId: string): Promise<DeploymentRecord | undefined>;

@@ -13,6 +13,7 @@ import {
   DEPLOYMENT_COLUMNS,
   MESSAGE_COLUMNS,
   OUTCOME_COLUMNS,
+  readTime,
   toAttemptRecord,
   toDeliveryRecord,
   toDeploymentRecord,
@@ -23,6 +24,7 @@ import {
   type DeploymentSqlRow,
   type MessageSqlRow,
   type OutcomeSqlRow,
+  type TimeValue,
 } from './rows';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './sql';
 import type {
@@ -669,6 +671,34 @@ export class TypeOrmStore implements Store {
       [channelId, destination, afterSeq ?? -1, limitOf(limit)],
     );
     return rows.map(toDeliveryRecord);
+  }
+
+  async setChannelPaused(channelId: string, paused: boolean, by: string, at: Date): Promise<void> {
+    this.open();
+    if (typeof channelId !== 'string' || channelId === '') throw invalid('a channel id is required');
+    checkDate(at, 'at');
+    await this.db.transaction((tx) =>
+      paused
+        ? tx.run(
+            'INSERT INTO channel_pause (channel_id, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (channel_id) DO NOTHING',
+            [channelId, this.db.time(at), by],
+          )
+        : tx.run('DELETE FROM channel_pause WHERE channel_id = ?', [channelId]),
+    );
+  }
+
+  async listPausedChannels(): Promise<Array<{ channelId: string; pausedAt: Date; pausedBy: string }>> {
+    this.open();
+    const rows = await this.db.all<{
+      channel_id: string;
+      paused_at: number | string | Date;
+      paused_by: string;
+    }>('SELECT channel_id, paused_at, paused_by FROM channel_pause ORDER BY channel_id');
+    return rows.map((r) => ({
+      channelId: r.channel_id,
+      pausedAt: readTime(r.paused_at),
+      pausedBy: r.paused_by,
+    }));
   }
 
   async listDeadLetters(search: DeadLetterSearch): Promise<DeliveryRecord[]> {

@@ -143,6 +143,8 @@ destinations:
       replayMessage: `/api/v1/messages/${messageId}/replay`,
       replayDelivery: `/api/v1/deliveries/${deadDelivery}/replay`,
       getChannel: '/api/v1/channels/lab',
+      pauseChannel: '/api/v1/channels/other/pause',
+      resumeChannel: '/api/v1/channels/other/resume',
       listDeployments: '/api/v1/channels/lab/deployments',
       revokeKey: '/api/v1/keys/{key}/revoke',
       pauseKey: '/api/v1/keys/{key}/pause',
@@ -322,6 +324,36 @@ destinations:
     const unknownRoute = await call('GET', '/api/v1/nothing-here', reader);
     expect(unknownRoute.status).toBe(404);
     expect((await json(unknownRoute)).code).toBe('route.not_found');
+  });
+
+  it('pauses a channel: its sender is told to send again later, its deliveries hold; resuming sends them', async () => {
+    const operator = await key(['channels:operate', 'messages:replay', 'channels:read']);
+    const paused = await call('POST', '/api/v1/channels/lab/pause', operator);
+    expect(paused.status).toBe(201);
+    expect((await json(paused)).paused).toBe(true);
+    const client = new MllpClient({ host: '127.0.0.1', port: labPort });
+    const refused = await client.send(oru('API-PAUSED'));
+    expect(refused.code).toBe('AR');
+    expect(refused.errors.join(' ')).toContain('channel.paused');
+    expect(await store.searchMessages({ controlId: 'API-PAUSED' })).toEqual([]);
+    // A replayed delivery waits while the channel is paused.
+    const before = (await store.getAttempts(deadDelivery)).length;
+    expect((await call('POST', `/api/v1/deliveries/${deadDelivery}/replay`, operator)).status).toBe(201);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await store.getAttempts(deadDelivery)).length).toBe(before);
+    expect((await store.getDelivery(deadDelivery))?.status).toBe('pending');
+    const list = await json(await call('GET', '/api/v1/channels', operator));
+    expect(list.items.find((c: { id: string }) => c.id === 'lab').paused).toBe(true);
+
+    expect((await json(await call('POST', '/api/v1/channels/lab/resume', operator))).paused).toBe(false);
+    await waitFor(
+      'the held delivery attempted',
+      async () => ((await store.getAttempts(deadDelivery)).length > before ? true : undefined),
+      10_000,
+      50,
+    );
+    expect((await client.send(oru('API-RESUMED'))).code).toBe('AA');
+    await client.close();
   });
 
   it('groups dead letters and replays them by filter after a dry run', async () => {

@@ -22,6 +22,9 @@ const counts = z.object({
 
 const channelSummary = z.object({
   id: z.string(),
+  paused: z
+    .boolean()
+    .describe('A paused channel refuses new input (send again later) and holds its deliveries'),
   version: z.number().int().optional().describe('Deployed version (deployment history)'),
   file: z.string(),
   source: z.object({ type: z.string(), listening: z.string().optional() }),
@@ -145,6 +148,48 @@ export class ChannelsController {
     };
   }
 
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/channels/{id}/pause',
+    operationId: 'pauseChannel',
+    summary: 'Pause a channel: new input is refused (send again later), deliveries hold',
+    description:
+      'MLLP senders get AR (CE in enhanced mode), HTTP senders 503 with Retry-After; nothing is stored, so nothing is lost. Messages already received still run through the pipeline; their deliveries wait. Every engine process applies it within one sweep interval.',
+    tag: 'Channels',
+    scope: 'channels:operate',
+    params: idPath,
+    response: channelSummary,
+    errors: [404],
+  })
+  async pause(
+    @Input('params') p: { id: string },
+    @Ctx() c: ApiContext,
+  ): Promise<z.output<typeof channelSummary>> {
+    const channel = this.visible(p.id, c);
+    await this.deps.engine.pauseChannel(channel.id, `${c.principal?.kind}:${c.principal?.name}`);
+    return this.summary(channel);
+  }
+
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/channels/{id}/resume',
+    operationId: 'resumeChannel',
+    summary: 'Resume a paused channel: input is taken again, held deliveries go at once',
+    tag: 'Channels',
+    scope: 'channels:operate',
+    params: idPath,
+    response: channelSummary,
+    errors: [404],
+  })
+  async resume(
+    @Input('params') p: { id: string },
+    @Ctx() c: ApiContext,
+  ): Promise<z.output<typeof channelSummary>> {
+    const channel = this.visible(p.id, c);
+    await this.deps.engine.resumeChannel(channel.id, `${c.principal?.kind}:${c.principal?.name}`);
+    return this.summary(channel);
+  }
+
   private visible(id: string, c: ApiContext): CompiledChannel {
     const channel = this.deps.engine.channel(id);
     if (!channel || !mayUseChannel(c.principal as Principal, id))
@@ -161,6 +206,7 @@ export class ChannelsController {
     const listening = engine.source(channel.id)?.describe();
     return {
       id: channel.id,
+      paused: engine.isPaused(channel.id),
       ...(version !== undefined ? { version } : {}),
       file: channel.file,
       source: { type: channel.source.type, ...(listening ? { listening } : {}) },
