@@ -8,6 +8,8 @@
 // The lab is the control sender: a send not ACKed AA within 5 s is a control-sender failure.
 //
 // Scenarios (all by default):
+//   baseline       no fault, embedded (SQLite + in-process queue): what the others compare with
+//   baseline-scaled no fault, scale-out as redis-restart runs it
 //   kill9          the engine is killed (SIGKILL) when half the messages are ACKed, restarted 1 s later
 //   outage         the receiver refuses connections for --outage seconds (default 5), then is back
 //   slow           the receiver answers 10 s late for 8 s (the destination's timeout is its default)
@@ -60,7 +62,16 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 };
 
-const ALL = ['kill9', 'outage', 'slow', 'redis-restart', 'hostile-mllp', 'hostile-http'] as const;
+const ALL = [
+  'baseline',
+  'baseline-scaled',
+  'kill9',
+  'outage',
+  'slow',
+  'redis-restart',
+  'hostile-mllp',
+  'hostile-http',
+] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const N = Number(arg('messages', '300'));
@@ -88,6 +99,8 @@ export interface Row {
   lost: number;
   duplicates: number;
   orderViolations: number;
+  /** The first few order violations: `PAT-3: #43 after #63` (per-patient send indexes). */
+  orderExamples: string[];
   controlFailures: number;
   /** Failed sends of the control sender, re-sends included. */
   controlFailedSends: number;
@@ -149,6 +162,7 @@ function row(
     lost: t.lost,
     duplicates: t.duplicates,
     orderViolations: t.orderViolations,
+    orderExamples: t.orderExamples,
     controlFailures: lab.failures,
     controlFailedSends: lab.failedSends,
     ackP99Ms: Math.round(pct(lab.latencies, 99) * 10) / 10,
@@ -267,8 +281,9 @@ async function slow(): Promise<Row> {
   }
 }
 
-async function redisRestart(): Promise<Row> {
-  const dir = workDir('redis');
+/** Scale-out: a sources process and a workers,scheduler process on PostgreSQL and a Redis of the bench's own. */
+async function scaled(name: string, redisFault: boolean): Promise<Row> {
+  const dir = workDir(name);
   const redis = new ThrowawayRedis(join(dir, 'redis'));
   await redis.start();
   const schema = `bench_chaos_${process.pid}`;
@@ -303,8 +318,8 @@ async function redisRestart(): Promise<Row> {
     await sources.start();
     await workers.start();
     let fault: Promise<void> | undefined;
-    const lab = await runLab(labOptions(mllpPort, 'redis'), (acked) => {
-      if (acked >= N / 2 && !fault) {
+    const lab = await runLab(labOptions(mllpPort, name), (acked) => {
+      if (redisFault && acked >= N / 2 && !fault) {
         fault = (async () => {
           await redis.kill9();
           await sleep(2_000);
@@ -315,11 +330,11 @@ async function redisRestart(): Promise<Row> {
     await fault;
     const drained = await drain(lab, sink, DRAIN_MS);
     return row(
-      'Redis killed, restarted',
+      redisFault ? 'Redis killed, restarted' : 'no fault',
       'scaled',
       lab,
       sink,
-      1,
+      redisFault ? 1 : 0,
       Math.max(sources.rssMb(), workers.rssMb()),
       drained,
       'sources + workers,scheduler processes; AOF everysec',
@@ -335,6 +350,20 @@ async function redisRestart(): Promise<Row> {
     await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await c.end();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const redisRestart = () => scaled('redis', true);
+const baselineScaled = () => scaled('base-scaled', false);
+
+async function baseline(): Promise<Row> {
+  const e = await embedded('base');
+  try {
+    const lab = await runLab(labOptions(e.mllpPort, 'base'));
+    const drained = await drain(lab, e.sink, DRAIN_MS);
+    return row('no fault', 'embedded', lab, e.sink, 0, e.engine.rssMb(), drained, '');
+  } finally {
+    await e.close();
   }
 }
 
@@ -439,6 +468,8 @@ destinations:
 }
 
 const SCENARIOS: Record<ScenarioName, () => Promise<Row>> = {
+  baseline,
+  'baseline-scaled': baselineScaled,
   kill9,
   outage,
   slow,
@@ -484,7 +515,12 @@ export function markdownTable(rows: Row[]): string {
       ].join(' | ')} |`,
     );
   }
-  const notes = rows.filter((r) => r.notes).map((r) => `- ${r.scenario}: ${r.notes}`);
+  const notes = rows
+    .filter((r) => r.notes || r.orderExamples.length)
+    .map((r) => {
+      const order = r.orderExamples.length ? `order violations e.g. ${r.orderExamples.join('; ')}` : '';
+      return `- ${r.scenario} (${r.mode}): ${[r.notes, order].filter(Boolean).join('; ')}`;
+    });
   return [...lines, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 

@@ -328,25 +328,31 @@ export interface Tally {
    * the same patient had already been received (the receiver applies an older result last).
    */
   orderViolations: number;
+  /** The first few order violations: `PAT-3: #43 after #63` (send indexes). */
+  orderExamples: string[];
 }
 
 export function tally(lab: LabResult, received: Received[]): Tally {
   const times = new Map<string, number>();
   const newest = new Map<string, number>();
   let orderViolations = 0;
+  const orderExamples: string[] = [];
   for (const r of received) {
     const i = lab.index.get(r.controlId);
     if (i === undefined) continue;
     times.set(r.controlId, (times.get(r.controlId) ?? 0) + 1);
     const seen = newest.get(r.patient);
-    if (seen !== undefined && i < seen) orderViolations++;
+    if (seen !== undefined && i < seen) {
+      orderViolations++;
+      if (orderExamples.length < 5) orderExamples.push(`${r.patient}: #${i} after #${seen}`);
+    }
     if (seen === undefined || i > seen) newest.set(r.patient, i);
   }
   let lost = 0;
   for (const id of lab.acked) if (!times.has(id)) lost++;
   let duplicates = 0;
   for (const n of times.values()) if (n > 1) duplicates++;
-  return { delivered: times.size, lost, duplicates, orderViolations };
+  return { delivered: times.size, lost, duplicates, orderViolations, orderExamples };
 }
 
 /** Waits until every ACKed message has reached the sink, or `timeoutMs`; then `settleMs` for late duplicates. */
