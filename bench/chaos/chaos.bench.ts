@@ -102,8 +102,14 @@ export interface Row {
   /** The first few order violations: `PAT-3: #43 after #63` (per-patient send indexes). */
   orderExamples: string[];
   controlFailures: number;
-  /** Failed sends of the control sender, re-sends included. */
+  /** Failed sends of the control sender, re-sends included, and how they ended. */
   controlFailedSends: number;
+  controlFailedHow: Record<string, number>;
+  /** Messages the lab gave up re-sending, and messages it had no time to send. */
+  abandoned: number;
+  unsent: number;
+  /** The lab's sending time, first send to last answer. */
+  sendS: number;
   ackP99Ms: number;
   peakRssMb: number;
   /** Seconds from the last ACK until every ACKed message was received (or the drain gave up). */
@@ -165,6 +171,10 @@ function row(
     orderExamples: t.orderExamples,
     controlFailures: lab.failures,
     controlFailedSends: lab.failedSends,
+    controlFailedHow: lab.failedHow,
+    abandoned: lab.abandoned,
+    unsent: lab.unsent,
+    sendS: Math.round(lab.durationMs / 100) / 10,
     ackP99Ms: Math.round(pct(lab.latencies, 99) * 10) / 10,
     peakRssMb: Math.round(peakRssMb),
     drainS: Math.round(drainMs / 100) / 10,
@@ -186,7 +196,12 @@ async function embedded(name: string, extra: (dir: string) => Record<string, str
     dataDir: join(dir, 'data'),
     logFile: join(dir, 'engine.log'),
   });
-  await engine.start();
+  try {
+    await engine.start();
+  } catch (err) {
+    await sink.stop();
+    throw err;
+  }
   return {
     dir,
     sink,
@@ -516,10 +531,17 @@ export function markdownTable(rows: Row[]): string {
     );
   }
   const notes = rows
-    .filter((r) => r.notes || r.orderExamples.length)
+    .filter((r) => r.notes || r.orderExamples.length || r.controlFailedSends)
     .map((r) => {
       const order = r.orderExamples.length ? `order violations e.g. ${r.orderExamples.join('; ')}` : '';
-      return `- ${r.scenario} (${r.mode}): ${[r.notes, order].filter(Boolean).join('; ')}`;
+      const how = Object.entries(r.controlFailedHow)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ');
+      const lab = r.controlFailedSends
+        ? `lab: ${r.controlFailedSends} failed sends (${how}), ${r.abandoned} messages given up, ` +
+          `${r.unsent} not sent, sending took ${r.sendS} s`
+        : '';
+      return `- ${r.scenario} (${r.mode}): ${[r.notes, lab, order].filter(Boolean).join('; ')}`;
     });
   return [...lines, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
@@ -560,6 +582,8 @@ async function main(): Promise<void> {
     `${JSON.stringify({ date: new Date().toISOString(), machine, messages: N, rate: RATE, rows }, null, 2)}\n`,
   );
   console.log(`rows written to ${OUT}`);
+  // A scenario that failed half-way may leave a socket or timer behind: do not wait for it.
+  process.exit();
 }
 
 main().catch((err: unknown) => {

@@ -17,15 +17,27 @@ export const ROOT = resolve(__dirname, '..');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createTcpServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port free right now and not handed out before by this process (the kernel may
+ * offer a port just released again, and a scenario takes several before it listens on them).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((done, fail) => {
+      const s = createTcpServer();
+      s.once('error', fail);
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => done(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export const pct = (values: number[], p: number): number => {
@@ -77,7 +89,7 @@ export class EngineProcess {
     ];
     args.push('--http-port', String(httpPort));
     if (this.options.roles) args.push('--roles', this.options.roles);
-    mkdirSync(this.options.dataDir, { recursive: true });
+    mkdirSync(this.options.dataDir, { recursive: true, mode: 0o700 });
     const log = openSync(this.options.logFile, 'a');
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
@@ -245,6 +257,14 @@ export interface LabResult {
   failures: number;
   /** Sends in all that did not end in AA (a message re-sent five times counts five). */
   failedSends: number;
+  /** Messages given up after `giveUpMs` of re-sending. */
+  abandoned: number;
+  /** Messages not sent before the deadline. */
+  unsent: number;
+  /** How the failed sends ended (`connection_failed`, `timeout`, `error` …), with counts. */
+  failedHow: Record<string, number>;
+  /** From the first send to the last answer, ms. */
+  durationMs: number;
   /** Latency of each accepted send, ms. */
   latencies: number[];
 }
@@ -263,6 +283,10 @@ export async function runLab(
     index: new Map(),
     failures: 0,
     failedSends: 0,
+    abandoned: 0,
+    unsent: 0,
+    failedHow: {},
+    durationMs: 0,
     latencies: [],
   };
   const perConnection: number[][] = Array.from({ length: options.connections }, () => []);
@@ -284,6 +308,7 @@ export async function runLab(
         for (const [n, i] of indexes.entries()) {
           if (options.deadlineMs !== undefined && performance.now() - started > options.deadlineMs) {
             result.failures += indexes.length - n;
+            result.unsent += indexes.length - n;
             break;
           }
           const due = started + i * intervalMs;
@@ -302,8 +327,12 @@ export async function runLab(
               break;
             }
             result.failedSends++;
+            result.failedHow[r.status] = (result.failedHow[r.status] ?? 0) + 1;
             if (attempt === 1) result.failures++;
-            if (performance.now() > giveUp) break;
+            if (performance.now() > giveUp) {
+              result.abandoned++;
+              break;
+            }
             await sleep(200);
           }
         }
@@ -312,6 +341,7 @@ export async function runLab(
       }
     }),
   );
+  result.durationMs = performance.now() - started;
   return result;
 }
 
