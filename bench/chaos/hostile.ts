@@ -70,8 +70,6 @@ export async function randomFrames(port: number, count: number, parallel: number
 }
 
 export interface Flood {
-  /** Connections the server accepted and still held when the flood ended. */
-  heldOpen(): number;
   /** Connections opened in all. */
   opened: number;
   stop(): void;
@@ -86,7 +84,6 @@ export function connectionFlood(port: number, count: number, kind: 'idle' | 'slo
   let stopped = false;
   const flood: Flood = {
     opened: 0,
-    heldOpen: () => [...sockets].filter((s) => !s.destroyed).length,
     stop: () => {
       stopped = true;
       for (const s of sockets) s.destroy();
