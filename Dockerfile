@@ -48,8 +48,10 @@ COPY --from=build /app/channels ./channels
 
 USER sinew
 VOLUME ["/var/lib/sinew"]
-# 2575: MLLP (the port comes from the channel files); 8080: /health, /ready, /metrics.
-EXPOSE 2575 8080
+# 2575: MLLP (the port comes from the channel files). The operations port (8080: /health,
+# /ready, /metrics) has no authentication yet: it is not exposed, so `docker run -P` does not
+# publish it; the health check below runs inside the container.
+EXPOSE 2575
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SINEW_HTTP_PORT || 8080) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
@@ -270,6 +270,8 @@ export async function startEngine(
   const pidFile = join(config.SINEW_DATA_DIR, 'sinew.pid');
   mkdirSync(config.SINEW_DATA_DIR, { recursive: true, mode: 0o700 });
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  // The mode above applies to a new file only; one left by an earlier run is set too.
+  chmodSync(pidFile, 0o600);
   const reload = async (by: string): Promise<DeployReport | undefined> => {
     let next: ChannelSet;
     try {

@@ -70,6 +70,20 @@ describe('file destination', () => {
     expect(statSync(join(dir, today, 'adt-archive-dlv-7-3.json')).mode & 0o777).toBe(0o600);
   });
 
+  it('creates its folders open to no one who may not read the files, whatever the umask', async () => {
+    const umask = process.umask(0);
+    try {
+      await destination({ filename: 'a/${message_id}.${ext}' }).send(delivery('x'));
+      await destination({ filename: 'b/${message_id}.${ext}', mode: '0600' }).send(delivery('x'));
+      await destination({ filename: 'c/${message_id}.${ext}', mode: '0644' }).send(delivery('x'));
+    } finally {
+      process.umask(umask);
+    }
+    const mode = (p: string) => (statSync(join(dir, p)).mode & 0o777).toString(8);
+    expect(['a', 'b', 'c'].map(mode)).toEqual(['750', '700', '755']);
+    expect(mode('a/msg-42.hl7')).toBe('640');
+  });
+
   it('a repeated delivery replaces the earlier file (idempotent)', async () => {
     const d = destination({});
     await d.send(delivery('first'));

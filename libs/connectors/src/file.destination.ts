@@ -74,6 +74,14 @@ function yyyymmdd(date: Date): string {
   return date.toISOString().slice(0, 10).replace(/-/g, '');
 }
 
+/** A folder mode for files of `fileMode`: read and search for each class that may read (0640 → 0750). */
+function folderModeFor(fileMode: number): number {
+  let mode = 0o700;
+  if (fileMode & 0o040) mode |= 0o050;
+  if (fileMode & 0o004) mode |= 0o005;
+  return mode;
+}
+
 /**
  * Writes each message to its own file, atomically: a temporary file in the target folder is
  * written, flushed to disk and renamed over the final name, so that a reader never sees a
@@ -82,6 +90,8 @@ function yyyymmdd(date: Date): string {
 export class FileDestination implements Destination {
   private readonly directory: string;
   private readonly mode: number;
+  /** Mode of the folders it creates: whoever may read the files may list them, nobody else. */
+  private readonly folderMode: number;
 
   constructor(
     private readonly config: FileDestinationConfig,
@@ -89,6 +99,7 @@ export class FileDestination implements Destination {
   ) {
     this.directory = resolve(config.directory);
     this.mode = Number.parseInt(config.mode, 8);
+    this.folderMode = folderModeFor(this.mode);
   }
 
   /** The path a delivery is written to. */
@@ -122,7 +133,7 @@ export class FileDestination implements Destination {
     const folder = dirname(path);
     const temp = join(folder, `.${randomBytes(8).toString('hex')}.sinew-tmp`);
     try {
-      await mkdir(folder, { recursive: true });
+      await mkdir(folder, { recursive: true, mode: this.folderMode });
       const handle = await open(temp, 'wx', this.mode);
       try {
         await handle.writeFile(request.body);

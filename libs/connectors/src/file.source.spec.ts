@@ -6,6 +6,7 @@ import {
   writeFileSync,
   existsSync,
   readFileSync,
+  statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,17 @@ const accept = (req: IngestRequest): IngestReply => ({
 });
 
 describe('file source', () => {
+  it('creates done/ and error/ closed to other users, whatever the umask', async () => {
+    const umask = process.umask(0);
+    try {
+      await startSource(accept);
+    } finally {
+      process.umask(umask);
+    }
+    const mode = (p: string) => (statSync(join(dir, p)).mode & 0o777).toString(8);
+    expect([mode('done'), mode('error')]).toEqual(['750', '750']);
+  });
+
   it('hands each file to the engine in name order and moves it to done/', async () => {
     put('b.hl7', adt('B'));
     put('a.hl7', adt('A'));

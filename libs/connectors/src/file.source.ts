@@ -102,8 +102,9 @@ export class FileSource implements Source {
       throw new Error(`file source: cannot read the folder ${this.directory} (${errorCode(err)})`);
     }
     if (!isDirectory) throw new Error(`file source: ${this.directory} is not a folder`);
-    await mkdir(this.doneDirectory, { recursive: true });
-    await mkdir(this.errorDirectory, { recursive: true });
+    // Processed files hold messages: the folders made for them are not open to other users.
+    await mkdir(this.doneDirectory, { recursive: true, mode: 0o750 });
+    await mkdir(this.errorDirectory, { recursive: true, mode: 0o750 });
     this.stopped = false;
     this.schedule(0);
   }

@@ -20,7 +20,8 @@ export interface OpenStoreOptions {
   databaseUrl?: string;
   /**
    * SQLite: the directory of `sinew.db`, created owner-only (0700) if missing. Default `./data`.
-   * The ledger's files in it are made owner-only (0600): they hold PHI.
+   * The folder and the ledger's files in it are made owner-only (0700, 0600) when they are
+   * not, with a warning through `logger`: they hold PHI.
    */
   dataDir?: string;
   /** PostgreSQL: the schema to use (created if missing); default: the server's search_path. */
@@ -79,8 +80,8 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
   const cacheMb = options.sqliteCacheMb ?? 8;
   if (!Number.isInteger(cacheMb) || cacheMb < 1) throw invalid('sqliteCacheMb must be a positive integer');
   const dir = resolve(options.dataDir ?? 'data');
-  makePrivateDir(dir);
-  makePrivateFiles(join(dir, SQLITE_FILE_NAME));
+  makePrivateDir(dir, options.logger);
+  makePrivateFiles(join(dir, SQLITE_FILE_NAME), options.logger);
   const dataSource = new DataSource({
     type: 'better-sqlite3',
     database: join(dir, SQLITE_FILE_NAME),
@@ -116,10 +117,52 @@ async function openSqlite(options: OpenStoreOptions): Promise<TypeOrmStore> {
   );
 }
 
-/** Creates `dir` and any missing parent with mode 0700; a folder that exists keeps its mode. */
-function makePrivateDir(dir: string): void {
+/** The mode as `ls` and chmod write it: `0755`. */
+function octal(mode: number): string {
+  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+}
+
+/**
+ * Gives an existing folder or file of the ledger the owner-only `mode` when group or others
+ * have any permission on it, and logs it (path and modes; never content). A path owned by
+ * another user cannot be changed: that is logged too, and the ledger opens all the same.
+ */
+function tighten(path: string, mode: number, kind: string, logger: StoreLogger | undefined): void {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const was = stat.mode & 0o777;
+  if ((was & 0o077) === 0) return;
+  try {
+    chmodSync(path, mode);
+  } catch (error) {
+    logger?.warn(
+      { path, mode: octal(was), code: (error as NodeJS.ErrnoException).code, owner: stat.uid },
+      `${kind} is readable by other users and its mode cannot be changed by this user: ` +
+        `make it ${octal(mode)} (chmod ${octal(mode)} ${path})`,
+    );
+    return;
+  }
+  logger?.warn(
+    { path, mode: octal(was), now: octal(mode) },
+    `${kind} was open to other users (mode ${octal(was)}): set to ${octal(mode)}`,
+  );
+}
+
+/**
+ * Creates `dir` and any missing parent with mode 0700; an existing data folder that group or
+ * others may enter or read is set to 0700, with a warning.
+ */
+function makePrivateDir(dir: string, logger: StoreLogger | undefined): void {
   const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (first === undefined) return;
+  if (first === undefined) {
+    tighten(dir, 0o700, 'the ledger folder', logger);
+    return;
+  }
   // mkdir's mode passes through the umask; chmod sets it exactly on each folder made here.
   for (let d = dir; ; d = dirname(d)) {
     chmodSync(d, 0o700);
@@ -129,21 +172,12 @@ function makePrivateDir(dir: string): void {
 
 /**
  * Creates the SQLite file if missing and gives it, and its -wal and -shm files when present,
- * mode 0600 whatever the umask (an older ledger is tightened). SQLite creates the -wal and
- * -shm files with the database file's mode, so they stay owner-only too.
+ * mode 0600 whatever the umask (an older ledger is tightened, with a warning). SQLite creates
+ * the -wal and -shm files with the database file's mode, so they stay owner-only too.
  */
-function makePrivateFiles(file: string): void {
+function makePrivateFiles(file: string, logger: StoreLogger | undefined): void {
   closeSync(openSync(file, 'a', 0o600));
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
-    let mode: number;
-    try {
-      mode = statSync(f).mode & 0o777;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    if (mode !== 0o600) chmodSync(f, 0o600);
-  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) tighten(f, 0o600, 'a ledger file', logger);
 }
 
 async function openPostgres(url: string, options: OpenStoreOptions): Promise<TypeOrmStore> {

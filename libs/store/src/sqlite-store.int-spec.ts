@@ -112,16 +112,35 @@ describe('SQLite store', () => {
     }
   });
 
-  it('leaves the mode of a data folder that already exists', async () => {
+  it('sets an existing data folder and ledger open to other users to 0700 and 0600, and warns naming each', async () => {
     const dataDir = tempDir();
-    chmodSync(dataDir, 0o750);
-    const store = await openStore({ dataDir });
+    const first = await openStore({ dataDir });
+    await first.close();
+    chmodSync(dataDir, 0o755);
+    chmodSync(join(dataDir, SQLITE_FILE_NAME), 0o644);
+    const warnings: Array<{ obj: object; msg?: string }> = [];
+    const store = await openStore({ dataDir, logger: { warn: (obj, msg) => warnings.push({ obj, msg }) } });
     try {
-      expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('750');
+      expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
       expect((statSync(join(dataDir, SQLITE_FILE_NAME)).mode & 0o777).toString(8)).toBe('600');
+      expect(warnings).toEqual([
+        {
+          obj: { path: dataDir, mode: '0755', now: '0700' },
+          msg: 'the ledger folder was open to other users (mode 0755): set to 0700',
+        },
+        {
+          obj: { path: join(dataDir, SQLITE_FILE_NAME), mode: '0644', now: '0600' },
+          msg: 'a ledger file was open to other users (mode 0644): set to 0600',
+        },
+      ]);
     } finally {
       await store.close();
     }
+    // Owner-only already: nothing to say.
+    warnings.length = 0;
+    const again = await openStore({ dataDir, logger: { warn: (obj, msg) => warnings.push({ obj, msg }) } });
+    await again.close();
+    expect(warnings).toEqual([]);
   });
 
   it('uses synchronous=FULL when asked', async () => {
