@@ -691,7 +691,7 @@ export class TypeOrmStore implements Store {
     this.open();
     const rows = await this.db.all<{
       channel_id: string;
-      paused_at: number | string | Date;
+      paused_at: TimeValue;
       paused_by: string;
     }>('SELECT channel_id, paused_at, paused_by FROM channel_pause ORDER BY channel_id');
     return rows.map((r) => ({
