@@ -45,11 +45,13 @@ describe('the CLI against a running engine’s admin API (--server, SINEW_TOKEN)
   let reader: string;
   let replayer: string;
   let messageId: string;
+  let mllpPort: number;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-api-e2e-'));
     mkdirSync(join(dir, 'channels'));
     const port = await freePort();
+    mllpPort = port;
     writeFileSync(
       join(dir, 'channels', 'lab.yaml'),
       `id: lab
@@ -168,5 +170,42 @@ destinations:
       10_000,
       50,
     );
+  });
+
+  it('pauses a channel from the local ledger and resumes it through the API', async () => {
+    const paused = await sinew(['channels', 'pause', 'lab', '--data', join(dir, 'data')]);
+    expect(paused).toMatchObject({ code: 0, stdout: 'lab paused\n' });
+    const client = new MllpClient({ host: '127.0.0.1', port: mllpPort });
+    try {
+      // The running engine reads the ledger's pauses every sweep interval (500 ms here).
+      await waitFor(
+        'the engine refusing the paused channel',
+        async () => ((await client.send(oru('CLI-P', 'MRN-CLI-9'))).code === 'AR' ? true : undefined),
+        10_000,
+        200,
+      );
+      const listed = await sinew([
+        'channels',
+        'list',
+        '--data',
+        join(dir, 'data'),
+        '--channels',
+        join(dir, 'channels'),
+      ]);
+      expect(listed.stdout).toMatch(/^lab \(paused\)\t/);
+      const operator = await new AccessService(store).createKey({
+        name: 'operator',
+        scopes: ['channels:operate'],
+      });
+      const denied = await sinew(['channels', 'resume', 'lab', '--server', server], { SINEW_TOKEN: reader });
+      expect(denied.code).toBe(1);
+      const resumed = await sinew(['channels', 'resume', 'lab', '--server', server], {
+        SINEW_TOKEN: operator.secret,
+      });
+      expect(resumed).toMatchObject({ code: 0, stdout: 'lab resumed\n' });
+      expect((await client.send(oru('CLI-R', 'MRN-CLI-9'))).code).toBe('AA');
+    } finally {
+      await client.close();
+    }
   });
 });
