@@ -13,6 +13,17 @@ const transform = {
     },
   ],
 };
+/**
+ * ES-module-only packages (jose, openid-client and its oauth4webapi, oidc-provider): compiled to
+ * CommonJS for jest, which cannot load ES modules from CommonJS on Node 20 (Node itself can).
+ */
+const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider'];
+transform['^.+\\.m?js$'] = [
+  '@swc/jest',
+  { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+];
+const transformIgnorePatterns = [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`];
+
 const moduleNameMapper = {
   '^@sinew/hl7v2$': '<rootDir>/libs/hl7v2/src/index.ts',
   '^@sinew/mllp$': '<rootDir>/libs/mllp/src/index.ts',
@@ -29,7 +40,13 @@ const moduleNameMapper = {
   '^@sinew/test-support/(.*)$': '<rootDir>/test/support/$1',
   '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
 };
-const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };
+const common = {
+  transform,
+  transformIgnorePatterns,
+  moduleNameMapper,
+  testEnvironment: 'node',
+  rootDir: __dirname,
+};
 
 /** @type {import('jest').Config} */
 module.exports = {
