@@ -417,7 +417,7 @@ destinations:
       drained,
       `${counts.frames} random frames: ${counts.aa} AA, ${counts.refused} AE/AR, ${counts.noReply} no reply, ` +
         `${counts.closed} closed without a reply; on the lab's port ${IDLE_FLOOD} idle + ${SLOW_FLOOD} slow ` +
-        `connections (${opened} opened in all, a closed one reopened after 0.5 s)`,
+        `connections from 40 other addresses (${opened} opened in all, a closed one reopened after 0.5 s)`,
     );
   } finally {
     idle.stop();

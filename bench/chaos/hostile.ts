@@ -77,7 +77,8 @@ export interface Flood {
 
 /**
  * `count` connections kept open: idle (nothing sent), or slow (a frame start, then one byte
- * of a message header a second, never ending it). Closed ones are reopened until stop().
+ * of a message header a second, never ending it), from 40 loopback addresses other than the
+ * lab's. Closed ones are reopened until stop().
  */
 export function connectionFlood(port: number, count: number, kind: 'idle' | 'slow'): Flood {
   const sockets = new Set<Socket>();
@@ -92,7 +93,8 @@ export function connectionFlood(port: number, count: number, kind: 'idle' | 'slo
   const open = () => {
     if (stopped) return;
     flood.opened++;
-    const socket = connect(port, '127.0.0.1');
+    // From 40 addresses other than the lab's (127.0.0.1): all of 127/8 reaches loopback on Linux.
+    const socket = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (flood.opened % 40)}` });
     sockets.add(socket);
     let timer: NodeJS.Timeout | undefined;
     socket.on('connect', () => {

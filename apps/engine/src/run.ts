@@ -16,7 +16,7 @@ import {
   type CompiledChannel,
 } from '@sinew/channels';
 import { DESTINATIONS, loadPem, SOURCES } from '@sinew/connectors';
-import { AccessService, AuditLog } from '@sinew/auth';
+import { AccessService, AuditLog, hasScope, ingestScope, mayUseChannel } from '@sinew/auth';
 import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
@@ -146,6 +146,7 @@ export async function startEngine(
     stalledIntervalMs: Math.max(1_000, Math.round(config.SINEW_QUEUE_LOCK_MS / 2)),
     onError: (err) => logger.warn({ err: `${err.name}: ${err.message}` }, 'queue error'),
   });
+  const ingestAccess = new AccessService(store);
   let engine: Engine;
   try {
     engine = new Engine({
@@ -160,6 +161,13 @@ export async function startEngine(
         return { filePath: resolve(c.file), ...(commit ? { gitCommit: commit } : {}) };
       },
       roles: config.SINEW_ROLES.filter((r): r is Role => r !== 'api'),
+      authorizeIngest: async (channelId, token, from) => {
+        const principal = await ingestAccess.authenticateKey(token, from);
+        if (!principal) return 'unknown';
+        return hasScope(principal, ingestScope(channelId)) && mayUseChannel(principal, channelId)
+          ? 'ok'
+          : 'forbidden';
+      },
       sweepIntervalMs: config.SINEW_SWEEP_INTERVAL_MS,
       // Bundled beside this file (scripts/build.mjs).
       pipelineThreads: {

@@ -17,10 +17,26 @@ export const SCOPES = [
   'admin',
 ] as const;
 
-export type Scope = (typeof SCOPES)[number];
+/** The declared scopes (each route needs one of these). */
+export type FixedScope = (typeof SCOPES)[number];
+
+/**
+ * `ingest:<channel>`: may send messages to that channel's HTTP source (with `api_keys: true`
+ * in its settings). Given to API keys of the systems that send to Sinew over HTTP.
+ */
+export type IngestScope = `ingest:${string}`;
+
+export type Scope = FixedScope | IngestScope;
+
+const INGEST_SCOPE = /^ingest:[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/** The scope that lets a key send to a channel's HTTP source. */
+export function ingestScope(channelId: string): IngestScope {
+  return `ingest:${channelId}`;
+}
 
 /** One line per scope, for the docs, `sinew keys create --help` and the OpenAPI document. */
-export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+export const SCOPE_DESCRIPTIONS: Record<FixedScope, string> = {
   'channels:read': 'list channels, their state, configuration (secrets masked), history and statistics',
   'channels:operate': 'pause and resume channels (held deliveries are kept, nothing is lost)',
   'channels:write': 'lint, deploy, roll back and shadow-run channels; implies channels:operate',
@@ -77,7 +93,9 @@ export interface Principal {
 }
 
 export function isScope(value: unknown): value is Scope {
-  return typeof value === 'string' && (SCOPES as readonly string[]).includes(value);
+  return (
+    typeof value === 'string' && ((SCOPES as readonly string[]).includes(value) || INGEST_SCOPE.test(value))
+  );
 }
 
 export function isRole(value: unknown): value is Role {
@@ -98,7 +116,7 @@ export function mayUseChannel(p: Principal, channelId: string): boolean {
 /** The role's scopes and the extra ones, each once, in the declared order. */
 export function scopesOf(role: Role, extra: readonly Scope[] = []): Scope[] {
   const held = new Set<Scope>([...ROLE_SCOPES[role], ...extra]);
-  return SCOPES.filter((s) => held.has(s));
+  return [...SCOPES.filter((s) => held.has(s)), ...extra.filter((s) => INGEST_SCOPE.test(s))];
 }
 
 /**
@@ -112,7 +130,7 @@ export function parseScopes(text: string): Scope[] {
     .filter((s) => s !== '');
   const unknown = names.filter((n) => !isScope(n));
   if (unknown.length > 0) {
-    throw new Error(`unknown scope ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`);
+    throw new Error(`unknown scope ${unknown.join(', ')} (known: ${SCOPES.join(', ')}, ingest:<channel>)`);
   }
   return [...new Set(names as Scope[])];
 }

@@ -83,6 +83,13 @@ export interface SourceContext {
   logger: ConnectorLogger;
   /** Where the source reports its counters; absent when nothing collects them. */
   metrics?: SourceMetrics;
+  /**
+   * Checks a Sinew API key given by a sender (HTTP source with `api_keys: true`): `ok` when it
+   * holds `ingest:<channel>` (or `admin`) for this channel, `forbidden` when it is a valid key
+   * without that scope, `unknown` when it is no valid key. Absent when the engine has no ledger
+   * of keys to check against.
+   */
+  authorize?: (token: string, from?: string) => Promise<'ok' | 'forbidden' | 'unknown'>;
 }
 
 export interface Source {

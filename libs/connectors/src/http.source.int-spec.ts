@@ -326,6 +326,7 @@ describe('http source config', () => {
       listen: { host: '127.0.0.1', port: 8081 },
       path: '/',
       max_body_bytes: 10 * 1024 * 1024,
+      api_keys: false,
       max_json_depth: 100,
       max_json_values: 1_000_000,
       max_body_bytes_in_flight: 64 * 1024 * 1024,

@@ -41,6 +41,13 @@ export const httpSourceConfig = z
         'When set, every request must carry `Authorization: Bearer <auth_token>`; others are answered 401. ' +
           'Write it as `${ENV_VAR}` to keep it out of the channel file.',
       ),
+    api_keys: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also take Sinew API keys (`Authorization: Bearer snw_…`) holding the scope `ingest:<channel id>` ' +
+          '(see docs/security.md); a valid key without it is answered 403. With `auth_token` too, either is enough.',
+      ),
     max_json_depth: z
       .number()
       .int()
@@ -384,12 +391,38 @@ export class HttpSource implements Source {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
+  /** The static token or an API key with `ingest:<channel>`, as configured; an answer when refused. */
+  private async checkCredentials(req: IncomingMessage): Promise<HttpAnswer | undefined> {
+    const { auth_token: authToken, api_keys: apiKeys } = this.config;
+    if (authToken === undefined && !apiKeys) return undefined;
+    const header = req.headers.authorization;
+    if (authToken !== undefined && tokenMatches(header, authToken)) return undefined;
+    const key = apiKeys ? /^Bearer (snw_[\x21-\x7e]{1,200})$/.exec(header ?? '')?.[1] : undefined;
+    if (key !== undefined && this.context.authorize) {
+      const verdict = await this.context.authorize(key, req.socket.remoteAddress);
+      if (verdict === 'ok') return undefined;
+      if (verdict === 'forbidden')
+        return outcomeAnswer(
+          403,
+          operationOutcome(
+            IssueType.Forbidden,
+            `the API key lacks the scope ingest:${this.context.channelId} for this channel`,
+          ),
+        );
+    }
+    return outcomeAnswer(
+      401,
+      operationOutcome(IssueType.Login, 'a valid bearer token is required (Authorization: Bearer <token>)'),
+      { 'www-authenticate': 'Bearer realm="sinew"' },
+    );
+  }
+
   private async answer(
     req: IncomingMessage,
     res: ServerResponse,
     hold: (bytes: number) => boolean,
   ): Promise<HttpAnswer> {
-    const { path, auth_token: authToken, max_body_bytes: maxBodyBytes } = this.config;
+    const { path, max_body_bytes: maxBodyBytes } = this.config;
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname !== path) {
       return outcomeAnswer(
@@ -397,13 +430,8 @@ export class HttpSource implements Source {
         operationOutcome(IssueType.NotFound, `nothing is served here; POST messages to ${path}`),
       );
     }
-    if (authToken !== undefined && !tokenMatches(req.headers.authorization, authToken)) {
-      return outcomeAnswer(
-        401,
-        operationOutcome(IssueType.Login, 'a valid bearer token is required (Authorization: Bearer <token>)'),
-        { 'www-authenticate': 'Bearer realm="sinew"' },
-      );
-    }
+    const refused = await this.checkCredentials(req);
+    if (refused) return refused;
     if (req.method === 'GET' || req.method === 'HEAD') {
       return {
         status: 200,

@@ -13,6 +13,7 @@ export const IssueType = {
   NotSupported: 'not-supported',
   Security: 'security',
   Login: 'login',
+  Forbidden: 'forbidden',
   NotFound: 'not-found',
   Transient: 'transient',
   Exception: 'exception',

@@ -26,6 +26,15 @@ export type Role = 'sources' | 'workers' | 'scheduler';
 export const ROLES: readonly Role[] = ['sources', 'workers', 'scheduler'];
 
 export interface EngineOptions {
+  /**
+   * Checks an API key a sender gives an HTTP source with `api_keys: true` (see
+   * `SourceContext.authorize`); without it such sources refuse every key.
+   */
+  authorizeIngest?: (
+    channelId: string,
+    token: string,
+    from?: string,
+  ) => Promise<'ok' | 'forbidden' | 'unknown'>;
   /** Compiled channels (libs/channels): only channels that passed every check are deployed. */
   channels: CompiledChannel[];
   store: Store;
@@ -382,6 +391,16 @@ export class Engine {
       },
       logger: this.options.logger,
       metrics: this.metrics.forSource(channel.id),
+      ...(this.options.authorizeIngest
+        ? {
+            authorize: (token: string, from?: string) =>
+              (this.options.authorizeIngest as NonNullable<EngineOptions['authorizeIngest']>)(
+                channel.id,
+                token,
+                from,
+              ),
+          }
+        : {}),
     });
     await source.start();
     d.source = source;

@@ -1,14 +1,14 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
-import { ROLES, SCOPES, type KeyInfo, type UserInfo } from '@sinew/auth';
+import { ROLES, type KeyInfo, type UserInfo } from '@sinew/auth';
 import { z } from 'zod';
 import type { ApiContext } from './context';
 import { Ctx, Input } from './decorators';
 import { API_DEPS, type ApiDeps } from './deps';
 import { ApiGuard } from './guard';
 import { ApiRoute } from './route';
-import { idParam } from './schemas';
+import { idParam, scopeSchema } from './schemas';
 
-const scope = z.enum(SCOPES);
+const scope = scopeSchema;
 const channelList = z.array(idParam).min(1).max(200);
 
 const keyInfo = z.object({

@@ -1,3 +1,4 @@
+import { SCOPES, type IngestScope } from '@sinew/auth';
 import { z } from 'zod';
 
 /** Shared pieces of the admin API's request and response schemas. */
@@ -59,3 +60,12 @@ export const issue = z.object({
   message: z.string(),
   step: z.string().optional(),
 });
+
+/** A scope: one of the declared ones, or `ingest:<channel>` (sending to a channel's HTTP source). */
+export const scopeSchema = z.union([
+  z.enum(SCOPES),
+  z
+    .string()
+    .regex(/^ingest:[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'a declared scope, or ingest:<channel>')
+    .transform((v) => v as IngestScope),
+]);

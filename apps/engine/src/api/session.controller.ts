@@ -1,5 +1,4 @@
 import { Controller, Inject, Res, UseGuards } from '@nestjs/common';
-import { SCOPES } from '@sinew/auth';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { ApiContext } from './context';
@@ -8,11 +7,12 @@ import { API_DEPS, type ApiDeps } from './deps';
 import { ApiGuard, SESSION_COOKIE } from './guard';
 import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
+import { scopeSchema } from './schemas';
 
 const who = z.object({
   kind: z.enum(['user', 'key']),
   name: z.string(),
-  scopes: z.array(z.enum(SCOPES)),
+  scopes: z.array(scopeSchema),
   channels: z.array(z.string()).optional().describe('Absent: every channel'),
   csrf_token: z
     .string()
