@@ -165,7 +165,16 @@ function post(
       done();
     };
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': contentType } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        // The attacker's own address (the control sender is 127.0.0.1).
+        localAddress: '127.0.0.99',
+        agent: false,
+      },
       (res) => {
         res.resume();
         const s = res.statusCode ?? 0;
@@ -244,7 +253,8 @@ export async function slowloris(
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
   for (let n = 0; n < count; n++) {
-    const socket = connect(port, '127.0.0.1');
+    // From 40 addresses other than the control sender's (127.0.0.1).
+    const socket = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${50 + (n % 40)}` });
     sockets.push(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => {
