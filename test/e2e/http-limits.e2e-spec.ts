@@ -244,6 +244,8 @@ destinations:
     ]);
     for (const a of answers) expect(a.ms).toBeLessThan(3_000);
     expect(growth).toBeLessThan(100 * MB);
-    expect(pct(99)).toBeLessThan(200);
+    // Before, p99 was 8.1 s: a scheduling hiccup of a shared machine is not that.
+    expect(pct(95)).toBeLessThan(200);
+    expect(pct(99)).toBeLessThan(1_000);
   });
 });
