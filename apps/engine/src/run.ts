@@ -79,11 +79,15 @@ function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: Eng
   return {
     engine,
     store,
-    access: new AccessService(store),
+    access: new AccessService(store, {
+      tokenTtlS: config.SINEW_OAUTH_TOKEN_TTL_S,
+      ...(config.SINEW_OAUTH_ISSUER ? { tokenIssuer: config.SINEW_OAUTH_ISSUER } : {}),
+    }),
     audit: new AuditLog(store, { recordFilterValues: config.SINEW_AUDIT_FILTER_VALUES }),
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
+    ...(config.SINEW_OAUTH_ISSUER ? { oauthIssuer: config.SINEW_OAUTH_ISSUER } : {}),
   };
 }
 

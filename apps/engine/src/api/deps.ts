@@ -13,6 +13,8 @@ export interface ApiDeps {
   /** Requests per client and route. */
   rate: RatePolicy;
   logger: EngineLogger;
+  /** SINEW_OAUTH_ISSUER: the engine's public URL (client assertions' `aud` is its /oauth/token). */
+  oauthIssuer?: string;
 }
 
 export const API_DEPS = Symbol('API_DEPS');

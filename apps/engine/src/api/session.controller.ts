@@ -10,7 +10,7 @@ import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 
 const who = z.object({
-  kind: z.enum(['user', 'key']),
+  kind: z.enum(['user', 'key', 'client']),
   name: z.string(),
   scopes: z.array(z.enum(SCOPES)),
   channels: z.array(z.string()).optional().describe('Absent: every channel'),
