@@ -96,19 +96,23 @@ export const engineConfigSchema = z.object({
     .min(1)
     .optional()
     .describe(
-      'the engine\'s public URL (https://sinew.example.org): access tokens\' iss, and with /oauth/token the aud client assertions carry (default: the URL a request arrives at)',
+      "the engine's public URL (https://sinew.example.org): access tokens' iss, and with /oauth/token the aud client assertions carry (default: the URL a request arrives at)",
     ),
   SINEW_OIDC_ISSUER: z
     .string()
     .url()
     .optional()
     .describe('OpenID Connect provider (its issuer URL): people sign in with it (single sign-on)'),
-  SINEW_OIDC_CLIENT_ID: z.string().min(1).optional().describe('the engine\'s client id at the OpenID provider'),
+  SINEW_OIDC_CLIENT_ID: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("the engine's client id at the OpenID provider"),
   SINEW_OIDC_CLIENT_SECRET: z
     .string()
     .min(1)
     .optional()
-    .describe('the engine\'s client secret at the OpenID provider (leave out for a public client)'),
+    .describe("the engine's client secret at the OpenID provider (leave out for a public client)"),
   SINEW_OIDC_REDIRECT_URL: z
     .string()
     .url()
@@ -123,7 +127,12 @@ export const engineConfigSchema = z.object({
     .string()
     .default('')
     .describe('group → role mapping, e.g. sinew-admins:admin,lab-ops:operator (no mapped group: refused)'),
-  SINEW_OIDC_NAME: z.string().min(1).max(60).default('single sign-on').describe('what the sign-in page calls the provider'),
+  SINEW_OIDC_NAME: z
+    .string()
+    .min(1)
+    .max(60)
+    .default('single sign-on')
+    .describe('what the sign-in page calls the provider'),
   SINEW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('address of /health, /ready and /metrics'),
   SINEW_HTTP_PORT: port.default(8080).describe('port of /health, /ready and /metrics (0 picks one)'),
   SINEW_HTTP_TLS_CERT: z

@@ -9,6 +9,7 @@ import {
 } from '@sinew/store';
 import { generateKey, hashKey, KEY_MARK, parseKey, sameHash } from './api-keys';
 import { conflict, invalidInput, notFound } from './errors';
+import { jwtVerify, SignJWT } from 'jose';
 import {
   assertionClient,
   CLIENT_ID,
@@ -35,6 +36,7 @@ import {
   verifyPassword,
   type LockoutPolicy,
 } from './passwords';
+import { isSsoHash, SSO_PASSWORD_MARK } from './oidc';
 import { hasScope, isRole, isScope, scopesOf, type Principal, type Role, type Scope } from './scopes';
 
 /** A user as listings show it (no password hash). */
@@ -48,6 +50,8 @@ export interface UserInfo {
   /** undefined: every channel. */
   channels?: string[];
   state: 'active' | 'disabled';
+  /** Signs in through single sign-on (OpenID Connect), never with a password. */
+  sso?: true;
   /** Set while the account is locked after failed logins. */
   lockedUntil?: Date;
   lastLoginAt?: Date;
@@ -305,6 +309,74 @@ export class AccessService {
     if (!state) return { ok: false, reason: 'invalid' };
     if (locked > 0) return { ok: false, reason: 'locked', retryAfterMs: locked };
     return { ok: true, principal: userPrincipal(user) };
+  }
+
+  /**
+   * A person the OpenID provider vouched for, with the role their claim maps to: creates
+   * their user (marked SSO, no password) or brings its role up to date. Throws `conflict`
+   * when the username belongs to a local (password) account, which SSO never takes over,
+   * and answers undefined when the SSO user was disabled here.
+   */
+  async ssoUser(input: { username: string; role: Role }): Promise<Principal | undefined> {
+    if (typeof input?.username !== 'string' || !USERNAME.test(input.username))
+      throw invalidInput("the provider's username is not a valid Sinew username");
+    if (!isRole(input.role)) throw invalidInput(`not a role: ${String(input.role)}`);
+    const existing = await this.store.access.getUserByName(input.username);
+    if (existing && !isSsoHash(existing.passwordHash))
+      throw conflict(`a local account named ${input.username} exists: single sign-on does not take it over`);
+    if (!existing) {
+      try {
+        await this.store.access.insertUser({
+          id: randomUUID(),
+          username: input.username,
+          role: input.role,
+          passwordHash: SSO_PASSWORD_MARK,
+          extraScopes: [],
+          createdAt: this.now(),
+        });
+      } catch (error) {
+        // Two first sign-ins at once: the other one created it.
+        if (!(error instanceof StoreError && error.code === 'store.conflict')) throw error;
+      }
+    } else if (existing.role !== input.role) {
+      await this.store.access.updateUser(existing.id, { role: input.role }, this.now());
+    }
+    const user = await this.store.access.getUserByName(input.username);
+    if (!user || user.state !== 'active' || !isSsoHash(user.passwordHash)) return undefined;
+    await this.store.access.updateLoginState(user.id, (s) => ({ ...s, lastLoginAt: this.now() }));
+    return userPrincipal(user);
+  }
+
+  /**
+   * Signs a short-lived, tamper-proof note for the browser to carry (the OpenID sign-in's
+   * state, nonce and PKCE verifier), with the shared signing key: any API process can read
+   * it back. It cannot pass for an access token (another `typ` and `aud`).
+   */
+  async sealNote(note: Record<string, string>, ttlS: number): Promise<string> {
+    const keys = await this.keys();
+    const iat = Math.floor(this.now().getTime() / 1000);
+    return new SignJWT(note)
+      .setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'sinew-note+jwt' })
+      .setAudience('sinew-note')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttlS)
+      .sign(keys.privateKey);
+  }
+
+  /** A note `sealNote` signed, or undefined when it was altered, is not one, or has expired. */
+  async openNote(text: string): Promise<Record<string, unknown> | undefined> {
+    if (typeof text !== 'string' || text.length > 8192) return undefined;
+    try {
+      const { payload } = await jwtVerify(text, (await this.keys()).publicKey, {
+        algorithms: ['ES256'],
+        audience: 'sinew-note',
+        typ: 'sinew-note+jwt',
+        currentDate: this.now(),
+      });
+      return payload;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Every user, by username. */
@@ -713,6 +785,7 @@ function userInfo(u: UserRecord, now: Date): UserInfo {
     createdAt: u.createdAt,
   };
   if (u.channels) info.channels = u.channels;
+  if (isSsoHash(u.passwordHash)) info.sso = true;
   if (u.lockedUntil && u.lockedUntil.getTime() > now.getTime()) info.lockedUntil = u.lockedUntil;
   if (u.lastLoginAt) info.lastLoginAt = u.lastLoginAt;
   if (u.lastLoginFrom !== undefined) info.lastLoginFrom = u.lastLoginFrom;

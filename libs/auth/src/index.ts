@@ -46,3 +46,4 @@ export {
   publicJwkOf,
   type OAuthErrorCode,
 } from './oauth';
+export { isSsoHash, parseRoleMapping, roleFromClaim, SSO_PASSWORD_MARK } from './oidc';

@@ -11,6 +11,7 @@ import { DocsController } from './docs.controller';
 import { ApiGuard } from './guard';
 import { MessagesController } from './messages.controller';
 import { OAuthController } from './oauth.controller';
+import { OidcController } from './oidc.controller';
 import { SessionController } from './session.controller';
 import { isApiPath } from './problem';
 
@@ -23,6 +24,7 @@ export const API_CONTROLLERS = [
   AccessController,
   AuditController,
   OAuthController,
+  OidcController,
 ];
 
 /** The admin API (`/api/v1`, `/openapi.json`, `/docs`): the `api` role. */

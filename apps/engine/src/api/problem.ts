@@ -91,7 +91,9 @@ export function writeOAuthError(res: Response, err: unknown): void {
         : {
             error: status === 429 ? 'slow_down' : 'invalid_request',
             error_description:
-              problem.invalid_params?.map((p) => `${p.name.replace(/^body\./, '')}: ${p.reason}`).join('; ') ??
+              problem.invalid_params
+                ?.map((p) => `${p.name.replace(/^body\./, '')}: ${p.reason}`)
+                .join('; ') ??
               problem.detail ??
               problem.title,
           };
