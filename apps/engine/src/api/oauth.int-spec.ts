@@ -261,6 +261,13 @@ describe('OAuth2 client credentials (POST /oauth/token) on a running engine', ()
       basic: { clientId: secretClient.id, clientSecret: secretClient.secret },
       audiences: [],
     });
+    // Signed by another process on the same ledger (this test's AccessService): accepted.
+    const elsewhere = await access.issueToken({
+      grantType: 'client_credentials',
+      basic: { clientId: secretClient.id, clientSecret: secretClient.secret },
+      audiences: [],
+    });
+    expect((await api('/api/v1/session', elsewhere.access_token)).status).toBe(200);
     const expired = await api('/api/v1/session', old.access_token);
     expect(expired.status).toBe(401);
     expect(((await expired.json()) as Body).code).toBe('auth.invalid');
