@@ -16,6 +16,7 @@ import { registerConfig } from './commands/config.command';
 import { registerMessages } from './commands/messages.command';
 import { registerChannels } from './commands/channels.command';
 import { registerUsers } from './commands/users.command';
+import { registerClients } from './commands/clients.command';
 import { registerKeys } from './commands/keys.command';
 import { registerAudit } from './commands/audit.command';
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerChannels(program);
   registerUsers(program);
   registerKeys(program);
+  registerClients(program);
   registerAudit(program);
   return program;
 }

@@ -84,6 +84,55 @@ export const engineConfigSchema = z.object({
     .max(1_000_000)
     .default(600)
     .describe('admin API: requests per minute per client and operation'),
+  SINEW_OAUTH_TOKEN_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(86_400)
+    .default(600)
+    .describe('lifetime in seconds of the access tokens POST /oauth/token issues'),
+  SINEW_OAUTH_ISSUER: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the engine's public URL (https://sinew.example.org): access tokens' iss, and with /oauth/token the aud client assertions carry (default: the URL a request arrives at)",
+    ),
+  SINEW_OIDC_ISSUER: z
+    .string()
+    .url()
+    .optional()
+    .describe('OpenID Connect provider (its issuer URL): people sign in with it (single sign-on)'),
+  SINEW_OIDC_CLIENT_ID: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("the engine's client id at the OpenID provider"),
+  SINEW_OIDC_CLIENT_SECRET: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("the engine's client secret at the OpenID provider (leave out for a public client)"),
+  SINEW_OIDC_REDIRECT_URL: z
+    .string()
+    .url()
+    .optional()
+    .describe('where the provider sends people back: https://<host>/api/v1/session/oidc/callback'),
+  SINEW_OIDC_ROLE_CLAIM: z
+    .string()
+    .min(1)
+    .default('groups')
+    .describe('the ID token / userinfo claim that holds the groups or roles mapped by SINEW_OIDC_ROLES'),
+  SINEW_OIDC_ROLES: z
+    .string()
+    .default('')
+    .describe('group → role mapping, e.g. sinew-admins:admin,lab-ops:operator (no mapped group: refused)'),
+  SINEW_OIDC_NAME: z
+    .string()
+    .min(1)
+    .max(60)
+    .default('single sign-on')
+    .describe('what the sign-in page calls the provider'),
   SINEW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('address of /health, /ready and /metrics'),
   SINEW_HTTP_PORT: port.default(8080).describe('port of /health, /ready and /metrics (0 picks one)'),
   SINEW_HTTP_TLS_CERT: z

@@ -28,6 +28,7 @@ import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
 import { auditRequests } from './api/api.module';
 import type { ApiDeps } from './api/deps';
+import { OidcSignIn } from './api/oidc';
 import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
@@ -79,12 +80,33 @@ function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: Eng
   return {
     engine,
     store,
-    access: new AccessService(store),
+    access: new AccessService(store, {
+      tokenTtlS: config.SINEW_OAUTH_TOKEN_TTL_S,
+      ...(config.SINEW_OAUTH_ISSUER ? { tokenIssuer: config.SINEW_OAUTH_ISSUER } : {}),
+    }),
     audit: new AuditLog(store, { recordFilterValues: config.SINEW_AUDIT_FILTER_VALUES }),
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
+    ...(config.SINEW_OAUTH_ISSUER ? { oauthIssuer: config.SINEW_OAUTH_ISSUER } : {}),
+    ...(config.SINEW_OIDC_ISSUER ? { oidc: oidcSignIn(config) } : {}),
   };
+}
+
+/** Single sign-on from the SINEW_OIDC_* settings (the issuer is set); throws naming a missing one. */
+function oidcSignIn(config: EngineConfig): OidcSignIn {
+  const missing = (['SINEW_OIDC_CLIENT_ID', 'SINEW_OIDC_REDIRECT_URL'] as const).filter((k) => !config[k]);
+  if (missing.length > 0)
+    throw new Error(`SINEW_OIDC_ISSUER is set: ${missing.join(' and ')} must be set too`);
+  return new OidcSignIn({
+    issuer: config.SINEW_OIDC_ISSUER as string,
+    clientId: config.SINEW_OIDC_CLIENT_ID as string,
+    ...(config.SINEW_OIDC_CLIENT_SECRET ? { clientSecret: config.SINEW_OIDC_CLIENT_SECRET } : {}),
+    redirectUrl: config.SINEW_OIDC_REDIRECT_URL as string,
+    roleClaim: config.SINEW_OIDC_ROLE_CLAIM,
+    roles: config.SINEW_OIDC_ROLES,
+    name: config.SINEW_OIDC_NAME,
+  });
 }
 
 /**

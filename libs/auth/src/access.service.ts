@@ -1,7 +1,30 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { StoreError, type ApiKeyRecord, type LoginState, type Store, type UserRecord } from '@sinew/store';
+import {
+  StoreError,
+  type ApiKeyRecord,
+  type LoginState,
+  type OAuthClientRecord,
+  type Store,
+  type UserRecord,
+} from '@sinew/store';
 import { generateKey, hashKey, KEY_MARK, parseKey, sameHash } from './api-keys';
 import { conflict, invalidInput, notFound } from './errors';
+import { jwtVerify, SignJWT } from 'jose';
+import {
+  assertionClient,
+  CLIENT_ID,
+  generateClientId,
+  generateClientSecret,
+  JWT_BEARER_ASSERTION,
+  loadSigningKey,
+  newSigningKey,
+  OAuthError,
+  publicJwkOf,
+  signAccessToken,
+  verifyAccessToken,
+  verifyAssertion,
+  type TokenKeys,
+} from './oauth';
 import {
   afterFailure,
   afterSuccess,
@@ -13,7 +36,8 @@ import {
   verifyPassword,
   type LockoutPolicy,
 } from './passwords';
-import { isRole, isScope, scopesOf, type Principal, type Role, type Scope } from './scopes';
+import { isSsoHash, SSO_PASSWORD_MARK } from './oidc';
+import { hasScope, isRole, isScope, scopesOf, type Principal, type Role, type Scope } from './scopes';
 
 /** A user as listings show it (no password hash). */
 export interface UserInfo {
@@ -26,6 +50,8 @@ export interface UserInfo {
   /** undefined: every channel. */
   channels?: string[];
   state: 'active' | 'disabled';
+  /** Signs in through single sign-on (OpenID Connect), never with a password. */
+  sso?: true;
   /** Set while the account is locked after failed logins. */
   lockedUntil?: Date;
   lastLoginAt?: Date;
@@ -52,6 +78,49 @@ export interface KeyInfo {
   state: KeyState;
 }
 
+export type ClientState = 'active' | 'paused' | 'revoked';
+
+/** An OAuth2 client as listings show it (never its secret nor its hash). */
+export interface ClientInfo {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  channels?: string[];
+  /** How it authenticates at the token endpoint. */
+  auth: 'client_secret' | 'private_key_jwt';
+  state: ClientState;
+  createdAt: Date;
+  createdBy?: string;
+  revokedAt?: Date;
+  lastUsedAt?: Date;
+  lastUsedFrom?: string;
+}
+
+/** A token request as the token endpoint received it (form fields and the Basic credentials). */
+export interface TokenRequest {
+  grantType?: string;
+  scope?: string;
+  clientId?: string;
+  clientSecret?: string;
+  clientAssertionType?: string;
+  clientAssertion?: string;
+  /** From `Authorization: Basic` (client_secret_basic), already form-decoded. */
+  basic?: { clientId: string; clientSecret: string };
+  /** The names of the token endpoint a client assertion's `aud` may carry. */
+  audiences: readonly string[];
+  from?: string;
+}
+
+/** RFC 6749 §5.1 answer. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  /** Who got it (for the audit log; not part of the answer). */
+  principal: Principal;
+}
+
 export type LoginResult =
   { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'locked'; retryAfterMs?: number };
 
@@ -64,7 +133,14 @@ export interface AccessServiceOptions {
   sessionIdleMs?: number;
   /** … and this long after sign-in, whatever happens (default 12 hours). */
   sessionMaxMs?: number;
+  /** Lifetime of an OAuth2 access token (default 600 s). */
+  tokenTtlS?: number;
+  /** The access tokens' `iss` (default `sinew`). */
+  tokenIssuer?: string;
 }
+
+/** The access tokens' `aud`: the admin API. */
+export const TOKEN_AUDIENCE = 'sinew-api';
 
 /** A browser session as a sign-in creates it: the cookie's value and the CSRF token, shown once. */
 export interface NewSession {
@@ -86,7 +162,7 @@ const CHANNEL_ID = /^[^\s,]{1,200}$/;
 const MAX_UNKNOWN_TRACKED = 10_000;
 
 /**
- * People and API keys: creating them, checking a login or a key, listing, disabling,
+ * People, API keys and OAuth2 clients: creating them, checking a login or a key, listing, disabling,
  * revoking. Nothing is cached: a revoked, paused or disabled credential stops working on the
  * next call, in every process sharing the ledger.
  */
@@ -103,6 +179,9 @@ export class AccessService {
    * answers do not tell an attacker which usernames exist (per process).
    */
   private readonly unknownLogins = new Map<string, LoginState>();
+  private readonly tokenTtlS: number;
+  private readonly tokenIssuer: string;
+  private tokenKeys: Promise<TokenKeys> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -113,6 +192,8 @@ export class AccessService {
     this.touchIntervalMs = options.keyTouchIntervalMs ?? 60_000;
     this.sessionIdleMs = options.sessionIdleMs ?? 30 * 60_000;
     this.sessionMaxMs = options.sessionMaxMs ?? 12 * 3_600_000;
+    this.tokenTtlS = options.tokenTtlS ?? 600;
+    this.tokenIssuer = options.tokenIssuer ?? 'sinew';
   }
 
   /**
@@ -228,6 +309,74 @@ export class AccessService {
     if (!state) return { ok: false, reason: 'invalid' };
     if (locked > 0) return { ok: false, reason: 'locked', retryAfterMs: locked };
     return { ok: true, principal: userPrincipal(user) };
+  }
+
+  /**
+   * A person the OpenID provider vouched for, with the role their claim maps to: creates
+   * their user (marked SSO, no password) or brings its role up to date. Throws `conflict`
+   * when the username belongs to a local (password) account, which SSO never takes over,
+   * and answers undefined when the SSO user was disabled here.
+   */
+  async ssoUser(input: { username: string; role: Role }): Promise<Principal | undefined> {
+    if (typeof input?.username !== 'string' || !USERNAME.test(input.username))
+      throw invalidInput("the provider's username is not a valid Sinew username");
+    if (!isRole(input.role)) throw invalidInput(`not a role: ${String(input.role)}`);
+    const existing = await this.store.access.getUserByName(input.username);
+    if (existing && !isSsoHash(existing.passwordHash))
+      throw conflict(`a local account named ${input.username} exists: single sign-on does not take it over`);
+    if (!existing) {
+      try {
+        await this.store.access.insertUser({
+          id: randomUUID(),
+          username: input.username,
+          role: input.role,
+          passwordHash: SSO_PASSWORD_MARK,
+          extraScopes: [],
+          createdAt: this.now(),
+        });
+      } catch (error) {
+        // Two first sign-ins at once: the other one created it.
+        if (!(error instanceof StoreError && error.code === 'store.conflict')) throw error;
+      }
+    } else if (existing.role !== input.role) {
+      await this.store.access.updateUser(existing.id, { role: input.role }, this.now());
+    }
+    const user = await this.store.access.getUserByName(input.username);
+    if (!user || user.state !== 'active' || !isSsoHash(user.passwordHash)) return undefined;
+    await this.store.access.updateLoginState(user.id, (s) => ({ ...s, lastLoginAt: this.now() }));
+    return userPrincipal(user);
+  }
+
+  /**
+   * Signs a short-lived, tamper-proof note for the browser to carry (the OpenID sign-in's
+   * state, nonce and PKCE verifier), with the shared signing key: any API process can read
+   * it back. It cannot pass for an access token (another `typ` and `aud`).
+   */
+  async sealNote(note: Record<string, string>, ttlS: number): Promise<string> {
+    const keys = await this.keys();
+    const iat = Math.floor(this.now().getTime() / 1000);
+    return new SignJWT(note)
+      .setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'sinew-note+jwt' })
+      .setAudience('sinew-note')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttlS)
+      .sign(keys.privateKey);
+  }
+
+  /** A note `sealNote` signed, or undefined when it was altered, is not one, or has expired. */
+  async openNote(text: string): Promise<Record<string, unknown> | undefined> {
+    if (typeof text !== 'string' || text.length > 8192) return undefined;
+    try {
+      const { payload } = await jwtVerify(text, (await this.keys()).publicKey, {
+        algorithms: ['ES256'],
+        audience: 'sinew-note',
+        typ: 'sinew-note+jwt',
+        currentDate: this.now(),
+      });
+      return payload;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Every user, by username. */
@@ -389,6 +538,205 @@ export class AccessService {
     if (key.state === 'revoked') throw conflict(`key ${id} is revoked`);
   }
 
+  /**
+   * Registers an OAuth2 client. With `publicKey` (a JWK or PEM public key) it authenticates
+   * by `private_key_jwt` and has no secret; otherwise a secret is generated, in the answer
+   * only (the ledger keeps its sha256).
+   */
+  async createClient(input: {
+    name: string;
+    scopes: Scope[];
+    channels?: string[];
+    publicKey?: string;
+    createdBy?: string;
+  }): Promise<{ id: string; secret?: string }> {
+    if (typeof input?.name !== 'string' || !KEY_NAME.test(input.name)) {
+      throw invalidInput('a client name is 1 to 100 printable ASCII characters');
+    }
+    const scopes = checkScopes(input.scopes, false);
+    const channels = checkChannels(input.channels);
+    let publicJwk: string | undefined;
+    if (input.publicKey !== undefined) {
+      try {
+        publicJwk = JSON.stringify(publicJwkOf(input.publicKey));
+      } catch (error) {
+        throw invalidInput(error instanceof Error ? error.message : String(error));
+      }
+    }
+    const secret = publicJwk === undefined ? generateClientSecret() : undefined;
+    const id = generateClientId();
+    await this.store.access.insertClient({
+      id,
+      name: input.name,
+      scopes,
+      ...(channels ? { channels } : {}),
+      ...(secret !== undefined ? { secretHash: hashKey(secret) } : {}),
+      ...(publicJwk !== undefined ? { publicJwk } : {}),
+      createdAt: this.now(),
+      ...(input.createdBy !== undefined ? { createdBy: input.createdBy } : {}),
+    });
+    return secret !== undefined ? { id, secret } : { id };
+  }
+
+  /** Every client, newest first. */
+  async listClients(): Promise<ClientInfo[]> {
+    return (await this.store.access.listClients()).map(clientInfo);
+  }
+
+  async getClient(id: string): Promise<ClientInfo | undefined> {
+    const client = await this.store.access.getClient(id);
+    return client && clientInfo(client);
+  }
+
+  /** Revokes a client for good: its tokens stop working on their next request. */
+  async revokeClient(id: string): Promise<void> {
+    if (!(await this.store.access.setClientState(id, 'revoked', this.now())))
+      throw notFound(`client ${id} does not exist`);
+  }
+
+  /** Stops a client (and its tokens) until it is resumed. */
+  async pauseClient(id: string): Promise<void> {
+    await this.setClientUsable(id, 'paused');
+  }
+
+  async resumeClient(id: string): Promise<void> {
+    await this.setClientUsable(id, 'active');
+  }
+
+  private async setClientUsable(id: string, state: 'active' | 'paused'): Promise<void> {
+    const client = await this.store.access.setClientState(id, state, this.now());
+    if (!client) throw notFound(`client ${id} does not exist`);
+    if (client.state === 'revoked') throw conflict(`client ${id} is revoked`);
+  }
+
+  /** The signing key every process shares (the ledger's; created by the first process that needs it). */
+  private keys(): Promise<TokenKeys> {
+    this.tokenKeys ??= (async () =>
+      loadSigningKey(await this.store.access.signingKey(await newSigningKey(this.now()))))();
+    this.tokenKeys.catch(() => {
+      this.tokenKeys = undefined;
+    });
+    return this.tokenKeys;
+  }
+
+  /**
+   * The client credentials grant (RFC 6749 §4.4): authenticates the client by its secret
+   * (Basic or form) or by a signed assertion (RFC 7523), checks the requested scopes are
+   * among the client's, and signs a short-lived access token. Throws `OAuthError`.
+   */
+  async issueToken(req: TokenRequest): Promise<TokenResponse> {
+    const client = await this.authenticateClient(req);
+    if (req.grantType === undefined || req.grantType === '')
+      throw new OAuthError('invalid_request', 'grant_type is required');
+    if (req.grantType !== 'client_credentials')
+      throw new OAuthError('unsupported_grant_type', 'only grant_type=client_credentials is supported');
+    const held: Principal = {
+      kind: 'client',
+      id: client.id,
+      name: client.name,
+      scopes: client.scopes.filter(isScope),
+    };
+    let scopes: Scope[] = [...held.scopes];
+    if (req.scope !== undefined && req.scope.trim() !== '') {
+      const asked = [...new Set(req.scope.split(' ').filter((s) => s !== ''))];
+      const refused = asked.filter((s) => !isScope(s) || !hasScope(held, s));
+      if (refused.length > 0)
+        throw new OAuthError('invalid_scope', `the client may not have the scope ${refused.join(', ')}`);
+      scopes = asked as Scope[];
+    }
+    const now = this.now();
+    const token = await signAccessToken(await this.keys(), {
+      issuer: this.tokenIssuer,
+      audience: TOKEN_AUDIENCE,
+      clientId: client.id,
+      scopes,
+      now,
+      ttlS: this.tokenTtlS,
+    });
+    await this.store.access.touchClient(client.id, now, req.from);
+    const principal: Principal = { ...held, scopes, via: client.id };
+    if (client.channels) principal.channels = client.channels;
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: this.tokenTtlS,
+      scope: scopes.join(' '),
+      principal,
+    };
+  }
+
+  private async authenticateClient(req: TokenRequest): Promise<OAuthClientRecord> {
+    const methods = [
+      req.basic !== undefined,
+      req.clientSecret !== undefined,
+      req.clientAssertion !== undefined || req.clientAssertionType !== undefined,
+    ].filter(Boolean).length;
+    if (methods === 0) throw new OAuthError('invalid_client', 'client authentication is required');
+    if (methods > 1) throw new OAuthError('invalid_request', 'use one client authentication method');
+    const unknown = new OAuthError(
+      'invalid_client',
+      'the client is unknown, its credentials are wrong, or it is paused or revoked',
+    );
+    const usable = (c: OAuthClientRecord | undefined): c is OAuthClientRecord =>
+      c !== undefined && c.state === 'active';
+    if (req.clientAssertion !== undefined || req.clientAssertionType !== undefined) {
+      if (req.clientAssertionType !== JWT_BEARER_ASSERTION)
+        throw new OAuthError('invalid_client', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
+      if (!req.clientAssertion) throw new OAuthError('invalid_client', 'client_assertion is required');
+      const id = assertionClient(req.clientAssertion);
+      if (id === undefined || !CLIENT_ID.test(id) || (req.clientId !== undefined && req.clientId !== id))
+        throw unknown;
+      const client = await this.store.access.getClient(id);
+      if (!usable(client) || client.publicJwk === undefined) throw unknown;
+      const now = this.now();
+      const { jti, exp } = await verifyAssertion(req.clientAssertion, client.publicJwk, {
+        clientId: id,
+        audiences: req.audiences,
+        now,
+      });
+      if (!(await this.store.access.useAssertion(`${id}:${jti}`, exp, now)))
+        throw new OAuthError('invalid_client', 'the client assertion was already used (its jti is spent)');
+      return client;
+    }
+    const id = req.basic?.clientId ?? req.clientId;
+    const secret = req.basic?.clientSecret ?? req.clientSecret ?? '';
+    if (id === undefined || !CLIENT_ID.test(id)) throw unknown;
+    const client = await this.store.access.getClient(id);
+    const hash = hashKey(secret);
+    if (!client?.secretHash || !sameHash(hash, client.secretHash) || !usable(client)) throw unknown;
+    return client;
+  }
+
+  /**
+   * The client an access token stands for, or undefined when the token is not one of ours,
+   * has expired, or its client is now paused, revoked or gone (looked up on every call). The
+   * scopes are the token's, less any the client has lost since.
+   */
+  async authenticateToken(token: string): Promise<Principal | undefined> {
+    if (typeof token !== 'string' || token.length > 4096) return undefined;
+    const claims = await verifyAccessToken(await this.keys(), token, {
+      issuer: this.tokenIssuer,
+      audience: TOKEN_AUDIENCE,
+      now: this.now(),
+    });
+    if (!claims) return undefined;
+    const client = await this.store.access.getClient(claims.clientId);
+    if (!client || client.state !== 'active') return undefined;
+    const held: Principal = {
+      kind: 'client',
+      id: client.id,
+      name: client.name,
+      scopes: client.scopes.filter(isScope),
+    };
+    const principal: Principal = {
+      ...held,
+      scopes: claims.scopes.filter((s): s is Scope => isScope(s) && hasScope(held, s)),
+      via: client.id,
+    };
+    if (client.channels) principal.channels = client.channels;
+    return principal;
+  }
+
   private async unknownLogin(username: string, password: string, now: Date): Promise<LoginResult> {
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     // Names that cannot be usernames share one counter (an attacker's megabyte-long names
@@ -437,9 +785,27 @@ function userInfo(u: UserRecord, now: Date): UserInfo {
     createdAt: u.createdAt,
   };
   if (u.channels) info.channels = u.channels;
+  if (isSsoHash(u.passwordHash)) info.sso = true;
   if (u.lockedUntil && u.lockedUntil.getTime() > now.getTime()) info.lockedUntil = u.lockedUntil;
   if (u.lastLoginAt) info.lastLoginAt = u.lastLoginAt;
   if (u.lastLoginFrom !== undefined) info.lastLoginFrom = u.lastLoginFrom;
+  return info;
+}
+
+function clientInfo(c: OAuthClientRecord): ClientInfo {
+  const info: ClientInfo = {
+    id: c.id,
+    name: c.name,
+    scopes: c.scopes.filter(isScope),
+    auth: c.publicJwk !== undefined ? 'private_key_jwt' : 'client_secret',
+    state: c.state,
+    createdAt: c.createdAt,
+  };
+  if (c.channels) info.channels = c.channels;
+  if (c.createdBy !== undefined) info.createdBy = c.createdBy;
+  if (c.revokedAt) info.revokedAt = c.revokedAt;
+  if (c.lastUsedAt) info.lastUsedAt = c.lastUsedAt;
+  if (c.lastUsedFrom !== undefined) info.lastUsedFrom = c.lastUsedFrom;
   return info;
 }
 

@@ -4,10 +4,10 @@ import { conflict, invalidInput } from './errors';
 
 /** What one API call or CLI command did, as the audit log records it. */
 export interface AuditInput {
-  /** The username, the key's name, `anonymous`, or `cli`. */
+  /** The username, the key's or client's name, `anonymous`, or `cli`. */
   actor: string;
-  actorKind: 'user' | 'key' | 'anonymous' | 'cli';
-  /** The key's identifying prefix. */
+  actorKind: 'user' | 'key' | 'client' | 'anonymous' | 'cli';
+  /** The key's identifying prefix, or the OAuth client's id. */
   via?: string;
   /** The route template (`GET /api/v1/messages/{id}`), never a concrete path; or `cli keys create`. */
   action: string;
@@ -79,7 +79,7 @@ const SAFE_FILTER_VALUES: ReadonlySet<string> = new Set([
   'format',
   'content',
 ]);
-const ACTOR_KINDS: ReadonlySet<string> = new Set(['user', 'key', 'anonymous', 'cli']);
+const ACTOR_KINDS: ReadonlySet<string> = new Set(['user', 'key', 'client', 'anonymous', 'cli']);
 /** The hash the first event follows. */
 export const GENESIS_HASH = '0'.repeat(64);
 const SCAN_BATCH = 1000;
@@ -314,7 +314,7 @@ function keyNames(value: string): string {
 function checkInput(e: AuditInput): void {
   if (typeof e?.actor !== 'string' || e.actor === '') throw invalidInput('an audit event needs an actor');
   if (!ACTOR_KINDS.has(e.actorKind)) {
-    throw invalidInput(`actorKind is user, key, anonymous or cli, not ${String(e.actorKind)}`);
+    throw invalidInput(`actorKind is user, key, client, anonymous or cli, not ${String(e.actorKind)}`);
   }
   if (typeof e.action !== 'string' || e.action === '') throw invalidInput('an audit event needs an action');
   if (typeof e.outcome !== 'string' || e.outcome === '')

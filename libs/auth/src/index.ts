@@ -2,7 +2,12 @@ export * from './scopes';
 export * from './errors';
 export {
   AccessService,
+  TOKEN_AUDIENCE,
   type AccessServiceOptions,
+  type ClientInfo,
+  type ClientState,
+  type TokenRequest,
+  type TokenResponse,
   type KeyInfo,
   type KeyState,
   type LoginResult,
@@ -33,3 +38,12 @@ export {
   verifyPassword,
   type LockoutPolicy,
 } from './passwords';
+export {
+  CLIENT_ID,
+  JWT_BEARER_ASSERTION,
+  MAX_ASSERTION_LIFETIME_S,
+  OAuthError,
+  publicJwkOf,
+  type OAuthErrorCode,
+} from './oauth';
+export { isSsoHash, parseRoleMapping, roleFromClaim, SSO_PASSWORD_MARK } from './oidc';

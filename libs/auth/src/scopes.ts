@@ -78,17 +78,17 @@ const IMPLIED_BY: Partial<Record<Scope, readonly Scope[]>> = {
   'channels:operate': ['channels:write'],
 };
 
-/** The caller of the API: a person (after login) or an API key. */
+/** The caller of the API: a person (after login), an API key, or an OAuth2 client (by its access token). */
 export interface Principal {
-  kind: 'user' | 'key';
-  /** The user's id or the key's id. */
+  kind: 'user' | 'key' | 'client';
+  /** The user's id, the key's id or the client's id. */
   id: string;
-  /** The username or the key's name (never a secret). */
+  /** The username, the key's name or the client's name (never a secret). */
   name: string;
   scopes: readonly Scope[];
   /** The channels the caller may use; undefined: every channel. */
   channels?: readonly string[];
-  /** An API key's identifying prefix (the 8 characters after `snw_`). */
+  /** An API key's identifying prefix (the 8 characters after `snw_`), or a client's id. */
   via?: string;
 }
 

@@ -169,6 +169,70 @@ export function describeAccessBehaviour(openEmptyStore: () => Promise<Store>): v
     });
   });
 
+  describe('access: OAuth clients', () => {
+    it('stores a client with a secret hash or a public key; revoked is final; last use is recorded', async () => {
+      const s = await fresh();
+      const id = randomUUID();
+      const client = {
+        id,
+        name: 'lab-robot',
+        scopes: ['messages:read'],
+        channels: ['lab'],
+        secretHash: 'b'.repeat(64),
+        createdAt: t('2026-01-01T00:00:00.000Z'),
+        createdBy: 'cli',
+      };
+      expect(await s.access.insertClient(client)).toEqual({ ...client, state: 'active' });
+      await expect(s.access.insertClient(client)).rejects.toMatchObject({ code: 'store.conflict' });
+      await expect(
+        s.access.insertClient({ id: randomUUID(), name: 'x', scopes: [], createdAt: new Date() }),
+      ).rejects.toMatchObject({ code: 'store.invalid' });
+      const keyed = await s.access.insertClient({
+        id: randomUUID(),
+        name: 'signer',
+        scopes: ['channels:read'],
+        publicJwk: '{"kty":"EC"}',
+        createdAt: t('2026-01-02T00:00:00.000Z'),
+      });
+      expect(keyed).toMatchObject({ publicJwk: '{"kty":"EC"}', state: 'active' });
+      expect(keyed.secretHash).toBeUndefined();
+      expect((await s.access.listClients()).map((c) => c.id)).toEqual([keyed.id, id]);
+      expect((await s.access.setClientState(id, 'paused', new Date()))?.state).toBe('paused');
+      const revokedAt = t('2026-01-03T00:00:00.000Z');
+      expect(await s.access.setClientState(id, 'revoked', revokedAt)).toMatchObject({
+        state: 'revoked',
+        revokedAt,
+      });
+      expect((await s.access.setClientState(id, 'active', new Date()))?.state).toBe('revoked');
+      expect(await s.access.setClientState(randomUUID(), 'paused', new Date())).toBeUndefined();
+      await s.access.touchClient(keyed.id, t('2026-01-04T00:00:00.000Z'), '10.0.0.9');
+      expect(await s.access.getClient(keyed.id)).toMatchObject({
+        lastUsedAt: t('2026-01-04T00:00:00.000Z'),
+        lastUsedFrom: '10.0.0.9',
+      });
+    });
+
+    it('keeps one token-signing key: the first stored wins', async () => {
+      const s = await fresh();
+      const first = { kid: 'k1', privateJwk: '{"d":"1"}', createdAt: t('2026-01-01T00:00:00.000Z') };
+      expect(await s.access.signingKey(first)).toEqual(first);
+      expect(await s.access.signingKey({ ...first, kid: 'k2', privateJwk: '{"d":"2"}' })).toEqual(first);
+    });
+
+    it('accepts a client assertion id once until it expires', async () => {
+      const s = await fresh();
+      const now = t('2026-01-01T00:00:00.000Z');
+      const later = t('2026-01-01T00:05:00.000Z');
+      expect(await s.access.useAssertion('c:j1', later, now)).toBe(true);
+      expect(await s.access.useAssertion('c:j1', later, now)).toBe(false);
+      expect(await s.access.useAssertion('c:j2', later, now)).toBe(true);
+      // Once expired it is forgotten.
+      expect(
+        await s.access.useAssertion('c:j1', t('2026-01-01T00:10:00.000Z'), t('2026-01-01T00:06:00.000Z')),
+      ).toBe(true);
+    });
+  });
+
   describe('access: the audit chain', () => {
     it('appends concurrent events one after another: seq 1, 2, 3 … each sealed on the previous hash', async () => {
       const s = await fresh();

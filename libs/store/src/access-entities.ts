@@ -2,7 +2,7 @@ import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import type { StoreKind } from './entities';
 
 /**
- * The access tables (people, API keys, the audit log) as TypeORM entity schemas, in the
+ * The access tables (people, API keys, OAuth clients, the audit log) as TypeORM entity schemas, in the
  * ledger's database. Like the ledger's own tables they describe what the committed
  * migrations create (a test checks both agree on each backend); the access repository
  * (`access-store.ts`) reads and writes them with parameterised SQL.
@@ -65,6 +65,32 @@ export interface AuditEventRow {
   contentRead: number;
   prevHash: string;
   hash: string;
+}
+
+export interface OAuthClientRow {
+  id: string;
+  name: string;
+  scopes: string;
+  channels: string | null;
+  state: string;
+  secretHash: string | null;
+  publicJwk: string | null;
+  createdAt: Date | number;
+  createdBy: string | null;
+  revokedAt: Date | number | null;
+  lastUsedAt: Date | number | null;
+  lastUsedFrom: string | null;
+}
+
+export interface OAuthSigningKeyRow {
+  kid: string;
+  privateJwk: string;
+  createdAt: Date | number;
+}
+
+export interface OAuthAssertionRow {
+  id: string;
+  expiresAt: Date | number;
 }
 
 export interface AuditChainRow {
@@ -196,5 +222,45 @@ export function accessEntities(kind: StoreKind): EntitySchema[] {
     indices: [{ name: 'app_session_user_idx', columns: ['userId'] }],
   });
 
-  return [appUser, apiKey, auditEvent, auditChain, appSession];
+  const oauthClient = new EntitySchema<OAuthClientRow>({
+    name: 'oauth_client',
+    tableName: 'oauth_client',
+    columns: {
+      id: text({ primary: true, primaryKeyConstraintName: 'oauth_client_pkey' }),
+      name: text(),
+      scopes: text(),
+      channels: text({ nullable: true }),
+      state: text(),
+      secretHash: text({ name: 'secret_hash', nullable: true }),
+      publicJwk: text({ name: 'public_jwk', nullable: true }),
+      createdAt: time({ name: 'created_at' }),
+      createdBy: text({ name: 'created_by', nullable: true }),
+      revokedAt: time({ name: 'revoked_at', nullable: true }),
+      lastUsedAt: time({ name: 'last_used_at', nullable: true }),
+      lastUsedFrom: text({ name: 'last_used_from', nullable: true }),
+    },
+    checks: [{ name: 'oauth_client_state_check', expression: "state IN ('active', 'paused', 'revoked')" }],
+  });
+
+  const oauthSigningKey = new EntitySchema<OAuthSigningKeyRow>({
+    name: 'oauth_signing_key',
+    tableName: 'oauth_signing_key',
+    columns: {
+      kid: text({ primary: true, primaryKeyConstraintName: 'oauth_signing_key_pkey' }),
+      privateJwk: text({ name: 'private_jwk' }),
+      createdAt: time({ name: 'created_at' }),
+    },
+  });
+
+  const oauthAssertion = new EntitySchema<OAuthAssertionRow>({
+    name: 'oauth_assertion',
+    tableName: 'oauth_assertion',
+    columns: {
+      id: text({ primary: true, primaryKeyConstraintName: 'oauth_assertion_pkey' }),
+      expiresAt: time({ name: 'expires_at' }),
+    },
+    indices: [{ name: 'oauth_assertion_expires_idx', columns: ['expiresAt'] }],
+  });
+
+  return [appUser, apiKey, auditEvent, auditChain, appSession, oauthClient, oauthSigningKey, oauthAssertion];
 }

@@ -3,7 +3,7 @@ import { readTime, type TimeValue } from './rows';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './sql';
 
 /**
- * The access repository: people, API keys and the audit log, in the ledger's database
+ * The access repository: people, API keys, OAuth clients and the audit log, in the ledger's database
  * (`store.access`). Plain records in, plain records out; the rules (roles, scopes, password
  * hashing, lockout, key format, the audit chain's hash) live in `@sinew/auth`, which is the
  * only intended caller. Secrets never reach this layer: it holds hashes.
@@ -37,6 +37,29 @@ export interface AccessStore {
   setKeyState(id: string, state: ApiKeyState, at: Date): Promise<ApiKeyRecord | undefined>;
   /** Records when and from where the key was last used. */
   touchKey(id: string, at: Date, from: string | undefined): Promise<void>;
+
+  /** Registers an OAuth2 client (its id is unique). */
+  insertClient(client: NewOAuthClientRecord): Promise<OAuthClientRecord>;
+  getClient(id: string): Promise<OAuthClientRecord | undefined>;
+  /** Every client, newest first. */
+  listClients(): Promise<OAuthClientRecord[]>;
+  /**
+   * Sets a client's state; `revoked` is final. Resolves with the client as it now is, or
+   * undefined when it does not exist.
+   */
+  setClientState(id: string, state: OAuthClientState, at: Date): Promise<OAuthClientRecord | undefined>;
+  /** Records when and from where the client last obtained a token. */
+  touchClient(id: string, at: Date, from: string | undefined): Promise<void>;
+  /**
+   * The token-signing key: the oldest stored one, or `candidate` when none is stored yet (it
+   * is stored then; of several processes starting together, all end up with the same key).
+   */
+  signingKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /**
+   * Records a client assertion's id until it expires: true the first time, false when it was
+   * already used (a replay). Forgets expired ids on the way.
+   */
+  useAssertion(id: string, expiresAt: Date, now: Date): Promise<boolean>;
 
   /**
    * Appends one event to the audit chain, in one transaction that holds the chain's lock
@@ -152,6 +175,35 @@ export interface ApiKeyRecord extends NewApiKeyRecord {
   lastUsedFrom?: string;
 }
 
+export type OAuthClientState = 'active' | 'paused' | 'revoked';
+
+export interface NewOAuthClientRecord {
+  id: string;
+  name: string;
+  scopes: string[];
+  channels?: string[];
+  /** sha256 of the client's secret (lowercase hex), for `client_secret_basic`/`_post`. */
+  secretHash?: string;
+  /** The client's public key as a JWK (JSON text), for `private_key_jwt`. */
+  publicJwk?: string;
+  createdAt: Date;
+  createdBy?: string;
+}
+
+export interface OAuthClientRecord extends NewOAuthClientRecord {
+  state: OAuthClientState;
+  revokedAt?: Date;
+  lastUsedAt?: Date;
+  lastUsedFrom?: string;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  /** The private key as a JWK (JSON text). */
+  privateJwk: string;
+  createdAt: Date;
+}
+
 /** An audit event as written: `objectIds` and `filter` are JSON texts, stored as given. */
 export interface NewAuditEvent {
   at: Date;
@@ -244,6 +296,21 @@ interface KeySqlRow {
   last_used_from: string | null;
 }
 
+interface ClientSqlRow {
+  id: string;
+  name: string;
+  scopes: string;
+  channels: string | null;
+  state: string;
+  secret_hash: string | null;
+  public_jwk: string | null;
+  created_at: TimeValue;
+  created_by: string | null;
+  revoked_at: TimeValue | null;
+  last_used_at: TimeValue | null;
+  last_used_from: string | null;
+}
+
 interface SessionSqlRow {
   id_hash: string;
   user_id: string;
@@ -277,6 +344,9 @@ const USER_COLUMNS =
 const KEY_COLUMNS =
   'id, prefix, name, secret_hash, scopes, channels, state, created_at, created_by, expires_at, ' +
   'revoked_at, last_used_at, last_used_from';
+const CLIENT_COLUMNS =
+  'id, name, scopes, channels, state, secret_hash, public_jwk, created_at, created_by, revoked_at, ' +
+  'last_used_at, last_used_from';
 const AUDIT_COLUMNS =
   'seq, at, actor, actor_kind, via, action, object_ids, filter, remote_address, outcome, content_read, ' +
   'prev_hash, hash';
@@ -474,6 +544,116 @@ export class SqlAccessStore implements AccessStore {
         id,
       ]),
     );
+  }
+
+  async insertClient(client: NewOAuthClientRecord): Promise<OAuthClientRecord> {
+    this.open();
+    if (!client.id || (!client.secretHash && !client.publicJwk))
+      throw invalid('a client needs an id and a secret hash or a public key');
+    const db = this.db;
+    const row = await db.transaction((tx) =>
+      tx.get<ClientSqlRow>(
+        `INSERT INTO oauth_client (id, name, scopes, channels, state, secret_hash, public_jwk, created_at, created_by) ` +
+          `VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING ${CLIENT_COLUMNS}`,
+        [
+          client.id,
+          client.name,
+          JSON.stringify(client.scopes),
+          client.channels ? JSON.stringify(client.channels) : null,
+          client.secretHash ?? null,
+          client.publicJwk ?? null,
+          db.time(client.createdAt),
+          client.createdBy ?? null,
+        ],
+      ),
+    );
+    if (!row) throw conflict(`a client with id ${client.id} exists`);
+    return toClient(row);
+  }
+
+  async getClient(id: string): Promise<OAuthClientRecord | undefined> {
+    this.open();
+    const row = await this.db.get<ClientSqlRow>(`SELECT ${CLIENT_COLUMNS} FROM oauth_client WHERE id = ?`, [
+      id,
+    ]);
+    return row && toClient(row);
+  }
+
+  async listClients(): Promise<OAuthClientRecord[]> {
+    this.open();
+    const rows = await this.db.all<ClientSqlRow>(
+      `SELECT ${CLIENT_COLUMNS} FROM oauth_client ORDER BY created_at DESC, id`,
+    );
+    return rows.map(toClient);
+  }
+
+  async setClientState(
+    id: string,
+    state: OAuthClientState,
+    at: Date,
+  ): Promise<OAuthClientRecord | undefined> {
+    this.open();
+    if (!KEY_STATES.has(state)) throw invalid(`a client is active, paused or revoked, not ${String(state)}`);
+    const db = this.db;
+    const row = await db.transaction(async (tx) => {
+      await tx.run(
+        "UPDATE oauth_client SET state = ?, revoked_at = CASE WHEN ? = 'revoked' THEN ? ELSE revoked_at END " +
+          "WHERE id = ? AND state <> 'revoked'",
+        [state, state, db.time(at), id],
+      );
+      return tx.get<ClientSqlRow>(`SELECT ${CLIENT_COLUMNS} FROM oauth_client WHERE id = ?`, [id]);
+    });
+    return row && toClient(row);
+  }
+
+  async touchClient(id: string, at: Date, from: string | undefined): Promise<void> {
+    this.open();
+    await this.db.transaction((tx) =>
+      tx.run('UPDATE oauth_client SET last_used_at = ?, last_used_from = ? WHERE id = ?', [
+        this.db.time(at),
+        from ?? null,
+        id,
+      ]),
+    );
+  }
+
+  async signingKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord> {
+    this.open();
+    const db = this.db;
+    const read = () =>
+      db.get<{ kid: string; private_jwk: string; created_at: TimeValue }>(
+        'SELECT kid, private_jwk, created_at FROM oauth_signing_key ORDER BY created_at, kid LIMIT 1',
+      );
+    let row = await read();
+    if (!row) {
+      await db.transaction(async (tx) => {
+        // Under the table's lock (PostgreSQL) or the single writer (SQLite): only one key is kept.
+        if (db.forUpdate) await tx.run('LOCK TABLE oauth_signing_key IN EXCLUSIVE MODE');
+        const present = await tx.get<{ kid: string }>('SELECT kid FROM oauth_signing_key LIMIT 1');
+        if (!present)
+          await tx.run('INSERT INTO oauth_signing_key (kid, private_jwk, created_at) VALUES (?, ?, ?)', [
+            candidate.kid,
+            candidate.privateJwk,
+            db.time(candidate.createdAt),
+          ]);
+      });
+      row = await read();
+    }
+    if (!row) throw conflict('the token-signing key could not be stored');
+    return { kid: row.kid, privateJwk: row.private_jwk, createdAt: readTime(row.created_at) };
+  }
+
+  async useAssertion(id: string, expiresAt: Date, now: Date): Promise<boolean> {
+    this.open();
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      await tx.run('DELETE FROM oauth_assertion WHERE expires_at < ?', [db.time(now)]);
+      const inserted = await tx.get<{ id: string }>(
+        'INSERT INTO oauth_assertion (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id',
+        [id, db.time(expiresAt)],
+      );
+      return inserted !== undefined;
+    });
   }
 
   async insertSession(session: NewSessionRecord): Promise<void> {
@@ -717,6 +897,24 @@ function toKey(row: KeySqlRow): ApiKeyRecord {
   if (row.last_used_at !== null) key.lastUsedAt = readTime(row.last_used_at);
   if (row.last_used_from !== null) key.lastUsedFrom = row.last_used_from;
   return key;
+}
+
+function toClient(row: ClientSqlRow): OAuthClientRecord {
+  const client: OAuthClientRecord = {
+    id: row.id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as string[],
+    state: row.state as OAuthClientState,
+    createdAt: readTime(row.created_at),
+  };
+  if (row.channels !== null) client.channels = JSON.parse(row.channels) as string[];
+  if (row.secret_hash !== null) client.secretHash = row.secret_hash;
+  if (row.public_jwk !== null) client.publicJwk = row.public_jwk;
+  if (row.created_by !== null) client.createdBy = row.created_by;
+  if (row.revoked_at !== null) client.revokedAt = readTime(row.revoked_at);
+  if (row.last_used_at !== null) client.lastUsedAt = readTime(row.last_used_at);
+  if (row.last_used_from !== null) client.lastUsedFrom = row.last_used_from;
+  return client;
 }
 
 function toAudit(row: AuditSqlRow): AuditEventRecord {

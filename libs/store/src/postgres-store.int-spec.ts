@@ -75,6 +75,9 @@ describe('PostgreSQL store', () => {
         'message_content',
         'message_key',
         'message_outcome',
+        'oauth_assertion',
+        'oauth_client',
+        'oauth_signing_key',
       ]);
     } finally {
       await store.close();

@@ -175,6 +175,9 @@ describe('SQLite store', () => {
         'message_content',
         'message_key',
         'message_outcome',
+        'oauth_assertion',
+        'oauth_client',
+        'oauth_signing_key',
       ]);
     } finally {
       await store.close();

@@ -149,11 +149,15 @@ destinations:
       revokeKey: '/api/v1/keys/{key}/revoke',
       pauseKey: '/api/v1/keys/{key}/pause',
       resumeKey: '/api/v1/keys/{key}/resume',
+      revokeClient: '/api/v1/clients/{client}/revoke',
+      pauseClient: '/api/v1/clients/{client}/pause',
+      resumeClient: '/api/v1/clients/{client}/resume',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
       replayDeadLetters: { channel: 'lab' },
       createKey: { name: 'made-by-api', scopes: ['messages:read'] },
+      createClient: { name: 'made-by-api', scopes: ['messages:read'] },
       createUser: {
         username: `u${Math.random().toString(36).slice(2, 10)}`,
         role: 'viewer',
@@ -199,12 +203,42 @@ destinations:
       scopes: ['admin'],
       expiresAt: new Date(Date.now() - 60_000),
     });
+    /** A fresh client for each call of a client operation. */
+    const victimClient = async (op: string) => {
+      const k = await access.createClient({ name: 'victim', scopes: ['messages:read'] });
+      if (op === 'resumeClient') await access.pauseClient(k.id);
+      return k.id;
+    };
+    /** An OAuth2 access token of a client holding `scopes`, from the token endpoint. */
+    const clientToken = async (scopes: Scope[]) => {
+      const c = await access.createClient({ name: `client-${scopes.join('+')}`, scopes });
+      const res = await fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: c.id,
+          client_secret: c.secret as string,
+        }).toString(),
+      });
+      expect(res.status).toBe(200);
+      return { id: c.id, token: ((await json(res)) as { access_token: string }).access_token };
+    };
+    const adminClient = await clientToken(['admin']);
+    const pausedClient = await clientToken(['admin']);
+    await access.pauseClient(pausedClient.id);
+    const readerClient = await clientToken(['channels:read']);
     const cells: string[] = [];
     for (const r of API_ROUTES.filter((x) => x.scope !== 'public')) {
       const s = sample(r);
       const expectStatus = async (token: string | undefined, want: number | 'ok', why: string) => {
-        const path = s.path.includes('{key}') ? s.path.replace('{key}', await victim(r.operationId)) : s.path;
-        const res = await call(r.method, path, token, s.body);
+        const path = s.path.includes('{key}')
+          ? s.path.replace('{key}', await victim(r.operationId))
+          : s.path.includes('{client}')
+            ? s.path.replace('{client}', await victimClient(r.operationId))
+            : s.path;
+        // A fresh sample body per call (a username can be taken once).
+        const res = await call(r.method, path, token, sample(r).body);
         const text = await res.text();
         const got = res.status;
         const ok = want === 'ok' ? got >= 200 && got < 300 : got === want;
@@ -224,6 +258,12 @@ destinations:
       await expectStatus(revoked.secret, 401, 'revoked key');
       await expectStatus(paused.secret, 401, 'paused key');
       await expectStatus(expired.secret, 401, 'expired key');
+      await expectStatus(pausedClient.token, 401, 'paused client');
+      await expectStatus(adminClient.token, 'ok', 'admin client token');
+      const readerAllowed =
+        r.scope === 'authenticated' ||
+        hasScope({ kind: 'client', id: 'x', name: 'x', scopes: ['channels:read'] }, r.scope as Scope);
+      await expectStatus(readerClient.token, readerAllowed ? 'ok' : 403, 'channels:read client token');
       // Each scope alone: allowed exactly when it grants the route's scope.
       for (const scope of SCOPES) {
         const p: Principal = { kind: 'key', id: 'x', name: 'x', scopes: [scope] };

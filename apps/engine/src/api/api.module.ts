@@ -10,6 +10,8 @@ import { API_DEPS, type ApiDeps } from './deps';
 import { DocsController } from './docs.controller';
 import { ApiGuard } from './guard';
 import { MessagesController } from './messages.controller';
+import { OAuthController } from './oauth.controller';
+import { OidcController } from './oidc.controller';
 import { SessionController } from './session.controller';
 import { isApiPath } from './problem';
 
@@ -21,6 +23,8 @@ export const API_CONTROLLERS = [
   DeadLettersController,
   AccessController,
   AuditController,
+  OAuthController,
+  OidcController,
 ];
 
 /** The admin API (`/api/v1`, `/openapi.json`, `/docs`): the `api` role. */

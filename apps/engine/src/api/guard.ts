@@ -1,5 +1,5 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { hasScope, type Principal } from '@sinew/auth';
+import { hasScope, KEY_MARK, type Principal } from '@sinew/auth';
 import { timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { z } from 'zod';
@@ -47,7 +47,7 @@ function parse(schema: z.ZodType | undefined, value: unknown, where: string): un
 
 /**
  * Every admin API operation passes here first: the route must be declared (`@ApiRoute`), the
- * caller authenticated (Bearer API key), within its rate limit and holding the route's scope;
+ * caller authenticated (Bearer API key or OAuth2 access token, or a session), within its rate limit and holding the route's scope;
  * then path, query and body are validated against the declared schemas.
  */
 @Injectable()
@@ -64,7 +64,11 @@ export class ApiGuard implements CanActivate {
           { status: 401, code: 'auth.malformed', detail: 'expected Authorization: Bearer <token>' },
           CHALLENGE,
         );
-      const principal = await this.deps.access.authenticateKey(m[1] as string, req.ip);
+      // API keys read `snw_…`; anything else is taken for an OAuth2 access token (a JWT).
+      const bearer = m[1] as string;
+      const principal = bearer.startsWith(KEY_MARK)
+        ? await this.deps.access.authenticateKey(bearer, req.ip)
+        : await this.deps.access.authenticateToken(bearer);
       if (!principal)
         throw new ApiProblem(
           {

@@ -99,7 +99,7 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
         ? {
             requestBody: {
               required: true,
-              content: { 'application/json': { schema: schemaOf(r.body, 'input') } },
+              content: { [r.consumes ?? 'application/json']: { schema: schemaOf(r.body, 'input') } },
             },
           }
         : {}),
@@ -125,7 +125,8 @@ export function openApiDocument(routes: readonly RouteSpec[], version: string): 
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'An API key (`sinew keys create`): `Authorization: Bearer snw_…`',
+          description:
+            'An API key (`sinew keys create`): `Authorization: Bearer snw_…`, or an OAuth2 access token from `POST /oauth/token`',
         },
         session: {
           type: 'apiKey',

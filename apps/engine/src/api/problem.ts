@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter, type HttpServer } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
-import { AccessError } from '@sinew/auth';
+import { AccessError, OAuthError } from '@sinew/auth';
 import { StoreError } from '@sinew/store';
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
@@ -59,6 +59,48 @@ export function writeProblem(res: Response, problem: Problem, headers: Record<st
 /** Whether a request is the admin API's (its errors are problems; others keep Nest's format). */
 export function isApiPath(path: string): boolean {
   return path.startsWith('/api/') || path === '/api' || path.startsWith('/oauth/');
+}
+
+/** The OAuth2 token endpoint: its errors are RFC 6749 §5.2 JSON, not problems. */
+export const TOKEN_PATH = '/oauth/token';
+
+/**
+ * An error of the token endpoint as RFC 6749 §5.2 answers it: `{ error, error_description }`
+ * (400, or 401 for `invalid_client` with a Basic challenge); a malformed request is
+ * `invalid_request`, a rate limit keeps its 429 and Retry-After.
+ */
+export function writeOAuthError(res: Response, err: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  let status: number;
+  let body: { error: string; error_description?: string };
+  let headers: Record<string, string> = {};
+  if (err instanceof OAuthError) {
+    status = err.status;
+    body = { error: err.error, error_description: err.description };
+    if (status === 401) headers = { 'WWW-Authenticate': 'Basic realm="sinew"' };
+  } else {
+    const { problem, headers: h } = problemOf(err);
+    status = problem.status;
+    headers = h;
+    body =
+      status >= 500
+        ? { error: 'server_error', error_description: 'internal error' }
+        : {
+            error: status === 429 ? 'slow_down' : 'invalid_request',
+            error_description:
+              problem.invalid_params
+                ?.map((p) => `${p.name.replace(/^body\./, '')}: ${p.reason}`)
+                .join('; ') ??
+              problem.detail ??
+              problem.title,
+          };
+  }
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(status).type('application/json').send(JSON.stringify(body));
 }
 
 /** What an error that is not an `ApiProblem` becomes, without leaking internals. */
@@ -136,6 +178,10 @@ export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilte
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     if (!isApiPath(req.path)) return super.catch(err, host);
+    if (req.path === TOKEN_PATH) {
+      if (!(err instanceof OAuthError) && problemOf(err).problem.status >= 500) this.onInternal(err);
+      return writeOAuthError(res, err);
+    }
     const { problem, headers } = problemOf(err);
     if (problem.status >= 500) this.onInternal(err);
     writeProblem(res, problem, headers);

@@ -26,6 +26,8 @@ export interface RouteSpec {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** Media type of the request body when it is not JSON (the token endpoint's form). */
+  consumes?: string;
   /** The 2xx body. */
   response: z.ZodType;
   /** 2xx status of a success (default 200). */

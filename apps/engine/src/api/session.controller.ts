@@ -10,7 +10,7 @@ import { ApiRoute } from './route';
 import { scopeSchema } from './schemas';
 
 const who = z.object({
-  kind: z.enum(['user', 'key']),
+  kind: z.enum(['user', 'key', 'client']),
   name: z.string(),
   scopes: z.array(scopeSchema),
   channels: z.array(z.string()).optional().describe('Absent: every channel'),
@@ -26,7 +26,8 @@ const signIn = z.strictObject({
   password: z.string().min(1).max(1024),
 });
 
-function cookie(req: Request, token: string, maxAgeS: number): string {
+/** The session cookie's Set-Cookie value (password and single sign-on alike). */
+export function sessionCookieHeader(req: Request, token: string, maxAgeS: number): string {
   return [
     `${SESSION_COOKIE}=${token}`,
     'Path=/',
@@ -82,7 +83,7 @@ export class SessionController {
     const session = await this.deps.access.createSession(p.id, req.ip);
     res.setHeader(
       'Set-Cookie',
-      cookie(req, session.token, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000)),
+      sessionCookieHeader(req, session.token, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000)),
     );
     return {
       kind: 'user',
@@ -129,7 +130,7 @@ export class SessionController {
   ): Promise<{ signed_out: boolean }> {
     if (!c.session) return { signed_out: false };
     await this.deps.access.endSession(c.session.token);
-    res.setHeader('Set-Cookie', cookie(res.req, '', 0));
+    res.setHeader('Set-Cookie', sessionCookieHeader(res.req, '', 0));
     return { signed_out: true };
   }
 }
