@@ -3,6 +3,7 @@ import type { EngineLogger } from '@sinew/engine';
 import type { NextFunction, Request, Response } from 'express';
 import { AccessController } from './access.controller';
 import { AuditController } from './audit.controller';
+import { ChannelOpsController } from './channel-ops.controller';
 import { ChannelsController } from './channels.controller';
 import { apiContext } from './context';
 import { DeadLettersController } from './dead-letters.controller';
@@ -17,6 +18,7 @@ import { isApiPath } from './problem';
 export const API_CONTROLLERS = [
   SessionController,
   ChannelsController,
+  ChannelOpsController,
   MessagesController,
   DeadLettersController,
   AccessController,
