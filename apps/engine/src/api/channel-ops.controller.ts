@@ -1,4 +1,4 @@
-import { Controller, Inject, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, UseGuards } from '@nestjs/common';
 import { hasScope, mayUseChannel, type Principal } from '@sinew/auth';
 import {
   compileChannel,
@@ -259,11 +259,13 @@ function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
 export class ChannelOpsController {
   constructor(@Inject(API_DEPS) private readonly deps: ApiDeps) {}
 
+  @HttpCode(200)
   @ApiRoute({
     method: 'POST',
     path: '/api/v1/channels/lint',
     operationId: 'lintChannels',
-    summary: 'Lint channel and transformer files against the engine’s connectors, transformers and environment',
+    summary:
+      'Lint channel and transformer files against the engine’s connectors, transformers and environment',
     description:
       'What `sinew lint --env` with the engine’s environment reports: one finding per problem with its exact line and column. Nothing is deployed. Unset `${VAR}` references are errors, as the engine’s deploy takes them; the values of referenced variables and secrets never appear in a finding.',
     tag: 'Channels',
@@ -316,6 +318,7 @@ export class ChannelOpsController {
     }
   }
 
+  @HttpCode(200)
   @ApiRoute({
     method: 'POST',
     path: '/api/v1/channels/deploy',
@@ -422,6 +425,7 @@ export class ChannelOpsController {
     };
   }
 
+  @HttpCode(200)
   @ApiRoute({
     method: 'POST',
     path: '/api/v1/channels/{id}/rollback',
@@ -485,6 +489,7 @@ export class ChannelOpsController {
     });
   }
 
+  @HttpCode(200)
   @ApiRoute({
     method: 'POST',
     path: '/api/v1/channels/{id}/shadow',
