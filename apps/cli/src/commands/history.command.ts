@@ -1,9 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { openStore, SQLITE_FILE_NAME, type DeploymentRecord, type Store } from '@sinew/store';
+import {
+  openStore,
+  SQLITE_FILE_NAME,
+  type DeploymentProblem,
+  type DeploymentRecord,
+  type Store,
+} from '@sinew/store';
 import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
 import { unifiedDiff } from '@sinew/engine-app/api/channel-ops-diff';
+
+import { callApi, withApiErrors } from './api-client';
 
 export { unifiedDiff };
 
@@ -12,14 +20,17 @@ Examples:
   $ sinew history lab-results                  # every version, newest first
   $ sinew history lab-results --diff 3 5       # what changed from version 3 to version 5
   $ sinew history lab-results --diff 3         # version 3 against the version deployed now
+  $ SINEW_TOKEN=snw_… sinew history lab-results --server http://sinew:8080
 
 Each deployment attempt of a channel (at start-up, on a file change, a rollback) is a version
 in the ledger (--data, or DATABASE_URL): the file's text, its sha256, who deployed it and
-whether it was deployed or refused. The same text deployed again keeps its version. Exit
-status: 0 when something was shown, 1 when the channel or a version is unknown, 2 for a usage
-error.`;
+whether it was deployed or refused. The same text deployed again keeps its version. With
+--server the running engine's admin API answers (the key needs channels:read). Exit status: 0
+when something was shown, 1 when the channel or a version is unknown or the server refused, 2
+for a usage error.`;
 
 interface HistoryOptions {
+  server?: string;
   data?: string;
   diff?: string[];
   limit: string;
@@ -129,6 +140,9 @@ export function registerHistory(program: Command): void {
       new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL'),
     )
     .addOption(new Option('--limit <n>', 'at most this many versions, newest first').default('100'))
+    .addOption(
+      new Option('--server <url>', 'ask a running engine\u2019s admin API (SINEW_TOKEN)').conflicts('data'),
+    )
     .addHelpText('after', EXAMPLES)
     .action(async (channel: string, options: HistoryOptions) => {
       const limit = parseVersion(options.limit);
@@ -140,6 +154,13 @@ export function registerHistory(program: Command): void {
       if (diff && (diff.length > 2 || diff.some((d) => d.version === undefined))) {
         process.stderr.write('sinew history: --diff takes one or two version numbers\n');
         process.exit(2);
+      }
+      if (options.server) {
+        const server = options.server;
+        await withApiErrors('history', () =>
+          historyOnServer(server, channel, limit, diff?.map((d) => d.version as number)),
+        );
+        return;
       }
       const { store } = await openCliLedger('history', options.data);
       try {
@@ -184,4 +205,71 @@ export function registerHistory(program: Command): void {
         await store.close();
       }
     });
+}
+
+interface ServerDeployment {
+  version: number;
+  outcome: DeploymentRecord['outcome'];
+  deployed_at: string;
+  deployed_by: string;
+  content_hash: string;
+  file_path: string;
+  git_commit?: string;
+}
+
+/** `sinew history --server`: the same listing and diffs, from the admin API. */
+async function historyOnServer(
+  server: string,
+  channel: string,
+  limit: number,
+  diff: number[] | undefined,
+): Promise<void> {
+  const base = `/api/v1/channels/${encodeURIComponent(channel)}/deployments`;
+  const list = async (n: number) =>
+    (await callApi<{ items: ServerDeployment[] }>('history', server, 'GET', `${base}?limit=${n}`)).items;
+  if (!diff) {
+    const items = await list(Math.min(limit, 500));
+    if (items.length === 0) {
+      process.stderr.write(`sinew history: channel ${channel} has no recorded deployment\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const records: DeploymentRecord[] = [];
+    for (const d of items) {
+      // A refused version's findings, each with its place.
+      const problems =
+        d.outcome === 'refused'
+          ? (await callApi<{ problems: DeploymentProblem[] }>('history', server, 'GET', `${base}/${d.version}`))
+              .problems
+          : [];
+      records.push({
+        channelId: channel,
+        version: d.version,
+        contentHash: d.content_hash,
+        content: '',
+        filePath: d.file_path,
+        ...(d.git_commit ? { gitCommit: d.git_commit } : {}),
+        deployedBy: d.deployed_by,
+        deployedAt: new Date(d.deployed_at),
+        outcome: d.outcome,
+        problems,
+      });
+    }
+    process.stdout.write(table(records));
+    return;
+  }
+  const from = diff[0] as number;
+  let to = diff[1];
+  if (to === undefined) {
+    to = (await list(500)).find((d) => d.outcome === 'deployed')?.version;
+    if (to === undefined) {
+      process.stderr.write(`sinew history: channel ${channel} has no deployed version\n`);
+      process.exitCode = 1;
+      return;
+    }
+  }
+  const answer = await callApi<{ diff: string }>('history', server, 'GET', `${base}/${to}?against=${from}`);
+  if (answer.diff === '')
+    process.stderr.write(`sinew history: versions ${from} and ${to} have the same text\n`);
+  process.stdout.write(answer.diff);
 }
