@@ -52,7 +52,10 @@ export function registerDeploy(program: Command): void {
     .addOption(new Option('--transformers <dir...>', 'extra transformer folders, as sinew start takes them'))
     .addOption(new Option('--wait-ms <ms>', 'how long to wait for the engine to deploy').default('30000'))
     .addOption(
-      new Option('--server <url>', 'have a running engine deploy its channel folder (admin API, SINEW_TOKEN)'),
+      new Option(
+        '--server <url>',
+        'have a running engine deploy its channel folder (admin API, SINEW_TOKEN)',
+      ),
     )
     .addHelpText('after', EXAMPLES)
     .action(async (options: DeployOptions) => {
@@ -110,7 +113,13 @@ export function registerDeploy(program: Command): void {
 
 /** The admin API's deploy report (POST /api/v1/channels/deploy, and rollback). */
 export interface ServerDeployReport {
-  channels: Array<{ id: string; change: string; version?: number; deployed_by?: string; content_hash?: string }>;
+  channels: Array<{
+    id: string;
+    change: string;
+    version?: number;
+    deployed_by?: string;
+    content_hash?: string;
+  }>;
   added: string[];
   changed: string[];
   removed: string[];

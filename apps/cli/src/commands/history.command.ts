@@ -158,7 +158,12 @@ export function registerHistory(program: Command): void {
       if (options.server) {
         const server = options.server;
         await withApiErrors('history', () =>
-          historyOnServer(server, channel, limit, diff?.map((d) => d.version as number)),
+          historyOnServer(
+            server,
+            channel,
+            limit,
+            diff?.map((d) => d.version as number),
+          ),
         );
         return;
       }
@@ -239,8 +244,14 @@ async function historyOnServer(
       // A refused version's findings, each with its place.
       const problems =
         d.outcome === 'refused'
-          ? (await callApi<{ problems: DeploymentProblem[] }>('history', server, 'GET', `${base}/${d.version}`))
-              .problems
+          ? (
+              await callApi<{ problems: DeploymentProblem[] }>(
+                'history',
+                server,
+                'GET',
+                `${base}/${d.version}`,
+              )
+            ).problems
           : [];
       records.push({
         channelId: channel,
