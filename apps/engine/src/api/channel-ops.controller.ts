@@ -1,4 +1,4 @@
-import { Controller, HttpCode, Inject, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Res, UseGuards } from '@nestjs/common';
 import { hasScope, mayUseChannel, type Principal } from '@sinew/auth';
 import {
   compileChannel,
@@ -23,6 +23,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { Response } from 'express';
 import { z } from 'zod';
 import { unifiedDiff, utcSecond } from './channel-ops-diff';
 import type { ApiContext } from './context';
@@ -507,6 +508,7 @@ export class ChannelOpsController {
     @Input('params') p: { id: string },
     @Input('body') b: z.output<typeof shadowBody>,
     @Ctx() c: ApiContext,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<z.output<typeof shadowResponse>> {
     this.mayUse(p.id, c);
     const { store, engine } = this.deps;
@@ -522,6 +524,12 @@ export class ChannelOpsController {
         compiled.problems.filter((x) => x.severity === 'error'),
       );
     const phi = hasScope(c.principal as Principal, 'phi:read');
+    // A caller that went away stops the run before the next message.
+    const stop = new AbortController();
+    const gone = () => {
+      if (!res.writableEnded) stop.abort();
+    };
+    res.on('close', gone);
     const changes: ShadowChangeOut[] = [];
     let total = 0;
     const totals: ShadowTotals = await shadowRun({
@@ -531,11 +539,12 @@ export class ChannelOpsController {
       since: b.since ? new Date(b.since) : new Date(Date.now() - 24 * 3600_000),
       ...(b.until ? { until: new Date(b.until) } : {}),
       limit: b.limit ?? SHADOW_DEFAULT_LIMIT,
+      signal: stop.signal,
       onDiff: (d) => {
         total++;
         if (changes.length < SHADOW_MAX_CHANGES) changes.push(shadowChangeOut(d, phi));
       },
-    });
+    }).finally(() => res.off('close', gone));
     if (phi && changes.length > 0) c.contentRead = true;
     return {
       channel: p.id,
