@@ -591,7 +591,19 @@ export class ChannelOpsController {
         detail: 'the engine is not running its channels yet',
       });
     const p = c.principal as Principal;
-    return reload(`${p.kind}:${p.name}`);
+    const by = `${p.kind}:${p.name}`;
+    return reload(by).catch((err: unknown) => {
+      // The folder compiled, and a connector did not start (a port taken, a peer refused).
+      this.deps.logger.error(
+        { by, err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) },
+        'deploy through the admin API failed',
+      );
+      throw new ApiProblem({
+        status: 500,
+        code: 'deploy.failed',
+        detail: 'the channels compiled but the deploy failed; the engine’s log says why',
+      });
+    });
   }
 
   /** The deploy report as answered, or the refusal (422 with the findings). */

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../../../test/support/engine-process';
 import { waitFor } from '../../../../test/support/wait';
@@ -337,5 +338,31 @@ destinations:
 
     const reading = await call('POST', '/api/v1/channels/lab/shadow', reader, { content: candidate });
     expect(reading.status).toBe(403);
+  });
+  it('answers 500 deploy.failed, naming nothing internal, when a compiled channel cannot start', async () => {
+    const taken = createServer();
+    await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done));
+    const busy = (taken.address() as { port: number }).port;
+    const extra = join(dir, 'channels', 'extra.yaml');
+    try {
+      writeFileSync(
+        extra,
+        `id: extra
+source: { type: mllp, listen: '127.0.0.1:${busy}' }
+destinations:
+  - { name: out, type: file, directory: ${join(dir, 'out-extra')}, retry: { attempts: 3 } }
+`,
+      );
+      const res = await call('POST', '/api/v1/channels/deploy', writer);
+      expect(res.status).toBe(500);
+      expect(res.body).toMatchObject({ code: 'deploy.failed' });
+      expect(JSON.stringify(res.body)).not.toMatch(/EADDRINUSE|\/tmp\//);
+    } finally {
+      rmSync(extra, { force: true });
+      await new Promise((done) => taken.close(done));
+    }
+    const after = await call('POST', '/api/v1/channels/deploy', writer);
+    expect(after.status).toBe(200);
+    await send('OPS-6');
   });
 });
