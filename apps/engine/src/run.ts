@@ -27,7 +27,7 @@ import { Gauge } from 'prom-client';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
 import { auditRequests } from './api/api.module';
-import type { ApiDeps } from './api/deps';
+import type { ApiDeps, FolderDeploy } from './api/deps';
 import { OidcSignIn } from './api/oidc';
 import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
@@ -70,7 +70,13 @@ function errorText(err: unknown): string {
 }
 
 /** The admin API's services: access and audit on the ledger, rate limits in Redis when scaled out. */
-function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: EngineLogger): ApiDeps {
+function apiDeps(
+  config: EngineConfig,
+  engine: Engine,
+  store: Store,
+  logger: EngineLogger,
+  channels: { transformerDirs: readonly string[]; registries: ChannelRegistries },
+): ApiDeps {
   const limiter: RateLimiter = config.REDIS_URL
     ? new RedisRateLimiter(
         new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: false }),
@@ -90,6 +96,8 @@ function apiDeps(config: EngineConfig, engine: Engine, store: Store, logger: Eng
     logger,
     ...(config.SINEW_OAUTH_ISSUER ? { oauthIssuer: config.SINEW_OAUTH_ISSUER } : {}),
     ...(config.SINEW_OIDC_ISSUER ? { oidc: oidcSignIn(config) } : {}),
+    channelsDir: resolve(config.SINEW_CHANNELS_DIR),
+    ...channels,
   };
 }
 
@@ -202,7 +210,9 @@ export async function startEngine(
     await store.close().catch(() => undefined);
     throw err;
   }
-  const api = config.SINEW_ROLES.includes('api') ? apiDeps(config, engine, store, logger) : undefined;
+  const api = config.SINEW_ROLES.includes('api')
+    ? apiDeps(config, engine, store, logger, { transformerDirs: extra, registries })
+    : undefined;
   const tls: ListenerTls | undefined =
     config.SINEW_HTTP_TLS_CERT && config.SINEW_HTTP_TLS_KEY
       ? {
@@ -302,7 +312,7 @@ export async function startEngine(
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   // The mode above applies to a new file only; one left by an earlier run is set too.
   chmodSync(pidFile, 0o600);
-  const reload = async (by: string): Promise<DeployReport | undefined> => {
+  const redeploy = async (by: string): Promise<FolderDeploy> => {
     let next: ChannelSet;
     try {
       next = compileFolder(config.SINEW_CHANNELS_DIR, registries, loadEnvironment(process.env));
@@ -313,13 +323,17 @@ export async function startEngine(
         'redeploy refused: the channels do not compile; the running versions stay',
       );
       if (err instanceof ChannelError) await recordRefused(err, by).catch(() => undefined);
-      return undefined;
+      return err instanceof ChannelError
+        ? { problems: err.problems }
+        : { problems: [], refusal: errorText(err) };
     }
     const report = await engine.deploy(next.channels, by);
     recordSourceCertificates(next.channels);
     logger.info({ by, ...report }, 'channels redeployed');
-    return report;
+    return { report, problems: next.problems };
   };
+  const reload = async (by: string): Promise<DeployReport | undefined> => (await redeploy(by)).report;
+  if (api) api.reload = redeploy;
   // A refused file is in the history too, under the id it declares (when it declares one).
   const recordRefused = async (err: ChannelError, by: string): Promise<void> => {
     const files = new Set(err.problems.filter((p) => p.severity === 'error').map((p) => p.file));

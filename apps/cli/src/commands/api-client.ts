@@ -10,6 +10,8 @@ export class ApiCallError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The problem document the server answered, when it answered one. */
+    readonly problem?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -64,8 +66,10 @@ export async function callApi<T>(
   const text = await res.text();
   if (!res.ok) {
     let detail = text.slice(0, 300);
+    let problem: Record<string, unknown> | undefined;
     try {
-      const p = JSON.parse(text) as {
+      problem = JSON.parse(text) as Record<string, unknown>;
+      const p = problem as {
         code?: string;
         detail?: string;
         invalid_params?: Array<{ name: string; reason: string }>;
@@ -76,7 +80,7 @@ export async function callApi<T>(
     } catch {
       // not a problem document: its first bytes say enough
     }
-    throw new ApiCallError(res.status, `${res.status} ${detail}`);
+    throw new ApiCallError(res.status, `${res.status} ${detail}`, problem);
   }
   return JSON.parse(text) as T;
 }

@@ -1,22 +1,36 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { openStore, SQLITE_FILE_NAME, type DeploymentRecord, type Store } from '@sinew/store';
+import {
+  openStore,
+  SQLITE_FILE_NAME,
+  type DeploymentProblem,
+  type DeploymentRecord,
+  type Store,
+} from '@sinew/store';
 import { loadConfig, type ConfigError } from '@sinew/engine-app/config';
+import { unifiedDiff } from '@sinew/engine-app/api/channel-ops-diff';
+
+import { callApi, withApiErrors } from './api-client';
+
+export { unifiedDiff };
 
 const EXAMPLES = `
 Examples:
   $ sinew history lab-results                  # every version, newest first
   $ sinew history lab-results --diff 3 5       # what changed from version 3 to version 5
   $ sinew history lab-results --diff 3         # version 3 against the version deployed now
+  $ SINEW_TOKEN=snw_… sinew history lab-results --server http://sinew:8080
 
 Each deployment attempt of a channel (at start-up, on a file change, a rollback) is a version
 in the ledger (--data, or DATABASE_URL): the file's text, its sha256, who deployed it and
-whether it was deployed or refused. The same text deployed again keeps its version. Exit
-status: 0 when something was shown, 1 when the channel or a version is unknown, 2 for a usage
-error.`;
+whether it was deployed or refused. The same text deployed again keeps its version. With
+--server the running engine's admin API answers (the key needs channels:read). Exit status: 0
+when something was shown, 1 when the channel or a version is unknown or the server refused, 2
+for a usage error.`;
 
 interface HistoryOptions {
+  server?: string;
   data?: string;
   diff?: string[];
   limit: string;
@@ -111,119 +125,6 @@ function table(records: DeploymentRecord[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Edit = { kind: ' ' | '-' | '+'; line: string };
-
-/** Lines with their terminator, so that a last line without a newline differs from one with. */
-function splitLines(text: string): string[] {
-  const lines = text.split(/(?<=\n)/);
-  return lines.length === 1 && lines[0] === '' ? [] : lines;
-}
-
-/**
- * A shortest edit script from `a` to `b` (Myers' O((N+M)D) algorithm). The furthest-reaching
- * x per diagonal k is kept for each edit distance d, for k in -d-1..d+1 only (O(D²) memory).
- */
-function diffLines(a: string[], b: string[]): Edit[] {
-  const n = a.length;
-  const m = b.length;
-  const max = n + m;
-  const offset = max + 1;
-  const v = new Int32Array(2 * max + 3);
-  /** `trace[d]`: v before round d, diagonals -d-1..d+1. */
-  const trace: Int32Array[] = [];
-  const at = (t: Int32Array, d: number, k: number) => t[k + d + 1] ?? 0;
-  let found = false;
-  for (let d = 0; d <= max && !found; d++) {
-    trace.push(v.slice(offset - d - 1, offset + d + 2));
-    for (let k = -d; k <= d; k += 2) {
-      const down = k === -d || (k !== d && (v[offset + k - 1] ?? 0) < (v[offset + k + 1] ?? 0));
-      let x = down ? (v[offset + k + 1] ?? 0) : (v[offset + k - 1] ?? 0) + 1;
-      let y = x - k;
-      while (x < n && y < m && a[x] === b[y]) {
-        x++;
-        y++;
-      }
-      v[offset + k] = x;
-      if (x >= n && y >= m) {
-        found = true;
-        break;
-      }
-    }
-  }
-  const edits: Edit[] = [];
-  let x = n;
-  let y = m;
-  for (let d = trace.length - 1; d >= 0; d--) {
-    const t = trace[d] as Int32Array;
-    const k = x - y;
-    const prevK = k === -d || (k !== d && at(t, d, k - 1) < at(t, d, k + 1)) ? k + 1 : k - 1;
-    const prevX = at(t, d, prevK);
-    const prevY = prevX - prevK;
-    while (x > prevX && y > prevY) {
-      edits.push({ kind: ' ', line: a[x - 1] as string });
-      x--;
-      y--;
-    }
-    if (d > 0) {
-      if (x === prevX) edits.push({ kind: '+', line: b[y - 1] as string });
-      else edits.push({ kind: '-', line: a[x - 1] as string });
-    }
-    x = prevX;
-    y = prevY;
-  }
-  return edits.reverse();
-}
-
-/** `start,count` of a hunk side as unified diffs write it (1-based; `,1` left out). */
-function range(start: number, count: number): string {
-  const first = count === 0 ? start : start + 1;
-  return count === 1 ? `${first}` : `${first},${count}`;
-}
-
-/**
- * A unified diff (`diff -u` format, `context` lines around each change) from `before` to
- * `after`; empty when the texts are the same.
- */
-export function unifiedDiff(
-  before: string,
-  after: string,
-  labels: { from: string; to: string },
-  context = 3,
-): string {
-  const edits = diffLines(splitLines(before), splitLines(after));
-  const changed = edits.flatMap((e, i) => (e.kind === ' ' ? [] : [i]));
-  if (changed.length === 0) return '';
-  const out = [`--- ${labels.from}\n`, `+++ ${labels.to}\n`];
-  let i = 0;
-  while (i < changed.length) {
-    let last = changed[i] as number;
-    let j = i + 1;
-    while (j < changed.length && (changed[j] as number) - last <= 2 * context) {
-      last = changed[j] as number;
-      j++;
-    }
-    const start = Math.max(0, (changed[i] as number) - context);
-    const end = Math.min(edits.length, last + 1 + context);
-    let oldStart = 0;
-    let newStart = 0;
-    for (const e of edits.slice(0, start)) {
-      if (e.kind !== '+') oldStart++;
-      if (e.kind !== '-') newStart++;
-    }
-    const hunk = edits.slice(start, end);
-    const oldCount = hunk.filter((e) => e.kind !== '+').length;
-    const newCount = hunk.filter((e) => e.kind !== '-').length;
-    out.push(`@@ -${range(oldStart, oldCount)} +${range(newStart, newCount)} @@\n`);
-    for (const e of hunk) {
-      out.push(
-        e.line.endsWith('\n') ? `${e.kind}${e.line}` : `${e.kind}${e.line}\n\\ No newline at end of file\n`,
-      );
-    }
-    i = j;
-  }
-  return out.join('');
-}
-
 export function registerHistory(program: Command): void {
   program
     .command('history')
@@ -239,6 +140,9 @@ export function registerHistory(program: Command): void {
       new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL'),
     )
     .addOption(new Option('--limit <n>', 'at most this many versions, newest first').default('100'))
+    .addOption(
+      new Option('--server <url>', 'ask a running engine\u2019s admin API (SINEW_TOKEN)').conflicts('data'),
+    )
     .addHelpText('after', EXAMPLES)
     .action(async (channel: string, options: HistoryOptions) => {
       const limit = parseVersion(options.limit);
@@ -250,6 +154,18 @@ export function registerHistory(program: Command): void {
       if (diff && (diff.length > 2 || diff.some((d) => d.version === undefined))) {
         process.stderr.write('sinew history: --diff takes one or two version numbers\n');
         process.exit(2);
+      }
+      if (options.server) {
+        const server = options.server;
+        await withApiErrors('history', () =>
+          historyOnServer(
+            server,
+            channel,
+            limit,
+            diff?.map((d) => d.version as number),
+          ),
+        );
+        return;
       }
       const { store } = await openCliLedger('history', options.data);
       try {
@@ -294,4 +210,77 @@ export function registerHistory(program: Command): void {
         await store.close();
       }
     });
+}
+
+interface ServerDeployment {
+  version: number;
+  outcome: DeploymentRecord['outcome'];
+  deployed_at: string;
+  deployed_by: string;
+  content_hash: string;
+  file_path: string;
+  git_commit?: string;
+}
+
+/** `sinew history --server`: the same listing and diffs, from the admin API. */
+async function historyOnServer(
+  server: string,
+  channel: string,
+  limit: number,
+  diff: number[] | undefined,
+): Promise<void> {
+  const base = `/api/v1/channels/${encodeURIComponent(channel)}/deployments`;
+  const list = async (n: number) =>
+    (await callApi<{ items: ServerDeployment[] }>('history', server, 'GET', `${base}?limit=${n}`)).items;
+  if (!diff) {
+    const items = await list(Math.min(limit, 500));
+    if (items.length === 0) {
+      process.stderr.write(`sinew history: channel ${channel} has no recorded deployment\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const records: DeploymentRecord[] = [];
+    for (const d of items) {
+      // A refused version's findings, each with its place.
+      const problems =
+        d.outcome === 'refused'
+          ? (
+              await callApi<{ problems: DeploymentProblem[] }>(
+                'history',
+                server,
+                'GET',
+                `${base}/${d.version}`,
+              )
+            ).problems
+          : [];
+      records.push({
+        channelId: channel,
+        version: d.version,
+        contentHash: d.content_hash,
+        content: '',
+        filePath: d.file_path,
+        ...(d.git_commit ? { gitCommit: d.git_commit } : {}),
+        deployedBy: d.deployed_by,
+        deployedAt: new Date(d.deployed_at),
+        outcome: d.outcome,
+        problems,
+      });
+    }
+    process.stdout.write(table(records));
+    return;
+  }
+  const from = diff[0] as number;
+  let to = diff[1];
+  if (to === undefined) {
+    to = (await list(500)).find((d) => d.outcome === 'deployed')?.version;
+    if (to === undefined) {
+      process.stderr.write(`sinew history: channel ${channel} has no deployed version\n`);
+      process.exitCode = 1;
+      return;
+    }
+  }
+  const answer = await callApi<{ diff: string }>('history', server, 'GET', `${base}/${to}?against=${from}`);
+  if (answer.diff === '')
+    process.stderr.write(`sinew history: versions ${from} and ${to} have the same text\n`);
+  process.stdout.write(answer.diff);
 }

@@ -1,14 +1,19 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, normalize, relative } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
   EnvironmentError,
   formatProblem,
+  LintCode,
   lintPaths,
+  sortProblems,
   loadEnvironment,
   type ChannelEnvironment,
   type LintProblem,
   type LintReport,
 } from '@sinew/channels';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { callApi, withApiErrors } from './api-client';
 
 const EXAMPLES = `
 Examples:
@@ -16,14 +21,19 @@ Examples:
   $ sinew lint channels transformers
   $ sinew lint --env production channels          # environments/production.yaml; unset \${VAR} are errors
   $ sinew lint --format json channels/lab-results.yaml
+  $ SINEW_TOKEN=snw_… sinew lint --server http://sinew:8080 channels   # the engine's connectors, transformers, environment
 
 Each finding is one line: file:line:col severity code message. A folder's *.yaml files
 (not *.test.yaml) are channel files, or transformer files when they have a top-level
 transformer:, map: or vocabulary: key. Exit status: 0 when there is no error (warnings allowed), 1 when there
-is an error, 2 when an input cannot be read or for a usage error.
+is an error, 2 when an input cannot be read or for a usage error. With --server the files are sent
+to a running engine (the key needs channels:read), which checks them against its own connectors,
+transformers and environment (unset \${VAR} are errors, as its deploy takes them); exit 1 also
+when the server refuses.
 Reference: docs/cli.md, docs/reference/lint-codes.md`;
 
 interface LintCommandOptions {
+  server?: string;
   env?: string;
   transformers?: string[];
   format: 'text' | 'json';
@@ -62,16 +72,30 @@ export function registerLint(program: Command): void {
         .default('text'),
     )
     .addOption(new Option('--quiet', 'report errors only'))
+    .addOption(
+      new Option('--server <url>', 'check on a running engine\u2019s admin API (SINEW_TOKEN)').conflicts([
+        'env',
+        'transformers',
+      ]),
+    )
     .addHelpText('after', EXAMPLES)
     .exitOverride((err) => {
       // Usage errors exit 2 (1 means the files have errors).
       process.exit(err.exitCode === 0 ? 0 : 2);
     })
-    .action((paths: string[], options: LintCommandOptions) => {
+    .action(async (paths: string[], options: LintCommandOptions) => {
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
         throw err;
       });
+      if (options.server) {
+        const server = options.server;
+        await withApiErrors('lint', async () => {
+          const report = await lintOnServer(server, paths.length ? paths : ['channels']);
+          print(report, options);
+        });
+        return;
+      }
       let env: ChannelEnvironment;
       try {
         env = options.env
@@ -88,13 +112,107 @@ export function registerLint(program: Command): void {
         env,
         transformerDirs: options.transformers ?? [],
       });
-      for (const u of report.unreadable) process.stderr.write(`sinew: ${u.path}: ${u.reason}\n`);
-      const shown: LintProblem[] = options.quiet
-        ? report.problems.filter((p) => p.severity === 'error')
-        : report.problems;
-      if (options.format === 'json') process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
-      else for (const p of shown) process.stdout.write(`${formatProblem(p)}\n`);
-      process.stderr.write(`${lintSummary(report, options.quiet === true)}\n`);
-      process.exitCode = report.unreadable.length ? 2 : shown.some((p) => p.severity === 'error') ? 1 : 0;
+      print(report, options);
     });
+}
+
+/** The findings, the summary line and the exit status, with or without --server. */
+function print(report: LintReport, options: LintCommandOptions): void {
+  for (const u of report.unreadable) process.stderr.write(`sinew: ${u.path}: ${u.reason}\n`);
+  const shown: LintProblem[] = options.quiet
+    ? report.problems.filter((p) => p.severity === 'error')
+    : report.problems;
+  if (options.format === 'json') process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+  else for (const p of shown) process.stdout.write(`${formatProblem(p)}\n`);
+  process.stderr.write(`${lintSummary(report, options.quiet === true)}\n`);
+  process.exitCode = report.unreadable.length ? 2 : shown.some((p) => p.severity === 'error') ? 1 : 0;
+}
+
+/** A path as sinew lint names it: as written; an absolute one inside the working folder, relative. */
+function shownPath(path: string): string {
+  if (!isAbsolute(path)) return normalize(path);
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** `*.yaml` files (not `*.test.yaml`) under `dir` and its subfolders, sorted, as sinew lint finds them. */
+function yamlFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) out.push(...yamlFiles(path));
+    else if (/\.ya?ml$/.test(entry) && !/\.test\.ya?ml$/.test(entry)) out.push(path);
+  }
+  return out;
+}
+
+/** Reads the inputs as sinew lint does and has the server check them. */
+async function lintOnServer(server: string, paths: readonly string[]): Promise<LintReport> {
+  const files: Array<{ name: string; content: string }> = [];
+  const seen = new Set<string>();
+  const problems: LintProblem[] = [];
+  const unreadable: LintReport['unreadable'] = [];
+  const take = (path: string, named: boolean) => {
+    const name = shownPath(path);
+    if (seen.has(name)) return;
+    try {
+      files.push({ name, content: readFileSync(path, 'utf8') });
+      seen.add(name);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (named) unreadable.push({ path, reason: `cannot read the file (${code})` });
+      else
+        problems.push({
+          file: name,
+          line: 1,
+          column: 1,
+          severity: 'error',
+          code: LintCode.Unreadable,
+          path: '',
+          message: `cannot read the file (${code})`,
+        });
+    }
+  };
+  for (const input of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(input).isDirectory();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      unreadable.push({
+        path: input,
+        reason: code === 'ENOENT' ? 'no such file or folder' : `cannot read it (${code ?? 'error'})`,
+      });
+      continue;
+    }
+    if (!isDir) {
+      if (!/\.test\.ya?ml$/.test(input)) take(input, true);
+      continue;
+    }
+    const found = yamlFiles(input);
+    if (found.length === 0)
+      problems.push({
+        file: shownPath(input),
+        line: 1,
+        column: 1,
+        severity: 'warning',
+        code: LintCode.EmptyFolder,
+        path: '',
+        message: 'no channel or transformer files (*.yaml) in this folder',
+      });
+    for (const f of found) take(f, false);
+  }
+  let checked = 0;
+  if (files.length > 0) {
+    const answer = await callApi<{ problems: LintProblem[]; files: number }>(
+      'lint',
+      server,
+      'POST',
+      '/api/v1/channels/lint',
+      { files },
+    );
+    problems.push(...answer.problems);
+    checked = answer.files;
+  }
+  return { problems: sortProblems(problems), files: checked, unreadable };
 }

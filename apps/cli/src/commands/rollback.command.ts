@@ -1,24 +1,33 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import { callApi, withApiErrors } from './api-client';
+import { printLintRefusal, printServerDeploy, type ServerDeployReport } from './deploy.command';
 import { openCliLedger, parseVersion } from './history.command';
 
 const EXAMPLES = `
 Examples:
   $ sinew history lab-results                  # find the version to go back to
   $ sinew rollback lab-results --to 3          # write version 3's text back and redeploy it
+  $ SINEW_TOKEN=snw_… sinew rollback lab-results 3 --server http://sinew:8080
 
 The channel's file (where its latest deployment was read from) gets that version's text again,
 and the ledger records it as a new version deployed by "rollback". A running engine whose pid
 file is in the data folder (<data>/sinew.pid) is sent SIGHUP and redeploys the file; otherwise
 the engine deploys it when it next starts. Exit status: 0 when the file was written, 1 when the
 version does not exist or was refused, the channel's file is gone (give --file), or the engine
-could not be signalled, 2 for a usage error.`;
+could not be signalled, 2 for a usage error.
+
+With --server the running engine does it through the admin API (the key needs channels:write):
+the channel's file in its channel folder gets the version's text and the folder is redeployed,
+recorded as deployed by the key or user. When the folder then has errors the file gets its text
+back and nothing changes (the findings are printed, exit 1).`;
 
 /** The engine's pid file in its data folder. */
 export const PID_FILE_NAME = 'sinew.pid';
 
 interface RollbackOptions {
+  server?: string;
   to?: string;
   data?: string;
   file?: string;
@@ -70,7 +79,14 @@ export function registerRollback(program: Command): void {
     .command('rollback')
     .description('put an earlier version of a channel back: its file, its ledger record, the running engine')
     .argument('<channel>', 'channel id')
+    .argument('[version]', 'the version to go back to (or --to)')
     .addOption(new Option('--to <version>', 'the version to go back to (see sinew history)'))
+    .addOption(
+      new Option('--server <url>', 'have a running engine roll back (admin API, SINEW_TOKEN)').conflicts([
+        'file',
+        'data',
+      ]),
+    )
     .addOption(new Option('--file <path>', "write there instead of the channel's recorded file"))
     .addOption(
       new Option(
@@ -79,15 +95,45 @@ export function registerRollback(program: Command): void {
       ),
     )
     .addHelpText('after', EXAMPLES)
-    .action(async (channel: string, options: RollbackOptions) => {
-      const version = options.to === undefined ? undefined : parseVersion(options.to);
+    .action(async (channel: string, positional: string | undefined, options: RollbackOptions) => {
+      if (positional !== undefined && options.to !== undefined && positional !== options.to) {
+        process.stderr.write('sinew rollback: give the version once (VERSION or --to)\n');
+        process.exit(2);
+      }
+      const to = options.to ?? positional;
+      const version = to === undefined ? undefined : parseVersion(to);
       if (version === undefined) {
         process.stderr.write(
-          options.to === undefined
+          to === undefined
             ? 'sinew rollback: give --to VERSION\n'
-            : `sinew rollback: --to takes a version number, not ${options.to}\n`,
+            : `sinew rollback: --to takes a version number, not ${to}\n`,
         );
         process.exit(2);
+      }
+      if (options.server) {
+        const server = options.server;
+        await withApiErrors('rollback', async () => {
+          try {
+            const r = await callApi<ServerDeployReport & { file_written: boolean }>(
+              'rollback',
+              server,
+              'POST',
+              `/api/v1/channels/${encodeURIComponent(channel)}/rollback`,
+              { version },
+            );
+            process.stdout.write(
+              r.file_written
+                ? `${channel}: wrote the text of version ${version} to the engine's channel file\n`
+                : `the engine's channel file already holds the text of version ${version}\n`,
+            );
+            printServerDeploy(r);
+            process.exitCode = 0;
+          } catch (err) {
+            const what = `version ${version} of ${channel} does not deploy now; nothing changed`;
+            if (!printLintRefusal('rollback', err, what)) throw err;
+          }
+        });
+        return;
       }
       const { store, dataDir } = await openCliLedger('rollback', options.data);
       try {

@@ -5,7 +5,7 @@ import { MllpClient } from '@sinew/mllp';
 import { openStore, type Store } from '@sinew/store';
 import { PATH_METADATA } from '@nestjs/common/constants';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../../../test/support/engine-process';
@@ -146,6 +146,9 @@ destinations:
       pauseChannel: '/api/v1/channels/other/pause',
       resumeChannel: '/api/v1/channels/other/resume',
       listDeployments: '/api/v1/channels/lab/deployments',
+      getDeployment: '/api/v1/channels/lab/deployments/1',
+      rollbackChannel: '/api/v1/channels/lab/rollback',
+      shadowChannel: '/api/v1/channels/lab/shadow',
       revokeKey: '/api/v1/keys/{key}/revoke',
       pauseKey: '/api/v1/keys/{key}/pause',
       resumeKey: '/api/v1/keys/{key}/resume',
@@ -155,6 +158,9 @@ destinations:
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
+      lintChannels: { files: [{ name: 'lab.yaml', content: 'id: lab\n' }] },
+      rollbackChannel: { version: 1 },
+      shadowChannel: { content: readFileSync(join(dir, 'channels', 'lab.yaml'), 'utf8'), limit: 10 },
       replayDeadLetters: { channel: 'lab' },
       createKey: { name: 'made-by-api', scopes: ['messages:read'] },
       createClient: { name: 'made-by-api', scopes: ['messages:read'] },

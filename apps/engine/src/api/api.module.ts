@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AccessController } from './access.controller';
 import { AuditController } from './audit.controller';
 import { ChannelsController } from './channels.controller';
+import { ChannelOpsController } from './channel-ops.controller';
 import { apiContext } from './context';
 import { DeadLettersController } from './dead-letters.controller';
 import { API_DEPS, type ApiDeps } from './deps';
@@ -19,6 +20,7 @@ import { isApiPath } from './problem';
 export const API_CONTROLLERS = [
   SessionController,
   ChannelsController,
+  ChannelOpsController,
   MessagesController,
   DeadLettersController,
   AccessController,

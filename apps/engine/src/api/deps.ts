@@ -1,5 +1,6 @@
 import type { AccessService, AuditLog } from '@sinew/auth';
-import type { Engine, EngineLogger } from '@sinew/engine';
+import type { ChannelRegistries, LintProblem } from '@sinew/channels';
+import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
 import type { Store } from '@sinew/store';
 import type { OidcSignIn } from './oidc';
 import type { RateLimiter, RatePolicy } from './rate-limit';
@@ -18,6 +19,28 @@ export interface ApiDeps {
   oauthIssuer?: string;
   /** People's single sign-on, when SINEW_OIDC_ISSUER is set. */
   oidc?: OidcSignIn;
+  /**
+   * Compiles the channel folder the engine runs from again and deploys what changed (what
+   * SIGHUP and `sinew deploy` do); `by` is who asked (`user:NAME`, `key:NAME`). Set once the
+   * engine has started.
+   */
+  reload?: (by: string) => Promise<FolderDeploy>;
+  /** The channel folder the engine runs from (absolute). */
+  channelsDir?: string;
+  /** Transformer folders beside the built-in ones (SINEW_TRANSFORMERS_DIRS). */
+  transformerDirs?: readonly string[];
+  /** The connectors and transformers the engine compiles channels with. */
+  registries?: ChannelRegistries;
+}
+
+/** What a redeploy of the channel folder did. */
+export interface FolderDeploy {
+  /** Absent when the folder did not compile: nothing changed. */
+  report?: DeployReport;
+  /** The folder's findings: its errors when refused, else its warnings. */
+  problems: LintProblem[];
+  /** Why it was refused, when it was for another reason than findings. */
+  refusal?: string;
 }
 
 export const API_DEPS = Symbol('API_DEPS');
