@@ -54,7 +54,7 @@ async function userId(access: AccessService, nameOrId: string): Promise<string |
 function userRow(u: UserInfo): string[] {
   return [
     u.username,
-    u.role,
+    u.sso ? `${u.role} (sso)` : u.role,
     u.lockedUntil ? `locked until ${when(u.lockedUntil)}` : u.state,
     u.channels ? u.channels.join(',') : 'all',
     u.extraScopes.length ? u.extraScopes.join(',') : '-',

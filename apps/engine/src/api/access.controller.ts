@@ -32,6 +32,7 @@ const userInfo = z.object({
   scopes: z.array(scope),
   channels: z.array(z.string()).optional(),
   state: z.enum(['active', 'disabled']),
+  sso: z.boolean().optional().describe('Signs in through the OpenID provider only (no password)'),
   locked_until: z.string().optional(),
   last_login_at: z.string().optional(),
   created_at: z.string(),
@@ -81,6 +82,7 @@ function userOut(u: UserInfo): z.output<typeof userInfo> {
     created_at: u.createdAt.toISOString(),
   };
   if (u.channels) out.channels = u.channels;
+  if (u.sso) out.sso = true;
   if (u.lockedUntil) out.locked_until = u.lockedUntil.toISOString();
   if (u.lastLoginAt) out.last_login_at = u.lastLoginAt.toISOString();
   return out;
