@@ -226,7 +226,11 @@ describe.each([
     expect(await gauge('loose')).toBe('1');
     // Probes that could not connect are no attempts: the ledger holds the scheduled ones and the
     // send; the messages parked behind the first went once, at the first try.
-    const messages = await store.searchMessages({ channelId: 'lab' });
+    // The peer has the requests before the engine has recorded their answers: wait for the ledger.
+    const messages = await waitFor('every message delivered in the ledger', async () => {
+      const found = await store.searchMessages({ channelId: 'lab' });
+      return found.every((m) => m.status === 'delivered') ? found : undefined;
+    });
     expect(messages.map((m) => m.status)).toEqual(messages.map(() => 'delivered'));
     const outcomes = async (controlId: string, destination: string) => {
       const m = messages.find((x) => x.controlId === controlId);
