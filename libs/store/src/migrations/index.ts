@@ -5,12 +5,14 @@ import { MessageSearch1797100000000 as PostgresMessageSearch } from './postgres/
 import { Sessions1797200000000 as PostgresSessions } from './postgres/1797200000000-sessions';
 import { ChannelState1797300000000 as PostgresChannelState } from './postgres/1797300000000-channel-state';
 import { Initial1763700000000 as PostgresInitial } from './postgres/1763700000000-initial';
+import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
 import { Sessions1797200000000 as SqliteSessions } from './sqlite/1797200000000-sessions';
 import { ChannelState1797300000000 as SqliteChannelState } from './sqlite/1797300000000-channel-state';
 import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-initial';
+import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -20,6 +22,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteMessageSearch,
   SqliteSessions,
   SqliteChannelState,
+  SqliteAckLatency,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -28,4 +31,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresMessageSearch,
   PostgresSessions,
   PostgresChannelState,
+  PostgresAckLatency,
 ];
