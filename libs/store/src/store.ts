@@ -467,6 +467,11 @@ export interface Store {
    * and end-to-end latency percentiles. Read through the channel/receipt-time index.
    */
   channelStats(channelId: string, since: Date, until: Date): Promise<ChannelStats>;
+  /**
+   * The raw, transformed and ACK bytes of many messages in one query (an export reads a page
+   * at a time); a message without a stage has no entry for it.
+   */
+  getContents(messageIds: string[]): Promise<Map<string, Partial<Record<ContentStage, Buffer>>>>;
 
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;

@@ -979,6 +979,29 @@ export class TypeOrmStore implements Store {
     };
   }
 
+  async getContents(messageIds: string[]): Promise<Map<string, Partial<Record<ContentStage, Buffer>>>> {
+    this.open();
+    if (!Array.isArray(messageIds)) throw invalid('getContents expects an array of message ids');
+    const out = new Map<string, Partial<Record<ContentStage, Buffer>>>();
+    for (let i = 0; i < messageIds.length; i += ID_CHUNK) {
+      const ids = messageIds.slice(i, i + ID_CHUNK);
+      const rows = await this.db.all<{ message_id: string; stage: ContentStage; body: Buffer }>(
+        'SELECT message_id, stage, body FROM message_content ' +
+          `WHERE ${this.idIn('message_id', ids)} AND stage IN ('raw', 'transformed', 'ack') AND destination = ''`,
+        this.idParams(ids),
+      );
+      for (const row of rows) {
+        let stages = out.get(row.message_id);
+        if (!stages) {
+          stages = {};
+          out.set(row.message_id, stages);
+        }
+        stages[row.stage] = row.body;
+      }
+    }
+    return out;
+  }
+
   /**
    * p50, p95 and p99 (nearest rank: the smallest value with at least p% of the values at or
    * below it) of the `v` column of a query, ranked in SQL with window functions, divided by

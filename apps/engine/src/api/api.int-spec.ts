@@ -146,6 +146,7 @@ destinations:
       pauseChannel: '/api/v1/channels/other/pause',
       resumeChannel: '/api/v1/channels/other/resume',
       listDeployments: '/api/v1/channels/lab/deployments',
+      channelStats: '/api/v1/channels/lab/stats',
       revokeKey: '/api/v1/keys/{key}/revoke',
       pauseKey: '/api/v1/keys/{key}/pause',
       resumeKey: '/api/v1/keys/{key}/resume',

@@ -9,7 +9,7 @@ import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 import { instant, queryInt } from './schemas';
 
-const auditEvent = z.object({
+export const auditEvent = z.object({
   seq: z.number().int(),
   at: z.string(),
   actor: z.string(),
@@ -34,7 +34,7 @@ const query = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
-function out(r: AuditRecord): z.output<typeof auditEvent> {
+export function auditOut(r: AuditRecord): z.output<typeof auditEvent> {
   return {
     seq: r.seq,
     at: r.at.toISOString(),
@@ -94,7 +94,7 @@ export class AuditController {
         });
       throw err;
     }
-    return { items: page.items.map(out), next_cursor: page.nextCursor ?? null };
+    return { items: page.items.map(auditOut), next_cursor: page.nextCursor ?? null };
   }
 
   @ApiRoute({
