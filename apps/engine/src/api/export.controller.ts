@@ -1,25 +1,27 @@
 import { Controller, Inject, Res, UseGuards } from '@nestjs/common';
-import { hasScope, type AuditRecord, type Principal } from '@sinew/auth';
-import type { MessageRecord, MessageSearch, Store } from '@sinew/store';
+import { hasScope, type Principal } from '@sinew/auth';
 import type { Response } from 'express';
-import { once } from 'node:events';
 import { z } from 'zod';
-import { auditEvent, auditOut } from './audit.controller';
+import { auditEvent } from './audit.controller';
 import type { ApiContext } from './context';
 import { Ctx, Input } from './decorators';
 import { API_DEPS, type ApiDeps } from './deps';
 import { ApiGuard } from './guard';
 import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
-import { encode, filterOf, messageSummary, searchOf, searchQuery, summary } from './messages.controller';
+import {
+  AUDIT_CSV_HEADER,
+  auditCsvRow,
+  auditEventJson,
+  DEFAULT_EXPORT_LIMIT,
+  MAX_EXPORT_LIMIT,
+  messageExportChunks,
+} from './export-format';
+import { filterOf, messageSummary, searchOf, searchQuery } from './messages.controller';
 import { content, instant, issue, queryBool, queryInt } from './schemas';
 
-/** Messages read from the ledger per query while exporting. */
-const PAGE = 500;
 /** Audit events read per query while exporting (the audit search's largest page). */
 const AUDIT_PAGE = 1000;
-export const DEFAULT_EXPORT_LIMIT = 10_000;
-export const MAX_EXPORT_LIMIT = 1_000_000;
 
 const exportQuery = searchQuery.omit({ limit: true, cursor: true }).extend({
   content: queryBool
@@ -51,46 +53,17 @@ const auditExportQuery = z.strictObject({
   until: instant.optional().describe('Before (ISO 8601)'),
 });
 
-/** The CSV columns of an audit export, in order. */
-export const AUDIT_CSV_COLUMNS = [
-  'seq',
-  'at',
-  'actor',
-  'actor_kind',
-  'via',
-  'action',
-  'object_ids',
-  'filter',
-  'from',
-  'outcome',
-  'content_read',
-  'hash',
-  'prev_hash',
-] as const;
-
-/** One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes doubled. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-function auditCsvLine(r: AuditRecord): string {
-  const e = auditOut(r);
-  const cells: Record<(typeof AUDIT_CSV_COLUMNS)[number], string> = {
-    seq: String(e.seq),
-    at: e.at,
-    actor: e.actor,
-    actor_kind: e.actor_kind,
-    via: e.via ?? '',
-    action: e.action,
-    object_ids: e.object_ids.join(' '),
-    filter: e.filter ? JSON.stringify(e.filter) : '',
-    from: e.from ?? '',
-    outcome: e.outcome,
-    content_read: String(e.content_read),
-    hash: e.hash,
-    prev_hash: e.prev_hash,
-  };
-  return `${AUDIT_CSV_COLUMNS.map((k) => csvField(cells[k])).join(',')}\r\n`;
+/** Resolves when the response's buffer has drained or its connection closed. */
+function drainedOrClosed(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /**
@@ -112,11 +85,7 @@ async function stream(
   try {
     for await (const chunk of chunks) {
       if (res.destroyed) return;
-      if (!res.write(chunk)) {
-        const drained = once(res, 'drain');
-        const closed = once(res, 'close');
-        await Promise.race([drained, closed]);
-      }
+      if (!res.write(chunk)) await drainedOrClosed(res);
     }
     res.end();
   } catch (err) {
@@ -130,10 +99,6 @@ async function stream(
 @UseGuards(ApiGuard)
 export class ExportController {
   constructor(@Inject(API_DEPS) private readonly deps: ApiDeps) {}
-
-  private get store(): Store {
-    return this.deps.store;
-  }
 
   @ApiRoute({
     method: 'GET',
@@ -171,71 +136,16 @@ export class ExportController {
     await stream(
       res,
       'application/x-ndjson; charset=utf-8',
-      this.messageLines(search, limit ?? DEFAULT_EXPORT_LIMIT, phi, withContent === true),
+      messageExportChunks(this.deps.store, search, limit ?? DEFAULT_EXPORT_LIMIT, {
+        keys: phi,
+        content: withContent === true,
+      }),
       (err) =>
         this.deps.logger.error(
           { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) },
           'message export failed part-way',
         ),
     );
-  }
-
-  private async *messageLines(
-    search: MessageSearch,
-    limit: number,
-    phi: boolean,
-    withContent: boolean,
-  ): AsyncGenerator<string> {
-    let left = limit;
-    let after: MessageSearch['after'];
-    while (left > 0) {
-      const asked = Math.min(PAGE, left);
-      const page = await this.store.searchMessages({
-        ...search,
-        limit: asked,
-        ...(after ? { after } : {}),
-      });
-      if (page.length === 0) return;
-      const contents = withContent ? await this.store.getContents(page.map((m) => m.id)) : undefined;
-      let chunk = '';
-      for (const m of page) {
-        const stages = contents?.get(m.id);
-        chunk += `${JSON.stringify(this.exported(m, phi, withContent ? (stages ?? {}) : undefined))}\n`;
-      }
-      yield chunk;
-      left -= page.length;
-      const last = page[page.length - 1] as MessageRecord;
-      after = { receivedAt: last.receivedAt, seq: last.seq };
-      if (page.length < asked) return;
-    }
-  }
-
-  private exported(
-    m: MessageRecord,
-    phi: boolean,
-    stages: Partial<Record<'raw' | 'ack' | 'transformed', Buffer>> | undefined,
-  ): z.output<typeof exportedMessage> {
-    const out: z.output<typeof exportedMessage> = {
-      ...summary(m, phi),
-      seq: m.seq,
-      source: m.source,
-      ...(m.remoteAddress !== undefined ? { remote_address: m.remoteAddress } : {}),
-      content_type: m.contentType,
-      duplicate_count: m.duplicateCount,
-      ...(m.channelVersion !== undefined ? { channel_version: m.channelVersion } : {}),
-      issues: m.issues,
-    };
-    if (stages) {
-      const raw = encode(stages.raw);
-      const ack = encode(stages.ack);
-      const transformed = encode(stages.transformed);
-      out.content = {
-        ...(raw ? { raw } : {}),
-        ...(ack ? { ack } : {}),
-        ...(transformed ? { transformed } : {}),
-      };
-    }
-    return out;
   }
 
   @ApiRoute({
@@ -272,7 +182,7 @@ export class ExportController {
   }
 
   private async *auditChunks(q: z.output<typeof auditExportQuery>, csv: boolean): AsyncGenerator<string> {
-    if (csv) yield `${AUDIT_CSV_COLUMNS.join(',')}\r\n`;
+    if (csv) yield AUDIT_CSV_HEADER;
     let cursor: string | undefined;
     do {
       const page = await this.deps.audit.search({
@@ -281,7 +191,7 @@ export class ExportController {
         limit: AUDIT_PAGE,
         ...(cursor ? { cursor } : {}),
       });
-      yield page.items.map((r) => (csv ? auditCsvLine(r) : `${JSON.stringify(auditOut(r))}\n`)).join('');
+      yield page.items.map((r) => (csv ? auditCsvRow(r) : `${JSON.stringify(auditEventJson(r))}\n`)).join('');
       cursor = page.nextCursor;
     } while (cursor);
   }
