@@ -102,8 +102,17 @@ describe('exports: messages (NDJSON) and the audit log (NDJSON, CSV), streamed',
 
   const base = () => `http://127.0.0.1:${running.httpPort}`;
   const keyOf = async (scopes: Scope[]) => (await access.createKey({ name: 'export', scopes })).secret;
-  const get = (path: string, key: string) =>
-    fetch(`${base()}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  const get = async (path: string, key: string): Promise<Response> => {
+    const send = () => fetch(`${base()}${path}`, { headers: { authorization: `Bearer ${key}` } });
+    try {
+      return await send();
+    } catch (err) {
+      // A kept-alive connection the server closed as it was reused (after a long, busy test):
+      // the request never reached the engine, so sending it again is safe.
+      if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+      return send();
+    }
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-export-'));

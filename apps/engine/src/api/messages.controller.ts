@@ -108,7 +108,7 @@ const reprocessResponse = z.object({
     .describe('The messages set back to `received` (others were not reprocessable)'),
 });
 
-export function encode(buf: Buffer | undefined): z.output<typeof content> | undefined {
+function encode(buf: Buffer | undefined): z.output<typeof content> | undefined {
   if (!buf) return undefined;
   return isUtf8(buf)
     ? { encoding: 'utf8', data: buf.toString('utf8'), bytes: buf.length }
@@ -136,7 +136,7 @@ function decodeCursor(cursor: string): { receivedAt: Date; seq: number } {
   });
 }
 
-export function summary(m: MessageRecord, phi: boolean): z.output<typeof messageSummary> {
+function summary(m: MessageRecord, phi: boolean): z.output<typeof messageSummary> {
   return {
     id: m.id,
     channel: m.channelId,
