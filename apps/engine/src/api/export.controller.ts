@@ -120,6 +120,9 @@ export class ExportController {
   ): Promise<void> {
     const principal = c.principal as Principal;
     const phi = hasScope(principal, 'phi:read');
+    const { content: withContent, limit, ...filters } = q;
+    c.filter = filterOf(filters);
+    if (withContent) c.filter.content = 'true';
     if (q.content && !phi)
       throw new ApiProblem({
         status: 403,
@@ -127,10 +130,7 @@ export class ExportController {
         detail: 'content=true needs the scope phi:read',
         required_scope: 'phi:read',
       });
-    const { content: withContent, limit, ...filters } = q;
     const search = searchOf(filters, principal);
-    c.filter = filterOf(filters);
-    if (withContent) c.filter.content = 'true';
     // Keys (PHI) go out with phi:read, content only when asked: either is a read of PHI.
     if (phi) c.contentRead = true;
     await stream(
