@@ -1189,6 +1189,31 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       expect(empty.endToEndMs).toEqual({ count: 0 });
     });
 
+    it('reads the raw, transformed and ACK bytes of many messages at once', async () => {
+      const ch = channel();
+      const ack = Buffer.from('MSH|^~\\&|EHR|CLINIC|LAB|NORTH|||ACK|1|P|2.5.1\rMSA|AA|1\r');
+      const a = message(ch, { ack: { code: 'AA', bytes: ack } });
+      const b = message(ch, { raw: Buffer.from([0xff, 0x00, 0x01]) });
+      await store.insertMessages([a, b]);
+      await store.completePipeline(a.id, {
+        ...processed([{ name: 'x' }]),
+        transformed: { contentType: 'fhir', body: Buffer.from('{"resourceType":"Bundle"}') },
+      });
+      const many = Array.from({ length: 600 }, () => message(ch));
+      await store.insertMessages(many);
+      const got = await store.getContents([a.id, b.id, 'no-such-message', ...many.map((m) => m.id)]);
+      expect(got.get(a.id)).toEqual({
+        raw: a.raw,
+        ack,
+        transformed: Buffer.from('{"resourceType":"Bundle"}'),
+      });
+      expect(got.get(b.id)).toEqual({ raw: Buffer.from([0xff, 0x00, 0x01]) });
+      expect(got.has('no-such-message')).toBe(false);
+      // More ids than one query takes: every one answered.
+      expect(many.every((m) => got.get(m.id)?.raw?.equals(m.raw))).toBe(true);
+      expect(await store.getContents([])).toEqual(new Map());
+    });
+
     it('refuses a window beyond 31 days or backwards, and an ACK latency that is not whole microseconds', async () => {
       const ch = channel();
       await expect(
@@ -1257,6 +1282,7 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         () => s.getDeployment('c', 1),
         () => s.latestDeployment('c'),
         () => s.channelStats('c', new Date(0), new Date(3600_000)),
+        () => s.getContents(['x']),
         () => s.ping(),
       ];
       for (const call of calls) await expect(call()).rejects.toMatchObject({ code: 'store.closed' });
