@@ -14,6 +14,9 @@ import { messageId } from './ids';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
 
+/** The largest ACK latency the ledger records (about 35 minutes; its column is a 32-bit integer). */
+const MAX_LATENCY_US = 2 ** 31 - 1;
+
 /**
  * Commits received messages in groups: every message that arrives while a commit is under way
  * (or in the same turn of the event loop) goes into the next transaction together. A lone
@@ -22,6 +25,8 @@ import type { EngineMetrics } from './metrics';
 export class GroupCommitter {
   private pending: Array<{
     msg: NewMessage;
+    /** `process.hrtime.bigint()` at receipt, when the ACK follows this commit. */
+    started?: bigint;
     resolve: (m: InsertedMessage) => void;
     reject: (e: unknown) => void;
   }> = [];
@@ -35,9 +40,10 @@ export class GroupCommitter {
     private readonly maxGroup = 512,
   ) {}
 
-  add(msg: NewMessage): Promise<InsertedMessage> {
+  /** Commits `msg`; with `started` (its receipt), the ACK latency up to the commit rides in the same insert. */
+  add(msg: NewMessage, started?: bigint): Promise<InsertedMessage> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ msg, resolve, reject });
+      this.pending.push({ msg, ...(started !== undefined ? { started } : {}), resolve, reject });
       this.schedule();
     });
   }
@@ -56,6 +62,11 @@ export class GroupCommitter {
     this.committing = true;
     const group = this.pending.splice(0, this.maxGroup);
     if (this.groupSizes.length < 10_000) this.groupSizes.push(group.length);
+    const now = process.hrtime.bigint();
+    for (const g of group) {
+      if (g.started !== undefined)
+        g.msg.ackLatencyUs = Math.min(Number((now - g.started) / 1000n), MAX_LATENCY_US);
+    }
     try {
       const inserted = await this.store.insertMessages(group.map((g) => g.msg));
       group.forEach((g, i) => g.resolve(inserted[i] as InsertedMessage));
@@ -188,7 +199,10 @@ export class Ingestor {
   async ingest(req: IngestRequest): Promise<IngestReply> {
     if (this.paused) return this.pausedReply(req);
     const started = process.hrtime.bigint();
-    const reply = req.contentType === 'hl7v2' ? await this.ingestHl7(req) : await this.ingestDocument(req);
+    const reply =
+      req.contentType === 'hl7v2'
+        ? await this.ingestHl7(req, started)
+        : await this.ingestDocument(req, started);
     const kind = reply.disposition.kind;
     if (kind === 'accepted' || kind === 'duplicate') {
       this.deps.metrics.ackLatency.observe(
@@ -199,7 +213,7 @@ export class Ingestor {
     return reply;
   }
 
-  private async ingestHl7(req: IngestRequest): Promise<IngestReply> {
+  private async ingestHl7(req: IngestRequest, started: bigint): Promise<IngestReply> {
     const channelId = this.channel.spec.id;
     const admitted = admitHl7(req.body);
     if ('disposition' in admitted) {
@@ -249,7 +263,7 @@ export class Ingestor {
       ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
     };
-    const commit = this.deps.committer.add(record);
+    const commit = this.deps.committer.add(record, processedMode ? undefined : started);
     let settle: ((b: Buffer | undefined) => void) | undefined;
     if (dupKey) {
       this.inFlight.set(
@@ -347,7 +361,7 @@ export class Ingestor {
   }
 
   /** FHIR resources/Bundles and JSON documents (HTTP source, file source). */
-  private async ingestDocument(req: IngestRequest): Promise<IngestReply> {
+  private async ingestDocument(req: IngestRequest, started: bigint): Promise<IngestReply> {
     const channelId = this.channel.spec.id;
     let value: unknown;
     try {
@@ -399,20 +413,23 @@ export class Ingestor {
       }
       const keys = this.keysOf({ kind: contentType, value });
       const id = messageId();
-      await this.deps.committer.add({
-        id,
-        channelId,
-        receivedAt: new Date(),
-        source: req.source,
-        sender,
-        ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
-        messageType: isFhir ? String(doc.resourceType) : 'json',
-        ...(controlId ? { controlId } : {}),
-        contentType,
-        raw: req.body,
-        keys,
-        ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
-      });
+      await this.deps.committer.add(
+        {
+          id,
+          channelId,
+          receivedAt: new Date(),
+          source: req.source,
+          sender,
+          ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
+          messageType: isFhir ? String(doc.resourceType) : 'json',
+          ...(controlId ? { controlId } : {}),
+          contentType,
+          raw: req.body,
+          keys,
+          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+        },
+        started,
+      );
       this.deps.metrics.received.inc({ channel: channelId });
       this.deps.committed(this.channel, id, { raw: req.body, contentType }).catch(() => undefined);
       return { disposition: { kind: 'accepted' }, messageId: id };

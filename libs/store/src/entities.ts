@@ -30,6 +30,7 @@ export interface MessageRow {
   issues: string;
   channelVersion: number | null;
   updatedAt: Date | number;
+  ackLatencyUs: number | null;
 }
 
 export interface MessageKeyRow {
@@ -177,6 +178,7 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       issues: text(),
       updatedAt: time({ name: 'updated_at' }),
       channelVersion: int({ name: 'channel_version', nullable: true }),
+      ackLatencyUs: int({ name: 'ack_latency_us', nullable: true }),
     },
     indices: [
       { name: 'message_id_key', columns: ['id'], unique: true },

@@ -1124,6 +1124,117 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
     });
   });
 
+  describe('channel statistics', () => {
+    it('counts per hour from the ledger, the queue now, and ACK and end-to-end latency percentiles', async () => {
+      const ch = channel();
+      const at = (hhmm: string) => t(`2025-03-01T${hhmm}:00.000Z`);
+      const m1 = await insertOne(store, message(ch, { receivedAt: at('10:05'), ackLatencyUs: 2000 }));
+      const m2 = await insertOne(store, message(ch, { receivedAt: at('10:30'), ackLatencyUs: 4000 }));
+      const m3 = await insertOne(store, message(ch, { receivedAt: at('11:10') }));
+      const m4 = await insertOne(store, message(ch, { receivedAt: at('11:20') }));
+      const m5 = await insertOne(store, message(ch, { receivedAt: at('11:40') }));
+      const m6 = await insertOne(store, message(ch, { receivedAt: at('11:50') }));
+      // Outside the window, and another channel inside it: not counted.
+      await insertOne(store, message(ch, { receivedAt: at('09:59'), ackLatencyUs: 900_000 }));
+      await insertOne(store, message(channel(), { receivedAt: at('10:10'), ackLatencyUs: 900_000 }));
+      await store.completePipeline(m1.id, processed([{ name: 'a' }]));
+      await store.recordAttempt(
+        `${m1.id}.a`,
+        { number: 1, startedAt: at('10:05'), finishedAt: t('2025-03-01T10:05:02.000Z'), outcome: 'sent' },
+        { status: 'sent' },
+      );
+      await store.completePipeline(m2.id, { status: 'filtered', issues: [], deliveries: [] });
+      await store.completePipeline(m3.id, { status: 'rejected', issues: [], deliveries: [] });
+      await store.completePipeline(m4.id, { status: 'errored', issues: [], deliveries: [] });
+      await store.completePipeline(m5.id, processed([{ name: 'a' }, { name: 'b' }]));
+      await store.recordAttempt(
+        `${m5.id}.a`,
+        { number: 1, startedAt: at('11:59'), finishedAt: at('12:00'), outcome: 'sent' },
+        { status: 'sent' },
+      );
+      await store.recordAttempt(
+        `${m5.id}.b`,
+        { number: 1, startedAt: at('11:41'), finishedAt: at('11:42'), outcome: 'retry' },
+        { status: 'retrying', nextAttemptAt: at('11:45') },
+      );
+      await store.recordAttempt(
+        `${m5.id}.b`,
+        { number: 2, startedAt: at('11:49'), finishedAt: at('11:50'), outcome: 'failed' },
+        { status: 'dead_lettered' },
+      );
+      await store.completePipeline(m6.id, processed([{ name: 'a' }]));
+
+      const stats = await store.channelStats(ch, at('10:00'), at('13:00'));
+      const zero = { received: 0, filtered: 0, rejected: 0, errored: 0, sent: 0, deadLettered: 0 };
+      expect(stats.hours).toEqual([
+        { ...zero, hour: at('10:00'), received: 2, filtered: 1, sent: 1 },
+        { ...zero, hour: at('11:00'), received: 4, rejected: 1, errored: 1, deadLettered: 1 },
+        { ...zero, hour: at('12:00'), sent: 1 },
+      ]);
+      expect(stats.queued).toEqual({ pending: 1 });
+      expect(stats.ackLatencyMs).toEqual({ count: 2, p50: 2, p95: 4, p99: 4 });
+      expect(stats.endToEndMs).toEqual({ count: 2, p50: 2000, p95: 1_200_000, p99: 1_200_000 });
+
+      // A window that starts inside an hour still lists that hour; an empty one measures nothing.
+      const empty = await store.channelStats(
+        ch,
+        t('2025-03-02T00:30:00.000Z'),
+        t('2025-03-02T02:00:00.000Z'),
+      );
+      expect(empty.hours.map((h) => [h.hour.toISOString(), h.received])).toEqual([
+        ['2025-03-02T00:00:00.000Z', 0],
+        ['2025-03-02T01:00:00.000Z', 0],
+      ]);
+      expect(empty.ackLatencyMs).toEqual({ count: 0 });
+      expect(empty.endToEndMs).toEqual({ count: 0 });
+    });
+
+    it('reads the raw, transformed and ACK bytes of many messages at once', async () => {
+      const ch = channel();
+      const ack = Buffer.from('MSH|^~\\&|EHR|CLINIC|LAB|NORTH|||ACK|1|P|2.5.1\rMSA|AA|1\r');
+      const a = message(ch, { ack: { code: 'AA', bytes: ack } });
+      const b = message(ch, { raw: Buffer.from([0xff, 0x00, 0x01]) });
+      await store.insertMessages([a, b]);
+      await store.completePipeline(a.id, {
+        ...processed([{ name: 'x' }]),
+        transformed: { contentType: 'fhir', body: Buffer.from('{"resourceType":"Bundle"}') },
+      });
+      const many = Array.from({ length: 600 }, () => message(ch));
+      await store.insertMessages(many);
+      const got = await store.getContents([a.id, b.id, 'no-such-message', ...many.map((m) => m.id)]);
+      expect(got.get(a.id)).toEqual({
+        raw: a.raw,
+        ack,
+        transformed: Buffer.from('{"resourceType":"Bundle"}'),
+      });
+      expect(got.get(b.id)).toEqual({ raw: Buffer.from([0xff, 0x00, 0x01]) });
+      expect(got.has('no-such-message')).toBe(false);
+      // More ids than one query takes: every one answered.
+      expect(many.every((m) => got.get(m.id)?.raw?.equals(m.raw))).toBe(true);
+      expect(await store.getContents([])).toEqual(new Map());
+    });
+
+    it('refuses a window beyond 31 days or backwards, and an ACK latency that is not whole microseconds', async () => {
+      const ch = channel();
+      await expect(
+        store.channelStats(ch, t('2025-01-01T00:00:00Z'), t('2025-02-02T00:00:01Z')),
+      ).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+      await expect(
+        store.channelStats(ch, t('2025-01-02T00:00:00Z'), t('2025-01-01T00:00:00Z')),
+      ).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+      await expect(store.insertMessages([message(ch, { ackLatencyUs: -1 })])).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+      await expect(store.insertMessages([message(ch, { ackLatencyUs: 1.5 })])).rejects.toMatchObject({
+        code: 'store.invalid',
+      });
+    });
+  });
+
   describe('lifecycle', () => {
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
@@ -1170,6 +1281,8 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         () => s.listDeployments('c'),
         () => s.getDeployment('c', 1),
         () => s.latestDeployment('c'),
+        () => s.channelStats('c', new Date(0), new Date(3600_000)),
+        () => s.getContents(['x']),
         () => s.ping(),
       ];
       for (const call of calls) await expect(call()).rejects.toMatchObject({ code: 'store.closed' });

@@ -73,6 +73,11 @@ export interface NewMessage {
   ack?: { code: string; bytes: Buffer };
   /** The version of the channel (see `recordDeployment`) deployed when it was received. */
   channelVersion?: number;
+  /**
+   * Microseconds from receipt to the commit that the ACK waits for, when the ACK follows the
+   * commit (`ack.when: received`); channel statistics report its percentiles.
+   */
+  ackLatencyUs?: number;
 }
 
 export interface InsertedMessage {
@@ -281,6 +286,47 @@ export interface DeploymentRecord {
   problems: DeploymentProblem[];
 }
 
+/** One hour of a channel's traffic, read from the ledger. */
+export interface ChannelHour {
+  /** The start of the hour (UTC). */
+  hour: Date;
+  /** Messages received in the hour (every status). */
+  received: number;
+  /** Of those, the ones a filter dropped, a step refused, or a step failed on. */
+  filtered: number;
+  rejected: number;
+  errored: number;
+  /** Deliveries sent in the hour (their successful attempt finished then). */
+  sent: number;
+  /** Deliveries dead-lettered in the hour (their last, failed attempt finished then). */
+  deadLettered: number;
+}
+
+/** Percentiles of a latency in milliseconds (nearest rank); absent when nothing was measured. */
+export interface LatencyPercentiles {
+  count: number;
+  p50?: number;
+  p95?: number;
+  p99?: number;
+}
+
+/** A channel's statistics over a window, read from the ledger. */
+export interface ChannelStats {
+  since: Date;
+  until: Date;
+  /** Every hour of the window, oldest first (zeros included). */
+  hours: ChannelHour[];
+  /** Unfinished deliveries now (pending, retrying, parked), by status, whenever created. */
+  queued: Partial<Record<DeliveryStatus, number>>;
+  /** Receipt to commit (the ACK follows), over the messages received in the window that have it. */
+  ackLatencyMs: LatencyPercentiles;
+  /** Receipt to a delivery sent, over the deliveries sent of messages received in the window. */
+  endToEndMs: LatencyPercentiles;
+}
+
+/** The longest window `channelStats` answers (31 days). */
+export const MAX_STATS_WINDOW_MS = 31 * 24 * 3600_000;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** People, API keys and the audit log, in the same database (see `access-store.ts`). */
@@ -413,6 +459,19 @@ export interface Store {
   getDeployment(channelId: string, version: number): Promise<DeploymentRecord | undefined>;
   /** The channel's latest `deployed` version (refused attempts are skipped). */
   latestDeployment(channelId: string): Promise<DeploymentRecord | undefined>;
+
+  /**
+   * A channel's statistics for messages received in [`since`, `until`) (at most
+   * `MAX_STATS_WINDOW_MS`): per hour received, filtered, rejected, errored (by receipt hour),
+   * sent and dead-lettered (by the hour the attempt finished), the current queue, and ACK
+   * and end-to-end latency percentiles. Read through the channel/receipt-time index.
+   */
+  channelStats(channelId: string, since: Date, until: Date): Promise<ChannelStats>;
+  /**
+   * The raw, transformed and ACK bytes of many messages in one query (an export reads a page
+   * at a time); a message without a stage has no entry for it.
+   */
+  getContents(messageIds: string[]): Promise<Map<string, Partial<Record<ContentStage, Buffer>>>>;
 
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;

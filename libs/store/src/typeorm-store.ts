@@ -46,7 +46,11 @@ import type {
   NewMessage,
   PipelineResult,
   Store,
+  ChannelHour,
+  ChannelStats,
+  LatencyPercentiles,
 } from './store';
+import { MAX_STATS_WINDOW_MS } from './store';
 
 const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>(['hl7v2', 'fhir', 'json', 'text']);
 const CONTENT_STAGES: ReadonlySet<string> = new Set<ContentStage>(['raw', 'transformed', 'ack']);
@@ -131,6 +135,7 @@ export class TypeOrmStore implements Store {
         '[]',
         m.channelVersion ?? null,
         now,
+        m.ackLatencyUs ?? null,
       ]);
       for (const [name, value] of Object.entries(m.keys)) keyRows.push([m.id, m.channelId, name, value]);
       contentRows.push([m.id, 'raw', '', m.contentType, m.raw]);
@@ -155,6 +160,7 @@ export class TypeOrmStore implements Store {
           'issues',
           'channel_version',
           'updated_at',
+          'ack_latency_us',
         ],
         pgTypes: [
           'text',
@@ -172,6 +178,7 @@ export class TypeOrmStore implements Store {
           'text',
           'integer',
           'timestamptz',
+          'integer',
         ],
         rows: messageRows,
         returning: 'id, seq',
@@ -891,6 +898,140 @@ export class TypeOrmStore implements Store {
     return row && toDeploymentRecord(row);
   }
 
+  async channelStats(channelId: string, since: Date, until: Date): Promise<ChannelStats> {
+    this.open();
+    checkDate(since, 'since');
+    checkDate(until, 'until');
+    if (until.getTime() <= since.getTime()) throw invalid('until must be after since');
+    if (until.getTime() - since.getTime() > MAX_STATS_WINDOW_MS)
+      throw invalid(`a statistics window is at most ${MAX_STATS_WINDOW_MS / 3600_000} hours`);
+    const pg = this.db.kind === 'postgres';
+    // The hour a time stamp falls in: integer ms arithmetic on SQLite, date_trunc in UTC on PostgreSQL.
+    const hourOf = (column: string) =>
+      pg
+        ? `date_trunc('hour', ${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`
+        : `(${column} / 3600000) * 3600000`;
+    // Milliseconds between two time stamps.
+    const msBetween = (later: string, earlier: string) =>
+      pg ? `(extract(epoch FROM ${later} - ${earlier}) * 1000)::bigint` : `(${later} - ${earlier})`;
+    const window = [channelId, this.db.time(since), this.db.time(until)];
+    const inWindow = 'm.channel_id = ? AND m.received_at >= ? AND m.received_at < ?';
+    const byStatus = await this.db.all<{ h: TimeValue; status: string; n: number | string }>(
+      `SELECT ${hourOf('m.received_at')} AS h, m.status, count(*) AS n FROM message m WHERE ${inWindow} ` +
+        'GROUP BY 1, 2',
+      window,
+    );
+    const deliveryJoin =
+      'FROM message m JOIN delivery d ON d.message_id = m.id JOIN delivery_attempt a ON a.delivery_id = d.id';
+    const byOutcome = await this.db.all<{ h: TimeValue; outcome: string; n: number | string }>(
+      `SELECT ${hourOf('a.finished_at')} AS h, a.outcome, count(*) AS n ${deliveryJoin} ` +
+        `WHERE ${inWindow} AND a.outcome IN ('sent', 'failed') AND a.finished_at < ? GROUP BY 1, 2`,
+      [...window, this.db.time(until)],
+    );
+    const first = Math.floor(since.getTime() / 3600_000) * 3600_000;
+    const hours = new Map<number, ChannelHour>();
+    for (let t = first; t < until.getTime(); t += 3600_000) {
+      hours.set(t, {
+        hour: new Date(t),
+        received: 0,
+        filtered: 0,
+        rejected: 0,
+        errored: 0,
+        sent: 0,
+        deadLettered: 0,
+      });
+    }
+    for (const r of byStatus) {
+      const h = hours.get(readTime(r.h).getTime());
+      if (!h) continue;
+      const n = Number(r.n);
+      h.received += n;
+      if (r.status === 'filtered' || r.status === 'rejected' || r.status === 'errored') h[r.status] += n;
+    }
+    for (const r of byOutcome) {
+      const h = hours.get(readTime(r.h).getTime());
+      if (!h) continue;
+      if (r.outcome === 'sent') h.sent += Number(r.n);
+      else h.deadLettered += Number(r.n);
+    }
+    const queued = await this.db.all<{ status: DeliveryStatus; n: number | string }>(
+      `SELECT status, count(*) AS n FROM delivery WHERE channel_id = ? AND ${OPEN_DELIVERY_PREDICATE} GROUP BY status`,
+      [channelId],
+    );
+    const ackLatencyMs = await this.percentiles(
+      `SELECT m.ack_latency_us AS v FROM message m WHERE ${inWindow} AND m.ack_latency_us IS NOT NULL`,
+      window,
+      1000,
+    );
+    const endToEndMs = await this.percentiles(
+      `SELECT ${msBetween('a.finished_at', 'm.received_at')} AS v ${deliveryJoin} ` +
+        `WHERE ${inWindow} AND a.outcome = 'sent'`,
+      window,
+      1,
+    );
+    return {
+      since,
+      until,
+      hours: [...hours.values()],
+      queued: Object.fromEntries(queued.map((r) => [r.status, Number(r.n)])),
+      ackLatencyMs,
+      endToEndMs,
+    };
+  }
+
+  async getContents(messageIds: string[]): Promise<Map<string, Partial<Record<ContentStage, Buffer>>>> {
+    this.open();
+    if (!Array.isArray(messageIds)) throw invalid('getContents expects an array of message ids');
+    const out = new Map<string, Partial<Record<ContentStage, Buffer>>>();
+    for (let i = 0; i < messageIds.length; i += ID_CHUNK) {
+      const ids = messageIds.slice(i, i + ID_CHUNK);
+      const rows = await this.db.all<{ message_id: string; stage: ContentStage; body: Buffer }>(
+        'SELECT message_id, stage, body FROM message_content ' +
+          `WHERE ${this.idIn('message_id', ids)} AND stage IN ('raw', 'transformed', 'ack') AND destination = ''`,
+        this.idParams(ids),
+      );
+      for (const row of rows) {
+        let stages = out.get(row.message_id);
+        if (!stages) {
+          stages = {};
+          out.set(row.message_id, stages);
+        }
+        stages[row.stage] = row.body;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * p50, p95 and p99 (nearest rank: the smallest value with at least p% of the values at or
+   * below it) of the `v` column of a query, ranked in SQL with window functions, divided by
+   * `divisor`. The database sorts the values; only three rows come back.
+   */
+  private async percentiles(sql: string, params: SqlValue[], divisor: number): Promise<LatencyPercentiles> {
+    const rank = (p: number) => `(n * ${p} + 99) / 100`;
+    const rows = await this.db.all<{ v: number | string; rn: number | string; n: number | string }>(
+      `SELECT v, rn, n FROM (SELECT v, row_number() OVER (ORDER BY v) AS rn, count(*) OVER () AS n FROM (${sql}) s) r ` +
+        `WHERE rn = ${rank(50)} OR rn = ${rank(95)} OR rn = ${rank(99)}`,
+      params,
+    );
+    const first = rows[0];
+    if (!first) return { count: 0 };
+    const n = Number(first.n);
+    const at = (p: number) => {
+      const want = Math.floor((n * p + 99) / 100);
+      const row = rows.find((r) => Number(r.rn) === want);
+      return row ? Math.round((Number(row.v) / divisor) * 1000) / 1000 : undefined;
+    };
+    const out: LatencyPercentiles = { count: n };
+    const p50 = at(50);
+    const p95 = at(95);
+    const p99 = at(99);
+    if (p50 !== undefined) out.p50 = p50;
+    if (p95 !== undefined) out.p95 = p95;
+    if (p99 !== undefined) out.p99 = p99;
+    return out;
+  }
+
   async ping(): Promise<void> {
     this.open();
     await this.db.get('SELECT 1 AS one');
@@ -1021,6 +1162,17 @@ function checkNewMessage(m: NewMessage): void {
     throw invalid(`message ${m.id}: ack needs a code and a Buffer of bytes`);
   }
   if (m.channelVersion !== undefined) checkVersion(m.channelVersion, `message ${m.id}: channelVersion`);
+  if (
+    m.ackLatencyUs !== undefined &&
+    (typeof m.ackLatencyUs !== 'number' ||
+      !Number.isInteger(m.ackLatencyUs) ||
+      m.ackLatencyUs < 0 ||
+      m.ackLatencyUs > MAX_INT32)
+  ) {
+    throw invalid(
+      `message ${m.id}: ackLatencyUs must be a whole number of microseconds, not ${String(m.ackLatencyUs)}`,
+    );
+  }
 }
 
 function checkVersion(value: unknown, what: string): void {

@@ -95,3 +95,77 @@ export async function withApiErrors(command: string, work: () => Promise<void>):
     process.exitCode = 1;
   }
 }
+
+/**
+ * Calls a streamed admin API route (an export) and copies its body to `out` as it arrives,
+ * waiting whenever `out` is full, so a large export never sits in memory. A refusal throws as
+ * `callApi` does; a transfer cut short rejects.
+ */
+export async function streamApi(
+  command: string,
+  server: string,
+  path: string,
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  const token = process.env.SINEW_TOKEN;
+  if (!token) {
+    process.stderr.write(
+      `sinew ${command}: set SINEW_TOKEN to an API key (sinew keys create) to use --server\n`,
+    );
+    process.exit(2);
+  }
+  const url = new URL(path, serverUrl(command, server));
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    throw new ApiCallError(0, `cannot reach ${url.origin}: ${(err as Error).message}`);
+  }
+  if (!res.ok || !res.body) {
+    const text = await res.text();
+    let detail = text.slice(0, 300);
+    try {
+      const p = JSON.parse(text) as { code?: string; detail?: string };
+      detail = [p.code, p.detail].filter(Boolean).join(': ');
+    } catch {
+      // not a problem document: its first bytes say enough
+    }
+    throw new ApiCallError(res.status, `${res.status} ${detail}`);
+  }
+  await writeAll(res.body, out);
+}
+
+/**
+ * Writes chunks to a Node writable as they come, waiting whenever it is full (or until it
+ * closes, e.g. a pipe whose reader went away, which stops the copy).
+ */
+export async function writeAll(
+  chunks: AsyncIterable<Uint8Array | string>,
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+  };
+  out.once('close', onClose);
+  try {
+    for await (const chunk of chunks) {
+      if (closed) return;
+      if (!out.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            out.removeListener('drain', done);
+            out.removeListener('close', done);
+            out.removeListener('error', done);
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('close', done);
+          out.on('error', done);
+        });
+      }
+    }
+  } finally {
+    out.removeListener('close', onClose);
+  }
+}

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { AccessError, AuditLog, type AuditRecord } from '@sinew/auth';
 import { parseDuration } from '@sinew/channels';
+import { AUDIT_CSV_HEADER, auditCsvRow } from '@sinew/engine-app/api/export-format';
 import type { Store } from '@sinew/store';
 import { openCliLedger, when } from './history.command';
 
@@ -12,6 +13,7 @@ Examples:
   $ sinew audit verify                    # exit 0 when the chain is whole, 1 naming the first broken row
   $ sinew audit list --limit 20           # the newest events
   $ sinew audit list --actor alice --ndjson > alice.ndjson
+  $ sinew audit list --limit 100000 --csv > audit.csv
   $ sinew audit prune --older-than 400d   # delete older events; what remains still verifies
 
 The audit log is append-only and hash-chained in the ledger: each row holds the hash of the row
@@ -135,6 +137,12 @@ export function registerAudit(program: Command): void {
       new Option('--action <action>', 'only this action (GET /api/v1/messages/{id}, cli keys create …)'),
     )
     .addOption(new Option('--ndjson', 'one JSON object per line (for export)'))
+    .addOption(
+      new Option(
+        '--csv',
+        'CSV (RFC 4180) with a header row, as GET /api/v1/audit/export?format=csv',
+      ).conflicts('ndjson'),
+    )
     .addOption(LEDGER_OPTION())
     .action(
       async (options: {
@@ -142,6 +150,7 @@ export function registerAudit(program: Command): void {
         actor?: string;
         action?: string;
         ndjson?: boolean;
+        csv?: boolean;
         data?: string;
       }) => {
         let remaining = positive(options.limit, '--limit');
@@ -163,6 +172,10 @@ export function registerAudit(program: Command): void {
           } while (cursor !== undefined && remaining > 0);
           if (options.ndjson) {
             for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+            return;
+          }
+          if (options.csv) {
+            process.stdout.write(AUDIT_CSV_HEADER + rows.map(auditCsvRow).join(''));
             return;
           }
           process.stdout.write(

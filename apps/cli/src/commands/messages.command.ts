@@ -1,6 +1,11 @@
 import { Option, type Command } from 'commander';
 import type { MessageRecord, MessageSearch, MessageStatus } from '@sinew/store';
-import { callApi, withApiErrors } from './api-client';
+import {
+  DEFAULT_EXPORT_LIMIT,
+  MAX_EXPORT_LIMIT,
+  messageExportChunks,
+} from '@sinew/engine-app/api/export-format';
+import { callApi, streamApi, withApiErrors, writeAll } from './api-client';
 import { openCliLedger } from './history.command';
 
 const EXAMPLES = `
@@ -208,6 +213,92 @@ export function registerMessages(program: Command): void {
           );
           process.stdout.write(
             `${JSON.stringify({ ...summary(m), issues: m.issues, deliveries }, null, 2)}\n`,
+          );
+        } finally {
+          await store.close();
+        }
+      });
+    });
+
+  messages
+    .command('export')
+    .description('messages by filter as NDJSON on stdout, one per line, newest first (streamed)')
+    .addOption(new Option('--channel <id>', 'channel id'))
+    .addOption(new Option('--status <status>', `one of ${STATUSES.join(', ')}`))
+    .addOption(new Option('--since <time>', 'received at or after (ISO 8601)'))
+    .addOption(new Option('--until <time>', 'received before (ISO 8601)'))
+    .addOption(new Option('--type <type>', 'message type and trigger (ORU^R01)'))
+    .addOption(new Option('--control-id <id>', 'MSH-10'))
+    .addOption(new Option('--sender <sender>', 'MSH-3|MSH-4'))
+    .addOption(new Option('--key <name:value>', 'a business key the channel declares (mrn:12345)'))
+    .addOption(new Option('--content', 'with each message\u2019s raw, transformed and ACK bytes (PHI)'))
+    .addOption(
+      new Option('--limit <n>', `at most this many (at most ${MAX_EXPORT_LIMIT})`).default(
+        String(DEFAULT_EXPORT_LIMIT),
+      ),
+    )
+    .addOption(new Option('--server <url>', 'through a running engine\u2019s admin API (SINEW_TOKEN)'))
+    .addOption(
+      new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL'),
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sinew messages export --channel lab-results --since 2026-12-01T00:00:00Z > lab.ndjson
+  $ sinew messages export --key mrn:12345 --content > patient.ndjson
+  $ SINEW_TOKEN=snw_… sinew messages export --server http://sinew:8080 --status failed > failed.ndjson
+
+Each line is one message: metadata, business keys and issues; with --content also its raw,
+transformed and ACK bytes (text when UTF-8, else base64). Read a page at a time, so memory stays
+flat however many. With --server the key needs messages:read (keys need phi:read; --content
+needs phi:read), and the export is in the audit log. Without it, the local ledger.
+Exit status: 0, 1 when the server refused, 2 for a usage error.`,
+    )
+    .action(async (o: Omit<SearchOptions, 'cursor' | 'json'> & { content?: boolean }) => {
+      if (o.status !== undefined && !STATUSES.includes(o.status) && o.status !== 'dead_lettered')
+        usage(`--status is one of ${STATUSES.join(', ')}`);
+      if (o.key !== undefined && !/^[A-Za-z][A-Za-z0-9_]*:.+$/.test(o.key))
+        usage('--key is name:value, e.g. mrn:12345');
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EXPORT_LIMIT)
+        usage(`--limit is a whole number from 1 to ${MAX_EXPORT_LIMIT}`);
+      await withApiErrors('messages', async () => {
+        if (o.server) {
+          const q = new URLSearchParams();
+          const put = (k: string, v: string | undefined) => v !== undefined && q.set(k, v);
+          put('channel', o.channel);
+          put('status', o.status);
+          put('since', o.since);
+          put('until', o.until);
+          put('type', o.type);
+          put('control_id', o.controlId);
+          put('sender', o.sender);
+          put('key', o.key);
+          if (o.content) q.set('content', 'true');
+          q.set('limit', String(limit));
+          await streamApi('messages', o.server, `/api/v1/messages/export?${q.toString()}`, process.stdout);
+          return;
+        }
+        const search: MessageSearch = {};
+        if (o.channel) search.channelId = o.channel;
+        if (o.status) search.status = (o.status === 'dead_lettered' ? 'failed' : o.status) as MessageStatus;
+        const since = date(o.since, '--since');
+        const until = date(o.until, '--until');
+        if (since) search.since = since;
+        if (until) search.until = until;
+        if (o.type) search.messageType = o.type;
+        if (o.controlId) search.controlId = o.controlId;
+        if (o.sender) search.sender = o.sender;
+        if (o.key) {
+          const at = o.key.indexOf(':');
+          search.key = { name: o.key.slice(0, at), value: o.key.slice(at + 1) };
+        }
+        const { store } = await openCliLedger('messages', o.data);
+        try {
+          await writeAll(
+            messageExportChunks(store, search, limit, { keys: true, content: o.content === true }),
+            process.stdout,
           );
         } finally {
           await store.close();

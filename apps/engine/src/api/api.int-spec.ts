@@ -149,6 +149,7 @@ destinations:
       getDeployment: '/api/v1/channels/lab/deployments/1',
       rollbackChannel: '/api/v1/channels/lab/rollback',
       shadowChannel: '/api/v1/channels/lab/shadow',
+      channelStats: '/api/v1/channels/lab/stats',
       revokeKey: '/api/v1/keys/{key}/revoke',
       pauseKey: '/api/v1/keys/{key}/pause',
       resumeKey: '/api/v1/keys/{key}/resume',

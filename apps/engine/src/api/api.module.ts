@@ -9,18 +9,23 @@ import { apiContext } from './context';
 import { DeadLettersController } from './dead-letters.controller';
 import { API_DEPS, type ApiDeps } from './deps';
 import { DocsController } from './docs.controller';
+import { ExportController } from './export.controller';
 import { ApiGuard } from './guard';
 import { MessagesController } from './messages.controller';
 import { OAuthController } from './oauth.controller';
 import { OidcController } from './oidc.controller';
 import { SessionController } from './session.controller';
+import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
   SessionController,
+  // Before MessagesController and AuditController: /messages/export and /audit/export are not ids.
+  ExportController,
   ChannelsController,
   ChannelOpsController,
+  StatsController,
   MessagesController,
   DeadLettersController,
   AccessController,

@@ -1,15 +1,15 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
-import type { AuditRecord } from '@sinew/auth';
 import { z } from 'zod';
 import type { ApiContext } from './context';
 import { Ctx, Input } from './decorators';
 import { API_DEPS, type ApiDeps } from './deps';
+import { auditEventJson } from './export-format';
 import { ApiGuard } from './guard';
 import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 import { instant, queryInt } from './schemas';
 
-const auditEvent = z.object({
+export const auditEvent = z.object({
   seq: z.number().int(),
   at: z.string(),
   actor: z.string(),
@@ -33,24 +33,6 @@ const query = z.strictObject({
   limit: queryInt(1, 1000).optional().describe('Page size (default 100)'),
   cursor: z.string().max(200).optional(),
 });
-
-function out(r: AuditRecord): z.output<typeof auditEvent> {
-  return {
-    seq: r.seq,
-    at: r.at.toISOString(),
-    actor: r.actor,
-    actor_kind: r.actorKind,
-    ...(r.via ? { via: r.via } : {}),
-    action: r.action,
-    object_ids: r.objectIds,
-    ...(r.filter ? { filter: r.filter } : {}),
-    ...(r.from ? { from: r.from } : {}),
-    outcome: r.outcome,
-    content_read: r.contentRead,
-    hash: r.hash,
-    prev_hash: r.prevHash,
-  };
-}
 
 /** The audit log: searched newest first, and its hash chain checked. */
 @Controller()
@@ -94,7 +76,7 @@ export class AuditController {
         });
       throw err;
     }
-    return { items: page.items.map(out), next_cursor: page.nextCursor ?? null };
+    return { items: page.items.map(auditEventJson), next_cursor: page.nextCursor ?? null };
   }
 
   @ApiRoute({

@@ -11,7 +11,7 @@ import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 import { content, DELIVERY_STATUSES, idParam, instant, issue, MESSAGE_STATUSES, queryInt } from './schemas';
 
-const searchQuery = z.strictObject({
+export const searchQuery = z.strictObject({
   channel: idParam.optional().describe('Channel id'),
   status: z
     .enum([...MESSAGE_STATUSES, 'dead_lettered'])
@@ -38,7 +38,7 @@ const searchQuery = z.strictObject({
 });
 type SearchQuery = z.output<typeof searchQuery>;
 
-const messageSummary = z.object({
+export const messageSummary = z.object({
   id: z.string(),
   channel: z.string(),
   received_at: z.string(),
@@ -171,6 +171,43 @@ function channelScope(p: Principal, asked: string | undefined): string | undefin
   });
 }
 
+/** The store search a query's filters ask for, within the channels the caller may see. */
+export function searchOf(q: Omit<SearchQuery, 'limit' | 'cursor'>, principal: Principal): MessageSearch {
+  const search: MessageSearch = {};
+  const channel = channelScope(principal, q.channel);
+  if (channel !== undefined) search.channelId = channel;
+  if (q.status !== undefined) search.status = q.status === 'dead_lettered' ? 'failed' : q.status;
+  if (q.since) search.since = q.since;
+  if (q.until) search.until = q.until;
+  if (q.type !== undefined) search.messageType = q.type;
+  if (q.control_id !== undefined) search.controlId = q.control_id;
+  if (q.sender !== undefined) search.sender = q.sender;
+  if (q.key !== undefined) {
+    const at = q.key.indexOf(':');
+    search.key = { name: q.key.slice(0, at), value: q.key.slice(at + 1) };
+  }
+  return search;
+}
+
+/**
+ * The filters of a query as the audit keeps them: their names and values, except a business
+ * key's value (an MRN is PHI: only its name is kept). Paging parameters are left out.
+ */
+export function filterOf(q: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(q)
+      .filter(([k, v]) => v !== undefined && k !== 'cursor' && k !== 'limit')
+      .map(([k, v]) => [
+        k,
+        k === 'key'
+          ? String(v).slice(0, String(v).indexOf(':'))
+          : v instanceof Date
+            ? v.toISOString()
+            : String(v),
+      ]),
+  );
+}
+
 /** Messages: search, every stage of one, replay and reprocess. */
 @Controller()
 @UseGuards(ApiGuard)
@@ -199,29 +236,10 @@ export class MessagesController {
   ): Promise<z.output<typeof searchResponse>> {
     const principal = c.principal as Principal;
     const limit = q.limit ?? 50;
-    const search: MessageSearch = { limit: limit + 1 };
-    const channel = channelScope(principal, q.channel);
-    if (channel !== undefined) search.channelId = channel;
-    if (q.status !== undefined) search.status = q.status === 'dead_lettered' ? 'failed' : q.status;
-    if (q.since) search.since = q.since;
-    if (q.until) search.until = q.until;
-    if (q.type !== undefined) search.messageType = q.type;
-    if (q.control_id !== undefined) search.controlId = q.control_id;
-    if (q.sender !== undefined) search.sender = q.sender;
-    if (q.key !== undefined) {
-      const at = q.key.indexOf(':');
-      search.key = { name: q.key.slice(0, at), value: q.key.slice(at + 1) };
-    }
+    const search = searchOf(q, principal);
+    search.limit = limit + 1;
     if (q.cursor !== undefined) search.after = decodeCursor(q.cursor);
-    // The audit keeps which filters were used; a key's value (an MRN) is PHI and is left out.
-    c.filter = Object.fromEntries(
-      Object.entries(q)
-        .filter(([k]) => k !== 'cursor' && k !== 'limit')
-        .map(([k, v]) => [
-          k,
-          k === 'key' ? String(search.key?.name) : v instanceof Date ? v.toISOString() : String(v),
-        ]),
-    );
+    c.filter = filterOf(q);
     const found = await this.store.searchMessages(search);
     const page = found.slice(0, limit);
     const last = page[page.length - 1];

@@ -6,6 +6,7 @@ import { Sessions1797200000000 as PostgresSessions } from './postgres/1797200000
 import { ChannelState1797300000000 as PostgresChannelState } from './postgres/1797300000000-channel-state';
 import { Initial1763700000000 as PostgresInitial } from './postgres/1763700000000-initial';
 import { OAuth1797400000000 as PostgresOAuth } from './postgres/1797400000000-oauth';
+import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
@@ -13,6 +14,7 @@ import { Sessions1797200000000 as SqliteSessions } from './sqlite/1797200000000-
 import { ChannelState1797300000000 as SqliteChannelState } from './sqlite/1797300000000-channel-state';
 import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-initial';
 import { OAuth1797400000000 as SqliteOAuth } from './sqlite/1797400000000-oauth';
+import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -23,6 +25,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteSessions,
   SqliteChannelState,
   SqliteOAuth,
+  SqliteAckLatency,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -32,4 +35,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresSessions,
   PostgresChannelState,
   PostgresOAuth,
+  PostgresAckLatency,
 ];
