@@ -5,7 +5,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { handlerFailureNack } from '@sinew/mllp';
 import { z } from 'zod';
@@ -14,7 +14,7 @@ import { httpReply } from './acker';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 import { JsonScanner, type JsonScanProblem, type JsonScanResult } from './json-syntax';
 import { IssueType, operationOutcome, type OperationOutcome } from './operation-outcome';
-import { loadServerTls, serverTlsConfig } from './tls-config';
+import { loadServerTls, serverTlsConfig, watchServerTls } from './tls-config';
 
 export const httpSourceConfig = z
   .strictObject({
@@ -272,7 +272,24 @@ export class HttpSource implements Source {
       ),
     );
     this.server = server;
+    if (tls && server instanceof HttpsServer) {
+      // New connections get a renewed certificate; the ones open keep theirs.
+      this.stopWatchingTls = watchServerTls(
+        tls,
+        (options) => {
+          server.setSecureContext(options);
+          this.context.logger.info({ channelId: this.context.channelId }, 'TLS certificate reloaded');
+        },
+        (err) =>
+          this.context.logger.warn(
+            { channelId: this.context.channelId, error: err.message },
+            'TLS files changed but cannot be used; the current certificate stays',
+          ),
+      );
+    }
   }
+
+  private stopWatchingTls?: () => void;
 
   /**
    * Stops accepting connections, lets requests in flight finish (their responses close their
@@ -281,6 +298,7 @@ export class HttpSource implements Source {
   stop(timeoutMs = 10_000): Promise<void> {
     const server = this.server;
     if (!server) return Promise.resolve();
+    this.stopWatchingTls?.();
     this.stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { errorCode, formatHostPort, listenField } from './common';
 import { hl7Reply } from './acker';
 import type { IngestReply, Source, SourceContext, SourceDefinition } from './connector';
-import { loadServerTls, serverTlsConfig } from './tls-config';
+import { loadServerTls, serverTlsConfig, watchServerTls } from './tls-config';
 
 /** An IP address or a CIDR block. */
 const addressEntry = z.string().superRefine((entry, ctx) => {
@@ -209,9 +209,26 @@ export class MllpSource implements Source {
     });
     await server.start();
     this.server = server;
+    if (tls) {
+      this.stopWatchingTls = watchServerTls(
+        tls,
+        (options) => {
+          server.reloadTls(options);
+          this.context.logger.info({ channelId: this.context.channelId }, 'TLS certificate reloaded');
+        },
+        (err) =>
+          this.context.logger.warn(
+            { channelId: this.context.channelId, error: err.message },
+            'TLS files changed but cannot be used; the current certificate stays',
+          ),
+      );
+    }
   }
 
+  private stopWatchingTls?: () => void;
+
   async stop(timeoutMs?: number): Promise<void> {
+    this.stopWatchingTls?.();
     await this.server?.stop(timeoutMs);
     for (const report of this.reports.values()) report.stop();
   }

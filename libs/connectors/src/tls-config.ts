@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { serverTlsOptions } from '@sinew/mllp';
@@ -94,4 +95,53 @@ export function loadClientTls(tls: ClientTlsConfig): ConnectionOptions {
 export function httpsAgent(tls: ClientTlsConfig | undefined): https.Agent | undefined {
   if (tls === undefined) return undefined;
   return new https.Agent({ keepAlive: true, maxSockets: 64, ...loadClientTls(tls) });
+}
+
+/** A PEM setting given as a file path (not PEM text). */
+function isPath(value: string | undefined): value is string {
+  return value !== undefined && !value.trimStart().startsWith('-----BEGIN');
+}
+
+/**
+ * Watches a listener's TLS files (those given as paths) and calls `reload` with the options
+ * read again once they change and settle (a renewal writes the key and the certificate one
+ * after the other, or swaps a symlink); `problem` when the new files cannot be used (the
+ * listener keeps its current certificate). Returns a function that stops watching.
+ */
+export function watchServerTls(
+  tls: ServerTlsConfig,
+  reload: (options: TlsOptions) => void,
+  problem: (err: Error) => void,
+  settleMs = 200,
+): () => void {
+  const paths = [tls.key, tls.cert, tls.ca].filter(isPath);
+  if (paths.length === 0) return () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const apply = () => {
+    timer = undefined;
+    try {
+      reload(loadServerTls(tls));
+    } catch (err) {
+      problem(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+  const names = new Set(paths.map((p) => basename(p)));
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set(paths.map((p) => dirname(p)))) {
+    try {
+      const w = watch(dir, (_event, name) => {
+        if (name !== null && !names.has(String(name))) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(apply, settleMs);
+      });
+      w.on('error', () => undefined);
+      watchers.push(w);
+    } catch {
+      // A folder that cannot be watched: the certificate is read at start only.
+    }
+  }
+  return () => {
+    if (timer) clearTimeout(timer);
+    for (const w of watchers) w.close();
+  };
 }

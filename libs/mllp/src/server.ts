@@ -1,6 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import {
+  createServer as createTlsServer,
+  type Server as TlsServer,
+  type TLSSocket,
+  type TlsOptions,
+} from 'node:tls';
 import { AddressList, normalizeAddress } from './address-list';
 import { MllpError, MllpErrorCode } from './errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './framing';
@@ -235,6 +240,15 @@ export class MllpServer extends EventEmitter<MllpServerEvents> {
    * flight finish and sends their replies, then closes every connection. Connections still
    * open after `timeoutMs` (default `stopTimeoutMs`) are destroyed.
    */
+  /**
+   * Replaces the listener's certificate, key and CA (a renewal): new connections get them,
+   * open ones keep theirs. Only for a TLS listener that has started.
+   */
+  reloadTls(options: TlsOptions): void {
+    if (!this.options.tls || !this.server) throw new Error('the MLLP server does not listen with TLS');
+    (this.server as TlsServer).setSecureContext(options);
+  }
+
   stop(timeoutMs = this.options.stopTimeoutMs): Promise<void> {
     const server = this.server;
     if (!server) return Promise.resolve();
