@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../../../test/support/engine-process';
+import { withTestSchema } from '../../../../test/support/postgres';
 import { waitFor } from '../../../../test/support/wait';
 import { loadConfig } from '../config';
 import { startEngine, type RunningEngine } from '../run';
@@ -36,8 +37,34 @@ function oru(controlId: string): Hl7Message {
   );
 }
 
-describe('the admin API (/api/v1) on a running engine', () => {
+/** The ledger the engine runs on: SQLite (embedded) or PostgreSQL in a schema of its own. */
+interface Ledger {
+  name: string;
+  setUp(
+    dataDir: string,
+  ): Promise<{ env: Record<string, string>; open(): Promise<Store>; drop(): Promise<void> }>;
+}
+const LEDGERS: Ledger[] = [
+  {
+    name: 'SQLite',
+    setUp: async (dataDir) => ({ env: {}, open: () => openStore({ dataDir }), drop: async () => undefined }),
+  },
+  {
+    name: 'PostgreSQL',
+    setUp: async () => {
+      const schema = await withTestSchema();
+      return {
+        env: { DATABASE_URL: schema.url, DATABASE_SCHEMA: schema.schema },
+        open: () => openStore({ databaseUrl: schema.url, schema: schema.schema }),
+        drop: () => schema.drop(),
+      };
+    },
+  },
+];
+
+describe.each(LEDGERS)('the admin API (/api/v1) on a running engine, ledger on $name', (ledger) => {
   let dir: string;
+  let dropLedger: () => Promise<void> = async () => undefined;
   let running: RunningEngine;
   let base: string;
   let store: Store;
@@ -59,6 +86,8 @@ describe('the admin API (/api/v1) on a running engine', () => {
     return k;
   }
 
+  /** Admin API calls this suite made through `call`, answered (each must be in the audit log). */
+  let calls = 0;
   const call = (method: string, path: string, token?: string, body?: unknown) =>
     fetch(`${base}${path}`, {
       method,
@@ -67,6 +96,9 @@ describe('the admin API (/api/v1) on a running engine', () => {
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    }).then((res) => {
+      if (path.startsWith('/api/')) calls++;
+      return res;
     });
 
   beforeAll(async () => {
@@ -99,17 +131,20 @@ destinations:
     directory: ${join(dir, 'out-other')}
 `,
     );
+    const backend = await ledger.setUp(join(dir, 'data'));
+    dropLedger = backend.drop;
     const config = loadConfig({
       SINEW_CHANNELS_DIR: join(dir, 'channels'),
       SINEW_DATA_DIR: join(dir, 'data'),
       SINEW_HTTP_PORT: '0',
       SINEW_PIPELINE_THREADS: '0',
       SINEW_API_RATE_LIMIT: '100000',
+      ...backend.env,
     });
     const logger = createLogger('info', { write: (line: string) => logs.push(line) });
     running = await startEngine(config, logger);
     base = `http://127.0.0.1:${running.httpPort}`;
-    store = await openStore({ dataDir: join(dir, 'data') });
+    store = await backend.open();
     access = new AccessService(store);
     const client = new MllpClient({ host: '127.0.0.1', port: mllp });
     expect((await client.send(oru('API-1'))).code).toBe('AA');
@@ -130,6 +165,7 @@ destinations:
   afterAll(async () => {
     await running?.stop();
     await store?.close();
+    await dropLedger();
     rmSync(dir, { recursive: true, force: true });
     // Nothing of the patient in any log line.
     const all = logs.join('');
@@ -437,6 +473,13 @@ destinations:
     const verify = await json(await call('GET', '/api/v1/audit/verify', auditor));
     expect(verify).toMatchObject({ ok: true });
     expect(verify.rows).toBeGreaterThan(200);
+    // Every call answered so far is in the log (appended as its answer was sent).
+    const answered = calls;
+    await waitFor('every answered call audited', async () => {
+      const { items } = await new AuditLog(store).search({ limit: 1000 });
+      const head = items[0]?.seq ?? 0;
+      return head >= answered ? true : undefined;
+    });
     expect((await new AuditLog(store).verify()).ok).toBe(true);
   });
 
