@@ -523,27 +523,51 @@ export class SqlAccessStore implements AccessStore {
   async setKeyState(id: string, state: ApiKeyState, at: Date): Promise<ApiKeyRecord | undefined> {
     this.open();
     if (!KEY_STATES.has(state)) throw invalid(`a key is active, paused or revoked, not ${String(state)}`);
-    const db = this.db;
-    const row = await db.transaction(async (tx) => {
-      await tx.run(
-        "UPDATE api_key SET state = ?, revoked_at = CASE WHEN ? = 'revoked' THEN ? ELSE revoked_at END " +
-          "WHERE id = ? AND state <> 'revoked'",
-        [state, state, db.time(at), id],
-      );
-      return tx.get<KeySqlRow>(`SELECT ${KEY_COLUMNS} FROM api_key WHERE id = ?`, [id]);
-    });
+    const row = await this.setState<KeySqlRow>('api_key', KEY_COLUMNS, id, state, at);
     return row && toKey(row);
   }
 
-  async touchKey(id: string, at: Date, from: string | undefined): Promise<void> {
-    this.open();
+  /**
+   * A key's or a client's new state (`active`, `paused`, `revoked`; revoked is for good and
+   * stamps `revoked_at`), then the row as it now stands.
+   */
+  private setState<R>(
+    table: 'api_key' | 'oauth_client',
+    columns: string,
+    id: string,
+    state: string,
+    at: Date,
+  ): Promise<R | undefined> {
+    const db = this.db;
+    return db.transaction(async (tx) => {
+      await tx.run(
+        `UPDATE ${table} SET state = ?, revoked_at = CASE WHEN ? = 'revoked' THEN ? ELSE revoked_at END ` +
+          "WHERE id = ? AND state <> 'revoked'",
+        [state, state, db.time(at), id],
+      );
+      return tx.get<R>(`SELECT ${columns} FROM ${table} WHERE id = ?`, [id]);
+    });
+  }
+
+  /** When and from where a key or a client was last used. */
+  private async touch(
+    table: 'api_key' | 'oauth_client',
+    id: string,
+    at: Date,
+    from: string | undefined,
+  ): Promise<void> {
     await this.db.transaction((tx) =>
-      tx.run('UPDATE api_key SET last_used_at = ?, last_used_from = ? WHERE id = ?', [
+      tx.run(`UPDATE ${table} SET last_used_at = ?, last_used_from = ? WHERE id = ?`, [
         this.db.time(at),
         from ?? null,
         id,
       ]),
     );
+  }
+
+  async touchKey(id: string, at: Date, from: string | undefined): Promise<void> {
+    this.open();
+    await this.touch('api_key', id, at, from);
   }
 
   async insertClient(client: NewOAuthClientRecord): Promise<OAuthClientRecord> {
@@ -594,27 +618,13 @@ export class SqlAccessStore implements AccessStore {
   ): Promise<OAuthClientRecord | undefined> {
     this.open();
     if (!KEY_STATES.has(state)) throw invalid(`a client is active, paused or revoked, not ${String(state)}`);
-    const db = this.db;
-    const row = await db.transaction(async (tx) => {
-      await tx.run(
-        "UPDATE oauth_client SET state = ?, revoked_at = CASE WHEN ? = 'revoked' THEN ? ELSE revoked_at END " +
-          "WHERE id = ? AND state <> 'revoked'",
-        [state, state, db.time(at), id],
-      );
-      return tx.get<ClientSqlRow>(`SELECT ${CLIENT_COLUMNS} FROM oauth_client WHERE id = ?`, [id]);
-    });
+    const row = await this.setState<ClientSqlRow>('oauth_client', CLIENT_COLUMNS, id, state, at);
     return row && toClient(row);
   }
 
   async touchClient(id: string, at: Date, from: string | undefined): Promise<void> {
     this.open();
-    await this.db.transaction((tx) =>
-      tx.run('UPDATE oauth_client SET last_used_at = ?, last_used_from = ? WHERE id = ?', [
-        this.db.time(at),
-        from ?? null,
-        id,
-      ]),
-    );
+    await this.touch('oauth_client', id, at, from);
   }
 
   async signingKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord> {

@@ -83,6 +83,53 @@ function date(value: string | undefined, name: string): Date | undefined {
   return d;
 }
 
+/** The filters `search` and `export` share: checked once (a usage error exits 2). */
+type Filters = Pick<
+  SearchOptions,
+  'channel' | 'status' | 'since' | 'until' | 'type' | 'controlId' | 'sender' | 'key'
+>;
+
+function checkFilters(o: Filters): void {
+  if (o.status !== undefined && !STATUSES.includes(o.status) && o.status !== 'dead_lettered')
+    usage(`--status is one of ${STATUSES.join(', ')}`);
+  if (o.key !== undefined && !/^[A-Za-z][A-Za-z0-9_]*:.+$/.test(o.key))
+    usage('--key is name:value, e.g. mrn:12345');
+}
+
+/** The filters as the admin API's query parameters. */
+function filterQuery(o: Filters): URLSearchParams {
+  const q = new URLSearchParams();
+  const put = (k: string, v: string | undefined) => v !== undefined && q.set(k, v);
+  put('channel', o.channel);
+  put('status', o.status);
+  put('since', o.since);
+  put('until', o.until);
+  put('type', o.type);
+  put('control_id', o.controlId);
+  put('sender', o.sender);
+  put('key', o.key);
+  return q;
+}
+
+/** The filters as a search of the local ledger. */
+function ledgerSearch(o: Filters): MessageSearch {
+  const search: MessageSearch = {};
+  if (o.channel) search.channelId = o.channel;
+  if (o.status) search.status = (o.status === 'dead_lettered' ? 'failed' : o.status) as MessageStatus;
+  const since = date(o.since, '--since');
+  const until = date(o.until, '--until');
+  if (since) search.since = since;
+  if (until) search.until = until;
+  if (o.type) search.messageType = o.type;
+  if (o.controlId) search.controlId = o.controlId;
+  if (o.sender) search.sender = o.sender;
+  if (o.key) {
+    const at = o.key.indexOf(':');
+    search.key = { name: o.key.slice(0, at), value: o.key.slice(at + 1) };
+  }
+  return search;
+}
+
 export function registerMessages(program: Command): void {
   const messages = program.command('messages').description('search messages and show one with every stage');
   messages
@@ -105,10 +152,7 @@ export function registerMessages(program: Command): void {
     .addOption(new Option('--json', 'one JSON object per line'))
     .addHelpText('after', EXAMPLES)
     .action(async (o: SearchOptions) => {
-      if (o.status !== undefined && !STATUSES.includes(o.status) && o.status !== 'dead_lettered')
-        usage(`--status is one of ${STATUSES.join(', ')}`);
-      if (o.key !== undefined && !/^[A-Za-z][A-Za-z0-9_]*:.+$/.test(o.key))
-        usage('--key is name:value, e.g. mrn:12345');
+      checkFilters(o);
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500)
         usage('--limit is a whole number from 1 to 500');
@@ -116,17 +160,8 @@ export function registerMessages(program: Command): void {
         let items: Summary[];
         let next: string | null = null;
         if (o.server) {
-          const q = new URLSearchParams();
-          const put = (k: string, v: string | undefined) => v !== undefined && q.set(k, v);
-          put('channel', o.channel);
-          put('status', o.status);
-          put('since', o.since);
-          put('until', o.until);
-          put('type', o.type);
-          put('control_id', o.controlId);
-          put('sender', o.sender);
-          put('key', o.key);
-          put('cursor', o.cursor);
+          const q = filterQuery(o);
+          if (o.cursor !== undefined) q.set('cursor', o.cursor);
           q.set('limit', String(limit));
           const page = await callApi<{ items: Summary[]; next_cursor: string | null }>(
             'messages',
@@ -138,20 +173,7 @@ export function registerMessages(program: Command): void {
           next = page.next_cursor;
         } else {
           if (o.cursor) usage('--cursor goes with --server');
-          const search: MessageSearch = { limit };
-          if (o.channel) search.channelId = o.channel;
-          if (o.status) search.status = (o.status === 'dead_lettered' ? 'failed' : o.status) as MessageStatus;
-          const since = date(o.since, '--since');
-          const until = date(o.until, '--until');
-          if (since) search.since = since;
-          if (until) search.until = until;
-          if (o.type) search.messageType = o.type;
-          if (o.controlId) search.controlId = o.controlId;
-          if (o.sender) search.sender = o.sender;
-          if (o.key) {
-            const at = o.key.indexOf(':');
-            search.key = { name: o.key.slice(0, at), value: o.key.slice(at + 1) };
-          }
+          const search: MessageSearch = { ...ledgerSearch(o), limit };
           const { store } = await openCliLedger('messages', o.data);
           try {
             items = (await store.searchMessages(search)).map(summary);
@@ -256,44 +278,19 @@ needs phi:read), and the export is in the audit log. Without it, the local ledge
 Exit status: 0, 1 when the server refused, 2 for a usage error.`,
     )
     .action(async (o: Omit<SearchOptions, 'cursor' | 'json'> & { content?: boolean }) => {
-      if (o.status !== undefined && !STATUSES.includes(o.status) && o.status !== 'dead_lettered')
-        usage(`--status is one of ${STATUSES.join(', ')}`);
-      if (o.key !== undefined && !/^[A-Za-z][A-Za-z0-9_]*:.+$/.test(o.key))
-        usage('--key is name:value, e.g. mrn:12345');
+      checkFilters(o);
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EXPORT_LIMIT)
         usage(`--limit is a whole number from 1 to ${MAX_EXPORT_LIMIT}`);
       await withApiErrors('messages', async () => {
         if (o.server) {
-          const q = new URLSearchParams();
-          const put = (k: string, v: string | undefined) => v !== undefined && q.set(k, v);
-          put('channel', o.channel);
-          put('status', o.status);
-          put('since', o.since);
-          put('until', o.until);
-          put('type', o.type);
-          put('control_id', o.controlId);
-          put('sender', o.sender);
-          put('key', o.key);
+          const q = filterQuery(o);
           if (o.content) q.set('content', 'true');
           q.set('limit', String(limit));
           await streamApi('messages', o.server, `/api/v1/messages/export?${q.toString()}`, process.stdout);
           return;
         }
-        const search: MessageSearch = {};
-        if (o.channel) search.channelId = o.channel;
-        if (o.status) search.status = (o.status === 'dead_lettered' ? 'failed' : o.status) as MessageStatus;
-        const since = date(o.since, '--since');
-        const until = date(o.until, '--until');
-        if (since) search.since = since;
-        if (until) search.until = until;
-        if (o.type) search.messageType = o.type;
-        if (o.controlId) search.controlId = o.controlId;
-        if (o.sender) search.sender = o.sender;
-        if (o.key) {
-          const at = o.key.indexOf(':');
-          search.key = { name: o.key.slice(0, at), value: o.key.slice(at + 1) };
-        }
+        const search = ledgerSearch(o);
         const { store } = await openCliLedger('messages', o.data);
         try {
           await writeAll(
