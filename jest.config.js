@@ -18,6 +18,18 @@ const transform = {
  * CommonJS for jest, which cannot load ES modules from CommonJS on Node 20 (Node itself can).
  */
 const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider'];
+// The console's components (React, automatic JSX runtime), tested in node with react-dom/server.
+transform['^.+\\.tsx$'] = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript', tsx: true },
+      transform: { react: { runtime: 'automatic' } },
+      target: 'es2022',
+    },
+    module: { type: 'commonjs' },
+  },
+];
 transform['^.+\\.m?js$'] = [
   '@swc/jest',
   { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
@@ -51,7 +63,12 @@ const common = {
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts', '<rootDir>/apps/console/**/*.spec.tsx'],
+      moduleNameMapper: { ...moduleNameMapper, '\\.css$': '<rootDir>/apps/console/test/style-stub.js' },
+    },
     {
       ...common,
       displayName: 'integration',

@@ -1,7 +1,8 @@
 // Bundles the `sinew` command into dist/sinew.js and the demo's stand-in EHR and PMS into
 // dist/standins.js, and the engine's pipeline thread into dist/pipeline-worker.js (path aliases
-// resolved, dependencies left external).
+// resolved, dependencies left external); builds the web console into dist/console (Vite).
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -27,4 +28,6 @@ await Promise.all([
     entryPoints: ['libs/engine/src/pipeline-worker.ts'],
     outfile: 'dist/pipeline-worker.js',
   }),
+  // The console the engine's `api` role serves at /.
+  viteBuild({ configFile: new URL('../apps/console/vite.config.mjs', import.meta.url).pathname }),
 ]);

@@ -27,6 +27,7 @@ import { Gauge } from 'prom-client';
 import type { EngineConfig } from './config';
 import { OperationsModule, PinoNestLogger } from './http.module';
 import { auditRequests } from './api/api.module';
+import { consoleMiddleware, findConsoleDir } from './console';
 import type { ApiDeps, FolderDeploy } from './api/deps';
 import { OidcSignIn } from './api/oidc';
 import { ProblemFilter } from './api/problem';
@@ -279,6 +280,10 @@ export async function startEngine(
     ),
   );
   if (api) app.use(auditRequests(api, logger));
+  // The web console, with the admin API it talks to.
+  const consoleDir = api ? findConsoleDir() : undefined;
+  if (consoleDir) app.use(consoleMiddleware(consoleDir));
+  else if (api) logger.warn('the web console is not built (npm run build): / serves nothing');
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
   const auditRetention = startAuditRetention(config, store, logger);
@@ -303,6 +308,9 @@ export async function startEngine(
       store: store.kind,
       queue: queue.kind,
       http: `${https ? 'https' : 'http'}://${config.SINEW_HTTP_HOST}:${address.port}`,
+      ...(consoleDir
+        ? { console: `${https ? 'https' : 'http'}://${config.SINEW_HTTP_HOST}:${address.port}/` }
+        : {}),
     },
     'sinew started',
   );
