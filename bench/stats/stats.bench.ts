@@ -4,19 +4,19 @@
  *
  * Fills a ledger with `--messages` messages of one channel spread over the last 7 days (each
  * with its ACK latency, a delivery and a sent attempt; every 50th errored instead; a tenth as
- * many again on a second channel), through the store's own methods, then times
+ * many again on a second channel), through the store's own methods (bench/support/ledger-fill.ts), then times
  * `channelStats` over the 7 days, as `GET /api/v1/channels/{id}/stats` runs it: hourly counts,
  * the queue, and ACK and end-to-end latency percentiles. Prints the median and the slowest of
  * `--runs`, and the query plan of the hourly count (which must use message_channel_received_idx
  * on SQLite). PostgreSQL: DATABASE_URL, else the local server, in a schema of its own, dropped
  * at the end.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type NewMessage, type Store } from '@sinew/store';
+import { openStore, type Store } from '@sinew/store';
 import { withTestSchema } from '../../test/support/postgres';
+import { fillLedger } from '../support/ledger-fill';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,7 +25,6 @@ function arg(name: string, fallback: string): string {
 const MESSAGES = Number(arg('messages', '200000'));
 const RUNS = Number(arg('runs', '10'));
 const BACKEND = arg('backend', 'both');
-const BATCH = 1_000;
 const WEEK = 7 * 24 * 3600_000;
 const NOW = Date.now();
 const START = NOW - WEEK;
@@ -33,54 +32,14 @@ const START = NOW - WEEK;
 /** `--messages` on the measured channel, and a tenth as many on another. */
 const TOTAL = Math.round((MESSAGES * 11) / 10);
 
-async function fill(store: Store): Promise<number> {
-  const started = Date.now();
-  const step = WEEK / TOTAL;
-  for (let i = 0; i < TOTAL; i += BATCH) {
-    const batch: NewMessage[] = [];
-    for (let j = i; j < Math.min(TOTAL, i + BATCH); j++) {
-      batch.push({
-        id: randomUUID(),
-        channelId: j % 11 === 10 ? 'adt' : 'lab-results',
-        receivedAt: new Date(START + Math.floor(j * step)),
-        source: 'mllp',
-        sender: 'LAB|NORTH',
-        messageType: 'ORU^R01',
-        controlId: `LAB${j}`,
-        contentType: 'hl7v2',
-        raw: Buffer.from(`MSH|^~\\&|LAB|NORTH|EHR|CLINIC|20260101||ORU^R01|LAB${j}|P|2.5.1\r`),
-        keys: {},
-        ackLatencyUs: 500 + ((j * 7919) % 20_000),
-      });
-    }
-    const inserted = await store.insertMessages(batch);
-    // The pipeline and the delivery of each, many at once (as the engine's workers do).
-    await Promise.all(
-      inserted.map(async (m, k) => {
-        const received = batch[k]!.receivedAt.getTime();
-        if ((i + k) % 50 === 1) {
-          await store.completePipeline(m.id, { status: 'errored', issues: [], deliveries: [] });
-          return;
-        }
-        await store.completePipeline(m.id, {
-          status: 'processed',
-          issues: [],
-          deliveries: [{ destination: 'ehr', payload: Buffer.from('x'), payloadType: 'hl7v2' }],
-        });
-        const done = received + 20 + ((i + k) % 400);
-        await store.recordAttempt(
-          `${m.id}.ehr`,
-          { number: 1, startedAt: new Date(done - 10), finishedAt: new Date(done), outcome: 'sent' },
-          { status: 'sent' },
-        );
-      }),
-    );
-    if ((i / BATCH) % 20 === 0 && i > 0)
-      process.stderr.write(
-        `  ${i.toLocaleString('en')} messages, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
-      );
-  }
-  return Date.now() - started;
+function fill(store: Store): Promise<number> {
+  return fillLedger(store, {
+    count: TOTAL,
+    patients: 50_000,
+    start: START,
+    end: NOW,
+    channels: ['lab-results', 'adt'],
+  });
 }
 
 async function plan(store: Store): Promise<string> {
