@@ -91,6 +91,7 @@ describe('the dashboard: GET /api/v1/overview and the live GET /api/v1/events', 
   /** What the EHR peer answers. */
   let peerStatus = 200;
   const streams: EventStream[] = [];
+  const logs: string[] = [];
   const base = () => `http://127.0.0.1:${running.httpPort}`;
 
   const keyFor = async (scopes: Scope[], channels?: string[]) =>
@@ -187,7 +188,7 @@ destinations:
       SINEW_API_RATE_LIMIT: '100000',
       SINEW_EVENTS_INTERVAL_MS: '200',
     });
-    running = await startEngine(config, createLogger('warn', { write: () => undefined }));
+    running = await startEngine(config, createLogger('warn', { write: (line: string) => logs.push(line) }));
     store = await openStore({ dataDir: join(dir, 'data') });
     access = new AccessService(store);
   });
@@ -198,6 +199,15 @@ destinations:
     await store?.close();
     await new Promise((resolve) => peer?.close(resolve));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says at start, with no user yet, how to create the first administrator', () => {
+    const line = logs.find((l) => l.includes('no user yet'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line as string)).toMatchObject({
+      level: 'warn',
+      create: `printf '%s' "$PASSWORD" | sinew users create --username admin --role admin --password-stdin --data ${join(dir, 'data')}`,
+    });
   });
 
   it('counts the last 24 hours, the queue and each destination; a destination down makes its channel failing', async () => {
