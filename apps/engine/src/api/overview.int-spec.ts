@@ -547,6 +547,27 @@ destinations:
     expect((await get('/api/v1/users', await keyFor(['channels:read']))).status).toBe(403);
   });
 
+  it('ends a stream whose user is disabled or whose key is revoked', async () => {
+    const u = await access.createUser({
+      username: 'leaver',
+      role: 'viewer',
+      password: 'a long enough password',
+    });
+    const { cookie } = await signIn('leaver', 'a long enough password');
+    const asUser = (await open({ cookie })) as EventStream;
+    const key = await access.createKey({ name: 'wallboard', scopes: ['channels:read'] });
+    const asKey = (await open({ authorization: `Bearer ${key.secret}` })) as EventStream;
+    for (const s of [asUser, asKey]) expect((await s.next()) !== 'closed').toBe(true);
+    await access.disableUser(u.id);
+    await access.revokeKey(key.id);
+    for (const s of [asUser, asKey]) {
+      let end: Awaited<ReturnType<EventStream['next']>>;
+      do end = await s.next(10_000);
+      while (end !== 'closed');
+    }
+    expect(((await open({ cookie })) as Response).status).toBe(401);
+  });
+
   it('ends every open stream when the engine stops, and the stop does not wait for them', async () => {
     const stream = (await open({
       authorization: `Bearer ${await keyFor(['channels:read'])}`,
