@@ -462,7 +462,7 @@ function History({
                   {items.map((d) => (
                     <tr key={d.version}>
                       <th scope="row" className="num">
-                        {d.version}
+                        {d.version}{' '}
                         {d.version === current ? <span className="badge ok current">current</span> : null}
                       </th>
                       <td>
