@@ -10,8 +10,7 @@ import { ChannelCard, formatMs, LatencyTable, StateBadge, statsSeries, type Chan
 // react-router ships ES modules only, which this jest setup does not load: links are rendered
 // as the plain anchors they become in the browser.
 jest.mock('react-router', () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createElement } = require('react') as typeof React;
+  const { createElement } = jest.requireActual<typeof React>('react');
   return {
     Link: ({ to, children }: { to: string; children?: unknown }) =>
       createElement('a', { href: to }, children as never),
