@@ -814,12 +814,12 @@ export default function Channel() {
                 )}
               </Confirm>
 
-              <Section title="Statistics">
-                <StatsSummary channel={c} />
-              </Section>
-
               <Section title="Configuration">
                 <ChannelConfiguration config={c.configuration} />
+              </Section>
+
+              <Section title="Statistics">
+                <StatsSummary channel={c} />
               </Section>
 
               <Section title="Lint">
