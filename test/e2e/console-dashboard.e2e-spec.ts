@@ -57,7 +57,12 @@ describeWithBrowser('the console: dashboard and channels', () => {
       '/dead-letters?channel=lab-results',
     );
     // The charts of the first channel, with the numbers for screen readers.
-    await page.getByRole('img', { name: /lab-results: messages per hour, last 24 hours/ }).waitFor();
+    // The charts follow: 3 received in the last 24 hours, without a reload.
+    await page
+      .getByRole('img', {
+        name: /lab-results: messages per hour, last 24 hours.*Received: 3 messages in all/,
+      })
+      .waitFor({ timeout: 20_000 });
     await page.locator('.chart-plot canvas').first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'dashboard', stack.dir);

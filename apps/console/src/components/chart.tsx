@@ -33,7 +33,13 @@ export interface ChartProps {
   unit?: string;
   /** Show the table at first (tests; a page may open it). */
   tableOpen?: boolean;
+  /** Whole numbers only on the value axis (counts). */
+  integer?: boolean;
 }
+
+const INTEGER_STEPS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1000, 10_000, 100_000].map((p) => m * p))
+  .sort((a, b) => a - b);
 
 const DASH: Record<LineStyle, number[] | undefined> = { solid: undefined, dashed: [8, 4], dotted: [2, 3] };
 
@@ -94,6 +100,7 @@ export function Chart({
   bucket = 'hour',
   unit = 'messages',
   tableOpen = false,
+  integer = true,
 }: ChartProps) {
   const plotRef = useRef<HTMLDivElement>(null);
   const [open, setOpen] = useState(tableOpen);
@@ -123,7 +130,8 @@ export function Chart({
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-        axes: [axis, { ...axis, size: 44 }],
+        // Counts: ticks on whole numbers only.
+        axes: [axis, { ...axis, size: 44, ...(integer ? { incrs: INTEGER_STEPS } : {}) }],
         series: [
           {},
           ...series.map((s) => ({
@@ -152,7 +160,7 @@ export function Chart({
       observer?.disconnect();
       plot?.destroy();
     };
-  }, [times, series, kind, height]);
+  }, [times, series, kind, height, integer]);
 
   const rows = open ? tableRows(times, series) : [];
   return (

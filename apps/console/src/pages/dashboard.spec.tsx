@@ -75,16 +75,16 @@ describe('the dashboard', () => {
       ['Errored', 0],
       ['Sent', 20],
       ['Dead-lettered', 4],
-      ['Queued', 3],
     ])
-      expect(html).toContain(`<dt>${label}</dt><dd>${n}</dd>`);
+      expect(html).toContain(`<dt>${label}</dt><dd${n === 0 ? '' : ' class="nonzero"'}>${n}</dd>`);
+    expect(html).toContain('<dt>Queued</dt><dd>3</dd>');
   });
 
   it('shows each destination up, down (with why) or unknown, its queue and the oldest delivery’s age', () => {
     const html = page(<ChannelCard channel={lab} now={now} />);
     expect(html).toContain('<span class="badge bad">Down</span>');
     expect(html).toContain('HTTP 500');
-    expect(html).toContain('>15 min ago</time>');
+    expect(html).toContain('title="2026-12-07 08:45:00 UTC">15 min ago</time>');
     expect(html).toContain('<span class="badge unknown">Unknown</span>');
     // Nobody signed in (no messages:read): only the channel link.
     expect(html).not.toContain('/dead-letters?channel=');

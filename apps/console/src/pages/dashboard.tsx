@@ -1,4 +1,4 @@
-import { useId, useMemo } from 'react';
+import { useEffect, useId, useMemo, useRef } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { useQuery } from '@tanstack/react-query';
 import { useTitle } from '../app';
@@ -85,6 +85,14 @@ export function formatMs(ms: number | undefined): string {
   return `${(ms / 60_000).toFixed(1)} min`;
 }
 
+/** `2026-12-07 08:45:00 UTC`, as <Time> shows on hover. */
+function utcText(iso: string): string {
+  return new Date(iso)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+}
+
 function DestinationStatus({ d }: { d: OverviewDestination }) {
   if (d.up === true) return <span className="badge ok">Up</span>;
   if (d.up === false)
@@ -126,7 +134,7 @@ export function ChannelCard({ channel, now }: { channel: OverviewChannel; now?: 
         {COUNTERS.map(({ key, label }) => (
           <div key={key} className={`counter counter-${key}`}>
             <dt>{label}</dt>
-            <dd>{c.last_24h[key]}</dd>
+            <dd className={c.last_24h[key] > 0 ? 'nonzero' : undefined}>{c.last_24h[key]}</dd>
           </div>
         ))}
         <div className="counter counter-queued">
@@ -162,7 +170,7 @@ export function ChannelCard({ channel, now }: { channel: OverviewChannel; now?: 
                 <td className="num">{d.queued}</td>
                 <td>
                   {d.oldest_queued_at ? (
-                    <time dateTime={d.oldest_queued_at} title={new Date(d.oldest_queued_at).toISOString()}>
+                    <time dateTime={d.oldest_queued_at} title={utcText(d.oldest_queued_at)}>
                       {ago(new Date(d.oldest_queued_at), now)}
                     </time>
                   ) : (
@@ -278,8 +286,42 @@ export function LatencyTable({ stats, caption }: { stats: ChannelStats; caption:
   );
 }
 
-function StatsWindow({ channelId, hours, title }: { channelId: string; hours: number; title: string }) {
+/**
+ * Refetches `query` when `change` changes (the channel's counters moved), at most once per
+ * `gapMs`: a busy channel does not turn every overview event into statistics requests.
+ */
+function useRefetchOnChange(
+  query: { refetch: () => unknown; dataUpdatedAt: number },
+  change: string | undefined,
+  gapMs: number,
+) {
+  const last = useRef(change);
+  const latest = useRef(query);
+  useEffect(() => {
+    latest.current = query;
+  });
+  useEffect(() => {
+    if (change === last.current) return;
+    last.current = change;
+    const wait = Math.max(0, latest.current.dataUpdatedAt + gapMs - Date.now());
+    const timer = setTimeout(() => void latest.current.refetch(), wait);
+    return () => clearTimeout(timer);
+  }, [change, gapMs]);
+}
+
+function StatsWindow({
+  channelId,
+  hours,
+  title,
+  change,
+}: {
+  channelId: string;
+  hours: number;
+  title: string;
+  change: string | undefined;
+}) {
   const query = useChannelStats(channelId, hours, hours <= 24 ? 60_000 : 300_000);
+  useRefetchOnChange(query, change, hours <= 24 ? 5_000 : 60_000);
   const chart = useMemo(() => (query.data ? statsSeries(query.data) : undefined), [query.data]);
   return (
     <div className="stats-window">
@@ -303,13 +345,18 @@ function StatsWindow({ channelId, hours, title }: { channelId: string; hours: nu
 }
 
 /** Per-hour charts over 24 h and 7 days, and latency percentiles, for one channel. */
-export function ChannelStatsPanel({ channelId }: { channelId: string }) {
+export function ChannelStatsPanel({ channelId, change }: { channelId: string; change?: string | undefined }) {
   return (
     <div className="stats-panel">
-      <StatsWindow channelId={channelId} hours={24} title="Last 24 hours" />
-      <StatsWindow channelId={channelId} hours={24 * 7} title="Last 7 days" />
+      <StatsWindow channelId={channelId} hours={24} title="Last 24 hours" change={change} />
+      <StatsWindow channelId={channelId} hours={24 * 7} title="Last 7 days" change={change} />
     </div>
   );
+}
+
+/** The counters of a channel as one string: it changes when any of them does. */
+export function countersKey(c: OverviewChannel | undefined): string | undefined {
+  return c ? `${Object.values(c.last_24h).join(',')}/${c.queued}` : undefined;
 }
 
 export default function Dashboard() {
@@ -359,7 +406,12 @@ export default function Dashboard() {
                   </select>
                 </div>
               </div>
-              {selected ? <ChannelStatsPanel channelId={selected} /> : null}
+              {selected ? (
+                <ChannelStatsPanel
+                  channelId={selected}
+                  change={countersKey(data.channels.find((c) => c.id === selected))}
+                />
+              ) : null}
             </>
           )
         }
