@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import {
   describeWithBrowser,
@@ -142,6 +144,77 @@ describeWithBrowser('the console: dashboard and channels', () => {
       250,
     );
     await waitFor('the delivery after resuming', () => stack.peer.received.length > before, 20_000, 100);
+
+    // A shadow run of a candidate that filters every lab message out: each stored one is "filtered".
+    const candidate = page.getByLabel('Candidate channel text');
+    await candidate.fill((await candidate.inputValue()).replace('equals: ORU', 'equals: ADT'));
+    await page.getByRole('button', { name: 'Run shadow' }).click();
+    const result = page.getByRole('region', { name: 'Shadow run result' });
+    await result.waitFor({ timeout: 20_000 });
+    const total = (label: string) =>
+      result
+        .locator('.totals > div')
+        .filter({ has: page.getByText(label, { exact: true }) })
+        .locator('dd');
+    const read = Number(await total('Messages read').textContent());
+    expect(read).toBeGreaterThan(0);
+    expect(await total('Filtered').textContent()).toBe(String(read));
+    const changed = result.locator('.shadow-changes > li');
+    expect(await changed.count()).toBe(Math.min(read, 200));
+    expect(await changed.first().locator('strong').first().textContent()).toBe('filtered');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('compares two deployed versions of a channel and rolls back to the first', async () => {
+    const { page, errors } = await openPage(browser);
+    await signIn(page, stack.base, stack.users.admin);
+    // Version 2: the ADT channel's file changed and the folder redeployed, as an engineer would.
+    const file = join(stack.dir, 'channels', 'pms-adt.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('retry: { attempts: 1 }', 'retry: { attempts: 3 }'),
+    );
+    const session = (await (await page.request.get(`${stack.base}/api/v1/session`)).json()) as {
+      csrf_token: string;
+    };
+    const deployed = await page.request.post(`${stack.base}/api/v1/channels/deploy`, {
+      headers: { 'X-CSRF-Token': session.csrf_token },
+    });
+    expect(deployed.status()).toBe(200);
+
+    await page.goto(`${stack.base}/channels/pms-adt`);
+    await page.getByText('3 attempts, then dead-lettered', { exact: false }).waitFor({ timeout: 20_000 });
+    const history = page.getByRole('region', { name: 'Deployment history' });
+    await history.getByRole('row', { name: /^2\s*current\s+deployed/ }).waitFor({ timeout: 20_000 });
+    // The diff from version 1 to 2, line by line.
+    const diff = page.getByRole('region', { name: 'Changes from version 1 to version 2' });
+    await diff.waitFor({ timeout: 20_000 });
+    await diff
+      .getByText('1 line added, 1 line removed', { exact: false })
+      .or(page.getByText('1 line added, 1 line removed'))
+      .first()
+      .waitFor();
+    expect(await diff.locator('tr.diff-del .diff-text').textContent()).toMatch(
+      /-\s*retry: \{ attempts: 1 \}$/,
+    );
+    expect(await diff.locator('tr.diff-add .diff-text').textContent()).toMatch(
+      /\+\s*retry: \{ attempts: 3 \}$/,
+    );
+    expect(await seriousAxeViolations(page)).toEqual([]);
+
+    await history.getByRole('button', { name: 'Roll back to version 1' }).click();
+    await page
+      .getByRole('dialog', { name: 'Roll back pms-adt to version 1?' })
+      .getByRole('button', { name: 'Roll back' })
+      .click();
+    await page
+      .getByText('Rolled back to the text of version 1; now deployed as version 3.')
+      .waitFor({ timeout: 20_000 });
+    await history.getByRole('row', { name: /^3\s*current\s+deployed/ }).waitFor({ timeout: 20_000 });
+    await page.getByText('1 attempt, then dead-lettered').waitFor({ timeout: 20_000 });
+    expect(readFileSync(file, 'utf8')).toContain('retry: { attempts: 1 }');
+    expect(await stack.sendAdt('DASH-ADT-AFTER', 'MRN-A9')).toBe('AA');
     expect(errors).toEqual([]);
     await page.context().close();
   });

@@ -105,8 +105,8 @@ describe('a channel’s configuration in words', () => {
     expect(html).toContain('<dt>mrn</dt><dd>PID-3.1</dd>');
     expect(html.indexOf('<strong>Filter</strong>')).toBeLessThan(html.indexOf('<strong>Validate</strong>'));
     expect(html.indexOf('<strong>Validate</strong>')).toBeLessThan(html.indexOf('<strong>Map</strong>'));
-    expect(html).toContain('<dt>Ordering</dt><dd>in order per PID-3.1</dd>');
-    expect(html).toContain('<dt>Retry</dt><dd>1 attempt, then dead-lettered</dd>');
+    expect(html).toContain('<dt>Ordering</dt><dd class="words">in order per PID-3.1</dd>');
+    expect(html).toContain('<dt>Retry</dt><dd class="words">1 attempt, then dead-lettered</dd>');
     expect(html).toContain('<dt>url</dt><dd>http://ehr.example/fhir</dd>');
     expect(html).toContain('<dt>headers</dt><dd>{&quot;Authorization&quot;:&quot;******&quot;}</dd>');
     expect(renderToStaticMarkup(<ChannelConfiguration config={null} />)).toContain('not available');

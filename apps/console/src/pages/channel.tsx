@@ -196,11 +196,11 @@ export function ChannelConfiguration({ config }: { config: unknown }) {
               <dl className="settings">
                 <div>
                   <dt>Ordering</dt>
-                  <dd>{orderingText(d.ordering)}</dd>
+                  <dd className="words">{orderingText(d.ordering)}</dd>
                 </div>
                 <div>
                   <dt>Retry</dt>
-                  <dd>{retryText(d.retry)}</dd>
+                  <dd className="words">{retryText(d.retry)}</dd>
                 </div>
                 {d.filter !== undefined ? (
                   <div>
@@ -508,20 +508,23 @@ function History({
             ) : (
               <p className="muted">Only one version has been deployed: there is nothing to compare yet.</p>
             )}
-            <Confirm
-              open={target !== undefined}
-              title={`Roll back ${channelId} to version ${target ?? ''}?`}
-              confirmLabel="Roll back"
-              danger
-              busy={rollback.isPending}
-              onCancel={() => setTarget(undefined)}
-              onConfirm={() => target !== undefined && rollback.mutate(target)}
-            >
-              <p>
-                The channel’s file gets the text of version {target} again and the channel folder is
-                redeployed. If the folder then does not compile, nothing changes.
-              </p>
-            </Confirm>
+            {/* Mounted only while asked: one dialog on the page at a time. */}
+            {target !== undefined ? (
+              <Confirm
+                open
+                title={`Roll back ${channelId} to version ${target ?? ''}?`}
+                confirmLabel="Roll back"
+                danger
+                busy={rollback.isPending}
+                onCancel={() => setTarget(undefined)}
+                onConfirm={() => target !== undefined && rollback.mutate(target)}
+              >
+                <p>
+                  The channel’s file gets the text of version {target} again and the channel folder is
+                  redeployed. If the folder then does not compile, nothing changes.
+                </p>
+              </Confirm>
+            ) : null}
           </>
         )
       }
@@ -795,24 +798,26 @@ export default function Channel() {
                 {c.version !== undefined ? `Version ${c.version}, ` : ''}file {c.file}
               </p>
               {operate.error ? <ErrorBox error={operate.error} /> : null}
-              <Confirm
-                open={asked !== undefined}
-                title={asked === 'pause' ? `Pause ${c.id}?` : `Resume ${c.id}?`}
-                confirmLabel={asked === 'pause' ? 'Pause' : 'Resume'}
-                danger={asked === 'pause'}
-                busy={operate.isPending}
-                onCancel={() => setAsked(undefined)}
-                onConfirm={() => asked && operate.mutate(asked)}
-              >
-                {asked === 'pause' ? (
-                  <p>
-                    New messages are refused (senders are told to send again later) and deliveries wait.
-                    Nothing is lost.
-                  </p>
-                ) : (
-                  <p>New messages are taken again and the waiting deliveries go at once.</p>
-                )}
-              </Confirm>
+              {asked !== undefined ? (
+                <Confirm
+                  open
+                  title={asked === 'pause' ? `Pause ${c.id}?` : `Resume ${c.id}?`}
+                  confirmLabel={asked === 'pause' ? 'Pause' : 'Resume'}
+                  danger={asked === 'pause'}
+                  busy={operate.isPending}
+                  onCancel={() => setAsked(undefined)}
+                  onConfirm={() => asked && operate.mutate(asked)}
+                >
+                  {asked === 'pause' ? (
+                    <p>
+                      New messages are refused (senders are told to send again later) and deliveries wait.
+                      Nothing is lost.
+                    </p>
+                  ) : (
+                    <p>New messages are taken again and the waiting deliveries go at once.</p>
+                  )}
+                </Confirm>
+              ) : null}
 
               <Section title="Configuration">
                 <ChannelConfiguration config={c.configuration} />
