@@ -218,6 +218,19 @@ describeWithBrowser('the console: dashboard and channels', () => {
     expect(errors).toEqual([]);
     await page.context().close();
   });
+
+  it('shows a viewer the channel but no pause, rollback or shadow run', async () => {
+    const { page, errors } = await openPage(browser);
+    await signIn(page, stack.base, stack.users.viewer);
+    await page.goto(`${stack.base}/channels/pms-adt`);
+    await page.getByRole('heading', { level: 2, name: 'Configuration' }).waitFor({ timeout: 20_000 });
+    await page.getByRole('region', { name: 'Deployment history' }).getByRole('row').nth(1).waitFor();
+    expect(await page.getByRole('button', { name: /^(Pause|Resume)$/ }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /Roll back/ }).count()).toBe(0);
+    expect(await page.getByRole('heading', { name: 'Shadow run' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
 });
 
 /** Waits (live updates take a moment) until `locator` shows `text`; says what it showed if it never does. */
