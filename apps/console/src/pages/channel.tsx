@@ -504,7 +504,7 @@ function History({
             </div>
             {rollback.error ? <ErrorBox error={rollback.error} /> : null}
             {items.length > 1 ? (
-              <VersionDiff channelId={channelId} deployments={items} />
+              <VersionDiff key={items[0]?.version} channelId={channelId} deployments={items} />
             ) : (
               <p className="muted">Only one version has been deployed: there is nothing to compare yet.</p>
             )}
