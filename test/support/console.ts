@@ -83,7 +83,7 @@ export function oruMessage(controlId: string, mrn: string, family = 'DOE'): Hl7M
     [
       `MSH|^~\\&|LAB|NORTH|EHR|CLINIC|20261201100000||ORU^R01|${controlId}|P|2.5.1`,
       `PID|1||${mrn}^^^NORTH^MR||${family}^JANE^Q||19700101|F|||1 MAIN ST^^SPRINGFIELD^IL^62701`,
-      'OBR|1|PLC-1|ORD-1^LAB|GLU^Glucose^LN|||20261201093000',
+      'OBR|1|PLC-1|ORD-1^LAB|GLU^Glucose^LN|||20261201093000' + '|'.repeat(18) + 'F',
       'OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L^mmol/L|3.9-6.1|N|||F|||20261201093000',
       'NTE|1||Fasting sample \\T\\ repeat in 3 months',
       '',

@@ -145,8 +145,9 @@ export default function Messages() {
       header: 'Received',
       width: '11.5rem',
       cell: (m) => (
-        <Link to={`/messages/${encodeURIComponent(m.id)}`} aria-label={`Message ${m.control_id ?? m.id}`}>
+        <Link to={`/messages/${encodeURIComponent(m.id)}`}>
           <Time value={m.received_at} />
+          <span className="visually-hidden"> message {m.control_id ?? m.id}</span>
         </Link>
       ),
     },
