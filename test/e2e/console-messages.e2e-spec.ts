@@ -41,6 +41,20 @@ async function until<T>(
 
 const same = (want: string[]) => (got: string[]) => JSON.stringify([...got].sort()) === JSON.stringify(want);
 
+/** Whether the page fits a tablet's width (820 px) without scrolling sideways. */
+async function fitsTablet(page: Page): Promise<boolean> {
+  const before = page.viewportSize() ?? { width: 1280, height: 800 };
+  await page.setViewportSize({ width: 820, height: 1180 });
+  const fits = await page.evaluate(() => {
+    const d = (
+      globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+    ).document.documentElement;
+    return d.scrollWidth <= d.clientWidth;
+  });
+  await page.setViewportSize(before);
+  return fits;
+}
+
 /** The control ids in the messages table, in order. */
 async function controlIds(page: Page): Promise<string[]> {
   const cells = page.locator('.vtable-body [role="row"] [role="cell"]:nth-child(4)');
@@ -96,6 +110,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     await page.getByText('3 messages').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'messages', stack.dir);
+    expect(await fitsTablet(page)).toBe(true);
 
     // A dashboard's link: the filters come from the URL.
     await page.goto(`${stack.base}/messages?channel=lab-results&q=MRN-A`);
@@ -139,6 +154,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     await page.getByRole('region', { name: 'Payload to ehr' }).getByText('"resourceType"').first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'message', stack.dir);
+    expect(await fitsTablet(page)).toBe(true);
 
     // The destination refuses: the next lab result is dead-lettered.
     stack.peer.status = 400;
@@ -164,6 +180,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     expect(cells[3]).toBe('1');
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'dead-letters', stack.dir);
+    expect(await fitsTablet(page)).toBe(true);
 
     // Fixed: replay the group, dry-run count first.
     stack.peer.status = 200;

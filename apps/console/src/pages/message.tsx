@@ -344,57 +344,59 @@ export default function Message() {
               </p>
             ) : null}
             {d.attempt_list.length > 0 ? (
-              <table className="attempts">
-                <caption className="muted">Attempts to {d.destination}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Finished</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Code</th>
-                    <th scope="col">Error</th>
-                    {full.data ? <th scope="col">Response</th> : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.attempt_list.map((a) => (
-                    <tr key={a.number}>
-                      <td className="num">{a.number}</td>
-                      <td>
-                        <Time value={a.started_at} />
-                      </td>
-                      <td>
-                        <Time value={a.finished_at} />
-                      </td>
-                      <td>
-                        <span
-                          className={
-                            a.outcome === 'sent'
-                              ? 'badge ok'
-                              : a.outcome === 'retry'
-                                ? 'badge warn'
-                                : 'badge bad'
-                          }
-                        >
-                          {a.outcome}
-                        </span>
-                      </td>
-                      <td className="mono">{a.code ?? '—'}</td>
-                      <td>{a.error ?? '—'}</td>
-                      {full.data ? (
-                        <td className="response">
-                          {a.response ? (
-                            <ContentView content={a.response} label={`Response to attempt ${a.number}`} />
-                          ) : (
-                            <span className="muted">none</span>
-                          )}
-                        </td>
-                      ) : null}
+              <div className="table-scroll">
+                <table className="attempts">
+                  <caption className="muted">Attempts to {d.destination}</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">#</th>
+                      <th scope="col">Started</th>
+                      <th scope="col">Finished</th>
+                      <th scope="col">Outcome</th>
+                      <th scope="col">Code</th>
+                      <th scope="col">Error</th>
+                      {full.data ? <th scope="col">Response</th> : null}
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {d.attempt_list.map((a) => (
+                      <tr key={a.number}>
+                        <td className="num">{a.number}</td>
+                        <td>
+                          <Time value={a.started_at} />
+                        </td>
+                        <td>
+                          <Time value={a.finished_at} />
+                        </td>
+                        <td>
+                          <span
+                            className={
+                              a.outcome === 'sent'
+                                ? 'badge ok'
+                                : a.outcome === 'retry'
+                                  ? 'badge warn'
+                                  : 'badge bad'
+                            }
+                          >
+                            {a.outcome}
+                          </span>
+                        </td>
+                        <td className="mono">{a.code ?? '—'}</td>
+                        <td>{a.error ?? '—'}</td>
+                        {full.data ? (
+                          <td className="response">
+                            {a.response ? (
+                              <ContentView content={a.response} label={`Response to attempt ${a.number}`} />
+                            ) : (
+                              <span className="muted">none</span>
+                            )}
+                          </td>
+                        ) : null}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             ) : null}
           </section>
         ))

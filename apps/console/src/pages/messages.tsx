@@ -143,7 +143,7 @@ export default function Messages() {
     {
       id: 'received',
       header: 'Received',
-      width: '11.5rem',
+      width: '10.5rem',
       cell: (m) => (
         <Link to={`/messages/${encodeURIComponent(m.id)}`}>
           <Time value={m.received_at} />
@@ -151,25 +151,25 @@ export default function Messages() {
         </Link>
       ),
     },
-    { id: 'channel', header: 'Channel', width: 'minmax(7rem, 1fr)', cell: (m) => m.channel },
-    { id: 'type', header: 'Type', width: '7rem', cell: (m) => m.type ?? <span className="muted">—</span> },
+    { id: 'channel', header: 'Channel', width: 'minmax(5rem, 1fr)', cell: (m) => m.channel },
+    { id: 'type', header: 'Type', width: '6.5rem', cell: (m) => m.type ?? <span className="muted">—</span> },
     {
       id: 'control',
       header: 'Control id',
-      width: 'minmax(7rem, 1fr)',
+      width: 'minmax(5rem, 1fr)',
       cell: (m) =>
         m.control_id ? <span className="mono">{m.control_id}</span> : <span className="muted">—</span>,
     },
     {
       id: 'status',
       header: 'Status',
-      width: '7.5rem',
+      width: '7rem',
       cell: (m) => <span className={statusTone(m.status)}>{m.status}</span>,
     },
     {
       id: 'ack',
       header: 'ACK',
-      width: '4rem',
+      width: '3.5rem',
       cell: (m) =>
         m.ack_code ? (
           <span className={ackTone(m.ack_code)}>{m.ack_code}</span>
@@ -182,7 +182,7 @@ export default function Messages() {
     columns.push({
       id: 'keys',
       header: 'Keys',
-      width: 'minmax(8rem, 1.5fr)',
+      width: 'minmax(6rem, 1.5fr)',
       cell: (m) => (
         <span className="mono">
           {Object.entries(m.keys ?? {})
