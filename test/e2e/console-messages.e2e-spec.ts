@@ -112,16 +112,35 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     await screenshot(page, 'messages', stack.dir);
     expect(await fitsTablet(page)).toBe(true);
 
+    // Keyset paging: one message a page, the next pages loaded as the end of the list comes into view.
+    await page.goto(`${stack.base}/messages?limit=1`);
+    await until(
+      'every message, a page at a time',
+      () => controlIds(page),
+      (ids) => ids.length === 4,
+    );
+    expect((await controlIds(page)).sort()).toEqual(['E2E-ADT-1', 'E2E-LAB-1', 'E2E-LAB-2', 'E2E-LAB-3']);
+    await page.getByText('End of results.').waitFor();
+
     // A dashboard's link: the filters come from the URL.
     await page.goto(`${stack.base}/messages?channel=lab-results&q=MRN-A`);
     await until('MRN-A’s lab results', () => controlIds(page), same(['E2E-LAB-1', 'E2E-LAB-2']));
     expect(await page.getByLabel('Channel').inputValue()).toBe('lab-results');
     expect(await page.getByLabel('Search messages').inputValue()).toBe('MRN-A');
 
+    // The message page asks for the metadata first, and for the content (an audited read) only when told to.
+    const reads: string[] = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (/^\/api\/v1\/messages\/[^/]+$/.test(u.pathname))
+        reads.push(u.searchParams.get('content') ?? 'default');
+    });
     await page.getByRole('link', { name: /message E2E-LAB-1/ }).click();
     await page.getByRole('heading', { level: 1, name: /Message E2E-LAB-1/ }).waitFor();
     const messageUrl = page.url();
     await page.getByRole('heading', { name: /To ehr/ }).waitFor();
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.filter((c) => c !== 'false')).toEqual([]);
     await page.getByRole('button', { name: 'Show content' }).click();
 
     const raw = page.getByRole('region', { name: 'Raw message' });
@@ -148,6 +167,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     // Escapes are decoded: the NTE's \T\ is an ampersand.
     await raw.getByText('Fasting sample & repeat in 3 months').waitFor();
 
+    expect(reads.filter((c) => c !== 'false')).toEqual(['true']);
     const transformed = page.getByRole('region', { name: 'Transformed' });
     await transformed.getByText('"resourceType"').first().waitFor();
     await page.getByRole('region', { name: 'ACK sent' }).getByText('MSA', { exact: true }).waitFor();

@@ -205,12 +205,16 @@ export default function DeadLetters() {
         open={pending !== undefined}
         title={pending ? `Replay dead letters to ${pending.group.destination}?` : 'Replay dead letters?'}
         confirmLabel="Replay"
-        busy={pending?.count === undefined || doReplay.isPending}
+        busy={(pending?.count === undefined && pending?.error === undefined) || doReplay.isPending}
         onCancel={() => {
           setPending(undefined);
           doReplay.reset();
         }}
-        onConfirm={() => pending && doReplay.mutate(pending.group)}
+        onConfirm={() => {
+          // Nothing is replayed without its count shown first.
+          if (pending?.count !== undefined) doReplay.mutate(pending.group);
+          else setPending(undefined);
+        }}
       >
         {pending?.error !== undefined ? (
           <p className="error" role="alert">

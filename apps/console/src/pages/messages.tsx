@@ -36,6 +36,12 @@ interface SearchPage {
 
 const PAGE_SIZE = 100;
 
+/** The page size a link asks for (`?limit=`, 1–500), else the default. */
+function pageSize(params: URLSearchParams): number {
+  const n = Number(params.get('limit'));
+  return Number.isInteger(n) && n >= 1 && n <= 500 ? n : PAGE_SIZE;
+}
+
 /** The badge class of a message status (the word is always shown too). */
 export function statusTone(status: string): string {
   if (status === 'delivered' || status === 'processed' || status === 'sent') return 'badge ok';
@@ -70,6 +76,7 @@ export default function Messages() {
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersFromParams(params), [params]);
+  const limit = pageSize(params);
   const [text, setText] = useState(() => searchText(filters));
   const [typeText, setTypeText] = useState(filters.type ?? '');
   const [problems, setProblems] = useState<string[]>([]);
@@ -94,10 +101,10 @@ export default function Messages() {
   });
 
   const results = useInfiniteQuery({
-    queryKey: ['messages', 'search', filters],
+    queryKey: ['messages', 'search', filters, limit],
     queryFn: ({ pageParam, signal }) =>
       api<SearchPage>('/api/v1/messages', {
-        query: { ...filters, limit: PAGE_SIZE, cursor: pageParam },
+        query: { ...filters, limit, cursor: pageParam },
         signal,
       }),
     initialPageParam: undefined as string | undefined,
