@@ -122,6 +122,15 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     expect((await controlIds(page)).sort()).toEqual(['E2E-ADT-1', 'E2E-LAB-1', 'E2E-LAB-2', 'E2E-LAB-3']);
     await page.getByText('End of results.').waitFor();
 
+    // A control id finds its message; so does a key written name:value.
+    await page.getByLabel('Search messages').fill('E2E-LAB-3');
+    await page.getByLabel('Search messages').press('Enter');
+    await until('the message with that control id', () => controlIds(page), same(['E2E-LAB-3']));
+    await page.getByLabel('Search messages').fill('mrn:MRN-B');
+    await page.getByLabel('Search messages').press('Enter');
+    await until('MRN-B’s message by key', () => controlIds(page), same(['E2E-LAB-3']));
+    expect(new URL(page.url()).searchParams.get('key')).toBe('mrn:MRN-B');
+
     // A dashboard's link: the filters come from the URL.
     await page.goto(`${stack.base}/messages?channel=lab-results&q=MRN-A`);
     await until('MRN-A’s lab results', () => controlIds(page), same(['E2E-LAB-1', 'E2E-LAB-2']));
@@ -138,6 +147,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     await page.getByRole('link', { name: /message E2E-LAB-1/ }).click();
     await page.getByRole('heading', { level: 1, name: /Message E2E-LAB-1/ }).waitFor();
     const messageUrl = page.url();
+    const messageId = new URL(messageUrl).pathname.split('/').pop() as string;
     await page.getByRole('heading', { name: /To ehr/ }).waitFor();
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.filter((c) => c !== 'false')).toEqual([]);
@@ -223,7 +233,11 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     // A viewer sees the message, but no content and no replay.
     const viewer = await openPage(browser);
     await signIn(viewer.page, stack.base, stack.users.viewer);
-    await viewer.page.goto(messageUrl);
+    // A message id typed into the search opens that message.
+    await viewer.page.getByRole('link', { name: 'Messages', exact: true }).click();
+    await viewer.page.getByLabel('Search messages').fill(messageId);
+    await viewer.page.getByLabel('Search messages').press('Enter');
+    await viewer.page.waitForURL((u) => u.pathname === `/messages/${messageId}`);
     await viewer.page.getByRole('heading', { level: 1, name: /Message E2E-LAB-1/ }).waitFor();
     await viewer.page.getByText('needs the phi:read permission').waitFor();
     expect(await viewer.page.getByRole('button', { name: 'Show content' }).count()).toBe(0);

@@ -3,22 +3,13 @@ import { Link, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
 import { Confirm } from '../components/confirm';
-import { Hl7View } from '../components/hl7-view';
-import { JsonView, parseJson } from '../components/json-view';
+import { ContentView, type Content } from '../components/content-view';
 import { ErrorBox, Loading } from '../components/states';
 import { Time } from '../components/time';
 import { api, errorMessage } from '../lib/api';
-import { looksLikeHl7 } from '../lib/hl7';
 import { useSession } from '../lib/session';
 import { ackTone, statusTone } from './messages';
 import './message.css';
-
-/** Bytes as the API answers them: text when they are UTF-8, else base64. */
-export interface Content {
-  encoding: 'utf8' | 'base64';
-  data: string;
-  bytes: number;
-}
 
 interface Attempt {
   number: number;
@@ -69,36 +60,6 @@ export interface MessageDetail {
   issues: Issue[];
   content?: { raw?: Content; ack?: Content; transformed?: Content };
   deliveries: Delivery[];
-}
-
-/** The text of stored bytes: UTF-8 as sent, else decoded as Latin-1 (and said so). */
-export function contentText(c: Content): { text: string; note?: string } {
-  if (c.encoding === 'utf8') return { text: c.data };
-  const bin = atob(c.data);
-  const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-  return { text: new TextDecoder('windows-1252').decode(bytes), note: 'Not UTF-8: shown as Latin-1.' };
-}
-
-/** Stored bytes shown for what they are: HL7 v2 in the field view, JSON folded, else text. */
-function ContentView({ content, label }: { content: Content; label: string }) {
-  const { text, note } = contentText(content);
-  let body: ReactNode;
-  if (looksLikeHl7(text)) body = <Hl7View text={text} label={label} />;
-  else if (parseJson(text) !== undefined) body = <JsonView text={text} label={label} />;
-  else
-    body = (
-      <pre className="content-text" tabIndex={0} aria-label={label}>
-        {text}
-      </pre>
-    );
-  return (
-    <>
-      <p className="muted content-meta">
-        {content.bytes} bytes{note ? ` · ${note}` : ''}
-      </p>
-      {body}
-    </>
-  );
 }
 
 function Stage({ title, children }: { title: string; children: ReactNode }) {
