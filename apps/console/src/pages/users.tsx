@@ -196,17 +196,17 @@ function UserTable({
                     <button
                       type="button"
                       onClick={() => onAct({ kind: 'role', user: u })}
-                      aria-label={`Change the role of ${u.username}`}
+                      aria-label={`Change role of ${u.username}`}
                     >
-                      Role…
+                      Change role
                     </button>
                     {u.sso ? null : (
                       <button
                         type="button"
                         onClick={() => onAct({ kind: 'password', user: u })}
-                        aria-label={`Reset the password of ${u.username}`}
+                        aria-label={`Reset password of ${u.username}`}
                       >
-                        Reset password…
+                        Reset password
                       </button>
                     )}
                     {u.state === 'active' ? (
