@@ -269,7 +269,7 @@ describeWithBrowser('the console: users, API keys, OAuth clients and the audit l
     const revoked = rows.first();
     expect(await revoked.locator('td').nth(1).textContent()).toContain(stack.users.admin.username);
     expect(await revoked.locator('td').nth(3).textContent()).toBe(keyId);
-    expect(await revoked.locator('td').nth(4).textContent()).toBe('201 done');
+    expect(await revoked.locator('td').nth(4).textContent()).toBe('201 ok');
 
     await filters.getByLabel('Action').fill('POST /api/v1/keys');
     await filters.getByRole('button', { name: 'Apply filters' }).click();
@@ -281,7 +281,7 @@ describeWithBrowser('the console: users, API keys, OAuth clients and the audit l
       ),
     ).toBe(1);
     expect(await rows.first().locator('td').nth(3).textContent()).toBe(keyId);
-    expect(await rows.first().locator('td').nth(4).textContent()).toBe('201 done');
+    expect(await rows.first().locator('td').nth(4).textContent()).toBe('201 ok');
     // The filter survives a reload (it is in the URL).
     await admin.reload();
     expect(

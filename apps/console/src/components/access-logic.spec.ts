@@ -116,7 +116,7 @@ describe('access logic', () => {
     expect(outcomeTone('201')).toBe('ok');
     expect(outcomeTone('401')).toBe('warn');
     expect(outcomeTone('500')).toBe('bad');
-    expect(outcomeLabel('200')).toBe('200 done');
+    expect(outcomeLabel('200')).toBe('200 ok');
     expect(outcomeLabel('401')).toBe('401 not signed in');
     expect(outcomeLabel('403')).toBe('403 refused');
     expect(outcomeLabel('503')).toBe('503 failed');

@@ -186,7 +186,7 @@ export function outcomeTone(outcome: string): Tone {
 export function outcomeLabel(outcome: string): string {
   const n = Number(outcome);
   if (!Number.isInteger(n)) return outcome;
-  if (n < 400) return `${outcome} done`;
+  if (n < 400) return `${outcome} ok`;
   if (n === 401) return `${outcome} not signed in`;
   if (n === 403) return `${outcome} refused`;
   if (n === 404) return `${outcome} not found`;
