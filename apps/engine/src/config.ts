@@ -84,6 +84,13 @@ export const engineConfigSchema = z.object({
     .max(1_000_000)
     .default(600)
     .describe('admin API: requests per minute per client and operation'),
+  SINEW_EVENTS_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(2_000)
+    .describe('admin API: how often the live overview (GET /api/v1/events) is checked for changes'),
   SINEW_OAUTH_TOKEN_TTL_S: z.coerce
     .number()
     .int()

@@ -29,7 +29,9 @@ import { OperationsModule, PinoNestLogger } from './http.module';
 import { auditRequests } from './api/api.module';
 import { consoleMiddleware, findConsoleDir } from './console';
 import type { ApiDeps, FolderDeploy } from './api/deps';
+import { OverviewEvents } from './api/events';
 import { OidcSignIn } from './api/oidc';
+import { computeOverview } from './api/overview';
 import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
@@ -95,6 +97,10 @@ function apiDeps(
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
+    events: new OverviewEvents(() => computeOverview(engine, store), {
+      intervalMs: config.SINEW_EVENTS_INTERVAL_MS,
+      logger,
+    }),
     ...(config.SINEW_OAUTH_ISSUER ? { oauthIssuer: config.SINEW_OAUTH_ISSUER } : {}),
     ...(config.SINEW_OIDC_ISSUER ? { oidc: oidcSignIn(config) } : {}),
     channelsDir: resolve(config.SINEW_CHANNELS_DIR),
@@ -295,6 +301,7 @@ export async function startEngine(
   try {
     await engine.start();
   } catch (err) {
+    await api?.events.close();
     await engine.stop(0).catch(() => undefined);
     await app.close();
     await api?.limiter.close();
@@ -394,6 +401,8 @@ export async function startEngine(
         watcher?.close();
         stopWatchingCertificates?.();
         if (auditRetention) clearInterval(auditRetention);
+        // Live streams end first: their timer reads the ledger the engine is about to close.
+        await api?.events.close();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
         await api?.limiter.close();

@@ -396,8 +396,24 @@ export class AccessService {
     return user && user.state === 'active' ? userPrincipal(user) : undefined;
   }
 
-  /** A disabled user cannot log in (the next login answers `invalid`); their sessions end. */
+  /**
+   * Refuses (`conflict`) a change that would leave no active administrator: nobody could then
+   * manage users or keys through the API or the console.
+   */
+  private async keepAnAdministrator(id: string, change: string): Promise<void> {
+    const users = await this.store.access.listUsers();
+    const user = users.find((u) => u.id === id);
+    if (!user || user.role !== 'admin' || user.state !== 'active') return;
+    if (users.some((u) => u.id !== id && u.role === 'admin' && u.state === 'active')) return;
+    throw conflict(`${user.username} is the last active administrator: ${change} would leave none`);
+  }
+
+  /**
+   * A disabled user cannot log in (the next login answers `invalid`); their sessions end.
+   * The last active administrator cannot be disabled (`conflict`).
+   */
   async disableUser(id: string): Promise<void> {
+    await this.keepAnAdministrator(id, 'disabling them');
     if (!(await this.store.access.updateUser(id, { state: 'disabled' }, this.now()))) {
       throw notFound(`user ${id} does not exist`);
     }
@@ -406,6 +422,24 @@ export class AccessService {
 
   async enableUser(id: string): Promise<void> {
     if (!(await this.store.access.updateUser(id, { state: 'active' }, this.now()))) {
+      throw notFound(`user ${id} does not exist`);
+    }
+  }
+
+  /**
+   * Gives a user another role; their sessions hold its scopes from their next request. A user
+   * who signs in through the OpenID provider takes their role from its claim (`conflict`), and
+   * the last active administrator keeps theirs (`conflict`).
+   */
+  async setRole(id: string, role: Role): Promise<void> {
+    if (!isRole(role))
+      throw invalidInput(`the role is admin, engineer, operator or viewer, not ${String(role)}`);
+    const user = await this.store.access.getUser(id);
+    if (!user) throw notFound(`user ${id} does not exist`);
+    if (isSsoHash(user.passwordHash))
+      throw conflict(`${user.username} signs in through the OpenID provider, whose role claim sets the role`);
+    if (role !== 'admin') await this.keepAnAdministrator(id, 'another role');
+    if (!(await this.store.access.updateUser(id, { role }, this.now()))) {
       throw notFound(`user ${id} does not exist`);
     }
   }

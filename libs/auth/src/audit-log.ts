@@ -286,13 +286,16 @@ export function auditHash(
 /**
  * The filter as recorded: keys sorted; values kept for the parameters in the safe list, the
  * name of a business key (`mrn:12345` → `mrn`), `*` for any other value; everything as
- * given when `recordValues` (a deployment's explicit choice).
+ * given when `recordValues` (a deployment's explicit choice), except the free-text search
+ * `q`, which is always `*`.
  */
 export function auditFilter(filter: Record<string, string>, recordValues: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(filter).sort()) {
     const value = String(filter[name]);
-    if (recordValues || SAFE_FILTER_VALUES.has(name)) out[name] = value;
+    // The one search field takes MRNs and names: never recorded, whatever the deployment chose.
+    if (name === 'q') out[name] = '*';
+    else if (recordValues || SAFE_FILTER_VALUES.has(name)) out[name] = value;
     else if (name === 'key') out[name] = keyNames(value);
     else out[name] = '*';
   }

@@ -13,6 +13,7 @@ import {
   pipelineJobId,
   pipelineQueue,
   type DeliveryJob,
+  type DestinationHealth,
 } from './delivery';
 import { Handoff } from './handoff';
 import { dispositionIssue } from './disposition';
@@ -716,16 +717,29 @@ export class Engine {
       checks.deliveries = ledger
         ? `outcomes not recorded since ${ledger.since.toISOString()} (${ledger.code}); ${ledger.held} held, sends wait`
         : 'ok';
-      for (const d of this.deployed.values()) {
-        for (const [name, w] of d.workers) {
-          const h = w.health;
-          checks[`destination:${d.channel.id}/${name}`] = h.up
+      for (const [channelId, destinations] of this.destinationHealth() ?? []) {
+        for (const [name, h] of destinations) {
+          checks[`destination:${channelId}/${name}`] = h.up
             ? 'up'
             : `down since ${h.since?.toISOString()} (${h.code}, ${h.failedAttempts} failed attempts)`;
         }
       }
     }
     return { ready: checks.store === 'ok' && checks.queue === 'ok' && this.isStarted, checks };
+  }
+
+  /**
+   * Each deployed destination's health as this process's workers see it, by channel id then
+   * destination name; undefined when this process does not run the workers role (it sends
+   * nothing, so it cannot know).
+   */
+  destinationHealth(): Map<string, Map<string, DestinationHealth>> | undefined {
+    if (!this.roles.has('workers')) return undefined;
+    const out = new Map<string, Map<string, DestinationHealth>>();
+    for (const d of this.deployed.values()) {
+      out.set(d.channel.id, new Map([...d.workers].map(([name, w]) => [name, w.health] as const)));
+    }
+    return out;
   }
 
   /** Refreshes the queue gauges (called before /metrics answers). */

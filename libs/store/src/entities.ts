@@ -214,7 +214,10 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
       channelId: text({ name: 'channel_id' }),
       value: text(),
     },
-    indices: [{ name: 'message_key_lookup_idx', columns: ['name', 'value'] }],
+    indices: [
+      { name: 'message_key_lookup_idx', columns: ['name', 'value'] },
+      { name: 'message_key_value_idx', columns: ['value'] },
+    ],
     withoutRowid: kind === 'sqlite',
   });
 

@@ -373,6 +373,88 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
     });
   });
 
+  describe('searchMessages by one free text', () => {
+    it('matches a message id, a control id or any business key value exactly, with the other filters and paging', async () => {
+      const ch = channel();
+      const other = channel();
+      const mrn = `MRN-${randomUUID().slice(0, 6)}`;
+      const a = message(ch, { keys: { mrn }, receivedAt: t('2025-07-01T08:00:00Z') });
+      const b = message(ch, { keys: { visit: mrn }, receivedAt: t('2025-07-01T09:00:00Z') });
+      const c = message(other, { keys: { mrn }, receivedAt: t('2025-07-01T10:00:00Z') });
+      // Its control id is the MRN as text: found once, not twice.
+      const d = message(ch, { keys: { mrn }, controlId: mrn, receivedAt: t('2025-07-01T11:00:00Z') });
+      const e = message(ch, { keys: { mrn: `${mrn}0` }, receivedAt: t('2025-07-01T12:00:00Z') });
+      await store.insertMessages([a, b, c, d, e]);
+      const ids = async (s: Parameters<Store['searchMessages']>[0]) =>
+        (await store.searchMessages(s)).map((m) => m.id);
+      expect(await ids({ text: mrn })).toEqual([d.id, c.id, b.id, a.id]);
+      expect(await ids({ text: mrn, channelId: ch })).toEqual([d.id, b.id, a.id]);
+      expect(await ids({ text: mrn, channelId: ch, since: t('2025-07-01T09:00:00Z') })).toEqual([d.id, b.id]);
+      expect(await ids({ text: mrn.toLowerCase() })).toEqual([]);
+      expect(await ids({ text: mrn.slice(0, -1) })).toEqual([]);
+      expect(await ids({ text: a.controlId! })).toEqual([a.id]);
+      expect(await ids({ text: e.id })).toEqual([e.id]);
+      expect(await ids({ text: e.id, channelId: other })).toEqual([]);
+      const first = await store.searchMessages({ text: mrn, limit: 2 });
+      expect(first.map((m) => m.id)).toEqual([d.id, c.id]);
+      const last = first[1]!;
+      expect(
+        await ids({ text: mrn, limit: 2, after: { receivedAt: last.receivedAt, seq: last.seq } }),
+      ).toEqual([b.id, a.id]);
+      await expect(store.searchMessages({ text: '' })).rejects.toMatchObject({ code: 'store.invalid' });
+    });
+  });
+
+  describe('channelOverview', () => {
+    it("counts a channel's messages and their deliveries since a time, and per destination its queue and dead letters", async () => {
+      const ch = channel();
+      const ms = [
+        message(ch, { receivedAt: t('2025-08-01T08:00:00Z') }),
+        message(ch, { receivedAt: t('2025-08-01T10:00:00Z') }),
+        message(ch, { receivedAt: t('2025-08-01T11:00:00Z') }),
+        message(ch, { receivedAt: t('2025-08-01T12:00:00Z') }),
+        message(ch, { receivedAt: t('2025-08-01T12:30:00Z') }),
+      ];
+      await store.insertMessages([...ms, message(channel(), { receivedAt: t('2025-08-01T12:00:00Z') })]);
+      // Before the window: its open delivery is in the queue all the same.
+      await store.completePipeline(ms[0]!.id, processed([{ name: 'ehr' }]));
+      await store.completePipeline(ms[1]!.id, processed([{ name: 'ehr' }, { name: 'archive' }]));
+      await store.recordAttempt(`${ms[1]!.id}.ehr`, attempt(1, 'sent'), { status: 'sent' });
+      await store.recordAttempt(`${ms[1]!.id}.archive`, attempt(1, 'failed'), { status: 'dead_lettered' });
+      await store.completePipeline(ms[2]!.id, processed([{ name: 'ehr' }, { name: 'archive' }]));
+      await store.recordAttempt(`${ms[2]!.id}.archive`, attempt(1, 'sent'), { status: 'sent' });
+      await store.completePipeline(ms[3]!.id, { status: 'errored', issues: [], deliveries: [] });
+      await store.completePipeline(ms[4]!.id, { status: 'errored', issues: [], deliveries: [] });
+      const since = t('2025-08-01T09:00:00Z');
+      const counts = await store.channelOverview(ch, since, t('2025-08-01T12:15:00Z'));
+      const oldest = (await store.getDelivery(`${ms[0]!.id}.ehr`))!.createdAt;
+      expect(counts).toEqual({
+        messages: { failed: 1, processed: 1, errored: 2 },
+        deliveries: { sent: 2, deadLettered: 1 },
+        recentErrored: 1,
+        destinations: [
+          { destination: 'archive', open: 0, deadLettered: 1, recentDeadLettered: 1 },
+          { destination: 'ehr', open: 2, oldestOpenAt: oldest, deadLettered: 0, recentDeadLettered: 0 },
+        ],
+      });
+      // Dead-lettered before `recentSince` (now, in an hour): still a dead letter, not a recent one.
+      const later = await store.channelOverview(ch, since, new Date(Date.now() + 3600_000));
+      expect(later.destinations[0]).toEqual({
+        destination: 'archive',
+        open: 0,
+        deadLettered: 1,
+        recentDeadLettered: 0,
+      });
+      expect(later.recentErrored).toBe(0);
+      expect(await store.channelOverview(channel(), since, since)).toEqual({
+        messages: {},
+        deliveries: { sent: 0, deadLettered: 0 },
+        recentErrored: 0,
+        destinations: [],
+      });
+    });
+  });
+
   describe('paused channels', () => {
     it('pauses and resumes a channel for every process on the ledger', async () => {
       const ch = channel();

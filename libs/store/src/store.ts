@@ -189,6 +189,11 @@ export interface MessageSearch {
   until?: Date;
   /** MSH-10 (an index lookup). */
   controlId?: string;
+  /**
+   * One free text matched exactly against the message id, the control id (MSH-10) and every
+   * business key's value, whatever its name (index lookups): the message matches when any does.
+   */
+  text?: string;
   /** `MSH-3|MSH-4` for HL7 v2, else the peer. */
   sender?: string;
   /**
@@ -324,6 +329,31 @@ export interface ChannelStats {
   endToEndMs: LatencyPercentiles;
 }
 
+/** One destination of a channel as the ledger sees it now. */
+export interface DestinationQueue {
+  destination: string;
+  /** Unfinished deliveries (pending, retrying, parked), whenever created. */
+  open: number;
+  /** When the oldest of them was created (absent when none is open). */
+  oldestOpenAt?: Date;
+  /** Dead-lettered deliveries (not replayed), whenever. */
+  deadLettered: number;
+  /** Of those, the ones dead-lettered at/after `recentSince`. */
+  recentDeadLettered: number;
+}
+
+/** A channel's counters for a dashboard, read in a few grouped queries. */
+export interface ChannelOverviewCounts {
+  /** Messages received at/after `since`, by status. */
+  messages: Partial<Record<MessageStatus, number>>;
+  /** Of the messages received at/after `since`: their deliveries sent and dead-lettered. */
+  deliveries: { sent: number; deadLettered: number };
+  /** Messages received at/after `recentSince` whose pipeline errored. */
+  recentErrored: number;
+  /** Each destination with an open delivery or a dead letter, by name. */
+  destinations: DestinationQueue[];
+}
+
 /** The longest window `channelStats` answers (31 days). */
 export const MAX_STATS_WINDOW_MS = 31 * 24 * 3600_000;
 
@@ -419,6 +449,14 @@ export interface Store {
     messages: Partial<Record<MessageStatus, number>>;
     openDeliveries: Partial<Record<DeliveryStatus, number>>;
   }>;
+  /**
+   * What a dashboard shows of a channel: its messages received at/after `since` by status,
+   * their deliveries sent and dead-lettered, the errored ones received at/after `recentSince`,
+   * and per destination the open deliveries (how many, the oldest's creation time) and the
+   * dead letters (how many, and how many dead-lettered at/after `recentSince`). Four grouped
+   * queries through the channel/receipt-time index and the partial delivery indexes.
+   */
+  channelOverview(channelId: string, since: Date, recentSince: Date): Promise<ChannelOverviewCounts>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
   requeueDelivery(id: string): Promise<DeliveryRecord>;
 

@@ -47,7 +47,9 @@ import type {
   PipelineResult,
   Store,
   ChannelHour,
+  ChannelOverviewCounts,
   ChannelStats,
+  DestinationQueue,
   LatencyPercentiles,
 } from './store';
 import { MAX_STATS_WINDOW_MS } from './store';
@@ -313,6 +315,16 @@ export class TypeOrmStore implements Store {
     if (search.sender !== undefined) {
       where.push('m.sender = ?');
       params.push(search.sender);
+    }
+    if (search.text !== undefined) {
+      if (typeof search.text !== 'string' || search.text === '')
+        throw invalid('text must be a non-empty string');
+      // Three index lookups (id, control id, key value), each a short list of ids.
+      where.push(
+        '(m.id IN (SELECT id FROM message WHERE id = ? UNION ALL SELECT id FROM message WHERE control_id = ? ' +
+          'UNION ALL SELECT message_id FROM message_key WHERE value = ?))',
+      );
+      params.push(search.text, search.text, search.text);
     }
     if (search.after !== undefined) {
       checkDate(search.after.receivedAt, 'after.receivedAt');
@@ -658,6 +670,64 @@ export class TypeOrmStore implements Store {
     return {
       messages: Object.fromEntries(messages.map((r) => [r.status, Number(r.n)])),
       openDeliveries: Object.fromEntries(deliveries.map((r) => [r.status, Number(r.n)])),
+    };
+  }
+
+  async channelOverview(channelId: string, since: Date, recentSince: Date): Promise<ChannelOverviewCounts> {
+    this.open();
+    checkDate(since, 'since');
+    checkDate(recentSince, 'recentSince');
+    const from = this.db.time(since);
+    const recent = this.db.time(recentSince);
+    const messages = await this.db.all<{
+      status: MessageStatus;
+      n: number | string;
+      r: number | string | null;
+    }>(
+      'SELECT status, count(*) AS n, sum(CASE WHEN received_at >= ? THEN 1 ELSE 0 END) AS r ' +
+        'FROM message WHERE channel_id = ? AND received_at >= ? GROUP BY status',
+      [recent, channelId, from],
+    );
+    const deliveries = await this.db.all<{ status: string; n: number | string }>(
+      'SELECT d.status, count(*) AS n FROM message m JOIN delivery d ON d.message_id = m.id ' +
+        "WHERE m.channel_id = ? AND m.received_at >= ? AND d.status IN ('sent', 'dead_lettered') GROUP BY d.status",
+      [channelId, from],
+    );
+    const open = await this.db.all<{ destination: string; n: number | string; oldest: TimeValue }>(
+      'SELECT destination, count(*) AS n, min(created_at) AS oldest FROM delivery ' +
+        `WHERE channel_id = ? AND ${OPEN_DELIVERY_PREDICATE} GROUP BY destination`,
+      [channelId],
+    );
+    const dead = await this.db.all<{ destination: string; n: number | string; r: number | string | null }>(
+      'SELECT destination, count(*) AS n, sum(CASE WHEN updated_at >= ? THEN 1 ELSE 0 END) AS r FROM delivery ' +
+        `WHERE channel_id = ? AND ${DEAD_LETTER_PREDICATE} GROUP BY destination`,
+      [recent, channelId],
+    );
+    const byName = new Map<string, DestinationQueue>();
+    const entry = (destination: string): DestinationQueue => {
+      let q = byName.get(destination);
+      if (!q) {
+        q = { destination, open: 0, deadLettered: 0, recentDeadLettered: 0 };
+        byName.set(destination, q);
+      }
+      return q;
+    };
+    for (const r of open) {
+      const q = entry(r.destination);
+      q.open = Number(r.n);
+      if (r.oldest !== null && r.oldest !== undefined) q.oldestOpenAt = readTime(r.oldest);
+    }
+    for (const r of dead) {
+      const q = entry(r.destination);
+      q.deadLettered = Number(r.n);
+      q.recentDeadLettered = Number(r.r ?? 0);
+    }
+    const delivered = (status: string) => Number(deliveries.find((r) => r.status === status)?.n ?? 0);
+    return {
+      messages: Object.fromEntries(messages.map((r) => [r.status, Number(r.n)])),
+      deliveries: { sent: delivered('sent'), deadLettered: delivered('dead_lettered') },
+      recentErrored: Number(messages.find((r) => r.status === 'errored')?.r ?? 0),
+      destinations: [...byName.values()].sort((a, b) => (a.destination < b.destination ? -1 : 1)),
     };
   }
 

@@ -12,6 +12,7 @@ const EXAMPLES = `
 Examples:
   $ sinew messages search --channel lab-results --key mrn:12345       # a patient's messages
   $ sinew messages search --control-id LAB000123                      # the lab's message
+  $ sinew messages search --query 12345                               # an MRN, a control id or an id
   $ sinew messages search --status failed --since 2026-12-01T00:00:00Z --json
   $ sinew messages show 0192f0c1-…                                    # every stage of one
   $ SINEW_TOKEN=snw_… sinew messages search --server http://sinew:8080 --key mrn:12345
@@ -32,6 +33,7 @@ interface SearchOptions {
   controlId?: string;
   sender?: string;
   key?: string;
+  query?: string;
   limit: string;
   cursor?: string;
   data?: string;
@@ -86,7 +88,7 @@ function date(value: string | undefined, name: string): Date | undefined {
 /** The filters `search` and `export` share: checked once (a usage error exits 2). */
 type Filters = Pick<
   SearchOptions,
-  'channel' | 'status' | 'since' | 'until' | 'type' | 'controlId' | 'sender' | 'key'
+  'channel' | 'status' | 'since' | 'until' | 'type' | 'controlId' | 'sender' | 'key' | 'query'
 >;
 
 function checkFilters(o: Filters): void {
@@ -94,6 +96,8 @@ function checkFilters(o: Filters): void {
     usage(`--status is one of ${STATUSES.join(', ')}`);
   if (o.key !== undefined && !/^[A-Za-z][A-Za-z0-9_]*:.+$/.test(o.key))
     usage('--key is name:value, e.g. mrn:12345');
+  if (o.query !== undefined && (o.query.trim() === '' || o.query.length > 400))
+    usage('--query is a message id, a control id or a business key value (1 to 400 characters)');
 }
 
 /** The filters as the admin API's query parameters. */
@@ -108,6 +112,7 @@ function filterQuery(o: Filters): URLSearchParams {
   put('control_id', o.controlId);
   put('sender', o.sender);
   put('key', o.key);
+  put('q', o.query?.trim());
   return q;
 }
 
@@ -127,6 +132,7 @@ function ledgerSearch(o: Filters): MessageSearch {
     const at = o.key.indexOf(':');
     search.key = { name: o.key.slice(0, at), value: o.key.slice(at + 1) };
   }
+  if (o.query !== undefined) search.text = o.query.trim();
   return search;
 }
 
@@ -134,7 +140,7 @@ export function registerMessages(program: Command): void {
   const messages = program.command('messages').description('search messages and show one with every stage');
   messages
     .command('search')
-    .description('messages by channel, status, time, type, control id, sender or business key')
+    .description('messages by channel, status, time, type, control id, sender, business key or one free text')
     .addOption(new Option('--channel <id>', 'channel id'))
     .addOption(new Option('--status <status>', `one of ${STATUSES.join(', ')}`))
     .addOption(new Option('--since <time>', 'received at or after (ISO 8601)'))
@@ -143,6 +149,9 @@ export function registerMessages(program: Command): void {
     .addOption(new Option('--control-id <id>', 'MSH-10'))
     .addOption(new Option('--sender <sender>', 'MSH-3|MSH-4'))
     .addOption(new Option('--key <name:value>', 'a business key the channel declares (mrn:12345)'))
+    .addOption(
+      new Option('--q, --query <text>', 'a message id, a control id, or any business key value (exact)'),
+    )
     .addOption(new Option('--limit <n>', 'at most this many').default('50'))
     .addOption(new Option('--cursor <cursor>', 'the next page of a --server search'))
     .addOption(new Option('--server <url>', 'ask a running engine\u2019s admin API (SINEW_TOKEN)'))
@@ -253,6 +262,9 @@ export function registerMessages(program: Command): void {
     .addOption(new Option('--control-id <id>', 'MSH-10'))
     .addOption(new Option('--sender <sender>', 'MSH-3|MSH-4'))
     .addOption(new Option('--key <name:value>', 'a business key the channel declares (mrn:12345)'))
+    .addOption(
+      new Option('--q, --query <text>', 'a message id, a control id, or any business key value (exact)'),
+    )
     .addOption(new Option('--content', 'with each message\u2019s raw, transformed and ACK bytes (PHI)'))
     .addOption(
       new Option('--limit <n>', `at most this many (at most ${MAX_EXPORT_LIMIT})`).default(

@@ -10,6 +10,7 @@ Examples:
   $ sinew users create --username olivia --role operator --channels lab-results,adt --password-stdin < pw.txt
   $ sinew users list
   $ sinew users disable olivia
+  $ sinew users set-role olivia --role viewer
 
 Roles: admin (everything), engineer (channels, deploy, replay, message content), operator
 (pause/resume, replay, dead letters), viewer (metadata and statistics). There is no default
@@ -87,7 +88,7 @@ async function withUser(
 export function registerUsers(program: Command): void {
   const users = program
     .command('users')
-    .description('people who use the API and the console: create, list, disable, set a password')
+    .description('people who use the API and the console: create, list, disable, set a password or a role')
     .addHelpText('after', EXAMPLES);
   const ledger = () =>
     new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR); DATABASE_URL for PostgreSQL');
@@ -194,6 +195,22 @@ export function registerUsers(program: Command): void {
       await withUser('users enable', options.data, user, async (access, store, id) => {
         if (await auditedChange('users enable', store, [id], () => access.enableUser(id))) {
           process.stdout.write(`enabled user ${user}\n`);
+        }
+      });
+    });
+
+  users
+    .command('set-role')
+    .description('give a user another role (their sessions hold it from their next request)')
+    .argument('<user>', 'username or id')
+    .addOption(new Option('--role <role>', 'the new role').choices([...ROLES]).makeOptionMandatory())
+    .addOption(ledger())
+    .action(async (user: string, options: { role: string; data?: string }) => {
+      if (!isRole(options.role)) process.exit(2);
+      const role = options.role;
+      await withUser('users set-role', options.data, user, async (access, store, id) => {
+        if (await auditedChange('users set-role', store, [id], () => access.setRole(id, role))) {
+          process.stdout.write(`${user} has the role ${role}\n`);
         }
       });
     });

@@ -1,10 +1,11 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
-import { ROLES, type KeyInfo, type UserInfo } from '@sinew/auth';
+import { ROLES, type KeyInfo, type Role, type UserInfo } from '@sinew/auth';
 import { z } from 'zod';
 import type { ApiContext } from './context';
 import { Ctx, Input } from './decorators';
 import { API_DEPS, type ApiDeps } from './deps';
 import { ApiGuard } from './guard';
+import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 import { idParam, scopeSchema } from './schemas';
 
@@ -51,6 +52,12 @@ const createUserBody = z.strictObject({
   password: z.string().min(1).max(1024).describe('At least 12 characters'),
   channels: channelList.optional(),
 });
+
+const passwordBody = z.strictObject({
+  password: z.string().min(1).max(1024).describe('At least 12 characters'),
+});
+
+const roleBody = z.strictObject({ role: z.enum(ROLES) });
 
 const idPath = z.strictObject({ id: idParam });
 const iso = (d: Date | undefined) => (d ? d.toISOString() : undefined);
@@ -222,5 +229,87 @@ export class AccessController {
     });
     c.objectIds.push(u.id);
     return u;
+  }
+
+  private async userAction(id: string, c: ApiContext, act: (id: string) => Promise<void>) {
+    c.objectIds.push(id);
+    await act(id);
+    const u = await this.deps.access.getUser(id);
+    if (!u)
+      throw new ApiProblem({ status: 404, code: 'access.not_found', detail: `user ${id} does not exist` });
+    return userOut(u);
+  }
+
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/users/{id}/disable',
+    operationId: 'disableUser',
+    summary: 'Disable a user: they cannot sign in, their sessions end',
+    description: 'The last active administrator cannot be disabled (409).',
+    tag: 'Access',
+    scope: 'admin',
+    params: idPath,
+    response: userInfo,
+    errors: [404, 409],
+  })
+  disableUser(@Input('params') p: { id: string }, @Ctx() c: ApiContext) {
+    return this.userAction(p.id, c, (id) => this.deps.access.disableUser(id));
+  }
+
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/users/{id}/enable',
+    operationId: 'enableUser',
+    summary: 'Let a disabled user sign in again',
+    tag: 'Access',
+    scope: 'admin',
+    params: idPath,
+    response: userInfo,
+    errors: [404],
+  })
+  enableUser(@Input('params') p: { id: string }, @Ctx() c: ApiContext) {
+    return this.userAction(p.id, c, (id) => this.deps.access.enableUser(id));
+  }
+
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/users/{id}/password',
+    operationId: 'setUserPassword',
+    summary: 'Set a user’s password (lifts a lockout; their sessions end)',
+    tag: 'Access',
+    scope: 'admin',
+    params: idPath,
+    body: passwordBody,
+    response: userInfo,
+    errors: [404],
+  })
+  setUserPassword(
+    @Input('params') p: { id: string },
+    @Input('body') b: z.output<typeof passwordBody>,
+    @Ctx() c: ApiContext,
+  ) {
+    return this.userAction(p.id, c, (id) => this.deps.access.setPassword(id, b.password));
+  }
+
+  @ApiRoute({
+    method: 'POST',
+    path: '/api/v1/users/{id}/role',
+    operationId: 'setUserRole',
+    summary: 'Give a user another role (their sessions hold it from their next request)',
+    description:
+      'A user who signs in through the OpenID provider takes their role from its claim, and the last active administrator keeps theirs (409).',
+    tag: 'Access',
+    scope: 'admin',
+    params: idPath,
+    body: roleBody,
+    response: userInfo,
+    errors: [404, 409],
+  })
+  setUserRole(
+    @Input('params') p: { id: string },
+    @Input('body') b: z.output<typeof roleBody>,
+    @Ctx() c: ApiContext,
+  ) {
+    return this.userAction(p.id, c, (id) => this.deps.access.setRole(id, b.role as Role));
   }
 }

@@ -101,27 +101,49 @@ describe.each(LEDGERS)('the admin API (/api/v1) on a running engine, ledger on $
       );
     return route ? `${route.method} ${route.path}` : `${method} (no such route)`;
   };
-  const call = (method: string, path: string, token?: string, body?: unknown) =>
-    fetch(`${base}${path}`, {
+  /** A live event stream's answer, as far as its first event: the caller then hangs up. */
+  const firstEvent = async (res: Response, hangUp: AbortController): Promise<Response> => {
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    hangUp.abort();
+    return new Response(text, { status: res.status, headers: res.headers });
+  };
+  const call = (method: string, path: string, token?: string, body?: unknown) => {
+    const hangUp = new AbortController();
+    return fetch(`${base}${path}`, {
       method,
       headers: {
         ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    }).then(async (res) => {
-      if (path.startsWith('/api/')) {
-        const text = await res.clone().text();
-        // Content: a stage's bytes, a payload or a peer's response, or a message's business keys.
-        const action = templateOf(method, path);
-        const content =
-          res.ok &&
-          (/"(raw|ack|transformed|payload|response)":\{"encoding"/.test(text) ||
-            (action.startsWith('GET /api/v1/messages') && /"keys":\{"/.test(text)));
-        answered.push({ action, status: res.status, content });
-      }
-      return res;
-    });
+      signal: hangUp.signal,
+    })
+      .then((res) =>
+        res.ok && res.headers.get('content-type')?.startsWith('text/event-stream')
+          ? firstEvent(res, hangUp)
+          : res,
+      )
+      .then(async (res) => {
+        if (path.startsWith('/api/')) {
+          const text = await res.clone().text();
+          // Content: a stage's bytes, a payload or a peer's response, or a message's business keys.
+          const action = templateOf(method, path);
+          const content =
+            res.ok &&
+            (/"(raw|ack|transformed|payload|response)":\{"encoding"/.test(text) ||
+              (action.startsWith('GET /api/v1/messages') && /"keys":\{"/.test(text)));
+          answered.push({ action, status: res.status, content });
+        }
+        return res;
+      });
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-api-'));
@@ -214,6 +236,10 @@ destinations:
       revokeClient: '/api/v1/clients/{client}/revoke',
       pauseClient: '/api/v1/clients/{client}/pause',
       resumeClient: '/api/v1/clients/{client}/resume',
+      disableUser: '/api/v1/users/{user}/disable',
+      enableUser: '/api/v1/users/{user}/enable',
+      setUserPassword: '/api/v1/users/{user}/password',
+      setUserRole: '/api/v1/users/{user}/role',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
@@ -228,6 +254,8 @@ destinations:
         role: 'viewer',
         password: 'a long enough password',
       },
+      setUserPassword: { password: 'another long enough password' },
+      setUserRole: { role: 'operator' },
     };
     if (r.path.includes('{') && !paths[r.operationId])
       throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);
@@ -293,6 +321,16 @@ destinations:
     const pausedClient = await clientToken(['admin']);
     await access.pauseClient(pausedClient.id);
     const readerClient = await clientToken(['channels:read']);
+    /** A fresh user for each call of a user operation (enable needs a disabled one). */
+    const victimUser = async (op: string) => {
+      const u = await access.createUser({
+        username: `victim${Math.random().toString(36).slice(2, 10)}`,
+        role: 'viewer',
+        password: 'a long enough password',
+      });
+      if (op === 'enableUser') await access.disableUser(u.id);
+      return u.id;
+    };
     const cells: string[] = [];
     for (const r of API_ROUTES.filter((x) => x.scope !== 'public')) {
       const s = sample(r);
@@ -301,7 +339,9 @@ destinations:
           ? s.path.replace('{key}', await victim(r.operationId))
           : s.path.includes('{client}')
             ? s.path.replace('{client}', await victimClient(r.operationId))
-            : s.path;
+            : s.path.includes('{user}')
+              ? s.path.replace('{user}', await victimUser(r.operationId))
+              : s.path;
         // A fresh sample body per call (a username can be taken once).
         const res = await call(r.method, path, token, sample(r).body);
         const text = await res.text();

@@ -1,4 +1,10 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+} from '@nestjs/common';
 import type { EngineLogger } from '@sinew/engine';
 import type { NextFunction, Request, Response } from 'express';
 import { AccessController } from './access.controller';
@@ -14,6 +20,7 @@ import { ApiGuard } from './guard';
 import { MessagesController } from './messages.controller';
 import { OAuthController } from './oauth.controller';
 import { OidcController } from './oidc.controller';
+import { OverviewController } from './overview.controller';
 import { SessionController } from './session.controller';
 import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
@@ -26,6 +33,7 @@ export const API_CONTROLLERS = [
   ChannelsController,
   ChannelOpsController,
   StatsController,
+  OverviewController,
   MessagesController,
   DeadLettersController,
   AccessController,
@@ -34,6 +42,16 @@ export const API_CONTROLLERS = [
   OidcController,
 ];
 
+/** Ends the open event streams before the HTTP server closes (it waits for open connections). */
+@Injectable()
+class EventStreamsShutdown implements BeforeApplicationShutdown {
+  constructor(@Inject(API_DEPS) private readonly deps: ApiDeps) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.deps.events.close();
+  }
+}
+
 /** The admin API (`/api/v1`, `/openapi.json`, `/docs`): the `api` role. */
 @Module({})
 export class ApiModule {
@@ -41,7 +59,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       controllers: [...API_CONTROLLERS, DocsController],
-      providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard],
+      providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard, EventStreamsShutdown],
     };
   }
 }
@@ -51,14 +69,20 @@ function errorText(err: unknown): string {
 }
 
 /**
- * Records every admin API request in the audit log once its answer is sent: who, which
+ * Records every admin API request in the audit log once its answer is sent (or, for a stream,
+ * once it ends): who, which
  * operation (the route template, never a concrete path), which objects, the filter's names,
  * from where, the status, and whether message content was returned.
  */
 export function auditRequests(deps: Pick<ApiDeps, 'audit'>, logger: EngineLogger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!isApiPath(req.path)) return next();
-    res.on('finish', () => {
+    let recorded = false;
+    const record = () => {
+      // Once per request: when the answer is sent, or when the connection closes after its
+      // headers went out (a stream the caller hung up on, an export cut short).
+      if (recorded || (!res.writableFinished && !res.headersSent)) return;
+      recorded = true;
       const c = apiContext(req);
       const p = c.principal;
       deps.audit
@@ -74,7 +98,9 @@ export function auditRequests(deps: Pick<ApiDeps, 'audit'>, logger: EngineLogger
           contentRead: c.contentRead ?? false,
         })
         .catch((err: unknown) => logger.error({ err: errorText(err) }, 'audit log append failed'));
-    });
+    };
+    res.on('finish', record);
+    res.on('close', record);
     next();
   };
 }

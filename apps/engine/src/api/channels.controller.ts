@@ -1,6 +1,6 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { mayUseChannel, type Principal } from '@sinew/auth';
-import { maskSecrets, type CompiledChannel } from '@sinew/channels';
+import { maskSecrets, type CompiledChannel, type CompiledDestination } from '@sinew/channels';
 import { z } from 'zod';
 import type { ApiContext } from './context';
 import { Ctx, Input } from './decorators';
@@ -58,6 +58,11 @@ function orderingOf(channel: CompiledChannel, destination: string): string {
     (x) => x.name === destination,
   );
   return typeof d?.ordering === 'string' ? d.ordering : 'key';
+}
+
+/** A destination's ordering as the API shows it: the key expression (`PID-3.1`), or its kind. */
+export function orderingText(channel: CompiledChannel, d: CompiledDestination): string {
+  return d.ordering.kind === 'key' ? orderingOf(channel, d.name) : d.ordering.kind;
 }
 
 /** Channels: what is deployed, with counters from the ledger, and their deployment history. */
@@ -213,7 +218,7 @@ export class ChannelsController {
       destinations: channel.destinations.map((d) => ({
         name: d.name,
         type: d.type,
-        ordering: d.ordering.kind === 'key' ? orderingOf(channel, d.name) : d.ordering.kind,
+        ordering: orderingText(channel, d),
       })),
       counts: { since: since.toISOString(), messages: n.messages, open_deliveries: n.openDeliveries },
     };

@@ -2,6 +2,7 @@ import type { AccessService, AuditLog } from '@sinew/auth';
 import type { ChannelRegistries, LintProblem } from '@sinew/channels';
 import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
 import type { Store } from '@sinew/store';
+import type { OverviewEvents } from './events';
 import type { OidcSignIn } from './oidc';
 import type { RateLimiter, RatePolicy } from './rate-limit';
 
@@ -15,6 +16,8 @@ export interface ApiDeps {
   /** Requests per client and route. */
   rate: RatePolicy;
   logger: EngineLogger;
+  /** The live overview's server-sent events (one timer for every subscriber). */
+  events: OverviewEvents;
   /** SINEW_OAUTH_ISSUER: the engine's public URL (client assertions' `aud` is its /oauth/token). */
   oauthIssuer?: string;
   /** People's single sign-on, when SINEW_OIDC_ISSUER is set. */

@@ -9,7 +9,16 @@ import { API_DEPS, type ApiDeps } from './deps';
 import { ApiGuard } from './guard';
 import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
-import { content, DELIVERY_STATUSES, idParam, instant, issue, MESSAGE_STATUSES, queryInt } from './schemas';
+import {
+  content,
+  DELIVERY_STATUSES,
+  idParam,
+  instant,
+  issue,
+  MESSAGE_STATUSES,
+  queryBool,
+  queryInt,
+} from './schemas';
 
 export const searchQuery = z.strictObject({
   channel: idParam.optional().describe('Channel id'),
@@ -33,6 +42,15 @@ export const searchQuery = z.strictObject({
     .regex(/^[A-Za-z][A-Za-z0-9_]*:.+$/, 'expected name:value, e.g. mrn:12345')
     .optional()
     .describe('A business key the channel declares, as `name:value` (`mrn:12345`)'),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(400)
+    .optional()
+    .describe(
+      'One free text matched exactly against the message id, the control id (MSH-10) and every business key’s value, whatever its name (an MRN, a visit number): a message matches when any does. The audit log records that it was used, never its value.',
+    ),
   limit: queryInt(1, 500).optional().describe('Page size (default 50, at most 500)'),
   cursor: z.string().max(200).optional().describe('`next_cursor` of the previous page'),
 });
@@ -186,12 +204,14 @@ export function searchOf(q: Omit<SearchQuery, 'limit' | 'cursor'>, principal: Pr
     const at = q.key.indexOf(':');
     search.key = { name: q.key.slice(0, at), value: q.key.slice(at + 1) };
   }
+  if (q.q !== undefined) search.text = q.q;
   return search;
 }
 
 /**
  * The filters of a query as the audit keeps them: their names and values, except a business
- * key's value (an MRN is PHI: only its name is kept). Paging parameters are left out.
+ * key's value (an MRN is PHI: only its name is kept) and the free text `q` (only that it was
+ * used: `*`). Paging parameters are left out.
  */
 export function filterOf(q: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(
@@ -199,14 +219,24 @@ export function filterOf(q: Record<string, unknown>): Record<string, string> {
       .filter(([k, v]) => v !== undefined && k !== 'cursor' && k !== 'limit')
       .map(([k, v]) => [
         k,
-        k === 'key'
-          ? String(v).slice(0, String(v).indexOf(':'))
-          : v instanceof Date
-            ? v.toISOString()
-            : String(v),
+        k === 'q'
+          ? '*'
+          : k === 'key'
+            ? String(v).slice(0, String(v).indexOf(':'))
+            : v instanceof Date
+              ? v.toISOString()
+              : String(v),
       ]),
   );
 }
+
+const getQuery = z.strictObject({
+  content: queryBool
+    .optional()
+    .describe(
+      '`false`: metadata, issues, deliveries, attempts and waiting reasons only — no stage bytes, payloads, responses or business keys, and the audit row is not a content read (default `true`)',
+    ),
+});
 
 /** Messages: search, every stage of one, replay and reprocess. */
 @Controller()
@@ -258,21 +288,24 @@ export class MessagesController {
     operationId: 'getMessage',
     summary: 'A message with every stage',
     description:
-      'Metadata, issues, deliveries and every attempt, and why a delivery waits. With the phi:read scope also the bytes of every stage: raw, the ACK sent, the transformed content, each destination’s payload and each peer’s response.',
+      'Metadata, issues, deliveries and every attempt, and why a delivery waits. With the phi:read scope also the business keys and the bytes of every stage: raw, the ACK sent, the transformed content, each destination’s payload and each peer’s response — unless `content=false` asks for the rest only.',
     tag: 'Messages',
     scope: 'messages:read',
     params: idPath,
+    query: getQuery,
     response: messageDetail,
     errors: [404],
   })
   async get(
     @Input('params') p: { id: string },
+    @Input('query') q: z.output<typeof getQuery>,
     @Ctx() c: ApiContext,
   ): Promise<z.output<typeof messageDetail>> {
     const principal = c.principal as Principal;
     const m = await this.visibleMessage(p.id, principal);
     c.objectIds.push(m.id);
-    const phi = hasScope(principal, 'phi:read');
+    if (q.content === false) c.filter = { content: 'false' };
+    const phi = q.content !== false && hasScope(principal, 'phi:read');
     const deliveries = await this.store.getDeliveries(m.id);
     const stage = async (s: ContentStage) => encode(await this.store.getContent(m.id, s));
     const out: z.output<typeof messageDetail> = {

@@ -7,6 +7,7 @@ import { ChannelState1797300000000 as PostgresChannelState } from './postgres/17
 import { Initial1763700000000 as PostgresInitial } from './postgres/1763700000000-initial';
 import { OAuth1797400000000 as PostgresOAuth } from './postgres/1797400000000-oauth';
 import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
+import { KeyValueSearch1797600000000 as PostgresKeyValueSearch } from './postgres/1797600000000-key-value-search';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
@@ -15,6 +16,7 @@ import { ChannelState1797300000000 as SqliteChannelState } from './sqlite/179730
 import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-initial';
 import { OAuth1797400000000 as SqliteOAuth } from './sqlite/1797400000000-oauth';
 import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
+import { KeyValueSearch1797600000000 as SqliteKeyValueSearch } from './sqlite/1797600000000-key-value-search';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -26,6 +28,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteChannelState,
   SqliteOAuth,
   SqliteAckLatency,
+  SqliteKeyValueSearch,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -36,4 +39,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresChannelState,
   PostgresOAuth,
   PostgresAckLatency,
+  PostgresKeyValueSearch,
 ];
