@@ -189,6 +189,20 @@ describeWithBrowser('the console: users, API keys, OAuth clients and the audit l
     nadia.password = 'nadia-password-new';
     expect(await signInAs(nadia)).toBe('signed in');
 
+    // The last administrator cannot be disabled: the engine's answer is shown, nothing changes.
+    const self = admin.locator(`tr[data-user="${stack.users.admin.username}"]`);
+    await self.getByRole('button', { name: `Disable ${stack.users.admin.username}` }).click();
+    const refuse = admin.getByRole('dialog', { name: `Disable ${stack.users.admin.username}?` });
+    const logged = errors.length;
+    await refuse.getByRole('button', { name: 'Disable', exact: true }).click();
+    await refuse.getByRole('alert').waitFor(WAIT);
+    expect(await refuse.getByRole('alert').textContent()).toMatch(/administrator/);
+    expect(errors.slice(logged).every((e) => e.includes('status of 409 (Conflict)'))).toBe(true);
+    errors.splice(logged);
+    await refuse.getByRole('button', { name: 'Cancel' }).click();
+    await refuse.waitFor({ state: 'hidden' });
+    expect(await self.locator('td').nth(1).textContent()).toBe('active');
+
     await row.getByRole('button', { name: 'Disable nadia' }).click();
     const dialog = admin.getByRole('dialog', { name: 'Disable nadia?' });
     await dialog.getByRole('button', { name: 'Disable', exact: true }).click();

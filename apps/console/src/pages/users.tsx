@@ -193,21 +193,25 @@ function UserTable({
                 </td>
                 <td>
                   <div className="row-actions">
-                    <button
-                      type="button"
-                      onClick={() => onAct({ kind: 'role', user: u })}
-                      aria-label={`Change role of ${u.username}`}
-                    >
-                      Change role
-                    </button>
-                    {u.sso ? null : (
-                      <button
-                        type="button"
-                        onClick={() => onAct({ kind: 'password', user: u })}
-                        aria-label={`Reset password of ${u.username}`}
-                      >
-                        Reset password
-                      </button>
+                    {u.sso ? (
+                      <span className="muted access-small">role and password from the identity provider</span>
+                    ) : (
+                      <>
+                        <button
+                          type="button"
+                          onClick={() => onAct({ kind: 'role', user: u })}
+                          aria-label={`Change role of ${u.username}`}
+                        >
+                          Change role
+                        </button>
+                        <button
+                          type="button"
+                          onClick={() => onAct({ kind: 'password', user: u })}
+                          aria-label={`Reset password of ${u.username}`}
+                        >
+                          Reset password
+                        </button>
+                      </>
                     )}
                     {u.state === 'active' ? (
                       <button
@@ -326,7 +330,9 @@ function UserActions({
           if (!mismatch && pending) act.mutate(pending);
         }}
       >
-        <p className="muted">Setting a password also lifts a lockout. At least 12 characters.</p>
+        <p className="muted">
+          At least 12 characters. Setting a password lifts a lockout and ends their open sessions.
+        </p>
         <div className="field">
           <label htmlFor="reset-password">New password</label>
           <input
