@@ -170,6 +170,11 @@ describeWithBrowser('the console: users, API keys, OAuth clients and the audit l
     expect(links).toContain('Messages');
     for (const hidden of ['Users', 'API keys', 'OAuth clients', 'Audit log'])
       expect(links).not.toContain(hidden);
+    // Typed in, the pages say what is missing (and ask the engine nothing it would refuse).
+    await viewer.page.goto(`${stack.base}/access/keys`);
+    await viewer.page.getByText('This page needs the admin scope').waitFor(WAIT);
+    await viewer.page.goto(`${stack.base}/audit`);
+    await viewer.page.getByText('This page needs the audit:read scope').waitFor(WAIT);
     expect(viewer.errors).toEqual([]);
     await viewer.page.context().close();
 
@@ -178,6 +183,7 @@ describeWithBrowser('the console: users, API keys, OAuth clients and the audit l
     const reset = admin.getByRole('dialog', { name: 'New password for nadia' });
     await reset.getByLabel('New password', { exact: true }).fill('nadia-password-new');
     await reset.getByLabel('Confirm new password', { exact: true }).fill('nadia-password-new');
+    expect(await seriousAxeViolations(admin)).toEqual([]);
     await reset.getByRole('button', { name: 'Set password' }).click();
     await admin.getByRole('status').getByText('New password set for nadia.').waitFor(WAIT);
     await row.getByRole('button', { name: 'Change role of nadia' }).click();

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useInfiniteQuery, useMutation } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import {
   auditFiltersFrom,
   auditFiltersQuery,
@@ -217,8 +218,7 @@ function VerifyChain() {
 }
 
 /** The audit log: who did what, when and from where; filtered, paged, exported, its chain checked. */
-export default function Audit() {
-  useTitle('Audit log');
+function AuditPage() {
   const [params, setParams] = useSearchParams();
   const filters = auditFiltersFrom(params);
   const query = auditFiltersQuery(filters);
@@ -288,5 +288,14 @@ export default function Audit() {
         </>
       )}
     </section>
+  );
+}
+
+export default function Audit() {
+  useTitle('Audit log');
+  return (
+    <NeedsScope scope="audit:read" title="Audit log">
+      <AuditPage />
+    </NeedsScope>
   );
 }

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import { useChannelChoices } from '../components/access-data';
 import { clientCurl, credentialActions, credentialTone, type ClientRow } from '../components/access-logic';
 import { orderedScopes } from '../components/access-scopes';
@@ -220,6 +221,7 @@ function ClientTable({ clients, onAct }: { clients: ClientRow[]; onAct: (p: Pend
                         Revoke
                       </button>
                     ) : null}
+                    {can.revoke ? null : <span className="muted">—</span>}
                   </div>
                 </td>
               </tr>
@@ -238,8 +240,7 @@ const CONFIRM_TEXT: Record<Pending['kind'], string> = {
 };
 
 /** OAuth2 clients (client credentials): registered with their scopes, a secret shown once. */
-export default function Clients() {
-  useTitle('OAuth clients');
+function ClientsPage() {
   const queries = useQueryClient();
   const clients = useQuery({
     queryKey: CLIENTS,
@@ -329,5 +330,14 @@ export default function Clients() {
         ) : null}
       </Confirm>
     </section>
+  );
+}
+
+export default function Clients() {
+  useTitle('OAuth clients');
+  return (
+    <NeedsScope scope="admin" title="OAuth clients">
+      <ClientsPage />
+    </NeedsScope>
   );
 }

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import { useChannelChoices } from '../components/access-data';
 import { credentialActions, credentialTone, keyCurl, type KeyRow } from '../components/access-logic';
 import { orderedScopes } from '../components/access-scopes';
@@ -201,6 +202,7 @@ function KeyTable({ keys, onAct }: { keys: KeyRow[]; onAct: (p: Pending) => void
                         Revoke
                       </button>
                     ) : null}
+                    {can.revoke ? null : <span className="muted">—</span>}
                   </div>
                 </td>
               </tr>
@@ -219,8 +221,7 @@ const CONFIRM_TEXT: Record<Pending['kind'], string> = {
 };
 
 /** API keys: for systems that call the API; created with their scopes, the secret shown once. */
-export default function Keys() {
-  useTitle('API keys');
+function KeysPage() {
   const queries = useQueryClient();
   const keys = useQuery({ queryKey: KEYS, queryFn: () => api<{ items: KeyRow[] }>('/api/v1/keys') });
   const [created, setCreated] = useState<CreatedKey>();
@@ -308,5 +309,14 @@ export default function Keys() {
         ) : null}
       </Confirm>
     </section>
+  );
+}
+
+export default function Keys() {
+  useTitle('API keys');
+  return (
+    <NeedsScope scope="admin" title="API keys">
+      <KeysPage />
+    </NeedsScope>
   );
 }

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import { AccessDialog } from '../components/access-dialog';
 import { useChannelChoices } from '../components/access-data';
 import { passwordMismatch, userState, type UserRow } from '../components/access-logic';
@@ -378,8 +379,7 @@ function UserActions({
 }
 
 /** Users: who may sign in, with which role; create, disable and enable, new password, new role. */
-export default function Users() {
-  useTitle('Users');
+function UsersPage() {
   const { who } = useSession();
   const users = useQuery({
     queryKey: USERS,
@@ -419,5 +419,14 @@ export default function Users() {
         }}
       />
     </section>
+  );
+}
+
+export default function Users() {
+  useTitle('Users');
+  return (
+    <NeedsScope scope="admin" title="Users">
+      <UsersPage />
+    </NeedsScope>
   );
 }
