@@ -137,7 +137,7 @@ function Objects({ row }: { row: AuditRow }) {
   );
 }
 
-function AuditTable({ rows }: { rows: AuditRow[] }) {
+export function AuditTable({ rows }: { rows: AuditRow[] }) {
   return (
     <div className="table-scroll">
       <table className="access-table audit-table">

@@ -126,7 +126,7 @@ function CreateKey({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
   );
 }
 
-function KeyTable({ keys, onAct }: { keys: KeyRow[]; onAct: (p: Pending) => void }) {
+export function KeyTable({ keys, onAct }: { keys: KeyRow[]; onAct: (p: Pending) => void }) {
   if (keys.length === 0) return <Empty>No API keys. Create one below for a system that calls the API.</Empty>;
   return (
     <div className="table-scroll">

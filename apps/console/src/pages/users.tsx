@@ -137,7 +137,7 @@ function CreateUser({ onCreated }: { onCreated: (username: string) => void }) {
   );
 }
 
-function UserTable({
+export function UserTable({
   users,
   me,
   onAct,
