@@ -5,11 +5,12 @@
 // SINEW_HTTP_PORT (8080). A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
 // engine (work in flight finishes), then the stand-ins, and exits with the engine's status
 // (128 + the signal's number when it comes during start-up); a child still running 15 s later
-// is killed. The ledger stays in the data folder.
+// is killed. The ledger stays in the data folder. The web console is on the engine's HTTP port;
+// on a ledger without users, the user `admin` is created with a generated password, shown once.
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startStack, stopChildren } from './lib/stack.mjs';
+import { ensureFirstAdmin, ROOT, startStack, stopChildren } from './lib/stack.mjs';
 
 if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
   process.stderr.write('run `npm ci` first (it builds dist/)\n');
@@ -50,22 +51,31 @@ async function stop(signal) {
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(signal));
 
-startStack({ dataDir: process.env.SINEW_DATA_DIR ?? join(ROOT, 'data'), ports }).then(ready, async (err) => {
-  // After a signal, stop() exits once the children are gone.
-  if (stopping) return;
-  process.stderr.write(`npm start: ${err.message}\n`);
-  await stopChildren();
-  process.exit(1);
-});
+const dataDir = process.env.SINEW_DATA_DIR ?? join(ROOT, 'data');
 
-function ready(started) {
+startStack({ dataDir, ports })
+  .then(async (started) => ({ started, admin: await ensureFirstAdmin(dataDir) }))
+  .then(ready, async (err) => {
+    // After a signal, stop() exits once the children are gone.
+    if (stopping) return;
+    process.stderr.write(`npm start: ${err.message}\n`);
+    await stopChildren();
+    process.exit(1);
+  });
+
+function ready({ started, admin }) {
   stack = started;
   if (stopping) return;
   stack.engine.child.stdout.pipe(process.stdout);
   stack.engine.child.stderr.pipe(process.stderr);
   const { urls } = stack;
+  const signIn = admin
+    ? `Sign in as ${admin.username} with password ${admin.password} (generated now, shown once; change it: npx sinew users set-password ${admin.username} --password-stdin --data ${dataDir})`
+    : 'sign in with your user';
   process.stdout.write(`
 Sinew is running.
+  Console   ${urls.engine}/
+            ${signIn}
   engine    ${urls.engine}/ready  ·  ${urls.engine}/metrics
   EHR       ${urls.ehr}  (a FHIR R4 server, in memory)
   PMS       ${urls.pms}/api/notices  ·  /api/appointments

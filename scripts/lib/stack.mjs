@@ -1,6 +1,7 @@
 // Starts the demo stack as a user would: the stand-in EHR (a FHIR server) and PMS (a REST API)
 // from dist/standins.js, and the engine with `sinew start` on the channels in channels/.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,4 +150,38 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     return e;
   };
   return { ports: p, urls, standins, engine, stop };
+}
+
+/** Runs `sinew ARGS` to its end, `input` on its standard input: its exit code and output. */
+function sinew(args, input) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/**
+ * The first sign-in: when the ledger in `dataDir` (or DATABASE_URL's) has no user yet, creates
+ * the user `admin` (role admin) with a random password of 24 characters, and resolves with it
+ * (to be shown once); resolves with undefined when users exist. Never a fixed password.
+ */
+export async function ensureFirstAdmin(dataDir) {
+  const list = await sinew(['users', 'list', '--data', dataDir]);
+  if (list.code !== 0) throw new Error(`sinew users list failed: ${list.stderr.trim()}`);
+  // A header line, then one line per user.
+  const users = list.stdout.split('\n').filter((l) => l.trim() !== '').length - 1;
+  if (users > 0) return undefined;
+  const password = randomBytes(18).toString('base64url');
+  const created = await sinew(
+    ['users', 'create', '--username', 'admin', '--role', 'admin', '--password-stdin', '--data', dataDir],
+    password,
+  );
+  if (created.code !== 0) throw new Error(`sinew users create failed: ${created.stderr.trim()}`);
+  return { username: 'admin', password };
 }

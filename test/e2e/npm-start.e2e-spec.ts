@@ -31,7 +31,7 @@ function procStat(pid: number): { state: string; ppid: number } | undefined {
   return { state: state ?? '', ppid: Number(ppid) };
 }
 
-const running = (pid: number) => {
+const alive = (pid: number) => {
   const stat = procStat(pid);
   return stat !== undefined && stat.state !== 'Z';
 };
@@ -56,7 +56,7 @@ describe('npm start (scripts/start.mjs)', () => {
   });
   afterEach(() => {
     for (const pid of [...started, start?.pid ?? 0]) {
-      if (pid && running(pid)) process.kill(pid, 'SIGKILL');
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
     }
     started = [];
     start = undefined;
@@ -90,17 +90,25 @@ describe('npm start (scripts/start.mjs)', () => {
     return { env, child, pid: child.pid as number, out, exit };
   }
 
-  it('listens on the ports its environment names and, on SIGTERM, stops every process it started', async () => {
-    const { env, child, pid, out, exit } = await npmStart();
+  /** Waits for the banner of a run of `npmStart`. */
+  async function running(run: Awaited<ReturnType<typeof npmStart>>): Promise<void> {
     await waitFor(
       'npm start to say it is running',
       () => {
-        if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}\n${out.stderr}`);
-        return out.stdout.includes('Sinew is running.');
+        if (run.child.exitCode !== null)
+          throw new Error(`npm start exited ${run.child.exitCode}\n${run.out.stderr}`);
+        return run.out.stdout.includes('Ctrl-C stops it.');
       },
       60_000,
       50,
     );
+  }
+
+  it('listens on the ports its environment names and, on SIGTERM, stops every process it started', async () => {
+    const run = await npmStart();
+    const { env, child, pid, out, exit } = run;
+    await running(run);
+    expect(out.stdout).toContain('Sinew is running.');
     expect(out.stdout).toContain(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`);
     expect(out.stdout).toContain(`npx sinew send --port ${env.LAB_MLLP_PORT} channels/samples/oru-r01.hl7`);
     expect(out.stdout).toContain(
@@ -122,8 +130,46 @@ describe('npm start (scripts/start.mjs)', () => {
 
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
-    expect(started.filter(running)).toEqual([]);
+    expect(started.filter(alive)).toEqual([]);
     for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
+  });
+
+  it('prints the console and, on a ledger without users, a generated admin password that signs in; never again', async () => {
+    const first = await npmStart();
+    await running(first);
+    const consoleUrl = `http://127.0.0.1:${first.env.SINEW_HTTP_PORT}/`;
+    expect(first.out.stdout).toContain(`Console   ${consoleUrl}\n`);
+    const line =
+      /Sign in as admin with password (\S+) \(generated now, shown once; change it: npx sinew users set-password admin --password-stdin --data (\S+)\)/.exec(
+        first.out.stdout,
+      );
+    expect(line).not.toBeNull();
+    const password = line![1] as string;
+    expect(password.length).toBeGreaterThanOrEqual(20);
+    expect(line![2]).toBe(join(dir, 'data'));
+    const signIn = (secret: string, base = consoleUrl) =>
+      fetch(`${base}api/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: secret }),
+      });
+    const session = await signIn(password);
+    expect(session.status).toBe(201);
+    expect(((await session.json()) as { scopes: string[] }).scopes).toContain('admin');
+    expect((await signIn('admin')).status).toBe(401);
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toBe(0);
+
+    // The same data folder: the user is there, so no password is made or shown.
+    const second = await npmStart();
+    await running(second);
+    expect(second.out.stdout).toContain(`Console   http://127.0.0.1:${second.env.SINEW_HTTP_PORT}/\n`);
+    expect(second.out.stdout).toContain('sign in with your user');
+    expect(second.out.stdout).not.toContain('Sign in as');
+    expect(second.out.stdout).not.toContain(password);
+    expect((await signIn(password, `http://127.0.0.1:${second.env.SINEW_HTTP_PORT}/`)).status).toBe(201);
+    second.child.kill('SIGTERM');
+    expect(await second.exit).toBe(0);
   });
 
   it('stops what it started when Ctrl-C (SIGINT) comes during start-up', async () => {
@@ -134,7 +180,7 @@ describe('npm start (scripts/start.mjs)', () => {
     });
     child.kill('SIGINT');
     expect(await exit).toBe(130);
-    expect(started.filter(running)).toEqual([]);
+    expect(started.filter(alive)).toEqual([]);
     for (const port of Object.values(env)) expect(await listens(port)).toBe(false);
   });
 });

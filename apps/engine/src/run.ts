@@ -321,6 +321,17 @@ export async function startEngine(
     },
     'sinew started',
   );
+  if (api) {
+    // The console needs a user to sign in; there is no default one.
+    const users = await api.access.listUsers().catch(() => undefined);
+    if (users?.length === 0)
+      logger.warn(
+        {
+          create: `printf '%s' "$PASSWORD" | sinew users create --username admin --role admin --password-stdin${config.DATABASE_URL ? '' : ` --data ${config.SINEW_DATA_DIR}`}`,
+        },
+        'no user yet: create the first administrator to sign in to the web console and the admin API',
+      );
+  }
   // The pid file lets `sinew deploy` and `sinew rollback` ask this process to redeploy (SIGHUP).
   const pidFile = join(config.SINEW_DATA_DIR, 'sinew.pid');
   mkdirSync(config.SINEW_DATA_DIR, { recursive: true, mode: 0o700 });

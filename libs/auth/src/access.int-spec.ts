@@ -187,6 +187,52 @@ describe.each([sqlite, postgres])('access on $name', (backend) => {
     });
   });
 
+  describe('roles', () => {
+    it('gives a user another role, held from the next login; keeps an active administrator; leaves SSO roles to the provider', async () => {
+      const access = new AccessService(store);
+      const ada = await access.createUser({
+        username: 'ada',
+        role: 'admin',
+        password: 'a long enough password',
+      });
+      const ben = await access.createUser({
+        username: 'ben',
+        role: 'viewer',
+        password: 'a long enough password',
+      });
+      await access.setRole(ben.id, 'operator');
+      expect((await access.getUser(ben.id))?.role).toBe('operator');
+      const login = await access.login('ben', 'a long enough password');
+      expect(login.ok && login.principal.scopes).toContain('messages:replay');
+
+      // Ada is the only active administrator: she keeps the role and cannot be disabled.
+      await expect(access.setRole(ada.id, 'viewer')).rejects.toMatchObject({
+        code: 'access.conflict',
+        message: expect.stringContaining('last active administrator'),
+      });
+      await expect(access.disableUser(ada.id)).rejects.toMatchObject({ code: 'access.conflict' });
+      await access.setRole(ben.id, 'admin');
+      await access.setRole(ada.id, 'engineer');
+      expect((await access.getUser(ada.id))?.role).toBe('engineer');
+      // A disabled administrator does not count.
+      await access.setRole(ada.id, 'admin');
+      await access.disableUser(ada.id);
+      await expect(access.setRole(ben.id, 'viewer')).rejects.toMatchObject({ code: 'access.conflict' });
+      await access.enableUser(ada.id);
+
+      await expect(access.setRole(ben.id, 'root' as never)).rejects.toMatchObject({ code: 'access.invalid' });
+      await expect(access.setRole('no-such-id', 'viewer')).rejects.toMatchObject({
+        code: 'access.not_found',
+      });
+      await access.ssoUser({ username: 'sso-carol', role: 'viewer' });
+      const carol = (await access.listUsers()).find((u) => u.username === 'sso-carol');
+      await expect(access.setRole(carol!.id, 'admin')).rejects.toMatchObject({
+        code: 'access.conflict',
+        message: expect.stringContaining('OpenID provider'),
+      });
+    });
+  });
+
   describe('API keys', () => {
     it('shows the key once, stores its sha256, and authenticates it with its scopes', async () => {
       const c = clock();

@@ -1,4 +1,4 @@
-import { mayUseChannel, type Principal } from '@sinew/auth';
+import { hasScope, mayUseChannel, type Principal } from '@sinew/auth';
 import type { EngineLogger } from '@sinew/engine';
 import type { Response } from 'express';
 import type { Overview } from './overview';
@@ -10,8 +10,12 @@ export const PING_INTERVAL_MS = 15_000;
 /** A subscriber this far behind (bytes not yet taken by its socket) is cut off; it reconnects. */
 const MAX_BUFFERED = 1024 * 1024;
 
+/** The caller's credentials checked again: its principal now, or undefined when they no longer hold. */
+export type Recheck = () => Promise<Principal | undefined>;
+
 interface Subscriber {
   principal: Principal;
+  recheck?: Recheck;
   key: string;
   res: Response;
   /** The last view sent (its channels as JSON), to send only changes. */
@@ -23,8 +27,10 @@ export type OpenResult = 'open' | 'too_many' | 'closed';
 /**
  * The live overview for server-sent events: ONE timer computes the overview for every
  * subscriber (only while there is one), and each subscriber gets the channels its principal
- * may use, whenever that view changed. A `: ping` comment goes out every 15 s. `close()` ends
- * every stream and stops the timers (the HTTP server can then close).
+ * may use, whenever that view changed. A `: ping` comment goes out every 15 s. Each stream's
+ * credentials are checked again every few intervals: a session signed out or expired, a user
+ * disabled, a key revoked or a scope taken away ends the stream. `close()` ends every stream
+ * and stops the timers (the HTTP server can then close).
  */
 export class OverviewEvents {
   private readonly subscribers = new Set<Subscriber>();
@@ -33,6 +39,7 @@ export class OverviewEvents {
   private computing?: Promise<Overview | undefined>;
   private failing = false;
   private closed = false;
+  private lastRecheck = Date.now();
 
   constructor(
     private readonly compute: () => Promise<Overview>,
@@ -41,8 +48,14 @@ export class OverviewEvents {
       logger: EngineLogger;
       pingMs?: number;
       maxPerPrincipal?: number;
+      /** How often the streams' credentials are checked again (default: 5 intervals, at most 15 s). */
+      recheckMs?: number;
     },
   ) {}
+
+  private get recheckMs(): number {
+    return this.options.recheckMs ?? Math.min(5 * this.options.intervalMs, 15_000);
+  }
 
   /** Open streams in this process. */
   get size(): number {
@@ -54,13 +67,13 @@ export class OverviewEvents {
    * is computed, then every change. Refused (nothing written) when the principal holds the
    * most streams already, or when the events are closed (the process is stopping).
    */
-  open(principal: Principal, res: Response): OpenResult {
+  open(principal: Principal, res: Response, recheck?: Recheck): OpenResult {
     if (this.closed) return 'closed';
     const key = `${principal.kind}:${principal.id}`;
     let held = 0;
     for (const s of this.subscribers) if (s.key === key) held++;
     if (held >= (this.options.maxPerPrincipal ?? MAX_STREAMS_PER_PRINCIPAL)) return 'too_many';
-    const sub: Subscriber = { principal, key, res };
+    const sub: Subscriber = { principal, key, res, ...(recheck ? { recheck } : {}) };
     res.status(200);
     res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     res.setHeader('cache-control', 'no-store');
@@ -113,9 +126,31 @@ export class OverviewEvents {
   private async tick(): Promise<void> {
     // A computation still running (a slow ledger): this tick is skipped, not queued.
     if (this.computing) return;
+    if (Date.now() - this.lastRecheck >= this.recheckMs) {
+      this.lastRecheck = Date.now();
+      await this.recheck();
+    }
     const overview = await this.refresh();
     if (!overview) return;
     for (const sub of this.subscribers) this.deliver(sub, overview);
+  }
+
+  /** Ends the streams whose credentials no longer hold; the others take their principal as it is now. */
+  private async recheck(): Promise<void> {
+    await Promise.all(
+      [...this.subscribers].map(async (sub) => {
+        if (!sub.recheck) return;
+        // A ledger that does not answer keeps the stream: the next check decides.
+        const now = await sub.recheck().catch(() => sub.principal);
+        if (!this.subscribers.has(sub)) return;
+        if (now && hasScope(now, 'channels:read')) {
+          sub.principal = now;
+          return;
+        }
+        this.remove(sub);
+        sub.res.end();
+      }),
+    );
   }
 
   /** The overview computed now, shared by everyone who asks while it is computed. */

@@ -91,6 +91,7 @@ describe('the dashboard: GET /api/v1/overview and the live GET /api/v1/events', 
   /** What the EHR peer answers. */
   let peerStatus = 200;
   const streams: EventStream[] = [];
+  const logs: string[] = [];
   const base = () => `http://127.0.0.1:${running.httpPort}`;
 
   const keyFor = async (scopes: Scope[], channels?: string[]) =>
@@ -187,7 +188,7 @@ destinations:
       SINEW_API_RATE_LIMIT: '100000',
       SINEW_EVENTS_INTERVAL_MS: '200',
     });
-    running = await startEngine(config, createLogger('warn', { write: () => undefined }));
+    running = await startEngine(config, createLogger('warn', { write: (line: string) => logs.push(line) }));
     store = await openStore({ dataDir: join(dir, 'data') });
     access = new AccessService(store);
   });
@@ -198,6 +199,15 @@ destinations:
     await store?.close();
     await new Promise((resolve) => peer?.close(resolve));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says at start, with no user yet, how to create the first administrator', () => {
+    const line = logs.find((l) => l.includes('no user yet'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line as string)).toMatchObject({
+      level: 'warn',
+      create: `printf '%s' "$PASSWORD" | sinew users create --username admin --role admin --password-stdin --data ${join(dir, 'data')}`,
+    });
   });
 
   it('counts the last 24 hours, the queue and each destination; a destination down makes its channel failing', async () => {
@@ -535,6 +545,27 @@ destinations:
     expect((await post(`/api/v1/users/${boss.id}/role`, { role: 'engineer' })).status).toBe(201);
     // Not for a viewer.
     expect((await get('/api/v1/users', await keyFor(['channels:read']))).status).toBe(403);
+  });
+
+  it('ends a stream whose user is disabled or whose key is revoked', async () => {
+    const u = await access.createUser({
+      username: 'leaver',
+      role: 'viewer',
+      password: 'a long enough password',
+    });
+    const { cookie } = await signIn('leaver', 'a long enough password');
+    const asUser = (await open({ cookie })) as EventStream;
+    const key = await access.createKey({ name: 'wallboard', scopes: ['channels:read'] });
+    const asKey = (await open({ authorization: `Bearer ${key.secret}` })) as EventStream;
+    for (const s of [asUser, asKey]) expect((await s.next()) !== 'closed').toBe(true);
+    await access.disableUser(u.id);
+    await access.revokeKey(key.id);
+    for (const s of [asUser, asKey]) {
+      let end: Awaited<ReturnType<EventStream['next']>>;
+      do end = await s.next(10_000);
+      while (end !== 'closed');
+    }
+    expect(((await open({ cookie })) as Response).status).toBe(401);
   });
 
   it('ends every open stream when the engine stops, and the stop does not wait for them', async () => {
