@@ -10,6 +10,8 @@ export default defineConfig({
   root,
   base: '/',
   logLevel: 'warn',
+  // React's production build whatever NODE_ENV the builder runs under (jest sets `test`).
+  define: { 'process.env.NODE_ENV': JSON.stringify('production') },
   oxc: { jsx: { runtime: 'automatic' } },
   build: {
     outDir: fileURLToPath(new URL('../../dist/console', import.meta.url)),

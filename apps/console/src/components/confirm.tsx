@@ -1,4 +1,4 @@
-import { useEffect, useRef, type ReactNode } from 'react';
+import { useEffect, useId, useRef, type ReactNode } from 'react';
 
 /**
  * A modal confirmation (the native <dialog>: focus is trapped and Escape cancels). `busy`
@@ -24,6 +24,8 @@ export function Confirm({
   danger?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Each dialog its own title id: two on one page must not share a name.
+  const titleId = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -33,13 +35,13 @@ export function Confirm({
   return (
     <dialog
       ref={ref}
-      aria-labelledby="confirm-title"
+      aria-labelledby={titleId}
       onCancel={(e) => {
         e.preventDefault();
         onCancel();
       }}
     >
-      <h2 id="confirm-title">{title}</h2>
+      <h2 id={titleId}>{title}</h2>
       <div className="dialog-body">{children}</div>
       <div className="dialog-actions">
         <button type="button" onClick={onCancel} disabled={busy}>
