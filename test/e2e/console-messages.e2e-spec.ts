@@ -180,6 +180,13 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     expect(reads.filter((c) => c !== 'false')).toEqual(['true']);
     const transformed = page.getByRole('region', { name: 'Transformed' });
     await transformed.getByText('"resourceType"').first().waitFor();
+    // Folded and unfolded as a whole.
+    await transformed.getByRole('button', { name: 'Collapse all of Transformed' }).click();
+    expect(await transformed.locator('details[open]').count()).toBe(0);
+    expect(await transformed.getByText('"resourceType"').first().isVisible()).toBe(false);
+    await transformed.getByRole('button', { name: 'Expand all of Transformed' }).click();
+    expect(await transformed.locator('details:not([open])').count()).toBe(0);
+    expect(await transformed.getByText('"resourceType"').first().isVisible()).toBe(true);
     await page.getByRole('region', { name: 'ACK sent' }).getByText('MSA', { exact: true }).waitFor();
     await page.getByRole('region', { name: 'Payload to ehr' }).getByText('"resourceType"').first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
