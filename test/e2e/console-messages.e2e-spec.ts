@@ -180,6 +180,13 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     expect(reads.filter((c) => c !== 'false')).toEqual(['true']);
     const transformed = page.getByRole('region', { name: 'Transformed' });
     await transformed.getByText('"resourceType"').first().waitFor();
+    // Folded and unfolded as a whole.
+    await transformed.getByRole('button', { name: 'Collapse all of Transformed' }).click();
+    expect(await transformed.locator('details[open]').count()).toBe(0);
+    expect(await transformed.getByText('"resourceType"').first().isVisible()).toBe(false);
+    await transformed.getByRole('button', { name: 'Expand all of Transformed' }).click();
+    expect(await transformed.locator('details:not([open])').count()).toBe(0);
+    expect(await transformed.getByText('"resourceType"').first().isVisible()).toBe(true);
     await page.getByRole('region', { name: 'ACK sent' }).getByText('MSA', { exact: true }).waitFor();
     await page.getByRole('region', { name: 'Payload to ehr' }).getByText('"resourceType"').first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
@@ -227,6 +234,28 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     );
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.getByText('No dead letters').waitFor({ timeout: 15_000 });
+
+    // One message's dead letter, replayed from its own page, which follows the delivery until it is sent.
+    stack.peer.status = 400;
+    expect(await stack.sendLab('E2E-LAB-5', 'MRN-D', 'DOE')).toBe('AA');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await group.first().waitFor({ timeout: 20_000 });
+    stack.peer.status = 200;
+    await group.getByRole('link', { name: /Sample/ }).click();
+    await page.getByRole('heading', { level: 1, name: /Message E2E-LAB-5/ }).waitFor();
+    const delivery = page.getByRole('heading', { name: /To ehr/ });
+    expect(await delivery.textContent()).toContain('dead lettered');
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.getByRole('dialog').getByText('1 dead-lettered delivery is queued again').waitFor();
+    await page.getByRole('dialog').getByRole('button', { name: 'Replay' }).click();
+    await page.getByText('Replayed 1 delivery').waitFor();
+    await until(
+      'the delivery shown as sent',
+      () => delivery.textContent(),
+      (t) => !!t?.includes('sent'),
+      20_000,
+    );
+    expect(stack.peer.received.some((r) => r.body.includes('MRN-D'))).toBe(true);
     expect(errors).toEqual([]);
     await page.context().close();
 

@@ -20,6 +20,8 @@ describe('the JSON view', () => {
     expect(html.match(/<details/g)?.length).toBe(6); // the bundle, entry, its item, resource, name, its item
     expect(html).toContain('(3 keys Patient)');
     expect(html).toContain('(1 item)');
+    expect(html).toContain('>Expand all<span class="json-sr"> of Transformed</span></button>');
+    expect(html).toContain('>Collapse all<');
     // Scalars keep their JSON form.
     expect(text).toMatch(/"active"\s*:\s*\n*true/);
     expect(text).toMatch(/"meta"\s*:\s*\n*null/);
@@ -34,6 +36,9 @@ describe('the JSON view', () => {
   it('shows text that is not JSON as it is', () => {
     expect(parseJson('MSH|^~\\&|')).toBeUndefined();
     expect(parseJson('{"a":')).toBeUndefined();
+    expect(renderToStaticMarkup(<JsonView text='{"ok":true}' label="Response" />)).not.toContain(
+      'Expand all',
+    );
     const html = renderToStaticMarkup(<JsonView text="plain <text>" label="Response" />);
     expect(html).toBe('<pre class="json-view" aria-label="Response" tabindex="0">plain &lt;text&gt;</pre>');
   });

@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useRef, type ReactNode } from 'react';
 import './json-view.css';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -128,9 +128,37 @@ export function JsonView({
         {text}
       </pre>
     );
+  return <Foldable value={value} label={label} openDepth={openDepth} />;
+}
+
+/** How many objects and arrays a value holds (itself included). */
+function containers(v: Json): number {
+  if (v === null || typeof v !== 'object') return 0;
+  const children: Json[] = Array.isArray(v) ? v : Object.values(v);
+  return 1 + children.reduce<number>((n, c) => n + containers(c), 0);
+}
+
+function Foldable({ value, label, openDepth }: { value: Json; label: string; openDepth: number }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const setAll = (open: boolean) =>
+    ref.current?.querySelectorAll('details').forEach((d) => {
+      d.open = open;
+    });
   return (
-    <div className="json-view mono" role="group" aria-label={label}>
-      <Node value={value} depth={0} last openDepth={openDepth} />
+    <div className="json-wrap">
+      {containers(value) > 3 ? (
+        <div className="json-tools">
+          <button type="button" onClick={() => setAll(true)}>
+            Expand all<span className="json-sr"> of {label}</span>
+          </button>
+          <button type="button" onClick={() => setAll(false)}>
+            Collapse all<span className="json-sr"> of {label}</span>
+          </button>
+        </div>
+      ) : null}
+      <div ref={ref} className="json-view mono" role="group" aria-label={label}>
+        <Node value={value} depth={0} last openDepth={openDepth} />
+      </div>
     </div>
   );
 }

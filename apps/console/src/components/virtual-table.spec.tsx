@@ -38,10 +38,20 @@ describe('the virtualised table', () => {
     expect(html).toMatch(/class="vtable-scroll"[^>]*tabindex="0"/);
   });
 
-  it('counts rows not yet loaded when told how many there are', () => {
+  it('counts rows not yet loaded when told how many there are, or says it does not know', () => {
     const html = renderToStaticMarkup(
       <VirtualTable label="t" rows={rows.slice(0, 3)} totalRows={4} columns={columns} rowKey={(r) => r.id} />,
     );
     expect(html).toContain('aria-rowcount="5"');
+    const more = renderToStaticMarkup(
+      <VirtualTable
+        label="t"
+        rows={rows.slice(0, 3)}
+        totalRows={-1}
+        columns={columns}
+        rowKey={(r) => r.id}
+      />,
+    );
+    expect(more).toContain('aria-rowcount="-1"');
   });
 });

@@ -36,7 +36,7 @@ export function VirtualTable<T>({
   rowKey: (row: T) => string;
   /** The table's accessible name. */
   label: string;
-  /** Rows there are in all when known (more than loaded); else the loaded count. */
+  /** Rows there are in all when known, -1 when there are more than loaded but how many is not known. */
   totalRows?: number;
   onNearEnd?: () => void;
   /** A click anywhere on a row (its first cell should hold a link for keyboard users). */
@@ -62,7 +62,8 @@ export function VirtualTable<T>({
   }, [lastIndex, rows.length, onNearEnd]);
 
   const template = columns.map((c) => c.width ?? 'minmax(6rem, 1fr)').join(' ');
-  const rowCount = (totalRows ?? rows.length) + 1; // the header row counts
+  // The header row counts; -1 tells assistive technology the count is not known.
+  const rowCount = totalRows === -1 ? -1 : (totalRows ?? rows.length) + 1;
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     const el = scrollRef.current;

@@ -62,6 +62,14 @@ export interface MessageDetail {
   deliveries: Delivery[];
 }
 
+/** Delivery states that are not final: the page keeps them current. */
+const UNFINISHED = ['pending', 'retrying', 'parked'];
+
+function AttemptResponse({ response, label }: { response: Content | undefined; label: string }) {
+  if (!response) return <span className="muted">none</span>;
+  return <ContentView content={response} label={label} />;
+}
+
 function Stage({ title, children }: { title: string; children: ReactNode }) {
   return (
     <section className="stage card" aria-label={title}>
@@ -88,6 +96,12 @@ export default function Message() {
     queryKey: ['message', id, 'metadata'],
     queryFn: ({ signal }) =>
       api<MessageDetail>(`/api/v1/messages/${encodeURIComponent(id)}`, { query: { content: false }, signal }),
+    // While a delivery is still on its way, what it waits for is kept current (metadata only).
+    refetchInterval: (q) =>
+      q.state.data?.status === 'received' ||
+      q.state.data?.deliveries.some((d) => UNFINISHED.includes(d.status))
+        ? 3_000
+        : false,
   });
   const full = useQuery({
     queryKey: ['message', id, 'content'],
@@ -130,8 +144,10 @@ export default function Message() {
       </section>
     );
 
-  // Once revealed, the answer with content is the fresher one.
-  const m = full.data ?? meta.data;
+  // Metadata (kept current) from the first read; the bytes, and the keys, from the revealed one.
+  const m = meta.data;
+  const keys = full.data?.keys ?? m.keys;
+  const revealed = (deliveryId: string) => full.data?.deliveries.find((d) => d.id === deliveryId);
   const dead = m.deliveries.filter((d) => d.status === 'dead_lettered');
 
   return (
@@ -191,11 +207,11 @@ export default function Message() {
             <dd>{m.duplicate_count}</dd>
           </div>
         ) : null}
-        {m.keys && Object.keys(m.keys).length > 0 ? (
+        {keys && Object.keys(keys).length > 0 ? (
           <div>
             <dt>Keys</dt>
             <dd className="mono">
-              {Object.entries(m.keys)
+              {Object.entries(keys)
                 .map(([k, v]) => `${k}:${v}`)
                 .join(' ')}
             </dd>
@@ -346,11 +362,12 @@ export default function Message() {
                         <td>{a.error ?? '—'}</td>
                         {full.data ? (
                           <td className="response">
-                            {a.response ? (
-                              <ContentView content={a.response} label={`Response to attempt ${a.number}`} />
-                            ) : (
-                              <span className="muted">none</span>
-                            )}
+                            <AttemptResponse
+                              response={
+                                revealed(d.id)?.attempt_list.find((x) => x.number === a.number)?.response
+                              }
+                              label={`Response of ${d.destination} to attempt ${a.number}`}
+                            />
                           </td>
                         ) : null}
                       </tr>
@@ -405,15 +422,18 @@ export default function Message() {
               <p className="muted">The pipeline produced no transformed content.</p>
             )}
           </Stage>
-          {full.data.deliveries.map((d) => (
-            <Stage key={d.id} title={`Payload to ${d.destination}`}>
-              {d.payload ? (
-                <ContentView content={d.payload} label={`Payload to ${d.destination}`} />
-              ) : (
-                <p className="muted">No payload stored.</p>
-              )}
-            </Stage>
-          ))}
+          {m.deliveries.map((d) => {
+            const payload = revealed(d.id)?.payload;
+            return (
+              <Stage key={d.id} title={`Payload to ${d.destination}`}>
+                {payload ? (
+                  <ContentView content={payload} label={`Payload to ${d.destination}`} />
+                ) : (
+                  <p className="muted">No payload stored.</p>
+                )}
+              </Stage>
+            );
+          })}
         </div>
       )}
 
@@ -432,7 +452,7 @@ export default function Message() {
         <p>
           {replay?.kind === 'delivery'
             ? 'The delivery is queued again and sent as it was.'
-            : `${dead.length} dead-lettered deliver${dead.length === 1 ? 'y is' : 'ies are'} queued again and sent as they were.`}
+            : `${dead.length} dead-lettered deliver${dead.length === 1 ? 'y is queued again and sent as it was' : 'ies are queued again and sent as they were'}.`}
         </p>
         {doReplay.isError ? (
           <p className="error" role="alert">

@@ -332,7 +332,7 @@ export default function Messages() {
             rows={rows}
             columns={columns}
             rowKey={(m) => m.id}
-            {...(hasNextPage ? { totalRows: rows.length + 1 } : {})}
+            {...(hasNextPage ? { totalRows: -1 } : {})}
             onNearEnd={loadMore}
             onRowOpen={(m) => void navigate(`/messages/${encodeURIComponent(m.id)}`)}
           />
