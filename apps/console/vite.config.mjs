@@ -12,7 +12,7 @@ export default defineConfig({
   logLevel: 'warn',
   // React's production build whatever NODE_ENV the builder runs under (jest sets `test`).
   define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-  oxc: { jsx: { runtime: 'automatic' } },
+  oxc: { jsx: { runtime: 'automatic', development: false } },
   build: {
     outDir: fileURLToPath(new URL('../../dist/console', import.meta.url)),
     emptyOutDir: true,

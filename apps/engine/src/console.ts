@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
@@ -46,7 +46,15 @@ function securityHeaders(res: Response): void {
 
 /** Express middleware serving the console from `dir`. */
 export function consoleMiddleware(dir: string) {
-  const index = readFileSync(join(dir, 'index.html'));
+  // index.html names the current hashed assets: read again when a new build replaces it.
+  const indexPath = join(dir, 'index.html');
+  let index = { mtimeMs: -1, body: Buffer.alloc(0) };
+  const currentIndex = (): Buffer => {
+    const mtimeMs = statSync(indexPath, { throwIfNoEntry: false })?.mtimeMs ?? index.mtimeMs;
+    if (mtimeMs !== index.mtimeMs) index = { mtimeMs, body: readFileSync(indexPath) };
+    return index.body;
+  };
+  currentIndex();
   const assets = express.static(join(dir, 'assets'), {
     immutable: true,
     maxAge: '365d',
@@ -72,6 +80,6 @@ export function consoleMiddleware(dir: string) {
     // Every other path is one of the console's pages (the browser routes it).
     securityHeaders(res);
     res.setHeader('Cache-Control', 'no-cache');
-    res.type('html').send(index);
+    res.type('html').send(currentIndex());
   };
 }
