@@ -67,6 +67,22 @@ describe('sinew convert (built command)', () => {
     expect(r.status).toBe(0);
   });
 
+  it('--to with --map checks what the map produces: a mismatch is a usage error naming it', () => {
+    const adt = join(ROOT, 'channels', 'samples', 'adt-a01.hl7');
+    const wrong = sinew(['convert', '--map', 'adt-to-fhir', '--to', 'hl7v2', adt]);
+    expect(wrong).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        'sinew: --to hl7v2: transformer adt-to-fhir produces fhir, not hl7v2 (give --to fhir or leave --to out)\n',
+    });
+    const right = sinew(['convert', '--map', 'adt-to-fhir', '--to', 'fhir', adt]);
+    expect(right.stderr).toBe('');
+    expect(right.status).toBe(0);
+    expect(JSON.parse(right.stdout)).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
+    expect(sinew(['convert', '--map', 'adt-to-fhir', adt]).stdout).toBe(right.stdout);
+  });
+
   it('refuses a message type without a built-in transformer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
     const file = join(dir, 'q.hl7');

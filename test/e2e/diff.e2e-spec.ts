@@ -1,11 +1,13 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AccessService } from '@sinew/auth';
 import { builtInRegistries, compileChannelOrThrow } from '@sinew/channels';
 import { ChannelPipeline } from '@sinew/engine';
 import { Hl7Message } from '@sinew/hl7v2';
-import { openStore } from '@sinew/store';
+import { openStore, type Store } from '@sinew/store';
+import { freePort, startEngineProcess, type EngineProcess } from '../support/engine-process';
 
 const ROOT = resolve(__dirname, '..', '..');
 const SAMPLE = readFileSync(join(ROOT, 'channels/samples/oru-r01.hl7'), 'latin1');
@@ -142,5 +144,119 @@ describe('sinew diff (built command)', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('no ledger in');
+  });
+});
+
+describe('sinew diff --server (built command, against sinew start)', () => {
+  let engine: EngineProcess;
+  let store: Store;
+  let server: string;
+  let engineer: string;
+  let writer: string;
+  let reader: string;
+
+  /** `sinew diff lab-results …` as a user runs it, without blocking the test's event loop. */
+  const run = (
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ status: number; stdout: string; stderr: string }> =>
+    new Promise((done) =>
+      execFile(
+        process.execPath,
+        ['bin/sinew.js', 'diff', 'lab-results', ...args],
+        {
+          cwd: ROOT,
+          env: { ...process.env, SINEW_ENV: '', SINEW_TOKEN: '', ...env },
+          timeout: 60_000,
+          maxBuffer: 16 * 1024 * 1024,
+        },
+        (err, stdout, stderr) =>
+          done({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      ),
+    );
+  const local = (args: string[]) =>
+    run([
+      ...args,
+      '--data',
+      join(dir, 'data'),
+      '--transformers',
+      join(dir, 'transformers'),
+      '--threads',
+      '0',
+    ]);
+  const remote = (args: string[], token: string) =>
+    run([...args, '--server', server], { SINEW_TOKEN: token });
+
+  beforeAll(async () => {
+    mkdirSync(join(dir, 'channels'));
+    writeFileSync(join(dir, 'channels', 'lab-results.yaml'), CHANNEL);
+    engine = await startEngineProcess({
+      channelsDir: join(dir, 'channels'),
+      dataDir: join(dir, 'data'),
+      env: {
+        SINEW_ENV: '',
+        LAB_MLLP_PORT: String(await freePort()),
+        SINEW_TRANSFORMERS_DIRS: join(dir, 'transformers'),
+      },
+    });
+    server = `http://127.0.0.1:${engine.httpPort}`;
+    store = await openStore({ dataDir: join(dir, 'data') });
+    const access = new AccessService(store);
+    engineer = (await access.createKey({ name: 'engineer', scopes: ['channels:write', 'phi:read'] })).secret;
+    writer = (await access.createKey({ name: 'writer', scopes: ['channels:write'] })).secret;
+    reader = (await access.createKey({ name: 'reader', scopes: ['channels:read', 'phi:read'] })).secret;
+  });
+
+  afterAll(async () => {
+    await engine?.stop();
+    await store?.close();
+  });
+
+  it('prints the same report, text and JSON, with the same exit status as the local run', async () => {
+    for (const candidate of ['same.yaml', 'changed.yaml'])
+      for (const format of ['text', 'json']) {
+        const args = ['--candidate', join(dir, candidate), '--format', format];
+        const here = await local(args);
+        const there = await remote(args, engineer);
+        expect({ candidate, format, ...there }).toEqual({ candidate, format, ...here });
+        expect(there.status).toBe(candidate === 'same.yaml' ? 0 : 1);
+        if (format === 'json') expect(JSON.parse(there.stdout)).toEqual(JSON.parse(here.stdout));
+      }
+    const changed = await remote(['--candidate', join(dir, 'changed.yaml'), '--limit', '1'], engineer);
+    expect(changed.stdout).toMatch(
+      /^e2e-2 {2}\S+Z {2}ORU\^R01 {2}changed\n {2}pms-notice:\n {4}\/event: "results-ready" \u2192 "results-available"\n\n1 messages: 0 unchanged, 1 changed, /,
+    );
+  });
+
+  it('gives the lint lines of a candidate that does not compile, naming the file, exit 2', async () => {
+    const args = ['--candidate', join(dir, 'broken.yaml')];
+    const there = await remote(args, engineer);
+    expect(there).toEqual(await local(args));
+    expect(there.status).toBe(2);
+    expect(there.stderr).toMatch(
+      /^sinew diff: the candidate does not compile:\n\S*broken\.yaml:\d+:\d+ error \S+ destinations\.0\.type: unknown destination type fhirr/,
+    );
+  });
+
+  it('shows the changed paths but not their values to a key without phi:read', async () => {
+    const r = await remote(['--candidate', join(dir, 'changed.yaml'), '--limit', '1'], writer);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('  pms-notice:\n    /event: (values need phi:read)\n');
+    expect(r.stdout).not.toContain('results-ready');
+  });
+
+  it('refuses a key without channels:write with the server’s problem, exit 2', async () => {
+    const r = await remote(['--candidate', join(dir, 'changed.yaml')], reader);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^sinew diff: 403 scope\.required: .*channels:write/);
+    expect(r.status).toBe(2);
+    const none = await run(['--candidate', join(dir, 'changed.yaml'), '--server', server]);
+    expect(none).toMatchObject({ status: 2, stdout: '' });
+    expect(none.stderr).toContain('set SINEW_TOKEN');
+    const both = await run(['--candidate', join(dir, 'same.yaml'), '--server', server, '--data', dir], {
+      SINEW_TOKEN: engineer,
+    });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--server.*cannot be used with.*--data/);
   });
 });

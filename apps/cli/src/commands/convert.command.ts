@@ -8,6 +8,8 @@ Examples:
   $ sinew convert --validate channels/samples/oru-r01.hl7
   $ sinew convert --map patient-to-adt --to hl7v2 patient.json  # FHIR → HL7 v2
 
+With --map, --to is a check: a map that produces another kind than --to names is a usage error
+(exit 2) that says what the map produces; the output is never converted a second time.
 Exit status: 0 when every message converted (and validated, with --validate), 1 when one did
 not, 2 for a usage error. Reference: docs/transformers.md`;
 
@@ -20,9 +22,10 @@ export function registerConvert(program: Command): void {
     .argument('<files...>', 'HL7 v2 files (one message, several, or a batch) or JSON/FHIR documents')
     .addOption(new Option('--map <name>', 'use this transformer instead of choosing one by MSH-9'))
     .addOption(
-      new Option('--to <kind>', 'output kind when choosing by MSH-9')
-        .choices(['fhir', 'hl7v2', 'json'])
-        .default('fhir'),
+      new Option(
+        '--to <kind>',
+        'output kind: chooses the transformer by MSH-9 (default fhir); with --map, the kind the map must produce',
+      ).choices(['fhir', 'hl7v2', 'json']),
     )
     .addOption(new Option('--validate', 'also print every validation issue of the input and the output'))
     .addOption(

@@ -7,9 +7,12 @@ import {
   type MessageTransformer,
 } from '@sinew/mapping';
 
+export type OutputKind = 'fhir' | 'hl7v2' | 'json';
+
 export interface ConvertOptions {
   map?: string;
-  to: 'fhir' | 'hl7v2' | 'json';
+  /** The output wanted; without --map it chooses the transformer (default fhir), with --map it is checked. */
+  to?: OutputKind;
   validate?: boolean;
   transformers?: string[];
 }
@@ -59,6 +62,16 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
     );
     return 2;
   }
+  if (options.map && options.to) {
+    const produces = library.get(options.map).spec.output;
+    if (produces !== options.to) {
+      io.stderr(
+        `sinew: --to ${options.to}: transformer ${options.map} produces ${produces}, not ${options.to} (give --to ${produces} or leave --to out)\n`,
+      );
+      return 2;
+    }
+  }
+  const to: OutputKind = options.to ?? 'fhir';
   let status = 0;
   for (const file of files) {
     let bytes: Buffer;
@@ -84,11 +97,10 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
       try {
         let transformer: MessageTransformer;
         if (options.map) transformer = library.get(options.map);
-        else if (input instanceof Hl7Message)
-          transformer = library.forMessageType(input.messageType, options.to);
+        else if (input instanceof Hl7Message) transformer = library.forMessageType(input.messageType, to);
         else {
           const candidates = [...library.transformers.values()].filter(
-            (t) => t.spec.input !== 'hl7v2' && t.spec.output === options.to,
+            (t) => t.spec.input !== 'hl7v2' && t.spec.output === to,
           );
           if (candidates.length !== 1)
             throw new MappingError(
