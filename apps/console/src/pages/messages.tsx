@@ -150,7 +150,7 @@ export default function Messages() {
     {
       id: 'received',
       header: 'Received',
-      width: '10.5rem',
+      width: '12.5rem',
       cell: (m) => (
         <Link to={`/messages/${encodeURIComponent(m.id)}`}>
           <Time value={m.received_at} />
