@@ -34,6 +34,7 @@ class EventStream {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
   private buffer = '';
+  private reading?: Promise<ReadableStreamReadResult<Uint8Array>>;
   /** Every comment line seen (`: ping`). */
   readonly comments: string[] = [];
 
@@ -65,11 +66,14 @@ class EventStream {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('no event in time');
       let timer: NodeJS.Timeout | undefined;
+      // A read still pending from a call that timed out is the one to wait for (its chunk is not lost).
+      this.reading ??= this.reader.read();
       const r = await Promise.race([
-        this.reader.read(),
+        this.reading,
         new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), left))),
       ]).finally(() => clearTimeout(timer));
       if (r === 'late') throw new Error('no event in time');
+      this.reading = undefined;
       if (r.done) return 'closed';
       this.buffer += this.decoder.decode(r.value, { stream: true });
     }
@@ -406,6 +410,21 @@ destinations:
     expect(((await open({})) as Response).status).toBe(401);
     const noScope = (await open({ authorization: `Bearer ${await keyFor(['messages:read'])}` })) as Response;
     expect(noScope.status).toBe(403);
+    stream.close();
+  });
+
+  it('keeps a quiet stream open with a ping comment every 15 s', async () => {
+    const stream = (await open({
+      authorization: `Bearer ${await keyFor(['channels:read'])}`,
+    })) as EventStream;
+    expect((await stream.next()) !== 'closed').toBe(true);
+    // Events may come meanwhile (the queue draining); the ping is a comment beside them.
+    const deadline = Date.now() + 20_000;
+    while (!stream.comments.includes(': ping') && Date.now() < deadline) {
+      const e = await stream.next(1_000).catch(() => undefined);
+      if (e === 'closed') throw new Error('the stream closed');
+    }
+    expect(stream.comments).toContain(': ping');
     stream.close();
   });
 
