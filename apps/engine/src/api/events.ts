@@ -93,15 +93,28 @@ export class OverviewEvents {
     return 'open';
   }
 
-  /** Ends every stream and stops the timers; later streams are refused. */
+  /**
+   * Ends every stream and stops the timers; later streams are refused. Resolves once the
+   * streams' connections have closed (at most a second each), so that what is written when an
+   * answer ends (its audit row) is under way before the ledger closes.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.stopTimers();
-    for (const sub of [...this.subscribers]) {
-      this.subscribers.delete(sub);
-      sub.res.end();
-    }
-    await this.computing;
+    const ended = [...this.subscribers].map(
+      (sub) =>
+        new Promise<void>((resolve) => {
+          this.subscribers.delete(sub);
+          if (sub.res.destroyed) return resolve();
+          const timer = setTimeout(resolve, 1_000);
+          sub.res.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          sub.res.end();
+        }),
+    );
+    await Promise.all([...ended, this.computing]);
   }
 
   private remove(sub: Subscriber): void {

@@ -34,7 +34,7 @@ class EventStream {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
   private buffer = '';
-  private reading?: Promise<ReadableStreamReadResult<Uint8Array>>;
+  private reading?: ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>;
   /** Every comment line seen (`: ping`). */
   readonly comments: string[] = [];
 
@@ -203,6 +203,8 @@ destinations:
     await store?.close();
     await new Promise((resolve) => peer?.close(resolve));
     rmSync(dir, { recursive: true, force: true });
+    // Every stream's audit row was written, the last ones as the engine stopped.
+    expect(logs.filter((l) => l.includes('audit log append failed'))).toEqual([]);
   });
 
   it('says at start, with no user yet, how to create the first administrator', () => {

@@ -10,7 +10,7 @@ const HOUR_MS = 3600_000;
 const destinationOverview = z.object({
   name: z.string(),
   type: z.string(),
-  ordering: z.string().describe('`none`, `fifo`, or the key expression (`PID-3.1`)'),
+  ordering: z.string().describe('`none`, `channel` (strict FIFO), or the key expression (`PID-3.1`)'),
   up: z
     .boolean()
     .nullable()
