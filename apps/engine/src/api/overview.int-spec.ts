@@ -314,6 +314,31 @@ destinations:
     expect((await fetch(`${base()}/api/v1/overview`)).status).toBe(401);
   });
 
+  it('answers null for whether a destination is up in a process without workers', async () => {
+    const apiOnly = await startEngine(
+      loadConfig({
+        SINEW_CHANNELS_DIR: join(dir, 'channels'),
+        SINEW_DATA_DIR: join(dir, 'data'),
+        SINEW_HTTP_PORT: '0',
+        SINEW_PIPELINE_THREADS: '0',
+        SINEW_ROLES: 'api',
+      }),
+      createLogger('warn', { write: () => undefined }),
+    );
+    try {
+      const res = await fetch(`http://127.0.0.1:${apiOnly.httpPort}/api/v1/overview`, {
+        headers: { authorization: `Bearer ${await keyFor(['channels:read'])}` },
+      });
+      const lab = channelOf((await res.json()) as Body, 'lab');
+      expect(lab.destinations.map((d: { up: unknown }) => d.up)).toEqual([null, null]);
+      // The ledger's counters are the same from any process.
+      expect(lab.last_24h.received).toBeGreaterThanOrEqual(4);
+      expect(lab.source).toEqual({ type: 'mllp' });
+    } finally {
+      await apiOnly.stop();
+    }
+  });
+
   it('shows a paused channel as paused, by whom and since when', async () => {
     const operator = await keyFor(['channels:operate', 'channels:read']);
     const paused = await fetch(`${base()}/api/v1/channels/outage/pause`, {
