@@ -31,7 +31,7 @@ import { consoleMiddleware, findConsoleDir } from './console';
 import type { ApiDeps, FolderDeploy } from './api/deps';
 import { OverviewEvents } from './api/events';
 import { OidcSignIn } from './api/oidc';
-import { computeOverview } from './api/overview';
+import { OverviewReader } from './api/overview';
 import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
@@ -86,6 +86,7 @@ function apiDeps(
         config.SINEW_REDIS_PREFIX,
       )
     : new MemoryRateLimiter();
+  const overview = new OverviewReader(engine, store);
   return {
     engine,
     store,
@@ -97,7 +98,8 @@ function apiDeps(
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
-    events: new OverviewEvents(() => computeOverview(engine, store), {
+    overview,
+    events: new OverviewEvents(() => overview.compute(), {
       intervalMs: config.SINEW_EVENTS_INTERVAL_MS,
       logger,
     }),

@@ -346,8 +346,6 @@ export interface DestinationQueue {
 export interface ChannelOverviewCounts {
   /** Messages received at/after `since`, by status. */
   messages: Partial<Record<MessageStatus, number>>;
-  /** Of the messages received at/after `since`: their deliveries sent and dead-lettered. */
-  deliveries: { sent: number; deadLettered: number };
   /** Messages received at/after `recentSince` whose pipeline errored. */
   recentErrored: number;
   /** Each destination with an open delivery or a dead letter, by name. */
@@ -451,12 +449,18 @@ export interface Store {
   }>;
   /**
    * What a dashboard shows of a channel: its messages received at/after `since` by status,
-   * their deliveries sent and dead-lettered, the errored ones received at/after `recentSince`,
-   * and per destination the open deliveries (how many, the oldest's creation time) and the
-   * dead letters (how many, and how many dead-lettered at/after `recentSince`). Four grouped
-   * queries through the channel/receipt-time index and the partial delivery indexes.
+   * the errored ones received at/after `recentSince`, and per destination the open deliveries
+   * (how many, the oldest's creation time) and the dead letters (how many, and how many
+   * dead-lettered at/after `recentSince`). Three grouped queries through the channel/receipt-
+   * time index and the partial indexes of open and dead-lettered deliveries.
    */
   channelOverview(channelId: string, since: Date, recentSince: Date): Promise<ChannelOverviewCounts>;
+  /**
+   * The deliveries of a channel's messages received at/after `since` that were sent and that
+   * were dead-lettered. One grouped query, but it reads every delivery of those messages: its
+   * cost grows with the traffic of the window (callers that repeat it should space it out).
+   */
+  channelDeliveryCounts(channelId: string, since: Date): Promise<{ sent: number; deadLettered: number }>;
   /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
   requeueDelivery(id: string): Promise<DeliveryRecord>;
 

@@ -316,15 +316,24 @@ export class TypeOrmStore implements Store {
       where.push('m.sender = ?');
       params.push(search.sender);
     }
+    let fromParams: SqlValue[] = [];
     if (search.text !== undefined) {
       if (typeof search.text !== 'string' || search.text === '')
         throw invalid('text must be a non-empty string');
-      // Three index lookups (id, control id, key value), each a short list of ids.
-      where.push(
-        '(m.id IN (SELECT id FROM message WHERE id = ? UNION ALL SELECT id FROM message WHERE control_id = ? ' +
-          'UNION ALL SELECT message_id FROM message_key WHERE value = ?))',
-      );
-      params.push(search.text, search.text, search.text);
+      // Three index lookups (id, control id, key value), each a short list of ids, read first:
+      // the messages are then fetched by id (SQLite's CROSS JOIN keeps that order, rather than
+      // walking a whole channel's messages newest first in search of them).
+      const ids =
+        'SELECT id FROM message WHERE id = ? UNION SELECT id FROM message WHERE control_id = ? ' +
+        'UNION SELECT message_id FROM message_key WHERE value = ?';
+      if (search.key) {
+        where.push(`m.id IN (${ids})`);
+        params.push(search.text, search.text, search.text);
+      } else {
+        from = `(${ids}) t CROSS JOIN message m`;
+        where.push('m.id = t.id');
+        fromParams = [search.text, search.text, search.text];
+      }
     }
     if (search.after !== undefined) {
       checkDate(search.after.receivedAt, 'after.receivedAt');
@@ -334,6 +343,7 @@ export class TypeOrmStore implements Store {
       params.push(at, at, search.after.seq);
     }
     params.push(limitOf(search.limit));
+    params.unshift(...fromParams);
     const columns = MESSAGE_COLUMNS.split(', ')
       .map((c) => `m.${c}`)
       .join(', ');
@@ -688,11 +698,6 @@ export class TypeOrmStore implements Store {
         'FROM message WHERE channel_id = ? AND received_at >= ? GROUP BY status',
       [recent, channelId, from],
     );
-    const deliveries = await this.db.all<{ status: string; n: number | string }>(
-      'SELECT d.status, count(*) AS n FROM message m JOIN delivery d ON d.message_id = m.id ' +
-        "WHERE m.channel_id = ? AND m.received_at >= ? AND d.status IN ('sent', 'dead_lettered') GROUP BY d.status",
-      [channelId, from],
-    );
     const open = await this.db.all<{ destination: string; n: number | string; oldest: TimeValue }>(
       'SELECT destination, count(*) AS n, min(created_at) AS oldest FROM delivery ' +
         `WHERE channel_id = ? AND ${OPEN_DELIVERY_PREDICATE} GROUP BY destination`,
@@ -722,13 +727,26 @@ export class TypeOrmStore implements Store {
       q.deadLettered = Number(r.n);
       q.recentDeadLettered = Number(r.r ?? 0);
     }
-    const delivered = (status: string) => Number(deliveries.find((r) => r.status === status)?.n ?? 0);
     return {
       messages: Object.fromEntries(messages.map((r) => [r.status, Number(r.n)])),
-      deliveries: { sent: delivered('sent'), deadLettered: delivered('dead_lettered') },
       recentErrored: Number(messages.find((r) => r.status === 'errored')?.r ?? 0),
       destinations: [...byName.values()].sort((a, b) => (a.destination < b.destination ? -1 : 1)),
     };
+  }
+
+  async channelDeliveryCounts(
+    channelId: string,
+    since: Date,
+  ): Promise<{ sent: number; deadLettered: number }> {
+    this.open();
+    checkDate(since, 'since');
+    const rows = await this.db.all<{ status: string; n: number | string }>(
+      'SELECT d.status, count(*) AS n FROM message m JOIN delivery d ON d.message_id = m.id ' +
+        "WHERE m.channel_id = ? AND m.received_at >= ? AND d.status IN ('sent', 'dead_lettered') GROUP BY d.status",
+      [channelId, this.db.time(since)],
+    );
+    const n = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
+    return { sent: n('sent'), deadLettered: n('dead_lettered') };
   }
 
   async listDestinationDeliveries(

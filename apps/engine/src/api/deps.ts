@@ -4,6 +4,7 @@ import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
 import type { Store } from '@sinew/store';
 import type { OverviewEvents } from './events';
 import type { OidcSignIn } from './oidc';
+import type { OverviewReader } from './overview';
 import type { RateLimiter, RatePolicy } from './rate-limit';
 
 /** What the admin API's controllers and guard work with. */
@@ -16,6 +17,8 @@ export interface ApiDeps {
   /** Requests per client and route. */
   rate: RatePolicy;
   logger: EngineLogger;
+  /** The dashboard's overview (GET /api/v1/overview, and the events). */
+  overview: OverviewReader;
   /** The live overview's server-sent events (one timer for every subscriber). */
   events: OverviewEvents;
   /** SINEW_OAUTH_ISSUER: the engine's public URL (client assertions' `aud` is its /oauth/token). */

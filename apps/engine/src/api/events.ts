@@ -7,6 +7,8 @@ import type { Overview } from './overview';
 export const MAX_STREAMS_PER_PRINCIPAL = 5;
 /** A `: ping` comment this often keeps proxies from closing a quiet stream. */
 export const PING_INTERVAL_MS = 15_000;
+/** After a computation that took T, the next waits at least this many T. */
+const SLOW_FACTOR = 4;
 /** A subscriber this far behind (bytes not yet taken by its socket) is cut off; it reconnects. */
 const MAX_BUFFERED = 1024 * 1024;
 
@@ -40,6 +42,7 @@ export class OverviewEvents {
   private failing = false;
   private closed = false;
   private lastRecheck = Date.now();
+  private resumeAt = 0;
 
   constructor(
     private readonly compute: () => Promise<Overview>,
@@ -90,15 +93,28 @@ export class OverviewEvents {
     return 'open';
   }
 
-  /** Ends every stream and stops the timers; later streams are refused. */
+  /**
+   * Ends every stream and stops the timers; later streams are refused. Resolves once the
+   * streams' connections have closed (at most a second each), so that what is written when an
+   * answer ends (its audit row) is under way before the ledger closes.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.stopTimers();
-    for (const sub of [...this.subscribers]) {
-      this.subscribers.delete(sub);
-      sub.res.end();
-    }
-    await this.computing;
+    const ended = [...this.subscribers].map(
+      (sub) =>
+        new Promise<void>((resolve) => {
+          this.subscribers.delete(sub);
+          if (sub.res.destroyed) return resolve();
+          const timer = setTimeout(resolve, 1_000);
+          sub.res.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          sub.res.end();
+        }),
+    );
+    await Promise.all([...ended, this.computing]);
   }
 
   private remove(sub: Subscriber): void {
@@ -124,13 +140,16 @@ export class OverviewEvents {
   }
 
   private async tick(): Promise<void> {
-    // A computation still running (a slow ledger): this tick is skipped, not queued.
-    if (this.computing) return;
+    // A computation still running, or a slow one just before: this tick is skipped, not queued.
+    if (this.computing || Date.now() < this.resumeAt) return;
     if (Date.now() - this.lastRecheck >= this.recheckMs) {
       this.lastRecheck = Date.now();
       await this.recheck();
     }
+    const started = Date.now();
     const overview = await this.refresh();
+    // At most about a fifth of the time spent computing: a slow ledger spaces the checks out.
+    this.resumeAt = Date.now() + SLOW_FACTOR * (Date.now() - started);
     if (!overview) return;
     for (const sub of this.subscribers) this.deliver(sub, overview);
   }

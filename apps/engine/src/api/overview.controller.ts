@@ -6,7 +6,7 @@ import { Ctx } from './decorators';
 import { API_DEPS, type ApiDeps } from './deps';
 import { MAX_STREAMS_PER_PRINCIPAL, PING_INTERVAL_MS, type Recheck } from './events';
 import { ApiGuard } from './guard';
-import { computeOverview, overviewSchema, type Overview } from './overview';
+import { overviewSchema, type Overview } from './overview';
 import { ApiProblem } from './problem';
 import { ApiRoute } from './route';
 
@@ -29,12 +29,8 @@ export class OverviewController {
   })
   async overview(@Ctx() c: ApiContext): Promise<Overview> {
     const principal = c.principal as Principal;
-    const { engine, store } = this.deps;
-    return computeOverview(
-      engine,
-      store,
-      engine.channelIds.filter((id) => mayUseChannel(principal, id)),
-    );
+    const { engine, overview } = this.deps;
+    return overview.compute(engine.channelIds.filter((id) => mayUseChannel(principal, id)));
   }
 
   @ApiRoute({

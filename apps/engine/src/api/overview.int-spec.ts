@@ -34,6 +34,7 @@ class EventStream {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
   private buffer = '';
+  private reading?: ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>;
   /** Every comment line seen (`: ping`). */
   readonly comments: string[] = [];
 
@@ -65,11 +66,14 @@ class EventStream {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('no event in time');
       let timer: NodeJS.Timeout | undefined;
+      // A read still pending from a call that timed out is the one to wait for (its chunk is not lost).
+      this.reading ??= this.reader.read();
       const r = await Promise.race([
-        this.reader.read(),
+        this.reading,
         new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), left))),
       ]).finally(() => clearTimeout(timer));
       if (r === 'late') throw new Error('no event in time');
+      this.reading = undefined;
       if (r.done) return 'closed';
       this.buffer += this.decoder.decode(r.value, { stream: true });
     }
@@ -199,6 +203,8 @@ destinations:
     await store?.close();
     await new Promise((resolve) => peer?.close(resolve));
     rmSync(dir, { recursive: true, force: true });
+    // Every stream's audit row was written, the last ones as the engine stopped.
+    expect(logs.filter((l) => l.includes('audit log append failed'))).toEqual([]);
   });
 
   it('says at start, with no user yet, how to create the first administrator', () => {
@@ -308,6 +314,31 @@ destinations:
     expect((await fetch(`${base()}/api/v1/overview`)).status).toBe(401);
   });
 
+  it('answers null for whether a destination is up in a process without workers', async () => {
+    const apiOnly = await startEngine(
+      loadConfig({
+        SINEW_CHANNELS_DIR: join(dir, 'channels'),
+        SINEW_DATA_DIR: join(dir, 'data'),
+        SINEW_HTTP_PORT: '0',
+        SINEW_PIPELINE_THREADS: '0',
+        SINEW_ROLES: 'api',
+      }),
+      createLogger('warn', { write: () => undefined }),
+    );
+    try {
+      const res = await fetch(`http://127.0.0.1:${apiOnly.httpPort}/api/v1/overview`, {
+        headers: { authorization: `Bearer ${await keyFor(['channels:read'])}` },
+      });
+      const lab = channelOf((await res.json()) as Body, 'lab');
+      expect(lab.destinations.map((d: { up: unknown }) => d.up)).toEqual([null, null]);
+      // The ledger's counters are the same from any process.
+      expect(lab.last_24h.received).toBeGreaterThanOrEqual(4);
+      expect(lab.source).toEqual({ type: 'mllp' });
+    } finally {
+      await apiOnly.stop();
+    }
+  });
+
   it('shows a paused channel as paused, by whom and since when', async () => {
     const operator = await keyFor(['channels:operate', 'channels:read']);
     const paused = await fetch(`${base()}/api/v1/channels/outage/pause`, {
@@ -406,6 +437,21 @@ destinations:
     expect(((await open({})) as Response).status).toBe(401);
     const noScope = (await open({ authorization: `Bearer ${await keyFor(['messages:read'])}` })) as Response;
     expect(noScope.status).toBe(403);
+    stream.close();
+  });
+
+  it('keeps a quiet stream open with a ping comment every 15 s', async () => {
+    const stream = (await open({
+      authorization: `Bearer ${await keyFor(['channels:read'])}`,
+    })) as EventStream;
+    expect((await stream.next()) !== 'closed').toBe(true);
+    // Events may come meanwhile (the queue draining); the ping is a comment beside them.
+    const deadline = Date.now() + 20_000;
+    while (!stream.comments.includes(': ping') && Date.now() < deadline) {
+      const e = await stream.next(1_000).catch(() => undefined);
+      if (e === 'closed') throw new Error('the stream closed');
+    }
+    expect(stream.comments).toContain(': ping');
     stream.close();
   });
 
