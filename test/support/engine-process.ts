@@ -1,9 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { sleep } from './wait';
 
-export const ROOT = resolve(__dirname, '..', '..');
+/** The project's root: the nearest folder up from here holding bin/sinew.js (also from a bench bundle). */
+function projectRoot(from: string): string {
+  for (let d = from; ; d = dirname(d)) {
+    if (existsSync(join(d, 'bin', 'sinew.js'))) return d;
+    if (dirname(d) === d) return resolve(from, '..', '..');
+  }
+}
+
+export const ROOT = projectRoot(__dirname);
 
 /** A port free on loopback right now. */
 export function freePort(): Promise<number> {

@@ -7,15 +7,48 @@ import SignIn from './pages/sign-in';
 import Dashboard from './pages/dashboard';
 
 // The dashboard and sign-in are in the first load; every other page is fetched when opened.
-const Messages = lazy(() => import('./pages/messages'));
-const Message = lazy(() => import('./pages/message'));
-const DeadLetters = lazy(() => import('./pages/dead-letters'));
-const Channels = lazy(() => import('./pages/channels'));
-const Channel = lazy(() => import('./pages/channel'));
-const Users = lazy(() => import('./pages/users'));
-const Keys = lazy(() => import('./pages/keys'));
-const Clients = lazy(() => import('./pages/clients'));
-const Audit = lazy(() => import('./pages/audit'));
+const pages = {
+  messages: () => import('./pages/messages'),
+  message: () => import('./pages/message'),
+  deadLetters: () => import('./pages/dead-letters'),
+  channels: () => import('./pages/channels'),
+  channel: () => import('./pages/channel'),
+  users: () => import('./pages/users'),
+  keys: () => import('./pages/keys'),
+  clients: () => import('./pages/clients'),
+  audit: () => import('./pages/audit'),
+};
+const Messages = lazy(pages.messages);
+const Message = lazy(pages.message);
+const DeadLetters = lazy(pages.deadLetters);
+const Channels = lazy(pages.channels);
+const Channel = lazy(pages.channel);
+const Users = lazy(pages.users);
+const Keys = lazy(pages.keys);
+const Clients = lazy(pages.clients);
+const Audit = lazy(pages.audit);
+
+/**
+ * The code of the page the browser opened, fetched at once, alongside the session check
+ * (not after it): `/messages?q=…` opened from a link or a bookmark shows its results sooner.
+ */
+function prefetchOpenedPage(path: string): void {
+  const first = path.split('/')[1] ?? '';
+  const deep = path.split('/').length > 2;
+  const load: Record<string, (() => Promise<unknown>) | undefined> = {
+    messages: deep ? pages.message : pages.messages,
+    'dead-letters': pages.deadLetters,
+    channels: deep ? pages.channel : pages.channels,
+    access: path.startsWith('/access/keys')
+      ? pages.keys
+      : path.startsWith('/access/clients')
+        ? pages.clients
+        : pages.users,
+    audit: pages.audit,
+  };
+  void load[first]?.().catch(() => undefined);
+}
+prefetchOpenedPage(window.location.pathname);
 
 /** Pages behind sign-in: nobody signed in goes to /sign-in and comes back after. */
 function Private({ children }: { children: ReactNode }) {
