@@ -110,7 +110,11 @@ export class TransformerParseCache {
       this.added = false;
     } catch {
       // A cache that cannot be written only costs time.
-      rmSync(tmp, { force: true });
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // Nothing was written.
+      }
     }
   }
 
