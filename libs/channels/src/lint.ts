@@ -6,6 +6,7 @@ import {
   parseTransformerFile,
   TransformerLibrary,
   type LoadedFile,
+  type TransformerParseCache,
 } from '@sinew/mapping';
 import { LintCode } from './codes';
 import type { ChannelRegistries } from './compile';
@@ -23,6 +24,11 @@ export interface LintOptions {
   builtInTransformers?: string;
   /** How files are named in findings (default: as given; absolute ones inside the working folder relative to it). */
   displayPath?: (path: string) => string;
+  /**
+   * Transformer files parsed on earlier runs, by the hash of their text (none by default). The
+   * findings are the same with or without it; it is written back when this run added to it.
+   */
+  parseCache?: TransformerParseCache;
 }
 
 export interface LintReport {
@@ -71,6 +77,16 @@ function realPath(path: string): string {
   }
 }
 
+/** realPath, each path resolved once (within one lint run). */
+function realPaths(): (path: string) => string {
+  const known = new Map<string, string>();
+  return (path) => {
+    let real = known.get(path);
+    if (real === undefined) known.set(path, (real = realPath(path)));
+    return real;
+  };
+}
+
 function finding(file: string, code: LintCode, message: string, severity: 'error' | 'warning' = 'error') {
   return { file, line: 1, column: 1, severity, code, path: '', message } satisfies LintProblem;
 }
@@ -89,6 +105,7 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
   const channelPaths: string[] = [];
   const transformerPaths: string[] = [];
   const texts = new Map<string, string>();
+  const realPath = realPaths();
   let files = 0;
 
   const take = (path: string, named: boolean) => {
@@ -148,13 +165,17 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
     if (isDir) extraDirs.push(dir);
     else unreadable.push({ path: dir, reason: 'no such transformer folder' });
   }
+  options.parseCache?.loadFhirTypes();
   const library = loadTransformers(
     [options.builtInTransformers ?? BUILT_IN_TRANSFORMERS, ...extraDirs],
     transformerPaths,
     texts,
     display,
     problems,
+    realPath,
+    options.parseCache,
   );
+  options.parseCache?.save();
   files += library.extraFiles;
 
   const set = compileChannelSet(
@@ -181,6 +202,8 @@ function loadTransformers(
   texts: Map<string, string>,
   display: (path: string) => string,
   problems: LintProblem[],
+  realPath: (path: string) => string,
+  cache: TransformerParseCache | undefined,
 ): { library: TransformerLibrary; extraFiles: number } {
   const seen = new Set<string>();
   const paths: string[] = [];
@@ -228,7 +251,7 @@ function loadTransformers(
     let parsed = parsedFiles.get(key);
     if (parsed?.text !== text) {
       try {
-        parsed = { text, result: parseTransformerFile(text, file) };
+        parsed = { text, result: parseTransformerFile(text, file, process.env, cache) };
       } catch (err) {
         if (!(err instanceof MappingError)) throw err;
         parsed = { text, result: err };

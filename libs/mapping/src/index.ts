@@ -9,3 +9,4 @@ export * from './transformer';
 export * from './library';
 export * from './testing';
 export * from './maps-reference';
+export * from './parse-cache';

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { MappingError, MappingErrorCode } from './errors';
+import { TransformerParseCache } from './parse-cache';
 import { resolveSettings, settingError } from './settings';
 import { messageMapSpec, subMapSpec, vocabularySpec, type TransformerFile } from './spec';
 
@@ -29,15 +30,8 @@ export function yamlPosition(
   return { line: 1, column: 1 };
 }
 
-/**
- * Parses and checks one transformer file's text. Errors name the file, line and column.
- * `${NAME}` settings in `const` values are read from `env` (see settings.ts).
- */
-export function parseTransformerFile(
-  text: string,
-  file: string,
-  env: NodeJS.ProcessEnv = process.env,
-): LoadedFile {
+/** The file's text parsed by the YAML library, with its line counter. Throws on a YAML error. */
+function parseYaml(text: string, file: string): { doc: Document; lc: LineCounter } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -49,8 +43,34 @@ export function parseTransformerFile(
       column: pos.col,
     });
   }
-  const data: unknown = doc.toJS();
-  const locate = (path: ReadonlyArray<string | number>) => yamlPosition(doc, lc, path);
+  return { doc, lc };
+}
+
+/**
+ * Parses and checks one transformer file's text. Errors name the file, line and column.
+ * `${NAME}` settings in `const` values are read from `env` (see settings.ts). With a `cache`,
+ * a text parsed before is not parsed by the YAML library again: its data comes from the cache,
+ * and the text is parsed only if a position inside it is asked for (`locate`), so positions are
+ * those of a fresh parse.
+ */
+export function parseTransformerFile(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cache?: TransformerParseCache,
+): LoadedFile {
+  const key = cache ? TransformerParseCache.key(text) : '';
+  let data: unknown = cache?.get(key);
+  let parsedYaml: { doc: Document; lc: LineCounter } | undefined;
+  if (data === undefined) {
+    parsedYaml = parseYaml(text, file);
+    data = parsedYaml.doc.toJS();
+    cache?.set(key, data);
+  }
+  const locate = (path: ReadonlyArray<string | number>) => {
+    parsedYaml ??= parseYaml(text, file);
+    return yamlPosition(parsedYaml.doc, parsedYaml.lc, path);
+  };
   const kind =
     data && typeof data === 'object'
       ? 'transformer' in data

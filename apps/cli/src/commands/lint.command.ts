@@ -12,6 +12,7 @@ import {
   type LintProblem,
   type LintReport,
 } from '@sinew/channels';
+import { TransformerParseCache } from '@sinew/mapping';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
 import { callApi, withApiErrors } from './api-client';
 
@@ -38,6 +39,8 @@ interface LintCommandOptions {
   transformers?: string[];
   format: 'text' | 'json';
   quiet?: boolean;
+  /** false with --no-cache. */
+  cache: boolean;
 }
 
 function plural(n: number, word: string): string {
@@ -72,6 +75,12 @@ export function registerLint(program: Command): void {
         .default('text'),
     )
     .addOption(new Option('--quiet', 'report errors only'))
+    .addOption(
+      new Option(
+        '--no-cache',
+        'parse every transformer file again, without the parse cache (SINEW_CACHE_DIR; off: none)',
+      ),
+    )
     .addOption(
       new Option('--server <url>', 'check on a running engine\u2019s admin API (SINEW_TOKEN)').conflicts([
         'env',
@@ -111,6 +120,7 @@ export function registerLint(program: Command): void {
         connectors: { sources: SOURCES, destinations: DESTINATIONS },
         env,
         transformerDirs: options.transformers ?? [],
+        parseCache: options.cache ? TransformerParseCache.fromEnv(process.env) : undefined,
       });
       print(report, options);
     });
