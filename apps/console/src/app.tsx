@@ -32,7 +32,7 @@ const Audit = lazy(pages.audit);
  * The code of the page the browser opened, fetched at once, alongside the session check
  * (not after it): `/messages?q=…` opened from a link or a bookmark shows its results sooner.
  */
-function prefetchOpenedPage(path: string): void {
+export function prefetchOpenedPage(path: string): void {
   const first = path.split('/')[1] ?? '';
   const deep = path.split('/').length > 2;
   const load: Record<string, (() => Promise<unknown>) | undefined> = {
@@ -48,8 +48,6 @@ function prefetchOpenedPage(path: string): void {
   };
   void load[first]?.().catch(() => undefined);
 }
-prefetchOpenedPage(window.location.pathname);
-
 /** Pages behind sign-in: nobody signed in goes to /sign-in and comes back after. */
 function Private({ children }: { children: ReactNode }) {
   const { who } = useSession();

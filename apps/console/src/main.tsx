@@ -3,7 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { ApiError } from './lib/api';
 import { SessionProvider } from './lib/session';
-import { App } from './app';
+import { App, prefetchOpenedPage } from './app';
 import './styles.css';
 
 const queries = new QueryClient({
@@ -16,6 +16,8 @@ const queries = new QueryClient({
     },
   },
 });
+
+prefetchOpenedPage(window.location.pathname);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
