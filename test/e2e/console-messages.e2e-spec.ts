@@ -88,7 +88,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
 
     const { page, errors } = await openPage(browser);
     await signIn(page, stack.base, stack.users.admin);
-    await page.getByRole('link', { name: 'Messages', exact: true }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Messages' }).click();
     await page.getByRole('heading', { level: 1, name: 'Messages' }).waitFor();
     // Every message, newest first, before any search.
     await until(
@@ -206,7 +206,7 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
       20_000,
     );
 
-    await page.getByRole('link', { name: 'Dead letters' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dead letters' }).click();
     await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
     const group = page.getByTestId('dead-letter-group');
     await group.first().waitFor({ timeout: 15_000 });
@@ -263,7 +263,10 @@ describeWithBrowser('the console: find a patient’s messages, read one, replay 
     const viewer = await openPage(browser);
     await signIn(viewer.page, stack.base, stack.users.viewer);
     // A message id typed into the search opens that message.
-    await viewer.page.getByRole('link', { name: 'Messages', exact: true }).click();
+    await viewer.page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Messages' })
+      .click();
     await viewer.page.getByLabel('Search messages').fill(messageId);
     await viewer.page.getByLabel('Search messages').press('Enter');
     await viewer.page.waitForURL((u) => u.pathname === `/messages/${messageId}`);
