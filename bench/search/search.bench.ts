@@ -6,6 +6,7 @@
  * business key `mrn`, its control id and a short raw body) through the store's own
  * `insertMessages` (1,000 per transaction), then times the searches the admin API runs:
  *   - by MRN (`key=mrn:…`, newest 50), the operator's "find this patient";
+ *   - by free text (`q=…`, an MRN given without its key's name: the console's search field);
  *   - by control id (`control_id=…`), "find the lab's message";
  *   - by channel and status (`status=failed`, newest 50), a dead-letter view;
  *   - the second page of an MRN search (keyset cursor).
@@ -162,6 +163,11 @@ async function run(backend: 'sqlite' | 'postgres'): Promise<Row[]> {
         'by MRN (newest 50)',
         async (rand) => ({ key: { name: 'mrn', value: mrn(Math.floor(rand() * PATIENTS)) }, limit: 51 }),
         `SELECT m.id FROM message_key k JOIN message m ON m.id = k.message_id WHERE k.name = 'mrn' AND k.value = '${mrn(1)}' ORDER BY m.received_at DESC, m.seq DESC LIMIT 51`,
+      ],
+      [
+        'free text (q) = an MRN (newest 50)',
+        async (rand) => ({ text: mrn(Math.floor(rand() * PATIENTS)), limit: 51 }),
+        `SELECT m.id FROM (SELECT id FROM message WHERE id = '${mrn(1)}' UNION SELECT id FROM message WHERE control_id = '${mrn(1)}' UNION SELECT message_id FROM message_key WHERE value = '${mrn(1)}') t CROSS JOIN message m WHERE m.id = t.id ORDER BY m.received_at DESC, m.seq DESC LIMIT 51`,
       ],
       [
         'by control id',
