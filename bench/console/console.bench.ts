@@ -9,9 +9,11 @@
  *    started as a user starts it (`bin/sinew.js start`) with the two channels the messages
  *    belong to, and Debian's Chromium (playwright-core). Each run opens a fresh browser context
  *    signed in through the API, then measures, from the navigation's start:
- *      - the dashboard (`/`) until a channel's counts are shown;
  *      - a message search opened by URL (`/messages?q=MRN…`) until its first result is shown;
- *      - a search typed into `Search messages` and submitted, until its first result is shown.
+ *      - a search typed into `Search messages` and submitted, until its first result is shown;
+ *      - the dashboard (`/`) until a channel's counts are shown, and the slowest answer of
+ *        `/health` (asked every 20 ms) meanwhile: how long the dashboard's reads of the ledger
+ *        hold the engine's event loop, which also answers MLLP senders.
  *    Medians and the slowest of `--runs`, in ms.
  */
 import { gzipSync } from 'node:zlib';
@@ -77,6 +79,30 @@ function bundle(): {
   };
 }
 
+/** Asks `/health` every 20 ms until stopped; resolves with the slowest answer's time in ms. */
+function healthProbe(base: string): { stop(): Promise<number> } {
+  let running = true;
+  let slowest = 0;
+  const loop = (async () => {
+    while (running) {
+      const t = Date.now();
+      await fetch(`${base}/health`).then(
+        (r) => r.arrayBuffer(),
+        () => undefined,
+      );
+      slowest = Math.max(slowest, Date.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return slowest;
+    },
+  };
+}
+
 async function main(): Promise<void> {
   if (!existsSync(join(CONSOLE, 'index.html'))) throw new Error('dist/console is missing: npm run build');
   const b = bundle();
@@ -124,7 +150,12 @@ async function main(): Promise<void> {
       '--no-first-run',
     ],
   });
-  const times = { dashboard: [] as number[], searchUrl: [] as number[], searchTyped: [] as number[] };
+  const times = {
+    dashboard: [] as number[],
+    searchUrl: [] as number[],
+    searchTyped: [] as number[],
+    held: [] as number[],
+  };
   try {
     for (let run = 0; run < RUNS + 1; run++) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -135,6 +166,7 @@ async function main(): Promise<void> {
       const page = await context.newPage();
       // The API calls each page makes, with their times (printed for the first measured run).
       const calls: string[] = [];
+      let t0 = Date.now();
       page.on('requestfinished', (req) => {
         const u = new URL(req.url());
         if (!u.pathname.startsWith('/api/')) return;
@@ -144,12 +176,6 @@ async function main(): Promise<void> {
         );
       });
       const mrn = benchMrn(run * 97 + 11);
-
-      let t0 = Date.now();
-      await page.goto(`${base}/`);
-      await page.locator('main').getByText('lab-results').first().waitFor({ timeout: 60_000 });
-      await page.locator('main').getByText(/\d/).first().waitFor({ timeout: 60_000 });
-      const dashboard = Date.now() - t0;
 
       t0 = Date.now();
       await page.goto(`${base}/messages?q=${mrn}`);
@@ -175,11 +201,24 @@ async function main(): Promise<void> {
         .first()
         .waitFor({ timeout: 60_000 });
       const searchTyped = Date.now() - t0;
+      // The dashboard last: its 7-day statistics keep the engine busy for a while after it shows.
+      // Meanwhile /health is asked every 20 ms: its slowest answer is how long the engine's
+      // event loop (which also answers MLLP senders) was held by the dashboard's reads.
+      const stall = healthProbe(base);
+      t0 = Date.now();
+      await page.goto(`${base}/`);
+      await page.locator('main').getByText('lab-results').first().waitFor({ timeout: 60_000 });
+      await page.locator('main').getByText(/\d/).first().waitFor({ timeout: 60_000 });
+      const dashboard = Date.now() - t0;
+      await page.waitForLoadState('networkidle').catch(() => undefined);
+      const held = await stall.stop();
+
       await context.close();
       if (run === 1) console.log(`API calls of run 1:\n  ${calls.join('\n  ')}`);
       // The first run warms the engine's caches and the browser: not counted.
       if (run === 0) continue;
       times.dashboard.push(dashboard);
+      times.held.push(held);
       times.searchUrl.push(searchUrl);
       times.searchTyped.push(searchTyped);
     }
@@ -193,6 +232,7 @@ async function main(): Promise<void> {
   row('dashboard, first render with counts', times.dashboard);
   row('message search by URL, first result', times.searchUrl);
   row('message search typed, first result', times.searchTyped);
+  row('slowest /health answer while the dashboard loads', times.held);
   if (b.initialJsGz > TARGET_INITIAL_GZ) {
     console.log(`\ntarget missed: initial JavaScript ${kb(b.initialJsGz)} gzipped > 250 KB`);
     process.exitCode = 1;
