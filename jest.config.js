@@ -47,6 +47,7 @@ const moduleNameMapper = {
   '^@sinew/engine$': '<rootDir>/libs/engine/src/index.ts',
   '^@sinew/channels$': '<rootDir>/libs/channels/src/index.ts',
   '^@sinew/auth$': '<rootDir>/libs/auth/src/index.ts',
+  '^@sinew/reconcile$': '<rootDir>/libs/reconcile/src/index.ts',
   '^@sinew/engine-app/(.*)$': '<rootDir>/apps/engine/src/$1',
   '^@sinew/channels/testing$': '<rootDir>/libs/channels/src/testing.ts',
   '^@sinew/test-support/(.*)$': '<rootDir>/test/support/$1',
