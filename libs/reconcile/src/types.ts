@@ -221,3 +221,62 @@ export interface DiscrepancyRecord extends Discrepancy {
   repairedAt?: Date;
   repair?: { by: string; action: 'replayed' | 'reprocessed' | 'skipped'; detail: string };
 }
+
+/** A sync-error flag: a critical class was found; open until an operator acknowledges it. */
+export interface SyncFlagRecord {
+  id: string;
+  reconciliation: string;
+  entity: string;
+  class: DiscrepancyClass;
+  /** How many discrepancies of that class the run found. */
+  count: number;
+  runId: string;
+  raisedAt: Date;
+  acknowledgedAt?: Date;
+  acknowledgedBy?: string;
+  note?: string;
+}
+
+export type NewRun = Omit<RunRecord, 'id' | 'finishedAt' | 'summary' | 'error' | 'status'>;
+export type NewDiscrepancy = Discrepancy & { entity: string };
+
+/** Where runs, discrepancies, schedule claims and sync-error flags are kept (the ledger's database). */
+export interface ReconcileStore {
+  /** Records a run as `running`; returns it with its id. */
+  createRun(run: NewRun): Promise<RunRecord>;
+  finishRun(
+    id: string,
+    outcome: {
+      status: Exclude<RunStatus, 'running'>;
+      finishedAt: Date;
+      summary?: RunSummary;
+      error?: string;
+    },
+  ): Promise<void>;
+  /** Appends discrepancies of a running run (called in batches of up to 1,000). */
+  addDiscrepancies(runId: string, rows: NewDiscrepancy[]): Promise<void>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  listRuns(filter: { reconciliation?: string; limit?: number }): Promise<RunRecord[]>;
+  /** In the order they were added; `after` is the last id of the previous page. */
+  listDiscrepancies(
+    runId: string,
+    filter: { class?: DiscrepancyClass; entity?: string; limit?: number; after?: string },
+  ): Promise<DiscrepancyRecord[]>;
+  markRepaired(ids: string[], repair: { at: Date } & NonNullable<DiscrepancyRecord['repair']>): Promise<void>;
+  /**
+   * Claims the scheduled run of `reconciliation` due at `dueAt` for `owner`: true for exactly one
+   * caller across processes (a unique row), false for every other.
+   */
+  claimSchedule(reconciliation: string, dueAt: Date, owner: string): Promise<boolean>;
+  /** The latest due time claimed for `reconciliation`, if any. */
+  lastClaimed(reconciliation: string): Promise<Date | undefined>;
+  /** Raises a flag, or returns the open one for the same reconciliation, entity and class (updating count and runId). */
+  raiseFlag(
+    flag: Omit<SyncFlagRecord, 'id' | 'acknowledgedAt' | 'acknowledgedBy' | 'note'>,
+  ): Promise<SyncFlagRecord>;
+  listFlags(filter: { open?: boolean; limit?: number }): Promise<SyncFlagRecord[]>;
+  acknowledgeFlag(id: string, by: string, at: Date, note?: string): Promise<SyncFlagRecord | undefined>;
+  /** Deletes runs (and their discrepancies) that finished before `before`; returns how many. */
+  deleteRunsBefore(before: Date): Promise<number>;
+}
