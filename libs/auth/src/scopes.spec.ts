@@ -30,12 +30,25 @@ describe('roles and scopes', () => {
         'messages:read',
         'messages:replay',
         'phi:read',
+        'reconciliations:read',
+        'reconciliations:run',
       ].sort(),
     );
     expect([...ROLE_SCOPES.operator].sort()).toEqual(
-      ['channels:operate', 'channels:read', 'messages:read', 'messages:replay'].sort(),
+      [
+        'channels:operate',
+        'channels:read',
+        'messages:read',
+        'messages:replay',
+        'reconciliations:read',
+        'reconciliations:run',
+      ].sort(),
     );
-    expect([...ROLE_SCOPES.viewer].sort()).toEqual(['channels:read', 'messages:read']);
+    expect([...ROLE_SCOPES.viewer].sort()).toEqual([
+      'channels:read',
+      'messages:read',
+      'reconciliations:read',
+    ]);
   });
 
   it('keeps message content (phi:read) from operators and viewers', () => {
@@ -56,6 +69,7 @@ describe('roles and scopes', () => {
       'channels:read',
       'messages:read',
       'audit:read',
+      'reconciliations:read',
     ]);
   });
 

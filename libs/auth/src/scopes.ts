@@ -14,6 +14,8 @@ export const SCOPES = [
   'messages:replay',
   'audit:read',
   'metrics:read',
+  'reconciliations:read',
+  'reconciliations:run',
   'admin',
 ] as const;
 
@@ -46,6 +48,10 @@ export const SCOPE_DESCRIPTIONS: Record<FixedScope, string> = {
   'messages:replay': 'replay deliveries and reprocess messages',
   'audit:read': 'search and export the audit log',
   'metrics:read': 'read /metrics and /ready when they require a key',
+  'reconciliations:read':
+    'list reconciliations, their runs, discrepancies (values only with phi:read) and sync-error flags',
+  'reconciliations:run':
+    'start reconciliation runs and acknowledge sync-error flags; implies reconciliations:read',
   admin: 'everything, including users, API keys and OAuth clients',
 };
 
@@ -68,14 +74,24 @@ export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
     'messages:read',
     'phi:read',
     'messages:replay',
+    'reconciliations:read',
+    'reconciliations:run',
   ],
-  operator: ['channels:read', 'channels:operate', 'messages:read', 'messages:replay'],
-  viewer: ['channels:read', 'messages:read'],
+  operator: [
+    'channels:read',
+    'channels:operate',
+    'messages:read',
+    'messages:replay',
+    'reconciliations:read',
+    'reconciliations:run',
+  ],
+  viewer: ['channels:read', 'messages:read', 'reconciliations:read'],
 };
 
 /** Scopes that another one includes: `admin` includes every scope. */
 const IMPLIED_BY: Partial<Record<Scope, readonly Scope[]>> = {
   'channels:operate': ['channels:write'],
+  'reconciliations:read': ['reconciliations:run'],
 };
 
 /** The caller of the API: a person (after login), an API key, or an OAuth2 client (by its access token). */

@@ -27,7 +27,7 @@ describe('access components', () => {
       />,
     );
     const boxes = [...html.matchAll(/<input[^>]*>/g)].map((m) => m[0]);
-    expect(boxes).toHaveLength(11);
+    expect(boxes).toHaveLength(13);
     expect(boxes.filter((b) => b.includes('checked'))).toHaveLength(2);
     expect(text(html)).toContain('phi:read read message content (raw, transformed, payloads, responses)');
     expect(text(html)).toContain('ingest:lab send messages to the HTTP source of channel lab');
