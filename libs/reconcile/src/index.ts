@@ -1,1 +1,4 @@
 export * from './types';
+export * from './ledger';
+export * from './repair';
+export * from './runner';

@@ -461,8 +461,12 @@ export interface Store {
    * cost grows with the traffic of the window (callers that repeat it should space it out).
    */
   channelDeliveryCounts(channelId: string, since: Date): Promise<{ sent: number; deadLettered: number }>;
-  /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
-  requeueDelivery(id: string): Promise<DeliveryRecord>;
+  /**
+   * A dead-lettered delivery back to `pending` (attempt history kept); returns it. With
+   * `sent: true` a sent delivery may be sent again too (a reconciliation's repair of a record
+   * the target acknowledged but does not hold).
+   */
+  requeueDelivery(id: string, options?: { sent?: boolean }): Promise<DeliveryRecord>;
 
   /**
    * Sets pipeline outcomes that delivered nothing back to the start, so the recovery sweep

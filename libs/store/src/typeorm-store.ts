@@ -820,7 +820,7 @@ export class TypeOrmStore implements Store {
     return rows.map(toDeliveryRecord);
   }
 
-  async requeueDelivery(id: string): Promise<DeliveryRecord> {
+  async requeueDelivery(id: string, options: { sent?: boolean } = {}): Promise<DeliveryRecord> {
     this.open();
     const db = this.db;
     return db.transaction(async (tx) => {
@@ -829,7 +829,7 @@ export class TypeOrmStore implements Store {
         [id],
       );
       if (!current) throw notFound('delivery', id);
-      if (current.status !== 'dead_lettered') {
+      if (current.status !== 'dead_lettered' && !(options.sent === true && current.status === 'sent')) {
         throw conflict(`delivery ${id} is ${current.status}; only a dead-lettered delivery can be requeued`);
       }
       const now = db.time(new Date());
