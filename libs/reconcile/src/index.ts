@@ -1,4 +1,6 @@
 export * from './types';
+export * from './period';
+export * from './schema';
 export * from './ledger';
 export * from './repair';
 export * from './runner';
