@@ -5,3 +5,4 @@ export * from './ledger';
 export * from './repair';
 export * from './runner';
 export * from './service-types';
+export * from './reconciler';

@@ -70,6 +70,8 @@ export interface RunnerDeps {
   now?: () => Date;
   /** Cancels the run (engine shutdown); the run is then recorded as failed. */
   signal?: AbortSignal;
+  /** Told once the run is recorded as running. */
+  onStarted?: (run: RunRecord) => void;
 }
 
 const BATCH = 500;
@@ -91,6 +93,7 @@ export async function runReconciliation(request: RunRequest, deps: RunnerDeps): 
     periodLabel: request.period.label,
     startedAt: now(),
   });
+  deps.onStarted?.(run);
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(deps.signal?.reason);
   deps.signal?.addEventListener('abort', onAbort, { once: true });
