@@ -6,3 +6,4 @@ export * from './repair';
 export * from './runner';
 export * from './service-types';
 export * from './reconciler';
+export * from './scheduler';

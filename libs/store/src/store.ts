@@ -1,3 +1,4 @@
+import type { ReconcileStore } from '@sinew/reconcile';
 import type { AccessStore } from './access-store';
 
 /**
@@ -359,6 +360,8 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** People, API keys and the audit log, in the same database (see `access-store.ts`). */
   readonly access: AccessStore;
+  /** Reconciliation runs, schedule claims and sync-error flags, in the same database (see `reconcile-store.ts`). */
+  readonly reconcile: ReconcileStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;
