@@ -34,7 +34,15 @@ export type Normaliser = (typeof NORMALISERS)[number];
 export const FIELD_TYPES = ['string', 'number', 'date', 'datetime'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
-export const DATE_FORMATS = ['auto', 'YYYY-MM-DD', 'MM/DD/YYYY', 'DD/MM/YYYY', 'YYYYMMDD', 'HL7', 'ISO'] as const;
+export const DATE_FORMATS = [
+  'auto',
+  'YYYY-MM-DD',
+  'MM/DD/YYYY',
+  'DD/MM/YYYY',
+  'YYYYMMDD',
+  'HL7',
+  'ISO',
+] as const;
 export type DateFormat = (typeof DATE_FORMATS)[number];
 
 export const DEFAULT_CRON = '0 2 * * *';
@@ -108,7 +116,10 @@ export const systemSchema = z
   .describe('a named connection: its adapter type and that adapter\u2019s connection settings');
 
 export const entitySchema = z.strictObject({
-  name: z.string().regex(NAME, 'letters, digits, `_` and `-` only').describe('the entity name, unique in the file'),
+  name: z
+    .string()
+    .regex(NAME, 'letters, digits, `_` and `-` only')
+    .describe('the entity name, unique in the file'),
   identity: z
     .string()
     .min(1)
@@ -137,7 +148,9 @@ export const entitySchema = z.strictObject({
   alerts: z
     .record(z.string(), z.number().int().min(1))
     .optional()
-    .describe(`discrepancy class → threshold: an alert when a run finds at least that many (classes: ${DISCREPANCY_CLASSES.join(', ')})`),
+    .describe(
+      `discrepancy class → threshold: an alert when a run finds at least that many (classes: ${DISCREPANCY_CLASSES.join(', ')})`,
+    ),
   critical: z
     .array(z.string())
     .optional()
@@ -155,7 +168,9 @@ export const reconciliationSchema = z.strictObject({
       cron: z
         .string()
         .default(DEFAULT_CRON)
-        .describe('a 5-field cron expression: minute hour day-of-month month day-of-week (default 0 2 * * *)'),
+        .describe(
+          'a 5-field cron expression: minute hour day-of-month month day-of-week (default 0 2 * * *)',
+        ),
       timezone: z
         .string()
         .optional()
@@ -324,7 +339,14 @@ export function compileReconciliation(
   ) => {
     if (unresolved.has(path.join('.')) && code !== LintCode.EnvUnset && code !== LintCode.EnvFile) return;
     const pos: Position = at === 'key' ? yaml.keyAt(path) : yaml.valueAt(path);
-    problems.push({ file, ...pos, severity, code, path: path.join('.'), message: maskSecrets(message, secrets) });
+    problems.push({
+      file,
+      ...pos,
+      severity,
+      code,
+      path: path.join('.'),
+      message: maskSecrets(message, secrets),
+    });
   };
   const addRaw = (list: readonly RawProblem[]) => {
     for (const p of list) add(p.path, p.code, p.message, 'error', p.at);
@@ -391,7 +413,11 @@ export function compileReconciliation(
 
   const zoneOk = (tz: string | undefined, path: Array<string | number>): boolean => {
     if (tz === undefined || isTimeZone(tz)) return true;
-    add(path, LintCode.TimeZone, `unknown time zone ${tz} (an IANA name: Europe/London, America/New_York, UTC)`);
+    add(
+      path,
+      LintCode.TimeZone,
+      `unknown time zone ${tz} (an IANA name: Europe/London, America/New_York, UTC)`,
+    );
     return false;
   };
   const zone = timezone !== undefined && zoneOk(timezone, ['timezone']) ? timezone : 'UTC';
@@ -443,7 +469,8 @@ export function compileReconciliation(
     const fields: FieldConfig[] = [];
     for (const [name, f] of Object.entries(spec.fields)) {
       const fat = [...at, 'fields', name];
-      const fieldZone = f.timezone !== undefined && zoneOk(f.timezone, [...fat, 'timezone']) ? f.timezone : zone;
+      const fieldZone =
+        f.timezone !== undefined && zoneOk(f.timezone, [...fat, 'timezone']) ? f.timezone : zone;
       let tolerance: number | undefined;
       if (f.tolerance !== undefined) {
         if (f.type === 'number') {
@@ -530,7 +557,11 @@ export function compileReconciliation(
             `this side does not say where to read ${missing.join(', ')} (add ${missing.length === 1 ? 'it' : 'them'} under fields:)`,
           );
         if (status && settings.status === undefined)
-          add(sat, LintCode.UnreadField, 'the entity counts per status (status: true): say where this side reads it (status:)');
+          add(
+            sat,
+            LintCode.UnreadField,
+            'the entity counts per status (status: true): say where this side reads it (status:)',
+          );
       } else if (type === 'sql' && typeof settings.query === 'string' && !settings.query.includes('*')) {
         const query = settings.query;
         const columns = [...compared.map((f) => f.name), 'key', ...(status ? ['status'] : [])];
@@ -558,9 +589,11 @@ export function compileReconciliation(
       );
       return false;
     };
-    for (const [k, c] of (spec.critical ?? []).entries()) if (isClass(c, [...at, 'critical', k], false)) classes.push(c);
+    for (const [k, c] of (spec.critical ?? []).entries())
+      if (isClass(c, [...at, 'critical', k], false)) classes.push(c);
     const thresholds: Partial<Record<DiscrepancyClass, number>> = {};
-    for (const [c, n] of Object.entries(spec.alerts ?? {})) if (isClass(c, [...at, 'alerts', c], true)) thresholds[c] = n;
+    for (const [c, n] of Object.entries(spec.alerts ?? {}))
+      if (isClass(c, [...at, 'alerts', c], true)) thresholds[c] = n;
 
     entities.push({
       name: spec.name,
