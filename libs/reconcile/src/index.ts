@@ -7,3 +7,8 @@ export * from './runner';
 export * from './service-types';
 export * from './reconciler';
 export * from './scheduler';
+export * from './normalise';
+export * from './spill';
+export * from './compare';
+export * from './classify';
+export * from './report';
