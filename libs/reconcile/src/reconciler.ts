@@ -32,7 +32,7 @@ export interface ReconcilerParts {
   sideSchemas?: SideSchemas;
   reader: ReaderFactory;
   compare: (entity: EntityConfig, reconciliation: Reconciliation) => CompareFn;
-  classify: ClassifyFn;
+  classify: (entity: EntityConfig, reconciliation: Reconciliation) => ClassifyFn;
   /** Normalises an identity value the way the comparison does. */
   normaliseKey: (entity: EntityConfig) => (key: string) => string;
 }
@@ -193,7 +193,7 @@ export class FolderReconciler implements Reconciler {
         baseDir: r.baseDir,
         reader: (name: string, side: Side) => parts.reader(r, entity(name), side),
         compare: (name: string) => parts.compare(entity(name), r),
-        classify: parts.classify,
+        classify: (name: string) => parts.classify(entity(name), r),
       },
     };
   }

@@ -6,6 +6,7 @@
 import { ledgerCount, ledgerLookup, ledgerRecords, type LedgerStore } from './ledger';
 import type {
   Difference,
+  Discrepancy,
   DiscrepancyClass,
   EntitySummary,
   LedgerEvidence,
@@ -49,7 +50,7 @@ export type CompareFn = (
 };
 
 /** Explains a difference with the ledger (classify.ts). */
-export type ClassifyFn = (difference: Difference, evidence: LedgerEvidence | undefined) => NewDiscrepancy;
+export type ClassifyFn = (difference: Difference, evidence: LedgerEvidence | undefined) => Discrepancy;
 
 export interface RunRequest {
   reconciliation: string;
@@ -59,7 +60,7 @@ export interface RunRequest {
   /** Builds the reader of one side of one entity. */
   reader(entity: string, side: Side): SideReader;
   compare(entity: string): CompareFn;
-  classify: ClassifyFn;
+  classify(entity: string): ClassifyFn;
   baseDir: string;
 }
 
@@ -154,6 +155,7 @@ async function runEntity(
       target.read(ctx('target')),
       entity.name,
     );
+    const classifyOne = request.classify(entity.name);
     const byKind: EntitySummary['byKind'] = {};
     const byClass: EntitySummary['byClass'] = {};
     let batch: Difference[] = [];
@@ -169,7 +171,7 @@ async function runEntity(
       const evidence = lookup ? await lookup.evidence([...keys]) : undefined;
       const rows = pending.map((d) => {
         const found = evidence?.get(d.key) ?? (d.source ? evidence?.get(d.source.key) : undefined);
-        const row = request.classify(d, found);
+        const row = classifyOne(d, found);
         return { ...row, entity: entity.name };
       });
       for (const row of rows) {
