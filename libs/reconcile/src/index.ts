@@ -12,3 +12,4 @@ export * from './spill';
 export * from './compare';
 export * from './classify';
 export * from './report';
+export * from './alerts';
