@@ -163,15 +163,13 @@ describe('fhir adapter authentication', () => {
           res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
           return;
         }
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              access_token: issue.shift() ?? 'good-token',
-              token_type: 'Bearer',
-              expires_in: 3600,
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            access_token: issue.shift() ?? 'good-token',
+            token_type: 'Bearer',
+            expires_in: 3600,
+          }),
+        );
       });
     });
     await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
