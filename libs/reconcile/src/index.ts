@@ -13,3 +13,4 @@ export * from './compare';
 export * from './classify';
 export * from './report';
 export * from './alerts';
+export * from './parts';

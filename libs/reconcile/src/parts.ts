@@ -4,7 +4,11 @@
  * normalisers.
  */
 import { z } from 'zod';
-import { ADAPTERS } from './adapters/registry';
+import { csvAdapter } from './adapters/csv';
+import type { AdapterDefinition } from './adapters/errors';
+import { fhirAdapter } from './adapters/fhir';
+import { httpJsonAdapter } from './adapters/http-json';
+import { sqlAdapter } from './adapters/sql';
 import { classify } from './classify';
 import { compareEntity, type CompareOptions } from './compare';
 import { ledgerRecords, type LedgerStore } from './ledger';
@@ -18,6 +22,15 @@ const ledgerSide = z.strictObject({
   channels: z.array(z.string().min(1)).min(1).describe('the channels whose messages carry the entity'),
   key: z.string().min(1).describe('the business key (the channel’s `keys:` name) that holds the identity'),
 });
+
+/** The adapters of the systems a reconciliation reads, by type (`ledger` is handled apart). */
+// Each definition is generic in its own settings; the map holds them as their common shape.
+export const ADAPTERS: Readonly<Record<string, AdapterDefinition<unknown, unknown>>> = {
+  fhir: fhirAdapter as AdapterDefinition<unknown, unknown>,
+  http_json: httpJsonAdapter as AdapterDefinition<unknown, unknown>,
+  sql: sqlAdapter as AdapterDefinition<unknown, unknown>,
+  csv: csvAdapter as AdapterDefinition<unknown, unknown>,
+};
 
 export interface PartsOptions {
   /** The engine's ledger, for `ledger` systems (none: such a side cannot be read). */
