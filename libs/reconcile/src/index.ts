@@ -1,3 +1,4 @@
 export * from './types';
 export * from './scheduler';
 export * from './alerts';
+export * from './failsafe';
