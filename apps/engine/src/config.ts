@@ -167,7 +167,9 @@ export const engineConfigSchema = z.object({
     .int()
     .min(0)
     .default(90)
-    .describe('reconciliation runs older than this many days are deleted by the scheduler role (0: kept for ever)'),
+    .describe(
+      'reconciliation runs older than this many days are deleted by the scheduler role (0: kept for ever)',
+    ),
   SINEW_AUDIT_RETENTION_DAYS: z.coerce
     .number()
     .int()

@@ -172,6 +172,21 @@ describe('alert webhooks delivered through the ledger', () => {
     expect((await store.getMessage(sent!.messageId))?.status).toBe('failed');
   });
 
+  it('sends an unsigned alert when the webhook has no secret', async () => {
+    const peer = await receiver([]);
+    servers.push(peer.server);
+    const s = sender({ unsigned: { url: peer.url } });
+    await s.start();
+    const sent = await s.send(finishedRun('unsigned', ['results.delivered_not_applied >= 1']));
+    await waitFor(
+      'the alert delivered',
+      async () => (await store.getDeliveries(sent!.messageId))[0]?.status === 'sent',
+    );
+    expect(peer.received[0]?.headers['webhook-id']).toBe(sent!.messageId);
+    expect(peer.received[0]?.headers['webhook-timestamp']).toMatch(/^\d+$/);
+    expect(peer.received[0]?.headers).not.toHaveProperty('webhook-signature');
+  });
+
   it('records nothing for a run without alerts or without a webhook', async () => {
     const s = sender({ quiet: { url: 'http://127.0.0.1:9/hook', secret } });
     expect(await s.send(finishedRun('quiet', []))).toBeUndefined();

@@ -139,8 +139,11 @@ export function verifyWebhook(
 /** Where one reconciliation's alerts go. */
 export interface AlertWebhook {
   url: string;
-  /** `whsec_<base64>` or any other string (its UTF-8 bytes are the key). */
-  secret: string;
+  /**
+   * `whsec_<base64>` or any other string (its UTF-8 bytes are the key). Without one, alerts go
+   * unsigned (`webhook-id` and `webhook-timestamp` only): the receiver cannot tell them from forgeries.
+   */
+  secret?: string;
   /** Longest wait for the receiver's answer (default 10 s). */
   timeoutMs?: number;
 }
@@ -157,10 +160,18 @@ class SignedWebhookDestination implements Destination {
   ) {}
 
   async send(request: DeliveryRequest): Promise<DeliveryOutcome> {
+    const now = this.now();
+    const headers: Record<string, string> =
+      this.hook.secret === undefined
+        ? {
+            'webhook-id': request.messageId,
+            'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          }
+        : webhookHeaders(this.hook.secret, request.messageId, request.body, now);
     const config = httpDestinationConfig.parse({
       url: this.hook.url,
       method: 'POST',
-      headers: webhookHeaders(this.hook.secret, request.messageId, request.body, this.now()),
+      headers,
       timeout_ms: this.hook.timeoutMs ?? 10_000,
       content_type: 'application/json',
     });
@@ -175,7 +186,7 @@ class SignedWebhookDestination implements Destination {
   async close(): Promise<void> {}
 
   describe(): string {
-    return `POST ${this.hook.url} (signed)`;
+    return `POST ${this.hook.url}${this.hook.secret === undefined ? '' : ' (signed)'}`;
   }
 }
 

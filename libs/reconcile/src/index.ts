@@ -14,3 +14,4 @@ export * from './classify';
 export * from './report';
 export * from './alerts';
 export * from './parts';
+export * from './failsafe';

@@ -40,8 +40,11 @@ export interface ReconcilerParts {
 export interface ReconcilerHooks {
   /** After each finished run (alerts, sync-error flags); a failure here is logged, not the run's. */
   afterRun?(reconciliation: Reconciliation, run: RunRecord): Promise<void>;
-  /** After an acknowledged flag (resume what the fail-safe paused). */
-  afterAcknowledge?(reconciliation: Reconciliation | undefined, flag: SyncFlagRecord): Promise<void>;
+  /**
+   * Acknowledges a flag in place of the store alone (the fail-safe's, which resumes the channels
+   * it paused when it was the reconciliation's last open flag).
+   */
+  acknowledge?(flagId: string, by: string, note?: string): Promise<SyncFlagRecord | undefined>;
   /** After a repair that re-sent something (wake the deliveries up). */
   afterRepair?(): void;
   /** Reports a hook's failure (no PHI). */
@@ -250,9 +253,8 @@ export class FolderReconciler implements Reconciler {
   }
 
   async acknowledge(flagId: string, by: string, note?: string): Promise<SyncFlagRecord | undefined> {
-    const flag = await this.store.acknowledgeFlag(flagId, by, this.now(), note);
-    if (flag && this.options.hooks?.afterAcknowledge)
-      await this.options.hooks.afterAcknowledge(this.byId.get(flag.reconciliation), flag);
-    return flag;
+    const hooks = this.options.hooks;
+    if (hooks?.acknowledge) return hooks.acknowledge(flagId, by, note);
+    return this.store.acknowledgeFlag(flagId, by, this.now(), note);
   }
 }
