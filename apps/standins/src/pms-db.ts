@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   COLUMNS,
@@ -81,6 +83,7 @@ export class PmsDatabase {
 
   /** Opens (or creates) the database: a file, or `:memory:`. */
   constructor(readonly file: string = ':memory:') {
+    if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     if (file !== ':memory:') this.db.pragma('journal_mode = WAL');
     this.db.exec(SCHEMA);
