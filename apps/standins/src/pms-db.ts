@@ -96,8 +96,7 @@ export class PmsDatabase {
   /** The (first) patient with this MRN. */
   patientByMrn(mrn: string): Patient | undefined {
     return this.db.prepare('SELECT * FROM patients WHERE mrn = ? ORDER BY id LIMIT 1').get(mrn) as
-      | Patient
-      | undefined;
+      Patient | undefined;
   }
 
   list<E extends EntityName>(entity: E, query: ListQuery): { items: RecordOf<E>[]; total: number } {
@@ -112,8 +111,9 @@ export class PmsDatabase {
       params.push(query.updatedBefore);
     }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM ${entity} ${clause}`).get(...params) as { n: number })
-      .n;
+    const total = (
+      this.db.prepare(`SELECT count(*) AS n FROM ${entity} ${clause}`).get(...params) as { n: number }
+    ).n;
     const items = this.db
       .prepare(`SELECT * FROM ${entity} ${clause} ORDER BY id LIMIT ? OFFSET ?`)
       .all(...params, query.perPage, (query.page - 1) * query.perPage) as RecordOf<E>[];
@@ -172,7 +172,8 @@ export class PmsDatabase {
   }
 
   private requirePatient(mrn: string | undefined): void {
-    if (mrn !== undefined && !this.patientByMrn(mrn)) throw new FieldError('mrn', 'mrn names no patient of the PMS');
+    if (mrn !== undefined && !this.patientByMrn(mrn))
+      throw new FieldError('mrn', 'mrn names no patient of the PMS');
   }
 
   private refuseTaken(entity: EntityName, value: string): void {

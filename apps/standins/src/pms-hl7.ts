@@ -153,7 +153,17 @@ export function siuMessage(event: SiuEvent, a: Appointment, patient: Patient, he
     segment('TQ1', '1', '', '', '', '', '', start, end),
     pid(patient),
     segment('RGS', '1', 'A'),
-    segment('AIS', '1', 'A', c('OFFICE', 'Office visit', 'LOCAL'), start, '', '', String(a.duration_min), 'min'),
+    segment(
+      'AIS',
+      '1',
+      'A',
+      c('OFFICE', 'Office visit', 'LOCAL'),
+      start,
+      '',
+      '',
+      String(a.duration_min),
+      'min',
+    ),
   ];
   if (a.location) segments.push(segment('AIL', '1', 'A', c(a.location, '', '', SENDING_FACILITY), start));
   if (a.practitioner) segments.push(segment('AIP', '1', 'A', c(a.practitioner), '', '', start));

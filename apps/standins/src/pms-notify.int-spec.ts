@@ -42,7 +42,13 @@ async function call(pms: PmsStandin, method: string, path: string, body?: unknow
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-const alice = { mrn: 'MRN-1001', family: 'Test|patient', given: 'Alice^Q', birth_date: '1980-02-14', sex: 'F' };
+const alice = {
+  mrn: 'MRN-1001',
+  family: 'Test|patient',
+  given: 'Alice^Q',
+  birth_date: '1980-02-14',
+  sex: 'F',
+};
 
 describe('PMS stand-in notifications over MLLP', () => {
   let adt: Listener;
@@ -108,7 +114,9 @@ describe('PMS stand-in notifications over MLLP', () => {
       expect.objectContaining({ id: 2, messageType: 'ADT^A08', ack: 'AA', error: null }),
     ]);
     const listed = await fetch(`${pms.url}/api/outbox`);
-    expect(((await listed.json()) as { items: unknown[] }).items).toEqual(JSON.parse(JSON.stringify(pms.outbox)));
+    expect(((await listed.json()) as { items: unknown[] }).items).toEqual(
+      JSON.parse(JSON.stringify(pms.outbox)),
+    );
   });
 
   it('sends SIU^S12, S14 and S15 with SCH, TQ1, AIS, AIL and AIP as the pms-siu channel needs', async () => {
@@ -132,7 +140,13 @@ describe('PMS stand-in notifications over MLLP', () => {
       'SIU^S15^SIU_S12',
     ]);
     const sch = siu.segment(0, 'SCH');
-    expect([sch[1], sch[2], sch[9], sch[10], sch[25]]).toEqual(['APT-77^PMS', 'APT-77^PMS', '45', 'min^minutes^ISO', 'Booked']);
+    expect([sch[1], sch[2], sch[9], sch[10], sch[25]]).toEqual([
+      'APT-77^PMS',
+      'APT-77^PMS',
+      '45',
+      'min^minutes^ISO',
+      'Booked',
+    ]);
     expect(siu.segment(0, 'TQ1').slice(7, 9)).toEqual(['20261208093000-0500', '20261208101500-0500']);
     expect(siu.segment(1, 'TQ1')[7]).toBe('20261208100000-0500');
     expect(siu.segment(2, 'SCH')[25]).toBe('Cancelled');
@@ -181,7 +195,10 @@ describe('PMS stand-in notifications over MLLP', () => {
     const p = await call(pms, 'POST', '/api/patients?notify=false', alice);
     expect(p.status).toBe(201);
     await call(pms, 'PUT', `/api/patients/${String(p.json.id)}?notify=false`, { given: 'Al' });
-    await call(pms, 'POST', '/api/appointments?notify=false', { mrn: alice.mrn, start: '2026-12-08T09:30:00Z' });
+    await call(pms, 'POST', '/api/appointments?notify=false', {
+      mrn: alice.mrn,
+      start: '2026-12-08T09:30:00Z',
+    });
     await call(pms, 'POST', '/api/charges?notify=false', { mrn: alice.mrn, code: '99213', amount: 10 });
     await pms.notified();
     // A write that does notify, last: the listeners have seen everything before it by then.
@@ -221,7 +238,10 @@ describe('PMS stand-in notifications over MLLP', () => {
       expect(res.status).toBe(201);
       expect(Date.now() - started).toBeLessThan(1000);
       await new Promise((r) => setTimeout(r, 150));
-      expect(lonely.outbox[0]).toMatchObject({ ack: null, error: expect.stringContaining('could not connect') });
+      expect(lonely.outbox[0]).toMatchObject({
+        ack: null,
+        error: expect.stringContaining('could not connect'),
+      });
       await late.server.start();
       await lonely.notified();
       expect(lonely.outbox[0]).toMatchObject({ ack: 'AA', error: null });

@@ -114,7 +114,8 @@ export class PmsOutbox {
     for (;;) {
       const tails = [...this.tails.values()];
       await Promise.all(tails);
-      if ([...this.tails.values()].every((t, i) => t === tails[i]) && this.tails.size === tails.length) return;
+      if ([...this.tails.values()].every((t, i) => t === tails[i]) && this.tails.size === tails.length)
+        return;
     }
   }
 
@@ -144,7 +145,12 @@ export class PmsOutbox {
     return client;
   }
 
-  private async send(route: OutboxRoute, target: MllpAddress, entry: OutboxEntry, message: string): Promise<void> {
+  private async send(
+    route: OutboxRoute,
+    target: MllpAddress,
+    entry: OutboxEntry,
+    message: string,
+  ): Promise<void> {
     const bytes = Buffer.from(message, 'utf8');
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (this.closed) {

@@ -112,12 +112,22 @@ export function isDate(value: string): boolean {
   const m = DATE.exec(value);
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+  return (
+    d.getUTCFullYear() === Number(m[1]) &&
+    d.getUTCMonth() === Number(m[2]) - 1 &&
+    d.getUTCDate() === Number(m[3])
+  );
 }
 
 export function isInstant(value: string): boolean {
   const m = INSTANT.exec(value);
-  return !!m && isDate(`${m[1]}-${m[2]}-${m[3]}`) && Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6] ?? 0) < 60;
+  return (
+    !!m &&
+    isDate(`${m[1]}-${m[2]}-${m[3]}`) &&
+    Number(m[4]) < 24 &&
+    Number(m[5]) < 60 &&
+    Number(m[6] ?? 0) < 60
+  );
 }
 
 /** Fields a client may send back unchanged with a full update; never written. */
@@ -125,7 +135,8 @@ const READ_ONLY = new Set(['id', 'updated_at']);
 
 function refuseUnknown(body: Body, known: readonly string[]): void {
   for (const key of Object.keys(body)) {
-    if (!known.includes(key) && !READ_ONLY.has(key)) throw new FieldError(key, `${key} is not a field of this record`);
+    if (!known.includes(key) && !READ_ONLY.has(key))
+      throw new FieldError(key, `${key} is not a field of this record`);
   }
 }
 
@@ -148,7 +159,12 @@ function optionalText(body: Body, name: string, max = 200): string | null | unde
   return value === '' ? null : value;
 }
 
-function oneOf<T extends string>(body: Body, name: string, allowed: readonly T[], required: boolean): T | undefined {
+function oneOf<T extends string>(
+  body: Body,
+  name: string,
+  allowed: readonly T[],
+  required: boolean,
+): T | undefined {
   const value = text(body, name, required);
   if (value === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(value)) {
@@ -187,10 +203,21 @@ export function patientInput(body: Body, partial: boolean): PatientInput {
 
 /** An appointment to create (mrn and start required) or the fields to change. */
 export function appointmentInput(body: Body, partial: boolean): AppointmentInput {
-  refuseUnknown(body, ['appointment_id', 'mrn', 'start', 'duration_min', 'status', 'practitioner', 'location']);
+  refuseUnknown(body, [
+    'appointment_id',
+    'mrn',
+    'start',
+    'duration_min',
+    'status',
+    'practitioner',
+    'location',
+  ]);
   const start = text(body, 'start', !partial || 'start' in body);
   if (start !== undefined && !isInstant(start)) {
-    throw new FieldError('start', 'start must be a date and time with its offset (2026-12-08T09:30:00-05:00)');
+    throw new FieldError(
+      'start',
+      'start must be a date and time with its offset (2026-12-08T09:30:00-05:00)',
+    );
   }
   let duration: number | undefined;
   if (body.duration_min !== undefined) {
@@ -206,7 +233,9 @@ export function appointmentInput(body: Body, partial: boolean): AppointmentInput
     mrn: text(body, 'mrn', !partial || 'mrn' in body, 20),
     start,
     duration_min: duration ?? (partial ? undefined : 30),
-    status: oneOf(body, 'status', APPOINTMENT_STATUSES, partial && 'status' in body) ?? (partial ? undefined : 'booked'),
+    status:
+      oneOf(body, 'status', APPOINTMENT_STATUSES, partial && 'status' in body) ??
+      (partial ? undefined : 'booked'),
     practitioner: optionalText(body, 'practitioner', 80),
     location: optionalText(body, 'location', 80),
   });
@@ -245,7 +274,9 @@ export function chargeInput(body: Body, partial: boolean, today: string): Charge
     description: optionalText(body, 'description'),
     amount,
     currency: currency ?? (partial ? undefined : 'USD'),
-    status: oneOf(body, 'status', CHARGE_STATUSES, partial && 'status' in body) ?? (partial ? undefined : 'billed'),
-    service_date: date(body, 'service_date', partial && 'service_date' in body) ?? (partial ? undefined : today),
+    status:
+      oneOf(body, 'status', CHARGE_STATUSES, partial && 'status' in body) ?? (partial ? undefined : 'billed'),
+    service_date:
+      date(body, 'service_date', partial && 'service_date' in body) ?? (partial ? undefined : today),
   });
 }

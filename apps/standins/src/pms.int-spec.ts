@@ -73,7 +73,10 @@ describe('PMS stand-in (JSON REST API)', () => {
     expect(changed.json).toMatchObject({ ...alice, family: 'Married', id: created.json.id });
     expect(changed.json.updated_at >= created.json.updated_at).toBe(true);
     // A full update may send the record back as read (id and updated_at are ignored).
-    const full = await call(pms, 'PUT', `/api/patients/${created.json.id}`, { ...changed.json, given: 'Alicia' });
+    const full = await call(pms, 'PUT', `/api/patients/${created.json.id}`, {
+      ...changed.json,
+      given: 'Alicia',
+    });
     expect(full.json).toMatchObject({ family: 'Married', given: 'Alicia' });
     expect((await call(pms, 'PUT', '/api/patients/999', { family: 'X' })).status).toBe(404);
   });
@@ -171,7 +174,10 @@ describe('PMS stand-in (JSON REST API)', () => {
     const seen: string[] = [];
     let next: string | null = `${pms.url}/api/patients?per_page=2`;
     while (next) {
-      const page = (await (await fetch(next)).json()) as { items: Array<{ mrn: string }>; next: string | null };
+      const page = (await (await fetch(next)).json()) as {
+        items: Array<{ mrn: string }>;
+        next: string | null;
+      };
       seen.push(...page.items.map((p) => p.mrn));
       next = page.next;
     }
@@ -181,7 +187,10 @@ describe('PMS stand-in (JSON REST API)', () => {
     const third = (await get(pms, '/api/patients?per_page=2&page=2')).json.items[0];
     const since = await get(pms, `/api/patients?updated_since=${encodeURIComponent(third.updated_at)}`);
     expect(since.json.items.map((p: { mrn: string }) => p.mrn)).toEqual(['MRN-3', 'MRN-4', 'MRN-5']);
-    const before = await get(pms, `/api/patients?updated_since=&updated_before=${encodeURIComponent(third.updated_at)}`);
+    const before = await get(
+      pms,
+      `/api/patients?updated_since=&updated_before=${encodeURIComponent(third.updated_at)}`,
+    );
     expect(before.json.total).toBe(2);
     const bad = await get(pms, '/api/patients?per_page=0');
     expect(bad.json).toMatchObject({ error: 'invalid_query', field: 'per_page' });
@@ -191,7 +200,7 @@ describe('PMS stand-in (JSON REST API)', () => {
   });
 
   it('exports CSV with a header row and RFC 4180 quoting', async () => {
-    await post(pms, '/api/patients', { ...alice, family: "O'Brien, \"Jr\"", given: 'Line\nBreak' });
+    await post(pms, '/api/patients', { ...alice, family: 'O\'Brien, "Jr"', given: 'Line\nBreak' });
     const res = await fetch(`${pms.url}/api/export/patients.csv`);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     const text = await res.text();
@@ -270,7 +279,12 @@ describe('PMS stand-in on a database file', () => {
       const p = await get(pms, '/api/patients');
       expect(p.json.total).toBe(1);
       await post(pms, '/api/appointments', { mrn: alice.mrn, start: '2026-12-08T09:30:00-05:00' });
-      await post(pms, '/api/charges', { mrn: alice.mrn, code: '99213', amount: 48.5, service_date: '2026-12-08' });
+      await post(pms, '/api/charges', {
+        mrn: alice.mrn,
+        code: '99213',
+        amount: 48.5,
+        service_date: '2026-12-08',
+      });
 
       const reader = new Database(file, { readonly: true });
       try {

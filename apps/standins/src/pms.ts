@@ -106,7 +106,11 @@ class HttpError extends Error {
   }
 }
 
-const SINGULAR: Record<EntityName, string> = { patients: 'patient', appointments: 'appointment', charges: 'charge' };
+const SINGULAR: Record<EntityName, string> = {
+  patients: 'patient',
+  appointments: 'appointment',
+  charges: 'charge',
+};
 
 /**
  * Starts a stand-in practice-management system: a JSON REST API over its own SQLite database
@@ -151,7 +155,15 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
   }
 
   const patientFor = (mrn: string): Patient =>
-    database.patientByMrn(mrn) ?? { id: 0, mrn, family: '', given: '', birth_date: '', sex: 'U', updated_at: '' };
+    database.patientByMrn(mrn) ?? {
+      id: 0,
+      mrn,
+      family: '',
+      given: '',
+      birth_date: '',
+      sex: 'U',
+      updated_at: '',
+    };
 
   const notifyPatient = (event: 'A04' | 'A08', p: Patient): void => {
     const controlId = outbox.nextControlId();
@@ -206,7 +218,8 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
     if (!before) throw new HttpError(404, 'not_found', `no ${SINGULAR[entity]} ${id}`);
     if (method === 'DELETE') {
       // Deleting an appointment or a charge cancels it: the PMS keeps the record.
-      const after = database.update(entity, id as number, { status: 'cancelled' }, now()) as Appointment | Charge;
+      const after = database.update(entity, id as number, { status: 'cancelled' }, now()) as
+        Appointment | Charge;
       if (notify) {
         if (entity === 'appointments') notifyAppointment('S15', after as Appointment);
         else notifyCharge(after as Charge);
@@ -254,7 +267,8 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
     }
     if (path === '/api/export') {
       if (method !== 'POST') return notAllowed(res, 'POST');
-      if (!options.exportDir) throw new HttpError(409, 'no_export_dir', 'the PMS has no export folder configured');
+      if (!options.exportDir)
+        throw new HttpError(409, 'no_export_dir', 'the PMS has no export folder configured');
       const date = url.searchParams.get('date') || now().slice(0, 10);
       if (!isDate(date)) throw new HttpError(400, 'invalid_query', 'date must be a date YYYY-MM-DD', 'date');
       return sendJson(res, 201, { date, files: exportCsv(database, options.exportDir, date) }, JSON_TYPE);
@@ -286,7 +300,13 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
     const notify = !(notifyParam === 'false' || notifyParam === '0');
     const json = method === 'DELETE' ? undefined : jsonObject(req, body, SINGULAR[entity]);
     const { status, record } = write(entity, method, id, json, notify);
-    sendJson(res, status, record, JSON_TYPE, status === 201 ? { location: `/api/${entity}/${record.id}` } : {});
+    sendJson(
+      res,
+      status,
+      record,
+      JSON_TYPE,
+      status === 201 ? { location: `/api/${entity}/${record.id}` } : {},
+    );
   };
 
   const listPage = (req: IncomingMessage, url: URL, entity: EntityName): JsonObject => {
@@ -454,7 +474,8 @@ function instantParam(url: URL, name: string): string | undefined {
   const text = url.searchParams.get(name);
   if (text === null || text === '') return undefined;
   const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
-  if (Number.isNaN(ms)) throw new HttpError(400, 'invalid_query', `${name} must be an ISO 8601 date or date-time`, name);
+  if (Number.isNaN(ms))
+    throw new HttpError(400, 'invalid_query', `${name} must be an ISO 8601 date or date-time`, name);
   return new Date(ms).toISOString();
 }
 
@@ -472,4 +493,3 @@ function error(
 function notAllowed(res: ServerResponse, allow: string): void {
   error(res, 405, 'method_not_allowed', 'method not allowed on this route', allow ? { allow } : {});
 }
-
