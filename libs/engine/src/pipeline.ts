@@ -47,7 +47,7 @@ export class ChannelPipeline {
 
   /** Whether any destination delivers in order (then the pipeline runs strictly in order). */
   get ordered(): boolean {
-    return this.channel.destinations.some((d) => d.ordering.kind !== 'none');
+    return isOrdered(this.channel);
   }
 
   /**
@@ -171,6 +171,11 @@ export class ChannelPipeline {
     if (output) result.transformed = output;
     return result;
   }
+}
+
+/** Whether any destination of the channel delivers in order (its pipeline then runs in commit order). */
+export function isOrdered(channel: CompiledChannel): boolean {
+  return channel.destinations.some((d) => d.ordering.kind !== 'none');
 }
 
 /** `''` for channel-wide FIFO, the key's value for keyed ordering, undefined for none. */
