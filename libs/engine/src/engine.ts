@@ -446,7 +446,11 @@ export class Engine {
   private keepEarlier(old: Deployed): void {
     const version = old.ingestor.channelVersion;
     if (version === undefined) return;
-    this.remember(old.channel.id, version, Promise.resolve({ version, channel: old.channel, pipeline: old.pipeline }));
+    this.remember(
+      old.channel.id,
+      version,
+      Promise.resolve({ version, channel: old.channel, pipeline: old.pipeline }),
+    );
   }
 
   private remember(channelId: string, version: number, found: Promise<Version | undefined>): void {
@@ -531,7 +535,7 @@ export class Engine {
     this.former.set(queueName, w);
     this.options.logger.info(
       { channel: channelId, destination: spec.name },
-      'a destination the deployed version removed delivers what an earlier version sent it, with that version\'s settings',
+      "a destination the deployed version removed delivers what an earlier version sent it, with that version's settings",
     );
     await this.consumeDeliveries(channelId, spec.name, spec.concurrency);
     return w;
@@ -582,7 +586,8 @@ export class Engine {
   /** Consumes a channel's pipeline queue and its destinations' queues, once each per process. */
   private async consumeQueues(d: Deployed): Promise<void> {
     await this.consumePipeline(d.channel.id, d.pipeline.ordered);
-    for (const w of d.workers.values()) await this.consumeDeliveries(d.channel.id, w.spec.name, w.spec.concurrency);
+    for (const w of d.workers.values())
+      await this.consumeDeliveries(d.channel.id, w.spec.name, w.spec.concurrency);
   }
 
   /**
@@ -899,7 +904,8 @@ export class Engine {
       }
       for (const d of await store.listOpenDeliveries(new Date(), 5_000)) {
         if (this.pausedChannels.has(d.channelId)) continue;
-        const w = this.deployed.get(d.channelId)?.workers.get(d.destination) ?? (await this.workerForEarlier(d));
+        const w =
+          this.deployed.get(d.channelId)?.workers.get(d.destination) ?? (await this.workerForEarlier(d));
         if (w) await w.enqueue(d.id, d.attempts + 1);
         else if (this.deployed.has(d.channelId))
           await queue.enqueue(
