@@ -775,8 +775,8 @@ export class Engine {
     // redeploy starts new threads, runs on this thread.
     const threads = run.channel === d.channel && this.threads?.runs(d.channel) ? this.threads : undefined;
     const result = threads
-      ? await threads.run(d.channel.id, local.raw, local.contentType)
-      : run.pipeline.run(local.raw, local.contentType, local.message);
+      ? await threads.run(d.channel.id, local.raw, local.contentType, messageId)
+      : run.pipeline.run(local.raw, local.contentType, local.message, messageId);
     if (answered) delete result.ack;
     if (run.version !== undefined) result.channelVersion = run.version;
     const deliveries = await store.completePipeline(messageId, result);
