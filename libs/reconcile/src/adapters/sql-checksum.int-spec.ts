@@ -122,6 +122,26 @@ describe('sqlChecksumDiff on PostgreSQL', () => {
     expect(stats.levels).toBeGreaterThan(2);
   }, 60_000);
 
+  it('places long keys sharing their first 16 bytes exactly', async () => {
+    for (const table of ['long_src', 'long_dst']) {
+      await db.exec(`CREATE TABLE ${table} (mrn text, family text, birth_date date, amount numeric(10,2))`);
+      await db.exec(
+        `INSERT INTO ${table} SELECT 'urn:oid:1.2.3.4.5|P' || g, 'F' || g, DATE '2000-01-01', 1 FROM generate_series(0, 4999) g`,
+      );
+    }
+    await db.exec(
+      "UPDATE long_dst SET family = 'changed' WHERE mrn IN ('urn:oid:1.2.3.4.5|P10', 'urn:oid:1.2.3.4.5|P4321')",
+    );
+    await db.exec("DELETE FROM long_dst WHERE mrn = 'urn:oid:1.2.3.4.5|P2500'");
+    const { differing, stats } = await diff('long_src', 'long_dst', db.url);
+    expect(differing).toEqual([
+      'urn:oid:1.2.3.4.5|P10',
+      'urn:oid:1.2.3.4.5|P2500',
+      'urn:oid:1.2.3.4.5|P4321',
+    ]);
+    expect(stats.rowsFetched.source + stats.rowsFetched.target).toBeLessThan(500);
+  }, 60_000);
+
   it('gives the same differences when every range is fetched (SQLite-like fallback sizes)', async () => {
     const { differing } = await diff('src', 'dst', db.url, db.url, { leafRows: N * 2 });
     const { differing: bisected } = await diff('src', 'dst', db.url);

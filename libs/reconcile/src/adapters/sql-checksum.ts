@@ -64,8 +64,6 @@ interface RangeAnswer {
   distinct: number;
 }
 
-const BUCKET = 'sinew_bucket';
-
 /** A side's dialect-specific SQL over its query. */
 class SideSql {
   readonly dialect: SqlDialect;
@@ -110,33 +108,51 @@ class SideSql {
     return `CAST(conv(substr(md5(concat_ws(char(30), ${text})), 1, 15), 16, 10) AS UNSIGNED)`;
   }
 
+  private param(values: unknown[], value: unknown): string {
+    values.push(value);
+    return this.dialect === 'postgres' ? `$${values.length}` : '?';
+  }
+
   /**
-   * An expression giving each row's bucket among `thresholds` (sorted by bytes): i when
-   * `t[i-1] <= key < t[i]`, 0 below the first, n above the last; plus the values it binds.
+   * The query's rows that fall in the asked buckets, as a derived table with `columns` (over
+   * `q`) and `sinew_bucket`: bucket i holds the keys with `t[i-1] <= key < t[i]` (0 below the
+   * first threshold, n above the last), keys and thresholds compared by their UTF-8 bytes.
    */
-  private bucket(thresholds: string[], values: unknown[]): string {
+  private bucketed(columns: string[], thresholds: string[], buckets: number[], values: unknown[]): string {
+    const rows = `SELECT ${columns.join(', ')}, ${this.keyBytes()} AS sinew_kb FROM (${this.base.text}) q`;
     if (this.dialect === 'postgres') {
-      values.push(thresholds);
-      return `width_bucket(sinew_kb, (SELECT coalesce(array_agg(convert_to(t, 'UTF8') ORDER BY o), ARRAY[]::bytea[]) FROM unnest($${values.length}::text[]) WITH ORDINALITY AS u(t, o)))`;
+      // width_bucket over a bytea[] walks the array for every row (variable-width elements), so
+      // the bucket is found over the keys' first 16 bytes as uuids (fixed width: a binary
+      // search). That is exact for keys under 16 bytes (zero-padded, they cannot tie with a
+      // different threshold); longer keys whose prefix equals a threshold's are placed over
+      // the full bytes.
+      const bytes = thresholds.map((t) => Buffer.from(t, 'utf8'));
+      const prefixes = this.param(values, bytes.map(prefix16));
+      const full = this.param(values, bytes);
+      const mask = new Array<boolean>(thresholds.length + 1).fill(false);
+      for (const b of buckets) mask[b] = true;
+      const wanted = this.param(values, mask);
+      const p = `rpad(encode(substr(sinew_kb, 1, 16), 'hex'), 32, '0')::uuid`;
+      // OFFSET 0 keeps each layer's values computed once per row.
+      const withPrefix = `SELECT y.*, ${p} AS sinew_p FROM (${rows}) y OFFSET 0`;
+      const withCoarse = `SELECT z.*, width_bucket(z.sinew_p, ${prefixes}::uuid[]) AS sinew_pb FROM (${withPrefix}) z OFFSET 0`;
+      const exact =
+        `CASE WHEN octet_length(w.sinew_kb) < 16 OR w.sinew_pb = 0 OR (${prefixes}::uuid[])[w.sinew_pb] <> w.sinew_p ` +
+        `THEN w.sinew_pb ` +
+        `ELSE width_bucket(w.sinew_kb, ${full}::bytea[]) END`;
+      const withBucket = `SELECT w.*, ${exact} AS sinew_bucket FROM (${withCoarse}) w OFFSET 0`;
+      return `(SELECT v.* FROM (${withBucket}) v WHERE (${wanted}::bool[])[v.sinew_bucket + 1]) x`;
     }
     // A balanced tree of comparisons: log2(n) per row.
     const tree = (lo: number, hi: number): string => {
       if (lo === hi) return String(lo);
       const mid = (lo + hi) >> 1;
-      values.push(
-        this.dialect === 'mysql' ? Buffer.from(thresholds[mid] as string, 'utf8') : thresholds[mid],
-      );
-      return `CASE WHEN sinew_kb < ? THEN ${tree(lo, mid)} ELSE ${tree(mid + 1, hi)} END`;
+      const t = thresholds[mid] as string;
+      const placeholder = this.param(values, this.dialect === 'mysql' ? Buffer.from(t, 'utf8') : t);
+      return `CASE WHEN y.sinew_kb < ${placeholder} THEN ${tree(lo, mid)} ELSE ${tree(mid + 1, hi)} END`;
     };
-    return tree(0, thresholds.length);
-  }
-
-  private inList(buckets: number[], values: unknown[]): string {
-    if (this.dialect === 'postgres') {
-      values.push(buckets);
-      return `= ANY($${values.length}::int[])`;
-    }
-    return `IN (${buckets.join(', ')})`;
+    const withBucket = `SELECT y.*, ${tree(0, thresholds.length)} AS sinew_bucket FROM (${rows}) y`;
+    return `(SELECT v.* FROM (${withBucket}) v WHERE v.sinew_bucket IN (${buckets.join(', ')})) x`;
   }
 
   /** Row count, checksum and distinct keys of each asked bucket. */
@@ -146,15 +162,12 @@ class SideSql {
     distinct: boolean,
   ): Promise<Map<number, RangeAnswer>> {
     const values = [...this.base.values];
-    const inner = `SELECT ${this.keyBytes()} AS sinew_kb, ${this.rowHash()} AS h FROM (${this.base.text}) q`;
-    const bucket = this.bucket(thresholds, values);
-    const where = this.inList(buckets, values);
+    const from = this.bucketed([`${this.rowHash()} AS sinew_h`], thresholds, buckets, values);
     const sql =
-      `SELECT b, count(*) AS n, sum(h) AS s${distinct ? ', count(DISTINCT sinew_kb) AS d' : ''} ` +
-      `FROM (SELECT ${bucket} AS b, sinew_kb, h FROM (${inner}) y) x WHERE b ${where} GROUP BY b`;
-    const rows = await this.connection.all(sql, values);
+      `SELECT x.sinew_bucket AS b, count(*) AS n, sum(x.sinew_h) AS s${distinct ? ', count(DISTINCT x.sinew_kb) AS d' : ''} ` +
+      `FROM ${from} GROUP BY x.sinew_bucket`;
     const out = new Map<number, RangeAnswer>();
-    for (const row of rows) {
+    for (const row of await this.connection.all(sql, values)) {
       const n = Number(row.n);
       out.set(Number(row.b), { n, sum: BigInt(String(row.s ?? 0)), distinct: distinct ? Number(row.d) : n });
     }
@@ -164,10 +177,8 @@ class SideSql {
   /** Row counts of each asked bucket (no checksums: SQLite). */
   async counts(thresholds: string[], buckets: number[]): Promise<Map<number, RangeAnswer>> {
     const values = [...this.base.values];
-    const inner = `SELECT ${this.keyBytes()} AS sinew_kb FROM (${this.base.text}) q`;
-    const bucket = this.bucket(thresholds, values);
-    const where = this.inList(buckets, values);
-    const sql = `SELECT b, count(*) AS n FROM (SELECT ${bucket} AS b FROM (${inner}) y) x WHERE b ${where} GROUP BY b`;
+    const from = this.bucketed([this.col('key')], thresholds, buckets, values);
+    const sql = `SELECT x.sinew_bucket AS b, count(*) AS n FROM ${from} GROUP BY x.sinew_bucket`;
     const out = new Map<number, RangeAnswer>();
     for (const row of await this.connection.all(sql, values)) {
       out.set(Number(row.b), { n: Number(row.n), sum: 0n, distinct: Number(row.n) });
@@ -178,14 +189,13 @@ class SideSql {
   /** About `parts - 1` keys splitting each asked bucket into parts of equal size, in byte order. */
   async splitKeys(thresholds: string[], buckets: number[], parts: number): Promise<Map<number, string[]>> {
     const values = [...this.base.values];
-    const inner = `SELECT ${this.keyBytes()} AS sinew_kb, ${this.keyText()} AS k FROM (${this.base.text}) q`;
-    const bucket = this.bucket(thresholds, values);
-    const where = this.inList(buckets, values);
+    const from = this.bucketed([`${this.keyText()} AS sinew_k`], thresholds, buckets, values);
     const step =
       this.dialect === 'postgres' ? `ceil(cnt::numeric / ${parts})::bigint` : `ceil(cnt / ${parts})`;
     const sql =
-      `SELECT b, k FROM (SELECT b, k, row_number() OVER (PARTITION BY b ORDER BY sinew_kb) AS rn, ` +
-      `count(*) OVER (PARTITION BY b) AS cnt FROM (SELECT ${bucket} AS b, sinew_kb, k FROM (${inner}) y) x WHERE b ${where}) z ` +
+      `SELECT b, k FROM (SELECT x.sinew_bucket AS b, x.sinew_k AS k, ` +
+      `row_number() OVER (PARTITION BY x.sinew_bucket ORDER BY x.sinew_kb) AS rn, ` +
+      `count(*) OVER (PARTITION BY x.sinew_bucket) AS cnt FROM ${from}) z ` +
       `WHERE rn > 1 AND (rn - 1) % ${step} = 0 ORDER BY b, rn`;
     const out = new Map<number, string[]>();
     for (const row of await this.connection.all(sql, values)) {
@@ -203,15 +213,17 @@ class SideSql {
     buckets: number[],
   ): AsyncIterable<{ bucket: number; record: SideRecord }> {
     const values = [...this.base.values];
-    const bucket = this.bucket(thresholds, values);
-    const where = this.inList(buckets, values);
-    const sql =
-      `SELECT * FROM (SELECT y.*, ${bucket} AS ${BUCKET} FROM (SELECT q.*, ${this.keyBytes()} AS sinew_kb FROM (${this.base.text}) q) y) x ` +
-      `WHERE ${BUCKET} ${where} ORDER BY ${BUCKET}`;
+    const from = this.bucketed(['q.*'], thresholds, buckets, values);
+    const sql = `SELECT x.* FROM ${from} ORDER BY x.sinew_bucket`;
     for await (const row of this.connection.stream(sql, values)) {
-      yield { bucket: Number(row[BUCKET]), record: this.reader.toRecord(row, this.ctx) };
+      yield { bucket: Number(row.sinew_bucket), record: this.reader.toRecord(row, this.ctx) };
     }
   }
+}
+
+/** The first 16 bytes, zero-padded, as a uuid: ordered as the bytes are, for keys without NUL. */
+function prefix16(bytes: Buffer): string {
+  return bytes.subarray(0, 16).toString('hex').padEnd(32, '0');
 }
 
 function compareBytes(a: string, b: string): number {
