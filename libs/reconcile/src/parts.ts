@@ -4,11 +4,7 @@
  * normalisers.
  */
 import { z } from 'zod';
-import { csvAdapter } from './adapters/csv';
-import type { AdapterDefinition } from './adapters/errors';
-import { fhirAdapter } from './adapters/fhir';
-import { httpJsonAdapter } from './adapters/http-json';
-import { sqlAdapter } from './adapters/sql';
+import { ADAPTERS, adapterFor } from './adapters/registry';
 import { classify } from './classify';
 import { compareEntity, type CompareOptions } from './compare';
 import { ledgerRecords, type LedgerStore } from './ledger';
@@ -22,15 +18,6 @@ const ledgerSide = z.strictObject({
   channels: z.array(z.string().min(1)).min(1).describe('the channels whose messages carry the entity'),
   key: z.string().min(1).describe('the business key (the channel’s `keys:` name) that holds the identity'),
 });
-
-/** The adapters of the systems a reconciliation reads, by type (`ledger` is handled apart). */
-// Each definition is generic in its own settings; the map holds them as their common shape.
-export const ADAPTERS: Readonly<Record<string, AdapterDefinition<unknown, unknown>>> = {
-  fhir: fhirAdapter as AdapterDefinition<unknown, unknown>,
-  http_json: httpJsonAdapter as AdapterDefinition<unknown, unknown>,
-  sql: sqlAdapter as AdapterDefinition<unknown, unknown>,
-  csv: csvAdapter as AdapterDefinition<unknown, unknown>,
-};
 
 export interface PartsOptions {
   /** The engine's ledger, for `ledger` systems (none: such a side cannot be read). */
@@ -65,7 +52,7 @@ export function reconcileParts(options: PartsOptions = {}): ReconcilerParts {
         const key = compileIdentity(entity.identityNormalise);
         return { read: (ctx) => ledgerRecords(ledger, scope, ctx.period, key) };
       }
-      const adapter = ADAPTERS[system.type];
+      const adapter = adapterFor(system.type);
       if (!adapter) throw new Error(`entity ${entity.name}: no adapter for system type ${system.type}`);
       return adapter.create(
         adapter.system.parse({ type: system.type, ...system.settings }),

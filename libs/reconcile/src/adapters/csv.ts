@@ -99,6 +99,7 @@ export class CsvSideReader implements SideReader {
         record: string[];
         info: { lines: number; empty_lines: number };
       }>) {
+        ctx.signal.throwIfAborted();
         const { record, info } = row;
         const line = previousEnd + 1 + (info.empty_lines - previousEmpty);
         previousEnd = info.lines;

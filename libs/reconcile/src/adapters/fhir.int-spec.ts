@@ -149,6 +149,7 @@ describe('fhir adapter authentication', () => {
   let tokenUrl: string;
   const tokenRequests: Array<{ contentType?: string; form: URLSearchParams }> = [];
   let issue: string[] = [];
+  let issueLifetimeS = 3600;
 
   beforeAll(async () => {
     ehr = await startEhr({ bearerToken: 'good-token' });
@@ -167,7 +168,7 @@ describe('fhir adapter authentication', () => {
           JSON.stringify({
             access_token: issue.shift() ?? 'good-token',
             token_type: 'Bearer',
-            expires_in: 3600,
+            expires_in: issueLifetimeS,
           }),
         );
       });
@@ -182,6 +183,7 @@ describe('fhir adapter authentication', () => {
   beforeEach(() => {
     tokenRequests.length = 0;
     issue = [];
+    issueLifetimeS = 3600;
   });
 
   const oauth2 = (secret = 's3cret') => ({
@@ -205,6 +207,15 @@ describe('fhir adapter authentication', () => {
     issue = ['expired-token', 'good-token'];
     const counts = await reader({ base_url: ehr.url, auth: oauth2() }).count?.(context());
     expect(counts).toEqual(new Map([['', PATIENTS]]));
+    expect(tokenRequests).toHaveLength(2);
+  });
+
+  it('fetches a new token when the last one has expired', async () => {
+    issueLifetimeS = 1;
+    const ehrReader = reader({ base_url: ehr.url, auth: oauth2() });
+    await ehrReader.count?.(context());
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await ehrReader.count?.(context());
     expect(tokenRequests).toHaveLength(2);
   });
 

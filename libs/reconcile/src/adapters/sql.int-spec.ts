@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { postgresUrl } from '@sinew/test-support/postgres';
 import type { ReadContext, SideRecord } from '../types';
 import { ReconcileReadError } from './errors';
-import { sqlAdapter } from './sql';
+import { sqlAdapter, type SqlSideReader } from './sql';
 import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from './testing';
 
 const ROWS = 4500; // more than two cursor batches
@@ -183,7 +183,7 @@ describe.each(cases)('sql adapter against $name', (c) => {
   const reader = (q = query) =>
     sqlAdapter.create(sqlAdapter.system.parse({ type: 'sql', url }), sqlAdapter.side.parse({ query: q }), {
       systemName: 'pms_db',
-    });
+    }) as SqlSideReader;
 
   it('streams every row as a record', async () => {
     const records = await collect(reader().read(context({ baseDir })));

@@ -372,6 +372,7 @@ export class SqlSideReader implements SideReader {
           checked = true;
         }
         extra?.(row);
+        ctx.signal.throwIfAborted();
         yield this.toRecord(row, ctx);
       }
     } catch (err) {
