@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReadContext, SideRecord } from '../types';
-import { csvAdapter, periodLastDay } from './csv';
+import { periodLastDay } from '../period';
+import { csvAdapter } from './csv';
 import { ReconcileReadError } from './errors';
 
 let dir: string;
@@ -60,8 +61,8 @@ function write(name: string, text: string): string {
 
 describe('csv adapter', () => {
   it('names the file after the period’s last day in the reconciliation’s time zone', () => {
-    expect(periodLastDay(yesterday, 'America/New_York')).toBe('2026-12-06');
-    expect(periodLastDay(yesterday, 'UTC')).toBe('2026-12-07');
+    expect(periodLastDay(yesterday, 'America/New_York', new Date())).toBe('2026-12-06');
+    expect(periodLastDay(yesterday, 'UTC', new Date())).toBe('2026-12-07');
     expect(periodLastDay({ label: 'all' }, 'UTC', new Date('2026-12-07T10:00:00Z'))).toBe('2026-12-07');
   });
 

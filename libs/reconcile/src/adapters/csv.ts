@@ -7,7 +7,8 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { CsvError, parse } from 'csv-parse';
 import { z } from 'zod';
-import type { Period, ReadContext, SideReader, SideRecord } from '../types';
+import { periodLastDay } from '../period';
+import type { ReadContext, SideReader, SideRecord } from '../types';
 import { ReconcileReadError, type AdapterDefinition, type AdapterDeps } from './errors';
 
 export const csvSystemSchema = z.strictObject({
@@ -27,20 +28,6 @@ export const csvSideSchema = z.strictObject({
 });
 export type CsvSideSettings = z.infer<typeof csvSideSchema>;
 
-/** The period's last day (YYYY-MM-DD) in `timezone`; today there when the period has no end. */
-export function periodLastDay(period: Period, timezone = 'UTC', now = new Date()): string {
-  const day = period.to ? new Date(period.to.getTime() - 1) : now;
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  })
-    .formatToParts(day)
-    .reduce<Record<string, string>>((acc, part) => ({ ...acc, [part.type]: part.value }), {});
-  return `${parts.year}-${parts.month}-${parts.day}`;
-}
-
 export class CsvSideReader implements SideReader {
   private readonly name: string;
 
@@ -55,7 +42,10 @@ export class CsvSideReader implements SideReader {
   /** The file a run reads, for the period given. */
   pathFor(ctx: Pick<ReadContext, 'baseDir' | 'period'>): string {
     const dir = isAbsolute(this.system.dir) ? this.system.dir : resolve(ctx.baseDir, this.system.dir);
-    return resolve(dir, this.side.file.replaceAll('{date}', periodLastDay(ctx.period, this.deps.timezone)));
+    return resolve(
+      dir,
+      this.side.file.replaceAll('{date}', periodLastDay(ctx.period, this.deps.timezone ?? 'UTC', new Date())),
+    );
   }
 
   async *read(ctx: ReadContext): AsyncIterable<SideRecord> {
