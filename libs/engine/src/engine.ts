@@ -24,6 +24,7 @@ import {
 } from './delivery';
 import { Handoff } from './handoff';
 import { dispositionIssue } from './disposition';
+import { pipelineEvent, recordPipelineEvent } from './events';
 import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
@@ -780,16 +781,8 @@ export class Engine {
     if (answered) delete result.ack;
     if (run.version !== undefined) result.channelVersion = run.version;
     const deliveries = await store.completePipeline(messageId, result);
-    const labels = { channel: d.channel.id };
-    if (result.status === 'filtered') this.metrics.filtered.inc(labels);
-    else if (result.status === 'rejected') this.metrics.rejected.inc(labels);
-    else if (result.status === 'errored') {
-      this.metrics.errored.inc(labels);
-      this.options.logger.warn(
-        { channel: d.channel.id, messageId, issues: result.issues.map((i) => i.code) },
-        'message errored in the pipeline',
-      );
-    }
+    const event = pipelineEvent(d.channel.id, messageId, result);
+    if (event) recordPipelineEvent(event, this.metrics, this.options.logger);
     if (result.ack) {
       const first = result.issues.find((i) => i.severity === 'error');
       this.resolveWaiter(messageId, {
@@ -834,10 +827,10 @@ export class Engine {
       ],
       deliveries: [],
     });
-    this.metrics.errored.inc({ channel: channelId });
-    this.options.logger.warn(
-      { channel: channelId, messageId, err: reason },
-      'pipeline kept failing; message errored',
+    recordPipelineEvent(
+      { kind: 'failed', channel: channelId, messageId, attempts: PIPELINE_ATTEMPTS, reason },
+      this.metrics,
+      this.options.logger,
     );
     this.resolveWaiter(messageId, undefined);
   }

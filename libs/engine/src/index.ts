@@ -1,6 +1,7 @@
 export * from './disposition';
 export * from './delivery';
 export * from './engine';
+export * from './events';
 export * from './ids';
 export * from './ingest';
 export * from './logger';
