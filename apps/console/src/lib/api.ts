@@ -227,6 +227,8 @@ export interface ReconciliationJson {
   id: string;
   description?: string;
   schedule: { cron: string; timezone: string; next?: string };
+  /** The period a run covers unless asked for another (`yesterday`, `all` …). */
+  period?: string;
   entities: string[];
   lastRun?: RunJson;
   flags: FlagJson[];
@@ -234,7 +236,11 @@ export interface ReconciliationJson {
 
 export interface RepairActionJson {
   discrepancyId: string;
+  entity?: string;
+  class?: DiscrepancyClass;
+  /** `replayed` (or, in a dry run, would be), `skipped` (with why in `detail`). */
   action: string;
+  deliveryIds?: string[];
   messageIds: string[];
   detail: string;
 }
@@ -261,11 +267,12 @@ export const reconcileApi = {
       method: 'POST',
       body: period ? { period } : {},
     }),
-  repair: (runId: string, body: { classes?: string[]; dryRun?: boolean }) =>
-    api<{ actions: RepairActionJson[] }>(`${RECON}/runs/${encodeURIComponent(runId)}/repair`, {
-      method: 'POST',
-      body,
-    }),
+  /** `dryRun` is said explicitly: the engine takes a repair without it as a dry run. */
+  repair: (runId: string, body: { classes?: string[]; dryRun: boolean }) =>
+    api<{ dryRun?: boolean; actions: RepairActionJson[] }>(
+      `${RECON}/runs/${encodeURIComponent(runId)}/repair`,
+      { method: 'POST', body },
+    ),
   syncStatus: (signal?: AbortSignal) =>
     api<{ ok: boolean; flags: FlagJson[] }>('/api/v1/sync-status', { signal }),
   acknowledge: (flagId: string, note?: string) =>

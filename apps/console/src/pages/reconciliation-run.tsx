@@ -440,24 +440,38 @@ export function DiscrepancyCard({ d }: { d: DiscrepancyJson }) {
   );
 }
 
-/** What a repair did, or would do (a dry run). */
-export function RepairActions({ actions }: { actions: RepairActionJson[] }) {
+const ACTION_TEXT: Record<string, { done: string; planned: string }> = {
+  replayed: { done: 'replayed', planned: 'replay' },
+  reprocessed: { done: 'reprocessed', planned: 'reprocess' },
+  skipped: { done: 'skipped', planned: 'skip' },
+};
+
+/** What a repair did, or (a dry run) would do, with the messages linked. */
+export function RepairActions({
+  actions,
+  planned = false,
+}: {
+  actions: RepairActionJson[];
+  planned?: boolean;
+}) {
   if (actions.length === 0)
-    return <p>Nothing to repair: every discrepancy of this class is repaired or has no message to replay.</p>;
+    return (
+      <p>Nothing to repair: every discrepancy of this class is repaired or has no message to send again.</p>
+    );
   return (
     <div className="table-scroll">
       <table className="recon-actions">
         <thead>
           <tr>
-            <th scope="col">Action</th>
+            <th scope="col">{planned ? 'Would' : 'Done'}</th>
             <th scope="col">Messages</th>
             <th scope="col">Detail</th>
           </tr>
         </thead>
         <tbody>
           {actions.map((a, i) => (
-            <tr key={`${a.discrepancyId}\u0000${i}`}>
-              <td>{a.action}</td>
+            <tr key={`${a.discrepancyId}\u0000${i}`} data-testid="recon-repair-action">
+              <td>{ACTION_TEXT[a.action]?.[planned ? 'planned' : 'done'] ?? a.action}</td>
               <td>
                 <MessageLinks ids={a.messageIds} />
               </td>
@@ -468,6 +482,11 @@ export function RepairActions({ actions }: { actions: RepairActionJson[] }) {
       </table>
     </div>
   );
+}
+
+/** How many of the actions send something (the others are skipped, with why). */
+export function replays(actions: RepairActionJson[]): number {
+  return actions.filter((a) => a.action !== 'skipped').length;
 }
 
 interface RepairState {
@@ -492,7 +511,7 @@ function RepairButton({ run, cls }: { run: RunJson; cls: DiscrepancyClass }) {
     }
   };
   const repair = useMutation({
-    mutationFn: () => reconcileApi.repair(run.id, { classes: [cls] }),
+    mutationFn: () => reconcileApi.repair(run.id, { classes: [cls], dryRun: false }),
     onSuccess: (r) => {
       setPending(undefined);
       setDone(r.actions);
@@ -509,7 +528,11 @@ function RepairButton({ run, cls }: { run: RunJson; cls: DiscrepancyClass }) {
       {done ? (
         <div className="notice recon-notice" role="status">
           <p>
-            <strong>Repair done: {plural(done.length, 'action')}.</strong> The next run shows what it fixed.
+            <strong>
+              Repair done: {plural(replays(done), 'discrepancy', 'discrepancies')} sent again
+              {done.length > replays(done) ? `, ${done.length - replays(done)} skipped` : ''}.
+            </strong>{' '}
+            The next run shows what it fixed.
           </p>
           <RepairActions actions={done} />
         </div>
@@ -517,7 +540,7 @@ function RepairButton({ run, cls }: { run: RunJson; cls: DiscrepancyClass }) {
       <Confirm
         open={pending !== undefined}
         title={`Repair the ${label} discrepancies?`}
-        confirmLabel={pending?.actions?.length === 0 ? 'Close' : 'Repair'}
+        confirmLabel={pending?.actions && replays(pending.actions) === 0 ? 'Close' : 'Repair'}
         busy={(pending?.actions === undefined && pending?.error === undefined) || repair.isPending}
         onCancel={() => {
           setPending(undefined);
@@ -525,7 +548,7 @@ function RepairButton({ run, cls }: { run: RunJson; cls: DiscrepancyClass }) {
         }}
         onConfirm={() => {
           // Nothing is repaired before what it would do has been shown.
-          if (pending?.actions && pending.actions.length > 0) repair.mutate();
+          if (pending?.actions && replays(pending.actions) > 0) repair.mutate();
           else setPending(undefined);
         }}
       >
@@ -537,13 +560,15 @@ function RepairButton({ run, cls }: { run: RunJson; cls: DiscrepancyClass }) {
           <p role="status">Working out what would be done…</p>
         ) : (
           <>
-            {pending.actions.length > 0 ? (
-              <p role="status">
-                <strong>{plural(pending.actions.length, 'action')} will be taken:</strong> the messages are
-                delivered to the target again.
-              </p>
-            ) : null}
-            <RepairActions actions={pending.actions} />
+            <p role="status">
+              <strong>
+                {replays(pending.actions) === 0
+                  ? 'Nothing would be sent again.'
+                  : `${plural(replays(pending.actions), 'discrepancy', 'discrepancies')} will be repaired:`}
+              </strong>{' '}
+              {replays(pending.actions) > 0 ? 'their messages are delivered to the target again.' : ''}
+            </p>
+            <RepairActions actions={pending.actions} planned />
           </>
         )}
         {repair.isError ? (

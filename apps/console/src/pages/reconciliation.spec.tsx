@@ -8,6 +8,7 @@ import {
   DiscrepancyCard,
   HIDDEN,
   RepairActions,
+  replays,
   RunOverview,
 } from './reconciliation-run';
 import { FlagList, LastRun, openFlags } from './reconciliations';
@@ -287,6 +288,15 @@ describe('a reconciliation run', () => {
     expect(text(t)).toContain('replayed Message m-9 to ehr');
     expect(t).toContain('<a href="/messages/m-9">');
     expect(text(html(<RepairActions actions={[]} />))).toContain('Nothing to repair');
+    // A dry run says what would be done; skipped ones are not counted as repairs.
+    const plan = [
+      { discrepancyId: 'd-1', action: 'replayed', messageIds: ['m-9'], detail: 'to ehr' },
+      { discrepancyId: 'd-2', action: 'skipped', messageIds: [], detail: 'no delivery to send' },
+    ];
+    expect(text(html(<RepairActions actions={plan} planned />))).toContain(
+      'Would Messages Detail replay Message m-9 to ehr skip none in the ledger no delivery to send',
+    );
+    expect(replays(plan)).toBe(1);
   });
 });
 

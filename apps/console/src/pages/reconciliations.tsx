@@ -5,7 +5,14 @@ import { useTitle } from '../app';
 import { Confirm } from '../components/confirm';
 import { Empty, QueryView } from '../components/states';
 import { Time } from '../components/time';
-import { errorMessage, reconcileApi, type FlagJson, type ReconciliationJson, type RunJson } from '../lib/api';
+import {
+  ApiError,
+  errorMessage,
+  reconcileApi,
+  type FlagJson,
+  type ReconciliationJson,
+  type RunJson,
+} from '../lib/api';
 import { useSession } from '../lib/session';
 import { classLabel, plural, RunStatusBadge, TRIGGER_TEXT } from './reconciliation-classes';
 import './reconciliation.css';
@@ -199,6 +206,10 @@ function ReconciliationCard({ r, mayRun }: { r: ReconciliationJson; mayRun: bool
           </dd>
         </div>
         <div>
+          <dt>Period</dt>
+          <dd>{r.period ?? '—'}</dd>
+        </div>
+        <div>
           <dt>Entities</dt>
           <dd>{r.entities.join(', ') || '—'}</dd>
         </div>
@@ -212,7 +223,7 @@ function ReconciliationCard({ r, mayRun }: { r: ReconciliationJson; mayRun: bool
             <select id={periodId} value={period} onChange={(e) => setPeriod(e.target.value)}>
               {PERIODS.map((p) => (
                 <option key={p.value} value={p.value}>
-                  {p.label}
+                  {p.value === '' && r.period ? `${p.label} (${r.period})` : p.label}
                 </option>
               ))}
             </select>
@@ -308,33 +319,41 @@ export default function Reconciliations() {
           {acked}
         </p>
       ) : null}
-      <QueryView query={list} what="reconciliations">
-        {(data) => (
-          <>
-            <FlagList
-              flags={openFlags(data.items)}
-              mayAcknowledge={mayRun}
-              onAcknowledge={(f) => {
-                acknowledge.reset();
-                setAcked(undefined);
-                setAcking(f);
-              }}
-            />
-            {data.items.length === 0 ? (
-              <Empty>
-                No reconciliation is declared. Add a file under <span className="mono">reconciliations/</span>{' '}
-                (see the documentation on reconciliation) and restart the engine.
-              </Empty>
-            ) : (
-              <div className="recon-cards">
-                {data.items.map((r) => (
-                  <ReconciliationCard key={r.id} r={r} mayRun={mayRun} />
-                ))}
-              </div>
-            )}
-          </>
-        )}
-      </QueryView>
+      {list.error instanceof ApiError && list.error.code === 'reconciliation.none' ? (
+        <Empty>
+          This engine runs no reconciliations: it found no <span className="mono">reconciliations/</span>{' '}
+          folder. Add a reconciliation file there (see the documentation on reconciliation) and restart it.
+        </Empty>
+      ) : (
+        <QueryView query={list} what="reconciliations">
+          {(data) => (
+            <>
+              <FlagList
+                flags={openFlags(data.items)}
+                mayAcknowledge={mayRun}
+                onAcknowledge={(f) => {
+                  acknowledge.reset();
+                  setAcked(undefined);
+                  setAcking(f);
+                }}
+              />
+              {data.items.length === 0 ? (
+                <Empty>
+                  No reconciliation is declared. Add a file under{' '}
+                  <span className="mono">reconciliations/</span> (see the documentation on reconciliation) and
+                  restart the engine.
+                </Empty>
+              ) : (
+                <div className="recon-cards">
+                  {data.items.map((r) => (
+                    <ReconciliationCard key={r.id} r={r} mayRun={mayRun} />
+                  ))}
+                </div>
+              )}
+            </>
+          )}
+        </QueryView>
+      )}
       <Confirm
         open={acking !== undefined}
         title="Acknowledge the sync-error flag?"
