@@ -115,7 +115,10 @@ async function demo() {
     );
   }
 
-  heading(4, 'Send: a lab result, an admission and an appointment over MLLP (ACK once committed)');
+  heading(
+    4,
+    'Send: a lab result, an admission and an appointment over MLLP (ACK once committed), a patient at the PMS',
+  );
   for (const [file, port] of [
     [ORU, stack.ports.lab],
     [ADT, stack.ports.adt],
@@ -129,6 +132,16 @@ async function demo() {
     if (sent.code !== 0 || code !== 'AA')
       throw new StepFailed(`expected AA, got ${code}\n${indent(sent.stderr)}`);
   }
+  // The PMS as a source: a patient registered through its REST API goes to Sinew as ADT^A04.
+  const patient = { mrn: 'MRN-2001', family: 'Doe', given: 'Jane', birth_date: '1990-05-01', sex: 'F' };
+  say(`   $ curl -d '${JSON.stringify(patient)}' ${stack.urls.pms}/api/patients`);
+  const registered = await fetch(`${stack.urls.pms}/api/patients`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(patient),
+  });
+  if (registered.status !== 201) throw new StepFailed(`the PMS answered ${registered.status}`);
+  say(indent(`201: patient ${(await registered.json()).id} stored in the PMS, ADT^A04 queued to Sinew`));
 
   heading(5, 'Look: what the EHR holds now (FHIR search) and what the PMS was told');
   const count = async (query) => {
@@ -138,6 +151,7 @@ async function demo() {
   };
   const want = {
     'Patient?identifier=MRN-000123': 1,
+    'Patient?identifier=MRN-2001': 1,
     DiagnosticReport: 1,
     Observation: 5,
     Encounter: 1,

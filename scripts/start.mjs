@@ -1,8 +1,9 @@
 // `npm start`: the demo stack, left running. The stand-in EHR and PMS (EHR_PORT, PMS_PORT:
 // 8090, 8091), the engine (`sinew start`) with the channels in channels/ and its ledger in
 // ./data (SINEW_DATA_DIR), the lab channel's MLLP listener on LAB_MLLP_PORT (2575; ADT on
-// PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577), /health /ready /metrics on
-// SINEW_HTTP_PORT (8080). A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
+// PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577, DFT on PMS_DFT_MLLP_PORT 2578),
+// /health /ready /metrics on SINEW_HTTP_PORT (8080). The PMS keeps its records in the data
+// folder (pms.db, its CSV exports in exports/) and sends every change to those listeners. A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
 // engine (work in flight finishes), then the stand-ins, and exits with the engine's status
 // (128 + the signal's number when it comes during start-up); a child still running 15 s later
 // is killed. The ledger stays in the data folder. The web console is on the engine's HTTP port;
@@ -34,6 +35,7 @@ const ports = {
   lab: portFromEnv('LAB_MLLP_PORT', 2575),
   adt: portFromEnv('PMS_ADT_MLLP_PORT', 2576),
   siu: portFromEnv('PMS_SIU_MLLP_PORT', 2577),
+  dft: portFromEnv('PMS_DFT_MLLP_PORT', 2578),
   http: portFromEnv('SINEW_HTTP_PORT', 8080),
 };
 
@@ -78,15 +80,20 @@ Sinew is running.
             ${signIn}
   engine    ${urls.engine}/ready  ·  ${urls.engine}/metrics
   EHR       ${urls.ehr}  (a FHIR R4 server, in memory)
-  PMS       ${urls.pms}/api/notices  ·  /api/appointments
+  PMS       ${urls.pms}/api/patients  ·  /api/appointments  ·  /api/charges  ·  /api/outbox  ·  /api/notices
+            (a REST API over ${join(dataDir, 'pms.db')}; each change goes to Sinew over MLLP)
 
 Try:
   npx sinew send --port ${stack.ports.lab} channels/samples/oru-r01.hl7     # a lab result
   npx sinew send --port ${stack.ports.adt} channels/samples/adt-a01.hl7     # an admission
   npx sinew send --port ${stack.ports.siu} channels/samples/siu-s12.hl7     # an appointment
-  curl '${urls.ehr}/Patient?identifier=MRN-000123'
+  npx sinew send --port ${stack.ports.dft} channels/samples/dft-p03.hl7     # a charge
+  curl -H 'content-type: application/json' -d '{"mrn":"MRN-2001","family":"Doe","given":"Jane","birth_date":"1990-05-01","sex":"F"}' ${urls.pms}/api/patients
+  curl '${urls.pms}/api/outbox'                  # what the PMS sent, and the ACKs
+  curl '${urls.ehr}/Patient?identifier=MRN-2001'
   curl '${urls.ehr}/DiagnosticReport'
   curl '${urls.pms}/api/notices'
+  npx sinew reconcile run demo                   # the PMS against the EHR (reconciliations/demo.yaml)
 
 Ctrl-C stops it.
 `);

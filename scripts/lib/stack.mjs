@@ -1,5 +1,7 @@
-// Starts the demo stack as a user would: the stand-in EHR (a FHIR server) and PMS (a REST API)
-// from dist/standins.js, and the engine with `sinew start` on the channels in channels/.
+// Starts the demo stack as a user would: the stand-in EHR (a FHIR server) and PMS (a REST API
+// over its own SQLite database, `pms.db` in the data folder, which tells the engine's pms-adt,
+// pms-siu and pms-dft sources about every change) from dist/standins.js, and the engine with
+// `sinew start` on the channels in channels/.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -90,8 +92,8 @@ async function waitUntil(what, probe, proc, ms) {
 }
 
 /**
- * Starts the stand-ins and the engine. `ports` may fix any of ehr, pms, lab, adt, siu, http;
- * the others are chosen free. Resolves once the engine answers /ready.
+ * Starts the stand-ins and the engine. `ports` may fix any of ehr, pms, lab, adt, siu, dft,
+ * http; the others are chosen free. Resolves once the engine answers /ready.
  */
 export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
   const p = {
@@ -100,6 +102,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     lab: ports.lab ?? (await freePort()),
     adt: ports.adt ?? (await freePort()),
     siu: ports.siu ?? (await freePort()),
+    dft: ports.dft ?? (await freePort()),
     http: ports.http ?? (await freePort()),
   };
   const urls = {
@@ -107,8 +110,25 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     pms: `http://127.0.0.1:${p.pms}`,
     engine: `http://127.0.0.1:${p.http}`,
   };
+  // The PMS sends to the engine's MLLP sources; until the engine listens it has nothing to send.
   const standins = run(
-    [STANDINS, '--ehr-port', String(p.ehr), '--pms-port', String(p.pms)],
+    [
+      STANDINS,
+      '--ehr-port',
+      String(p.ehr),
+      '--pms-port',
+      String(p.pms),
+      '--pms-db',
+      join(dataDir, 'pms.db'),
+      '--pms-export-dir',
+      join(dataDir, 'exports'),
+      '--pms-adt-mllp',
+      `127.0.0.1:${p.adt}`,
+      '--pms-siu-mllp',
+      `127.0.0.1:${p.siu}`,
+      '--pms-dft-mllp',
+      `127.0.0.1:${p.dft}`,
+    ],
     {},
     'the stand-ins',
   );
@@ -131,6 +151,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       LAB_MLLP_PORT: String(p.lab),
       PMS_ADT_MLLP_PORT: String(p.adt),
       PMS_SIU_MLLP_PORT: String(p.siu),
+      PMS_DFT_MLLP_PORT: String(p.dft),
       SINEW_LOG_LEVEL: 'info',
       ...extraEnv,
     },

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { freePort, ROOT } from '../support/engine-process';
 import { waitFor } from '../support/wait';
 
@@ -72,6 +73,7 @@ describe('npm start (scripts/start.mjs)', () => {
       LAB_MLLP_PORT: await freePort(),
       PMS_ADT_MLLP_PORT: await freePort(),
       PMS_SIU_MLLP_PORT: await freePort(),
+      PMS_DFT_MLLP_PORT: await freePort(),
     };
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT,
@@ -117,11 +119,90 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(out.stdout).toContain(
       `npx sinew send --port ${env.PMS_SIU_MLLP_PORT} channels/samples/siu-s12.hl7`,
     );
+    expect(out.stdout).toContain(
+      `npx sinew send --port ${env.PMS_DFT_MLLP_PORT} channels/samples/dft-p03.hl7`,
+    );
+    expect(out.stdout).toContain(
+      `PMS       http://127.0.0.1:${env.PMS_PORT}/api/patients  ·  /api/appointments  ·  /api/charges  ·  /api/outbox  ·  /api/notices`,
+    );
     expect((await fetch(`http://127.0.0.1:${env.SINEW_HTTP_PORT}/ready`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${env.EHR_PORT}/fhir/Patient`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${env.PMS_PORT}/api/notices`)).status).toBe(200);
-    for (const port of [env.LAB_MLLP_PORT, env.PMS_ADT_MLLP_PORT, env.PMS_SIU_MLLP_PORT]) {
+    for (const port of [
+      env.LAB_MLLP_PORT,
+      env.PMS_ADT_MLLP_PORT,
+      env.PMS_SIU_MLLP_PORT,
+      env.PMS_DFT_MLLP_PORT,
+    ]) {
       expect(await listens(port)).toBe(true);
+    }
+
+    // What is entered at the PMS reaches the EHR through the engine's pms-adt, pms-siu and
+    // pms-dft channels, and stays in the PMS's database in the data folder.
+    const pms = `http://127.0.0.1:${env.PMS_PORT}/api`;
+    const write = async (path: string, body: unknown) => {
+      const res = await fetch(`${pms}/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(201);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    await write('patients', {
+      mrn: 'MRN-E2E',
+      family: 'Doe',
+      given: 'Jane',
+      birth_date: '1990-05-01',
+      sex: 'F',
+    });
+    const appointment = await write('appointments', { mrn: 'MRN-E2E', start: '2026-12-08T09:30:00-05:00' });
+    const charge = await write('charges', {
+      mrn: 'MRN-E2E',
+      code: '99213',
+      amount: 125,
+      service_date: '2026-12-08',
+    });
+    const ehr = `http://127.0.0.1:${env.EHR_PORT}/fhir`;
+    const found = async (query: string) =>
+      (
+        (await (await fetch(`${ehr}/${query}`)).json()) as {
+          entry?: Array<{ resource: Record<string, unknown> }>;
+        }
+      ).entry?.[0]?.resource;
+    await waitFor(
+      'the PMS records in the EHR',
+      async () =>
+        (await found('Patient?identifier=urn:sinew:id:PMS|MRN-E2E')) !== undefined &&
+        (await found(`Appointment?identifier=${String(appointment.appointment_id)}`)) !== undefined &&
+        (await found(`ChargeItem?identifier=${String(charge.charge_number)}`)) !== undefined,
+      20_000,
+      100,
+    );
+    expect(await found('Patient?identifier=MRN-E2E')).toMatchObject({
+      name: [{ family: 'Doe', given: ['Jane'] }],
+      birthDate: '1990-05-01',
+      gender: 'female',
+    });
+    expect(await found(`Appointment?identifier=${String(appointment.appointment_id)}`)).toMatchObject({
+      status: 'booked',
+      start: '2026-12-08T09:30:00-05:00',
+    });
+    expect(await found(`ChargeItem?identifier=${String(charge.charge_number)}`)).toMatchObject({
+      status: 'billable',
+      priceOverride: { value: 125, currency: 'USD' },
+    });
+    const outbox = (await (await fetch(`${pms}/outbox`)).json()) as { items: Array<Record<string, unknown>> };
+    expect(outbox.items.map((e) => `${String(e.messageType)} ${String(e.ack)}`)).toEqual([
+      'ADT^A04 AA',
+      'SIU^S12 AA',
+      'DFT^P03 AA',
+    ]);
+    const db = new Database(join(dir, 'data', 'pms.db'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT mrn FROM patients').all()).toEqual([{ mrn: 'MRN-E2E' }]);
+    } finally {
+      db.close();
     }
 
     // The stand-ins and the engine.

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   keys: async () => (await import('./commands/keys.command')).registerKeys,
   clients: async () => (await import('./commands/clients.command')).registerClients,
   audit: async () => (await import('./commands/audit.command')).registerAudit,
+  reconcile: async () => (await import('./commands/reconcile.command')).registerReconcile,
 };
 
 declare const SINEW_VERSION: string;

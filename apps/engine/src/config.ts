@@ -157,6 +157,19 @@ export const engineConfigSchema = z.object({
     .enum(['none', 'request', 'require'])
     .default('none')
     .describe('mutual TLS on the HTTP port: require refuses clients without a certificate signed by the CA'),
+  SINEW_RECONCILIATIONS_DIR: z
+    .string()
+    .min(1)
+    .default('reconciliations')
+    .describe('folder of reconciliation files (none there: no reconciliations)'),
+  SINEW_RECONCILE_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(90)
+    .describe(
+      'reconciliation runs older than this many days are deleted by the scheduler role (0: kept for ever)',
+    ),
   SINEW_AUDIT_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -231,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   return {
     ...c,
     SINEW_CHANNELS_DIR: resolve(c.SINEW_CHANNELS_DIR),
+    SINEW_RECONCILIATIONS_DIR: resolve(c.SINEW_RECONCILIATIONS_DIR),
     SINEW_DATA_DIR: resolve(c.SINEW_DATA_DIR),
   };
 }

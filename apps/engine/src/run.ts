@@ -35,6 +35,7 @@ import { OverviewReader } from './api/overview';
 import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
+import { setUpReconcile } from './reconcile';
 
 export interface RunningEngine {
   engine: Engine;
@@ -219,8 +220,12 @@ export async function startEngine(
     await store.close().catch(() => undefined);
     throw err;
   }
+  const reconcile = setUpReconcile(config, engine, store, queue, env, logger);
   const api = config.SINEW_ROLES.includes('api')
-    ? apiDeps(config, engine, store, logger, { transformerDirs: extra, registries })
+    ? {
+        ...apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }),
+        reconciler: reconcile.reconciler,
+      }
     : undefined;
   const tls: ListenerTls | undefined =
     config.SINEW_HTTP_TLS_CERT && config.SINEW_HTTP_TLS_KEY
@@ -302,7 +307,9 @@ export async function startEngine(
     : undefined;
   try {
     await engine.start();
+    await reconcile.start();
   } catch (err) {
+    await reconcile.stop().catch(() => undefined);
     await api?.events.close();
     await engine.stop(0).catch(() => undefined);
     await app.close();
@@ -416,6 +423,7 @@ export async function startEngine(
         if (auditRetention) clearInterval(auditRetention);
         // Live streams end first: their timer reads the ledger the engine is about to close.
         await api?.events.close();
+        await reconcile.stop();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
         await api?.limiter.close();

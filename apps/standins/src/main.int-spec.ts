@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -52,8 +52,19 @@ function exit(child: ChildProcess): Promise<number | null> {
 describe('the stand-ins process (main.ts bundled as it ships)', () => {
   it('prints one JSON line per listener, serves both, stops on SIGTERM with status 0', async () => {
     const patients = join(dir, 'patients.json');
-    writeFileSync(patients, JSON.stringify([{ mrn: 'P-1' }, { mrn: 'P-2' }]));
-    const child = run(['--pms-port', '0', `--pms-patients=${patients}`], { EHR_PORT: '0' });
+    const person = { family: 'Doe', given: 'Jane', birth_date: '1990-05-01', sex: 'F' };
+    writeFileSync(
+      patients,
+      JSON.stringify([
+        { mrn: 'P-1', ...person },
+        { mrn: 'P-2', ...person },
+      ]),
+    );
+    const db = join(dir, 'data', 'pms.db');
+    const child = run(['--pms-port', '0', `--pms-patients=${patients}`, '--pms-dft-mllp', '2578'], {
+      EHR_PORT: '0',
+      PMS_DB_FILE: db,
+    });
     const stopped = exit(child);
     try {
       const [ehrLine, pmsLine] = await lines(child, 2);
@@ -65,6 +76,8 @@ describe('the stand-ins process (main.ts bundled as it ships)', () => {
         msg: 'pms listening',
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         patients: 2,
+        db,
+        notify: { adt: null, siu: null, dft: '127.0.0.1:2578' },
       });
 
       const created = await fetch(`${String(ehrLine?.url)}/Patient`, {
@@ -74,7 +87,12 @@ describe('the stand-ins process (main.ts bundled as it ships)', () => {
       });
       expect(created.status).toBe(201);
       const listed = await fetch(`${String(pmsLine?.url)}/api/patients`);
-      expect(await listed.json()).toEqual([{ mrn: 'P-1' }, { mrn: 'P-2' }]);
+      const page = (await listed.json()) as { items: Array<{ mrn: string }>; total: number };
+      expect({ mrns: page.items.map((p) => p.mrn), total: page.total }).toEqual({
+        mrns: ['P-1', 'P-2'],
+        total: 2,
+      });
+      expect(existsSync(db)).toBe(true);
     } finally {
       child.kill('SIGTERM');
     }

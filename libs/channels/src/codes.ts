@@ -61,5 +61,23 @@ export const LintCode = {
   TlsFile: 'tls.file_missing',
   /** A transformer file that does not load (its schema, a map, vocabulary or function it names). */
   TransformerInvalid: 'transformer.invalid',
+  /** A reconciliation side naming a system that `systems` does not declare. */
+  UnknownSystem: 'reconcile.unknown_system',
+  /** A reconciliation system whose `type` no adapter reads. */
+  SystemType: 'reconcile.system_type',
+  /** A compared field (or, with `status: true`, the status) that a side does not say where to read. */
+  UnreadField: 'reconcile.unread_field',
+  /** A reconciliation schedule whose cron expression is not 5 fields or does not parse. */
+  Cron: 'reconcile.cron',
+  /** A time zone that is not an IANA name (`Europe/London`, `America/New_York`, `UTC`). */
+  TimeZone: 'reconcile.timezone',
+  /** A reconciliation period that is none of the period forms (`yesterday`, `2026-12-01..2026-12-07` …). */
+  Period: 'reconcile.period',
+  /** A tolerance on a field whose type takes none, or of the wrong kind for its type. */
+  Tolerance: 'reconcile.tolerance',
+  /** `alerts` or `critical` naming a discrepancy class that does not exist. */
+  UnknownClass: 'reconcile.unknown_class',
+  /** Two entities of one reconciliation with the same name, or two reconciliation files with the same id. */
+  DuplicateReconcile: 'reconcile.duplicate',
 } as const;
 export type LintCode = (typeof LintCode)[keyof typeof LintCode];

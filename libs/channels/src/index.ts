@@ -9,3 +9,5 @@ export * from './problem';
 export * from './schema';
 export * from './suggest';
 export * from './registries';
+export * from './yaml';
+export * from './zod-problems';

@@ -695,6 +695,7 @@ export class Engine {
    * also show whether the ledger records delivery outcomes and each destination's state; a
    * destination that is down, or a ledger that refuses writes, does not make the process
    * unready (it still takes messages, or refuses them itself; another process would not help).
+   * `sync` lists the reconciliations' open sync-error flags (`ok` when none), unready never.
    */
   async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
     const checks: Record<string, string> = {};
@@ -712,6 +713,17 @@ export class Engine {
       (e: unknown) => (checks.queue = errorText(e)),
     );
     checks.channels = this.isStarted ? `${this.deployed.size} deployed` : 'not started';
+    // Open sync-error flags of the reconciliations: shown, never a reason to be unready (the
+    // flag is about the systems around the engine; another process would not clear it).
+    await timeout(Promise.resolve().then(() => this.options.store.reconcile.listFlags({ open: true }))).then(
+      (flags) =>
+        (checks.sync =
+          flags.length === 0
+            ? 'ok'
+            : `${flags.length} open sync-error flag${flags.length === 1 ? '' : 's'}: ` +
+              flags.map((f) => `${f.reconciliation}/${f.entity} ${f.class} (${f.count})`).join(', ')),
+      (e: unknown) => (checks.sync = `flags not read: ${errorText(e)}`),
+    );
     if (this.roles.has('workers')) {
       const ledger = this.ledgerWrites.state;
       checks.deliveries = ledger

@@ -75,6 +75,8 @@ export interface FieldDifference {
   /** The values as compared, after normalisation. */
   sourceNormalised: string | null;
   targetNormalised: string | null;
+  /** Why a value was compared as plain text (`the source value is not a date in MM/DD/YYYY: compared as text`). */
+  note?: string;
 }
 
 /** One difference the comparison found, before the ledger explains it. */

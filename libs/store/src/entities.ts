@@ -1,5 +1,6 @@
 import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import { accessEntities } from './access-entities';
+import { reconcileEntities } from './reconcile-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -373,5 +374,6 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     channelDeployment,
     channelPause,
     ...accessEntities(kind),
+    ...reconcileEntities(kind),
   ];
 }

@@ -4,6 +4,8 @@ export { openStore, SQLITE_FILE_NAME, type OpenStoreOptions, type StoreLogger } 
 export { TypeOrmStore } from './typeorm-store';
 export { storeEntities, type StoreKind } from './entities';
 export { contentHash } from './content-hash';
+export { SqlReconcileStore } from './reconcile-store';
+export { reconcileEntities } from './reconcile-entities';
 export type {
   AccessStore,
   ApiKeyRecord,

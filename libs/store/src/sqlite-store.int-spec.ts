@@ -178,6 +178,10 @@ describe('SQLite store', () => {
         'oauth_assertion',
         'oauth_client',
         'oauth_signing_key',
+        'reconcile_discrepancy',
+        'reconcile_flag',
+        'reconcile_run',
+        'reconcile_schedule',
       ]);
     } finally {
       await store.close();

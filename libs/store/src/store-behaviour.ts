@@ -1054,6 +1054,22 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       await expect(store.requeueDelivery(`${ids[1]}.lab`)).rejects.toMatchObject({ code: 'store.conflict' });
       await expect(store.requeueDelivery('nope.ehr')).rejects.toMatchObject({ code: 'store.not_found' });
     });
+
+    it('sends a sent delivery again only when asked to (a repair of a record the target lost)', async () => {
+      const ch = channel();
+      const m = message(ch);
+      await insertOne(store, m);
+      await store.completePipeline(m.id, processed([{ name: 'ehr' }]));
+      await store.recordAttempt(`${m.id}.ehr`, attempt(1, 'sent'), { status: 'sent' });
+      expect((await store.getMessage(m.id))!.status).toBe('delivered');
+      await expect(store.requeueDelivery(`${m.id}.ehr`)).rejects.toMatchObject({ code: 'store.conflict' });
+      const again = await store.requeueDelivery(`${m.id}.ehr`, { sent: true });
+      expect(again).toMatchObject({ status: 'pending', attempts: 1 });
+      expect((await store.getMessage(m.id))!.status).toBe('processed');
+      expect((await store.listOpenDeliveries(new Date(Date.now() + 60_000), 100)).map((d) => d.id)).toContain(
+        `${m.id}.ehr`,
+      );
+    });
   });
 
   describe('ordering', () => {

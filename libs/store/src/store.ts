@@ -1,3 +1,4 @@
+import type { ReconcileStore } from '@sinew/reconcile';
 import type { AccessStore } from './access-store';
 
 /**
@@ -359,6 +360,8 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** People, API keys and the audit log, in the same database (see `access-store.ts`). */
   readonly access: AccessStore;
+  /** Reconciliation runs, schedule claims and sync-error flags, in the same database (see `reconcile-store.ts`). */
+  readonly reconcile: ReconcileStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;
@@ -461,8 +464,12 @@ export interface Store {
    * cost grows with the traffic of the window (callers that repeat it should space it out).
    */
   channelDeliveryCounts(channelId: string, since: Date): Promise<{ sent: number; deadLettered: number }>;
-  /** A dead-lettered delivery back to `pending` (attempt history kept); returns it. */
-  requeueDelivery(id: string): Promise<DeliveryRecord>;
+  /**
+   * A dead-lettered delivery back to `pending` (attempt history kept); returns it. With
+   * `sent: true` a sent delivery may be sent again too (a reconciliation's repair of a record
+   * the target acknowledged but does not hold).
+   */
+  requeueDelivery(id: string, options?: { sent?: boolean }): Promise<DeliveryRecord>;
 
   /**
    * Sets pipeline outcomes that delivered nothing back to the start, so the recovery sweep

@@ -1,5 +1,7 @@
 import type { DataSource } from 'typeorm';
+import type { ReconcileStore } from '@sinew/reconcile';
 import { SqlAccessStore, type AccessStore } from './access-store';
+import { SqlReconcileStore } from './reconcile-store';
 import { contentHash } from './content-hash';
 import {
   DEAD_LETTER_PREDICATE,
@@ -93,6 +95,7 @@ const MAX_LIMIT = 10_000;
 export class TypeOrmStore implements Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly access: AccessStore;
+  readonly reconcile: ReconcileStore;
   private closed = false;
 
   constructor(
@@ -104,6 +107,7 @@ export class TypeOrmStore implements Store {
   ) {
     this.kind = db.kind;
     this.access = new SqlAccessStore(db, () => this.open());
+    this.reconcile = new SqlReconcileStore(db, () => this.open());
   }
 
   async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {
@@ -820,7 +824,7 @@ export class TypeOrmStore implements Store {
     return rows.map(toDeliveryRecord);
   }
 
-  async requeueDelivery(id: string): Promise<DeliveryRecord> {
+  async requeueDelivery(id: string, options: { sent?: boolean } = {}): Promise<DeliveryRecord> {
     this.open();
     const db = this.db;
     return db.transaction(async (tx) => {
@@ -829,7 +833,7 @@ export class TypeOrmStore implements Store {
         [id],
       );
       if (!current) throw notFound('delivery', id);
-      if (current.status !== 'dead_lettered') {
+      if (current.status !== 'dead_lettered' && !(options.sent === true && current.status === 'sent')) {
         throw conflict(`delivery ${id} is ${current.status}; only a dead-lettered delivery can be requeued`);
       }
       const now = db.time(new Date());

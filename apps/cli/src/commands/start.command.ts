@@ -17,6 +17,7 @@ problem is listed). Reference: docs/engine.md`;
 interface StartOptions {
   channels?: string;
   data?: string;
+  reconciliations?: string;
   roles?: string;
   httpPort?: string;
   httpHost?: string;
@@ -33,6 +34,12 @@ export function registerStart(program: Command): void {
       new Option('--channels <dir>', 'folder of channel files (SINEW_CHANNELS_DIR, default channels)'),
     )
     .addOption(new Option('--data <dir>', 'embedded ledger folder (SINEW_DATA_DIR, default data)'))
+    .addOption(
+      new Option(
+        '--reconciliations <dir>',
+        'folder of reconciliation files (SINEW_RECONCILIATIONS_DIR, default reconciliations)',
+      ),
+    )
     .addOption(
       new Option('--roles <list>', 'roles to run: sources,workers,scheduler (SINEW_ROLES, default all)'),
     )
@@ -53,6 +60,7 @@ export function registerStart(program: Command): void {
       const env = { ...process.env };
       if (options.channels) env.SINEW_CHANNELS_DIR = options.channels;
       if (options.data) env.SINEW_DATA_DIR = options.data;
+      if (options.reconciliations) env.SINEW_RECONCILIATIONS_DIR = options.reconciliations;
       if (options.roles) env.SINEW_ROLES = options.roles;
       if (options.httpPort) env.SINEW_HTTP_PORT = options.httpPort;
       if (options.httpHost) env.SINEW_HTTP_HOST = options.httpHost;

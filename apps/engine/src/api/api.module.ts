@@ -13,6 +13,7 @@ import { ChannelsController } from './channels.controller';
 import { ChannelOpsController } from './channel-ops.controller';
 import { apiContext } from './context';
 import { DeadLettersController } from './dead-letters.controller';
+import { ReconciliationsController } from './reconciliations.controller';
 import { API_DEPS, type ApiDeps } from './deps';
 import { DocsController } from './docs.controller';
 import { ExportController } from './export.controller';
@@ -36,6 +37,7 @@ export const API_CONTROLLERS = [
   OverviewController,
   MessagesController,
   DeadLettersController,
+  ReconciliationsController,
   AccessController,
   AuditController,
   OAuthController,

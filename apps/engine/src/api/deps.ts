@@ -1,6 +1,7 @@
 import type { AccessService, AuditLog } from '@sinew/auth';
 import type { ChannelRegistries, LintProblem } from '@sinew/channels';
 import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
+import type { Reconciler } from '@sinew/reconcile';
 import type { Store } from '@sinew/store';
 import type { OverviewEvents } from './events';
 import type { OidcSignIn } from './oidc';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   transformerDirs?: readonly string[];
   /** The connectors and transformers the engine compiles channels with. */
   registries?: ChannelRegistries;
+  /** The reconciliations this process knows (the `reconciliations/` folder), when it has one. */
+  reconciler?: Reconciler;
 }
 
 /** What a redeploy of the channel folder did. */

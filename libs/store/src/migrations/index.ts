@@ -8,6 +8,7 @@ import { Initial1763700000000 as PostgresInitial } from './postgres/176370000000
 import { OAuth1797400000000 as PostgresOAuth } from './postgres/1797400000000-oauth';
 import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as PostgresKeyValueSearch } from './postgres/1797600000000-key-value-search';
+import { Reconcile1797714000000 as PostgresReconcile } from './postgres/1797714000000-reconcile';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
@@ -17,6 +18,7 @@ import { Initial1763700000000 as SqliteInitial } from './sqlite/1763700000000-in
 import { OAuth1797400000000 as SqliteOAuth } from './sqlite/1797400000000-oauth';
 import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as SqliteKeyValueSearch } from './sqlite/1797600000000-key-value-search';
+import { Reconcile1797714000000 as SqliteReconcile } from './sqlite/1797714000000-reconcile';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -29,6 +31,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteOAuth,
   SqliteAckLatency,
   SqliteKeyValueSearch,
+  SqliteReconcile,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -40,4 +43,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresOAuth,
   PostgresAckLatency,
   PostgresKeyValueSearch,
+  PostgresReconcile,
 ];

@@ -1,0 +1,74 @@
+/**
+ * The parts a reconciler is built from, as the product ships them: the adapters (plus `ledger`,
+ * which reads the engine's own ledger), the comparison, the classification and the identity's
+ * normalisers.
+ */
+import { z } from 'zod';
+import { csvAdapter } from './adapters/csv';
+import type { AdapterDefinition } from './adapters/errors';
+import { fhirAdapter } from './adapters/fhir';
+import { httpJsonAdapter } from './adapters/http-json';
+import { sqlAdapter } from './adapters/sql';
+import { classify } from './classify';
+import { compareEntity, type CompareOptions } from './compare';
+import { ledgerRecords, type LedgerStore } from './ledger';
+import { compileIdentity } from './normalise';
+import type { ReconcilerParts } from './reconciler';
+import type { SideSchemas } from './schema';
+
+/** The `ledger` system: no settings; a side names the channels and the business key. */
+const ledgerSystem = z.strictObject({});
+const ledgerSide = z.strictObject({
+  channels: z.array(z.string().min(1)).min(1).describe('the channels whose messages carry the entity'),
+  key: z.string().min(1).describe('the business key (the channel’s `keys:` name) that holds the identity'),
+});
+
+/** The adapters of the systems a reconciliation reads, by type (`ledger` is handled apart). */
+// Each definition is generic in its own settings; the map holds them as their common shape.
+export const ADAPTERS: Readonly<Record<string, AdapterDefinition<unknown, unknown>>> = {
+  fhir: fhirAdapter as AdapterDefinition<unknown, unknown>,
+  http_json: httpJsonAdapter as AdapterDefinition<unknown, unknown>,
+  sql: sqlAdapter as AdapterDefinition<unknown, unknown>,
+  csv: csvAdapter as AdapterDefinition<unknown, unknown>,
+};
+
+export interface PartsOptions {
+  /** The engine's ledger, for `ledger` systems (none: such a side cannot be read). */
+  ledger?: LedgerStore;
+  compare?: CompareOptions;
+}
+
+/** The adapters' settings schemas by type, `ledger` included. */
+export function adapterSchemas(): SideSchemas {
+  const schemas: SideSchemas = { ledger: { system: ledgerSystem, side: ledgerSide } };
+  for (const [type, a] of Object.entries(ADAPTERS)) schemas[type] = { system: a.system, side: a.side };
+  return schemas;
+}
+
+export function reconcileParts(options: PartsOptions = {}): ReconcilerParts {
+  return {
+    sideSchemas: adapterSchemas(),
+    reader(reconciliation, entity, side) {
+      const sideConfig = entity[side];
+      const system = reconciliation.systems[sideConfig.system];
+      if (!system) throw new Error(`entity ${entity.name}: no system ${sideConfig.system}`);
+      if (system.type === 'ledger') {
+        const ledger = options.ledger;
+        if (!ledger) throw new Error(`entity ${entity.name}: a ledger side needs the engine's ledger`);
+        const scope = ledgerSide.parse(sideConfig.settings);
+        const key = compileIdentity(entity.identityNormalise);
+        return { read: (ctx) => ledgerRecords(ledger, scope, ctx.period, key) };
+      }
+      const adapter = ADAPTERS[system.type];
+      if (!adapter) throw new Error(`entity ${entity.name}: no adapter for system type ${system.type}`);
+      return adapter.create(adapter.system.parse(system.settings), adapter.side.parse(sideConfig.settings), {
+        systemName: system.name,
+        timezone: reconciliation.timezone,
+      });
+    },
+    compare: (entity) => (source, target) => compareEntity(source, target, entity, options.compare ?? {}),
+    classify: (entity, reconciliation) => (difference, evidence) =>
+      classify(difference, evidence, { identity: entity.identity, timezone: reconciliation.timezone }),
+    normaliseKey: (entity) => compileIdentity(entity.identityNormalise),
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * The reconciliations of one folder, compiled, and what the CLI, the admin API and the
+ * scheduler do with them: run one, repair a run, acknowledge a sync-error flag.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { LintCode, type ChannelEnvironment, type LintProblem } from '@sinew/channels';
+import { PeriodError, nextRun, resolvePeriod } from './period';
+import { repairRun, type RepairLedger } from './repair';
+import { runReconciliation, type ClassifyFn, type CompareFn, type RunnerEntity } from './runner';
+import {
+  compileReconciliation,
+  isReconciliationText,
+  type EntityConfig,
+  type Reconciliation,
+  type SideSchemas,
+} from './schema';
+import {
+  ReconcileRequestError,
+  type ReconciliationInfo,
+  type Reconciler,
+  type StartOptions,
+} from './service-types';
+import type { LedgerStore } from './ledger';
+import type { ReconcileStore, RunRecord, Side, SideReader, SyncFlagRecord } from './types';
+
+/** Builds the reader of one side of an entity from its system's and side's settings. */
+export type ReaderFactory = (reconciliation: Reconciliation, entity: EntityConfig, side: Side) => SideReader;
+
+export interface ReconcilerParts {
+  /** The adapters' settings schemas (for the compile). */
+  sideSchemas?: SideSchemas;
+  reader: ReaderFactory;
+  compare: (entity: EntityConfig, reconciliation: Reconciliation) => CompareFn;
+  classify: (entity: EntityConfig, reconciliation: Reconciliation) => ClassifyFn;
+  /** Normalises an identity value the way the comparison does. */
+  normaliseKey: (entity: EntityConfig) => (key: string) => string;
+}
+
+export interface ReconcilerHooks {
+  /** After each finished run (alerts, sync-error flags); a failure here is logged, not the run's. */
+  afterRun?(reconciliation: Reconciliation, run: RunRecord): Promise<void>;
+  /**
+   * Acknowledges a flag in place of the store alone (the fail-safe's, which resumes the channels
+   * it paused when it was the reconciliation's last open flag).
+   */
+  acknowledge?(flagId: string, by: string, note?: string): Promise<SyncFlagRecord | undefined>;
+  /** After a repair that re-sent something (wake the deliveries up). */
+  afterRepair?(): void;
+  /** Reports a hook's failure (no PHI). */
+  warn?(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface ReconcilerOptions {
+  /** The compiled reconciliations (see `loadReconciliationFolder`). */
+  reconciliations: readonly Reconciliation[];
+  store: ReconcileStore;
+  /** The engine's ledger: the third count and the explanation of each difference. */
+  ledger?: LedgerStore & RepairLedger;
+  parts: ReconcilerParts;
+  hooks?: ReconcilerHooks;
+  now?: () => Date;
+}
+
+const YAML_FILE = /\.ya?ml$/;
+const TEST_FILE = /\.test\.ya?ml$/;
+
+function yamlFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) out.push(...yamlFiles(path));
+    else if (YAML_FILE.test(entry) && !TEST_FILE.test(entry)) out.push(path);
+  }
+  return out;
+}
+
+/**
+ * Compiles every reconciliation file of a folder (a missing folder holds none). Two files with
+ * the same id are an error on the second.
+ */
+export function loadReconciliationFolder(
+  dir: string,
+  env: ChannelEnvironment,
+  sideSchemas?: SideSchemas,
+  displayPath: (path: string) => string = (p) => relative(process.cwd(), p) || p,
+): { reconciliations: Reconciliation[]; problems: LintProblem[] } {
+  if (!existsSync(dir)) return { reconciliations: [], problems: [] };
+  const reconciliations: Reconciliation[] = [];
+  const problems: LintProblem[] = [];
+  for (const path of yamlFiles(dir)) {
+    const text = readFileSync(path, 'utf8');
+    if (!isReconciliationText(text)) continue;
+    const file = displayPath(path);
+    const result = compileReconciliation(
+      text,
+      file,
+      { ...env, baseDir: env.baseDir ?? dir },
+      {
+        ...(sideSchemas ? { sideSchemas } : {}),
+      },
+    );
+    problems.push(...result.problems);
+    const r = result.reconciliation;
+    if (!r) continue;
+    const twin = reconciliations.find((x) => x.id === r.id);
+    if (twin) {
+      problems.push({
+        file,
+        line: 1,
+        column: 1,
+        severity: 'error',
+        code: LintCode.DuplicateReconcile,
+        path: 'id',
+        message: `reconciliation id ${r.id} is also used by ${twin.file}`,
+      });
+      continue;
+    }
+    reconciliations.push({ ...r, baseDir: r.baseDir || dir });
+  }
+  return { reconciliations, problems };
+}
+
+/** What a process knows of its reconciliations. */
+export class FolderReconciler implements Reconciler {
+  readonly store: ReconcileStore;
+  private readonly byId = new Map<string, Reconciliation>();
+  private readonly now: () => Date;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.store = options.store;
+    this.now = options.now ?? (() => new Date());
+    for (const r of options.reconciliations) this.byId.set(r.id, r);
+  }
+
+  /** The compiled reconciliation, for the scheduler. */
+  reconciliation(id: string): Reconciliation | undefined {
+    return this.byId.get(id);
+  }
+
+  list(): ReconciliationInfo[] {
+    return [...this.byId.values()].map((r) => this.info(r));
+  }
+
+  get(id: string): ReconciliationInfo | undefined {
+    const r = this.byId.get(id);
+    return r ? this.info(r) : undefined;
+  }
+
+  private info(r: Reconciliation): ReconciliationInfo {
+    const next = nextRun(r.schedule.cron, r.schedule.timezone, this.now());
+    return {
+      id: r.id,
+      ...(r.description ? { description: r.description } : {}),
+      file: r.file,
+      schedule: { ...r.schedule, ...(next ? { next } : {}) },
+      period: r.period,
+      entities: r.entities.map((e) => e.name),
+    };
+  }
+
+  private prepare(id: string, options: StartOptions) {
+    const r = this.byId.get(id);
+    if (!r) {
+      const known = [...this.byId.keys()];
+      throw new ReconcileRequestError(
+        `no reconciliation ${id}${known.length ? ` (known: ${known.join(', ')})` : ' (the folder holds none)'}`,
+        404,
+      );
+    }
+    let period;
+    try {
+      period = resolvePeriod(options.period ?? r.period, r.timezone, this.now());
+    } catch (err) {
+      if (err instanceof PeriodError) throw new ReconcileRequestError(err.message);
+      throw err;
+    }
+    const { parts } = this.options;
+    const entities: RunnerEntity[] = r.entities.map((e) => ({
+      name: e.name,
+      fields: e.fields.map((f) => f.name),
+      withStatus: e.status,
+      ...(e.ledger ? { ledger: e.ledger } : {}),
+      alerts: e.alerts,
+      critical: e.critical,
+      normaliseKey: parts.normaliseKey(e),
+    }));
+    const entity = (name: string): EntityConfig => r.entities.find((e) => e.name === name) as EntityConfig;
+    return {
+      r,
+      request: {
+        reconciliation: r.id,
+        entities,
+        period,
+        trigger: options.trigger,
+        baseDir: r.baseDir,
+        reader: (name: string, side: Side) => parts.reader(r, entity(name), side),
+        compare: (name: string) => parts.compare(entity(name), r),
+        classify: (name: string) => parts.classify(entity(name), r),
+      },
+    };
+  }
+
+  private async finish(r: Reconciliation, run: RunRecord): Promise<RunRecord> {
+    const hooks = this.options.hooks;
+    if (hooks?.afterRun) {
+      try {
+        await hooks.afterRun(r, run);
+      } catch (err) {
+        hooks.warn?.('reconciliation hook failed', {
+          reconciliation: r.id,
+          run: run.id,
+          error: err instanceof Error ? err.message.split('\n')[0] : String(err),
+        });
+      }
+    }
+    return run;
+  }
+
+  async run(id: string, options: StartOptions): Promise<RunRecord> {
+    return (await this.start(id, options)).done;
+  }
+
+  async start(id: string, options: StartOptions): Promise<{ run: RunRecord; done: Promise<RunRecord> }> {
+    const { r, request } = this.prepare(id, options);
+    let started!: (run: RunRecord) => void;
+    let failedToStart!: (err: unknown) => void;
+    const startedPromise = new Promise<RunRecord>((resolve, reject) => {
+      started = resolve;
+      failedToStart = reject;
+    });
+    const done = runReconciliation(request, {
+      store: this.store,
+      ...(this.options.ledger ? { ledger: this.options.ledger } : {}),
+      now: this.now,
+      onStarted: started,
+    }).then(
+      (run) => this.finish(r, run),
+      (err: unknown) => {
+        failedToStart(err);
+        throw err;
+      },
+    );
+    const run = await startedPromise;
+    return { run, done };
+  }
+
+  async repair(runId: string, options: Parameters<Reconciler['repair']>[1]) {
+    if (!this.options.ledger) throw new ReconcileRequestError('repair needs the ledger', 409);
+    const actions = await repairRun(this.store, this.options.ledger, runId, { now: this.now, ...options });
+    if (!options.dryRun && actions.some((a) => a.action === 'replayed')) this.options.hooks?.afterRepair?.();
+    return actions;
+  }
+
+  async acknowledge(flagId: string, by: string, note?: string): Promise<SyncFlagRecord | undefined> {
+    const hooks = this.options.hooks;
+    if (hooks?.acknowledge) return hooks.acknowledge(flagId, by, note);
+    return this.store.acknowledgeFlag(flagId, by, this.now(), note);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * One run of a reconciliation: each entity's two sides read through their adapters, compared
+ * record by record, every difference explained by the ledger, everything stored as it is found.
+ * A run that cannot finish is recorded as `failed` with the reason, never as clean.
+ */
+import { ledgerCount, ledgerLookup, ledgerRecords, type LedgerStore } from './ledger';
+import type {
+  Difference,
+  Discrepancy,
+  DiscrepancyClass,
+  EntitySummary,
+  LedgerEvidence,
+  NewDiscrepancy,
+  Period,
+  ReadContext,
+  ReconcileStore,
+  RunRecord,
+  RunSummary,
+  Side,
+  SideReader,
+  SideRecord,
+} from './types';
+
+/** What the runner needs to know of an entity (the compiled file gives more). */
+export interface RunnerEntity {
+  name: string;
+  /** The compared fields' names. */
+  fields: readonly string[];
+  withStatus: boolean;
+  ledger?: { channels: readonly string[]; key: string };
+  /** Threshold per class: a count at or above it is an alert. */
+  alerts?: Partial<Record<DiscrepancyClass, number>>;
+  critical?: readonly DiscrepancyClass[];
+  /** Normalises an identity value the way the comparison does. */
+  normaliseKey(key: string): string;
+}
+
+/** What compares the two sides of an entity (compare.ts). */
+export type CompareFn = (
+  source: AsyncIterable<SideRecord>,
+  target: AsyncIterable<SideRecord>,
+  entity: string,
+) => {
+  differences: AsyncIterable<Difference>;
+  result: Promise<{
+    matched: number;
+    sourceCounts: Record<string, number>;
+    targetCounts: Record<string, number>;
+  }>;
+};
+
+/** Explains a difference with the ledger (classify.ts). */
+export type ClassifyFn = (difference: Difference, evidence: LedgerEvidence | undefined) => Discrepancy;
+
+export interface RunRequest {
+  reconciliation: string;
+  entities: readonly RunnerEntity[];
+  period: Period;
+  trigger: RunRecord['trigger'];
+  /** Builds the reader of one side of one entity. */
+  reader(entity: string, side: Side): SideReader;
+  compare(entity: string): CompareFn;
+  classify(entity: string): ClassifyFn;
+  baseDir: string;
+}
+
+export interface RunnerDeps {
+  store: ReconcileStore;
+  /** The ledger (for the third count and the explanations); none: every difference is `never_received`. */
+  ledger?: LedgerStore;
+  now?: () => Date;
+  /** Cancels the run (engine shutdown); the run is then recorded as failed. */
+  signal?: AbortSignal;
+  /** Told once the run is recorded as running. */
+  onStarted?: (run: RunRecord) => void;
+}
+
+const BATCH = 500;
+
+/** Reasons never carry values: an error's message is kept only up to its first line, trimmed. */
+function failureReason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? 'failed').slice(0, 500);
+}
+
+/** Runs one reconciliation and returns its stored record (status clean, discrepancies or failed). */
+export async function runReconciliation(request: RunRequest, deps: RunnerDeps): Promise<RunRecord> {
+  const now = deps.now ?? (() => new Date());
+  const run = await deps.store.createRun({
+    reconciliation: request.reconciliation,
+    trigger: request.trigger,
+    ...(request.period.from ? { periodFrom: request.period.from } : {}),
+    ...(request.period.to ? { periodTo: request.period.to } : {}),
+    periodLabel: request.period.label,
+    startedAt: now(),
+  });
+  deps.onStarted?.(run);
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(deps.signal?.reason);
+  deps.signal?.addEventListener('abort', onAbort, { once: true });
+  const summary: RunSummary = { entities: [], discrepancies: 0, alerts: [] };
+  try {
+    for (const entity of request.entities) {
+      controller.signal.throwIfAborted();
+      summary.entities.push(await runEntity(run.id, entity, request, deps, controller.signal));
+    }
+    for (const e of summary.entities) {
+      const declared = request.entities.find((x) => x.name === e.name);
+      for (const [cls, threshold] of Object.entries(declared?.alerts ?? {})) {
+        const count = e.byClass[cls as DiscrepancyClass] ?? 0;
+        if (threshold !== undefined && count >= threshold)
+          summary.alerts.push(`${e.name}.${cls} >= ${threshold}`);
+      }
+      summary.discrepancies += Object.values(e.byClass).reduce((a, b) => a + (b ?? 0), 0);
+    }
+    const status = summary.discrepancies === 0 ? 'clean' : 'discrepancies';
+    const finishedAt = now();
+    await deps.store.finishRun(run.id, { status, finishedAt, summary });
+    return { ...run, status, finishedAt, summary };
+  } catch (err) {
+    const error = failureReason(err);
+    const finishedAt = now();
+    await deps.store.finishRun(run.id, { status: 'failed', finishedAt, summary, error });
+    return { ...run, status: 'failed', finishedAt, summary, error };
+  } finally {
+    deps.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function runEntity(
+  runId: string,
+  entity: RunnerEntity,
+  request: RunRequest,
+  deps: RunnerDeps,
+  signal: AbortSignal,
+): Promise<EntitySummary> {
+  const ctx = (side: Side): ReadContext => ({
+    entity: entity.name,
+    side,
+    period: request.period,
+    fields: entity.fields,
+    withStatus: entity.withStatus,
+    signal,
+    baseDir: request.baseDir,
+  });
+  const source = request.reader(entity.name, 'source');
+  const target = request.reader(entity.name, 'target');
+  try {
+    const lookup =
+      deps.ledger && entity.ledger
+        ? ledgerLookup(deps.ledger, { channels: entity.ledger.channels, key: entity.ledger.key })
+        : undefined;
+    const { differences, result } = request.compare(entity.name)(
+      source.read(ctx('source')),
+      target.read(ctx('target')),
+      entity.name,
+    );
+    const classifyOne = request.classify(entity.name);
+    const byKind: EntitySummary['byKind'] = {};
+    const byClass: EntitySummary['byClass'] = {};
+    let batch: Difference[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const pending = batch;
+      batch = [];
+      const keys = new Set<string>();
+      for (const d of pending) {
+        keys.add(d.key);
+        if (d.source?.key) keys.add(d.source.key);
+      }
+      const evidence = lookup ? await lookup.evidence([...keys]) : undefined;
+      const rows = pending.map((d) => {
+        const found = evidence?.get(d.key) ?? (d.source ? evidence?.get(d.source.key) : undefined);
+        const row = classifyOne(d, found);
+        return { ...row, entity: entity.name };
+      });
+      for (const row of rows) {
+        byKind[row.kind] = (byKind[row.kind] ?? 0) + 1;
+        byClass[row.class] = (byClass[row.class] ?? 0) + 1;
+      }
+      await deps.store.addDiscrepancies(runId, rows);
+    };
+    for await (const difference of differences) {
+      batch.push(difference);
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+    const compared = await result;
+    const [sourceCounts, targetCounts, ledger] = await Promise.all([
+      countOf(source, ctx('source'), compared.sourceCounts),
+      countOf(target, ctx('target'), compared.targetCounts),
+      deps.ledger && entity.ledger
+        ? ledgerCount(deps.ledger, entity.ledger, request.period, (k) => entity.normaliseKey(k))
+        : Promise.resolve(undefined),
+    ]);
+    return {
+      name: entity.name,
+      counts: { source: sourceCounts, target: targetCounts, ...(ledger !== undefined ? { ledger } : {}) },
+      matched: compared.matched,
+      byKind,
+      byClass,
+    };
+  } finally {
+    await Promise.allSettled([source.close?.(), target.close?.()]);
+  }
+}
+
+/** The system's own count when it gives one (it may differ from what a read yields: that is reported as is). */
+async function countOf(
+  reader: SideReader,
+  ctx: ReadContext,
+  counted: Record<string, number>,
+): Promise<Record<string, number>> {
+  if (!reader.count || ctx.withStatus) return counted;
+  const own = await reader.count(ctx).catch(() => undefined);
+  return own ? Object.fromEntries(own) : counted;
+}
+
+/** A reader of a `ledger` system's side: the identity values Sinew received. */
+export function ledgerReader(
+  store: LedgerStore,
+  scope: { channels: readonly string[]; key: string },
+): SideReader {
+  return {
+    read: (ctx) => ledgerRecords(store, scope, ctx.period),
+  };
+}
