@@ -142,6 +142,7 @@ ${extra}`;
     expect(await engine.stop()).toBe(0);
     engine = undefined;
 
+    let onSecond = 0;
     const store = await openStore({ dataDir: join(dir, 'data') });
     try {
       const messages = await store.searchMessages({ channelId: 'a', limit: 100_000 });
@@ -151,6 +152,12 @@ ${extra}`;
       // Every message records the version that received it; the history has all three attempts.
       const versions = new Set(messages.map((m) => m.channelVersion));
       expect([...versions].sort()).toEqual([1, 2]);
+      // Each ran on the version that received it: those acknowledged before the signal on the
+      // first; only the second's messages were archived.
+      const early = messages.filter((m) => Number(m.controlId?.slice(2)) < sentBefore);
+      expect(early.length).toBe(sentBefore - 1);
+      expect(early.every((m) => m.channelVersion === 1)).toBe(true);
+      onSecond = messages.filter((m) => m.channelVersion === 2).length;
       const history = await store.listDeployments('a');
       expect(history.map((d) => [d.version, d.outcome, d.deployedBy])).toEqual([
         [3, 'refused', 'signal'],
@@ -163,9 +170,69 @@ ${extra}`;
     expect(readdirSync(join(dir, 'out-a')).filter((f) => f.endsWith('.hl7'))).toHaveLength(sent);
     const archived = readdirSync(join(dir, 'archive-a')).length;
     expect(archived).toBeGreaterThan(0);
-    expect(archived).toBeLessThan(sent);
+    expect(archived).toBe(onSecond);
     process.stdout.write(
       `live deploy under load: sent ${sent}, acknowledged AA ${codes.length + 1}, delivered ${sent}, archived after the swap ${archived}, connections dropped 0\n`,
+    );
+  });
+
+  it('switches a channel between unordered and ordered under load, without a restart', async () => {
+    const port = await freePort();
+    const file = join(dir, 'channels', 'a.yaml');
+    writeFileSync(file, channel('a', port));
+    engine = await startEngineProcess({ channelsDir: join(dir, 'channels'), dataDir: join(dir, 'data') });
+    const a = await Connection.open(port);
+    const codes: string[] = [];
+    let n = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) codes.push(await a.send(oru(`A-${++n}`)));
+    })();
+    const redeploys = () => engine!.stdout.split('channels redeployed').length - 1;
+    await eventually('50 messages', () => n >= 50);
+    writeFileSync(file, channel('a', port).replace('    retry:', '    ordering: channel\n    retry:'));
+    engine.child.kill('SIGHUP');
+    await eventually('the switch to ordered', () => redeploys() === 1);
+    const ordered = n;
+    await eventually('100 more messages', () => n >= ordered + 100);
+    writeFileSync(file, channel('a', port));
+    engine.child.kill('SIGHUP');
+    await eventually('the switch back', () => redeploys() === 2);
+    const unordered = n;
+    await eventually('50 more messages', () => n >= unordered + 50);
+    running = false;
+    await load;
+    expect(codes.filter((c) => c !== 'AA')).toEqual([]);
+    expect(a.closed).toBe(false);
+    await eventually('every delivery written', () => readdirSync(join(dir, 'out-a')).length >= n);
+    expect(engine.stdout).not.toContain('until the engine restarts');
+    a.close();
+    expect(await engine.stop()).toBe(0);
+    engine = undefined;
+
+    const store = await openStore({ dataDir: join(dir, 'data') });
+    try {
+      const messages = await store.searchMessages({ channelId: 'a', limit: 100_000 });
+      expect(messages).toHaveLength(n);
+      expect(messages.every((m) => m.status === 'delivered')).toBe(true);
+      const byVersion = new Map<number, Array<string | undefined>>();
+      for (const m of messages) {
+        const [d] = await store.getDeliveries(m.id);
+        const keys = byVersion.get(m.channelVersion ?? 0) ?? [];
+        keys.push(d?.orderKey);
+        byVersion.set(m.channelVersion ?? 0, keys);
+      }
+      expect([...byVersion.keys()].sort()).toEqual([1, 2, 3]);
+      // The ordered version's deliveries carry the channel-wide order key; the others none.
+      expect(new Set(byVersion.get(2))).toEqual(new Set(['']));
+      expect(new Set([...(byVersion.get(1) ?? []), ...(byVersion.get(3) ?? [])])).toEqual(
+        new Set([undefined]),
+      );
+    } finally {
+      await store.close();
+    }
+    process.stdout.write(
+      `ordered/unordered switch under load: sent ${n}, acknowledged AA ${codes.length}, delivered ${n}, connections dropped 0\n`,
     );
   });
 });

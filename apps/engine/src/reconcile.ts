@@ -144,6 +144,7 @@ export function setUpReconcile(
     async stop() {
       if (retention) clearInterval(retention);
       await scheduler?.stop();
+      await reconciler.idle();
       await alerts.stop();
     },
   };

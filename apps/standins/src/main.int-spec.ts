@@ -5,6 +5,9 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 
+// The EHR loads the R4 definitions at start: seconds on a busy machine.
+jest.setTimeout(20_000);
+
 const root = resolve(__dirname, '..', '..', '..');
 let dir: string;
 let bundle: string;

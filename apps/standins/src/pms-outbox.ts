@@ -26,7 +26,7 @@ export interface OutboxEntry {
   controlId: string;
   /** The id of the record it is about. */
   recordId: number;
-  /** When it was last written to the connection (null while queued). */
+  /** When it was last tried (null while queued). */
   sentAt: string | null;
   /** MSA-1 of the acknowledgement; null while waiting and when none came. */
   ack: string | null;

@@ -29,6 +29,20 @@ export interface LintOptions {
    * findings are the same with or without it; it is written back when this run added to it.
    */
   parseCache?: TransformerParseCache;
+  /**
+   * Other kinds of files that may sit among the inputs (reconciliation files), told apart by
+   * their text: each kind's files are checked together by its `lint`, not compiled as channels.
+   */
+  otherFiles?: readonly OtherFileKind[];
+}
+
+/** A kind of YAML file `sinew lint` checks besides channels and transformers. */
+export interface OtherFileKind {
+  matches(text: string): boolean;
+  lint(
+    files: ReadonlyArray<{ path: string; file: string; text: string }>,
+    env: ChannelEnvironment,
+  ): LintProblem[];
 }
 
 export interface LintReport {
@@ -106,6 +120,9 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
   const transformerPaths: string[] = [];
   const texts = new Map<string, string>();
   const realPath = realPaths();
+  const others = new Map<OtherFileKind, Array<{ path: string; file: string; text: string }>>(
+    (options.otherFiles ?? []).map((k) => [k, []]),
+  );
   let files = 0;
 
   const take = (path: string, named: boolean) => {
@@ -122,7 +139,9 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
     }
     files++;
     texts.set(realPath(path), text);
-    (isTransformerText(text) ? transformerPaths : channelPaths).push(path);
+    const other = options.otherFiles?.find((k) => k.matches(text));
+    if (other) others.get(other)?.push({ path, file: display(path), text });
+    else (isTransformerText(text) ? transformerPaths : channelPaths).push(path);
   };
 
   for (const input of paths) {
@@ -185,6 +204,7 @@ export function lintPaths(paths: readonly string[], options: LintOptions): LintR
     display,
   );
   problems.push(...set.problems);
+  for (const [kind, list] of others) if (list.length) problems.push(...kind.lint(list, options.env));
   return { problems: sortProblems(problems), files, unreadable };
 }
 

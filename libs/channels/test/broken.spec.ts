@@ -12,6 +12,7 @@ import {
   type LintReport,
 } from '@sinew/channels';
 import { BROKEN_CASES } from './broken/cases';
+import { RECONCILE_BROKEN_CASES } from '../../reconcile/test/broken/cases';
 
 const BROKEN = join(__dirname, 'broken');
 const connectors = { sources: SOURCES, destinations: DESTINATIONS };
@@ -44,9 +45,10 @@ describe('a broken file per lint code', () => {
         expect(`${p.file}:${p.line}:${p.column}`).not.toMatch(/:1:1$/);
   });
 
-  it('covers every code (file.unreadable and channel.empty_folder below)', () => {
+  it('covers every code (file.unreadable and channel.empty_folder below; reconciliation files in libs/reconcile/test)', () => {
     const covered = new Set<string>([
       ...BROKEN_CASES.map((c) => c.code),
+      ...RECONCILE_BROKEN_CASES.map((c) => c.code),
       LintCode.Unreadable,
       LintCode.EmptyFolder,
     ]);

@@ -11,6 +11,7 @@ import {
   transformerJsonSchema,
 } from '../src/reference';
 import { BROKEN_CASES } from './broken/cases';
+import { RECONCILE_BROKEN_CASES } from '../../reconcile/test/broken/cases';
 import { apiReference } from '@sinew/engine-app/api/reference';
 
 /** Where each generated file goes, relative to the project root. */
@@ -38,6 +39,14 @@ export function lintCodesPage(root: string): string {
       : walk(broken, '', [c.input]);
     return { code: c.code, input: c.input, files, lines: c.lines, ...(c.env ? { env: c.env } : {}) };
   });
+  const reconcileBroken = join(root, 'libs/reconcile/test/broken');
+  for (const c of RECONCILE_BROKEN_CASES)
+    examples.push({
+      code: c.code,
+      input: c.input,
+      files: walk(reconcileBroken, '', [c.input]),
+      lines: c.lines,
+    });
   return lintCodesReference(readFileSync(join(root, 'libs/channels/src/codes.ts'), 'utf8'), examples);
 }
 

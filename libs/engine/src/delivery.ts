@@ -8,8 +8,13 @@ import { errorText } from './ingest';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
 
-/** Queue of a channel's pipeline jobs and of one destination's deliveries. */
-export const pipelineQueue = (channelId: string) => `pipeline.${channelId}`;
+/**
+ * Queue of a channel's pipeline jobs and of one destination's deliveries. An ordered pipeline
+ * (strict FIFO, one job at a time) has a queue of its own, so that a live deploy can switch a
+ * channel between ordered and unordered: each queue keeps the mode it is consumed in.
+ */
+export const pipelineQueue = (channelId: string, ordered = false) =>
+  ordered ? `pipeline.${channelId}.ordered` : `pipeline.${channelId}`;
 export const deliveryQueue = (channelId: string, destination: string) =>
   `deliver.${channelId}.${destination}`;
 /** Pipeline job ids derive from message ids, delivery job ids are the delivery ids. */

@@ -1,10 +1,16 @@
 import { resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { ChannelEnvironment, CompiledChannel, CompiledDestination } from '@sinew/channels';
-import type { Disposition, Source } from '@sinew/connectors';
+import {
+  compileChannel,
+  formatProblem,
+  type ChannelEnvironment,
+  type CompiledChannel,
+  type CompiledDestination,
+} from '@sinew/channels';
+import { DESTINATIONS, SOURCES, type Disposition, type Source } from '@sinew/connectors';
 import type { TransformerLibrary } from '@sinew/mapping';
 import type { QueueDriver } from '@sinew/queue';
-import type { MessageRecord, Store } from '@sinew/store';
+import type { DeliveryRecord, MessageRecord, Store } from '@sinew/store';
 import {
   deliveryJobId,
   deliveryQueue,
@@ -12,6 +18,7 @@ import {
   LedgerWrites,
   pipelineJobId,
   pipelineQueue,
+  type DeliveryDeps,
   type DeliveryJob,
   type DestinationHealth,
 } from './delivery';
@@ -20,7 +27,7 @@ import { dispositionIssue } from './disposition';
 import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
-import { ChannelPipeline } from './pipeline';
+import { ChannelPipeline, isOrdered } from './pipeline';
 import { PipelineThreads } from './pipeline-threads';
 
 export type Role = 'sources' | 'workers' | 'scheduler';
@@ -74,6 +81,19 @@ interface Deployed {
   workers: Map<string, DestinationWorker>;
 }
 
+/**
+ * A version of a channel a message runs on: the deployed one, or the earlier one that
+ * received it (`version` is its number in the deployment history).
+ */
+interface Version {
+  version?: number;
+  channel: CompiledChannel;
+  pipeline: ChannelPipeline;
+}
+
+/** Earlier versions of a channel kept compiled for the messages they received (least recently used go). */
+const EARLIER_VERSIONS = 8;
+
 /** Runs of a pipeline job before its message is recorded `errored`. */
 const PIPELINE_ATTEMPTS = 5;
 
@@ -123,6 +143,17 @@ export class Engine {
   /** Paused channels (the ledger's `channel_pause`, read every sweep interval by every process). */
   private readonly pausedChannels = new Set<string>();
   private pauseTimer?: NodeJS.Timeout;
+  /**
+   * Earlier versions of each channel (by channel id, then version), kept or compiled again from
+   * the deployment history, so that a message finishes on the version that received it.
+   */
+  private readonly earlier = new Map<string, Map<number, Promise<Version | undefined>>>();
+  /**
+   * Workers of destinations an earlier version had and the deployed one does not, by queue
+   * name: they deliver what that version's pipeline sent them, with its settings, until no
+   * delivery of theirs is open.
+   */
+  private readonly former = new Map<string, DestinationWorker>();
   /** Failed runs of messages run ahead of a later one (`runInCommitOrder`), by message id. */
   private readonly earlierFailures = new Map<string, number>();
   private threads?: PipelineThreads;
@@ -157,9 +188,15 @@ export class Engine {
         if (this.roles.has('workers'))
           this.received.put(
             pipelineJobId(id),
-            this.threads ? { raw: local.raw, contentType: local.contentType } : local,
+            this.threads
+              ? {
+                  raw: local.raw,
+                  contentType: local.contentType,
+                  ...(local.channelVersion !== undefined ? { channelVersion: local.channelVersion } : {}),
+                }
+              : local,
           );
-        return this.enqueuePipeline(ch.id, id);
+        return this.enqueuePipeline(ch.id, id, isOrdered(ch));
       },
       awaitProcessed: (id, timeoutMs) => this.awaitProcessed(id, timeoutMs),
     });
@@ -176,22 +213,27 @@ export class Engine {
                 destination: d.name,
                 logger: options.logger,
               });
-        const worker = new DestinationWorker(channel.id, d, destination, {
-          store: options.store,
-          queue: options.queue,
-          metrics: this.metrics,
-          logger: options.logger,
-          ledger: this.ledgerWrites,
-          isPaused: (id) => this.pausedChannels.has(id),
-          ...(options.destinationProbeIntervalMs !== undefined
-            ? { probeIntervalMs: options.destinationProbeIntervalMs }
-            : {}),
-        });
+        const worker = new DestinationWorker(channel.id, d, destination, this.workerDeps());
         if (old && old.destination === destination) worker.inherit(old);
         entry.workers.set(d.name, worker);
       }
     }
     return entry;
+  }
+
+  private workerDeps(): DeliveryDeps {
+    const { options } = this;
+    return {
+      store: options.store,
+      queue: options.queue,
+      metrics: this.metrics,
+      logger: options.logger,
+      ledger: this.ledgerWrites,
+      isPaused: (id) => this.pausedChannels.has(id),
+      ...(options.destinationProbeIntervalMs !== undefined
+        ? { probeIntervalMs: options.destinationProbeIntervalMs }
+        : {}),
+    };
   }
 
   get channelIds(): string[] {
@@ -339,10 +381,11 @@ export class Engine {
       const entry = this.build(channel, old);
       await this.recordVersions([entry], by);
       (old ? report.changed : report.added).push(channel.id);
+      if (old) this.keepEarlier(old);
       if (old && old.pipeline.ordered !== entry.pipeline.ordered)
-        this.options.logger.warn(
-          { channel: channel.id },
-          'the pipeline changed between ordered and unordered: its queue keeps its mode until the engine restarts',
+        this.options.logger.info(
+          { channel: channel.id, ordered: entry.pipeline.ordered },
+          'the pipeline changed between ordered and unordered: messages received before run as their version did',
         );
       const keepSource = old?.source !== undefined && sameSource(old.channel, channel);
       if (keepSource) {
@@ -351,6 +394,7 @@ export class Engine {
       }
       this.deployed.set(channel.id, entry);
       if (old) retired.push(this.retire(old, entry));
+      retired.push(this.retireFormer((w) => w.channelId === channel.id && entry.workers.has(w.spec.name)));
       if (this.started && this.roles.has('workers')) await this.consumeQueues(entry);
       if (this.started && this.roles.has('sources') && !keepSource) {
         if (old?.source) await old.source.stop(this.options.sweepIntervalMs ?? 5_000);
@@ -371,13 +415,144 @@ export class Engine {
     return report;
   }
 
-  /** Lets the parts of a replaced or removed version finish what they are doing, then closes them. */
+  /**
+   * Lets the parts of a replaced or removed version finish what they are doing, then closes
+   * them. A destination the replacement removed keeps its worker (a former one) while it has
+   * open deliveries: nothing already sent its way is lost.
+   */
   private async retire(old: Deployed, replacement?: Deployed): Promise<void> {
     if (old.source && replacement?.source !== old.source) await old.source.stop();
     await Promise.all(
-      [...old.workers].map(([name, w]) =>
-        w.retire(replacement?.workers.get(name)?.destination === w.destination),
-      ),
+      [...old.workers].map(([name, w]) => {
+        if (replacement && !replacement.workers.has(name) && !this.stopping) {
+          const earlier = this.former.get(w.queueName);
+          this.former.set(w.queueName, w);
+          return earlier?.retire(false) ?? Promise.resolve();
+        }
+        return w.retire(replacement?.workers.get(name)?.destination === w.destination);
+      }),
+    );
+    if (!replacement) await this.retireFormer((w) => w.channelId === old.channel.id);
+  }
+
+  /** Closes the former workers that `done` says are finished. */
+  private async retireFormer(done: (w: DestinationWorker) => boolean): Promise<void> {
+    const finished = [...this.former].filter(([, w]) => done(w));
+    for (const [queueName] of finished) this.former.delete(queueName);
+    await Promise.all(finished.map(([, w]) => w.retire(false)));
+  }
+
+  /** Keeps a replaced version compiled for the messages it received that are not through yet. */
+  private keepEarlier(old: Deployed): void {
+    const version = old.ingestor.channelVersion;
+    if (version === undefined) return;
+    this.remember(
+      old.channel.id,
+      version,
+      Promise.resolve({ version, channel: old.channel, pipeline: old.pipeline }),
+    );
+  }
+
+  private remember(channelId: string, version: number, found: Promise<Version | undefined>): void {
+    let versions = this.earlier.get(channelId);
+    if (!versions) this.earlier.set(channelId, (versions = new Map()));
+    versions.delete(version);
+    versions.set(version, found);
+    while (versions.size > EARLIER_VERSIONS) {
+      const oldest = versions.keys().next();
+      if (oldest.done) break;
+      versions.delete(oldest.value);
+    }
+  }
+
+  /**
+   * The version a message runs on: the one that received it (`version`), kept since it was
+   * replaced or compiled again from the deployment history; the deployed one when that is
+   * the same, unknown, or cannot be compiled any more (a transformer or value it used is gone).
+   */
+  private async versionOf(d: Deployed, version: number | undefined): Promise<Version> {
+    const current: Version = { channel: d.channel, pipeline: d.pipeline };
+    if (d.ingestor.channelVersion !== undefined) current.version = d.ingestor.channelVersion;
+    if (version === undefined || version === current.version) return current;
+    const versions = this.earlier.get(d.channel.id);
+    let found = versions?.get(version);
+    if (found) this.remember(d.channel.id, version, found);
+    else {
+      found = this.compileStored(d.channel.id, version);
+      this.remember(d.channel.id, version, found);
+      // A ledger that did not answer: the next run asks again.
+      found.catch(() => this.earlier.get(d.channel.id)?.delete(version));
+    }
+    return (await found) ?? current;
+  }
+
+  /** Compiles a version from the text the deployment history keeps, as the engine compiled it then. */
+  private async compileStored(channelId: string, version: number): Promise<Version | undefined> {
+    const { store, transformers, env, logger } = this.options;
+    const record = await store.getDeployment(channelId, version);
+    let reason: string;
+    if (!record || record.outcome !== 'deployed') reason = 'it is not in the deployment history';
+    else {
+      const result = compileChannel(
+        record.content,
+        record.filePath,
+        { sources: SOURCES, destinations: DESTINATIONS, transformers },
+        { env: env ?? { values: process.env, strict: false }, checkFiles: false },
+      );
+      if (result.channel)
+        return { version, channel: result.channel, pipeline: new ChannelPipeline(result.channel) };
+      reason = result.problems
+        .filter((p) => p.severity === 'error')
+        .map(formatProblem)
+        .join('; ');
+    }
+    logger.warn(
+      { channel: channelId, version, reason },
+      'an earlier channel version cannot run any more: the messages it received run on the deployed version',
+    );
+    return undefined;
+  }
+
+  /**
+   * The worker of a destination an earlier version had and the deployed one does not (made
+   * from that version's settings when there is none yet); undefined without a spec, or when
+   * this process runs no workers.
+   */
+  private async formerWorker(
+    channelId: string,
+    spec: CompiledDestination | undefined,
+  ): Promise<DestinationWorker | undefined> {
+    if (!spec || !this.roles.has('workers') || this.stopping) return undefined;
+    const queueName = deliveryQueue(channelId, spec.name);
+    let w = this.former.get(queueName);
+    if (w) return w;
+    const destination = spec.definition.create(spec.config, {
+      channelId,
+      destination: spec.name,
+      logger: this.options.logger,
+    });
+    w = new DestinationWorker(channelId, spec, destination, this.workerDeps());
+    this.former.set(queueName, w);
+    this.options.logger.info(
+      { channel: channelId, destination: spec.name },
+      "a destination the deployed version removed delivers what an earlier version sent it, with that version's settings",
+    );
+    await this.consumeDeliveries(channelId, spec.name, spec.concurrency);
+    return w;
+  }
+
+  /** The worker for an open delivery of a destination the deployed version does not have. */
+  private async workerForEarlier(delivery: DeliveryRecord): Promise<DestinationWorker | undefined> {
+    const d = this.deployed.get(delivery.channelId);
+    if (!d || !this.roles.has('workers')) return undefined;
+    const known = this.former.get(deliveryQueue(delivery.channelId, delivery.destination));
+    if (known) return known;
+    const message = await this.options.store.getMessage(delivery.messageId);
+    if (message?.channelVersion === undefined) return undefined;
+    const run = await this.versionOf(d, message.channelVersion);
+    return this.formerWorker(
+      delivery.channelId,
+      run.channel.destinations.find((x) => x.name === delivery.destination),
     );
   }
 
@@ -410,58 +585,80 @@ export class Engine {
 
   /** Consumes a channel's pipeline queue and its destinations' queues, once each per process. */
   private async consumeQueues(d: Deployed): Promise<void> {
-    const { queue } = this.options;
-    const id = d.channel.id;
-    const pq = pipelineQueue(id);
-    if (!this.consuming.has(pq)) {
-      this.consuming.add(pq);
-      await queue.consume<PipelineJob>(
-        pq,
-        async (job) => {
-          const current = this.deployed.get(id);
-          // A removed channel's messages wait, `received`, for it to come back.
-          if (!current) return;
-          try {
-            if (current.pipeline.ordered) await this.runInCommitOrder(current, job.data.messageId);
-            await this.runPipeline(current, job.data.messageId, job.id);
-            this.earlierFailures.delete(job.data.messageId);
-          } catch (err) {
-            if (err instanceof BlockedError) {
-              // An earlier message keeps failing: it is not this message's fault. At the last
-              // attempt this one stays `received`, and the recovery sweep brings it back.
-              if (job.attempt < PIPELINE_ATTEMPTS) throw err.cause;
-              return;
-            }
-            if (job.attempt < PIPELINE_ATTEMPTS) throw err;
-            await this.pipelineFailed(id, job.data.messageId, err);
+    await this.consumePipeline(d.channel.id, d.pipeline.ordered);
+    for (const w of d.workers.values())
+      await this.consumeDeliveries(d.channel.id, w.spec.name, w.spec.concurrency);
+  }
+
+  /**
+   * Consumes a channel's pipeline queue of one mode: ordered (strict FIFO, in commit order) or
+   * not (`pipelineConcurrency` at once). A live deploy that switches the mode starts the other
+   * queue; the jobs left in the first still run (or move over) there.
+   */
+  private async consumePipeline(id: string, ordered: boolean): Promise<void> {
+    const pq = pipelineQueue(id, ordered);
+    if (this.consuming.has(pq)) return;
+    this.consuming.add(pq);
+    await this.options.queue.consume<PipelineJob>(
+      pq,
+      async (job) => {
+        const current = this.deployed.get(id);
+        // A removed channel's messages wait, `received`, for it to come back.
+        if (!current) return;
+        // Queued before the channel became ordered: its turn comes in commit order.
+        if (!ordered && current.pipeline.ordered) {
+          await this.enqueuePipeline(id, job.data.messageId, true);
+          return;
+        }
+        try {
+          if (ordered) await this.runInCommitOrder(current, job.data.messageId);
+          await this.runPipeline(current, job.data.messageId, job.id, ordered);
+          this.earlierFailures.delete(job.data.messageId);
+        } catch (err) {
+          if (err instanceof BlockedError) {
+            // An earlier message keeps failing: it is not this message's fault. At the last
+            // attempt this one stays `received`, and the recovery sweep brings it back.
+            if (job.attempt < PIPELINE_ATTEMPTS) throw err.cause;
+            return;
           }
-        },
-        {
-          ...(d.pipeline.ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
-          attempts: PIPELINE_ATTEMPTS,
-          // A job the queue gave up on without a last run here (its worker died each time).
-          onExhausted: (job, error) => this.pipelineFailed(id, job.data.messageId, error),
-          backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
-        },
-      );
-    }
-    for (const w of d.workers.values()) {
-      if (this.consuming.has(w.queueName)) continue;
-      this.consuming.add(w.queueName);
-      const name = w.spec.name;
-      await queue.consume<DeliveryJob>(
-        w.queueName,
-        async (job) => {
-          const current = this.deployed.get(id)?.workers.get(name);
-          if (current) await current.handle(job.data.deliveryId, job.id);
-        },
-        {
-          concurrency: w.spec.concurrency,
-          attempts: 3,
-          backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
-        },
-      );
-    }
+          if (job.attempt < PIPELINE_ATTEMPTS) throw err;
+          await this.pipelineFailed(id, job.data.messageId, err);
+        }
+      },
+      {
+        ...(ordered ? { fifo: true } : { concurrency: this.options.pipelineConcurrency ?? 32 }),
+        attempts: PIPELINE_ATTEMPTS,
+        // A job the queue gave up on without a last run here (its worker died each time).
+        onExhausted: (job, error) => this.pipelineFailed(id, job.data.messageId, error),
+        backoff: { initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
+      },
+    );
+  }
+
+  /**
+   * Consumes one destination's delivery queue. Its jobs go to the deployed version's worker,
+   * else to a former one (a destination the deployed version removed).
+   */
+  private async consumeDeliveries(id: string, name: string, concurrency: number): Promise<void> {
+    const queueName = deliveryQueue(id, name);
+    if (this.consuming.has(queueName)) return;
+    this.consuming.add(queueName);
+    await this.options.queue.consume<DeliveryJob>(
+      queueName,
+      async (job) => {
+        let w = this.deployed.get(id)?.workers.get(name) ?? this.former.get(queueName);
+        if (!w) {
+          const delivery = await this.options.store.getDelivery(job.data.deliveryId);
+          if (delivery) w = await this.workerForEarlier(delivery);
+        }
+        if (w) await w.handle(job.data.deliveryId, job.id);
+      },
+      {
+        concurrency,
+        attempts: 3,
+        backoff: { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, jitter: 0.2 },
+      },
+    );
   }
 
   private async startThreads(channels: CompiledChannel[]): Promise<PipelineThreads | undefined> {
@@ -484,8 +681,10 @@ export class Engine {
     });
   }
 
-  private async enqueuePipeline(channelId: string, messageId: string): Promise<void> {
-    await this.options.queue.enqueue(pipelineQueue(channelId), pipelineJobId(messageId), {
+  /** Enqueues a message's pipeline job, by default on the queue of the deployed version's mode. */
+  private async enqueuePipeline(channelId: string, messageId: string, ordered?: boolean): Promise<void> {
+    const mode = ordered ?? this.deployed.get(channelId)?.pipeline.ordered ?? false;
+    await this.options.queue.enqueue(pipelineQueue(channelId, mode), pipelineJobId(messageId), {
       messageId,
     } satisfies PipelineJob);
   }
@@ -516,7 +715,7 @@ export class Engine {
         throw new Error(`message ${first.id} stayed unprocessed after its pipeline ran`);
       previous = first.id;
       try {
-        await this.runPipeline(d, first.id, pipelineJobId(first.id));
+        await this.runPipeline(d, first.id, pipelineJobId(first.id), true);
         this.earlierFailures.delete(first.id);
       } catch (err) {
         const failures = (this.earlierFailures.get(first.id) ?? 0) + 1;
@@ -530,7 +729,12 @@ export class Engine {
     }
   }
 
-  private async runPipeline(d: Deployed, messageId: string, jobId: string): Promise<void> {
+  /**
+   * Runs one message's pipeline on the version that received it (see `versionOf`); a message
+   * reprocessed by `sinew reprocess` runs on the deployed version. `inOrder`: the job came
+   * from the ordered queue; a message of an ordered version found elsewhere moves there.
+   */
+  private async runPipeline(d: Deployed, messageId: string, jobId: string, inOrder: boolean): Promise<void> {
     const { store } = this.options;
     // Committed by this process a moment ago (and still `received`: this job is its first
     // pipeline run), or else read back from the ledger.
@@ -538,6 +742,7 @@ export class Engine {
     const fresh = local !== undefined;
     /** The sender was answered already (a reprocessed message): its ACK stays what it was. */
     let answered = false;
+    let receivedOn = local?.channelVersion;
     if (!local) {
       const message = await store.getMessage(messageId);
       if (!message) return;
@@ -546,18 +751,34 @@ export class Engine {
         return;
       }
       answered = message.ackCode !== undefined;
+      receivedOn = message.channelVersion;
+      // Reprocessed (it has an earlier outcome): it runs on the version deployed now.
+      if (
+        receivedOn !== undefined &&
+        receivedOn !== d.ingestor.channelVersion &&
+        (await store.getOutcomes(messageId)).length > 0
+      )
+        receivedOn = undefined;
       const raw = await store.getContent(messageId, 'raw');
       if (!raw) throw new Error(`message ${messageId} has no raw content`);
       local = { raw, contentType: message.contentType };
     }
-    // While a redeploy starts new threads, a changed channel runs on this thread.
-    const threads = this.threads?.runs(d.channel) ? this.threads : undefined;
+    const run = await this.versionOf(d, receivedOn);
+    if (run.pipeline.ordered && !inOrder) {
+      // Received by an ordered version (the deployed one is not): it runs in commit order.
+      if (fresh) this.received.put(jobId, local);
+      if (this.roles.has('workers')) await this.consumePipeline(d.channel.id, true);
+      await this.enqueuePipeline(d.channel.id, messageId, true);
+      return;
+    }
+    // Threads run the deployed version; an earlier one, or a changed channel while a
+    // redeploy starts new threads, runs on this thread.
+    const threads = run.channel === d.channel && this.threads?.runs(d.channel) ? this.threads : undefined;
     const result = threads
-      ? await threads.run(d.channel.id, local.raw, local.contentType)
-      : d.pipeline.run(local.raw, local.contentType, local.message);
+      ? await threads.run(d.channel.id, local.raw, local.contentType, messageId)
+      : run.pipeline.run(local.raw, local.contentType, local.message, messageId);
     if (answered) delete result.ack;
-    const version = d.ingestor.channelVersion;
-    if (version !== undefined) result.channelVersion = version;
+    if (run.version !== undefined) result.channelVersion = run.version;
     const deliveries = await store.completePipeline(messageId, result);
     const labels = { channel: d.channel.id };
     if (result.status === 'filtered') this.metrics.filtered.inc(labels);
@@ -577,8 +798,15 @@ export class Engine {
       });
     } else this.resolveWaiter(messageId, undefined);
     for (const delivery of deliveries) {
-      const w = d.workers.get(delivery.destination);
-      if (!w || (delivery.status !== 'pending' && delivery.status !== 'parked')) continue;
+      if (delivery.status !== 'pending' && delivery.status !== 'parked') continue;
+      // A destination the deployed version removed still gets what this version sent it.
+      const w =
+        d.workers.get(delivery.destination) ??
+        (await this.formerWorker(
+          d.channel.id,
+          run.channel.destinations.find((x) => x.name === delivery.destination),
+        ));
+      if (!w) continue;
       // Deliveries this run created: their first attempt may use the payload in hand.
       const created = fresh && result.deliveries.find((n) => n.destination === delivery.destination);
       if (created && delivery.status === 'pending' && delivery.attempts === 0)
@@ -676,7 +904,8 @@ export class Engine {
       }
       for (const d of await store.listOpenDeliveries(new Date(), 5_000)) {
         if (this.pausedChannels.has(d.channelId)) continue;
-        const w = this.deployed.get(d.channelId)?.workers.get(d.destination);
+        const w =
+          this.deployed.get(d.channelId)?.workers.get(d.destination) ?? (await this.workerForEarlier(d));
         if (w) await w.enqueue(d.id, d.attempts + 1);
         else if (this.deployed.has(d.channelId))
           await queue.enqueue(
@@ -685,6 +914,18 @@ export class Engine {
             { deliveryId: d.id },
           );
       }
+      // A former destination whose deliveries are all done (or that is deployed again) closes.
+      const finished = new Set<DestinationWorker>();
+      for (const w of this.former.values()) {
+        const current = this.deployed.get(w.channelId);
+        if (
+          !current ||
+          current.workers.has(w.spec.name) ||
+          (await store.listDestinationDeliveries(w.channelId, w.spec.name, 1)).length === 0
+        )
+          finished.add(w);
+      }
+      await this.retireFormer((w) => finished.has(w));
     } catch (err) {
       logger.warn({ err: errorText(err) }, 'recovery sweep failed; it runs again at the next interval');
     }
@@ -758,7 +999,9 @@ export class Engine {
   async collectQueueMetrics(): Promise<void> {
     const names: string[] = [];
     for (const d of this.deployed.values()) {
-      names.push(pipelineQueue(d.channel.id));
+      names.push(pipelineQueue(d.channel.id, d.pipeline.ordered));
+      const other = pipelineQueue(d.channel.id, !d.pipeline.ordered);
+      if (this.consuming.has(other)) names.push(other);
       for (const dest of d.channel.destinations) names.push(deliveryQueue(d.channel.id, dest.name));
     }
     for (const name of names) {
@@ -789,7 +1032,10 @@ export class Engine {
     await this.options.queue.close({ timeoutMs: left() }).catch(() => undefined);
     await this.threads?.close();
     await Promise.allSettled(
-      [...this.deployed.values()].flatMap((d) => [...d.workers.values()].map((w) => w.close())),
+      [...this.deployed.values()]
+        .flatMap((d) => [...d.workers.values()])
+        .concat([...this.former.values()])
+        .map((w) => w.close()),
     );
     this.received.clear();
     await this.options.store.close().catch(() => undefined);

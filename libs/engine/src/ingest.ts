@@ -104,6 +104,8 @@ export interface LocalMessage {
   raw: Buffer;
   contentType: ContentType;
   message?: Hl7Message;
+  /** The channel version that received it (its pipeline runs on that version). */
+  channelVersion?: number;
 }
 
 /** The sender's identity for duplicate detection: MSH-3 and MSH-4 (application, facility). */
@@ -284,7 +286,12 @@ export class Ingestor {
     // The ACK does not wait for the queue: a committed message that could not be enqueued
     // (Redis down) is picked up by the recovery sweep.
     this.deps
-      .committed(this.channel, id, { raw: req.body, contentType: 'hl7v2', message: msg })
+      .committed(this.channel, id, {
+        raw: req.body,
+        contentType: 'hl7v2',
+        message: msg,
+        ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+      })
       .catch((err: unknown) => {
         this.deps.logger.warn(
           { channel: channelId, messageId: id, err: errorText(err) },
@@ -431,7 +438,13 @@ export class Ingestor {
         started,
       );
       this.deps.metrics.received.inc({ channel: channelId });
-      this.deps.committed(this.channel, id, { raw: req.body, contentType }).catch(() => undefined);
+      this.deps
+        .committed(this.channel, id, {
+          raw: req.body,
+          contentType,
+          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+        })
+        .catch(() => undefined);
       return { disposition: { kind: 'accepted' }, messageId: id };
     } catch (err) {
       return this.unavailable(undefined, err);

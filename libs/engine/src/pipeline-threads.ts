@@ -16,6 +16,8 @@ export interface PipelineRequest {
   channelId: string;
   raw: Uint8Array;
   contentType: ContentType;
+  /** The ledger's message id (MSH-10 of the HL7 messages transformers build). */
+  messageId?: string;
 }
 
 export type PipelineReply =
@@ -180,11 +182,17 @@ export class PipelineThreads {
     return this.threads.length;
   }
 
-  run(channelId: string, raw: Buffer, contentType: ContentType): Promise<PipelineResult> {
+  run(channelId: string, raw: Buffer, contentType: ContentType, messageId?: string): Promise<PipelineResult> {
     let best = this.threads[0] as PipelineThread;
     for (const t of this.threads) if (t.pending.size < best.pending.size) best = t;
     // A copy of just these bytes: posting a Buffer would copy all the memory it views.
-    return best.run({ id: this.nextId++, channelId, raw: new Uint8Array(raw), contentType });
+    return best.run({
+      id: this.nextId++,
+      channelId,
+      raw: new Uint8Array(raw),
+      contentType,
+      ...(messageId !== undefined ? { messageId } : {}),
+    });
   }
 
   /** Requests under way on every thread. */

@@ -38,7 +38,11 @@ function main(): void {
     else {
       try {
         const raw = Buffer.from(req.raw.buffer, req.raw.byteOffset, req.raw.byteLength);
-        reply = { kind: 'result', id: req.id, result: compact(pipeline.run(raw, req.contentType)) };
+        reply = {
+          kind: 'result',
+          id: req.id,
+          result: compact(pipeline.run(raw, req.contentType, undefined, req.messageId)),
+        };
       } catch (err) {
         reply = { kind: 'error', id: req.id, error: describe(err) };
       }

@@ -1,7 +1,8 @@
 import type { CompiledChannel, CompiledDestination, ConditionInput } from '@sinew/channels';
 import { hl7AckCode, hl7Reply, type Disposition } from '@sinew/connectors';
 import { Hl7Message } from '@sinew/hl7v2';
-import { MappingError, type RunOptions } from '@sinew/mapping';
+import { createHash } from 'node:crypto';
+import { MappingError, type MessageTransformer, type RunOptions } from '@sinew/mapping';
 import type { ContentType, MessageIssue, NewDelivery, PipelineResult } from '@sinew/store';
 import {
   validateFhir,
@@ -47,17 +48,20 @@ export class ChannelPipeline {
 
   /** Whether any destination delivers in order (then the pipeline runs strictly in order). */
   get ordered(): boolean {
-    return this.channel.destinations.some((d) => d.ordering.kind !== 'none');
+    return isOrdered(this.channel);
   }
 
   /**
    * Runs the pipeline on one message. `parsed` is the message as the ingest parsed it, when
-   * it ran in this process (steps only read it).
+   * it ran in this process (steps only read it). `messageId` (the ledger's) gives each HL7
+   * message a transformer builds its MSH-10 (see `builtControlId`).
    */
-  run(raw: Buffer, contentType: ContentType, parsed?: Hl7Message): PipelineResult {
+  run(raw: Buffer, contentType: ContentType, parsed?: Hl7Message, messageId?: string): PipelineResult {
     const ackSpec = this.channel.spec.ack;
     const issues: MessageIssue[] = [];
-    const runOptions: RunOptions = this.options.now ? { now: this.options.now() } : {};
+    const clock: RunOptions = this.options.now ? { now: this.options.now() } : {};
+    const runOptions = (t: MessageTransformer): RunOptions =>
+      messageId === undefined ? clock : { ...clock, controlId: builtControlId(messageId, t) };
     let input: ConditionInput;
     try {
       input =
@@ -121,7 +125,7 @@ export class ChannelPipeline {
         try {
           const value = step.transformer.run(
             input.kind === 'hl7v2' ? input.message : input.value,
-            runOptions,
+            runOptions(step.transformer),
           );
           output = encode(value, step.transformer.spec.output);
           if (step.validateOutput) {
@@ -148,7 +152,10 @@ export class ChannelPipeline {
       if (d.transformer) {
         try {
           payload = encode(
-            d.transformer.run(input.kind === 'hl7v2' ? input.message : input.value, runOptions),
+            d.transformer.run(
+              input.kind === 'hl7v2' ? input.message : input.value,
+              runOptions(d.transformer),
+            ),
             d.transformer.spec.output,
           );
         } catch (err) {
@@ -171,6 +178,24 @@ export class ChannelPipeline {
     if (output) result.transformed = output;
     return result;
   }
+}
+
+/**
+ * MSH-10 of the HL7 message a transformer builds from a received message: 20 characters (the
+ * v2.5.1 limit) hashed from the ledger's message id and the transformer's name, so each built
+ * message has its own, and a retry or a shadow run of the same message builds the same one.
+ */
+export function builtControlId(messageId: string, transformer: MessageTransformer): string {
+  return createHash('sha256')
+    .update(`${messageId}|${transformer.spec.transformer}`)
+    .digest('hex')
+    .slice(0, 20)
+    .toUpperCase();
+}
+
+/** Whether any destination of the channel delivers in order (its pipeline then runs in commit order). */
+export function isOrdered(channel: CompiledChannel): boolean {
+  return channel.destinations.some((d) => d.ordering.kind !== 'none');
 }
 
 /** `''` for channel-wide FIFO, the key's value for keyed ordering, undefined for none. */

@@ -6,9 +6,10 @@
  *
  * The transformers' outputs are deterministic (resource ids are hashes of the transformer, the
  * resource and the message's identity: `deterministicUuid` in libs/mapping), except for the
- * header of an HL7 v2 message a transformer builds: MSH-7 is the clock, and MSH-10 hashes the
- * input object (for HL7 v2 input, its parse state too). Those two fields are left out of the
- * comparison of payloads a transformer builds; everything else is compared as is.
+ * header of an HL7 v2 message a transformer builds: MSH-7 is the clock, and MSH-10 is made for
+ * each built message (`builtControlId`; messages stored by earlier releases hashed the input
+ * instead). Those two fields are left out of the comparison of payloads a transformer builds;
+ * everything else is compared as is.
  */
 import type { CompiledChannel, CompiledDestination } from '@sinew/channels';
 import { Hl7Message, type Hl7Segment } from '@sinew/hl7v2';
@@ -182,8 +183,8 @@ export async function shadowRun(options: ShadowOptions): Promise<ShadowTotals> {
     // Each thread kept a few messages ahead; the rest run here meanwhile.
     const result =
       threads && threads.pending < threads.size * 4
-        ? await threads.run(candidate.id, raw, m.contentType)
-        : pipeline.run(raw, m.contentType);
+        ? await threads.run(candidate.id, raw, m.contentType, m.id)
+        : pipeline.run(raw, m.contentType, undefined, m.id);
     return (await compareMessage(store, m, stored, result, generated)) ?? 'unchanged';
   };
   const count = (diff: MessageDiff | 'unchanged' | undefined) => {
@@ -273,7 +274,7 @@ async function compareMessage(
 
 /**
  * Per destination, the header fields of the HL7 v2 message a transformer builds that differ on
- * every run: MSH-7 (the clock) and, for HL7 v2 input, MSH-10 (see the file comment).
+ * every run: MSH-7 (the clock) and MSH-10 (see the file comment).
  */
 export function generatedHeaderFields(channel: CompiledChannel): Map<string, ReadonlySet<string>> {
   let mapped: MessageTransformer | undefined;
@@ -281,7 +282,7 @@ export function generatedHeaderFields(channel: CompiledChannel): Map<string, Rea
   const out = new Map<string, ReadonlySet<string>>();
   const fieldsOf = (t: MessageTransformer | undefined): ReadonlySet<string> | undefined => {
     if (!t || t.spec.output !== 'hl7v2') return undefined;
-    return new Set(t.spec.input === 'hl7v2' ? ['MSH-7', 'MSH-10'] : ['MSH-7']);
+    return new Set(['MSH-7', 'MSH-10']);
   };
   const builder = (d: CompiledDestination) => d.transformer ?? (d.payload === 'raw' ? undefined : mapped);
   for (const d of channel.destinations) {

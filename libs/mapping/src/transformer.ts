@@ -24,6 +24,12 @@ export interface TransactionBundle {
 export interface RunOptions {
   /** Clock for values that need one (MSH-7 of built HL7 messages). */
   now?: Date;
+  /**
+   * MSH-10 of a built HL7 message (at most 20 characters for v2.5.1). Without it, a hash of
+   * the input and the clock: the same on every run with a fixed clock (`sinew test`), another
+   * at another time. The engine gives one per received message and transformer.
+   */
+  controlId?: string;
 }
 
 /** One resource (or segment, or JSON object) the run produces, and where it reads from. */
@@ -356,11 +362,18 @@ export class MessageTransformer {
     options: RunOptions,
     env: (i: Instance) => RunEnv,
   ): Hl7Message {
+    const now = options.now ?? new Date();
     const msg = Hl7Message.create({
       type: this.spec.message_type ?? 'ADT^A31^ADT_A05',
       version: this.spec.version ?? '2.5.1',
-      controlId: createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 20).toUpperCase(),
-      dateTime: hl7Now(options.now ?? new Date()),
+      controlId:
+        options.controlId ??
+        createHash('sha256')
+          .update(`${now.toISOString()}|${JSON.stringify(input)}`)
+          .digest('hex')
+          .slice(0, 20)
+          .toUpperCase(),
+      dateTime: hl7Now(now),
     });
     for (const inst of instances) {
       const name = inst.spec.segment as string;

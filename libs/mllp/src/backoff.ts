@@ -1,3 +1,5 @@
+import { backoffDelay } from '@sinew/queue';
+
 /** How a client retries a connection that failed. */
 export interface ReconnectOptions {
   /** Connection attempts before giving up, the first included (default 4). `1` never retries. */
@@ -10,7 +12,8 @@ export interface ReconnectOptions {
   factor?: number;
   /**
    * Share of each wait drawn at random, 0…1 (default 0.2): with 0.2 a 1,000 ms wait becomes
-   * 800…1,000 ms, so that many clients cut off together do not come back together.
+   * 800…1,200 ms (never above `maxDelayMs`), so that many clients cut off together do not come
+   * back together.
    */
   jitter?: number;
 }
@@ -25,16 +28,24 @@ export const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
 
 /**
  * The wait before connection attempt number `attempt` (1-based; the first attempt is
- * immediate): `initialDelayMs × factor^(attempt − 2)`, at most `maxDelayMs`, less up to
- * `jitter` of it at random.
+ * immediate). It is the engine's one backoff function, the one delivery retries and queue
+ * retries use (`backoffDelay` of @sinew/queue), with retry number `attempt − 1`:
+ * `initialDelayMs × factor^(attempt − 2)`, at most `maxDelayMs`, spread by ±`jitter`.
  */
-export function backoffDelay(
+export function reconnectDelay(
   attempt: number,
   options: Required<ReconnectOptions>,
   random: () => number = Math.random,
 ): number {
   if (attempt <= 1) return 0;
-  const base = Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** (attempt - 2));
-  const jitter = Math.min(1, Math.max(0, options.jitter));
-  return Math.round(base * (1 - jitter * random()));
+  return backoffDelay(
+    {
+      initialDelayMs: Math.max(0, options.initialDelayMs),
+      multiplier: Math.max(0, options.factor),
+      maxDelayMs: Math.max(0, options.maxDelayMs),
+      jitter: Math.min(1, Math.max(0, options.jitter)),
+    },
+    attempt - 1,
+    random,
+  );
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as connectTls } from 'node:tls';
 import { Hl7Message, Hl7ParseError, readAck, type AckResult } from '@sinew/hl7v2';
-import { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff';
+import { DEFAULT_RECONNECT, reconnectDelay, type ReconnectOptions } from './backoff';
 import { MllpError, MllpErrorCode } from './errors';
 import { DEFAULT_MAX_MESSAGE_BYTES, MllpDecoder, encodeFrame } from './framing';
 import { clientTlsOptions, type MllpClientTlsOptions } from './tls-options';
@@ -228,7 +228,7 @@ export class MllpClient {
   private async connectWithRetries(): Promise<Socket> {
     let last: MllpError | undefined;
     for (let attempt = 1; attempt <= Math.max(1, this.reconnect.attempts); attempt++) {
-      if (attempt > 1) await sleep(backoffDelay(attempt, this.reconnect));
+      if (attempt > 1) await sleep(reconnectDelay(attempt, this.reconnect));
       if (this.closed) throw new MllpError(MllpErrorCode.Closed, 'the client was closed');
       try {
         const socket = await this.connectOnce();

@@ -38,10 +38,16 @@ export interface PartsOptions {
   compare?: CompareOptions;
 }
 
+/** A system's schema without its `type` (the reconciliation's compile checks `type` itself). */
+function withoutType(schema: z.ZodType): z.ZodType {
+  return schema instanceof z.ZodObject && 'type' in schema.shape ? schema.omit({ type: true }) : schema;
+}
+
 /** The adapters' settings schemas by type, `ledger` included. */
 export function adapterSchemas(): SideSchemas {
   const schemas: SideSchemas = { ledger: { system: ledgerSystem, side: ledgerSide } };
-  for (const [type, a] of Object.entries(ADAPTERS)) schemas[type] = { system: a.system, side: a.side };
+  for (const [type, a] of Object.entries(ADAPTERS))
+    schemas[type] = { system: withoutType(a.system), side: a.side };
   return schemas;
 }
 
@@ -61,10 +67,14 @@ export function reconcileParts(options: PartsOptions = {}): ReconcilerParts {
       }
       const adapter = ADAPTERS[system.type];
       if (!adapter) throw new Error(`entity ${entity.name}: no adapter for system type ${system.type}`);
-      return adapter.create(adapter.system.parse(system.settings), adapter.side.parse(sideConfig.settings), {
-        systemName: system.name,
-        timezone: reconciliation.timezone,
-      });
+      return adapter.create(
+        adapter.system.parse({ type: system.type, ...system.settings }),
+        adapter.side.parse(sideConfig.settings),
+        {
+          systemName: system.name,
+          timezone: reconciliation.timezone,
+        },
+      );
     },
     compare: (entity) => (source, target) => compareEntity(source, target, entity, options.compare ?? {}),
     classify: (entity, reconciliation) => (difference, evidence) =>

@@ -126,6 +126,8 @@ export class FolderReconciler implements Reconciler {
   readonly store: ReconcileStore;
   private readonly byId = new Map<string, Reconciliation>();
   private readonly now: () => Date;
+  /** Runs in progress (the engine waits for them before it closes the ledger). */
+  private readonly inProgress = new Set<Promise<RunRecord>>();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.store = options.store;
@@ -241,8 +243,15 @@ export class FolderReconciler implements Reconciler {
         throw err;
       },
     );
+    this.inProgress.add(done);
+    void done.finally(() => this.inProgress.delete(done)).catch(() => undefined);
     const run = await startedPromise;
     return { run, done };
+  }
+
+  /** Resolves once no run is in progress. */
+  async idle(): Promise<void> {
+    while (this.inProgress.size > 0) await Promise.allSettled([...this.inProgress]);
   }
 
   async repair(runId: string, options: Parameters<Reconciler['repair']>[1]) {

@@ -10,7 +10,6 @@ import type {
   DiscrepancyClass,
   EntitySummary,
   LedgerEvidence,
-  NewDiscrepancy,
   Period,
   ReadContext,
   ReconcileStore,

@@ -147,7 +147,7 @@ describe('ReconcileScheduler on PostgreSQL', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('catches up a reconciliation never run before once, and not again', async () => {
+  it('does not run a reconciliation never scheduled before at start: it waits for its first due time', async () => {
     const rec = { ...nightly, id: 'first-start' };
     const calls: Call[] = [];
     const first = scheduler('a', new TestClock(Date.parse('2026-12-07T12:00:00.000Z')), calls, [rec]);
@@ -156,9 +156,8 @@ describe('ReconcileScheduler on PostgreSQL', () => {
     const second = scheduler('b', new TestClock(Date.parse('2026-12-07T12:05:00.000Z')), calls, [rec]);
     await second.start();
     await second.stop();
-    expect(calls).toEqual([
-      { id: rec.id, trigger: 'catch_up', dueAt: '2026-12-07T07:30:00.000Z', owner: 'a' },
-    ]);
+    expect(calls).toEqual([]);
+    expect(second.nextRun(rec.id)).toEqual(new Date('2026-12-08T07:30:00.000Z'));
   });
 
   it('refuses a cron expression that is not one', () => {

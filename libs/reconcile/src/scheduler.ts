@@ -145,7 +145,8 @@ export class ReconcileScheduler {
       const missed = previousDue(r, now);
       if (!missed) return;
       const last = await this.options.store.lastClaimed(r.id);
-      if (last && last.getTime() >= missed.getTime()) return;
+      // Never scheduled before (a new file): nothing was missed; it runs at its first due time.
+      if (!last || last.getTime() >= missed.getTime()) return;
       if (await this.options.store.claimSchedule(r.id, missed, this.options.owner)) {
         this.options.logger?.info(
           { reconciliation: r.id, dueAt: missed.toISOString() },

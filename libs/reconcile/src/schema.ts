@@ -12,9 +12,11 @@ import {
   zodProblems,
   type ChannelEnvironment,
   type LintProblem,
+  type OtherFileKind,
   type Position,
   type RawProblem,
   type Severity,
+  sortProblems,
 } from '@sinew/channels';
 import { cronProblem, isTimeZone, periodProblem } from './period';
 import { DISCREPANCY_CLASSES, type DiscrepancyClass } from './types';
@@ -440,7 +442,7 @@ export function compileReconciliation(
     if (!sideSchemas) continue;
     const adapter = sideSchemas[type];
     if (!adapter) {
-      const known = Object.keys(sideSchemas);
+      const known = Object.keys(sideSchemas).sort();
       add(
         ['systems', name, 'type'],
         LintCode.SystemType,
@@ -609,6 +611,7 @@ export function compileReconciliation(
     });
   });
 
+  sortProblems(problems);
   if (failed || problems.some((p) => p.severity === 'error') || id === undefined) return { problems };
   return {
     reconciliation: {
@@ -725,4 +728,69 @@ export function loadReconciliations(
     }
   }
   return [...out, ...compileReconciliationFiles(files, env, options)];
+}
+
+/**
+ * What `sinew lint` needs to check reconciliation files among its inputs (a YAML file with a
+ * top-level `entities:` key): pass it in `otherFiles` of `lintPaths`.
+ */
+export function reconciliationLinter(options: CompileReconciliationOptions = {}): OtherFileKind {
+  return {
+    matches: isReconciliationText,
+    lint: (files, env) => compileReconciliationFiles(files, env, options).flatMap((r) => r.problems),
+  };
+}
+
+type JsonNode = { [key: string]: unknown };
+
+const REFERENCE_DEF: JsonNode = {
+  type: 'string',
+  pattern: '\\$\\{[^}]+\\}',
+  description: 'a ${VAR}, ${VAR:-default} or ${file:PATH} reference, checked once resolved',
+};
+
+/** Lets every value checked beyond "some text" (numbers, booleans, choices, patterns) be a `${…}` reference too. */
+function allowReferences(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(allowReferences);
+  if (!node || typeof node !== 'object') return node;
+  const out: JsonNode = {};
+  for (const [k, v] of Object.entries(node as JsonNode)) {
+    if ((k === 'maximum' || k === 'minimum') && Math.abs(v as number) === Number.MAX_SAFE_INTEGER) continue;
+    out[k] =
+      k === 'enum' || k === 'const' || k === 'default' || k === 'examples' || k === 'propertyNames'
+        ? v
+        : allowReferences(v);
+  }
+  const type = out.type;
+  const checked =
+    out.const === undefined &&
+    (type === 'integer' ||
+      type === 'number' ||
+      type === 'boolean' ||
+      (type === 'string' && (out.pattern !== undefined || out.enum !== undefined)));
+  if (!checked) return out;
+  const { description, default: fallback, ...value } = out;
+  return {
+    ...(description !== undefined ? { description } : {}),
+    ...(fallback !== undefined ? { default: fallback } : {}),
+    anyOf: [value, { $ref: '#/definitions/reference' }],
+  };
+}
+
+/** The JSON Schema of reconciliation files for editors (schemas/reconciliation.schema.json). */
+export function reconciliationJsonSchema(): JsonNode {
+  const schema = z.toJSONSchema(reconciliationSchema, {
+    target: 'draft-7',
+    io: 'input',
+    unrepresentable: 'any',
+  });
+  const { $schema, definitions, ...rest } = allowReferences(schema) as JsonNode;
+  return {
+    $schema,
+    title: 'Sinew reconciliation file',
+    description:
+      'A reconciliation: the systems it reads, the entities it compares between a source of truth and a target, when and over which period. See docs/reconciliation.md.',
+    ...rest,
+    definitions: { ...(definitions as JsonNode | undefined), reference: REFERENCE_DEF },
+  };
 }

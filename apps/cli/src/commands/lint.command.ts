@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
@@ -14,11 +14,13 @@ import {
 } from '@sinew/channels';
 import { TransformerParseCache } from '@sinew/mapping';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
+import { isReconciliationText, reconciliationLinter } from '@sinew/reconcile';
 import { callApi, withApiErrors } from './api-client';
 
 const EXAMPLES = `
 Examples:
-  $ sinew lint                                    # the channels/ folder
+  $ sinew lint                                    # the channels/ folder (and reconciliations/ when there is one)
+  $ sinew lint reconciliations/demo.yaml
   $ sinew lint channels transformers
   $ sinew lint --env production channels          # environments/production.yaml; unset \${VAR} are errors
   $ sinew lint --format json channels/lab-results.yaml
@@ -26,7 +28,7 @@ Examples:
 
 Each finding is one line: file:line:col severity code message. A folder's *.yaml files
 (not *.test.yaml) are channel files, or transformer files when they have a top-level
-transformer:, map: or vocabulary: key. Exit status: 0 when there is no error (warnings allowed), 1 when there
+transformer:, map: or vocabulary: key, or reconciliation files when they have a top-level entities: key. Exit status: 0 when there is no error (warnings allowed), 1 when there
 is an error, 2 when an input cannot be read or for a usage error. With --server the files are sent
 to a running engine (the key needs channels:read), which checks them against its own connectors,
 transformers and environment (unset \${VAR} are errors, as its deploy takes them); exit 1 also
@@ -60,8 +62,13 @@ export function lintSummary(report: LintReport, quiet: boolean): string {
 export function registerLint(program: Command): void {
   program
     .command('lint')
-    .description('check channel and transformer files: every problem as file:line:col severity code message')
-    .argument('[paths...]', 'channel or transformer files and folders (default: channels)')
+    .description(
+      'check channel, transformer and reconciliation files: every problem as file:line:col severity code message',
+    )
+    .argument(
+      '[paths...]',
+      'channel, transformer or reconciliation files and folders (default: channels, and reconciliations when it exists)',
+    )
     .addOption(
       new Option(
         '--env <name>',
@@ -100,7 +107,7 @@ export function registerLint(program: Command): void {
       if (options.server) {
         const server = options.server;
         await withApiErrors('lint', async () => {
-          const report = await lintOnServer(server, paths.length ? paths : ['channels']);
+          const report = await lintOnServer(server, paths.length ? paths : defaultPaths());
           print(report, options);
         });
         return;
@@ -116,14 +123,20 @@ export function registerLint(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const report = lintPaths(paths.length ? paths : ['channels'], {
+      const report = lintPaths(paths.length ? paths : defaultPaths(), {
         connectors: { sources: SOURCES, destinations: DESTINATIONS },
         env,
         transformerDirs: options.transformers ?? [],
         parseCache: options.cache ? TransformerParseCache.fromEnv(process.env) : undefined,
+        otherFiles: [reconciliationLinter()],
       });
       print(report, options);
     });
+}
+
+/** What `sinew lint` checks when given no path: channels/, and reconciliations/ when there is one. */
+function defaultPaths(): string[] {
+  return ['channels', ...(existsSync('reconciliations') ? ['reconciliations'] : [])];
 }
 
 /** The findings, the summary line and the exit status, with or without --server. */
@@ -212,7 +225,18 @@ async function lintOnServer(server: string, paths: readonly string[]): Promise<L
       });
     for (const f of found) take(f, false);
   }
-  let checked = 0;
+  // The engine checks channel and transformer files; reconciliation files are checked here.
+  const reconciliations = files.filter((f) => isReconciliationText(f.content));
+  if (reconciliations.length) {
+    problems.push(
+      ...reconciliationLinter().lint(
+        reconciliations.map((f) => ({ path: f.name, file: f.name, text: f.content })),
+        loadEnvironment(process.env, { strict: false }),
+      ),
+    );
+    files.splice(0, files.length, ...files.filter((f) => !isReconciliationText(f.content)));
+  }
+  let checked = reconciliations.length;
   if (files.length > 0) {
     const answer = await callApi<{ problems: LintProblem[]; files: number }>(
       'lint',
@@ -222,7 +246,7 @@ async function lintOnServer(server: string, paths: readonly string[]): Promise<L
       { files },
     );
     problems.push(...answer.problems);
-    checked = answer.files;
+    checked += answer.files;
   }
   return { problems: sortProblems(problems), files: checked, unreadable };
 }

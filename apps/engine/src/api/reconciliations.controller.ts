@@ -1,4 +1,4 @@
-import { Controller, Inject, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, UseGuards } from '@nestjs/common';
 import { hasScope, type Principal } from '@sinew/auth';
 import {
   DISCREPANCY_CLASSES,
@@ -295,6 +295,7 @@ export class ReconciliationsController {
     status: 202,
     errors: [400, 404],
   })
+  @HttpCode(202)
   async start(
     @Input('params') p: { id: string },
     @Input('body') b: z.output<typeof startBody>,
@@ -416,6 +417,7 @@ export class ReconciliationsController {
     }),
     errors: [400, 404],
   })
+  @HttpCode(200)
   async repair(
     @Input('params') p: { runId: string },
     @Input('body') b: z.output<typeof repairBody>,
@@ -468,6 +470,7 @@ export class ReconciliationsController {
     response: flagJson,
     errors: [404],
   })
+  @HttpCode(200)
   async acknowledge(
     @Input('params') p: { flagId: string },
     @Input('body') b: z.output<typeof ackBody>,
