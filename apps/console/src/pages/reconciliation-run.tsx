@@ -2,6 +2,7 @@ import { useState, type KeyboardEvent, type ReactNode } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import { Confirm } from '../components/confirm';
 import { Empty, ErrorBox, Loading, QueryView } from '../components/states';
 import { Time } from '../components/time';
@@ -700,9 +701,8 @@ export function RunOverview({ run, children }: { run: RunJson; children?: ReactN
   );
 }
 
-export default function ReconciliationRun() {
+function RunPage() {
   const { runId = '' } = useParams();
-  useTitle('Reconciliation run');
   const run = useQuery({
     queryKey: ['recon-run', runId],
     queryFn: ({ signal }) => reconcileApi.run(runId, signal),
@@ -721,5 +721,14 @@ export default function ReconciliationRun() {
         )}
       </QueryView>
     </section>
+  );
+}
+
+export default function ReconciliationRun() {
+  useTitle('Reconciliation run');
+  return (
+    <NeedsScope scope="reconciliations:read" title="Reconciliation run">
+      <RunPage />
+    </NeedsScope>
   );
 }

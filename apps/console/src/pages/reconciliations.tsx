@@ -2,6 +2,7 @@ import { useId, useState } from 'react';
 import { Link } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTitle } from '../app';
+import { NeedsScope } from '../components/access-guard';
 import { Confirm } from '../components/confirm';
 import { Empty, QueryView } from '../components/states';
 import { Time } from '../components/time';
@@ -283,8 +284,7 @@ function ReconciliationCard({ r, mayRun }: { r: ReconciliationJson; mayRun: bool
   );
 }
 
-export default function Reconciliations() {
-  useTitle('Reconciliation');
+function ReconciliationsPage() {
   const { can } = useSession();
   const queries = useQueryClient();
   const mayRun = can('reconciliations:run');
@@ -382,5 +382,14 @@ export default function Reconciliations() {
         ) : null}
       </Confirm>
     </section>
+  );
+}
+
+export default function Reconciliations() {
+  useTitle('Reconciliation');
+  return (
+    <NeedsScope scope="reconciliations:read" title="Reconciliation">
+      <ReconciliationsPage />
+    </NeedsScope>
   );
 }
