@@ -17,6 +17,8 @@ const pages = {
   keys: () => import('./pages/keys'),
   clients: () => import('./pages/clients'),
   audit: () => import('./pages/audit'),
+  reconciliations: () => import('./pages/reconciliations'),
+  reconciliationRun: () => import('./pages/reconciliation-run'),
 };
 const Messages = lazy(pages.messages);
 const Message = lazy(pages.message);
@@ -27,6 +29,8 @@ const Users = lazy(pages.users);
 const Keys = lazy(pages.keys);
 const Clients = lazy(pages.clients);
 const Audit = lazy(pages.audit);
+const Reconciliations = lazy(pages.reconciliations);
+const ReconciliationRun = lazy(pages.reconciliationRun);
 
 /**
  * The code of the page the browser opened, fetched at once, alongside the session check
@@ -45,6 +49,7 @@ export function prefetchOpenedPage(path: string): void {
         ? pages.clients
         : pages.users,
     audit: pages.audit,
+    reconciliations: deep ? pages.reconciliationRun : pages.reconciliations,
   };
   void load[first]?.().catch(() => undefined);
 }
@@ -102,6 +107,8 @@ export function App() {
                   <Route path="access/keys" element={<Keys />} />
                   <Route path="access/clients" element={<Clients />} />
                   <Route path="audit" element={<Audit />} />
+                  <Route path="reconciliations" element={<Reconciliations />} />
+                  <Route path="reconciliations/runs/:runId" element={<ReconciliationRun />} />
                   <Route path="*" element={<NotFound />} />
                 </Routes>
               </Suspense>

@@ -7,6 +7,7 @@ const NAV: ReadonlyArray<{ to: string; label: string; scope: string; end?: boole
   { to: '/messages', label: 'Messages', scope: 'messages:read' },
   { to: '/dead-letters', label: 'Dead letters', scope: 'messages:read' },
   { to: '/channels', label: 'Channels', scope: 'channels:read' },
+  { to: '/reconciliations', label: 'Reconciliation', scope: 'reconciliations:read' },
   { to: '/access/users', label: 'Users', scope: 'admin' },
   { to: '/access/keys', label: 'API keys', scope: 'admin' },
   { to: '/access/clients', label: 'OAuth clients', scope: 'admin' },

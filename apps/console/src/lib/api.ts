@@ -114,3 +114,170 @@ export function errorMessage(err: unknown): string {
   if (err instanceof TypeError) return 'The engine cannot be reached. Check that it is running.';
   return err instanceof Error ? err.message : String(err);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliations: the engine's answers as JSON (dates are ISO strings) and the calls.
+
+export type RunStatus = 'running' | 'clean' | 'discrepancies' | 'failed';
+
+/** Why a record differs, as the ledger tells it. */
+export type DiscrepancyClass =
+  | 'never_received'
+  | 'filtered'
+  | 'rejected'
+  | 'errored'
+  | 'pending'
+  | 'dead_lettered'
+  | 'delivered_not_applied'
+  | 'changed_after_delivery'
+  | 'target_only'
+  | 'duplicate';
+
+export type DifferenceKind =
+  | 'missing_in_target'
+  | 'missing_in_source'
+  | 'field_mismatch'
+  | 'duplicate_in_source'
+  | 'duplicate_in_target';
+
+export type RawValue = string | number | boolean | null;
+
+export interface EntitySummaryJson {
+  name: string;
+  counts: {
+    /** Per status (`''` when the entity has no status). */
+    source: Record<string, number>;
+    /** Distinct identity values Sinew received in the period; absent without a ledger side. */
+    ledger?: number;
+    target: Record<string, number>;
+  };
+  matched: number;
+  byKind: Partial<Record<DifferenceKind, number>>;
+  byClass: Partial<Record<DiscrepancyClass, number>>;
+}
+
+export interface RunSummaryJson {
+  entities: EntitySummaryJson[];
+  discrepancies: number;
+  alerts: string[];
+}
+
+export interface RunJson {
+  id: string;
+  reconciliation: string;
+  status: RunStatus;
+  trigger: 'schedule' | 'cli' | 'api' | 'catch_up';
+  period: { from?: string; to?: string; label: string };
+  startedAt: string;
+  finishedAt?: string;
+  summary?: RunSummaryJson;
+  error?: string;
+}
+
+export interface FlagJson {
+  id: string;
+  reconciliation: string;
+  entity: string;
+  class: DiscrepancyClass;
+  count: number;
+  runId: string;
+  raisedAt: string;
+  acknowledgedAt?: string;
+  acknowledgedBy?: string;
+  note?: string;
+}
+
+/** A record as one side holds it; its values only reach callers holding phi:read. */
+export interface SideRecordJson {
+  key?: string;
+  fields?: Record<string, RawValue>;
+  status?: string | null;
+  updatedAt?: string | null;
+  ref?: string;
+}
+
+/** A differing field: `source`/`target` and their normalised forms are omitted without phi:read. */
+export interface FieldDifferenceJson {
+  field: string;
+  source?: RawValue;
+  target?: RawValue;
+  sourceNormalised?: string | null;
+  targetNormalised?: string | null;
+}
+
+export interface DiscrepancyJson {
+  id: string;
+  runId: string;
+  entity: string;
+  kind: DifferenceKind;
+  class: DiscrepancyClass;
+  /** The identity value; `"…"` without phi:read. */
+  key: string;
+  reason: string;
+  messageIds: string[];
+  fields?: FieldDifferenceJson[];
+  source?: SideRecordJson;
+  target?: SideRecordJson;
+  copies?: number;
+  repairedAt?: string;
+  repair?: { by: string; action: string; detail: string };
+}
+
+export interface ReconciliationJson {
+  id: string;
+  description?: string;
+  schedule: { cron: string; timezone: string; next?: string };
+  /** The period a run covers unless asked for another (`yesterday`, `all` …). */
+  period?: string;
+  entities: string[];
+  lastRun?: RunJson;
+  flags: FlagJson[];
+}
+
+export interface RepairActionJson {
+  discrepancyId: string;
+  entity?: string;
+  class?: DiscrepancyClass;
+  /** `replayed` (or, in a dry run, would be), `skipped` (with why in `detail`). */
+  action: string;
+  deliveryIds?: string[];
+  messageIds: string[];
+  detail: string;
+}
+
+const RECON = '/api/v1/reconciliations';
+
+export const reconcileApi = {
+  list: (signal?: AbortSignal) => api<{ items: ReconciliationJson[] }>(RECON, { signal }),
+  runs: (id: string, limit: number, signal?: AbortSignal) =>
+    api<{ items: RunJson[] }>(`${RECON}/${encodeURIComponent(id)}/runs`, { query: { limit }, signal }),
+  run: (runId: string, signal?: AbortSignal) =>
+    api<RunJson>(`${RECON}/runs/${encodeURIComponent(runId)}`, { signal }),
+  discrepancies: (
+    runId: string,
+    filter: { class?: string; entity?: string; limit?: number; after?: string },
+    signal?: AbortSignal,
+  ) =>
+    api<{ items: DiscrepancyJson[]; next?: string }>(
+      `${RECON}/runs/${encodeURIComponent(runId)}/discrepancies`,
+      { query: filter, signal },
+    ),
+  start: (id: string, period?: string) =>
+    api<RunJson>(`${RECON}/${encodeURIComponent(id)}/runs`, {
+      method: 'POST',
+      body: period ? { period } : {},
+    }),
+  /** `dryRun` is said explicitly: the engine takes a repair without it as a dry run. */
+  repair: (runId: string, body: { classes?: string[]; dryRun: boolean }) =>
+    api<{ dryRun?: boolean; actions: RepairActionJson[] }>(
+      `${RECON}/runs/${encodeURIComponent(runId)}/repair`,
+      { method: 'POST', body },
+    ),
+  syncStatus: (signal?: AbortSignal) =>
+    api<{ ok: boolean; flags: FlagJson[] }>('/api/v1/sync-status', { signal }),
+  acknowledge: (flagId: string, note?: string) =>
+    api<FlagJson | undefined>(`/api/v1/sync-status/flags/${encodeURIComponent(flagId)}/acknowledge`, {
+      method: 'POST',
+      body: note ? { note } : {},
+    }),
+};
