@@ -3,6 +3,7 @@
  * record by record, every difference explained by the ledger, everything stored as it is found.
  * A run that cannot finish is recorded as `failed` with the reason, never as clean.
  */
+import { z } from 'zod';
 import { ledgerCount, ledgerLookup, ledgerRecords, type LedgerStore } from './ledger';
 import type {
   Difference,
@@ -78,6 +79,11 @@ const BATCH = 500;
 
 /** Reasons never carry values: an error's message is kept only up to its first line, trimmed. */
 function failureReason(err: unknown): string {
+  if (err instanceof z.ZodError)
+    return `settings: ${err.issues
+      .map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`)
+      .join('; ')
+      .slice(0, 480)}`;
   const text = err instanceof Error ? err.message : String(err);
   return (text.split('\n')[0] ?? 'failed').slice(0, 500);
 }

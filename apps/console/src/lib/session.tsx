@@ -1,5 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
+import { hasScope, type Scope } from '../../../../libs/auth/src/scopes';
 import { api, ApiError, setCsrfToken, setUnauthorizedHandler } from './api';
 
 /** `GET /api/v1/session`: who is signed in. */
@@ -23,13 +24,10 @@ interface SessionState {
 
 const SessionContext = createContext<SessionState | undefined>(undefined);
 
-/** The scopes implied by another (channels:write lets its holder pause and resume). */
-const IMPLIED_BY: Record<string, string[]> = { 'channels:operate': ['channels:write'] };
-
+/** Whether the caller holds `scope`, by the engine's own rule (admin holds all; some scopes imply others). */
 export function holds(who: Who | null | undefined, scope: string): boolean {
   if (!who) return false;
-  if (who.scopes.includes('admin') || who.scopes.includes(scope)) return true;
-  return (IMPLIED_BY[scope] ?? []).some((s) => who.scopes.includes(s));
+  return hasScope({ kind: 'user', id: '', name: '', scopes: who.scopes as Scope[] }, scope as Scope);
 }
 
 export function SessionProvider({ children }: { children: ReactNode }) {
