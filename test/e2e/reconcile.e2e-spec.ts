@@ -323,7 +323,8 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
 
     // Delivered and matching (its date of birth, 4 March, is read back as 03/04/1990 from the PMS).
     await patient('P-OK', 'Okafor', 'Ada', '1990-03-04', 'F');
-    await patient('P-DEL', 'Delaney', 'Dan', '1970-01-02', 'M');
+    // Its MRN written in lower case: the comparison upper-cases it, the messages carry it as written.
+    await patient('p-del', 'Delaney', 'Dan', '1970-01-02', 'M');
     await patient('P-DOB', 'Dobson', 'Dora', '1985-06-07', 'F');
     await patient('P-CHG', 'Chang', 'Chris', '1960-08-09', 'O');
     await patient('P-DUP', 'Dupont', 'Dana', '2001-10-11', 'F');
@@ -364,7 +365,9 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
         charge_number: 'CHG-3',
       })
     ).id;
-    await settled(5 + 2 + 3);
+    // P-DOB is updated once through the PMS (ADT^A08): two messages to link, newest first.
+    await pmsWrite('PUT', `/api/patients/${patientIds['P-DOB']}`, { given: 'Dorothy' });
+    await settled(5 + 1 + 2 + 3);
 
     const reply = await mllpExchange(
       adtPort,
@@ -383,11 +386,11 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
     // A delivery the EHR keeps refusing until pms-adt gives up on it.
     ehr.setFailure(503);
     await patient('P-DEAD', 'Deadman', 'Dee', '1955-02-03', 'M');
-    await settled(12);
+    await settled(13);
     ehr.setFailure(undefined);
 
     // Changes made in the EHR after delivery.
-    const deleted = await ehrOne('Patient', `${PMS_ID}|P-DEL`);
+    const deleted = await ehrOne('Patient', `${PMS_ID}|p-del`);
     await fhir('DELETE', `Patient/${deleted.id}`);
     const dob = await ehrOne('Patient', `${PMS_ID}|P-DOB`);
     await fhir('PUT', `Patient/${dob.id}`, { ...dob, birthDate: '1985-07-06' });
@@ -500,11 +503,15 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
   it('links each discrepancy to the messages the ledger holds for it', async () => {
     const byKey = new Map(report.discrepancies.map((d) => [`${d.entity} ${d.key}`, d]));
     const adt = await adtMessageIds();
-    for (const mrn of ['P-REJ', 'P-DEAD', 'P-DEL', 'P-DOB', 'P-CHG']) {
+    for (const mrn of ['P-REJ', 'P-DEAD', 'p-del', 'P-DOB', 'P-CHG']) {
       const ids = adt.get(mrn);
-      expect(ids).toHaveLength(1);
-      expect(byKey.get(`patients ${mrn}`)!.messageIds).toEqual(ids);
+      expect(ids).toHaveLength(mrn === 'P-DOB' ? 2 : 1);
+      expect(byKey.get(`patients ${mrn.toUpperCase()}`)!.messageIds).toEqual(ids);
     }
+    const [a08, a04] = await Promise.all(
+      byKey.get('patients P-DOB')!.messageIds.map((id) => store.getMessage(id)),
+    );
+    expect([a08?.messageType, a04?.messageType]).toEqual(['ADT^A08', 'ADT^A04']);
     const rejected = await store.getMessage(byKey.get('patients P-REJ')!.messageIds[0]!);
     expect(rejected).toMatchObject({ status: 'rejected', controlId: 'RTEST-REJ-1' });
     const dead = await store.getDeliveries(byKey.get('patients P-DEAD')!.messageIds[0]!);
@@ -587,7 +594,7 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
       expect(d.target).toBeUndefined();
       for (const f of d.fields ?? []) expect(Object.keys(f)).toEqual(['field']);
     }
-    expect(JSON.stringify(masked)).not.toMatch(/P-DEL|P-DOB|CHG-2|1985|Dobson/);
+    expect(JSON.stringify(masked)).not.toMatch(/P-DEL|p-del|P-DOB|CHG-2|1985|Dobson/);
     const shown = await get(phi);
     expect(shown.map((d) => d.key).sort()).toEqual(['CHG-2', 'P-DEL', 'P-DOB']);
     const dob = shown.find((d) => d.key === 'P-DOB')!;
@@ -649,7 +656,7 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
             }
           ).entry ?? [];
         const [del, dobs, charge, dead] = await Promise.all([
-          get(`Patient?identifier=${PMS_ID}|P-DEL`),
+          get(`Patient?identifier=${PMS_ID}|p-del`),
           get(`Patient?identifier=${PMS_ID}|P-DOB`),
           get('ChargeItem?identifier=CHG-2'),
           get(`Patient?identifier=${PMS_ID}|P-DEAD`),
