@@ -688,4 +688,12 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
     );
     expect(await repairedKeys()).toEqual(['CHG-2', 'P-DEAD', 'P-DEL', 'P-DOB']);
   });
+
+  it('writes no record values to the engine’s log', () => {
+    const log = engine.stdout + engine.stderr;
+    expect(log).toContain('"msg":"sinew started"');
+    expect(log).not.toMatch(
+      /P-NEVER|P-REJ|P-DOB|p-del|P-EHR-ONLY|CHG-2|Okafor|Dobson|Dorothy|1985-0|06\/07\/1985/,
+    );
+  });
 });
