@@ -92,4 +92,33 @@ describe('a run explains each difference with the ledger (SQLite ledger, CSV sid
       ['AB-2', 'never_received', []],
     ]);
   });
+
+  it('reads a nested file’s relative paths from that file’s folder, as lint does', async () => {
+    const recDir = join(dir, 'nested');
+    const site = join(recDir, 'site-a');
+    mkdirSync(join(site, 'pms'), { recursive: true });
+    mkdirSync(join(site, 'ehr'), { recursive: true });
+    writeFileSync(join(site, 'exports.yaml'), FILE);
+    writeFileSync(
+      join(site, 'pms', 'patients.csv'),
+      'MRN,Family,Updated\r\nX-1,Same,2026-12-01T09:00:00Z\r\n',
+    );
+    writeFileSync(join(site, 'ehr', 'patients.csv'), 'MRN,Family\r\nX-1,same\r\n');
+    const parts = reconcileParts({ ledger: store });
+    const { reconciliations, problems } = loadReconciliationFolder(
+      recDir,
+      { values: {}, strict: true },
+      parts.sideSchemas,
+    );
+    expect(problems).toEqual([]);
+    expect(reconciliations.map((r) => r.baseDir)).toEqual([site]);
+    const reconciler = new FolderReconciler({
+      reconciliations,
+      store: store.reconcile,
+      ledger: store,
+      parts,
+    });
+    const run = await reconciler.run('exports', { trigger: 'cli' });
+    expect(run).toMatchObject({ status: 'clean' });
+  });
 });
