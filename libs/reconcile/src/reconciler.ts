@@ -3,7 +3,7 @@
  * scheduler do with them: run one, repair a run, acknowledge a sync-error flag.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { LintCode, type ChannelEnvironment, type LintProblem } from '@sinew/channels';
 import { PeriodError, nextRun, resolvePeriod } from './period';
 import { repairRun, type RepairLedger } from './repair';
@@ -95,7 +95,8 @@ export function loadReconciliationFolder(
     const result = compileReconciliation(
       text,
       file,
-      { ...env, baseDir: env.baseDir ?? dir },
+      // Relative paths (a csv `dir`, a `sqlite:` file) start from the file's own folder, as `sinew lint` reads them.
+      { ...env, baseDir: env.baseDir ?? dirname(path) },
       {
         ...(sideSchemas ? { sideSchemas } : {}),
       },

@@ -36,19 +36,22 @@ export class RepairError extends Error {}
 /** The store methods a repair uses. */
 export type RepairLedger = Pick<Store, 'getDeliveries' | 'requeueDelivery'>;
 
-/** Which deliveries of a discrepancy's newest message a repair sends again. */
+/**
+ * Which deliveries of a discrepancy's newest message a repair sends again. Only the newest: it
+ * is the one the classification judged, and an older message would write stale values over the
+ * target's newer ones.
+ */
 async function deliveriesToResend(
   ledger: RepairLedger,
   d: DiscrepancyRecord,
 ): Promise<{ message?: string; deliveries: DeliveryRecord[] }> {
-  for (const messageId of d.messageIds) {
-    const deliveries = await ledger.getDeliveries(messageId);
-    const wanted = deliveries.filter((x) =>
-      d.class === 'dead_lettered' ? x.status === 'dead_lettered' : x.status === 'sent',
-    );
-    if (wanted.length > 0) return { message: messageId, deliveries: wanted };
-  }
-  return { deliveries: [] };
+  const newest = d.messageIds[0];
+  if (newest === undefined) return { deliveries: [] };
+  const deliveries = await ledger.getDeliveries(newest);
+  const wanted = deliveries.filter((x) =>
+    d.class === 'dead_lettered' ? x.status === 'dead_lettered' : x.status === 'sent',
+  );
+  return wanted.length > 0 ? { message: newest, deliveries: wanted } : { deliveries: [] };
 }
 
 /** Repairs the repairable discrepancies of a run (not those already repaired). */
@@ -90,8 +93,8 @@ export async function repairRun(
             messageIds: d.messageIds,
             detail:
               d.class === 'dead_lettered'
-                ? 'no dead-lettered delivery left (already replayed?)'
-                : 'no sent delivery to send again',
+                ? 'its newest message has no dead-lettered delivery left (already replayed?)'
+                : 'its newest message has no sent delivery to send again',
           });
           continue;
         }

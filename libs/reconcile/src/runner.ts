@@ -175,7 +175,7 @@ async function runEntity(
       }
       const evidence = lookup ? await lookup.evidence([...keys]) : undefined;
       const rows = pending.map((d) => {
-        const found = evidence?.get(d.key) ?? (d.source ? evidence?.get(d.source.key) : undefined);
+        const found = evidence ? evidenceOf(evidence, d) : undefined;
         const row = classifyOne(d, found);
         return { ...row, entity: entity.name };
       });
@@ -208,6 +208,22 @@ async function runEntity(
   } finally {
     await Promise.allSettled([source.close?.(), target.close?.()]);
   }
+}
+
+/**
+ * The ledger's evidence for a difference: the messages carrying its normalised key and those
+ * carrying the source's key as written (a PMS's lower-case MRN compared upper-cased), newest
+ * first. The lookup answers every key it was asked, so an empty answer for one form must not
+ * hide the other's messages.
+ */
+function evidenceOf(evidence: Map<string, LedgerEvidence>, d: Difference): LedgerEvidence | undefined {
+  const normalised = evidence.get(d.key);
+  const raw = d.source && d.source.key !== d.key ? evidence.get(d.source.key) : undefined;
+  if (!raw || raw.messages.length === 0) return normalised;
+  if (!normalised || normalised.messages.length === 0) return raw;
+  const byId = new Map([...normalised.messages, ...raw.messages].map((m) => [m.id, m]));
+  const messages = [...byId.values()].sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime());
+  return { key: d.key, messages };
 }
 
 /** The system's own count when it gives one (it may differ from what a read yields: that is reported as is). */
