@@ -16,9 +16,9 @@ import { ReconcileReadError } from './errors';
 import { SqlSideReader, type SqlConnection, type SqlDialect } from './sql';
 
 export interface ChecksumDiffOptions {
-  /** Sub-ranges a differing range is split into (default 16). */
+  /** Sub-ranges a differing range is split into (default 64). */
   fanout?: number;
-  /** A differing range holding at most this many rows on each side is fetched, not split (default 64). */
+  /** A differing range holding at most this many rows on each side is fetched, not split (default 256). */
   leafRows?: number;
   /** Rows per fetched range when a side cannot checksum (SQLite; default 10,000). */
   streamRangeRows?: number;
@@ -119,7 +119,12 @@ class SideSql {
    * first threshold, n above the last), keys and thresholds compared by their UTF-8 bytes.
    */
   private bucketed(columns: string[], thresholds: string[], buckets: number[], values: unknown[]): string {
-    const rows = `SELECT ${columns.join(', ')}, ${this.keyBytes()} AS sinew_kb FROM (${this.base.text}) q`;
+    // The asked columns are computed over the rows left after the bucket filter only.
+    const rows = `SELECT q.*, ${this.keyBytes()} AS sinew_kb FROM (${this.base.text}) q`;
+    const select = (filtered: string) =>
+      columns.includes('q.*')
+        ? `(${filtered}) x`
+        : `(SELECT ${columns.join(', ')}, q.sinew_kb, q.sinew_bucket FROM (${filtered}) q) x`;
     if (this.dialect === 'postgres') {
       // width_bucket over a bytea[] walks the array for every row (variable-width elements), so
       // the bucket is found over the keys' first 16 bytes as uuids (fixed width: a binary
@@ -141,7 +146,7 @@ class SideSql {
         `THEN w.sinew_pb ` +
         `ELSE width_bucket(w.sinew_kb, ${full}::bytea[]) END`;
       const withBucket = `SELECT w.*, ${exact} AS sinew_bucket FROM (${withCoarse}) w OFFSET 0`;
-      return `(SELECT v.* FROM (${withBucket}) v WHERE (${wanted}::bool[])[v.sinew_bucket + 1]) x`;
+      return select(`SELECT v.* FROM (${withBucket}) v WHERE (${wanted}::bool[])[v.sinew_bucket + 1]`);
     }
     // A balanced tree of comparisons: log2(n) per row.
     const tree = (lo: number, hi: number): string => {
@@ -152,7 +157,7 @@ class SideSql {
       return `CASE WHEN y.sinew_kb < ${placeholder} THEN ${tree(lo, mid)} ELSE ${tree(mid + 1, hi)} END`;
     };
     const withBucket = `SELECT y.*, ${tree(0, thresholds.length)} AS sinew_bucket FROM (${rows}) y`;
-    return `(SELECT v.* FROM (${withBucket}) v WHERE v.sinew_bucket IN (${buckets.join(', ')})) x`;
+    return select(`SELECT v.* FROM (${withBucket}) v WHERE v.sinew_bucket IN (${buckets.join(', ')})`);
   }
 
   /** Row count, checksum and distinct keys of each asked bucket. */
@@ -260,8 +265,8 @@ export async function* sqlChecksumDiff(
   if (!(sourceReader instanceof SqlSideReader) || !(targetReader instanceof SqlSideReader)) {
     throw new TypeError('sqlChecksumDiff compares two sql sides');
   }
-  const fanout = Math.max(2, opts.fanout ?? 16);
-  const leafRows = Math.max(1, opts.leafRows ?? 64);
+  const fanout = Math.max(2, opts.fanout ?? 64);
+  const leafRows = Math.max(1, opts.leafRows ?? 256);
   const stats: ChecksumDiffStats = Object.assign(opts.stats ?? ({} as ChecksumDiffStats), {
     checksums: sourceReader.dialect !== 'sqlite' && targetReader.dialect !== 'sqlite',
     levels: 0,
