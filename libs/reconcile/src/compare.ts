@@ -1,6 +1,6 @@
 import { compileField, compileIdentity, type CompiledField, type Normalised } from './normalise';
 import type { EntityConfig } from './schema';
-import { hash53, RowCursor, rowParts, SpillSorter, spillRow, type RowParts, type SpillRow } from './spill';
+import { hash53, RowCursor, rowParts, SpillSorter, type RowParts, type SpillRow } from './spill';
 import type { Difference, FieldDifference, SideRecord } from './types';
 
 export interface CompareOptions {
@@ -145,12 +145,10 @@ export function compareEntity(
         near[i] = v === null ? NO_VALUE : v;
       }
       const spilling = sorter.add(
-        spillRow(
-          identity(String(rec.key ?? '')),
-          hash53(parts.join(SEP)),
-          tolerant.length ? near.join(SEP) : '',
-          JSON.stringify(rec),
-        ),
+        identity(String(rec.key ?? '')),
+        hash53(parts.join(SEP)),
+        tolerant.length ? near.join(SEP) : '',
+        JSON.stringify(rec),
       );
       if (spilling) await spilling;
     }
@@ -192,8 +190,12 @@ export function compareEntity(
             sp.hash === tp.hash &&
             nearEqual(sp.tolerant, tp.tolerant);
           const needed = (g: Group | undefined): g is Group => g !== undefined && (g.count > 1 || !same);
-          const srec = needed(sg1) ? (JSON.parse((sp as RowParts).raw) as SideRecord) : undefined;
-          const trec = needed(tg1) ? (JSON.parse((tp as RowParts).raw) as SideRecord) : undefined;
+          const srec = needed(sg1)
+            ? (JSON.parse(sourceSorter.record(sp as RowParts)) as SideRecord)
+            : undefined;
+          const trec = needed(tg1)
+            ? (JSON.parse(targetSorter.record(tp as RowParts)) as SideRecord)
+            : undefined;
           if (sg1 && sg1.count > 1)
             yield { kind: 'duplicate_in_source', key, source: srec, copies: sg1.count };
           if (tg1 && tg1.count > 1)

@@ -1,13 +1,13 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { closeSync, createReadStream, mkdtempSync, openSync, readSync, writeSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
  * One record of one side in the comparison's compact form: its normalised identity, and one line
  * holding the identity, a hash of its normalised compared fields (those without a tolerance), the
- * normalised values of the fields with one, and the record as read (JSON), kept to report it when
- * it differs. The line is what a run file holds, so spilling writes it as it is.
+ * normalised values of the fields with one, and where the record as read (JSON) sits in its side's
+ * record file, to report it when it differs. The line is what a run file holds.
  */
 export interface SpillRow {
   key: string;
@@ -19,13 +19,9 @@ export interface RowParts {
   hash: number;
   /** The normalised values of the fields with a tolerance (near values must still compare equal). */
   tolerant: string;
-  /** The record as read, JSON. */
-  raw: string;
-}
-
-/** A row from its parts. */
-export function spillRow(key: string, hash: number, tolerant: string, raw: string): SpillRow {
-  return { key, line: `${escapeText(key)}\t${hash}\t${escapeText(tolerant)}\t${raw}` };
+  /** Byte offset and length of the record (JSON) in the side's record file. */
+  offset: number;
+  length: number;
 }
 
 /** The parts of a row's line. */
@@ -34,10 +30,12 @@ export function rowParts(row: SpillRow): RowParts {
   const a = line.indexOf('\t');
   const b = line.indexOf('\t', a + 1);
   const c = line.indexOf('\t', b + 1);
+  const d = line.indexOf('\t', c + 1);
   return {
     hash: Number(line.slice(a + 1, b)),
     tolerant: unescapeText(line.slice(b + 1, c)),
-    raw: line.slice(c + 1),
+    offset: Number(line.slice(c + 1, d)),
+    length: Number(line.slice(d + 1)),
   };
 }
 
@@ -88,7 +86,7 @@ const BATCH = 4096;
 /** A run file's rows, in batches of the lines of each chunk read. */
 async function* readRun(path: string): AsyncGenerator<SpillRow[]> {
   let rest = '';
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 18 });
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
   const parse = (line: string): SpillRow => ({ key: unescapeText(line.slice(0, line.indexOf('\t'))), line });
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
@@ -170,6 +168,11 @@ export class SpillSorter {
   private readonly runs: string[] = [];
   private dir: string | undefined;
   private readonly maxInMemory: number;
+  /** The records as read, appended in reading order: rows point into it. */
+  private recordFd: number | undefined;
+  private readonly pending = Buffer.allocUnsafe(SPILL_BUFFER);
+  private pendingBytes = 0;
+  private written = 0;
 
   constructor(private readonly options: { dir?: string; maxInMemory?: number; name?: string } = {}) {
     this.maxInMemory = Math.max(1, options.maxInMemory ?? DEFAULT_MAX_IN_MEMORY);
@@ -180,19 +183,71 @@ export class SpillSorter {
     return this.runs.length;
   }
 
-  /** Adds a row; when the rows in memory reach the limit, returns the promise of writing them to disk. */
-  add(row: SpillRow): Promise<void> | undefined {
-    this.buffer.push(row);
+  private folder(): string {
+    this.dir ??= mkdtempSync(
+      join(this.options.dir ?? tmpdir(), `sinew-reconcile-${this.options.name ?? 'side'}-`),
+    );
+    return this.dir;
+  }
+
+  private flushRecords(): void {
+    if (this.pendingBytes === 0) return;
+    this.recordFd ??= openSync(join(this.folder(), 'records.jsonl'), 'w+');
+    let done = 0;
+    while (done < this.pendingBytes)
+      done += writeSync(this.recordFd, this.pending, done, this.pendingBytes - done);
+    this.pendingBytes = 0;
+  }
+
+  /** Appends a record (JSON) to the record file; its offset and length in bytes. */
+  private appendRecord(json: string): { offset: number; length: number } {
+    if (this.pendingBytes + json.length * 3 > SPILL_BUFFER) this.flushRecords();
+    const offset = this.written;
+    let length: number;
+    if (json.length * 3 > SPILL_BUFFER) {
+      const bytes = Buffer.from(json, 'utf8');
+      this.recordFd ??= openSync(join(this.folder(), 'records.jsonl'), 'w+');
+      writeSync(this.recordFd, bytes);
+      length = bytes.length;
+    } else {
+      length = this.pending.write(json, this.pendingBytes, 'utf8');
+      this.pendingBytes += length;
+    }
+    this.written += length;
+    return { offset, length };
+  }
+
+  /** The record (JSON) a row points to. */
+  record(parts: RowParts): string {
+    this.flushRecords();
+    const bytes = Buffer.allocUnsafe(parts.length);
+    let done = 0;
+    while (done < parts.length) {
+      const n = readSync(this.recordFd as number, bytes, done, parts.length - done, parts.offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return bytes.toString('utf8', 0, done);
+  }
+
+  /**
+   * Adds a record: its normalised identity, the hash of its exact fields, its tolerant fields'
+   * values and the record as read (JSON). When the rows in memory reach the limit, returns the
+   * promise of writing them to disk.
+   */
+  add(key: string, hash: number, tolerant: string, json: string): Promise<void> | undefined {
+    const { offset, length } = this.appendRecord(json);
+    this.buffer.push({
+      key,
+      line: `${escapeText(key)}\t${hash}\t${escapeText(tolerant)}\t${offset}\t${length}`,
+    });
     return this.buffer.length >= this.maxInMemory ? this.spill() : undefined;
   }
 
   private async spill(): Promise<void> {
     const rows = this.buffer.sort(byKey);
     this.buffer = [];
-    this.dir ??= await mkdtemp(
-      join(this.options.dir ?? tmpdir(), `sinew-reconcile-${this.options.name ?? 'side'}-`),
-    );
-    const path = join(this.dir, `run-${this.runs.length}.tsv`);
+    const path = join(this.folder(), `run-${this.runs.length}.tsv`);
     this.runs.push(path);
     const handle = await open(path, 'w');
     try {
@@ -294,6 +349,9 @@ export class SpillSorter {
   /** Removes the run files. */
   async cleanup(): Promise<void> {
     this.buffer = [];
+    this.pendingBytes = 0;
+    if (this.recordFd !== undefined) closeSync(this.recordFd);
+    this.recordFd = undefined;
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     this.dir = undefined;
     this.runs.length = 0;
