@@ -1,12 +1,12 @@
 import { compileField, compileIdentity, type CompiledField, type Normalised } from './normalise';
 import type { EntityConfig } from './schema';
-import { hash53, SpillSorter, type SpillRow } from './spill';
+import { hash53, RowCursor, rowParts, SpillSorter, type RowParts, type SpillRow } from './spill';
 import type { Difference, FieldDifference, SideRecord } from './types';
 
 export interface CompareOptions {
   /** Where run files go when a side does not fit in memory (default: the system's temporary folder). */
   spillDir?: string;
-  /** Rows of one side held in memory before a sorted run is written to disk (default 200,000). */
+  /** Rows of one side held in memory before a sorted run is written to disk (default 100,000). */
   maxInMemory?: number;
 }
 
@@ -68,21 +68,19 @@ interface Group {
   count: number;
 }
 
-/** Rows sorted by key, as groups of equal keys: the first row and how many there are. */
-async function* groups(rows: AsyncGenerator<SpillRow>): AsyncGenerator<Group> {
-  let current: Group | undefined;
-  try {
-    for await (const row of rows) {
-      if (current && current.key === row.key) current.count++;
-      else {
-        if (current) yield current;
-        current = { key: row.key, first: row, count: 1 };
-      }
-    }
-    if (current) yield current;
-  } finally {
-    await rows.return(undefined);
+/** The next group of equal keys from sorted rows: its first row and how many there are. */
+async function nextGroup(c: RowCursor): Promise<Group | undefined> {
+  if (c.empty && !(await c.fill())) return undefined;
+  const first = c.row;
+  let count = 1;
+  c.advance();
+  for (;;) {
+    if (c.empty && !(await c.fill())) break;
+    if (c.row.key !== first.key) break;
+    count++;
+    c.advance();
   }
+  return { key: first.key, first, count };
 }
 
 /**
@@ -111,6 +109,18 @@ export function compareEntity(
   result.catch(() => undefined);
   const fields = compileFields(entity);
   const identity = compileIdentity(entity.identityNormalise);
+  // Fields with a tolerance stay out of the hash: values within it must still compare equal.
+  const tolerant = fields.filter((_f, i) => (entity.fields[i]?.tolerance ?? 0) > 0);
+  const nearEqual = (a: string, b: string): boolean => {
+    if (a === b) return true;
+    const xs = a.split(SEP);
+    const ys = b.split(SEP);
+    return tolerant.every((f, i) => {
+      const x = xs[i] as string;
+      const y = ys[i] as string;
+      return f.equals(x === NO_VALUE ? null : x, y === NO_VALUE ? null : y);
+    });
+  };
 
   async function read(
     records: AsyncIterable<SideRecord>,
@@ -118,20 +128,29 @@ export function compareEntity(
     counts: Record<string, number>,
     side: 'source' | 'target',
   ): Promise<void> {
-    const parts: string[] = new Array<string>(fields.length);
+    const exact = fields.filter((f) => !tolerant.includes(f));
+    const parts: string[] = new Array<string>(exact.length);
+    const near: string[] = new Array<string>(tolerant.length);
+    const value = (f: CompiledField, rec: SideRecord): Normalised =>
+      side === 'source' ? f.source(rec.fields[f.name]) : f.target(rec.fields[f.name]);
     for await (const rec of records) {
       const status = entity.status ? (rec.status ?? '') : '';
       counts[status] = (counts[status] ?? 0) + 1;
-      for (let i = 0; i < fields.length; i++) {
-        const f = fields[i] as CompiledField;
-        const v: Normalised = side === 'source' ? f.source(rec.fields[f.name]) : f.target(rec.fields[f.name]);
+      for (let i = 0; i < exact.length; i++) {
+        const v = value(exact[i] as CompiledField, rec);
         parts[i] = v === null ? NO_VALUE : v;
       }
-      await sorter.add({
-        key: identity(String(rec.key ?? '')),
-        hash: hash53(parts.join(SEP)),
-        raw: JSON.stringify(rec),
-      });
+      for (let i = 0; i < tolerant.length; i++) {
+        const v = value(tolerant[i] as CompiledField, rec);
+        near[i] = v === null ? NO_VALUE : v;
+      }
+      const spilling = sorter.add(
+        identity(String(rec.key ?? '')),
+        hash53(parts.join(SEP)),
+        tolerant.length ? near.join(SEP) : '',
+        JSON.stringify(rec),
+      );
+      if (spilling) await spilling;
     }
   }
 
@@ -153,36 +172,48 @@ export function compareEntity(
     try {
       await read(source, sourceSorter, sourceCounts, 'source');
       await read(target, targetSorter, targetCounts, 'target');
-      const sg = groups(sourceSorter.sorted());
-      const tg = groups(targetSorter.sorted());
+      const sc = new RowCursor(sourceSorter.sorted());
+      const tc = new RowCursor(targetSorter.sorted());
       try {
-        let s = await sg.next();
-        let t = await tg.next();
-        while (!s.done || !t.done) {
-          const sv = s.done ? undefined : s.value;
-          const tv = t.done ? undefined : t.value;
-          const takeSource = sv !== undefined && (tv === undefined || sv.key <= tv.key);
-          const takeTarget = tv !== undefined && (sv === undefined || tv.key <= sv.key);
-          const key = (takeSource ? sv : tv)!.key;
-          const srec = takeSource ? (JSON.parse(sv.first.raw) as SideRecord) : undefined;
-          const trec = takeTarget ? (JSON.parse((tv as Group).first.raw) as SideRecord) : undefined;
-          if (takeSource && sv.count > 1)
-            yield { kind: 'duplicate_in_source', key, source: srec, copies: sv.count };
-          if (takeTarget && tv.count > 1)
-            yield { kind: 'duplicate_in_target', key, target: trec, copies: tv.count };
-          if (srec && !trec) yield { kind: 'missing_in_target', key, source: srec };
-          else if (trec && !srec) yield { kind: 'missing_in_source', key, target: trec };
-          else if (srec && trec) {
-            const differs = sv!.first.hash !== tv!.first.hash ? fieldDifferences(fields, srec, trec) : [];
+        let sv = await nextGroup(sc);
+        let tv = await nextGroup(tc);
+        while (sv || tv) {
+          const sg1 = sv && (!tv || sv.key <= tv.key) ? sv : undefined;
+          const tg1 = tv && (!sv || tv.key <= sv.key) ? tv : undefined;
+          const key = (sg1 ?? (tg1 as Group)).key;
+          // Records are parsed back only to be reported or compared field by field.
+          const sp = sg1 && rowParts(sg1.first);
+          const tp = tg1 && rowParts(tg1.first);
+          const same =
+            sp !== undefined &&
+            tp !== undefined &&
+            sp.hash === tp.hash &&
+            nearEqual(sp.tolerant, tp.tolerant);
+          const needed = (g: Group | undefined): g is Group => g !== undefined && (g.count > 1 || !same);
+          const srec = needed(sg1)
+            ? (JSON.parse(sourceSorter.record(sp as RowParts)) as SideRecord)
+            : undefined;
+          const trec = needed(tg1)
+            ? (JSON.parse(targetSorter.record(tp as RowParts)) as SideRecord)
+            : undefined;
+          if (sg1 && sg1.count > 1)
+            yield { kind: 'duplicate_in_source', key, source: srec, copies: sg1.count };
+          if (tg1 && tg1.count > 1)
+            yield { kind: 'duplicate_in_target', key, target: trec, copies: tg1.count };
+          if (!tg1) yield { kind: 'missing_in_target', key, source: srec };
+          else if (!sg1) yield { kind: 'missing_in_source', key, target: trec };
+          else if (same) matched++;
+          else {
+            const differs = fieldDifferences(fields, srec as SideRecord, trec as SideRecord);
             if (differs.length)
               yield { kind: 'field_mismatch', key, source: srec, target: trec, fields: differs };
             else matched++;
           }
-          if (takeSource) s = await sg.next();
-          if (takeTarget) t = await tg.next();
+          if (sg1) sv = await nextGroup(sc);
+          if (tg1) tv = await nextGroup(tc);
         }
       } finally {
-        await Promise.all([sg.return(undefined), tg.return(undefined)]);
+        await Promise.all([sc.close(), tc.close()]);
       }
       finished = true;
       settle({ matched, sourceCounts, targetCounts });

@@ -44,10 +44,12 @@ interface Day {
   d: number;
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function validDay(y: number, m: number, d: number): Day | undefined {
-  if (m < 1 || m > 12 || d < 1 || d > 31) return undefined;
-  const t = new Date(Date.UTC(y, m - 1, d));
-  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== m - 1 || t.getUTCDate() !== d) return undefined;
+  if (m < 1 || m > 12 || d < 1) return undefined;
+  const leap = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > (MONTH_DAYS[m - 1] as number) + (leap ? 1 : 0)) return undefined;
   return { y, m, d };
 }
 
@@ -60,7 +62,7 @@ interface Stamp extends Day {
   ss: number;
   ms: number;
   /** Minutes east of UTC, when the text gives an offset. */
-  offset?: number;
+  offset: number | undefined;
   /** Whether the text holds a time of day. */
   time: boolean;
 }
@@ -100,12 +102,14 @@ function stamp(
   const offset = offsetMinutes(off);
   if (off !== undefined && offset === undefined) return undefined;
   return {
-    ...day,
+    y: day.y,
+    m: day.m,
+    d: day.d,
     hh: h,
     mi: min,
     ss: Math.min(s, 59),
     ms: fraction(frac),
-    ...(offset !== undefined ? { offset } : {}),
+    offset,
     time: hh !== undefined,
   };
 }

@@ -1,20 +1,46 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { closeSync, createReadStream, mkdtempSync, openSync, readSync, writeSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * One record of one side in the comparison's compact form: its normalised identity, a hash of its
- * normalised compared fields, and the record as read (JSON), kept to report it when it differs.
+ * One record of one side in the comparison's compact form: its normalised identity, and one line
+ * holding the identity, a hash of its normalised compared fields (those without a tolerance), the
+ * normalised values of the fields with one, and where the record as read (JSON) sits in its side's
+ * record file, to report it when it differs. The line is what a run file holds.
  */
 export interface SpillRow {
   key: string;
+  line: string;
+}
+
+/** The parts of a row's line other than its key. */
+export interface RowParts {
   hash: number;
-  raw: string;
+  /** The normalised values of the fields with a tolerance (near values must still compare equal). */
+  tolerant: string;
+  /** Byte offset and length of the record (JSON) in the side's record file. */
+  offset: number;
+  length: number;
+}
+
+/** The parts of a row's line. */
+export function rowParts(row: SpillRow): RowParts {
+  const line = row.line;
+  const a = line.indexOf('\t');
+  const b = line.indexOf('\t', a + 1);
+  const c = line.indexOf('\t', b + 1);
+  const d = line.indexOf('\t', c + 1);
+  return {
+    hash: Number(line.slice(a + 1, b)),
+    tolerant: unescapeText(line.slice(b + 1, c)),
+    offset: Number(line.slice(c + 1, d)),
+    length: Number(line.slice(d + 1)),
+  };
 }
 
 /** The default number of rows a side holds in memory before it writes a sorted run to disk. */
-export const DEFAULT_MAX_IN_MEMORY = 200_000;
+export const DEFAULT_MAX_IN_MEMORY = 100_000;
 
 /** cyrb53: a fast 53-bit string hash (not cryptographic: it tells equal from different rows). */
 export function hash53(text: string, seed = 0): number {
@@ -33,13 +59,13 @@ export function hash53(text: string, seed = 0): number {
 }
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
-function escapeKey(key: string): string {
-  if (!NEEDS_ESCAPE.test(key)) return key;
-  return key.replace(/[\\\t\n\r]/g, (c) =>
+function escapeText(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(/[\\\t\n\r]/g, (c) =>
     c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
   );
 }
-function unescapeKey(text: string): string {
+function unescapeText(text: string): string {
   if (!text.includes('\\')) return text;
   return text.replace(/\\(.)/g, (_m, c: string) =>
     c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c,
@@ -51,36 +77,84 @@ function byKey(a: SpillRow, b: SpillRow): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-/** The lines of a file, read in large chunks. */
-async function* lines(path: string): AsyncGenerator<string> {
+/** Bytes encoded before each write of a run file. */
+const SPILL_BUFFER = 1 << 22;
+
+/** Rows per batch handed from one stage to the next (stages await once per batch, not per row). */
+const BATCH = 4096;
+
+/** A run file's rows, in batches of the lines of each chunk read. */
+async function* readRun(path: string): AsyncGenerator<SpillRow[]> {
   let rest = '';
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 18 });
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  const parse = (line: string): SpillRow => ({ key: unescapeText(line.slice(0, line.indexOf('\t'))), line });
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
       const text = rest + chunk;
+      const rows: SpillRow[] = [];
       let start = 0;
       for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
-        yield text.slice(start, nl);
+        rows.push(parse(text.slice(start, nl)));
         start = nl + 1;
       }
       rest = text.slice(start);
+      if (rows.length) yield rows;
     }
-    if (rest) yield rest;
+    if (rest) yield [parse(rest)];
   } finally {
     stream.destroy();
   }
 }
 
-async function* readRun(path: string): AsyncGenerator<SpillRow> {
-  for await (const line of lines(path)) {
-    const a = line.indexOf('\t');
-    const b = line.indexOf('\t', a + 1);
-    yield { key: unescapeKey(line.slice(0, a)), hash: Number(line.slice(a + 1, b)), raw: line.slice(b + 1) };
-  }
+async function* inBatches(rows: readonly SpillRow[]): AsyncGenerator<SpillRow[]> {
+  for (let i = 0; i < rows.length; i += BATCH) yield rows.slice(i, i + BATCH);
 }
 
-async function* fromArray(rows: readonly SpillRow[]): AsyncGenerator<SpillRow> {
-  for (const r of rows) yield r;
+/**
+ * Reads sorted rows batch by batch: `row` is the current row (undefined at the end), `advance()`
+ * moves on, and only moving past a batch's last row needs `await fill()`.
+ */
+export class RowCursor {
+  private batch: SpillRow[] = [];
+  private i = 0;
+  private ended = false;
+
+  constructor(private readonly batches: AsyncGenerator<SpillRow[]>) {}
+
+  /** Whether the current batch is used up (then `fill()` before reading `row`). */
+  get empty(): boolean {
+    return this.i >= this.batch.length;
+  }
+
+  /** Loads the next batch when the current one is used up; false at the end. */
+  async fill(): Promise<boolean> {
+    while (this.i >= this.batch.length) {
+      if (this.ended) return false;
+      const next = await this.batches.next();
+      if (next.done) {
+        this.ended = true;
+        this.batch = [];
+        this.i = 0;
+        return false;
+      }
+      this.batch = next.value;
+      this.i = 0;
+    }
+    return true;
+  }
+
+  /** The current row; call only when `empty` is false. */
+  get row(): SpillRow {
+    return this.batch[this.i] as SpillRow;
+  }
+
+  advance(): void {
+    this.i++;
+  }
+
+  async close(): Promise<void> {
+    await this.batches.return(undefined);
+  }
 }
 
 /**
@@ -94,6 +168,11 @@ export class SpillSorter {
   private readonly runs: string[] = [];
   private dir: string | undefined;
   private readonly maxInMemory: number;
+  /** The records as read, appended in reading order: rows point into it. */
+  private recordFd: number | undefined;
+  private readonly pending = Buffer.allocUnsafe(SPILL_BUFFER);
+  private pendingBytes = 0;
+  private written = 0;
 
   constructor(private readonly options: { dir?: string; maxInMemory?: number; name?: string } = {}) {
     this.maxInMemory = Math.max(1, options.maxInMemory ?? DEFAULT_MAX_IN_MEMORY);
@@ -104,58 +183,115 @@ export class SpillSorter {
     return this.runs.length;
   }
 
-  async add(row: SpillRow): Promise<void> {
-    this.buffer.push(row);
-    if (this.buffer.length >= this.maxInMemory) await this.spill();
+  private folder(): string {
+    this.dir ??= mkdtempSync(
+      join(this.options.dir ?? tmpdir(), `sinew-reconcile-${this.options.name ?? 'side'}-`),
+    );
+    return this.dir;
+  }
+
+  private flushRecords(): void {
+    if (this.pendingBytes === 0) return;
+    this.recordFd ??= openSync(join(this.folder(), 'records.jsonl'), 'w+');
+    let done = 0;
+    while (done < this.pendingBytes)
+      done += writeSync(this.recordFd, this.pending, done, this.pendingBytes - done);
+    this.pendingBytes = 0;
+  }
+
+  /** Appends a record (JSON) to the record file; its offset and length in bytes. */
+  private appendRecord(json: string): { offset: number; length: number } {
+    if (this.pendingBytes + json.length * 3 > SPILL_BUFFER) this.flushRecords();
+    const offset = this.written;
+    let length: number;
+    if (json.length * 3 > SPILL_BUFFER) {
+      const bytes = Buffer.from(json, 'utf8');
+      this.recordFd ??= openSync(join(this.folder(), 'records.jsonl'), 'w+');
+      writeSync(this.recordFd, bytes);
+      length = bytes.length;
+    } else {
+      length = this.pending.write(json, this.pendingBytes, 'utf8');
+      this.pendingBytes += length;
+    }
+    this.written += length;
+    return { offset, length };
+  }
+
+  /** The record (JSON) a row points to. */
+  record(parts: RowParts): string {
+    this.flushRecords();
+    const bytes = Buffer.allocUnsafe(parts.length);
+    let done = 0;
+    while (done < parts.length) {
+      const n = readSync(this.recordFd as number, bytes, done, parts.length - done, parts.offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return bytes.toString('utf8', 0, done);
+  }
+
+  /**
+   * Adds a record: its normalised identity, the hash of its exact fields, its tolerant fields'
+   * values and the record as read (JSON). When the rows in memory reach the limit, returns the
+   * promise of writing them to disk.
+   */
+  add(key: string, hash: number, tolerant: string, json: string): Promise<void> | undefined {
+    const { offset, length } = this.appendRecord(json);
+    this.buffer.push({
+      key,
+      line: `${escapeText(key)}\t${hash}\t${escapeText(tolerant)}\t${offset}\t${length}`,
+    });
+    return this.buffer.length >= this.maxInMemory ? this.spill() : undefined;
   }
 
   private async spill(): Promise<void> {
     const rows = this.buffer.sort(byKey);
     this.buffer = [];
-    this.dir ??= await mkdtemp(
-      join(this.options.dir ?? tmpdir(), `sinew-reconcile-${this.options.name ?? 'side'}-`),
-    );
-    const path = join(this.dir, `run-${this.runs.length}.tsv`);
+    const path = join(this.folder(), `run-${this.runs.length}.tsv`);
     this.runs.push(path);
     const handle = await open(path, 'w');
     try {
-      let chunk: string[] = [];
-      let size = 0;
+      // Lines are encoded straight into one reused buffer: far cheaper than joining strings.
+      const buf = Buffer.allocUnsafe(SPILL_BUFFER);
+      let off = 0;
       for (const r of rows) {
-        const line = `${escapeKey(r.key)}\t${r.hash}\t${r.raw}\n`;
-        chunk.push(line);
-        size += line.length;
-        if (size >= 1 << 20) {
-          await handle.write(chunk.join(''));
-          chunk = [];
-          size = 0;
+        const line = r.line;
+        if (off + line.length * 3 + 1 > SPILL_BUFFER) {
+          if (off > 0) await handle.write(buf, 0, off);
+          off = 0;
+          if (line.length * 3 + 1 > SPILL_BUFFER) {
+            await handle.write(`${line}\n`);
+            continue;
+          }
         }
+        off += buf.write(line, off, 'utf8');
+        buf[off++] = 10;
       }
-      if (chunk.length) await handle.write(chunk.join(''));
+      if (off > 0) await handle.write(buf, 0, off);
     } finally {
       await handle.close();
     }
   }
 
-  /** Every row added, ascending by key; rows with equal keys in the order they were added. */
-  async *sorted(): AsyncGenerator<SpillRow> {
+  /** Every row added, ascending by key, in batches; rows with equal keys in the order they were added. */
+  async *sorted(): AsyncGenerator<SpillRow[]> {
     const memory = this.buffer.sort(byKey);
     this.buffer = [];
     if (this.runs.length === 0) {
-      yield* memory;
+      yield* inBatches(memory);
       return;
     }
     // Sources in the order rows were added (runs first, then memory): ties go to the earlier.
-    const sources: Array<AsyncGenerator<SpillRow>> = [...this.runs.map(readRun), fromArray(memory)];
-    const heads: Array<SpillRow | undefined> = [];
+    const cursors = [...this.runs.map(readRun), inBatches(memory)].map((b) => new RowCursor(b));
     try {
-      for (const s of sources) heads.push((await s.next()).value ?? undefined);
-      // A binary heap of source indexes, ordered by head key then index.
+      const live: number[] = [];
+      for (const [i, c] of cursors.entries()) if (await c.fill()) live.push(i);
+      // A binary heap of cursor indexes, ordered by current key then index.
       const heap: number[] = [];
       const less = (i: number, j: number) => {
-        const a = heads[i] as SpillRow;
-        const b = heads[j] as SpillRow;
-        return a.key < b.key || (a.key === b.key && i < j);
+        const a = (cursors[i] as RowCursor).row.key;
+        const b = (cursors[j] as RowCursor).row.key;
+        return a < b || (a === b && i < j);
       };
       const swap = (x: number, y: number) => {
         const t = heap[x] as number;
@@ -182,36 +318,40 @@ export class SpillSorter {
           n = m;
         }
       };
-      heads.forEach((h, i) => {
-        if (h) {
-          heap.push(i);
-          up(heap.length - 1);
-        }
-      });
+      for (const i of live) {
+        heap.push(i);
+        up(heap.length - 1);
+      }
+      let out: SpillRow[] = [];
       while (heap.length) {
         const i = heap[0] as number;
-        yield heads[i] as SpillRow;
-        const next = await (sources[i] as AsyncGenerator<SpillRow>).next();
-        if (next.done) {
-          heads[i] = undefined;
+        const c = cursors[i] as RowCursor;
+        out.push(c.row);
+        c.advance();
+        if (c.empty && !(await c.fill())) {
           const last = heap.pop() as number;
           if (heap.length) {
             heap[0] = last;
             down(0);
           }
-        } else {
-          heads[i] = next.value;
-          down(0);
+        } else down(0);
+        if (out.length >= BATCH) {
+          yield out;
+          out = [];
         }
       }
+      if (out.length) yield out;
     } finally {
-      await Promise.all(sources.map((s) => s.return(undefined)));
+      await Promise.all(cursors.map((c) => c.close()));
     }
   }
 
   /** Removes the run files. */
   async cleanup(): Promise<void> {
     this.buffer = [];
+    this.pendingBytes = 0;
+    if (this.recordFd !== undefined) closeSync(this.recordFd);
+    this.recordFd = undefined;
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     this.dir = undefined;
     this.runs.length = 0;
