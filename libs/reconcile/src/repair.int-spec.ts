@@ -72,5 +72,13 @@ describe('repairing a run (SQLite ledger)', () => {
       ['replayed', [delivered.id], [`${delivered.id}.ehr`]],
     ]);
     expect(actions[0]?.detail).toBe('its newest message has no sent delivery to send again');
+
+    // A real repair marks what it sent again, and leaves the skipped one open.
+    await repairRun(store.reconcile, store, run.id, { by: 'cli' });
+    const rows = await store.reconcile.listDiscrepancies(run.id, {});
+    expect(rows.map((d) => [d.key, d.repair?.action ?? 'open'])).toEqual([
+      ['MRN-1', 'open'],
+      ['MRN-2', 'replayed'],
+    ]);
   });
 });

@@ -120,7 +120,8 @@ export async function repairRun(
   }
   if (!options.dryRun) {
     const byDetail = new Map<string, string[]>();
-    for (const a of actions) {
+    // Only what was sent again is marked: a skipped one stays open for a person (or a later repair).
+    for (const a of actions.filter((x) => x.action === 'replayed')) {
       const k = `${a.action}\u0000${a.detail}`;
       byDetail.set(k, [...(byDetail.get(k) ?? []), a.discrepancyId]);
     }
