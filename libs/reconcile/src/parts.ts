@@ -33,8 +33,7 @@ function withoutType(schema: z.ZodType): z.ZodType {
 /** The adapters' settings schemas by type, `ledger` included. */
 export function adapterSchemas(): SideSchemas {
   const schemas: SideSchemas = { ledger: { system: ledgerSystem, side: ledgerSide } };
-  for (const [type, a] of Object.entries(ADAPTERS))
-    schemas[type] = { system: withoutType(a.system), side: a.side };
+  for (const a of ADAPTERS) schemas[a.type] = { system: withoutType(a.system), side: a.side };
   return schemas;
 }
 

@@ -122,6 +122,13 @@ export function loadReconciliationFolder(
   return { reconciliations, problems };
 }
 
+/** Counts per status in the target's codes when a compared `status` field maps the source's. */
+function statusMap(e: EntityConfig): Pick<RunnerEntity, 'sourceStatus'> {
+  const map = e.status ? e.fields.find((f) => f.name === 'status')?.map : undefined;
+  if (!map) return {};
+  return { sourceStatus: (status) => map[status] ?? status };
+}
+
 /** What a process knows of its reconciliations. */
 export class FolderReconciler implements Reconciler {
   readonly store: ReconcileStore;
@@ -187,6 +194,7 @@ export class FolderReconciler implements Reconciler {
       alerts: e.alerts,
       critical: e.critical,
       normaliseKey: parts.normaliseKey(e),
+      ...statusMap(e),
     }));
     const entity = (name: string): EntityConfig => r.entities.find((e) => e.name === name) as EntityConfig;
     return {

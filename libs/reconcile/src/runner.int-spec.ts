@@ -121,4 +121,46 @@ describe('a run explains each difference with the ledger (SQLite ledger, CSV sid
     const run = await reconciler.run('exports', { trigger: 'cli' });
     expect(run).toMatchObject({ status: 'clean' });
   });
+
+  it('counts per status in the target’s codes when the compared status field maps them', async () => {
+    const recDir = join(dir, 'statuses');
+    mkdirSync(join(recDir, 'pms'), { recursive: true });
+    mkdirSync(join(recDir, 'ehr'), { recursive: true });
+    writeFileSync(
+      join(recDir, 'charges.yaml'),
+      `id: charges
+period: all
+systems:
+  pms: { type: csv, dir: pms }
+  ehr: { type: csv, dir: ehr }
+entities:
+  - name: charges
+    identity: number
+    status: true
+    fields: { status: { map: { billed: billable, cancelled: aborted } } }
+    source: { system: pms, file: c.csv, key: N, fields: { status: S }, status: S }
+    target: { system: ehr, file: c.csv, key: N, fields: { status: S }, status: S }
+`,
+    );
+    writeFileSync(join(recDir, 'pms', 'c.csv'), 'N,S\r\n1,billed\r\n2,billed\r\n3,cancelled\r\n');
+    writeFileSync(join(recDir, 'ehr', 'c.csv'), 'N,S\r\n1,billable\r\n2,billable\r\n3,billable\r\n');
+    const parts = reconcileParts({ ledger: store });
+    const { reconciliations } = loadReconciliationFolder(
+      recDir,
+      { values: {}, strict: true },
+      parts.sideSchemas,
+    );
+    const reconciler = new FolderReconciler({
+      reconciliations,
+      store: store.reconcile,
+      ledger: store,
+      parts,
+    });
+    const run = await reconciler.run('charges', { trigger: 'cli' });
+    expect(run.summary?.entities[0]).toMatchObject({
+      counts: { source: { billable: 2, aborted: 1 }, target: { billable: 3 } },
+      matched: 2,
+      byKind: { field_mismatch: 1 },
+    });
+  });
 });

@@ -33,6 +33,11 @@ export interface RunnerEntity {
   critical?: readonly DiscrepancyClass[];
   /** Normalises an identity value the way the comparison does. */
   normaliseKey(key: string): string;
+  /**
+   * The source's status in the target's code set (the `map` of a compared field named `status`),
+   * so that counts per status line up; none: counted as read.
+   */
+  sourceStatus?(status: string): string;
 }
 
 /** What compares the two sides of an entity (compare.ts). */
@@ -191,6 +196,14 @@ async function runEntity(
     }
     await flush();
     const compared = await result;
+    if (entity.sourceStatus) {
+      const mapped: Record<string, number> = {};
+      for (const [status, n] of Object.entries(compared.sourceCounts)) {
+        const to = status === '' ? '' : entity.sourceStatus(status);
+        mapped[to] = (mapped[to] ?? 0) + n;
+      }
+      compared.sourceCounts = mapped;
+    }
     const [sourceCounts, targetCounts, ledger] = await Promise.all([
       countOf(source, ctx('source'), compared.sourceCounts),
       countOf(target, ctx('target'), compared.targetCounts),
