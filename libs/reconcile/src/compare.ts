@@ -6,7 +6,7 @@ import type { Difference, FieldDifference, SideRecord } from './types';
 export interface CompareOptions {
   /** Where run files go when a side does not fit in memory (default: the system's temporary folder). */
   spillDir?: string;
-  /** Rows of one side held in memory before a sorted run is written to disk (default 100,000). */
+  /** Rows of one side held in memory before a sorted run is written to disk (default 200,000). */
   maxInMemory?: number;
 }
 

@@ -20,7 +20,7 @@ export interface SpillRow {
 }
 
 /** The default number of rows a side holds in memory before it writes a sorted run to disk. */
-export const DEFAULT_MAX_IN_MEMORY = 100_000;
+export const DEFAULT_MAX_IN_MEMORY = 200_000;
 
 /** cyrb53: a fast 53-bit string hash (not cryptographic: it tells equal from different rows). */
 export function hash53(text: string, seed = 0): number {
