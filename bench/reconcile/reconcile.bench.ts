@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { compareEntity, type EntityConfig, type SideRecord } from '@sinew/reconcile';
+import { compareEntity, DEFAULT_MAX_IN_MEMORY, type EntityConfig, type SideRecord } from '@sinew/reconcile';
 
 const TARGET_MS = 15_000;
 const TARGET_RSS_MB = 300;
@@ -26,7 +26,7 @@ interface Options {
 }
 
 function options(argv: string[]): Options {
-  const out: Options = { records: 1_000_000, runs: 3, maxInMemory: 200_000, child: false };
+  const out: Options = { records: 1_000_000, runs: 3, maxInMemory: DEFAULT_MAX_IN_MEMORY, child: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = Number.parseInt(argv[i + 1] ?? '', 10);

@@ -1,12 +1,12 @@
 import { compileField, compileIdentity, type CompiledField, type Normalised } from './normalise';
 import type { EntityConfig } from './schema';
-import { hash53, RowCursor, rowParts, SpillSorter, type RowParts, type SpillRow } from './spill';
+import { hash53, RowCursor, SpillSorter, type SpillRow } from './spill';
 import type { Difference, FieldDifference, SideRecord } from './types';
 
 export interface CompareOptions {
   /** Where run files go when a side does not fit in memory (default: the system's temporary folder). */
   spillDir?: string;
-  /** Rows of one side held in memory before a sorted run is written to disk (default 100,000). */
+  /** Rows of one side held in memory before a sorted run is written to disk (default 200,000). */
   maxInMemory?: number;
 }
 
@@ -182,8 +182,8 @@ export function compareEntity(
           const tg1 = tv && (!sv || tv.key <= sv.key) ? tv : undefined;
           const key = (sg1 ?? (tg1 as Group)).key;
           // Records are parsed back only to be reported or compared field by field.
-          const sp = sg1 && rowParts(sg1.first);
-          const tp = tg1 && rowParts(tg1.first);
+          const sp = sg1?.first;
+          const tp = tg1?.first;
           const same =
             sp !== undefined &&
             tp !== undefined &&
@@ -191,10 +191,10 @@ export function compareEntity(
             nearEqual(sp.tolerant, tp.tolerant);
           const needed = (g: Group | undefined): g is Group => g !== undefined && (g.count > 1 || !same);
           const srec = needed(sg1)
-            ? (JSON.parse(sourceSorter.record(sp as RowParts)) as SideRecord)
+            ? (JSON.parse(sourceSorter.record(sp as SpillRow)) as SideRecord)
             : undefined;
           const trec = needed(tg1)
-            ? (JSON.parse(targetSorter.record(tp as RowParts)) as SideRecord)
+            ? (JSON.parse(targetSorter.record(tp as SpillRow)) as SideRecord)
             : undefined;
           if (sg1 && sg1.count > 1)
             yield { kind: 'duplicate_in_source', key, source: srec, copies: sg1.count };

@@ -4,18 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * One record of one side in the comparison's compact form: its normalised identity, and one line
- * holding the identity, a hash of its normalised compared fields (those without a tolerance), the
- * normalised values of the fields with one, and where the record as read (JSON) sits in its side's
- * record file, to report it when it differs. The line is what a run file holds.
+ * One record of one side in the comparison's compact form: its normalised identity, a hash of its
+ * normalised compared fields (those without a tolerance), the normalised values of the fields with
+ * one, and where the record as read (JSON) sits in its side's record file, to report it when it
+ * differs.
  */
 export interface SpillRow {
   key: string;
-  line: string;
-}
-
-/** The parts of a row's line other than its key. */
-export interface RowParts {
   hash: number;
   /** The normalised values of the fields with a tolerance (near values must still compare equal). */
   tolerant: string;
@@ -24,23 +19,8 @@ export interface RowParts {
   length: number;
 }
 
-/** The parts of a row's line. */
-export function rowParts(row: SpillRow): RowParts {
-  const line = row.line;
-  const a = line.indexOf('\t');
-  const b = line.indexOf('\t', a + 1);
-  const c = line.indexOf('\t', b + 1);
-  const d = line.indexOf('\t', c + 1);
-  return {
-    hash: Number(line.slice(a + 1, b)),
-    tolerant: unescapeText(line.slice(b + 1, c)),
-    offset: Number(line.slice(c + 1, d)),
-    length: Number(line.slice(d + 1)),
-  };
-}
-
 /** The default number of rows a side holds in memory before it writes a sorted run to disk. */
-export const DEFAULT_MAX_IN_MEMORY = 100_000;
+export const DEFAULT_MAX_IN_MEMORY = 200_000;
 
 /** cyrb53: a fast 53-bit string hash (not cryptographic: it tells equal from different rows). */
 export function hash53(text: string, seed = 0): number {
@@ -87,7 +67,19 @@ const BATCH = 4096;
 async function* readRun(path: string): AsyncGenerator<SpillRow[]> {
   let rest = '';
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
-  const parse = (line: string): SpillRow => ({ key: unescapeText(line.slice(0, line.indexOf('\t'))), line });
+  const parse = (line: string): SpillRow => {
+    const a = line.indexOf('\t');
+    const b = line.indexOf('\t', a + 1);
+    const c = line.indexOf('\t', b + 1);
+    const d = line.indexOf('\t', c + 1);
+    return {
+      key: unescapeText(line.slice(0, a)),
+      hash: Number(line.slice(a + 1, b)),
+      tolerant: unescapeText(line.slice(b + 1, c)),
+      offset: Number(line.slice(c + 1, d)),
+      length: Number(line.slice(d + 1)),
+    };
+  };
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
       const text = rest + chunk;
@@ -218,7 +210,7 @@ export class SpillSorter {
   }
 
   /** The record (JSON) a row points to. */
-  record(parts: RowParts): string {
+  record(parts: SpillRow): string {
     this.flushRecords();
     const bytes = Buffer.allocUnsafe(parts.length);
     let done = 0;
@@ -237,10 +229,7 @@ export class SpillSorter {
    */
   add(key: string, hash: number, tolerant: string, json: string): Promise<void> | undefined {
     const { offset, length } = this.appendRecord(json);
-    this.buffer.push({
-      key,
-      line: `${escapeText(key)}\t${hash}\t${escapeText(tolerant)}\t${offset}\t${length}`,
-    });
+    this.buffer.push({ key, hash, tolerant, offset, length });
     return this.buffer.length >= this.maxInMemory ? this.spill() : undefined;
   }
 
@@ -255,7 +244,7 @@ export class SpillSorter {
       const buf = Buffer.allocUnsafe(SPILL_BUFFER);
       let off = 0;
       for (const r of rows) {
-        const line = r.line;
+        const line = `${escapeText(r.key)}\t${r.hash}\t${escapeText(r.tolerant)}\t${r.offset}\t${r.length}`;
         if (off + line.length * 3 + 1 > SPILL_BUFFER) {
           if (off > 0) await handle.write(buf, 0, off);
           off = 0;
