@@ -188,6 +188,11 @@ export interface EntitySummary {
   matched: number;
   byKind: Partial<Record<DifferenceKind, number>>;
   byClass: Partial<Record<DiscrepancyClass, number>>;
+  /**
+   * When both sides are SQL databases that compared range checksums: the rows each database
+   * holds and the rows read to compare (the ranges that differed).
+   */
+  pushdown?: { rows: { source: number; target: number }; read: { source: number; target: number } };
 }
 
 export interface RunSummary {

@@ -45,6 +45,15 @@ const runJson = z.object({
           matched: z.number(),
           byKind: z.record(z.string(), z.number()),
           byClass: z.record(z.string(), z.number()),
+          pushdown: z
+            .object({
+              rows: z.object({ source: z.number(), target: z.number() }),
+              read: z.object({ source: z.number(), target: z.number() }),
+            })
+            .optional()
+            .describe(
+              'Both sides SQL: rows each database holds, and rows read (the ranges whose checksums differed)',
+            ),
         }),
       ),
       discrepancies: z.number(),
