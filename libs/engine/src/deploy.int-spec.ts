@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtInRegistries, compileChannelOrThrow, type CompiledChannel } from '@sinew/channels';
@@ -52,10 +53,23 @@ jest.setTimeout(20_000);
 describe('live deploy: messages finish on the version that received them', () => {
   let dir: string;
   const engines: Engine[] = [];
+  /** The engines' log lines (JSON), as operators read them. */
+  let logs: Array<{ msg: string; channel?: string; destination?: string }> = [];
+  const logger = createLogger(
+    'info',
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line) logs.push(JSON.parse(line) as (typeof logs)[number]);
+        done();
+      },
+    }),
+  );
   const clients: MllpClient[] = [];
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-deploy-int-'));
+    logs = [];
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
@@ -105,7 +119,7 @@ ${extra}`;
       store,
       queue,
       transformers: library,
-      logger: createLogger('silent'),
+      logger,
       sweepIntervalMs: 200,
       ...(roles ? { roles } : {}),
     });
@@ -184,6 +198,10 @@ ${extra}`;
     expect(archived).toHaveLength(1);
     expect(readFileSync(join(dir, 'archive', archived[0] as string), 'latin1')).toContain('OLD-1');
     expect(readdirSync(join(dir, 'out'))).toHaveLength(2);
+    // The removed destination said what it did, and closed once it had nothing more to send.
+    const said = (msg: string) => logs.some((l) => l.msg.startsWith(msg) && l.destination === 'archive');
+    expect(said('a destination the deployed version removed delivers')).toBe(true);
+    await waitFor('the former destination closed', () => said('a removed destination has nothing more'));
   });
 
   it('compiles an earlier version from the deployment history when another process received the message', async () => {
