@@ -6,8 +6,9 @@ import { builtInRegistries, compileChannelOrThrow, type CompiledChannel } from '
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
-import { MemoryQueueDriver, type QueueDriver } from '@sinew/queue';
+import { createQueueDriver, MemoryQueueDriver, type QueueDriver } from '@sinew/queue';
 import { openStore, type MessageRecord, type Store } from '@sinew/store';
+import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
 import { waitFor } from '@sinew/test-support/wait';
 import { Engine, type Role } from './engine';
 import { createLogger } from './logger';
@@ -29,7 +30,7 @@ class HeldPipelines implements QueueDriver {
   private readonly held: Array<() => Promise<void>> = [];
   /** The queue each pipeline job went to, by job id. */
   readonly queueOf = new Map<string, string>();
-  constructor(private readonly inner = new MemoryQueueDriver()) {}
+  constructor(private readonly inner: QueueDriver = new MemoryQueueDriver()) {}
   enqueue<T>(queue: string, jobId: string, data: T, options?: { delayMs?: number }): Promise<void> {
     if (queue.startsWith('pipeline.')) this.queueOf.set(jobId, queue);
     if (this.holding && queue.startsWith('pipeline.')) {
@@ -53,6 +54,7 @@ jest.setTimeout(20_000);
 describe('live deploy: messages finish on the version that received them', () => {
   let dir: string;
   const engines: Engine[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
   /** The engines' log lines (JSON), as operators read them. */
   let logs: Array<{ msg: string; channel?: string; destination?: string }> = [];
   const logger = createLogger(
@@ -74,6 +76,7 @@ describe('live deploy: messages finish on the version that received them', () =>
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
     for (const e of engines.splice(0)) await e.stop(2_000);
+    for (const c of cleanups.splice(0)) await c();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -222,53 +225,60 @@ ${extra}`;
     expect(readdirSync(join(dir, 'archive'))).toHaveLength(1);
   });
 
-  it('switches a channel between unordered and ordered without a restart: queued messages keep their mode, new ones follow the new one', async () => {
-    const store = await openStore({ dataDir: join(dir, 'data') });
-    const queue = new HeldPipelines();
-    queue.holding = false;
-    const unordered = compile(v2());
-    const ordered = compile(v2().replace('    retry:', '    ordering: PID-3.1\n    retry:'));
-    const { engine, send } = await start(unordered, store, queue);
-    expect(await send(oru('U-1', 'MRN-1'))).toBe('AA');
-    await finished(store, 'U-1');
+  it.each(['memory', 'bullmq'])(
+    'switches a channel between unordered and ordered without a restart (%s queue): queued messages keep their mode, new ones follow the new one',
+    async (kind) => {
+      const store = await openStore({ dataDir: join(dir, 'data') });
+      const redis = kind === 'bullmq' ? { url: await redisUrl(), prefix: uniquePrefix('deploy') } : undefined;
+      if (redis) cleanups.push(() => flushPrefix(redis.url, redis.prefix).then(() => undefined));
+      const queue = new HeldPipelines(
+        redis ? createQueueDriver({ redisUrl: redis.url, prefix: redis.prefix }) : new MemoryQueueDriver(),
+      );
+      queue.holding = false;
+      const unordered = compile(v2());
+      const ordered = compile(v2().replace('    retry:', '    ordering: PID-3.1\n    retry:'));
+      const { engine, send } = await start(unordered, store, queue);
+      expect(await send(oru('U-1', 'MRN-1'))).toBe('AA');
+      await finished(store, 'U-1');
 
-    // Held in `received` across the switch to ordered.
-    queue.holding = true;
-    expect(await send(oru('U-2', 'MRN-1'))).toBe('AA');
-    await engine.deploy([ordered], 'test');
-    const after: string[] = [];
-    for (let i = 1; i <= 6; i++) {
-      const id = `O-${i}`;
-      after.push(id);
-      expect(await send(oru(id, `MRN-${i % 2}`))).toBe('AA');
-    }
-    await queue.release();
-    const keyOf = async (controlId: string) => {
-      const m = await finished(store, controlId);
-      return [m.channelVersion, (await store.getDeliveries(m.id))[0]?.orderKey];
-    };
-    expect(await keyOf('U-2')).toEqual([1, undefined]);
-    for (const [i, id] of after.entries()) expect(await keyOf(id)).toEqual([2, `MRN-${(i + 1) % 2}`]);
-    // The new version's pipeline ran on the ordered queue; per patient, sends follow receipt order.
-    const rows = (await store.searchMessages({ channelId: 'lab', limit: 100 })).reverse();
-    for (const m of rows.filter((r) => r.controlId?.startsWith('O-')))
-      expect(queue.queueOf.get(`p.${m.id}`)).toBe('pipeline.lab.ordered');
-    for (const key of ['MRN-0', 'MRN-1']) {
-      const sentAt: number[] = [];
-      for (const m of rows.filter((r) => r.controlId?.startsWith('O-') && r.keys.mrn === key)) {
-        const [d] = await store.getDeliveries(m.id);
-        const [a] = await store.getAttempts(d?.id as string);
-        sentAt.push(a?.finishedAt.getTime() ?? 0);
+      // Held in `received` across the switch to ordered.
+      queue.holding = true;
+      expect(await send(oru('U-2', 'MRN-1'))).toBe('AA');
+      await engine.deploy([ordered], 'test');
+      const after: string[] = [];
+      for (let i = 1; i <= 6; i++) {
+        const id = `O-${i}`;
+        after.push(id);
+        expect(await send(oru(id, `MRN-${i % 2}`))).toBe('AA');
       }
-      expect(sentAt).toEqual([...sentAt].sort((x, y) => x - y));
-    }
+      await queue.release();
+      const keyOf = async (controlId: string) => {
+        const m = await finished(store, controlId);
+        return [m.channelVersion, (await store.getDeliveries(m.id))[0]?.orderKey];
+      };
+      expect(await keyOf('U-2')).toEqual([1, undefined]);
+      for (const [i, id] of after.entries()) expect(await keyOf(id)).toEqual([2, `MRN-${(i + 1) % 2}`]);
+      // The new version's pipeline ran on the ordered queue; per patient, sends follow receipt order.
+      const rows = (await store.searchMessages({ channelId: 'lab', limit: 100 })).reverse();
+      for (const m of rows.filter((r) => r.controlId?.startsWith('O-')))
+        expect(queue.queueOf.get(`p.${m.id}`)).toBe('pipeline.lab.ordered');
+      for (const key of ['MRN-0', 'MRN-1']) {
+        const sentAt: number[] = [];
+        for (const m of rows.filter((r) => r.controlId?.startsWith('O-') && r.keys.mrn === key)) {
+          const [d] = await store.getDeliveries(m.id);
+          const [a] = await store.getAttempts(d?.id as string);
+          sentAt.push(a?.finishedAt.getTime() ?? 0);
+        }
+        expect(sentAt).toEqual([...sentAt].sort((x, y) => x - y));
+      }
 
-    // And back to unordered, still without a restart.
-    await engine.deploy([compile(v2().replace('OUT/out', 'OUT/out2'))], 'test');
-    expect(await send(oru('U-3', 'MRN-1'))).toBe('AA');
-    expect(await keyOf('U-3')).toEqual([3, undefined]);
-    expect(readdirSync(join(dir, 'out2'))).toHaveLength(1);
-  });
+      // And back to unordered, still without a restart.
+      await engine.deploy([compile(v2().replace('OUT/out', 'OUT/out2'))], 'test');
+      expect(await send(oru('U-3', 'MRN-1'))).toBe('AA');
+      expect(await keyOf('U-3')).toEqual([3, undefined]);
+      expect(readdirSync(join(dir, 'out2'))).toHaveLength(1);
+    },
+  );
 
   it('reprocesses a message on the version deployed now, not the one that received it', async () => {
     const store = await openStore({ dataDir: join(dir, 'data') });
