@@ -1,12 +1,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtInRegistries, compileChannelOrThrow, type CompiledChannel } from '@sinew/channels';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MllpClient } from '@sinew/mllp';
-import { MemoryQueueDriver, type QueueDriver } from '@sinew/queue';
+import { createQueueDriver, MemoryQueueDriver, type QueueDriver } from '@sinew/queue';
 import { openStore, type MessageRecord, type Store } from '@sinew/store';
+import { flushPrefix, redisUrl, uniquePrefix } from '@sinew/test-support/redis';
 import { waitFor } from '@sinew/test-support/wait';
 import { Engine, type Role } from './engine';
 import { createLogger } from './logger';
@@ -28,7 +30,7 @@ class HeldPipelines implements QueueDriver {
   private readonly held: Array<() => Promise<void>> = [];
   /** The queue each pipeline job went to, by job id. */
   readonly queueOf = new Map<string, string>();
-  constructor(private readonly inner = new MemoryQueueDriver()) {}
+  constructor(private readonly inner: QueueDriver = new MemoryQueueDriver()) {}
   enqueue<T>(queue: string, jobId: string, data: T, options?: { delayMs?: number }): Promise<void> {
     if (queue.startsWith('pipeline.')) this.queueOf.set(jobId, queue);
     if (this.holding && queue.startsWith('pipeline.')) {
@@ -52,14 +54,29 @@ jest.setTimeout(20_000);
 describe('live deploy: messages finish on the version that received them', () => {
   let dir: string;
   const engines: Engine[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+  /** The engines' log lines (JSON), as operators read them. */
+  let logs: Array<{ msg: string; channel?: string; destination?: string }> = [];
+  const logger = createLogger(
+    'info',
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line) logs.push(JSON.parse(line) as (typeof logs)[number]);
+        done();
+      },
+    }),
+  );
   const clients: MllpClient[] = [];
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-deploy-int-'));
+    logs = [];
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
     for (const e of engines.splice(0)) await e.stop(2_000);
+    for (const c of cleanups.splice(0)) await c();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -105,7 +122,7 @@ ${extra}`;
       store,
       queue,
       transformers: library,
-      logger: createLogger('silent'),
+      logger,
       sweepIntervalMs: 200,
       ...(roles ? { roles } : {}),
     });
@@ -184,6 +201,10 @@ ${extra}`;
     expect(archived).toHaveLength(1);
     expect(readFileSync(join(dir, 'archive', archived[0] as string), 'latin1')).toContain('OLD-1');
     expect(readdirSync(join(dir, 'out'))).toHaveLength(2);
+    // The removed destination said what it did, and closed once it had nothing more to send.
+    const said = (msg: string) => logs.some((l) => l.msg.startsWith(msg) && l.destination === 'archive');
+    expect(said('a destination the deployed version removed delivers')).toBe(true);
+    await waitFor('the former destination closed', () => said('a removed destination has nothing more'));
   });
 
   it('compiles an earlier version from the deployment history when another process received the message', async () => {
@@ -204,53 +225,60 @@ ${extra}`;
     expect(readdirSync(join(dir, 'archive'))).toHaveLength(1);
   });
 
-  it('switches a channel between unordered and ordered without a restart: queued messages keep their mode, new ones follow the new one', async () => {
-    const store = await openStore({ dataDir: join(dir, 'data') });
-    const queue = new HeldPipelines();
-    queue.holding = false;
-    const unordered = compile(v2());
-    const ordered = compile(v2().replace('    retry:', '    ordering: PID-3.1\n    retry:'));
-    const { engine, send } = await start(unordered, store, queue);
-    expect(await send(oru('U-1', 'MRN-1'))).toBe('AA');
-    await finished(store, 'U-1');
+  it.each(['memory', 'bullmq'])(
+    'switches a channel between unordered and ordered without a restart (%s queue): queued messages keep their mode, new ones follow the new one',
+    async (kind) => {
+      const store = await openStore({ dataDir: join(dir, 'data') });
+      const redis = kind === 'bullmq' ? { url: await redisUrl(), prefix: uniquePrefix('deploy') } : undefined;
+      if (redis) cleanups.push(() => flushPrefix(redis.url, redis.prefix).then(() => undefined));
+      const queue = new HeldPipelines(
+        redis ? createQueueDriver({ redisUrl: redis.url, prefix: redis.prefix }) : new MemoryQueueDriver(),
+      );
+      queue.holding = false;
+      const unordered = compile(v2());
+      const ordered = compile(v2().replace('    retry:', '    ordering: PID-3.1\n    retry:'));
+      const { engine, send } = await start(unordered, store, queue);
+      expect(await send(oru('U-1', 'MRN-1'))).toBe('AA');
+      await finished(store, 'U-1');
 
-    // Held in `received` across the switch to ordered.
-    queue.holding = true;
-    expect(await send(oru('U-2', 'MRN-1'))).toBe('AA');
-    await engine.deploy([ordered], 'test');
-    const after: string[] = [];
-    for (let i = 1; i <= 6; i++) {
-      const id = `O-${i}`;
-      after.push(id);
-      expect(await send(oru(id, `MRN-${i % 2}`))).toBe('AA');
-    }
-    await queue.release();
-    const keyOf = async (controlId: string) => {
-      const m = await finished(store, controlId);
-      return [m.channelVersion, (await store.getDeliveries(m.id))[0]?.orderKey];
-    };
-    expect(await keyOf('U-2')).toEqual([1, undefined]);
-    for (const [i, id] of after.entries()) expect(await keyOf(id)).toEqual([2, `MRN-${(i + 1) % 2}`]);
-    // The new version's pipeline ran on the ordered queue; per patient, sends follow receipt order.
-    const rows = (await store.searchMessages({ channelId: 'lab', limit: 100 })).reverse();
-    for (const m of rows.filter((r) => r.controlId?.startsWith('O-')))
-      expect(queue.queueOf.get(`p.${m.id}`)).toBe('pipeline.lab.ordered');
-    for (const key of ['MRN-0', 'MRN-1']) {
-      const sentAt: number[] = [];
-      for (const m of rows.filter((r) => r.controlId?.startsWith('O-') && r.keys.mrn === key)) {
-        const [d] = await store.getDeliveries(m.id);
-        const [a] = await store.getAttempts(d?.id as string);
-        sentAt.push(a?.finishedAt.getTime() ?? 0);
+      // Held in `received` across the switch to ordered.
+      queue.holding = true;
+      expect(await send(oru('U-2', 'MRN-1'))).toBe('AA');
+      await engine.deploy([ordered], 'test');
+      const after: string[] = [];
+      for (let i = 1; i <= 6; i++) {
+        const id = `O-${i}`;
+        after.push(id);
+        expect(await send(oru(id, `MRN-${i % 2}`))).toBe('AA');
       }
-      expect(sentAt).toEqual([...sentAt].sort((x, y) => x - y));
-    }
+      await queue.release();
+      const keyOf = async (controlId: string) => {
+        const m = await finished(store, controlId);
+        return [m.channelVersion, (await store.getDeliveries(m.id))[0]?.orderKey];
+      };
+      expect(await keyOf('U-2')).toEqual([1, undefined]);
+      for (const [i, id] of after.entries()) expect(await keyOf(id)).toEqual([2, `MRN-${(i + 1) % 2}`]);
+      // The new version's pipeline ran on the ordered queue; per patient, sends follow receipt order.
+      const rows = (await store.searchMessages({ channelId: 'lab', limit: 100 })).reverse();
+      for (const m of rows.filter((r) => r.controlId?.startsWith('O-')))
+        expect(queue.queueOf.get(`p.${m.id}`)).toBe('pipeline.lab.ordered');
+      for (const key of ['MRN-0', 'MRN-1']) {
+        const sentAt: number[] = [];
+        for (const m of rows.filter((r) => r.controlId?.startsWith('O-') && r.keys.mrn === key)) {
+          const [d] = await store.getDeliveries(m.id);
+          const [a] = await store.getAttempts(d?.id as string);
+          sentAt.push(a?.finishedAt.getTime() ?? 0);
+        }
+        expect(sentAt).toEqual([...sentAt].sort((x, y) => x - y));
+      }
 
-    // And back to unordered, still without a restart.
-    await engine.deploy([compile(v2().replace('OUT/out', 'OUT/out2'))], 'test');
-    expect(await send(oru('U-3', 'MRN-1'))).toBe('AA');
-    expect(await keyOf('U-3')).toEqual([3, undefined]);
-    expect(readdirSync(join(dir, 'out2'))).toHaveLength(1);
-  });
+      // And back to unordered, still without a restart.
+      await engine.deploy([compile(v2().replace('OUT/out', 'OUT/out2'))], 'test');
+      expect(await send(oru('U-3', 'MRN-1'))).toBe('AA');
+      expect(await keyOf('U-3')).toEqual([3, undefined]);
+      expect(readdirSync(join(dir, 'out2'))).toHaveLength(1);
+    },
+  );
 
   it('reprocesses a message on the version deployed now, not the one that received it', async () => {
     const store = await openStore({ dataDir: join(dir, 'data') });

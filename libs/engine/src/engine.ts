@@ -290,7 +290,10 @@ export class Engine {
   async start(by = 'startup'): Promise<void> {
     await this.recordVersions([...this.deployed.values()], by);
     await this.refreshPaused();
-    this.pauseTimer = setInterval(() => void this.refreshPaused(), this.options.sweepIntervalMs ?? 5_000);
+    this.pauseTimer = setInterval(() => {
+      void this.refreshPaused();
+      if (this.former.size > 0) void this.closeFinishedFormer();
+    }, this.options.sweepIntervalMs ?? 5_000);
     this.pauseTimer.unref();
     if (this.roles.has('workers')) {
       this.threads = await this.startThreads([...this.deployed.values()].map((d) => d.channel));
@@ -427,7 +430,7 @@ export class Engine {
       [...old.workers].map(([name, w]) => {
         if (replacement && !replacement.workers.has(name) && !this.stopping) {
           const earlier = this.former.get(w.queueName);
-          this.former.set(w.queueName, w);
+          this.keepFormer(w);
           return earlier?.retire(false) ?? Promise.resolve();
         }
         return w.retire(replacement?.workers.get(name)?.destination === w.destination);
@@ -436,10 +439,54 @@ export class Engine {
     if (!replacement) await this.retireFormer((w) => w.channelId === old.channel.id);
   }
 
+  /**
+   * Closes the former destinations whose deliveries are all done, or whose channel deploys
+   * them again or no more (every process with workers, every sweep interval).
+   */
+  private async closeFinishedFormer(): Promise<void> {
+    try {
+      const { store } = this.options;
+      const finished = new Set<DestinationWorker>();
+      /** Channels whose oldest unprocessed message was received by an earlier version. */
+      const waiting = new Map<string, boolean>();
+      const earlierPending = async (d: Deployed): Promise<boolean> => {
+        let pending = waiting.get(d.channel.id);
+        if (pending === undefined) {
+          const first = await store.firstUnprocessed(d.channel.id);
+          const version = first && (await store.getMessage(first.id))?.channelVersion;
+          pending = version !== undefined && version !== d.ingestor.channelVersion;
+          waiting.set(d.channel.id, pending);
+        }
+        return pending;
+      };
+      for (const w of this.former.values()) {
+        const current = this.deployed.get(w.channelId);
+        if (!current || current.workers.has(w.spec.name)) finished.add(w);
+        else if (
+          (await store.listDestinationDeliveries(w.channelId, w.spec.name, 1)).length === 0 &&
+          !(await earlierPending(current))
+        )
+          finished.add(w);
+      }
+      await this.retireFormer((w) => finished.has(w));
+    } catch (err) {
+      this.options.logger.warn(
+        { err: errorText(err) },
+        'former destinations could not be checked; they are looked at again at the next interval',
+      );
+    }
+  }
+
   /** Closes the former workers that `done` says are finished. */
   private async retireFormer(done: (w: DestinationWorker) => boolean): Promise<void> {
     const finished = [...this.former].filter(([, w]) => done(w));
-    for (const [queueName] of finished) this.former.delete(queueName);
+    for (const [queueName, w] of finished) {
+      this.former.delete(queueName);
+      this.options.logger.info(
+        { channel: w.channelId, destination: w.spec.name },
+        'a removed destination has nothing more to deliver; closed',
+      );
+    }
     await Promise.all(finished.map(([, w]) => w.retire(false)));
   }
 
@@ -533,13 +580,17 @@ export class Engine {
       logger: this.options.logger,
     });
     w = new DestinationWorker(channelId, spec, destination, this.workerDeps());
-    this.former.set(queueName, w);
-    this.options.logger.info(
-      { channel: channelId, destination: spec.name },
-      "a destination the deployed version removed delivers what an earlier version sent it, with that version's settings",
-    );
+    this.keepFormer(w);
     await this.consumeDeliveries(channelId, spec.name, spec.concurrency);
     return w;
+  }
+
+  private keepFormer(w: DestinationWorker): void {
+    this.former.set(w.queueName, w);
+    this.options.logger.info(
+      { channel: w.channelId, destination: w.spec.name },
+      "a destination the deployed version removed delivers what an earlier version sent it, with that version's settings",
+    );
   }
 
   /** The worker for an open delivery of a destination the deployed version does not have. */
@@ -907,18 +958,6 @@ export class Engine {
             { deliveryId: d.id },
           );
       }
-      // A former destination whose deliveries are all done (or that is deployed again) closes.
-      const finished = new Set<DestinationWorker>();
-      for (const w of this.former.values()) {
-        const current = this.deployed.get(w.channelId);
-        if (
-          !current ||
-          current.workers.has(w.spec.name) ||
-          (await store.listDestinationDeliveries(w.channelId, w.spec.name, 1)).length === 0
-        )
-          finished.add(w);
-      }
-      await this.retireFormer((w) => finished.has(w));
     } catch (err) {
       logger.warn({ err: errorText(err) }, 'recovery sweep failed; it runs again at the next interval');
     }
