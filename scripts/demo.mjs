@@ -31,12 +31,12 @@ const indent = (text) =>
 class StepFailed extends Error {}
 
 /** Runs `node bin/sinew.js …args` and resolves with its exit status and output. */
-function sinew(args) {
+function sinew(args, env = process.env) {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: ROOT, env, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -175,7 +175,21 @@ async function demo() {
   const lines = metrics.split('\n').filter((l) => /^sinew_(messages_received|deliveries_sent)_total/.test(l));
   say(indent(`GET ${stack.urls.engine}/metrics\n${lines.join('\n')}`));
 
-  heading(6, 'Stop: SIGTERM lets work in flight finish, then the engine exits 0');
+  heading(6, 'Reconcile: what the PMS holds against what the EHR holds, explained by the ledger');
+  const reconcileArgs = ['reconcile', 'run', 'demo', '--data', dataDir];
+  command(reconcileArgs);
+  const reconciled = await sinew(reconcileArgs, {
+    ...process.env,
+    PMS_URL: stack.urls.pms,
+    EHR_URL: stack.urls.ehr,
+    PMS_DB_URL: `sqlite:${join(dataDir, 'pms.db')}`,
+  });
+  // 0: clean; 1: discrepancies found (the report says which and why); 2: the run failed.
+  if (reconciled.code !== 0 && reconciled.code !== 1)
+    throw new StepFailed(`sinew reconcile exited ${reconciled.code}\n${indent(reconciled.stderr)}`);
+  say(indent(reconciled.stdout));
+
+  heading(7, 'Stop: SIGTERM lets work in flight finish, then the engine exits 0');
   const { code } = await stack.stop();
   stack = undefined;
   if (code !== 0) throw new StepFailed(`sinew start exited ${code}`);
