@@ -379,11 +379,13 @@ describeWithBrowser(
       await page.goto(`${stack.base}${href}`);
       await page.getByRole('heading', { level: 1, name: /Message E2E-REJ/ }).waitFor();
 
-      // The sync-error flag raised by the critical class, acknowledged with a note.
-      await page
-        .getByRole('navigation', { name: 'Main' })
-        .getByRole('link', { name: 'Reconciliation' })
-        .click();
+      // The sync-error flag raised by the critical class: on the dashboard first, then acknowledged
+      // with a note on the Reconciliation page.
+      await page.goto(`${stack.base}/`);
+      const banner = page.getByTestId('sync-banner');
+      await banner.waitFor();
+      expect(await banner.textContent()).toContain('delivered not applied');
+      await banner.getByRole('link', { name: 'Review and acknowledge' }).click();
       const flags = page.getByTestId('recon-flag');
       await flags.first().waitFor();
       expect(await flags.count()).toBe(1);
@@ -401,6 +403,14 @@ describeWithBrowser(
       await until(
         'no flag shown',
         () => flags.count(),
+        (n) => n === 0,
+      );
+      await page.goto(`${stack.base}/`);
+      await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+      await page.getByText('As of').first().waitFor();
+      await until(
+        'the dashboard without the banner',
+        () => page.getByTestId('sync-banner').count(),
         (n) => n === 0,
       );
       const status = await page.request.get(`${stack.base}/api/v1/sync-status`);

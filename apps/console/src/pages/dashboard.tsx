@@ -5,7 +5,7 @@ import { useTitle } from '../app';
 import { Chart, type ChartSeries } from '../components/chart';
 import { Empty, ErrorBox, Loading, QueryView } from '../components/states';
 import { ago, Time } from '../components/time';
-import { api } from '../lib/api';
+import { api, reconcileApi } from '../lib/api';
 import {
   useOverview,
   type ChannelState,
@@ -361,6 +361,43 @@ export function countersKey(c: OverviewChannel | undefined): string | undefined 
   return c ? `${Object.values(c.last_24h).join(',')}/${c.queued}` : undefined;
 }
 
+/**
+ * The open sync-error flags of the reconciliations, above everything else: systems reading the
+ * sync status are being told it is not safe, and named channels may be paused.
+ */
+export function SyncBanner() {
+  const { can } = useSession();
+  const allowed = can('reconciliations:read');
+  const status = useQuery({
+    queryKey: ['sync-status'],
+    queryFn: ({ signal }) => reconcileApi.syncStatus(signal),
+    enabled: allowed,
+    refetchInterval: 30_000,
+  });
+  const flags = status.data?.flags ?? [];
+  if (!allowed || flags.length === 0) return null;
+  return (
+    <section className="sync-banner" aria-labelledby="sync-banner-title" data-testid="sync-banner">
+      <h2 id="sync-banner-title">
+        Sync error: {flags.length} open flag{flags.length === 1 ? '' : 's'}
+      </h2>
+      <ul>
+        {flags.map((f) => (
+          <li key={f.id}>
+            {f.reconciliation}: {f.count} {f.entity} {f.class.replaceAll('_', ' ')}, raised{' '}
+            <Time value={f.raisedAt} /> ·{' '}
+            <Link to={`/reconciliations/runs/${encodeURIComponent(f.runId)}`}>see the run</Link>
+          </li>
+        ))}
+      </ul>
+      <p>
+        <Link to="/reconciliations">Review and acknowledge</Link> once it is safe: until then the sync status
+        says it is not, and the channels the reconciliation names stay paused.
+      </p>
+    </section>
+  );
+}
+
 export default function Dashboard() {
   useTitle('Dashboard');
   const overview = useOverview();
@@ -374,6 +411,7 @@ export default function Dashboard() {
         <h1>Dashboard</h1>
         <LiveBadge live={overview.live} />
       </div>
+      <SyncBanner />
       <QueryView query={overview} what="the channels">
         {(data) =>
           data.channels.length === 0 ? (
