@@ -38,6 +38,34 @@ export function hash53(text: string, seed = 0): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+/**
+ * hash53 of `texts.join(separator)`, computed without building the joined text (one record's
+ * values are hashed per record read).
+ */
+export function hash53Joined(texts: readonly string[], separator: string, seed = 0): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let t = 0; t < texts.length; t++) {
+    if (t > 0)
+      for (let i = 0; i < separator.length; i++) {
+        const ch = separator.charCodeAt(i);
+        h1 = Math.imul(h1 ^ ch, 2654435761);
+        h2 = Math.imul(h2 ^ ch, 1597334677);
+      }
+    const text = texts[t] as string;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ ch, 2654435761);
+      h2 = Math.imul(h2 ^ ch, 1597334677);
+    }
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 function escapeText(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text;
