@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { compareEntity, compileFields, fieldDifferences } from './compare';
+import { hash53, hash53Joined } from './spill';
 import { compileIdentity } from './normalise';
 import type { EntityConfig } from './schema';
 import type { Difference, SideRecord } from './types';
@@ -225,4 +226,14 @@ describe('compareEntity', () => {
       { numRuns: 120 },
     );
   }, 60_000);
+});
+
+describe('hash53Joined', () => {
+  it('hashes as hash53 of the joined texts, without joining them', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string()), fc.string({ minLength: 1, maxLength: 2 }), (texts, sep) => {
+        expect(hash53Joined(texts, sep)).toBe(hash53(texts.join(sep)));
+      }),
+    );
+  });
 });

@@ -1,6 +1,6 @@
 import { compileField, compileIdentity, type CompiledField, type Normalised } from './normalise';
 import type { EntityConfig } from './schema';
-import { hash53, RowCursor, SpillSorter, type SpillRow } from './spill';
+import { hash53Joined, RowCursor, SpillSorter, type SpillRow } from './spill';
 import type { Difference, FieldDifference, SideRecord } from './types';
 
 export interface CompareOptions {
@@ -146,7 +146,7 @@ export function compareEntity(
       }
       const spilling = sorter.add(
         identity(String(rec.key ?? '')),
-        hash53(parts.join(SEP)),
+        hash53Joined(parts, SEP),
         tolerant.length ? near.join(SEP) : '',
         JSON.stringify(rec),
       );

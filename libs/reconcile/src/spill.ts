@@ -38,6 +38,34 @@ export function hash53(text: string, seed = 0): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+/**
+ * hash53 of `texts.join(separator)`, computed without building the joined text (one record's
+ * values are hashed per record read).
+ */
+export function hash53Joined(texts: readonly string[], separator: string, seed = 0): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let t = 0; t < texts.length; t++) {
+    if (t > 0)
+      for (let i = 0; i < separator.length; i++) {
+        const ch = separator.charCodeAt(i);
+        h1 = Math.imul(h1 ^ ch, 2654435761);
+        h2 = Math.imul(h2 ^ ch, 1597334677);
+      }
+    const text = texts[t] as string;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ ch, 2654435761);
+      h2 = Math.imul(h2 ^ ch, 1597334677);
+    }
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 function escapeText(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text;
@@ -50,11 +78,6 @@ function unescapeText(text: string): string {
   return text.replace(/\\(.)/g, (_m, c: string) =>
     c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c,
   );
-}
-
-/** Ascending by key (UTF-16 code units: the same order in memory and on disk). */
-function byKey(a: SpillRow, b: SpillRow): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /** Bytes encoded before each write of a run file. */
@@ -96,10 +119,6 @@ async function* readRun(path: string): AsyncGenerator<SpillRow[]> {
   } finally {
     stream.destroy();
   }
-}
-
-async function* inBatches(rows: readonly SpillRow[]): AsyncGenerator<SpillRow[]> {
-  for (let i = 0; i < rows.length; i += BATCH) yield rows.slice(i, i + BATCH);
 }
 
 /**
@@ -149,6 +168,70 @@ export class RowCursor {
   }
 }
 
+/** Rows held in memory, column by column: few objects for the garbage collector to trace. */
+class RowBuffer {
+  private readonly keys: string[] = [];
+  private readonly tolerants: string[] = [];
+  private hashes = new Float64Array(1024);
+  private offsets = new Float64Array(1024);
+  private lengths = new Uint32Array(1024);
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  push(key: string, hash: number, tolerant: string, offset: number, length: number): void {
+    const n = this.keys.length;
+    if (n === this.hashes.length) {
+      const grow = <T extends Float64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.hashes = grow(this.hashes, (m) => new Float64Array(m));
+      this.offsets = grow(this.offsets, (m) => new Float64Array(m));
+      this.lengths = grow(this.lengths, (m) => new Uint32Array(m));
+    }
+    this.keys.push(key);
+    this.tolerants.push(tolerant);
+    this.hashes[n] = hash;
+    this.offsets[n] = offset;
+    this.lengths[n] = length;
+  }
+
+  /** Row indexes ascending by key; equal keys in the order they were added. */
+  order(): Uint32Array {
+    const keys = this.keys;
+    const idx = new Uint32Array(keys.length);
+    for (let i = 0; i < idx.length; i++) idx[i] = i;
+    return idx.sort((a, b) => {
+      const x = keys[a] as string;
+      const y = keys[b] as string;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
+  }
+
+  row(i: number): SpillRow {
+    return {
+      key: this.keys[i] as string,
+      hash: this.hashes[i] as number,
+      tolerant: this.tolerants[i] as string,
+      offset: this.offsets[i] as number,
+      length: this.lengths[i] as number,
+    };
+  }
+
+  /** The rows in `order`, in batches. */
+  async *batches(order: Uint32Array): AsyncGenerator<SpillRow[]> {
+    for (let i = 0; i < order.length; i += BATCH) {
+      const out: SpillRow[] = [];
+      const end = Math.min(order.length, i + BATCH);
+      for (let j = i; j < end; j++) out.push(this.row(order[j] as number));
+      yield out;
+    }
+  }
+}
+
 /**
  * Sorts one side's rows by key with bounded memory: rows are held up to `maxInMemory`, then
  * sorted and written to a run file under a temporary folder; `sorted()` merges the runs (k-way)
@@ -156,7 +239,7 @@ export class RowCursor {
  * `cleanup()` removes the temporary folder; call it in a `finally`.
  */
 export class SpillSorter {
-  private buffer: SpillRow[] = [];
+  private buffer = new RowBuffer();
   private readonly runs: string[] = [];
   private dir: string | undefined;
   private readonly maxInMemory: number;
@@ -229,13 +312,14 @@ export class SpillSorter {
    */
   add(key: string, hash: number, tolerant: string, json: string): Promise<void> | undefined {
     const { offset, length } = this.appendRecord(json);
-    this.buffer.push({ key, hash, tolerant, offset, length });
-    return this.buffer.length >= this.maxInMemory ? this.spill() : undefined;
+    this.buffer.push(key, hash, tolerant, offset, length);
+    return this.buffer.size >= this.maxInMemory ? this.spill() : undefined;
   }
 
   private async spill(): Promise<void> {
-    const rows = this.buffer.sort(byKey);
-    this.buffer = [];
+    const rows = this.buffer;
+    const order = rows.order();
+    this.buffer = new RowBuffer();
     const path = join(this.folder(), `run-${this.runs.length}.tsv`);
     this.runs.push(path);
     const handle = await open(path, 'w');
@@ -243,7 +327,8 @@ export class SpillSorter {
       // Lines are encoded straight into one reused buffer: far cheaper than joining strings.
       const buf = Buffer.allocUnsafe(SPILL_BUFFER);
       let off = 0;
-      for (const r of rows) {
+      for (const i of order) {
+        const r = rows.row(i);
         const line = `${escapeText(r.key)}\t${r.hash}\t${escapeText(r.tolerant)}\t${r.offset}\t${r.length}`;
         if (off + line.length * 3 + 1 > SPILL_BUFFER) {
           if (off > 0) await handle.write(buf, 0, off);
@@ -264,14 +349,15 @@ export class SpillSorter {
 
   /** Every row added, ascending by key, in batches; rows with equal keys in the order they were added. */
   async *sorted(): AsyncGenerator<SpillRow[]> {
-    const memory = this.buffer.sort(byKey);
-    this.buffer = [];
+    const rows = this.buffer;
+    const memory = rows.batches(rows.order());
+    this.buffer = new RowBuffer();
     if (this.runs.length === 0) {
-      yield* inBatches(memory);
+      yield* memory;
       return;
     }
     // Sources in the order rows were added (runs first, then memory): ties go to the earlier.
-    const cursors = [...this.runs.map(readRun), inBatches(memory)].map((b) => new RowCursor(b));
+    const cursors = [...this.runs.map(readRun), memory].map((b) => new RowCursor(b));
     try {
       const live: number[] = [];
       for (const [i, c] of cursors.entries()) if (await c.fill()) live.push(i);
@@ -337,7 +423,7 @@ export class SpillSorter {
 
   /** Removes the run files. */
   async cleanup(): Promise<void> {
-    this.buffer = [];
+    this.buffer = new RowBuffer();
     this.pendingBytes = 0;
     if (this.recordFd !== undefined) closeSync(this.recordFd);
     this.recordFd = undefined;
