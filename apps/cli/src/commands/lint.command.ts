@@ -14,7 +14,7 @@ import {
 } from '@sinew/channels';
 import { TransformerParseCache } from '@sinew/mapping';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
-import { isReconciliationText, reconciliationLinter } from '@sinew/reconcile';
+import { adapterSchemas, isReconciliationText, reconciliationLinter } from '@sinew/reconcile/lint';
 import { callApi, withApiErrors } from './api-client';
 
 const EXAMPLES = `
@@ -128,7 +128,7 @@ export function registerLint(program: Command): void {
         env,
         transformerDirs: options.transformers ?? [],
         parseCache: options.cache ? TransformerParseCache.fromEnv(process.env) : undefined,
-        otherFiles: [reconciliationLinter()],
+        otherFiles: [reconciliationLinter({ sideSchemas: adapterSchemas() })],
       });
       print(report, options);
     });
@@ -229,7 +229,7 @@ async function lintOnServer(server: string, paths: readonly string[]): Promise<L
   const reconciliations = files.filter((f) => isReconciliationText(f.content));
   if (reconciliations.length) {
     problems.push(
-      ...reconciliationLinter().lint(
+      ...reconciliationLinter({ sideSchemas: adapterSchemas() }).lint(
         reconciliations.map((f) => ({ path: f.name, file: f.name, text: f.content })),
         loadEnvironment(process.env, { strict: false }),
       ),

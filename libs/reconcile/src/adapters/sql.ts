@@ -5,9 +5,9 @@
  * asked of the database.
  */
 import { isAbsolute, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import mysql from 'mysql2';
-import { Client, types as pgTypes } from 'pg';
+import type Database from 'better-sqlite3';
+import type mysql from 'mysql2';
+import type { Client, types as PgTypes } from 'pg';
 import { z } from 'zod';
 import type { RawValue, ReadContext, SideReader, SideRecord } from '../types';
 import { ReconcileReadError, type AdapterDefinition, type AdapterDeps } from './errors';
@@ -146,13 +146,15 @@ export interface SqlConnection {
 const PG_DATE = 1082;
 const PG_TIMESTAMP = 1114;
 /** Dates and local timestamps stay as the database writes them (no local-time Date objects). */
-const pgTypeParsers = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === PG_DATE) return (text: string) => text;
-    if (oid === PG_TIMESTAMP) return (text: string) => text.replace(' ', 'T');
-    return pgTypes.getTypeParser(oid, format ?? 'text');
-  },
-};
+function pgTypeParsers(pgTypes: typeof PgTypes) {
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === PG_DATE) return (text: string) => text;
+      if (oid === PG_TIMESTAMP) return (text: string) => text.replace(' ', 'T');
+      return pgTypes.getTypeParser(oid, format ?? 'text');
+    },
+  };
+}
 
 const PG_FETCH_ROWS = 2000;
 const SQLITE_YIELD_EVERY = 5000;
@@ -162,7 +164,9 @@ class PgConnection implements SqlConnection {
   constructor(private readonly client: Client) {}
 
   static async open(url: string): Promise<PgConnection> {
-    const client = new Client({ connectionString: url, types: pgTypeParsers });
+    // The drivers load when a system of theirs is read, not when the module is (sinew lint).
+    const pg = await import('pg');
+    const client = new pg.Client({ connectionString: url, types: pgTypeParsers(pg.types) });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -206,7 +210,8 @@ class MysqlConnection implements SqlConnection {
   static async open(url: string): Promise<MysqlConnection> {
     const parsed = new URL(url);
     parsed.protocol = 'mysql:';
-    const connection = mysql.createConnection({
+    const { createConnection } = await import('mysql2');
+    const connection = createConnection({
       uri: parsed.toString(),
       dateStrings: true,
       supportBigNumbers: true,
@@ -257,8 +262,9 @@ class SqliteConnection implements SqlConnection {
   readonly dialect = 'sqlite' as const;
   constructor(private readonly db: Database.Database) {}
 
-  static open(path: string): SqliteConnection {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
+  static async open(path: string): Promise<SqliteConnection> {
+    const { default: BetterSqlite } = await import('better-sqlite3');
+    const db = new BetterSqlite(path, { readonly: true, fileMustExist: true });
     db.defaultSafeIntegers(false);
     return new SqliteConnection(db);
   }
@@ -325,7 +331,7 @@ export class SqlSideReader implements SideReader {
     try {
       if (this.dialect === 'postgres') return await PgConnection.open(this.system.url);
       if (this.dialect === 'mysql') return await MysqlConnection.open(this.system.url);
-      return SqliteConnection.open(this.sqlitePath(ctx.baseDir));
+      return await SqliteConnection.open(this.sqlitePath(ctx.baseDir));
     } catch (err) {
       throw this.error(err, 'connecting');
     }
