@@ -90,4 +90,41 @@ entities:
       ['P999999', 'missing_in_source'],
     ]);
   }, 60_000);
+
+  it('streams both sides instead when a code map could make equal raw values differ', async () => {
+    const recDir = join(dir, 'mapped');
+    mkdirSync(recDir);
+    writeFileSync(
+      join(recDir, 'mapped.yaml'),
+      `id: mapped
+period: all
+systems:
+  pms: { type: sql, url: '${db.url}' }
+  ehr: { type: sql, url: '${db.url}' }
+entities:
+  - name: visits
+    identity: mrn
+    fields: { status: { map: { booked: confirmed } } }
+    source: { system: pms, query: 'SELECT mrn AS key, status FROM pms' }
+    target: { system: ehr, query: 'SELECT mrn AS key, status FROM ehr' }
+`,
+    );
+    const parts = reconcileParts({ ledger: store });
+    const { reconciliations } = loadReconciliationFolder(
+      recDir,
+      { values: {}, strict: true },
+      parts.sideSchemas,
+    );
+    const reconciler = new FolderReconciler({
+      reconciliations,
+      store: store.reconcile,
+      ledger: store,
+      parts,
+    });
+    const run = await reconciler.run('mapped', { trigger: 'cli' });
+    const entity = run.summary?.entities[0];
+    expect(entity?.pushdown).toBeUndefined();
+    // Every booked row now differs (confirmed against booked): raw-equal rows were compared.
+    expect(entity?.byKind.field_mismatch).toBeGreaterThan(N / 2);
+  }, 60_000);
 });

@@ -71,6 +71,8 @@ describe.each(LEDGERS)('the admin API (/api/v1) on a running engine, ledger on $
   let access: AccessService;
   let messageId: string;
   let deadDelivery: string;
+  /** A finished reconciliation run. */
+  let runId: string;
   let labPort: number;
   const keys = new Map<string, string>();
   const logs: string[] = [];
@@ -148,6 +150,25 @@ describe.each(LEDGERS)('the admin API (/api/v1) on a running engine, ledger on $
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-api-'));
     mkdirSync(join(dir, 'channels'));
+    // A reconciliation of two CSV exports, for the reconciliation routes.
+    mkdirSync(join(dir, 'reconciliations'));
+    writeFileSync(join(dir, 'reconciliations', 'a.csv'), 'MRN,Family\nM-1,Doe\n');
+    writeFileSync(join(dir, 'reconciliations', 'b.csv'), 'MRN,Family\nM-1,Doe\n');
+    writeFileSync(
+      join(dir, 'reconciliations', 'exports.yaml'),
+      `id: exports
+period: all
+systems:
+  pms: { type: csv, dir: . }
+  ehr: { type: csv, dir: . }
+entities:
+  - name: patients
+    identity: mrn
+    fields: { family: {} }
+    source: { system: pms, file: a.csv, key: MRN, fields: { family: Family } }
+    target: { system: ehr, file: b.csv, key: MRN, fields: { family: Family } }
+`,
+    );
     const mllp = await freePort();
     labPort = mllp;
     writeFileSync(
@@ -179,6 +200,7 @@ destinations:
     dropLedger = backend.drop;
     const config = loadConfig({
       SINEW_CHANNELS_DIR: join(dir, 'channels'),
+      SINEW_RECONCILIATIONS_DIR: join(dir, 'reconciliations'),
       SINEW_DATA_DIR: join(dir, 'data'),
       SINEW_HTTP_PORT: '0',
       SINEW_PIPELINE_THREADS: '0',
@@ -204,6 +226,14 @@ destinations:
     );
     messageId = m!.id;
     deadDelivery = `${messageId}.ehr`;
+    const run = await store.reconcile.createRun({
+      reconciliation: 'exports',
+      trigger: 'cli',
+      periodLabel: 'all',
+      startedAt: new Date(),
+    });
+    await store.reconcile.finishRun(run.id, { status: 'clean', finishedAt: new Date() });
+    runId = run.id;
   });
 
   afterAll(async () => {
@@ -240,6 +270,12 @@ destinations:
       enableUser: '/api/v1/users/{user}/enable',
       setUserPassword: '/api/v1/users/{user}/password',
       setUserRole: '/api/v1/users/{user}/role',
+      startReconciliationRun: '/api/v1/reconciliations/exports/runs',
+      listReconciliationRuns: '/api/v1/reconciliations/exports/runs',
+      getReconciliationRun: `/api/v1/reconciliations/runs/${runId}`,
+      listReconciliationDiscrepancies: `/api/v1/reconciliations/runs/${runId}/discrepancies`,
+      repairReconciliationRun: `/api/v1/reconciliations/runs/${runId}/repair`,
+      acknowledgeSyncFlag: '/api/v1/sync-status/flags/{flag}/acknowledge',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
@@ -256,6 +292,9 @@ destinations:
       },
       setUserPassword: { password: 'another long enough password' },
       setUserRole: { role: 'operator' },
+      startReconciliationRun: {},
+      repairReconciliationRun: {},
+      acknowledgeSyncFlag: {},
     };
     if (r.path.includes('{') && !paths[r.operationId])
       throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);
@@ -331,6 +370,19 @@ destinations:
       if (op === 'enableUser') await access.disableUser(u.id);
       return u.id;
     };
+    /** An open sync-error flag (acknowledging closes it: each call gets its own). */
+    let flags = 0;
+    const victimFlag = async () =>
+      (
+        await store.reconcile.raiseFlag({
+          reconciliation: 'exports',
+          entity: `patients-${flags++}`,
+          class: 'never_received',
+          count: 1,
+          runId,
+          raisedAt: new Date(),
+        })
+      ).id;
     const cells: string[] = [];
     for (const r of API_ROUTES.filter((x) => x.scope !== 'public')) {
       const s = sample(r);
@@ -341,7 +393,9 @@ destinations:
             ? s.path.replace('{client}', await victimClient(r.operationId))
             : s.path.includes('{user}')
               ? s.path.replace('{user}', await victimUser(r.operationId))
-              : s.path;
+              : s.path.includes('{flag}')
+                ? s.path.replace('{flag}', await victimFlag())
+                : s.path;
         // A fresh sample body per call (a username can be taken once).
         const res = await call(r.method, path, token, sample(r).body);
         const text = await res.text();
