@@ -128,6 +128,10 @@ class SideSql {
       columns.includes('q.*')
         ? `(${filtered}) x`
         : `(SELECT ${columns.join(', ')}, q.sinew_kb, q.sinew_bucket FROM (${filtered}) q) x`;
+    if (thresholds.length === 0) {
+      // One range holding every key: no bucket to find.
+      return select(`SELECT v.*, 0 AS sinew_bucket FROM (${rows}) v`);
+    }
     if (this.dialect === 'postgres') {
       // width_bucket over a bytea[] walks the array for every row (variable-width elements), so
       // the bucket is found over the keys' first 16 bytes as uuids (fixed width: a binary
