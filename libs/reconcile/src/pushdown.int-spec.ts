@@ -50,6 +50,7 @@ entities:
   - name: visits
     identity: mrn
     status: true
+    pushdown: true
     fields: { family: {} }
     source: { system: pms, query: 'SELECT mrn AS key, family, status FROM pms' }
     target: { system: ehr, query: 'SELECT mrn AS key, family, status FROM ehr' }
@@ -104,6 +105,7 @@ systems:
 entities:
   - name: visits
     identity: mrn
+    pushdown: true
     fields: { status: { map: { booked: confirmed } } }
     source: { system: pms, query: 'SELECT mrn AS key, status FROM pms' }
     target: { system: ehr, query: 'SELECT mrn AS key, status FROM ehr' }

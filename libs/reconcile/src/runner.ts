@@ -40,8 +40,8 @@ export interface RunnerEntity {
    */
   sourceStatus?(status: string): string;
   /**
-   * Whether two records whose raw values are equal always compare equal (no code map, the same
-   * date format on both sides): only then may two SQL databases compare range checksums.
+   * Whether two SQL databases may compare range checksums: asked for (`pushdown: true`), and two
+   * records whose raw values are equal always compare equal (no code map, one date format).
    */
   rawEqualIsEqual?: boolean;
 }

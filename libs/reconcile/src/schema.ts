@@ -145,6 +145,12 @@ export const entitySchema = z.strictObject({
     .record(z.string().regex(FIELD_NAME, 'letters, digits and `_` only'), fieldSchema)
     .default({})
     .describe('the compared fields by name; each side says where it reads each one'),
+  pushdown: z
+    .boolean()
+    .default(false)
+    .describe(
+      'both sides sql: compare range checksums in the databases and read only the ranges that differ (pays when reading rows is what costs: a remote database; not with a code map or two date formats)',
+    ),
   source: sideSchema.describe('the side of truth (usually the PMS): its system and read settings'),
   target: sideSchema.describe('the side compared with it (usually the EHR): its system and read settings'),
   alerts: z
@@ -264,6 +270,8 @@ export interface EntityConfig {
   /** Class → threshold. */
   alerts: Partial<Record<DiscrepancyClass, number>>;
   critical: DiscrepancyClass[];
+  /** Both sides SQL: compare range checksums in the databases (`pushdown: true`). */
+  pushdown?: boolean;
 }
 
 /** A reconciliation file that passed every check. */
@@ -608,6 +616,7 @@ export function compileReconciliation(
       target,
       alerts: thresholds,
       critical: classes,
+      pushdown: spec.pushdown,
     });
   });
 

@@ -52,6 +52,9 @@ export function canChecksumDiff(source: SideReader, target: SideReader): boolean
   return source instanceof SqlSideReader && target instanceof SqlSideReader;
 }
 
+/** Keys sampled per wanted part when splitting large ranges. */
+const SAMPLES_PER_PART = 16;
+
 /** A key range `[lo, hi)`; null bounds are open. */
 interface Range {
   lo: string | null;
@@ -125,6 +128,10 @@ class SideSql {
       columns.includes('q.*')
         ? `(${filtered}) x`
         : `(SELECT ${columns.join(', ')}, q.sinew_kb, q.sinew_bucket FROM (${filtered}) q) x`;
+    if (thresholds.length === 0) {
+      // One range holding every key: no bucket to find.
+      return select(`SELECT v.*, 0 AS sinew_bucket FROM (${rows}) v`);
+    }
     if (this.dialect === 'postgres') {
       // width_bucket over a bytea[] walks the array for every row (variable-width elements), so
       // the bucket is found over the keys' first 16 bytes as uuids (fixed width: a binary
@@ -191,10 +198,46 @@ class SideSql {
     return out;
   }
 
-  /** About `parts - 1` keys splitting each asked bucket into parts of equal size, in byte order. */
-  async splitKeys(thresholds: string[], buckets: number[], parts: number): Promise<Map<number, string[]>> {
+  /**
+   * About `parts - 1` keys splitting each asked bucket into parts of about equal size, in byte
+   * order. `rows` is how many rows the buckets hold in all: when they are many, the keys are
+   * picked from a random sample (a scan, and a sort of the sample only) instead of numbering
+   * every row in order (a sort of them all).
+   */
+  async splitKeys(
+    thresholds: string[],
+    buckets: number[],
+    parts: number,
+    rows: number,
+  ): Promise<Map<number, string[]>> {
     const values = [...this.base.values];
     const from = this.bucketed([`${this.keyText()} AS sinew_k`], thresholds, buckets, values);
+    const out = new Map<number, string[]>();
+    const rate = (SAMPLES_PER_PART * parts * buckets.length) / Math.max(1, rows);
+    if (rate < 0.25) {
+      const random =
+        this.dialect === 'postgres'
+          ? 'random()'
+          : this.dialect === 'mysql'
+            ? 'rand()'
+            : '((random() / 18446744073709551616.0) + 0.5)';
+      const sql =
+        `SELECT x.sinew_bucket AS b, x.sinew_k AS k FROM ${from} WHERE ${random} < ${rate.toFixed(8)} ` +
+        `ORDER BY x.sinew_bucket, x.sinew_kb`;
+      const samples = new Map<number, string[]>();
+      for (const row of await this.connection.all(sql, values)) {
+        const b = Number(row.b);
+        const list = samples.get(b) ?? [];
+        list.push(String(row.k));
+        samples.set(b, list);
+      }
+      for (const [b, list] of samples) {
+        const keys: string[] = [];
+        for (let j = 1; j < parts; j++) keys.push(list[Math.floor((j * list.length) / parts)] as string);
+        out.set(b, keys);
+      }
+      return out;
+    }
     const step =
       this.dialect === 'postgres' ? `ceil(cnt::numeric / ${parts})::bigint` : `ceil(cnt / ${parts})`;
     const sql =
@@ -202,7 +245,6 @@ class SideSql {
       `row_number() OVER (PARTITION BY x.sinew_bucket ORDER BY x.sinew_kb) AS rn, ` +
       `count(*) OVER (PARTITION BY x.sinew_bucket) AS cnt FROM ${from}) z ` +
       `WHERE rn > 1 AND (rn - 1) % ${step} = 0 ORDER BY b, rn`;
-    const out = new Map<number, string[]>();
     for (const row of await this.connection.all(sql, values)) {
       const b = Number(row.b);
       const list = out.get(b) ?? [];
@@ -339,9 +381,10 @@ export async function* sqlChecksumDiff(
         const buckets = toSplit.filter((r) => r.fromSource === fromSource).map((r) => r.bucket);
         if (buckets.length === 0) continue;
         const largest = Math.max(...buckets.map((k) => Math.max(a.get(k)?.n ?? 0, b.get(k)?.n ?? 0)));
+        const rowsIn = buckets.reduce((sum, k) => sum + Math.max(a.get(k)?.n ?? 0, b.get(k)?.n ?? 0), 0);
         const parts = stats.checksums ? fanout : Math.max(2, Math.ceil(largest / maxRows));
         const keys = await run(side, 'splitting key ranges', () =>
-          side.splitKeys(thresholds, buckets, parts),
+          side.splitKeys(thresholds, buckets, parts, rowsIn),
         );
         for (const [bucket, list] of keys) split.set(bucket, list);
       }
