@@ -78,7 +78,14 @@ describe.each([sqlite, postgres])('access on $name', (backend) => {
           kind: 'user',
           id,
           name: 'olivia',
-          scopes: ['channels:read', 'channels:operate', 'messages:read', 'messages:replay'],
+          scopes: [
+            'channels:read',
+            'channels:operate',
+            'messages:read',
+            'messages:replay',
+            'reconciliations:read',
+            'reconciliations:run',
+          ],
           channels: ['lab-results'],
         },
       });

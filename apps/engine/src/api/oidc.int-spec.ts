@@ -224,6 +224,8 @@ describe('single sign-on with OpenID Connect (oidc-provider on loopback) on SQLi
       'channels:operate',
       'messages:read',
       'messages:replay',
+      'reconciliations:read',
+      'reconciliations:run',
     ]);
   });
 
