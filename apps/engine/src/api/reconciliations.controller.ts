@@ -5,6 +5,7 @@ import {
   REPAIRABLE_CLASSES,
   ReconcileRequestError,
   RepairError,
+  runJson as runRecordJson,
   type DiscrepancyRecord,
   type Reconciler,
   type RunRecord,
@@ -150,22 +151,9 @@ const ackBody = z.strictObject({ note: z.string().max(500).optional() });
 
 const iso = (d: Date | undefined): string | undefined => d?.toISOString();
 
+/** A run as the API shows it: the report's JSON form (no values in it: counts and reasons only). */
 export function runToJson(r: RunRecord): z.output<typeof runJson> {
-  return {
-    id: r.id,
-    reconciliation: r.reconciliation,
-    status: r.status,
-    trigger: r.trigger,
-    period: {
-      ...(r.periodFrom ? { from: r.periodFrom.toISOString() } : {}),
-      ...(r.periodTo ? { to: r.periodTo.toISOString() } : {}),
-      label: r.periodLabel,
-    },
-    startedAt: r.startedAt.toISOString(),
-    ...(r.finishedAt ? { finishedAt: r.finishedAt.toISOString() } : {}),
-    ...(r.summary ? { summary: r.summary as z.output<typeof runJson>['summary'] } : {}),
-    ...(r.error ? { error: r.error } : {}),
-  };
+  return runRecordJson(r) as z.output<typeof runJson>;
 }
 
 export function flagToJson(f: SyncFlagRecord): z.output<typeof flagJson> {
