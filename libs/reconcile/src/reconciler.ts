@@ -195,7 +195,8 @@ export class FolderReconciler implements Reconciler {
       critical: e.critical,
       normaliseKey: parts.normaliseKey(e),
       ...statusMap(e),
-      rawEqualIsEqual: e.pushdown === true && e.fields.every((f) => !f.map && f.sourceFormat === f.targetFormat),
+      rawEqualIsEqual:
+        e.pushdown === true && e.fields.every((f) => !f.map && f.sourceFormat === f.targetFormat),
     }));
     const entity = (name: string): EntityConfig => r.entities.find((e) => e.name === name) as EntityConfig;
     return {
