@@ -13,7 +13,8 @@ import {
 } from '../support/console';
 import { waitFor } from '../support/wait';
 
-jest.setTimeout(120_000);
+// Generous: a browser, an engine and the stand-ins share 2 cores with the other suites in CI.
+jest.setTimeout(300_000);
 
 /** What a channel's card on the dashboard shows for one counter (`Received`, `Queued`, …). */
 function counter(page: Page, channel: string, label: string) {

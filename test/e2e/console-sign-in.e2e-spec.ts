@@ -10,7 +10,8 @@ import {
   type ConsoleStack,
 } from '../support/console';
 
-jest.setTimeout(120_000);
+// Generous: a browser, an engine and the stand-ins share 2 cores with the other suites in CI.
+jest.setTimeout(300_000);
 
 describeWithBrowser('the console: served by the engine, signing in', () => {
   let stack: ConsoleStack;
