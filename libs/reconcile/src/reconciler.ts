@@ -2,15 +2,16 @@
  * The reconciliations of one folder, compiled, and what the CLI, the admin API and the
  * scheduler do with them: run one, repair a run, acknowledge a sync-error flag.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { LintCode, type ChannelEnvironment, type LintProblem } from '@sinew/channels';
+import { existsSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { ChannelEnvironment, LintProblem } from '@sinew/channels';
 import { PeriodError, nextRun, resolvePeriod } from './period';
 import { repairRun, type RepairLedger } from './repair';
 import { runReconciliation, type ClassifyFn, type CompareFn, type RunnerEntity } from './runner';
 import {
-  compileReconciliation,
+  compileReconciliationFiles,
   isReconciliationText,
+  yamlFiles,
   type EntityConfig,
   type Reconciliation,
   type SideSchemas,
@@ -62,22 +63,10 @@ export interface ReconcilerOptions {
   now?: () => Date;
 }
 
-const YAML_FILE = /\.ya?ml$/;
-const TEST_FILE = /\.test\.ya?ml$/;
-
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir).sort()) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) out.push(...yamlFiles(path));
-    else if (YAML_FILE.test(entry) && !TEST_FILE.test(entry)) out.push(path);
-  }
-  return out;
-}
-
 /**
- * Compiles every reconciliation file of a folder (a missing folder holds none). Two files with
- * the same id are an error on the second.
+ * Compiles every reconciliation file of a folder (a YAML file with a top-level `entities:`; a
+ * missing folder holds none), as `sinew lint` compiles them: relative paths from each file's own
+ * folder, and a second file holding an id refused.
  */
 export function loadReconciliationFolder(
   dir: string,
@@ -86,40 +75,14 @@ export function loadReconciliationFolder(
   displayPath: (path: string) => string = (p) => relative(process.cwd(), p) || p,
 ): { reconciliations: Reconciliation[]; problems: LintProblem[] } {
   if (!existsSync(dir)) return { reconciliations: [], problems: [] };
-  const reconciliations: Reconciliation[] = [];
-  const problems: LintProblem[] = [];
-  for (const path of yamlFiles(dir)) {
-    const text = readFileSync(path, 'utf8');
-    if (!isReconciliationText(text)) continue;
-    const file = displayPath(path);
-    const result = compileReconciliation(
-      text,
-      file,
-      // Relative paths (a csv `dir`, a `sqlite:` file) start from the file's own folder, as `sinew lint` reads them.
-      { ...env, baseDir: env.baseDir ?? dirname(path) },
-      {
-        ...(sideSchemas ? { sideSchemas } : {}),
-      },
-    );
-    problems.push(...result.problems);
-    const r = result.reconciliation;
-    if (!r) continue;
-    const twin = reconciliations.find((x) => x.id === r.id);
-    if (twin) {
-      problems.push({
-        file,
-        line: 1,
-        column: 1,
-        severity: 'error',
-        code: LintCode.DuplicateReconcile,
-        path: 'id',
-        message: `reconciliation id ${r.id} is also used by ${twin.file}`,
-      });
-      continue;
-    }
-    reconciliations.push({ ...r, baseDir: r.baseDir || dir });
-  }
-  return { reconciliations, problems };
+  const files = yamlFiles(dir)
+    .map((path) => ({ path, file: displayPath(path), text: readFileSync(path, 'utf8') }))
+    .filter((f) => isReconciliationText(f.text));
+  const loaded = compileReconciliationFiles(files, env, sideSchemas ? { sideSchemas } : {});
+  return {
+    reconciliations: loaded.flatMap((l) => (l.reconciliation ? [l.reconciliation] : [])),
+    problems: loaded.flatMap((l) => l.problems),
+  };
 }
 
 /** Counts per status in the target's codes when a compared `status` field maps the source's. */

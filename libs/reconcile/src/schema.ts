@@ -649,8 +649,8 @@ export interface LoadedReconciliation {
   problems: LintProblem[];
 }
 
-/** `*.yaml`/`*.yml` files under `dir` and its subfolders, sorted. */
-function yamlFiles(dir: string): string[] {
+/** `*.yaml`/`*.yml` files under `dir` and its subfolders (not `*.test.yaml`), sorted. */
+export function yamlFiles(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir).sort()) {
     const path = join(dir, entry);
