@@ -4,8 +4,12 @@ import { Hl7Message } from '@sinew/hl7v2';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { validateFhir } from '@sinew/validation';
 
-/** The message types of the lab, order, document, immunization, scheduling and charge maps. */
+/**
+ * The built-in HL7 v2 → FHIR message maps: admissions, labs, orders, documents, immunizations,
+ * scheduling and charges. Every corpus sample of a type one of them handles must convert.
+ */
 const TRANSFORMERS = [
+  'adt-to-fhir',
   'oru-to-fhir',
   'orm-to-fhir',
   'mdm-to-fhir',
