@@ -13,6 +13,7 @@ const TRANSFORMERS = [
   'bar-to-fhir',
   'oru-to-fhir',
   'orm-to-fhir',
+  'oul-to-fhir',
   'mdm-to-fhir',
   'vxu-to-fhir',
   'siu-to-fhir',
