@@ -41,6 +41,11 @@ export interface RunOptions {
    * when its rule gives a `default`. Default false (lenient).
    */
   strict?: boolean;
+  /**
+   * HL7 paths (`PID-3.1`, `OBR-3`) whose fields are keys beside the resources' identities (a
+   * channel's `keys`): a value read from them that cannot be converted fails the run.
+   */
+  keys?: readonly string[];
 }
 
 /** What `runWithIssues` returns: the output and the warnings of the run. */
@@ -182,8 +187,10 @@ export class MessageTransformer {
       else byName.set(inst.spec.name, [inst]);
     }
     const issues = new RunIssues(options.strict === true);
+    const extraKeys = options.keys?.length ? fieldsOf(options.keys) : NO_KEYS;
     const env = (current: Instance): RunEnv => {
-      issues.begin(this.rootOf(current.spec), this.keysOf(current.spec));
+      const own = this.keysOf(current.spec);
+      issues.begin(this.rootOf(current.spec), extraKeys.length ? [...own, ...extraKeys] : own);
       return {
         refs: (name, from) => this.refsFrom(current, name, byName.get(name) ?? [], from),
         issues,
@@ -206,9 +213,7 @@ export class MessageTransformer {
   /** The `SEG-n` field a resource's identity reads (its key), for HL7 v2 input. */
   private keysOf(spec: ResourceSpec): readonly string[] {
     if (spec.identity === undefined || this.spec.input !== 'hl7v2') return NO_KEYS;
-    const path = typeof spec.identity === 'string' ? spec.identity : spec.identity.path;
-    const m = /^([A-Z][A-Z0-9]{2})(?:\[[^\]]*\])?-(\d+)/.exec(path);
-    return m ? [`${m[1]}-${m[2]}`] : NO_KEYS;
+    return fieldsOf([typeof spec.identity === 'string' ? spec.identity : spec.identity.path]);
   }
 
   private build(
@@ -449,6 +454,16 @@ export class MessageTransformer {
     }
     return msg;
   }
+}
+
+/** The `SEG-n` fields of HL7 paths (`PID-3.1` → `PID-3`); other paths are left out. */
+function fieldsOf(paths: readonly string[]): readonly string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const m = /^([A-Z][A-Z0-9]{2})(?:\[[^\]]*\])?-(\d+)/.exec(p);
+    if (m) out.push(`${m[1]}-${m[2]}`);
+  }
+  return out.length ? out : NO_KEYS;
 }
 
 /** What a resource's rules read (its segment, or the message) and write (its type or segment). */
