@@ -276,7 +276,8 @@ export class MessageTransformer {
         if (!(input instanceof Hl7Message)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads HL7 v2 messages`);
         }
-        return new Hl7MessageNode(input);
+        // A map writing HL7 v2 keeps formatting escapes (\.br\) as written; FHIR and JSON get text.
+        return new Hl7MessageNode(input, { formatting: this.spec.output === 'hl7v2' ? 'keep' : 'text' });
       case 'fhir':
         if (!input || typeof input !== 'object' || !('resourceType' in input)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
