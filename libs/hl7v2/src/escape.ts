@@ -1,3 +1,4 @@
+import { decodeBytes, type TextEncoding } from './charset';
 import type { Delimiters } from './delimiters';
 
 /** How formatting escapes (`\.br\`, `\H\`, `\N\`, `\.sp\` …) are returned on read. */
@@ -6,8 +7,6 @@ export type FormattingMode =
   | 'keep'
   /** Rendered as plain text: `\.br\` → newline, `\.sp n\` → n newlines, highlighting dropped. */
   | 'text';
-
-export type TextEncoding = 'utf8' | 'latin1';
 
 const FORMATTING_BODY =
   /^(?:H|N|\.br|\.sp[+-]?\d*|\.in[+-]?\d*|\.ti[+-]?\d*|\.sk[+-]?\d*|\.ce|\.fi|\.nf|C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{2})?|Z[A-Za-z0-9]+)$/;
@@ -74,7 +73,7 @@ export function decodeValue(
         break;
       default:
         if (body.length > 1 && body[0] === 'X' && HEX.test(body.slice(1))) {
-          replacement = Buffer.from(body.slice(1), 'hex').toString(encoding);
+          replacement = decodeBytes(Buffer.from(body.slice(1), 'hex'), encoding);
         } else if (formatting === 'text' && FORMATTING_BODY.test(body)) {
           replacement = renderFormatting(body);
         }

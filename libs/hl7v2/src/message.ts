@@ -1,7 +1,14 @@
-import { encodingForCharset, hasUtf8Bom, sniffEncoding } from './charset';
+import {
+  decodeBytes,
+  encodeText,
+  encodingForCharset,
+  hasUtf8Bom,
+  sniffEncoding,
+  type TextEncoding,
+} from './charset';
 import { DEFAULT_DELIMITERS, encodingCharacters, readDelimiters, type Delimiters } from './delimiters';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
-import { decodeValue, encodeValue, type FormattingMode, type TextEncoding } from './escape';
+import { decodeValue, encodeValue, type FormattingMode } from './escape';
 import { parsePath, type Hl7Path } from './path';
 import { HEADER_SEGMENTS, Hl7Segment, nthPiece, replacePiece, splitOn } from './segment';
 
@@ -112,7 +119,7 @@ export class Hl7Message {
       const start = hasUtf8Bom(input) ? 3 : 0;
       encoding = sniffEncoding(input, start);
       source = start === 0 ? input : input.subarray(start);
-      text = source.toString(encoding);
+      text = decodeBytes(source, encoding);
     }
     const msg = parseText(text, encoding, options);
     msg.source = source;
@@ -441,7 +448,7 @@ export class Hl7Message {
     if (this.source && !this.modified && !this.segments.some((s) => s.edited)) {
       return this.source;
     }
-    return Buffer.from(this.toString(), this.encoding);
+    return encodeText(this.toString(), this.encoding);
   }
 
   /** Marks the message as changed (used when segments are edited directly). */

@@ -21,6 +21,12 @@ export interface SideRecord {
   ref?: string;
 }
 
+/**
+ * One side's records as the comparison takes them: one at a time, or a page at a time (an array
+ * per page, far cheaper to hand on than one record per await).
+ */
+export type SideRecords = AsyncIterable<SideRecord | readonly SideRecord[]>;
+
 /** The time range a run covers: `[from, to)`; no bounds means everything. */
 export interface Period {
   from?: Date;
@@ -286,4 +292,21 @@ export interface ReconcileStore {
   acknowledgeFlag(id: string, by: string, at: Date, note?: string): Promise<SyncFlagRecord | undefined>;
   /** Deletes runs (and their discrepancies) that finished before `before`; returns how many. */
   deleteRunsBefore(before: Date): Promise<number>;
+  /**
+   * How many distinct values of the business key `key` the messages of `channels` received in
+   * `[since, until)` carry, counted by the database in one `count(DISTINCT …)` query; each value
+   * is first normalised by `normalise` in order (trim: spaces, tabs, CR and LF; upper and lower:
+   * the database's case mapping), and an empty result is not counted. A store without it has the
+   * ledger's messages paged through instead.
+   */
+  countLedgerKeys?(query: LedgerKeyCount): Promise<number>;
+}
+
+/** What `countLedgerKeys` counts. */
+export interface LedgerKeyCount {
+  channels: readonly string[];
+  key: string;
+  since?: Date;
+  until?: Date;
+  normalise: ReadonlyArray<'trim' | 'upper' | 'lower'>;
 }
