@@ -207,7 +207,8 @@ export function runInventoryCase(library: TransformerLibrary, c: InventoryCase):
   try {
     bundle = library.get(result.transformer).run(msg);
   } catch (err) {
-    return { ...result, error: err instanceof Error ? err.message : String(err) };
+    // A MappingError's toString names the rule (`OBR-4 → code: map.required: …`), never the value.
+    return { ...result, error: String(err) };
   }
   const ours = bundleFacts(bundle);
   return {
