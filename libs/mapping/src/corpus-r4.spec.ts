@@ -5,8 +5,8 @@ import { BUILT_IN_TRANSFORMERS, MappingError, TransformerLibrary } from '@sinew/
 import { validateFhir } from '@sinew/validation';
 
 /**
- * The built-in HL7 v2 → FHIR message maps: admissions, labs, orders, documents, immunizations,
- * scheduling and charges. Every corpus sample of a type one of them handles must convert.
+ * The built-in HL7 v2 → FHIR message maps: admissions, billing accounts, labs, orders, pharmacy
+ * orders and dispenses, referrals, documents, immunizations, scheduling and charges. Every corpus sample of a type one of them handles must convert.
  */
 const TRANSFORMERS = [
   'adt-to-fhir',
@@ -14,6 +14,9 @@ const TRANSFORMERS = [
   'oru-to-fhir',
   'orm-to-fhir',
   'oul-to-fhir',
+  'rde-to-fhir',
+  'rds-to-fhir',
+  'ref-to-fhir',
   'mdm-to-fhir',
   'vxu-to-fhir',
   'siu-to-fhir',
