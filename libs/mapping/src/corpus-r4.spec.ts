@@ -41,6 +41,9 @@ const VOCABULARY_GAPS: Record<string, { code: string; where: string }> = {
   'SIU-S16-01.hl7': { code: 'map.unmapped', where: 'SCH-25.1 → status' },
 };
 
+/** Message types the corpus has no sample of: their maps' own tests (`*.test.yaml`) cover them. */
+const WITHOUT_SAMPLE = new Set(['RSP^K11']);
+
 describe('FHIR-Converter corpus samples convert to valid FHIR R4', () => {
   const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
   const types = new Map(
@@ -52,7 +55,8 @@ describe('FHIR-Converter corpus samples convert to valid FHIR R4', () => {
 
   it('has a sample of every message type', () => {
     const covered = new Set(samples.map((f) => f.replace(/-\d+\.hl7$/, '').replace('-', '^')));
-    expect([...types.keys()].filter((t) => !covered.has(t))).toEqual([]);
+    expect([...types.keys()].filter((t) => !covered.has(t) && !WITHOUT_SAMPLE.has(t))).toEqual([]);
+    expect([...WITHOUT_SAMPLE].filter((t) => covered.has(t) || !types.has(t))).toEqual([]);
   });
 
   it.each(samples)('%s', (file) => {
