@@ -6,7 +6,7 @@ import { validateFhir } from '@sinew/validation';
 
 /**
  * The built-in HL7 v2 → FHIR message maps: admissions, billing accounts, labs, orders, pharmacy
- * orders and dispenses, referrals, documents, immunizations, scheduling and charges. Every corpus sample of a type one of them handles must convert.
+ * orders and dispenses, referrals, problems, documents, immunizations, scheduling and charges. Every corpus sample of a type one of them handles must convert.
  */
 const TRANSFORMERS = [
   'adt-to-fhir',
@@ -14,6 +14,7 @@ const TRANSFORMERS = [
   'oru-to-fhir',
   'orm-to-fhir',
   'oul-to-fhir',
+  'ppr-to-fhir',
   'rde-to-fhir',
   'rds-to-fhir',
   'ref-to-fhir',
@@ -42,7 +43,7 @@ const VOCABULARY_GAPS: Record<string, { code: string; where: string }> = {
 };
 
 /** Message types the corpus has no sample of: their maps' own tests (`*.test.yaml`) cover them. */
-const WITHOUT_SAMPLE = new Set(['RSP^K11']);
+const WITHOUT_SAMPLE = new Set(['RSP^K11', 'PPR^PC1', 'PPR^PC2', 'PPR^PC3']);
 
 describe('FHIR-Converter corpus samples convert to valid FHIR R4', () => {
   const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
