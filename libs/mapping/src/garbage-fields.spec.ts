@@ -117,9 +117,14 @@ const PER_MESSAGE_LIMIT = 60;
 /**
  * Fields that decide what a required element is made of, though no required rule reads them:
  * OBX-2 of a document (MDM) says whether OBX-5 is an ED, an RP or text, and without a type
- * the map cannot build the DocumentReference's content, which FHIR requires.
+ * the map cannot build the DocumentReference's content, which FHIR requires. In a lab message
+ * (OUL) OBX-2 decides whether the OBX is a document or an Observation, whose code and status
+ * are then read from fields an image OBX leaves empty.
  */
-const DECIDING: Record<string, readonly string[]> = { 'mdm-to-fhir': ['OBX-2'] };
+const DECIDING: Record<string, readonly string[]> = {
+  'mdm-to-fhir': ['OBX-2'],
+  'oul-to-fhir': ['OBX-2'],
+};
 
 const errorsOf = (output: unknown) =>
   validateFhir(output)
