@@ -11,7 +11,7 @@ type Bundle = {
 
 const ADT = [
   'MSH|^~\\&|PMS|CLINIC|EHR|CLINIC|20260101||ADT^A04|1|P|2.5.1',
-  'PID|1||MRN1^^^GOODHEALTH^MR~X9^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^~U1^^^&4f0c4a8e-1d9b-4c59-9b0e-2b8b8c8f0d11&UUID~O1^^^&1.2.3&ISO||DOE^JANE||19800101|F',
+  'PID|1||MRN1^^^GOODHEALTH^MR~X9~U1^^^&4f0c4a8e-1d9b-4c59-9b0e-2b8b8c8f0d11&UUID~O1^^^&1.2.3&ISO||DOE^JANE||19800101|F',
 ].join('\r');
 
 describe('identifier systems are URIs', () => {
