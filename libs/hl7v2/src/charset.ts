@@ -22,22 +22,6 @@ export type TextEncoding =
 /** The character sets read through a byte table (every one but UTF-8 and ISO 8859-1). */
 type TableEncoding = Exclude<TextEncoding, 'utf8' | 'latin1'>;
 
-/** HL7 table 0211's name of each encoding: what Sinew writes in MSH-18 and names in errors. */
-export const CHARSET_NAMES: Readonly<Record<TextEncoding, string>> = Object.freeze({
-  utf8: 'UNICODE UTF-8',
-  latin1: '8859/1',
-  'iso-8859-2': '8859/2',
-  'iso-8859-3': '8859/3',
-  'iso-8859-4': '8859/4',
-  'iso-8859-5': '8859/5',
-  'iso-8859-6': '8859/6',
-  'iso-8859-7': '8859/7',
-  'iso-8859-8': '8859/8',
-  'iso-8859-9': '8859/9',
-  'iso-8859-15': '8859/15',
-  'windows-1252': 'CP1252',
-});
-
 /** ISO 8859 part number → encoding. */
 const ISO_8859: Readonly<Record<string, TextEncoding>> = {
   '1': 'latin1',
