@@ -173,8 +173,16 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-async function* sourceSide(n: number): AsyncGenerator<SideRecord> {
+/** Records per page handed to the comparison, as an adapter reading a page of a query would. */
+const PAGE = 1000;
+
+async function* sourceSide(n: number): AsyncGenerator<SideRecord[]> {
+  let page: SideRecord[] = [];
   for (const i of order(n, 7919)) {
+    if (page.length >= PAGE) {
+      yield page;
+      page = [];
+    }
     const kind = planted(i);
     if (kind === 'missing_in_source') continue;
     const p = person(i);
@@ -189,13 +197,19 @@ async function* sourceSide(n: number): AsyncGenerator<SideRecord> {
       },
       updatedAt: '2026-12-06T10:00:00Z',
     };
-    yield rec;
-    if (kind === 'duplicate_in_source') yield { ...rec, fields: { ...rec.fields } };
+    page.push(rec);
+    if (kind === 'duplicate_in_source') page.push({ ...rec, fields: { ...rec.fields } });
   }
+  yield page;
 }
 
-async function* targetSide(n: number): AsyncGenerator<SideRecord> {
+async function* targetSide(n: number): AsyncGenerator<SideRecord[]> {
+  let page: SideRecord[] = [];
   for (const i of order(n, 104_729)) {
+    if (page.length >= PAGE) {
+      yield page;
+      page = [];
+    }
     const kind = planted(i);
     if (kind === 'missing_in_target') continue;
     const p = person(i);
@@ -211,9 +225,10 @@ async function* targetSide(n: number): AsyncGenerator<SideRecord> {
       },
       ref: `Patient/${i}`,
     };
-    yield rec;
-    if (kind === 'duplicate_in_target') yield rec;
+    page.push(rec);
+    if (kind === 'duplicate_in_target') page.push(rec);
   }
+  yield page;
 }
 
 interface RunFigures {

@@ -1,7 +1,7 @@
-import { hasUtf8Bom, sniffEncoding } from './charset';
+import { decodeBytes, encodeText, hasUtf8Bom, sniffEncoding, type TextEncoding } from './charset';
 import { DEFAULT_DELIMITERS, encodingCharacters, readDelimiters, type Delimiters } from './delimiters';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
-import { encodeValue, type TextEncoding } from './escape';
+import { encodeValue } from './escape';
 import { Hl7Message, hl7Now, newControlId, splitSegments, type ParseOptions } from './message';
 import { Hl7Segment } from './segment';
 
@@ -54,7 +54,7 @@ export class Hl7BatchFile {
   }
 
   toBuffer(): Buffer {
-    return Buffer.from(this.toString(), this.encoding);
+    return encodeText(this.toString(), this.encoding);
   }
 }
 
@@ -81,7 +81,7 @@ export function parseBatch(
   } else {
     const start = hasUtf8Bom(input) ? 3 : 0;
     encoding = sniffEncoding(input, start);
-    text = input.toString(encoding, start);
+    text = decodeBytes(input, encoding, start);
   }
   const { prefix, lines } = splitSegments(text);
   const first = lines[0];

@@ -1,12 +1,89 @@
+import * as iconv from 'iconv-lite';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
-import type { TextEncoding } from './escape';
 
 /**
- * Maps an MSH-18 value (HL7 table 0211) to the encoding used to read and write the bytes.
- * ASCII is read as ISO 8859-1 so that stray 8-bit bytes survive a round trip unchanged.
+ * How a message's text maps to bytes: `utf8`, `latin1` (ISO 8859-1, and ASCII read leniently),
+ * or one of the single-byte character sets below.
  */
-export function encodingForCharset(msh18: string, line = 1): TextEncoding {
-  const name = msh18.trim().toUpperCase();
+export type TextEncoding =
+  | 'utf8'
+  | 'latin1'
+  | 'iso-8859-2'
+  | 'iso-8859-3'
+  | 'iso-8859-4'
+  | 'iso-8859-5'
+  | 'iso-8859-6'
+  | 'iso-8859-7'
+  | 'iso-8859-8'
+  | 'iso-8859-9'
+  | 'iso-8859-15'
+  | 'windows-1252';
+
+/** The character sets read through a byte table (every one but UTF-8 and ISO 8859-1). */
+type TableEncoding = Exclude<TextEncoding, 'utf8' | 'latin1'>;
+
+/** HL7 table 0211's name of each encoding: what Sinew writes in MSH-18 and names in errors. */
+export const CHARSET_NAMES: Readonly<Record<TextEncoding, string>> = Object.freeze({
+  utf8: 'UNICODE UTF-8',
+  latin1: '8859/1',
+  'iso-8859-2': '8859/2',
+  'iso-8859-3': '8859/3',
+  'iso-8859-4': '8859/4',
+  'iso-8859-5': '8859/5',
+  'iso-8859-6': '8859/6',
+  'iso-8859-7': '8859/7',
+  'iso-8859-8': '8859/8',
+  'iso-8859-9': '8859/9',
+  'iso-8859-15': '8859/15',
+  'windows-1252': 'CP1252',
+});
+
+/** ISO 8859 part number → encoding. */
+const ISO_8859: Readonly<Record<string, TextEncoding>> = {
+  '1': 'latin1',
+  '2': 'iso-8859-2',
+  '3': 'iso-8859-3',
+  '4': 'iso-8859-4',
+  '5': 'iso-8859-5',
+  '6': 'iso-8859-6',
+  '7': 'iso-8859-7',
+  '8': 'iso-8859-8',
+  '9': 'iso-8859-9',
+  '15': 'iso-8859-15',
+};
+
+/** DICOM-style ISO-IR registration numbers (`ISO IR100`, `ISO_IR 101`) → encoding. */
+const ISO_IR: Readonly<Record<string, TextEncoding>> = {
+  '6': 'latin1',
+  '100': 'latin1',
+  '101': 'iso-8859-2',
+  '109': 'iso-8859-3',
+  '110': 'iso-8859-4',
+  '144': 'iso-8859-5',
+  '127': 'iso-8859-6',
+  '126': 'iso-8859-7',
+  '138': 'iso-8859-8',
+  '148': 'iso-8859-9',
+  '203': 'iso-8859-15',
+};
+
+/** `LATINn` names → encoding. */
+const LATIN: Readonly<Record<string, TextEncoding>> = {
+  '1': 'latin1',
+  '2': 'iso-8859-2',
+  '3': 'iso-8859-3',
+  '4': 'iso-8859-4',
+  '5': 'iso-8859-9',
+  '9': 'iso-8859-15',
+};
+
+const ISO_8859_NAME = /^(?:ISO[ _-]?)?8859[ /_-]?(\d{1,2})$/;
+const ISO_IR_NAME = /^ISO[ _-]?IR[ _-]?(\d{1,3})$/;
+const LATIN_NAME = /^LATIN[ _-]?(\d)$/;
+const CP1252_NAME = /^(?:CP|WINDOWS|WIN)[ _-]?1252$/;
+
+/** The encoding a character set name stands for, or undefined when Sinew has none for it. */
+function lookupCharset(name: string): TextEncoding | undefined {
   switch (name) {
     case '':
     case 'UNICODE UTF-8':
@@ -15,19 +92,115 @@ export function encodingForCharset(msh18: string, line = 1): TextEncoding {
     case 'UNICODE':
       return 'utf8';
     case 'ASCII':
-    case '8859/1':
-    case 'ISO-8859-1':
-    case 'ISO 8859/1':
-    case 'ISO IR6':
-    case 'ISO IR100':
+    case 'US-ASCII':
       return 'latin1';
-    default:
-      throw new Hl7ParseError(
-        Hl7ErrorCode.Charset,
-        `character set ${JSON.stringify(msh18.slice(0, 40))} in MSH-18 is not supported (ASCII, 8859/1 and UNICODE UTF-8 are)`,
-        { line, segment: 'MSH', field: 18 },
-      );
   }
+  let m = ISO_8859_NAME.exec(name);
+  if (m) return ISO_8859[m[1] as string];
+  m = ISO_IR_NAME.exec(name);
+  if (m) return ISO_IR[m[1] as string];
+  m = LATIN_NAME.exec(name);
+  if (m) return LATIN[m[1] as string];
+  return CP1252_NAME.test(name) ? 'windows-1252' : undefined;
+}
+
+/**
+ * Maps an MSH-18 value (HL7 table 0211, in its common spellings: `8859/2`, `ISO-8859-2`,
+ * `ISO IR101`, `LATIN2`, `CP1252`, `WINDOWS-1252` …) to the encoding used to read and write the
+ * bytes. ASCII is read as ISO 8859-1 so that stray 8-bit bytes survive a round trip unchanged.
+ * Any other value throws `hl7.charset` naming it.
+ */
+export function encodingForCharset(msh18: string, line = 1): TextEncoding {
+  const found = lookupCharset(msh18.trim().toUpperCase());
+  if (found !== undefined) return found;
+  throw new Hl7ParseError(
+    Hl7ErrorCode.Charset,
+    `character set ${JSON.stringify(msh18.slice(0, 40))} in MSH-18 is not supported ` +
+      `(ASCII, 8859/1 to 8859/9, 8859/15, CP1252 and UNICODE UTF-8 are)`,
+    { line, segment: 'MSH', field: 18 },
+  );
+}
+
+/** A single-byte character set as two tables: byte → UTF-16 code unit, and back. */
+interface ByteTable {
+  decode: Uint16Array;
+  encode: Map<number, number>;
+}
+
+const tables = new Map<TableEncoding, ByteTable>();
+
+/** Windows-1252 leaves five bytes undefined: they read as the C1 controls of the same number. */
+const CP1252_UNDEFINED = [0x81, 0x8d, 0x8f, 0x90, 0x9d];
+
+function tableFor(encoding: TableEncoding): ByteTable {
+  let table = tables.get(encoding);
+  if (table === undefined) {
+    const bytes = Buffer.alloc(256);
+    for (let i = 0; i < 256; i++) bytes[i] = i;
+    const chars = iconv.decode(bytes, encoding);
+    const decode = new Uint16Array(256);
+    for (let i = 0; i < 256; i++) decode[i] = chars.charCodeAt(i);
+    if (encoding === 'windows-1252') for (const b of CP1252_UNDEFINED) decode[b] = b;
+    const encode = new Map<number, number>();
+    // Bytes the set leaves undefined read as U+FFFD, which writes as `?` like any other
+    // character the set cannot hold.
+    for (let i = 0x80; i < 256; i++) if (decode[i] !== 0xfffd) encode.set(decode[i] as number, i);
+    table = { decode, encode };
+    tables.set(encoding, table);
+  }
+  return table;
+}
+
+/** Longest run of code units given to one String.fromCharCode call. */
+const CHUNK = 8192;
+
+/** Decodes `buf[start, end)` in `encoding`. Bytes a single-byte set leaves undefined read as U+FFFD. */
+export function decodeBytes(buf: Buffer, encoding: TextEncoding, start = 0, end = buf.length): string {
+  if (encoding === 'utf8' || encoding === 'latin1') return buf.toString(encoding, start, end);
+  let high = start;
+  while (high < end && (buf[high] as number) < 0x80) high++;
+  if (high === end) return buf.toString('latin1', start, end);
+  const { decode } = tableFor(encoding);
+  let out = buf.toString('latin1', start, high);
+  const units = new Uint16Array(Math.min(CHUNK, end - high));
+  for (let at = high; at < end; at += CHUNK) {
+    const n = Math.min(CHUNK, end - at);
+    for (let i = 0; i < n; i++) units[i] = decode[buf[at + i] as number] as number;
+    out += String.fromCharCode.apply(
+      null,
+      n === units.length ? (units as unknown as number[]) : (units.subarray(0, n) as unknown as number[]),
+    );
+  }
+  return out;
+}
+
+const BEYOND_LATIN1 = /[^\x00-\xff]/;
+const QUESTION_MARK = 0x3f;
+
+/**
+ * Encodes text in `encoding`. A character the set cannot hold (a `€` in ISO 8859-1, a Greek
+ * letter in Windows-1252) is written as `?`, as other HL7 tools do; nothing throws.
+ */
+export function encodeText(text: string, encoding: TextEncoding): Buffer {
+  if (encoding === 'utf8') return Buffer.from(text, 'utf8');
+  if (encoding === 'latin1' && !BEYOND_LATIN1.test(text)) return Buffer.from(text, 'latin1');
+  const encode = encoding === 'latin1' ? undefined : tableFor(encoding).encode;
+  const out = Buffer.allocUnsafe(text.length);
+  let j = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) out[j++] = c;
+    else {
+      const b = encode === undefined ? (c <= 0xff ? c : undefined) : encode.get(c);
+      out[j++] = b ?? QUESTION_MARK;
+      // A surrogate pair is one character: one `?`.
+      if (c >= 0xd800 && c <= 0xdbff) {
+        const next = text.charCodeAt(i + 1);
+        if (next >= 0xdc00 && next <= 0xdfff) i++;
+      }
+    }
+  }
+  return j === out.length ? out : out.subarray(0, j);
 }
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -35,7 +208,6 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export function hasUtf8Bom(buf: Buffer): boolean {
   return buf.length >= 3 && buf[0] === BOM[0] && buf[1] === BOM[1] && buf[2] === BOM[2];
 }
-
 /**
  * Finds MSH-18 in the first header line of the bytes (read as ISO 8859-1, which maps every
  * byte to one character, so offsets and delimiters are exact) and returns the text encoding.

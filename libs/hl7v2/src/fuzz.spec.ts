@@ -8,6 +8,7 @@ import {
   Hl7ParseError,
   buildAck,
   buildNackForUnparsable,
+  encodeText,
   parseBatch,
   readAck,
   splitMessages,
@@ -314,6 +315,16 @@ const MSH18 = [
   'ISO IR6',
   'ISO IR100',
   '8859/15',
+  '8859/2',
+  '8859/7',
+  '8859/8',
+  'ISO-8859-9',
+  'latin2',
+  'CP1252',
+  'windows-1252',
+  'ISO IR126',
+  '8859/16',
+  'CP1250',
 ];
 
 type Mutation = (s: string, rng: Rng, other: string) => string;
@@ -486,6 +497,37 @@ describe(`fuzz (seed ${SEED})`, () => {
     expect(report(h)).toBe('');
     expect(slowness(h)).toBe('fast');
     expect(h.parsed).toBeGreaterThan(50);
+  }, 60_000);
+
+  it('random bytes in every single-byte character set: only Hl7ParseError, fast, byte-exact', () => {
+    const rng = new Rng(SEED ^ 0x8859);
+    const h = new Harness();
+    // Sets that define all 256 bytes re-encode any input exactly; the others read undefined
+    // bytes as U+FFFD.
+    const total = ['8859/1', '8859/2', '8859/4', '8859/5', '8859/9', '8859/15', 'CP1252'];
+    const partial = ['8859/3', '8859/6', '8859/7', '8859/8'];
+    let exact = 0;
+    for (let i = 0; i < 400; i++) {
+      const charset = rng.pick([...total, ...partial]);
+      const head = `MSH|^~\\&|A|B|C|D|20260101||ADT^A01|${i}|P|2.5||||||${charset}\r`;
+      let body = '';
+      for (let k = rng.between(1, 6); k > 0; k--) {
+        body += `${rng.pick(['PID', 'NTE', 'OBX'])}|${rng.bytes(rng.int(120)).replace(/[\r\n]/g, ' ')}\r`;
+      }
+      const bytes = Buffer.from(head + body, 'latin1');
+      h.label = `charset #${i} ${charset}`;
+      exercise(h, bytes, rng);
+      const msg = h.attempt('parse', () => Hl7Message.parse(bytes));
+      if (msg && total.includes(charset)) {
+        if (!encodeText(msg.toString(), msg.encoding).equals(bytes)) {
+          h.problems.push({ case: h.label, op: 're-encode', problem: 'the bytes differ from the input' });
+        }
+        exact++;
+      }
+    }
+    expect(report(h)).toBe('');
+    expect(slowness(h)).toBe('fast');
+    expect(exact).toBeGreaterThan(100);
   }, 60_000);
 
   it('mutated corpus messages: only Hl7ParseError, and fast', () => {

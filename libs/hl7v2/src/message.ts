@@ -1,7 +1,14 @@
-import { encodingForCharset, hasUtf8Bom, sniffEncoding } from './charset';
+import {
+  decodeBytes,
+  encodeText,
+  encodingForCharset,
+  hasUtf8Bom,
+  sniffEncoding,
+  type TextEncoding,
+} from './charset';
 import { DEFAULT_DELIMITERS, encodingCharacters, readDelimiters, type Delimiters } from './delimiters';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
-import { decodeValue, encodeValue, type FormattingMode, type TextEncoding } from './escape';
+import { decodeValue, encodeValue, type FormattingMode } from './escape';
 import { parsePath, type Hl7Path } from './path';
 import { HEADER_SEGMENTS, Hl7Segment, nthPiece, replacePiece, splitOn } from './segment';
 
@@ -112,7 +119,7 @@ export class Hl7Message {
       const start = hasUtf8Bom(input) ? 3 : 0;
       encoding = sniffEncoding(input, start);
       source = start === 0 ? input : input.subarray(start);
-      text = source.toString(encoding);
+      text = decodeBytes(source, encoding);
     }
     const msg = parseText(text, encoding, options);
     msg.source = source;
@@ -245,9 +252,10 @@ export class Hl7Message {
 
   /**
    * The value at `path`, decoded. Out-of-range reads return `''`. HL7's explicit null comes
-   * back as `""` (see {@link isNull}). When the addressed element still has structure (a
-   * field with components, a component with subcomponents) it is returned in its encoded
-   * form, delimiters intact, as the message writes it.
+   * back as `""` (see {@link isNull}). A field that still has structure (components or
+   * subcomponents) is returned in its encoded form, delimiters intact, as the message writes
+   * it; a component that holds subcomponents reads as its first subcomponent
+   * (`PID-5.1` of `Smith&Booth` is `Smith`): `getRaw` gives the whole, `PID-5.1.2` the others.
    */
   get(path: string): string {
     const p = parsePath(path);
@@ -342,8 +350,15 @@ export class Hl7Message {
     if (p.field === undefined || (seg.isHeader && p.field <= 2)) return raw;
     const d = this.delimiters;
     if (p.subcomponent === undefined) {
+      const sub = d.subcomponent;
+      if (p.component !== undefined && rep !== '*') {
+        // A component holding subcomponents reads as its first one, as python-hl7 reads it;
+        // getRaw gives the whole.
+        const at = sub === undefined ? -1 : raw.indexOf(sub);
+        return this.decode(at < 0 ? raw : raw.slice(0, at));
+      }
       if (raw.includes(d.component) && p.component === undefined) return raw;
-      if (d.subcomponent !== undefined && raw.includes(d.subcomponent)) return raw;
+      if (sub !== undefined && raw.includes(sub)) return raw;
       if (rep === '*' && raw.includes(d.repetition)) return raw;
     }
     return this.decode(raw);
@@ -441,7 +456,7 @@ export class Hl7Message {
     if (this.source && !this.modified && !this.segments.some((s) => s.edited)) {
       return this.source;
     }
-    return Buffer.from(this.toString(), this.encoding);
+    return encodeText(this.toString(), this.encoding);
   }
 
   /** Marks the message as changed (used when segments are edited directly). */

@@ -3,8 +3,11 @@ import {
   DEFAULT_DELIMITERS,
   Hl7Message,
   buildBatch,
+  decodeBytes,
   decodeValue,
+  encodeText,
   encodeValue,
+  encodingForCharset,
   formatPath,
   parseBatch,
   parsePath,
@@ -35,7 +38,28 @@ const delimitersArb: fc.Arbitrary<Delimiters> = fc
 
 const delimiterSet = (d: Delimiters) => new Set(Object.values(d) as string[]);
 
-const UNICODE = ['é', 'ü', 'ß', 'Ł', 'ź', '日本語', '😀', '𝄞', '\u00a0', '\u2028', '\ufeff', '\u0000', '\t'];
+const UNICODE = [
+  'é',
+  'ü',
+  'ß',
+  'Ł',
+  'ź',
+  'ř',
+  'ğ',
+  'İ',
+  'Ωμέγα',
+  'Жук',
+  '€',
+  'Š',
+  '日本語',
+  '😀',
+  '𝄞',
+  '\u00a0',
+  '\u2028',
+  '\ufeff',
+  '\u0000',
+  '\t',
+];
 
 /** Pieces that stress the encoder and decoder for one delimiter set. */
 function trickyPieces(d: Delimiters): string[] {
@@ -72,8 +96,12 @@ function valueArb(d: Delimiters): fc.Arbitrary<string> {
   return fc.array(piece, { maxLength: 8 }).map((parts) => parts.join(''));
 }
 
-/** What ISO 8859-1 can carry of a value. */
-const latin1Only = (v: string) => [...v].filter((c) => (c.codePointAt(0) as number) <= 0xff).join('');
+/** The characters of a value that a character set can carry (all of them in UTF-8). */
+function representable(v: string, charset: string): string {
+  const enc = encodingForCharset(charset);
+  if (enc === 'utf8') return v;
+  return [...v].filter((c) => decodeBytes(encodeText(c, enc), enc) === c).join('');
+}
 
 const SEGMENT_POOL = ['PID', 'PV1', 'OBX', 'OBX', 'NTE', 'OBR', 'ZZ1', 'Z01'];
 /** MSH fields a test may write: not MSH-1/-2 (delimiters) nor MSH-18 (character set). */
@@ -96,23 +124,25 @@ interface Write {
 interface MessageCase {
   d: Delimiters;
   terminator: '\r' | '\n' | '\r\n';
-  charset: '' | 'UNICODE UTF-8' | '8859/1';
+  charset: (typeof CHARSETS)[number];
   layout: string[];
   writes: Write[];
 }
+
+const CHARSETS = ['', 'UNICODE UTF-8', '8859/1', '8859/2', '8859/7', '8859/9', '8859/15', 'CP1252'] as const;
 
 const messageCaseArb: fc.Arbitrary<MessageCase> = fc
   .record({
     d: delimitersArb,
     terminator: fc.constantFrom('\r' as const, '\n' as const, '\r\n' as const),
-    charset: fc.constantFrom('' as const, 'UNICODE UTF-8' as const, '8859/1' as const),
+    charset: fc.constantFrom(...CHARSETS),
     layout: fc.array(fc.constantFrom(...SEGMENT_POOL), { maxLength: 6 }),
   })
   // MSH-18 is read unescaped: a character set name holding a delimiter (`8859/1` when `/`
   // separates fields) cannot be written, so such cases use the default.
   .map((c) => ({
     ...c,
-    charset: [...c.charset].some((ch) => delimiterSet(c.d).has(ch)) ? ('' as const) : c.charset,
+    charset: [...c.charset].some((ch) => delimiterSet(c.d).has(ch)) ? CHARSETS[0] : c.charset,
   }))
   .chain((base) => {
     const segCount = base.layout.length + 1;
@@ -187,7 +217,7 @@ function buildMessage(c: MessageCase): {
   const expected = new Map<string, { path: string; value: string }>();
   for (const w of c.writes) {
     const { path, key } = pathOf(names[w.segment] as string, w);
-    const value = c.charset === '8859/1' ? latin1Only(w.value) : w.value;
+    const value = representable(w.value, c.charset);
     msg.set(path, value);
     expected.set(key, { path, value });
   }
@@ -213,8 +243,8 @@ describe('property: build → serialize → parse', () => {
         }
         expect(fromBytes.toBuffer().equals(bytes)).toBe(true);
         // Re-encoded from the model, not copied from the input.
-        expect(Buffer.from(fromBytes.toString(), fromBytes.encoding).equals(bytes)).toBe(true);
-        expect(fromBytes.encoding).toBe(c.charset === '8859/1' ? 'latin1' : 'utf8');
+        expect(encodeText(fromBytes.toString(), fromBytes.encoding).equals(bytes)).toBe(true);
+        expect(fromBytes.encoding).toBe(encodingForCharset(c.charset));
       }),
       runs(300),
     );
@@ -247,7 +277,7 @@ describe('property: build → serialize → parse', () => {
         const lines = msg.toString().split('\r');
         lines.pop();
         const text = lines.map((l, i) => l + ends[i]).join('');
-        const parsed = Hl7Message.parse(Buffer.from(text, msg.encoding));
+        const parsed = Hl7Message.parse(encodeText(text, msg.encoding));
         expect(parsed.segments.map((s) => s.terminator)).toEqual(ends.slice(0, lines.length));
         expect(parsed.toString()).toBe(text);
         expect(Hl7Message.parse(text).toString()).toBe(text);

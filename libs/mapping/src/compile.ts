@@ -94,6 +94,128 @@ export interface RunEnv {
    * only the instances made from that segment are listed.
    */
   refs(name: string, from?: SourceNode): unknown[];
+  /**
+   * The run's warnings and settings. Without it a conversion error in any rule fails the run,
+   * and a required rule's `default` is not used.
+   */
+  issues?: RunIssues;
+}
+
+/**
+ * A conversion problem that did not fail the run: the element was dropped (a value that
+ * cannot be converted in an optional element), or a required element the source left empty
+ * was given the map's `default` (`map.defaulted`). Never holds patient data.
+ */
+export interface MappingWarning {
+  code: MappingErrorCode;
+  message: string;
+  /** Where the value came from: `PID-30`, `PID-3[2].4`, `OBX[2]-11`. */
+  source?: string;
+  /**
+   * The element it was going to: `Patient.deceasedBoolean`, `Observation.status`; the
+   * elements, joined with `, `, when one value feeds several.
+   */
+  target?: string;
+}
+
+/**
+ * What one run collects and how it treats conversion errors. A run-time MappingError in a rule
+ * that is not `required` drops what that rule writes and becomes a warning, unless it comes
+ * from a field the resource's `identity` reads (a key), which fails the run. In strict mode a
+ * required element the source leaves empty (or cannot be converted) fails the run even when the
+ * rule gives a `default`.
+ */
+export class RunIssues {
+  readonly warnings: MappingWarning[] = [];
+  /** The `to` of each sub-map or nested object being built, outermost first. */
+  private readonly path: string[] = [];
+  /** `SEG-n` fields the current resource's identity reads (`PID-3`). */
+  private keys: readonly string[] = [];
+
+  constructor(
+    readonly strict = false,
+    /** Where every target path starts: the resource type, the segment built. */
+    private root = '',
+  ) {}
+
+  /** Starts a resource (or segment): its type, and the fields of its identity. */
+  begin(root: string, keys: readonly string[]): void {
+    this.root = root;
+    this.keys = keys;
+    this.path.length = 0;
+  }
+
+  enter(to: string): void {
+    this.path.push(to);
+  }
+
+  leave(): void {
+    this.path.pop();
+  }
+
+  /** Whether `err` may be turned into a warning: a run-time error not read from a key field. */
+  lenient(err: unknown, where: string): err is MappingError {
+    if (!(err instanceof MappingError) || err.location.file !== undefined) return false;
+    if (this.keys.length === 0) return true;
+    const field = fieldOf(err.location.source ?? where);
+    return field === undefined || !this.keys.includes(field);
+  }
+
+  /**
+   * Records a warning for what `to` (of the current object) would have held. One value that
+   * feeds several elements (OBR-7 → DiagnosticReport.effectiveDateTime and the Specimen's
+   * collection time) gives one warning: the same code from the same source adds its element
+   * to the warning's target (`A, B`).
+   */
+  warn(code: MappingErrorCode, message: string, source: string | undefined, to: string): void {
+    const s = source === undefined ? undefined : shownSource(source);
+    const target = this.target(to);
+    if (s) {
+      const key = `${code}\u0000${s}`;
+      this.bySource ??= new Map();
+      const seen = this.bySource.get(key);
+      if (seen) {
+        if (!(seen.target ?? '').split(', ').includes(target)) seen.target = `${seen.target}, ${target}`;
+        return;
+      }
+      const w: MappingWarning = { code, message, source: s, target };
+      this.bySource.set(key, w);
+      this.warnings.push(w);
+      return;
+    }
+    this.warnings.push({ code, message, target });
+  }
+
+  private bySource: Map<string, MappingWarning> | undefined;
+
+  /** `Patient.identifier.value`: the element path, without list indices and `$this`. */
+  private target(to: string): string {
+    const parts: string[] = [];
+    if (this.root) parts.push(this.root);
+    for (const p of this.path) if (p !== '$this') parts.push(p);
+    if (to !== '$this') parts.push(to);
+    return parts.map((p) => p.replace(/\[\d*\]/g, '')).join('.');
+  }
+}
+
+/** `PID-3` for `PID-3[2].4`, `PID[2]-3.1` or `PID PID-3`; undefined for no HL7 field. */
+function fieldOf(source: string): string | undefined {
+  const m = /(?:^|\s)([A-Z][A-Z0-9]{2})(?:\[\d+\])?-(\d+)/.exec(source);
+  return m ? `${m[1]}-${m[2]}` : undefined;
+}
+
+/**
+ * A source as a warning shows it: the `required` check's `OBX OBX-11` (the segment read, then
+ * the path) as `OBX-11`, `OBX[2] OBX-11` as `OBX[2]-11`, `PID-3[1] 4` as `PID-3[1].4`.
+ */
+function shownSource(source: string): string {
+  const m = /^(\S+) (\S+)$/.exec(source);
+  if (!m) return source;
+  const [, at, path] = m as unknown as [string, string, string];
+  if (/^\d+(\.\d+)*$/.test(path)) return `${at}.${path}`;
+  const seg = /^([A-Z][A-Z0-9]{2})(\[\d+\])?$/.exec(at);
+  if (seg && path.startsWith(`${seg[1]}-`)) return `${at}${path.slice(3)}`;
+  return path;
 }
 
 export type CompiledRule = (ctx: SourceNode, target: Target, env: RunEnv) => void;
@@ -310,7 +432,17 @@ export class MapRegistry {
       if (!this.subMaps.has(name)) fail(MappingErrorCode.Unknown, `no map named ${name}`, 'map');
       const sub = this.subMaps.get(name) as CompiledSubMap;
       this.checkSubMapUse(sub, origin, rule.from ?? '.', targetAt.fhir, () => place('map'));
-      transform = (node, env, target) => sub.apply(node, target.child(), env);
+      const into = rule.to;
+      transform = (node, env, target) => {
+        const issues = env.issues;
+        if (issues === undefined) return sub.apply(node, target.child(), env);
+        issues.enter(into);
+        try {
+          return sub.apply(node, target.child(), env);
+        } finally {
+          issues.leave();
+        }
+      };
     } else if (rule.fn !== undefined) {
       const call = typeof rule.fn === 'string' ? { name: rule.fn, args: undefined } : rule.fn;
       const fn = this.functions.get(call.name);
@@ -423,9 +555,25 @@ export class MapRegistry {
       const following = rule.following;
       const from = rule.from === undefined ? undefined : SourcePath.of(rule.from);
       const many = to.endsWith('[]');
+      const required = rule.required === true || to === '$this';
       const one = (c: SourceNode, target: Target, env: RunEnv) => {
         const child = target.child();
-        for (const r of inner) r(c, child, env);
+        const issues = env.issues;
+        if (issues === undefined) {
+          for (const r of inner) r(c, child, env);
+        } else {
+          issues.enter(to);
+          try {
+            for (const r of inner) r(c, child, env);
+          } catch (err) {
+            // A part the object cannot be without failed: the object is dropped.
+            if (required || !issues.lenient(err, c.where)) throw err;
+            issues.leave();
+            issues.warn(err.code, err.message, err.location.source ?? c.where, to);
+            return;
+          }
+          issues.leave();
+        }
         write(target, child.result());
       };
       const build = (origin: SourceNode, target: Target, env: RunEnv) => {
@@ -446,7 +594,12 @@ export class MapRegistry {
     const from = rule.from as string;
     const fromPath = SourcePath.of(from);
     const following = rule.following;
-    const required = rule.required === true;
+    // A `$this` rule merges into the object being built: it is as required as that object's
+    // own elements, so what fails in it fails that object (or, at a resource, the run).
+    const required = rule.required === true || to === '$this';
+    const mustWrite = rule.required === true;
+    const hasDefault = mustWrite && rule.default !== undefined;
+    const fallback = rule.default;
     const many = to.endsWith('[]');
     /** Writes what `origin` gives; true when a value was written. */
     const one = (node: SourceNode, target: Target, env: RunEnv): boolean => {
@@ -454,6 +607,12 @@ export class MapRegistry {
       try {
         value = transform ? transform(node, env, target) : node.value();
       } catch (err) {
+        const issues = env.issues;
+        // An optional element that cannot be converted is dropped, with a warning.
+        if (!required && issues !== undefined && issues.lenient(err, node.where)) {
+          issues.warn(err.code, err.message, err.location.source ?? node.where, to);
+          return false;
+        }
         wrap(err, node);
       }
       write(target, value);
@@ -468,15 +627,51 @@ export class MapRegistry {
       for (const node of readAll(origin, fromPath)) if (one(node, target, env)) wrote = true;
       return wrote;
     };
+    const requiredSource = (ctx: SourceNode) =>
+      `${ctx.where === 'message' ? '' : ctx.where + ' '}${from}`.trim();
+    /** A required element given its default (lenient runs): the value, and why, as a warning. */
+    const defaulted = (
+      issues: RunIssues,
+      target: Target,
+      code: MappingErrorCode,
+      message: string,
+      source: string,
+    ) => {
+      write(target, fallback);
+      issues.warn(code, message, source, to);
+    };
     return (ctx, target, env) => {
       if (when && !when(ctx)) return;
       let wrote = false;
-      if (!following) wrote = apply(ctx, target, env);
-      else
-        for (const origin of ctx.following?.(following) ?? []) if (apply(origin, target, env)) wrote = true;
-      if (required && !wrote) {
+      const issues = env.issues;
+      const lenientDefault = hasDefault && issues !== undefined && !issues.strict;
+      try {
+        if (!following) wrote = apply(ctx, target, env);
+        else
+          for (const origin of ctx.following?.(following) ?? []) if (apply(origin, target, env)) wrote = true;
+      } catch (err) {
+        // A required element whose value cannot be converted: its default, when it has one.
+        if (!lenientDefault || !issues.lenient(err, requiredSource(ctx))) throw err;
+        return defaulted(
+          issues,
+          target,
+          MappingErrorCode.Defaulted,
+          `${err.code}: ${err.message}; the default was written`,
+          err.location.source ?? requiredSource(ctx),
+        );
+      }
+      if (mustWrite && !wrote) {
+        if (lenientDefault) {
+          return defaulted(
+            issues,
+            target,
+            MappingErrorCode.Defaulted,
+            'a required value is empty; the default was written',
+            requiredSource(ctx),
+          );
+        }
         throw new MappingError(MappingErrorCode.Required, `a value is required`, {
-          source: `${ctx.where === 'message' ? '' : ctx.where + ' '}${from}`.trim(),
+          source: requiredSource(ctx),
           target: to,
         });
       }

@@ -20,6 +20,11 @@ export const MappingErrorCode = {
   Duplicate: 'map.duplicate',
   /** A required source value is empty. */
   Required: 'map.required',
+  /**
+   * A warning, not an error: a required element the source leaves empty (or gives a value that
+   * cannot be converted) was given the rule's `default`. A strict run fails instead.
+   */
+  Defaulted: 'map.defaulted',
   /** A code has no entry in the vocabulary map and the policy is `error`. */
   Unmapped: 'map.unmapped',
   /** A value is not a valid HL7 date/time. */

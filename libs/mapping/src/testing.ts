@@ -4,7 +4,7 @@ import { evalFhirPath } from '@medplum/core';
 import { Hl7Message, Hl7ParseError, type Hl7Segment } from '@sinew/hl7v2';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import type { RunEnv } from './compile';
+import { RunIssues, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import type { TransformerLibrary } from './library';
 import { FhirNode, Hl7MessageNode, JsonNode } from './source';
@@ -47,14 +47,33 @@ export const transformerTestFile = z
                 target: z.string().optional(),
               })
               .optional(),
+            /**
+             * The warnings the run must record, in order (code, and optionally source/target).
+             * A test without it fails on any warning.
+             */
+            expect_warnings: z
+              .array(
+                z.strictObject({
+                  code: z.string(),
+                  source: z.string().optional(),
+                  target: z.string().optional(),
+                }),
+              )
+              .optional(),
+            /** Run as a strict channel does: a required element left empty fails despite its default. */
+            strict: z.boolean().optional(),
           })
           .refine((t) => (t.input === undefined) !== (t.input_file === undefined), {
             message: 'give exactly one of input or input_file',
           })
           .refine(
-            (t) => t.expect !== undefined || t.expect_error !== undefined || t.expect_absent !== undefined,
+            (t) =>
+              t.expect !== undefined ||
+              t.expect_error !== undefined ||
+              t.expect_absent !== undefined ||
+              t.expect_warnings !== undefined,
             {
-              message: 'give expect, expect_absent or expect_error',
+              message: 'give expect, expect_absent, expect_warnings or expect_error',
             },
           ),
       )
@@ -165,8 +184,9 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
     }
 
     let output: unknown;
+    const warnings: MappingWarning[] = [];
     try {
-      output = subject.run(input, t.from);
+      output = subject.run(input, t.from, { warnings, strict: t.strict === true });
     } catch (err) {
       if (err instanceof TestSetupError) {
         return { file: shown, line, name: t.name, passed: false, failures: [err.message] };
@@ -192,6 +212,7 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
       return { file: shown, line, name: t.name, passed: failures.length === 0, failures };
     }
     if (t.expect_error) failures.push(`expected error ${t.expect_error.code}, but the transformer succeeded`);
+    failures.push(...warningFailures(warnings, t.expect_warnings ?? []));
     for (const [path, want] of Object.entries(t.expect ?? {})) {
       let got: unknown[];
       try {
@@ -212,14 +233,40 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
   });
 }
 
+/** `code at source → target`, as a test failure shows a warning. */
+const shownWarning = (w: { code: string; source?: string; target?: string }): string =>
+  `${w.code}${w.source || w.target ? ` at ${[w.source, w.target].filter(Boolean).join(' → ')}` : ''}`;
+
+/** How the warnings of a run differ from those a test expects (each expected one in order). */
+function warningFailures(
+  got: readonly MappingWarning[],
+  want: ReadonlyArray<{ code: string; source?: string; target?: string }>,
+): string[] {
+  const fits = (w: MappingWarning, e: (typeof want)[number]) =>
+    w.code === e.code &&
+    (e.source === undefined || w.source === e.source) &&
+    (e.target === undefined || w.target === e.target);
+  const same = got.length === want.length && want.every((e, i) => fits(got[i] as MappingWarning, e));
+  if (same) return [];
+  return [
+    `warnings: got ${got.length ? got.map(shownWarning).join('; ') : 'none'}, expected ${
+      want.length ? want.map(shownWarning).join('; ') : 'none'
+    }`,
+  ];
+}
+
 /** A test file's `from` that cannot be used: the test fails with this message. */
 class TestSetupError extends Error {}
 
 /** What a test file tests: a message map, or one segment or datatype map. */
 interface Subject {
   input: 'hl7v2' | 'fhir' | 'json';
-  /** Runs on one input (`from`: what a map is applied to). */
-  run(input: unknown, from: string | undefined): unknown;
+  /** Runs on one input (`from`: what a map is applied to); warnings go to `options.warnings`. */
+  run(
+    input: unknown,
+    from: string | undefined,
+    options: { warnings: MappingWarning[]; strict: boolean },
+  ): unknown;
   /** The values `path` selects in the output. */
   select(output: unknown, path: string): unknown[];
 }
@@ -228,9 +275,9 @@ function transformerSubject(library: TransformerLibrary, name: string): Subject 
   const transformer = library.get(name);
   return {
     input: transformer.spec.input,
-    run: (input, from) => {
+    run: (input, from, options) => {
       if (from !== undefined) throw new TestSetupError('from: only a map test (map:) takes from');
-      return transformer.run(input, { now: TEST_NOW });
+      return transformer.run(input, { now: TEST_NOW, ...options });
     },
     select: selectValues,
   };
@@ -244,35 +291,21 @@ function transformerSubject(library: TransformerLibrary, name: string): Subject 
  * (JSON path `hl7`: its encoded text).
  */
 function mapSubject(library: TransformerLibrary, name: string): Subject {
-  const sub = library.registry.subMaps.get(name);
-  if (!sub) throw new MappingError(MappingErrorCode.Unknown, `no map named ${name}`);
+  const found = library.registry.subMaps.get(name);
+  if (!found) throw new MappingError(MappingErrorCode.Unknown, `no map named ${name}`);
+  const sub = found;
   const { scope, spec } = sub;
   const fhirType = scope.target.kind === 'object' ? scope.target.fhir : undefined;
-  const env: RunEnv = { refs: () => [] };
   return {
     input: spec.input,
-    run: (input, from) => {
-      const path = from ?? (scope.source === 'segment' ? scope.segment : undefined);
-      if (path === undefined) {
-        throw new TestSetupError(`from: give the path of the value ${name} is applied to (e.g. PID-3)`);
+    run: (input, from, options) => {
+      const issues = new RunIssues(options.strict, fhirType ?? '');
+      const env: RunEnv = { refs: () => [], issues };
+      try {
+        return applyMap(input, from, env);
+      } finally {
+        options.warnings.push(...issues.warnings);
       }
-      const root =
-        input instanceof Hl7Message
-          ? new Hl7MessageNode(input)
-          : spec.input === 'fhir'
-            ? new FhirNode(input, String((input as { resourceType?: unknown }).resourceType ?? '$'))
-            : new JsonNode(input, '$');
-      const node = root.select(path)[0];
-      if (node === undefined) throw new TestSetupError(`from: ${path} selects nothing in the input`);
-      const t = scope.target;
-      const msg = Hl7Message.create({ type: 'ADT^A01', controlId: 'TEST', dateTime: '20260101' });
-      if (t.kind === 'segment') {
-        const seg = t.segment === 'MSH' ? (msg.segments[0] as Hl7Segment) : msg.addSegment(t.segment);
-        sub.apply(node, new SegmentTarget(msg, seg, 1), env);
-        return msg;
-      }
-      const target = t.kind === 'composite' ? new CompositeTarget(msg) : new ObjectTarget();
-      return sub.apply(node, target, env);
     },
     select: (output, path) => {
       if (output instanceof Hl7Message) return selectValues(output, path);
@@ -281,6 +314,30 @@ function mapSubject(library: TransformerLibrary, name: string): Subject {
       return new JsonNode(output, '$').select(path).map((n) => n.value());
     },
   };
+
+  function applyMap(input: unknown, from: string | undefined, env: RunEnv): unknown {
+    const path = from ?? (scope.source === 'segment' ? scope.segment : undefined);
+    if (path === undefined) {
+      throw new TestSetupError(`from: give the path of the value ${name} is applied to (e.g. PID-3)`);
+    }
+    const root =
+      input instanceof Hl7Message
+        ? new Hl7MessageNode(input)
+        : spec.input === 'fhir'
+          ? new FhirNode(input, String((input as { resourceType?: unknown }).resourceType ?? '$'))
+          : new JsonNode(input, '$');
+    const node = root.select(path)[0];
+    if (node === undefined) throw new TestSetupError(`from: ${path} selects nothing in the input`);
+    const t = scope.target;
+    const msg = Hl7Message.create({ type: 'ADT^A01', controlId: 'TEST', dateTime: '20260101' });
+    if (t.kind === 'segment') {
+      const seg = t.segment === 'MSH' ? (msg.segments[0] as Hl7Segment) : msg.addSegment(t.segment);
+      sub.apply(node, new SegmentTarget(msg, seg, 1), env);
+      return msg;
+    }
+    const target = t.kind === 'composite' ? new CompositeTarget(msg) : new ObjectTarget();
+    return sub.apply(node, target, env);
+  }
 }
 
 /** Every `*.test.yaml` under `dir`. */

@@ -1,7 +1,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
 import type { MapRegistry } from './compile';
-import { type CompiledRule, type RunEnv } from './compile';
+import { RunIssues, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import { systemUri } from './functions/text.fn';
 import type { LoadedFile } from './loader';
@@ -30,6 +30,28 @@ export interface RunOptions {
    * at another time. The engine gives one per received message and transformer.
    */
   controlId?: string;
+  /**
+   * Collects the run's warnings: optional elements dropped because their value could not be
+   * converted, required elements given their map's `default` (`map.defaulted`). Each is also
+   * a failure in no way: the run returns its output.
+   */
+  warnings?: MappingWarning[];
+  /**
+   * Strict: a required element the source leaves empty fails the run (`map.required`) even
+   * when its rule gives a `default`. Default false (lenient).
+   */
+  strict?: boolean;
+  /**
+   * HL7 paths (`PID-3.1`, `OBR-3`) whose fields are keys beside the resources' identities (a
+   * channel's `keys`): a value read from them that cannot be converted fails the run.
+   */
+  keys?: readonly string[];
+}
+
+/** What `runWithIssues` returns: the output and the warnings of the run. */
+export interface RunResult {
+  output: unknown;
+  warnings: MappingWarning[];
 }
 
 /** One resource (or segment, or JSON object) the run produces, and where it reads from. */
@@ -66,6 +88,7 @@ const ID_VALUE = SourcePath.of('1');
 const ID_AUTHORITY = { CX: SourcePath.of('4'), XCN: SourcePath.of('9') };
 const ID_EI_AUTHORITY = [SourcePath.of('2'), SourcePath.of('3'), SourcePath.of('4')];
 const ID_PREFIX = { prefix: 'urn:sinew:id:' };
+const NO_KEYS: readonly string[] = [];
 
 /** A compiled message map: runs on one message (or FHIR resource / JSON document). */
 export class MessageTransformer {
@@ -141,7 +164,19 @@ export class MessageTransformer {
     return this.spec.transformer;
   }
 
-  /** Runs the map. HL7 v2 input takes an Hl7Message; FHIR and JSON input take parsed JSON. */
+  /** `run`, returning the warnings with the output. */
+  runWithIssues(input: Hl7Message | unknown, options: RunOptions = {}): RunResult {
+    const warnings: MappingWarning[] = [];
+    const output = this.run(input, { ...options, warnings });
+    if (options.warnings) options.warnings.push(...warnings);
+    return { output, warnings };
+  }
+
+  /**
+   * Runs the map. HL7 v2 input takes an Hl7Message; FHIR and JSON input take parsed JSON.
+   * Throws MappingError when a required element or a resource's identity cannot be built;
+   * other conversion problems drop their element and are listed in `options.warnings`.
+   */
   run(input: Hl7Message | unknown, options: RunOptions = {}): unknown {
     const root = this.rootNode(input);
     const instances = this.instantiate(root, input);
@@ -151,10 +186,42 @@ export class MessageTransformer {
       if (list) list.push(inst);
       else byName.set(inst.spec.name, [inst]);
     }
-    const env = (current: Instance): RunEnv => ({
-      refs: (name, from) => this.refsFrom(current, name, byName.get(name) ?? [], from),
-    });
+    const issues = new RunIssues(options.strict === true);
+    const extraKeys = options.keys?.length ? fieldsOf(options.keys) : NO_KEYS;
+    const env = (current: Instance): RunEnv => {
+      const own = this.keysOf(current.spec);
+      issues.begin(this.rootOf(current.spec), extraKeys.length ? [...own, ...extraKeys] : own);
+      return {
+        refs: (name, from) => this.refsFrom(current, name, byName.get(name) ?? [], from),
+        issues,
+      };
+    };
+    try {
+      return this.build(instances, input, options, env);
+    } finally {
+      if (options.warnings) options.warnings.push(...issues.warnings);
+    }
+  }
 
+  /** Where the warnings of a resource's rules start: its FHIR type, its name, or nothing (HL7). */
+  private rootOf(spec: ResourceSpec): string {
+    if (this.spec.output === 'fhir') return spec.type ?? spec.name;
+    if (this.spec.output === 'json') return spec.name;
+    return '';
+  }
+
+  /** The `SEG-n` field a resource's identity reads (its key), for HL7 v2 input. */
+  private keysOf(spec: ResourceSpec): readonly string[] {
+    if (spec.identity === undefined || this.spec.input !== 'hl7v2') return NO_KEYS;
+    return fieldsOf([typeof spec.identity === 'string' ? spec.identity : spec.identity.path]);
+  }
+
+  private build(
+    instances: Instance[],
+    input: unknown,
+    options: RunOptions,
+    env: (i: Instance) => RunEnv,
+  ): unknown {
     if (this.spec.output === 'hl7v2') return this.buildHl7(instances, input, options, env);
 
     for (const inst of instances) {
@@ -209,7 +276,8 @@ export class MessageTransformer {
         if (!(input instanceof Hl7Message)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads HL7 v2 messages`);
         }
-        return new Hl7MessageNode(input);
+        // A map writing HL7 v2 keeps formatting escapes (\.br\) as written; FHIR and JSON get text.
+        return new Hl7MessageNode(input, { formatting: this.spec.output === 'hl7v2' ? 'keep' : 'text' });
       case 'fhir':
         if (!input || typeof input !== 'object' || !('resourceType' in input)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
@@ -387,6 +455,16 @@ export class MessageTransformer {
     }
     return msg;
   }
+}
+
+/** The `SEG-n` fields of HL7 paths (`PID-3.1` → `PID-3`); other paths are left out. */
+function fieldsOf(paths: readonly string[]): readonly string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const m = /^([A-Z][A-Z0-9]{2})(?:\[[^\]]*\])?-(\d+)/.exec(p);
+    if (m) out.push(`${m[1]}-${m[2]}`);
+  }
+  return out.length ? out : NO_KEYS;
 }
 
 /** What a resource's rules read (its segment, or the message) and write (its type or segment). */

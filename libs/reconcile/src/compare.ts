@@ -1,7 +1,7 @@
-import { compileField, compileIdentity, type CompiledField, type Normalised } from './normalise';
+import { compileField, compileIdentity, type CompiledField } from './normalise';
 import type { EntityConfig } from './schema';
-import { hash53Joined, RowCursor, SpillSorter, type SpillRow } from './spill';
-import type { Difference, FieldDifference, SideRecord } from './types';
+import { hash53Joined, RowCursor, SpillSorter } from './spill';
+import type { Difference, FieldDifference, SideRecord, SideRecords } from './types';
 
 export interface CompareOptions {
   /** Where run files go when a side does not fit in memory (default: the system's temporary folder). */
@@ -62,31 +62,62 @@ export function fieldDifferences(
   return out;
 }
 
+/** A group of rows with equal keys: its first row and how many there are. */
 interface Group {
   key: string;
-  first: SpillRow;
+  hash: number;
+  tolerant: string;
+  offset: number;
+  length: number;
   count: number;
 }
 
-/** The next group of equal keys from sorted rows: its first row and how many there are. */
-async function nextGroup(c: RowCursor): Promise<Group | undefined> {
-  if (c.empty && !(await c.fill())) return undefined;
-  const first = c.row;
-  let count = 1;
-  c.advance();
-  for (;;) {
-    if (c.empty && !(await c.fill())) break;
-    if (c.row.key !== first.key) break;
-    count++;
-    c.advance();
-  }
-  return { key: first.key, first, count };
-}
+const noGroup = (): Group => ({ key: '', hash: 0, tolerant: '', offset: 0, length: 0, count: 0 });
 
 /**
- * Compares one entity's two sides with bounded memory. Each record is normalised once into a
- * compact row (identity, a hash of its normalised fields, the record as JSON); each side's rows
- * are sorted in runs of at most `maxInMemory` spilled to temporary files, merged, and the two
+ * Reads the next group of equal keys from sorted rows into `g`; false at the end. Answers at once
+ * (no promise) unless the group reaches the end of the cursor's block, so that a million groups
+ * do not cost a million awaits.
+ */
+function nextGroup(c: RowCursor, g: Group): boolean | Promise<boolean> {
+  if (c.empty) return fillThenGroup(c, g);
+  g.key = c.key;
+  g.hash = c.hash;
+  g.tolerant = c.tolerant;
+  g.offset = c.offset;
+  g.length = c.length;
+  g.count = 1;
+  c.advance();
+  while (!c.empty) {
+    if (c.key !== g.key) return true;
+    g.count++;
+    c.advance();
+  }
+  return finishGroup(c, g);
+}
+
+async function fillThenGroup(c: RowCursor, g: Group): Promise<boolean> {
+  if (!(await c.fill())) return false;
+  return nextGroup(c, g);
+}
+
+async function finishGroup(c: RowCursor, g: Group): Promise<boolean> {
+  for (;;) {
+    if (c.empty && !(await c.fill())) return true;
+    if (c.key !== g.key) return true;
+    g.count++;
+    c.advance();
+  }
+}
+
+const isPage = (item: SideRecord | readonly SideRecord[]): item is readonly SideRecord[] =>
+  Array.isArray(item);
+
+/**
+ * Compares one entity's two sides with bounded memory. Each side's records come one by one or a
+ * page (an array) at a time. Each record is normalised once into a compact row (identity, a hash
+ * of its normalised fields, where the record as JSON sits in the side's record file); each side's
+ * rows are sorted in runs of at most `maxInMemory` spilled to temporary files, merged, and the two
  * sorted sides are merge-joined. Per key: `duplicate_in_source`/`duplicate_in_target` when a side
  * holds it more than once (the first record read stands for the others), then
  * `missing_in_target`, `missing_in_source`, or `field_mismatch` (only that pair is normalised again
@@ -94,8 +125,8 @@ async function nextGroup(c: RowCursor): Promise<Group | undefined> {
  * files are removed when the comparison ends, fails or is stopped.
  */
 export function compareEntity(
-  source: AsyncIterable<SideRecord>,
-  target: AsyncIterable<SideRecord>,
+  source: SideRecords,
+  target: SideRecords,
   entity: EntityConfig,
   options: CompareOptions = {},
 ): EntityComparison {
@@ -123,34 +154,48 @@ export function compareEntity(
   };
 
   async function read(
-    records: AsyncIterable<SideRecord>,
+    records: SideRecords,
     sorter: SpillSorter,
     counts: Record<string, number>,
     side: 'source' | 'target',
   ): Promise<void> {
     const exact = fields.filter((f) => !tolerant.includes(f));
+    const exactNames = exact.map((f) => f.name);
+    const exactValue = exact.map((f) => (side === 'source' ? f.source : f.target));
+    const nearNames = tolerant.map((f) => f.name);
+    const nearValue = tolerant.map((f) => (side === 'source' ? f.source : f.target));
     const parts: string[] = new Array<string>(exact.length);
     const near: string[] = new Array<string>(tolerant.length);
-    const value = (f: CompiledField, rec: SideRecord): Normalised =>
-      side === 'source' ? f.source(rec.fields[f.name]) : f.target(rec.fields[f.name]);
-    for await (const rec of records) {
-      const status = entity.status ? (rec.status ?? '') : '';
+    const withStatus = entity.status;
+    const add = (rec: SideRecord): Promise<void> | undefined => {
+      const status = withStatus ? (rec.status ?? '') : '';
       counts[status] = (counts[status] ?? 0) + 1;
-      for (let i = 0; i < exact.length; i++) {
-        const v = value(exact[i] as CompiledField, rec);
+      const values = rec.fields;
+      for (let i = 0; i < exactValue.length; i++) {
+        const v = (exactValue[i] as CompiledField['source'])(values[exactNames[i] as string]);
         parts[i] = v === null ? NO_VALUE : v;
       }
-      for (let i = 0; i < tolerant.length; i++) {
-        const v = value(tolerant[i] as CompiledField, rec);
+      for (let i = 0; i < nearValue.length; i++) {
+        const v = (nearValue[i] as CompiledField['source'])(values[nearNames[i] as string]);
         near[i] = v === null ? NO_VALUE : v;
       }
-      const spilling = sorter.add(
+      return sorter.add(
         identity(String(rec.key ?? '')),
         hash53Joined(parts, SEP),
-        tolerant.length ? near.join(SEP) : '',
+        near.length === 0 ? '' : near.length === 1 ? (near[0] as string) : near.join(SEP),
         JSON.stringify(rec),
       );
-      if (spilling) await spilling;
+    };
+    for await (const item of records) {
+      if (isPage(item))
+        for (const rec of item) {
+          const spilling = add(rec);
+          if (spilling) await spilling;
+        }
+      else {
+        const spilling = add(item);
+        if (spilling) await spilling;
+      }
     }
   }
 
@@ -175,33 +220,33 @@ export function compareEntity(
       const sc = new RowCursor(sourceSorter.sorted());
       const tc = new RowCursor(targetSorter.sorted());
       try {
-        let sv = await nextGroup(sc);
-        let tv = await nextGroup(tc);
-        while (sv || tv) {
-          const sg1 = sv && (!tv || sv.key <= tv.key) ? sv : undefined;
-          const tg1 = tv && (!sv || tv.key <= sv.key) ? tv : undefined;
-          const key = (sg1 ?? (tg1 as Group)).key;
+        // One group per side, read again in place as the join moves on.
+        const sg = noGroup();
+        const tg = noGroup();
+        let next = nextGroup(sc, sg);
+        let sHas = typeof next === 'boolean' ? next : await next;
+        next = nextGroup(tc, tg);
+        let tHas = typeof next === 'boolean' ? next : await next;
+        while (sHas || tHas) {
+          const inSource = sHas && (!tHas || sg.key <= tg.key);
+          const inTarget = tHas && (!sHas || tg.key <= sg.key);
+          const key = inSource ? sg.key : tg.key;
+          const same = inSource && inTarget && sg.hash === tg.hash && nearEqual(sg.tolerant, tg.tolerant);
           // Records are parsed back only to be reported or compared field by field.
-          const sp = sg1?.first;
-          const tp = tg1?.first;
-          const same =
-            sp !== undefined &&
-            tp !== undefined &&
-            sp.hash === tp.hash &&
-            nearEqual(sp.tolerant, tp.tolerant);
-          const needed = (g: Group | undefined): g is Group => g !== undefined && (g.count > 1 || !same);
-          const srec = needed(sg1)
-            ? (JSON.parse(sourceSorter.record(sp as SpillRow)) as SideRecord)
-            : undefined;
-          const trec = needed(tg1)
-            ? (JSON.parse(targetSorter.record(tp as SpillRow)) as SideRecord)
-            : undefined;
-          if (sg1 && sg1.count > 1)
-            yield { kind: 'duplicate_in_source', key, source: srec, copies: sg1.count };
-          if (tg1 && tg1.count > 1)
-            yield { kind: 'duplicate_in_target', key, target: trec, copies: tg1.count };
-          if (!tg1) yield { kind: 'missing_in_target', key, source: srec };
-          else if (!sg1) yield { kind: 'missing_in_source', key, target: trec };
+          const srec =
+            inSource && (sg.count > 1 || !same)
+              ? (JSON.parse(sourceSorter.record(sg)) as SideRecord)
+              : undefined;
+          const trec =
+            inTarget && (tg.count > 1 || !same)
+              ? (JSON.parse(targetSorter.record(tg)) as SideRecord)
+              : undefined;
+          if (inSource && sg.count > 1)
+            yield { kind: 'duplicate_in_source', key, source: srec, copies: sg.count };
+          if (inTarget && tg.count > 1)
+            yield { kind: 'duplicate_in_target', key, target: trec, copies: tg.count };
+          if (!inTarget) yield { kind: 'missing_in_target', key, source: srec };
+          else if (!inSource) yield { kind: 'missing_in_source', key, target: trec };
           else if (same) matched++;
           else {
             const differs = fieldDifferences(fields, srec as SideRecord, trec as SideRecord);
@@ -209,8 +254,14 @@ export function compareEntity(
               yield { kind: 'field_mismatch', key, source: srec, target: trec, fields: differs };
             else matched++;
           }
-          if (sg1) sv = await nextGroup(sc);
-          if (tg1) tv = await nextGroup(tc);
+          if (inSource) {
+            next = nextGroup(sc, sg);
+            sHas = typeof next === 'boolean' ? next : await next;
+          }
+          if (inTarget) {
+            next = nextGroup(tc, tg);
+            tHas = typeof next === 'boolean' ? next : await next;
+          }
         }
       } finally {
         await Promise.all([sc.close(), tc.close()]);

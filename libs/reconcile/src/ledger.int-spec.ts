@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withTestSchema } from '@sinew/test-support/postgres';
 import { openStore, type NewMessage, type Store } from '@sinew/store';
 import { ledgerCount, ledgerLookup, ledgerRecords } from './ledger';
 
@@ -98,5 +99,86 @@ describe('the ledger side of a reconciliation (SQLite ledger)', () => {
     const before = { to: new Date('2026-12-06T10:30:00Z'), label: 'early' };
     expect(await ledgerCount(store, { channels: ['adt'], key: 'mrn' }, before)).toBe(1);
     expect(await ledgerCount(store, { channels: ['adt'], key: 'visit' }, period)).toBe(0);
+  });
+});
+
+describe.each([
+  ['SQLite', 'sqlite'],
+  ['PostgreSQL', 'postgres'],
+] as const)('the ledger count in one query (%s ledger)', (_name, kind) => {
+  let dir: string;
+  let store: Store;
+  let dropSchema: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sinew-recon-ledger-count-'));
+    if (kind === 'postgres') {
+      const { url, schema, drop } = await withTestSchema();
+      dropSchema = drop;
+      store = await openStore({ databaseUrl: url, schema });
+    } else store = await openStore({ dataDir: dir });
+    const at = (channelId: string, mrn: string, when: string): NewMessage => ({
+      id: randomUUID(),
+      channelId,
+      receivedAt: new Date(when),
+      source: 'mllp',
+      sender: 'PMS|CLINIC',
+      messageType: 'ADT^A04',
+      controlId: `C${randomUUID().slice(0, 8)}`,
+      contentType: 'hl7v2',
+      raw: Buffer.from('MSH|^~\\&|PMS|CLINIC\r'),
+      keys: { mrn },
+    });
+    await store.insertMessages([
+      at('adt', ' mrn-1', '2026-12-06T08:00:00Z'),
+      at('adt', 'MRN-1 ', '2026-12-06T09:00:00Z'),
+      at('adt', 'MRN-2', '2026-12-06T10:00:00Z'),
+      at('adt', '\tmrn-2\n', '2026-12-06T11:00:00Z'),
+      at('adt', '   ', '2026-12-06T11:30:00Z'),
+      at('adt', 'MRN-3', '2026-12-07T00:00:00Z'),
+      at('lab', 'MRN-4', '2026-12-06T12:00:00Z'),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+    await dropSchema?.();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const day = { from: new Date('2026-12-06T00:00:00Z'), to: new Date('2026-12-07T00:00:00Z'), label: 'day' };
+
+  it('counts distinct normalised keys without paging through the messages, as paging does', async () => {
+    let pages = 0;
+    const counted = {
+      searchMessages: (...a: Parameters<Store['searchMessages']>) => {
+        pages++;
+        return store.searchMessages(...a);
+      },
+      getDeliveries: (id: string) => store.getDeliveries(id),
+      getAttempts: (id: string) => store.getAttempts(id),
+    };
+    const withSql = { ...counted, reconcile: store.reconcile };
+    const upper = (k: string) => k.trim().toUpperCase();
+    const scope = { channels: ['adt'], key: 'mrn' };
+
+    expect(await ledgerCount(withSql, scope, day, upper, ['trim', 'upper'])).toBe(2);
+    expect(await ledgerCount(withSql, scope, day, (k) => k.trim(), ['trim'])).toBe(4);
+    expect(await ledgerCount(withSql, scope, day)).toBe(4);
+    expect(
+      await ledgerCount(withSql, { channels: ['adt', 'lab'], key: 'mrn' }, day, upper, ['upper', 'trim']),
+    ).toBe(3);
+    expect(await ledgerCount(withSql, scope, { label: 'all' }, upper, ['trim', 'upper'])).toBe(3);
+    expect(
+      await ledgerCount(withSql, { channels: ['adt'], key: 'visit' }, day, upper, ['trim', 'upper']),
+    ).toBe(0);
+    expect(pages).toBe(0);
+
+    // The same counts paged through, as a store without the query (or a normaliser SQL lacks) is.
+    expect(await ledgerCount(counted, scope, day, upper, ['trim', 'upper'])).toBe(2);
+    expect(await ledgerCount(counted, scope, day, (k) => k.trim())).toBe(4);
+    expect(pages).toBeGreaterThan(0);
+    pages = 0;
+    expect(await ledgerCount(withSql, scope, day, (k) => k.replace(/\D+/g, ''), ['digits'])).toBe(2);
+    expect(pages).toBeGreaterThan(0);
   });
 });

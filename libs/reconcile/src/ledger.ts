@@ -3,7 +3,16 @@
  * key), and, for each record that differs, the messages behind it and what became of them.
  */
 import type { MessageRecord, Store } from '@sinew/store';
-import type { EvidenceMessage, LedgerEvidence, LedgerLookup, Period, SideRecord } from './types';
+import type { Normaliser } from './schema';
+import type {
+  EvidenceMessage,
+  LedgerEvidence,
+  LedgerKeyCount,
+  LedgerLookup,
+  Period,
+  ReconcileStore,
+  SideRecord,
+} from './types';
 
 /** Which channels carry an entity, and the business key that holds its identity. */
 export interface LedgerScope {
@@ -13,7 +22,10 @@ export interface LedgerScope {
 }
 
 /** The store methods the ledger side reads (the whole `Store` satisfies it). */
-export type LedgerStore = Pick<Store, 'searchMessages' | 'getDeliveries' | 'getAttempts'>;
+export type LedgerStore = Pick<Store, 'searchMessages' | 'getDeliveries' | 'getAttempts'> & {
+  /** Where the ledger counts distinct keys in one query, when it can. */
+  readonly reconcile?: Pick<ReconcileStore, 'countLedgerKeys'>;
+};
 
 /** Messages read per key at most: the newest ones explain a difference. */
 const MESSAGES_PER_KEY = 20;
@@ -127,13 +139,33 @@ export async function* ledgerRecords(
   for (const [key, messages] of seen) yield { key, fields: { messages } };
 }
 
-/** How many distinct identity values Sinew received in the period. */
+const SQL_NORMALISERS: ReadonlySet<Normaliser> = new Set(['trim', 'upper', 'lower']);
+
+/**
+ * How many distinct identity values Sinew received in the period. With `normalise`, the identity's
+ * normalisers, when the database can apply them all (trim, upper, lower), one
+ * `count(DISTINCT …)` query answers; otherwise the messages are paged through and `normaliseKey`
+ * applied to each value (trim when none is given).
+ */
 export async function ledgerCount(
   store: LedgerStore,
   scope: LedgerScope,
   period: Period,
   normaliseKey?: (key: string) => string,
+  normalise?: readonly Normaliser[],
 ): Promise<number> {
+  const steps = normalise ?? (normaliseKey ? undefined : (['trim'] as const));
+  const counter = store.reconcile?.countLedgerKeys?.bind(store.reconcile);
+  if (counter && steps && steps.every((n) => SQL_NORMALISERS.has(n))) {
+    const query: LedgerKeyCount = {
+      channels: scope.channels,
+      key: scope.key,
+      ...(period.from ? { since: period.from } : {}),
+      ...(period.to ? { until: period.to } : {}),
+      normalise: steps as LedgerKeyCount['normalise'],
+    };
+    return counter(query);
+  }
   let n = 0;
   for await (const record of ledgerRecords(store, scope, period, normaliseKey)) if (record.key) n++;
   return n;

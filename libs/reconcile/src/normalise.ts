@@ -5,13 +5,16 @@ import type { RawValue } from './types';
 /** A value as compared: text, or null for "no value" (null, empty, or empty after normalising). */
 export type Normalised = string | null;
 
+/** No character below U+00C0 has a canonical decomposition or is a combining mark. */
+const NOTHING_TO_STRIP = /^[\u0000-\u00bf]*$/;
+
 const NORMALISER_FNS: Record<Normaliser, (s: string) => string> = {
   trim: (s) => s.trim(),
   upper: (s) => s.toUpperCase(),
   lower: (s) => s.toLowerCase(),
   collapse_spaces: (s) => s.replace(/\s+/g, ' '),
   digits: (s) => s.replace(/\D+/g, ''),
-  strip_accents: (s) => s.normalize('NFD').replace(/\p{M}+/gu, ''),
+  strip_accents: (s) => (NOTHING_TO_STRIP.test(s) ? s : s.normalize('NFD').replace(/\p{M}+/gu, '')),
 };
 
 /** The text of a raw value (`true`, `12.5`), or null. */
@@ -112,6 +115,60 @@ function stamp(
     offset,
     time: hh !== undefined,
   };
+}
+
+const digit = (s: string, i: number): number => {
+  const c = s.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+};
+
+/** The number written by `count` digits at `at`, or -1. */
+function digits(s: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = digit(s, i);
+    if (d < 0) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * The common shapes of a date read without a regular expression: `YYYY-MM-DD`, `MM/DD/YYYY`,
+ * `DD/MM/YYYY`, `YYYYMMDD` (each only where `format` accepts it), as `YYYY-MM-DD`; undefined
+ * for anything else (then `parseStamp` decides), including an impossible day.
+ */
+function quickDay(s: string, format: DateFormat): string | undefined {
+  if (s.length === 10) {
+    if (s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
+      if (format !== 'auto' && format !== 'ISO' && format !== 'YYYY-MM-DD') return undefined;
+      const y = digits(s, 0, 4);
+      const m = digits(s, 5, 2);
+      const d = digits(s, 8, 2);
+      return y >= 0 && m >= 0 && d >= 0 && validDay(y, m, d) ? s : undefined;
+    }
+    if (s.charCodeAt(2) === 47 && s.charCodeAt(5) === 47) {
+      if (format !== 'MM/DD/YYYY' && format !== 'DD/MM/YYYY') return undefined;
+      const a = digits(s, 0, 2);
+      const b = digits(s, 3, 2);
+      const y = digits(s, 6, 4);
+      if (a < 0 || b < 0 || y < 0) return undefined;
+      const monthFirst = format === 'MM/DD/YYYY';
+      if (!validDay(y, monthFirst ? a : b, monthFirst ? b : a)) return undefined;
+      const mm = s.slice(monthFirst ? 0 : 3, monthFirst ? 2 : 5);
+      const dd = s.slice(monthFirst ? 3 : 0, monthFirst ? 5 : 2);
+      return `${s.slice(6)}-${mm}-${dd}`;
+    }
+    return undefined;
+  }
+  if (s.length === 8 && (format === 'auto' || format === 'HL7' || format === 'YYYYMMDD')) {
+    const y = digits(s, 0, 4);
+    const m = digits(s, 4, 2);
+    const d = digits(s, 6, 2);
+    if (y < 0 || m < 0 || d < 0 || !validDay(y, m, d)) return undefined;
+    return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}`;
+  }
+  return undefined;
 }
 
 /** Reads a date or date-time written in `format`; undefined when it is not one. */
@@ -225,6 +282,8 @@ export function compileField(field: FieldConfig): CompiledField {
         return n === undefined ? s.trim() : String(n === 0 ? 0 : n);
       }
       case 'date': {
+        const quick = quickDay(s, format);
+        if (quick !== undefined) return quick;
         const st = parseStamp(s, format);
         return st ? dayText(st) : s.trim();
       }

@@ -157,6 +157,7 @@ export class FolderReconciler implements Reconciler {
       alerts: e.alerts,
       critical: e.critical,
       normaliseKey: parts.normaliseKey(e),
+      identityNormalise: e.identityNormalise,
       ...statusMap(e),
       rawEqualIsEqual:
         e.pushdown === true && e.fields.every((f) => !f.map && f.sourceFormat === f.targetFormat),

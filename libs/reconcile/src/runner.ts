@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { canChecksumDiff, sqlChecksumDiff, type ChecksumDiffStats } from './adapters/sql-checksum';
 import { ledgerCount, ledgerLookup, ledgerRecords, type LedgerStore } from './ledger';
+import type { Normaliser } from './schema';
 import type {
   Difference,
   Discrepancy,
@@ -20,6 +21,7 @@ import type {
   Side,
   SideReader,
   SideRecord,
+  SideRecords,
 } from './types';
 
 /** What the runner needs to know of an entity (the compiled file gives more). */
@@ -34,6 +36,8 @@ export interface RunnerEntity {
   critical?: readonly DiscrepancyClass[];
   /** Normalises an identity value the way the comparison does. */
   normaliseKey(key: string): string;
+  /** The identity's normalisers, in order (lets the ledger count distinct keys in SQL). */
+  identityNormalise?: readonly Normaliser[];
   /**
    * The source's status in the target's code set (the `map` of a compared field named `status`),
    * so that counts per status line up; none: counted as read.
@@ -48,8 +52,8 @@ export interface RunnerEntity {
 
 /** What compares the two sides of an entity (compare.ts). */
 export type CompareFn = (
-  source: AsyncIterable<SideRecord>,
-  target: AsyncIterable<SideRecord>,
+  source: SideRecords,
+  target: SideRecords,
   entity: string,
 ) => {
   differences: AsyncIterable<Difference>;
@@ -77,7 +81,10 @@ export interface RunRequest {
 
 export interface RunnerDeps {
   store: ReconcileStore;
-  /** The ledger (for the third count and the explanations); none: every difference is `never_received`. */
+  /**
+   * The ledger (for the third count and the explanations); none, or an entity without a ledger
+   * side: a record missing in the target or differing there is `unexplained`.
+   */
   ledger?: LedgerStore;
   now?: () => Date;
   /** Cancels the run (engine shutdown); the run is then recorded as failed. */
@@ -169,8 +176,8 @@ async function runEntity(
     // Both sides in SQL: the databases compare range checksums, and only the rows of the ranges
     // that differ are read and compared here (a run over millions of equal rows reads few).
     let pushdown: ChecksumDiffStats | undefined;
-    let sourceRecords: AsyncIterable<SideRecord>;
-    let targetRecords: AsyncIterable<SideRecord>;
+    let sourceRecords: SideRecords;
+    let targetRecords: SideRecords;
     if (entity.rawEqualIsEqual && canChecksumDiff(source, target)) {
       const stats = {} as ChecksumDiffStats;
       const fromSource: SideRecord[] = [];
@@ -181,8 +188,8 @@ async function runEntity(
         for (const r of range.target) fromTarget.push(r);
       }
       pushdown = stats;
-      sourceRecords = fromArray(fromSource);
-      targetRecords = fromArray(fromTarget);
+      sourceRecords = onePage(fromSource);
+      targetRecords = onePage(fromTarget);
     } else {
       sourceRecords = source.read(ctx('source'));
       targetRecords = target.read(ctx('target'));
@@ -203,7 +210,8 @@ async function runEntity(
       }
       const evidence = lookup ? await lookup.evidence([...keys]) : undefined;
       const rows = pending.map((d) => {
-        const found = evidence ? evidenceOf(evidence, d) : undefined;
+        // Asked and silent is evidence too (nothing reached Sinew); not asked is none.
+        const found = evidence ? (evidenceOf(evidence, d) ?? { key: d.key, messages: [] }) : undefined;
         const row = classifyOne(d, found);
         return { ...row, entity: entity.name };
       });
@@ -231,7 +239,13 @@ async function runEntity(
       countOf(source, ctx('source'), compared.sourceCounts, pushdown !== undefined),
       countOf(target, ctx('target'), compared.targetCounts, pushdown !== undefined),
       deps.ledger && entity.ledger
-        ? ledgerCount(deps.ledger, entity.ledger, request.period, (k) => entity.normaliseKey(k))
+        ? ledgerCount(
+            deps.ledger,
+            entity.ledger,
+            request.period,
+            (k) => entity.normaliseKey(k),
+            entity.identityNormalise,
+          )
         : Promise.resolve(undefined),
     ]);
     return {
@@ -277,8 +291,8 @@ async function countOf(
   return own ? Object.fromEntries(own) : counted;
 }
 
-async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
+async function* onePage<T>(items: readonly T[]): AsyncGenerator<readonly T[]> {
+  yield items;
 }
 
 /** A reader of a `ledger` system's side: the identity values Sinew received. */

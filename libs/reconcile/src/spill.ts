@@ -1,5 +1,5 @@
-import { closeSync, createReadStream, mkdtempSync, openSync, readSync, writeSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { closeSync, mkdtempSync, openSync, readSync, writeSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,97 +66,216 @@ export function hash53Joined(texts: readonly string[], separator: string, seed =
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-function escapeText(text: string): string {
-  if (!NEEDS_ESCAPE.test(text)) return text;
-  return text.replace(/[\\\t\n\r]/g, (c) =>
-    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
-  );
-}
-function unescapeText(text: string): string {
-  if (!text.includes('\\')) return text;
-  return text.replace(/\\(.)/g, (_m, c: string) =>
-    c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c,
-  );
-}
-
-/** Bytes encoded before each write of a run file. */
+/** Bytes encoded before each write of the record file. */
 const SPILL_BUFFER = 1 << 22;
 
-/** Rows per batch handed from one stage to the next (stages await once per batch, not per row). */
+/** Rows per block handed from one stage to the next (stages await once per block, not per row). */
 const BATCH = 4096;
 
-/** A run file's rows, in batches of the lines of each chunk read. */
-async function* readRun(path: string): AsyncGenerator<SpillRow[]> {
-  let rest = '';
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
-  const parse = (line: string): SpillRow => {
-    const a = line.indexOf('\t');
-    const b = line.indexOf('\t', a + 1);
-    const c = line.indexOf('\t', b + 1);
-    const d = line.indexOf('\t', c + 1);
-    return {
-      key: unescapeText(line.slice(0, a)),
-      hash: Number(line.slice(a + 1, b)),
-      tolerant: unescapeText(line.slice(b + 1, c)),
-      offset: Number(line.slice(c + 1, d)),
-      length: Number(line.slice(d + 1)),
-    };
+/**
+ * Rows column by column (the same index in each column is one row): few objects for the garbage
+ * collector to trace, whatever the number of rows.
+ */
+export interface RowBlock {
+  size: number;
+  keys: string[];
+  tolerants: string[];
+  hashes: Float64Array;
+  offsets: Float64Array;
+  lengths: Uint32Array;
+}
+
+function newBlock(capacity: number): RowBlock {
+  return {
+    size: 0,
+    keys: [],
+    tolerants: [],
+    hashes: new Float64Array(capacity),
+    offsets: new Float64Array(capacity),
+    lengths: new Uint32Array(capacity),
   };
+}
+
+const NO_ROWS: RowBlock = newBlock(0);
+
+/**
+ * A run file is a sequence of blocks, each written and read in one piece:
+ * a header of four 32-bit numbers (rows n, bytes of the keys, bytes of the tolerant values, 0),
+ * then n hashes and n record offsets (64-bit floats), n record lengths, n key lengths and n
+ * tolerant-value lengths (32-bit, in UTF-16 code units), then the keys and the tolerant values,
+ * each column as one UTF-8 text without separators (the lengths cut it). Nothing is escaped, and
+ * no number is written as text. Numbers are in the machine's byte order: a run file is read back
+ * by the process that wrote it.
+ */
+const HEADER = 16;
+
+function copyOut(view: ArrayBufferView, into: Buffer, at: number): number {
+  into.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), at);
+  return at + view.byteLength;
+}
+
+/** One block of a run file (see HEADER). */
+function encodeBlock(b: RowBlock): Buffer {
+  const n = b.size;
+  const keyLens = new Uint32Array(n);
+  const tolLens = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    keyLens[i] = (b.keys[i] as string).length;
+    tolLens[i] = (b.tolerants[i] as string).length;
+  }
+  const keys = b.keys.length === n ? b.keys.join('') : b.keys.slice(0, n).join('');
+  const tolerants = b.tolerants.length === n ? b.tolerants.join('') : b.tolerants.slice(0, n).join('');
+  const keyBytes = Buffer.byteLength(keys, 'utf8');
+  const tolBytes = Buffer.byteLength(tolerants, 'utf8');
+  const out = Buffer.allocUnsafe(HEADER + n * 28 + keyBytes + tolBytes);
+  out.writeUInt32LE(n, 0);
+  out.writeUInt32LE(keyBytes, 4);
+  out.writeUInt32LE(tolBytes, 8);
+  out.writeUInt32LE(0, 12);
+  let at = HEADER;
+  at = copyOut(b.hashes.subarray(0, n), out, at);
+  at = copyOut(b.offsets.subarray(0, n), out, at);
+  at = copyOut(b.lengths.subarray(0, n), out, at);
+  at = copyOut(keyLens, out, at);
+  at = copyOut(tolLens, out, at);
+  at += out.write(keys, at, 'utf8');
+  out.write(tolerants, at, 'utf8');
+  return out;
+}
+
+/** Copies `count` elements of a column out of a block's bytes (typed arrays need aligned memory). */
+function column<T extends Float64Array | Uint32Array>(
+  make: (n: number) => T,
+  count: number,
+  body: Buffer,
+  at: number,
+): T {
+  const out = make(count);
+  new Uint8Array(out.buffer).set(body.subarray(at, at + out.byteLength));
+  return out;
+}
+
+function cut(text: string, lengths: Uint32Array): string[] {
+  const out = new Array<string>(lengths.length);
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const end = at + (lengths[i] as number);
+    out[i] = text.slice(at, end);
+    at = end;
+  }
+  return out;
+}
+
+/** The body of a block (everything after its header) back into rows. */
+function decodeBlock(body: Buffer, n: number, keyBytes: number): RowBlock {
+  let at = 0;
+  const hashes = column((m) => new Float64Array(m), n, body, at);
+  at += n * 8;
+  const offsets = column((m) => new Float64Array(m), n, body, at);
+  at += n * 8;
+  const lengths = column((m) => new Uint32Array(m), n, body, at);
+  at += n * 4;
+  const keyLens = column((m) => new Uint32Array(m), n, body, at);
+  at += n * 4;
+  const tolLens = column((m) => new Uint32Array(m), n, body, at);
+  at += n * 4;
+  const keys = cut(body.toString('utf8', at, at + keyBytes), keyLens);
+  const tolerants = cut(body.toString('utf8', at + keyBytes), tolLens);
+  return { size: n, keys, tolerants, hashes, offsets, lengths };
+}
+
+async function readFully(handle: FileHandle, into: Buffer, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** A run file's rows, block by block. */
+async function* readRun(path: string): AsyncGenerator<RowBlock> {
+  const handle = await open(path, 'r');
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const text = rest + chunk;
-      const rows: SpillRow[] = [];
-      let start = 0;
-      for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
-        rows.push(parse(text.slice(start, nl)));
-        start = nl + 1;
-      }
-      rest = text.slice(start);
-      if (rows.length) yield rows;
+    const head = Buffer.alloc(HEADER);
+    let position = 0;
+    for (;;) {
+      const got = await readFully(handle, head, position);
+      if (got === 0) return;
+      const n = head.readUInt32LE(0);
+      const keyBytes = head.readUInt32LE(4);
+      const body = Buffer.allocUnsafe(n * 28 + keyBytes + head.readUInt32LE(8));
+      if (got < HEADER || (await readFully(handle, body, position + HEADER)) < body.length)
+        throw new Error(`a run file of the comparison is shorter than written (${path})`);
+      position += HEADER + body.length;
+      yield decodeBlock(body, n, keyBytes);
     }
-    if (rest) yield [parse(rest)];
   } finally {
-    stream.destroy();
+    await handle.close();
   }
 }
 
 /**
- * Reads sorted rows batch by batch: `row` is the current row (undefined at the end), `advance()`
- * moves on, and only moving past a batch's last row needs `await fill()`.
+ * Reads sorted rows block by block: `key`, `hash`, `tolerant`, `offset` and `length` are the
+ * current row's, `advance()` moves on, and only moving past a block's last row needs
+ * `await fill()`.
  */
 export class RowCursor {
-  private batch: SpillRow[] = [];
+  private block: RowBlock = NO_ROWS;
   private i = 0;
   private ended = false;
 
-  constructor(private readonly batches: AsyncGenerator<SpillRow[]>) {}
+  constructor(private readonly blocks: AsyncGenerator<RowBlock>) {}
 
-  /** Whether the current batch is used up (then `fill()` before reading `row`). */
+  /** Whether the current block is used up (then `fill()` before reading the row). */
   get empty(): boolean {
-    return this.i >= this.batch.length;
+    return this.i >= this.block.size;
   }
 
-  /** Loads the next batch when the current one is used up; false at the end. */
+  /** Loads the next block when the current one is used up; false at the end. */
   async fill(): Promise<boolean> {
-    while (this.i >= this.batch.length) {
+    while (this.i >= this.block.size) {
       if (this.ended) return false;
-      const next = await this.batches.next();
+      const next = await this.blocks.next();
       if (next.done) {
         this.ended = true;
-        this.batch = [];
+        this.block = NO_ROWS;
         this.i = 0;
         return false;
       }
-      this.batch = next.value;
+      this.block = next.value;
       this.i = 0;
     }
     return true;
   }
 
-  /** The current row; call only when `empty` is false. */
+  /** The current row's key; read only when `empty` is false (as the other columns). */
+  get key(): string {
+    return this.block.keys[this.i] as string;
+  }
+  get hash(): number {
+    return this.block.hashes[this.i] as number;
+  }
+  get tolerant(): string {
+    return this.block.tolerants[this.i] as string;
+  }
+  get offset(): number {
+    return this.block.offsets[this.i] as number;
+  }
+  get length(): number {
+    return this.block.lengths[this.i] as number;
+  }
+
+  /** The current row as one object. */
   get row(): SpillRow {
-    return this.batch[this.i] as SpillRow;
+    return {
+      key: this.key,
+      hash: this.hash,
+      tolerant: this.tolerant,
+      offset: this.offset,
+      length: this.length,
+    };
   }
 
   advance(): void {
@@ -164,11 +283,21 @@ export class RowCursor {
   }
 
   async close(): Promise<void> {
-    await this.batches.return(undefined);
+    await this.blocks.return(undefined);
   }
 }
 
-/** Rows held in memory, column by column: few objects for the garbage collector to trace. */
+/** Appends the cursor's current row to a block. */
+function pushRow(b: RowBlock, c: RowCursor): void {
+  const n = b.size++;
+  b.keys.push(c.key);
+  b.tolerants.push(c.tolerant);
+  b.hashes[n] = c.hash;
+  b.offsets[n] = c.offset;
+  b.lengths[n] = c.length;
+}
+
+/** Rows held in memory, column by column. */
 class RowBuffer {
   private readonly keys: string[] = [];
   private readonly tolerants: string[] = [];
@@ -211,25 +340,27 @@ class RowBuffer {
     });
   }
 
-  row(i: number): SpillRow {
-    return {
-      key: this.keys[i] as string,
-      hash: this.hashes[i] as number,
-      tolerant: this.tolerants[i] as string,
-      offset: this.offsets[i] as number,
-      length: this.lengths[i] as number,
-    };
-  }
-
-  /** The rows in `order`, in batches. */
-  async *batches(order: Uint32Array): AsyncGenerator<SpillRow[]> {
+  /** The rows in `order`, in blocks. */
+  *blocks(order: Uint32Array): Generator<RowBlock> {
     for (let i = 0; i < order.length; i += BATCH) {
-      const out: SpillRow[] = [];
       const end = Math.min(order.length, i + BATCH);
-      for (let j = i; j < end; j++) out.push(this.row(order[j] as number));
-      yield out;
+      const b = newBlock(end - i);
+      for (let j = i; j < end; j++) {
+        const r = order[j] as number;
+        const n = b.size++;
+        b.keys.push(this.keys[r] as string);
+        b.tolerants.push(this.tolerants[r] as string);
+        b.hashes[n] = this.hashes[r] as number;
+        b.offsets[n] = this.offsets[r] as number;
+        b.lengths[n] = this.lengths[r] as number;
+      }
+      yield b;
     }
   }
+}
+
+async function* inMemory(blocks: Iterable<RowBlock>): AsyncGenerator<RowBlock> {
+  yield* blocks;
 }
 
 /**
@@ -274,10 +405,9 @@ export class SpillSorter {
     this.pendingBytes = 0;
   }
 
-  /** Appends a record (JSON) to the record file; its offset and length in bytes. */
-  private appendRecord(json: string): { offset: number; length: number } {
+  /** Appends a record (JSON) to the record file (at `written`); its length in bytes. */
+  private appendRecord(json: string): number {
     if (this.pendingBytes + json.length * 3 > SPILL_BUFFER) this.flushRecords();
-    const offset = this.written;
     let length: number;
     if (json.length * 3 > SPILL_BUFFER) {
       const bytes = Buffer.from(json, 'utf8');
@@ -289,16 +419,16 @@ export class SpillSorter {
       this.pendingBytes += length;
     }
     this.written += length;
-    return { offset, length };
+    return length;
   }
 
-  /** The record (JSON) a row points to. */
-  record(parts: SpillRow): string {
+  /** The record (JSON) at `offset` of the record file, `length` bytes (a row's). */
+  record(row: { offset: number; length: number }): string {
     this.flushRecords();
-    const bytes = Buffer.allocUnsafe(parts.length);
+    const bytes = Buffer.allocUnsafe(row.length);
     let done = 0;
-    while (done < parts.length) {
-      const n = readSync(this.recordFd as number, bytes, done, parts.length - done, parts.offset + done);
+    while (done < row.length) {
+      const n = readSync(this.recordFd as number, bytes, done, row.length - done, row.offset + done);
       if (n === 0) break;
       done += n;
     }
@@ -311,7 +441,8 @@ export class SpillSorter {
    * promise of writing them to disk.
    */
   add(key: string, hash: number, tolerant: string, json: string): Promise<void> | undefined {
-    const { offset, length } = this.appendRecord(json);
+    const offset = this.written;
+    const length = this.appendRecord(json);
     this.buffer.push(key, hash, tolerant, offset, length);
     return this.buffer.size >= this.maxInMemory ? this.spill() : undefined;
   }
@@ -320,37 +451,20 @@ export class SpillSorter {
     const rows = this.buffer;
     const order = rows.order();
     this.buffer = new RowBuffer();
-    const path = join(this.folder(), `run-${this.runs.length}.tsv`);
+    const path = join(this.folder(), `run-${this.runs.length}.bin`);
     this.runs.push(path);
     const handle = await open(path, 'w');
     try {
-      // Lines are encoded straight into one reused buffer: far cheaper than joining strings.
-      const buf = Buffer.allocUnsafe(SPILL_BUFFER);
-      let off = 0;
-      for (const i of order) {
-        const r = rows.row(i);
-        const line = `${escapeText(r.key)}\t${r.hash}\t${escapeText(r.tolerant)}\t${r.offset}\t${r.length}`;
-        if (off + line.length * 3 + 1 > SPILL_BUFFER) {
-          if (off > 0) await handle.write(buf, 0, off);
-          off = 0;
-          if (line.length * 3 + 1 > SPILL_BUFFER) {
-            await handle.write(`${line}\n`);
-            continue;
-          }
-        }
-        off += buf.write(line, off, 'utf8');
-        buf[off++] = 10;
-      }
-      if (off > 0) await handle.write(buf, 0, off);
+      for (const block of rows.blocks(order)) await handle.write(encodeBlock(block));
     } finally {
       await handle.close();
     }
   }
 
-  /** Every row added, ascending by key, in batches; rows with equal keys in the order they were added. */
-  async *sorted(): AsyncGenerator<SpillRow[]> {
+  /** Every row added, ascending by key, in blocks; rows with equal keys in the order they were added. */
+  async *sorted(): AsyncGenerator<RowBlock> {
     const rows = this.buffer;
-    const memory = rows.batches(rows.order());
+    const memory = inMemory(rows.blocks(rows.order()));
     this.buffer = new RowBuffer();
     if (this.runs.length === 0) {
       yield* memory;
@@ -364,8 +478,8 @@ export class SpillSorter {
       // A binary heap of cursor indexes, ordered by current key then index.
       const heap: number[] = [];
       const less = (i: number, j: number) => {
-        const a = (cursors[i] as RowCursor).row.key;
-        const b = (cursors[j] as RowCursor).row.key;
+        const a = (cursors[i] as RowCursor).key;
+        const b = (cursors[j] as RowCursor).key;
         return a < b || (a === b && i < j);
       };
       const swap = (x: number, y: number) => {
@@ -397,11 +511,11 @@ export class SpillSorter {
         heap.push(i);
         up(heap.length - 1);
       }
-      let out: SpillRow[] = [];
+      let out = newBlock(BATCH);
       while (heap.length) {
         const i = heap[0] as number;
         const c = cursors[i] as RowCursor;
-        out.push(c.row);
+        pushRow(out, c);
         c.advance();
         if (c.empty && !(await c.fill())) {
           const last = heap.pop() as number;
@@ -410,12 +524,12 @@ export class SpillSorter {
             down(0);
           }
         } else down(0);
-        if (out.length >= BATCH) {
+        if (out.size >= BATCH) {
           yield out;
-          out = [];
+          out = newBlock(BATCH);
         }
       }
-      if (out.length) yield out;
+      if (out.size) yield out;
     } finally {
       await Promise.all(cursors.map((c) => c.close()));
     }

@@ -21,6 +21,12 @@ export interface SideRecord {
   ref?: string;
 }
 
+/**
+ * One side's records as the comparison takes them: one at a time, or a page at a time (an array
+ * per page, far cheaper to hand on than one record per await).
+ */
+export type SideRecords = AsyncIterable<SideRecord | readonly SideRecord[]>;
+
 /** The time range a run covers: `[from, to)`; no bounds means everything. */
 export interface Period {
   from?: Date;
@@ -100,6 +106,8 @@ export interface Difference {
  * - `dead_lettered`: its delivery gave up;
  * - `delivered_not_applied`: the target acknowledged it, yet does not hold it (or holds other values);
  * - `changed_after_delivery`: the source changed after the last message Sinew received for it;
+ * - `unexplained`: missing in the target or different there, and the entity has no ledger side
+ *   (no `ledger:`), so nothing tells why;
  * - `target_only`: the target holds it, the source does not;
  * - `duplicate`: the key is held more than once on one side.
  */
@@ -112,6 +120,7 @@ export type DiscrepancyClass =
   | 'dead_lettered'
   | 'delivered_not_applied'
   | 'changed_after_delivery'
+  | 'unexplained'
   | 'target_only'
   | 'duplicate';
 
@@ -124,6 +133,7 @@ export const DISCREPANCY_CLASSES: readonly DiscrepancyClass[] = [
   'dead_lettered',
   'delivered_not_applied',
   'changed_after_delivery',
+  'unexplained',
   'target_only',
   'duplicate',
 ];
@@ -286,4 +296,21 @@ export interface ReconcileStore {
   acknowledgeFlag(id: string, by: string, at: Date, note?: string): Promise<SyncFlagRecord | undefined>;
   /** Deletes runs (and their discrepancies) that finished before `before`; returns how many. */
   deleteRunsBefore(before: Date): Promise<number>;
+  /**
+   * How many distinct values of the business key `key` the messages of `channels` received in
+   * `[since, until)` carry, counted by the database in one `count(DISTINCT …)` query; each value
+   * is first normalised by `normalise` in order (trim: spaces, tabs, CR and LF; upper and lower:
+   * the database's case mapping), and an empty result is not counted. A store without it has the
+   * ledger's messages paged through instead.
+   */
+  countLedgerKeys?(query: LedgerKeyCount): Promise<number>;
+}
+
+/** What `countLedgerKeys` counts. */
+export interface LedgerKeyCount {
+  channels: readonly string[];
+  key: string;
+  since?: Date;
+  until?: Date;
+  normalise: ReadonlyArray<'trim' | 'upper' | 'lower'>;
 }

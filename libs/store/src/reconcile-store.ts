@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type {
   DiscrepancyClass,
+  LedgerKeyCount,
   DiscrepancyRecord,
   NewDiscrepancy,
   NewRun,
@@ -415,6 +416,49 @@ export class SqlReconcileStore implements ReconcileStore {
       );
       return runs;
     });
+  }
+
+  async countLedgerKeys(query: LedgerKeyCount): Promise<number> {
+    this.open();
+    if (!Array.isArray(query.channels) || query.channels.length === 0) return 0;
+    if (typeof query.key !== 'string' || query.key === '')
+      throw invalid('a ledger key count needs the key name');
+    if (query.since !== undefined) checkDate(query.since, 'since');
+    if (query.until !== undefined) checkDate(query.until, 'until');
+    let value = 'k.value';
+    for (const step of query.normalise) {
+      if (step === 'trim')
+        value =
+          this.db.kind === 'postgres'
+            ? `btrim(${value}, E' \\t\\r\\n')`
+            : `trim(${value}, ' ' || char(9) || char(10) || char(13))`;
+      else if (step === 'upper' || step === 'lower') value = `${step}(${value})`;
+      else throw invalid(`a ledger key count cannot normalise with ${JSON.stringify(step)}`);
+    }
+    const where = [
+      'k.name = ?',
+      this.db.inList('k.channel_id', query.channels.length),
+      this.db.inList('m.channel_id', query.channels.length),
+      `${value} <> ''`,
+    ];
+    // pg serialises a JS array as a text[] parameter (`= ANY(?::text[])`); the SqlValue type names scalars only.
+    const channels: SqlValue[] =
+      this.db.kind === 'postgres' ? [[...query.channels] as unknown as SqlValue] : [...query.channels];
+    const params: SqlValue[] = [query.key, ...channels, ...channels];
+    if (query.since !== undefined) {
+      where.push('m.received_at >= ?');
+      params.push(this.db.time(query.since));
+    }
+    if (query.until !== undefined) {
+      where.push('m.received_at < ?');
+      params.push(this.db.time(query.until));
+    }
+    const row = await this.db.get<{ n: number | string }>(
+      `SELECT count(DISTINCT ${value}) AS n FROM message_key k JOIN message m ON m.id = k.message_id ` +
+        `WHERE ${where.join(' AND ')}`,
+      params,
+    );
+    return Number(row?.n ?? 0);
   }
 }
 
