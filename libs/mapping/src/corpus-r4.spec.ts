@@ -13,6 +13,7 @@ const TRANSFORMERS = [
   'bar-to-fhir',
   'oru-to-fhir',
   'orm-to-fhir',
+  'omp-to-fhir',
   'oul-to-fhir',
   'ppr-to-fhir',
   'rde-to-fhir',
@@ -43,7 +44,7 @@ const VOCABULARY_GAPS: Record<string, { code: string; where: string }> = {
 };
 
 /** Message types the corpus has no sample of: their maps' own tests (`*.test.yaml`) cover them. */
-const WITHOUT_SAMPLE = new Set(['RSP^K11', 'PPR^PC1', 'PPR^PC2', 'PPR^PC3']);
+const WITHOUT_SAMPLE = new Set(['RSP^K11', 'PPR^PC1', 'PPR^PC2', 'PPR^PC3', 'OMP^O09']);
 
 describe('FHIR-Converter corpus samples convert to valid FHIR R4', () => {
   const library = TransformerLibrary.load([BUILT_IN_TRANSFORMERS]);
