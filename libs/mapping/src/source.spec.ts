@@ -148,6 +148,16 @@ describe('HL7 source: a component that holds subcomponents', () => {
     expect(node?.text()).toBe('Smith&Booth&Jones');
     expect(new Hl7MessageNode(msg).select('PID-5.1.2')[0]?.value()).toBe('Booth');
   });
+});
+
+describe('HL7 source nodes: text', () => {
+  it('decodes \\Xhh\\ in the message character set, next to a rendered line break', () => {
+    const bytes = Buffer.from(
+      'MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5.1||||||8859/2\rNTE|1||\\XA3\\\\XF3\\d\\XBC\\\\.br\\\xb3\xf3d\xbc\r',
+      'latin1',
+    );
+    expect(new Hl7MessageNode(Hl7Message.parse(bytes)).select('NTE-3')[0]?.text()).toBe('Łódź\nłódź');
+  });
 
   it('keeps formatting escapes as written when asked (maps writing HL7 v2)', () => {
     const oru = Hl7Message.parse(ORU);
