@@ -449,7 +449,9 @@ export class MapRegistry {
       if (!fn) fail(MappingErrorCode.Unknown, `no function named ${call.name}`, 'fn');
       let bound: (v: string) => unknown = () => undefined;
       try {
-        bound = bindFunction(fn as MappingFunction, call.args, `${file.file}`);
+        const used = (fn as MappingFunction).vocabulary;
+        const table = used === undefined ? undefined : this.vocabularies.get(used);
+        bound = bindFunction(fn as MappingFunction, call.args, `${file.file}`, table?.lookup);
       } catch (err) {
         fail(MappingErrorCode.InvalidArgs, err instanceof Error ? err.message : String(err), 'fn');
       }

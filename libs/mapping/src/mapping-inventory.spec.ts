@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import {
   agreement,
+  bundleFacts,
   inventoryCases,
   percent,
   runInventoryCase,
@@ -17,7 +18,7 @@ import {
  * differ, the IG wins: those facts are listed in mapping-inventory.known-differences.yaml with
  * the IG row that decides them, and left out of the figure. See docs/fhir-fidelity.md.
  */
-const FLOOR_PERCENT = 55;
+const FLOOR_PERCENT = 63.5;
 
 interface NotConverting {
   case: string;
@@ -68,7 +69,12 @@ describe('V2-to-FHIR IG mapping inventory (ReportStream cases)', () => {
       ...results.flatMap((r) => [
         `## ${r.case.name} ${r.error ? `ERROR ${r.error}` : ''} ${r.invalid.join('; ')}`,
         `${r.matched.length}/${r.facts.length}`,
-        ...r.missing.map((f) => `- ${isKnown(r, f) ? '(known) ' : ''}${f}`),
+        ...r.missing.map((f) => {
+          // What Sinew's Bundle holds at the same path, to tell a different value from a missing one.
+          const path = f.split(/ = | -> /)[0] ?? f;
+          const ours = r.bundle ? [...bundleFacts(r.bundle)].filter((o) => o.startsWith(`${path} `)) : [];
+          return `- ${isKnown(r, f) ? '(known) ' : ''}${f}${ours.length ? `  [Sinew: ${ours.join('; ')}]` : ''}`;
+        }),
       ]),
     ].join('\n');
     writeFileSync(out, text);
@@ -83,12 +89,14 @@ describe('V2-to-FHIR IG mapping inventory (ReportStream cases)', () => {
   });
 
   const failing = results.filter((r) => NOT_CONVERTING.has(r.case.name));
-  it.each(failing.map((r) => [r.case.name, r] as const))(
-    '%s does not convert yet (listed as not_converting: remove it once it does)',
-    (_name, r) => {
-      expect(r.error !== undefined || r.invalid.length > 0).toBe(true);
-    },
-  );
+  if (failing.length > 0) {
+    it.each(failing.map((r) => [r.case.name, r] as const))(
+      '%s does not convert yet (listed as not_converting: remove it once it does)',
+      (_name, r) => {
+        expect(r.error !== undefined || r.invalid.length > 0).toBe(true);
+      },
+    );
+  }
 
   it('lists as not converting only cases that exist', () => {
     const names = new Set(results.map((r) => r.case.name));

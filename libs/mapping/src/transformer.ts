@@ -3,7 +3,7 @@ import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
 import type { MapRegistry } from './compile';
 import { RunIssues, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
-import { systemUri } from './functions/text.fn';
+import { hdSystem, IDENTIFIER_SYSTEMS } from './functions/text.fn';
 import type { LoadedFile } from './loader';
 import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
@@ -87,7 +87,7 @@ export function deterministicUuid(...parts: string[]): string {
 const ID_VALUE = SourcePath.of('1');
 const ID_AUTHORITY = { CX: SourcePath.of('4'), XCN: SourcePath.of('9') };
 const ID_EI_AUTHORITY = [SourcePath.of('2'), SourcePath.of('3'), SourcePath.of('4')];
-const ID_PREFIX = { prefix: 'urn:sinew:id:' };
+const ID_PREFIX = 'urn:sinew:id:';
 const NO_KEYS: readonly string[] = [];
 
 /** A compiled message map: runs on one message (or FHIR resource / JSON document). */
@@ -377,7 +377,9 @@ export class MessageTransformer {
       type === 'EI'
         ? ID_EI_AUTHORITY.map(part).join('^').replace(/\^+$/, '')
         : part(type === 'XCN' ? ID_AUTHORITY.XCN : ID_AUTHORITY.CX).replace(/&/g, '^');
-    const system = hd ? (systemUri.run(hd, ID_PREFIX) as string | undefined) : undefined;
+    const system = hd
+      ? hdSystem(hd, ID_PREFIX, this.registry.vocabularies.get(IDENTIFIER_SYSTEMS)?.lookup)
+      : undefined;
     return { value, system };
   }
 
