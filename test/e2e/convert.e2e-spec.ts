@@ -34,18 +34,59 @@ describe('sinew convert (built command)', () => {
     expect(sinew(['convert', file]).stdout).toBe(sinew(['convert', file]).stdout);
   });
 
-  it('reports a mapping error with its code and locations, exit 1', () => {
+  it('prints a warning for an optional element it leaves out, converts the rest, exit 0', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
-    const file = join(dir, 'bad.hl7');
+    const file = join(dir, 'odd-sex.hl7');
     writeFileSync(
       file,
       'MSH|^~\\&|PMS|C|EHR|C|20260101||ADT^A04|1|P|2.5.1\rPID|1||M1^^^C^MR||DOE^J||19800101|X\r',
     );
     const r = sinew(['convert', file]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(
+      `${file}: warning map.unmapped PID-8.1 → Patient.gender: code is not in vocabulary AdministrativeSex (policy: error)\n`,
+    );
+    const bundle = JSON.parse(r.stdout) as { entry: Array<{ resource: Record<string, unknown> }> };
+    const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')?.resource;
+    expect(patient?.birthDate).toBe('1980-01-01');
+    expect(patient?.gender).toBeUndefined();
+  });
+
+  it('reports a mapping error in a required element with its code and locations, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
+    const file = join(dir, 'bad-class.hl7');
+    writeFileSync(
+      file,
+      'MSH|^~\\&|PMS|C|EHR|C|20260101||ADT^A01|1|P|2.5.1\rPID|1||M1^^^C^MR||DOE^J||19800101|F\rPV1|1|Z\r',
+    );
+    const r = sinew(['convert', file]);
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
-      `sinew: ${file}: PID-8.1 → gender: map.unmapped: code is not in vocabulary AdministrativeSex (policy: error)\n`,
+      `sinew: ${file}: PV1-2.1 → $this: map.unmapped: code is not in vocabulary PatientClass[EncounterClass] (policy: error)\n`,
     );
+  });
+
+  it('gives an empty OBX-11 the default unknown with a warning; --strict refuses it, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-convert-'));
+    const file = join(dir, 'no-status.hl7');
+    writeFileSync(
+      file,
+      [
+        'MSH|^~\\&|LIS|LAB|EHR|C|20260101||ORU^R01^ORU_R01|1|P|2.5.1',
+        'PID|1||M1^^^C^MR||DOE^J||19800101|F',
+        'OBR|1||L1^LIS|2345-7^Glucose^LN|||20260101||||||||||||||||||F',
+        'OBX|1|NM|2345-7^Glucose^LN||105|mg/dL',
+      ].join('\r'),
+    );
+    const lenient = sinew(['convert', file]);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stderr).toBe(
+      `${file}: warning map.defaulted OBX-11 → Observation.status: a required value is empty; the default was written\n`,
+    );
+    expect(lenient.stdout).toContain('"status": "unknown"');
+    const strict = sinew(['convert', '--strict', file]);
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toBe(`sinew: ${file}: OBX OBX-11 → status: map.required: a value is required\n`);
   });
 
   it('--validate prints structure issues of the input and exits 1 on errors', () => {

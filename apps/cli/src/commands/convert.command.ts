@@ -10,6 +10,9 @@ Examples:
 
 With --map, --to is a check: a map that produces another kind than --to names is a usage error
 (exit 2) that says what the map produces; the output is never converted a second time.
+Warnings (an optional element left out because its value could not be converted, a required
+element given its default) go to stderr as "FILE: warning CODE SOURCE → TARGET: message"; they
+do not change the exit status.
 Exit status: 0 when every message converted (and validated, with --validate), 1 when one did
 not, 2 for a usage error. Reference: docs/transformers.md`;
 
@@ -28,6 +31,12 @@ export function registerConvert(program: Command): void {
       ).choices(['fhir', 'hl7v2', 'json']),
     )
     .addOption(new Option('--validate', 'also print every validation issue of the input and the output'))
+    .addOption(
+      new Option(
+        '--strict',
+        'a required element the message leaves empty (OBX-11, OBR-25) fails the conversion instead of taking its default',
+      ),
+    )
     .addOption(
       new Option(
         '--transformers <dir...>',

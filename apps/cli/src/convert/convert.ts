@@ -14,6 +14,8 @@ export interface ConvertOptions {
   /** The output wanted; without --map it chooses the transformer (default fhir), with --map it is checked. */
   to?: OutputKind;
   validate?: boolean;
+  /** A required element the message leaves empty fails the conversion instead of taking its default. */
+  strict?: boolean;
   transformers?: string[];
 }
 
@@ -109,8 +111,13 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
             );
           transformer = candidates[0] as MessageTransformer;
         }
-        const output = transformer.run(input);
+        const { output, warnings } = transformer.runWithIssues(input, { strict: options.strict === true });
         io.stdout(render(output));
+        // What the map left out or defaulted: the conversion succeeded, the exit status stays 0.
+        for (const w of warnings) {
+          const at = w.source && w.target ? `${w.source} → ${w.target}` : (w.source ?? w.target ?? '');
+          io.stderr(`${label}: warning ${w.code}${at ? ` ${at}` : ''}: ${w.message}\n`);
+        }
         if (options.validate) {
           const issues = validate(input, output);
           for (const i of issues)
