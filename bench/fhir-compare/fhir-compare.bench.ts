@@ -1,7 +1,10 @@
 // Converts every sample of ../shared/corpus/fhir-converter-01 that has a built-in transformer,
 // validates the output as strict R4, and compares resource types and key values with the bundle
 // FHIR-Converter produces for the same message. Prints a Markdown report (docs/fhir-converter-comparison.md).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
+import { corpusPath } from '@sinew/test-support/corpus';
 import { compareWithFhirConverter } from '@sinew/test-support/fhir-compare';
 import { validateFhir } from '@sinew/validation';
 
@@ -51,8 +54,15 @@ for (const [type, rs] of [...byType.entries()].sort()) {
 }
 const totalKeys = results.reduce((n, r) => n + r.keyValues, 0);
 const matched = results.reduce((n, r) => n + r.keyValuesMatched, 0);
+const samples = (
+  JSON.parse(readFileSync(join(corpusPath('fhir-converter-01'), 'manifest.json'), 'utf8')) as unknown[]
+).length;
+const converted = results.filter((r) => !r.error);
+const typesOf = (rs: typeof results) => new Set(rs.map((r) => r.messageType)).size;
 console.log(lines.join('\n'));
 console.log(
-  `\n${results.length} messages converted, ${valid} valid R4 (0 errors), key values matched ${matched}/${totalKeys} (${totalKeys ? Math.round((100 * matched) / totalKeys) : 0} %)\n`,
+  `\n${results.length} of ${samples} samples (${typesOf(results)} message types) have a built-in transformer; ` +
+    `${converted.length} (${typesOf(converted)} types) convert, ${valid} valid R4 (0 errors), ` +
+    `key values matched ${matched}/${totalKeys} (${totalKeys ? Math.round((100 * matched) / totalKeys) : 0} %)\n`,
 );
 if (details.length) console.log(details.join('\n'));

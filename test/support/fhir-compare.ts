@@ -39,6 +39,9 @@ export const KEY_PATHS: Record<string, string[]> = {
   Immunization: ['status', 'vaccineCode.coding.code', 'occurrenceDateTime', 'lotNumber'],
   ChargeItem: ['status', 'code.coding.code'],
   Account: ['identifier.value'],
+  Procedure: ['status', 'code.coding.code', 'performedDateTime'],
+  MedicationRequest: ['status', 'intent', 'authoredOn'],
+  MedicationDispense: ['status', 'whenHandedOver'],
   Practitioner: ['name.family'],
   Location: ['name'],
 };

@@ -47,7 +47,14 @@ export interface CompileOptions {
 export type CompiledStep =
   | { kind: 'filter'; test: ConditionTest }
   | { kind: 'validate'; rules: CompiledRules; structure: boolean; policy: StepPolicy }
-  | { kind: 'map'; transformer: MessageTransformer; validateOutput: boolean; policy: StepPolicy };
+  | {
+      kind: 'map';
+      transformer: MessageTransformer;
+      validateOutput: boolean;
+      /** A required element left empty fails the step instead of taking its default. */
+      strict: boolean;
+      policy: StepPolicy;
+    };
 
 export type CompiledOrdering = { kind: 'none' } | { kind: 'channel' } | { kind: 'key'; read: KeyReader };
 
@@ -395,6 +402,7 @@ export function compileChannel(
         kind: 'map',
         transformer: t,
         validateOutput: step.map.validate_output,
+        strict: step.map.strict,
         policy: step.map.policy,
       });
       kinds = [t.spec.output];

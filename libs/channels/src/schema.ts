@@ -51,6 +51,12 @@ export const mapStep = z.strictObject({
       .boolean()
       .default(false)
       .describe('validate the output (FHIR R4 validity, or HL7 structure)'),
+    strict: z
+      .boolean()
+      .default(false)
+      .describe(
+        'a required element the message leaves empty is a mapping error, not its default with a warning',
+      ),
     policy: stepPolicy.default('dead_letter').describe('what a mapping error does'),
   }),
 });

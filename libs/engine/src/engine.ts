@@ -24,7 +24,7 @@ import {
 } from './delivery';
 import { Handoff } from './handoff';
 import { dispositionIssue } from './disposition';
-import { pipelineEvent, recordPipelineEvent } from './events';
+import { pipelineEvent, recordMappingWarnings, recordPipelineEvent } from './events';
 import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
@@ -834,6 +834,7 @@ export class Engine {
     const deliveries = await store.completePipeline(messageId, result);
     const event = pipelineEvent(d.channel.id, messageId, result);
     if (event) recordPipelineEvent(event, this.metrics, this.options.logger);
+    recordMappingWarnings(d.channel.id, result, this.metrics);
     if (result.ack) {
       const first = result.issues.find((i) => i.severity === 'error');
       this.resolveWaiter(messageId, {

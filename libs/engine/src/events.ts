@@ -33,6 +33,21 @@ export function pipelineEvent(
   return undefined;
 }
 
+/**
+ * Counts the mapping warnings of a pipeline result (`sinew_mapping_warnings_total`, by
+ * channel and code: `map.unmapped`, `map.defaulted` …). They are kept on the message itself.
+ */
+export function recordMappingWarnings(
+  channel: string,
+  result: Pick<PipelineResult, 'issues'>,
+  metrics: EngineMetrics,
+): void {
+  for (const i of result.issues) {
+    if (i.severity === 'warning' && i.code.startsWith('map.'))
+      metrics.mappingWarnings.inc({ channel, code: i.code });
+  }
+}
+
 /** Counts the event and, for a failure, logs its one warn line. */
 export function recordPipelineEvent(
   event: PipelineEvent,

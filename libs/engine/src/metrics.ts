@@ -10,6 +10,7 @@ export class EngineMetrics {
   readonly rejected: Counter<'channel'>;
   readonly errored: Counter<'channel'>;
   readonly unavailable: Counter<'channel'>;
+  readonly mappingWarnings: Counter<'channel' | 'code'>;
   readonly sent: Counter<'channel' | 'destination'>;
   readonly attemptsFailed: Counter<'channel' | 'destination'>;
   readonly deadLettered: Counter<'channel' | 'destination'>;
@@ -45,6 +46,11 @@ export class EngineMetrics {
       'sinew_messages_unavailable_total',
       'Messages refused because the ledger could not be written',
       ['channel'],
+    );
+    this.mappingWarnings = counter(
+      'sinew_mapping_warnings_total',
+      'Mapping warnings: optional elements dropped (a value that could not be converted), required elements given their default',
+      ['channel', 'code'],
     );
     this.sent = counter('sinew_deliveries_sent_total', 'Deliveries accepted by the destination', [
       'channel',

@@ -2,7 +2,7 @@ import type { CompiledChannel, CompiledDestination, ConditionInput } from '@sine
 import { hl7AckCode, hl7Reply, type Disposition } from '@sinew/connectors';
 import { Hl7Message } from '@sinew/hl7v2';
 import { createHash } from 'node:crypto';
-import { MappingError, type MessageTransformer, type RunOptions } from '@sinew/mapping';
+import { MappingError, type MappingWarning, type MessageTransformer, type RunOptions } from '@sinew/mapping';
 import type { ContentType, MessageIssue, NewDelivery, PipelineResult } from '@sinew/store';
 import {
   validateFhir,
@@ -44,7 +44,11 @@ export class ChannelPipeline {
     private readonly options: { now?: () => Date } = {},
   ) {
     this.rules = channel.steps.flatMap((s) => (s.kind === 'validate' ? s.rules.rules : []));
+    this.keys = Object.values(channel.spec.keys ?? {});
   }
+
+  /** The channel's key paths: a value read from them that cannot be mapped fails the map step. */
+  private readonly keys: readonly string[];
 
   /** Whether any destination delivers in order (then the pipeline runs strictly in order). */
   get ordered(): boolean {
@@ -60,8 +64,9 @@ export class ChannelPipeline {
     const ackSpec = this.channel.spec.ack;
     const issues: MessageIssue[] = [];
     const clock: RunOptions = this.options.now ? { now: this.options.now() } : {};
+    const base: RunOptions = this.keys.length ? { ...clock, keys: this.keys } : clock;
     const runOptions = (t: MessageTransformer): RunOptions =>
-      messageId === undefined ? clock : { ...clock, controlId: builtControlId(messageId, t) };
+      messageId === undefined ? base : { ...base, controlId: builtControlId(messageId, t) };
     let input: ConditionInput;
     try {
       input =
@@ -122,11 +127,13 @@ export class ChannelPipeline {
         const stopped = stop(step.policy, 'validate');
         if (stopped) return stopped;
       } else {
+        const warnings: MappingWarning[] = [];
         try {
-          const value = step.transformer.run(
-            input.kind === 'hl7v2' ? input.message : input.value,
-            runOptions(step.transformer),
-          );
+          const value = step.transformer.run(input.kind === 'hl7v2' ? input.message : input.value, {
+            ...runOptions(step.transformer),
+            warnings,
+            strict: step.strict,
+          });
           output = encode(value, step.transformer.spec.output);
           if (step.validateOutput) {
             const found =
@@ -140,6 +147,7 @@ export class ChannelPipeline {
         } catch (err) {
           issues.push(mappingIssue(err));
         }
+        issues.push(...warnings.map((w) => warningIssue(w, 'map')));
         const stopped = stop(step.policy, 'map');
         if (stopped) return stopped;
       }
@@ -150,14 +158,16 @@ export class ChannelPipeline {
       if (d.filter && !d.filter(input)) continue;
       let payload: Output;
       if (d.transformer) {
+        const warnings: MappingWarning[] = [];
         try {
           payload = encode(
-            d.transformer.run(
-              input.kind === 'hl7v2' ? input.message : input.value,
-              runOptions(d.transformer),
-            ),
+            d.transformer.run(input.kind === 'hl7v2' ? input.message : input.value, {
+              ...runOptions(d.transformer),
+              warnings,
+            }),
             d.transformer.spec.output,
           );
+          issues.push(...warnings.map((w) => warningIssue(w, `destination ${d.name}`)));
         } catch (err) {
           const issue = { ...mappingIssue(err), step: `destination ${d.name}` };
           issues.push(issue);
@@ -203,6 +213,17 @@ function orderKey(d: CompiledDestination, input: ConditionInput): string | undef
   if (d.ordering.kind === 'none') return undefined;
   if (d.ordering.kind === 'channel') return '';
   return d.ordering.read(input);
+}
+
+/**
+ * A mapping warning as the ledger keeps it: severity `warning`, its code (`map.unmapped`,
+ * `map.defaulted` …) and location `PID-30 → Patient.deceasedBoolean`.
+ */
+function warningIssue(w: MappingWarning, step: string): MessageIssue {
+  const issue: MessageIssue = { severity: 'warning', code: w.code, message: w.message, step };
+  const location = w.source && w.target ? `${w.source} → ${w.target}` : (w.source ?? w.target);
+  if (location) issue.location = location;
+  return issue;
 }
 
 function mappingIssue(err: unknown): MessageIssue {

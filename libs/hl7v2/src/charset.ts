@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+import { endianness } from 'node:os';
 import * as iconv from 'iconv-lite';
 import { Hl7ErrorCode, Hl7ParseError } from './errors';
 
@@ -21,22 +23,6 @@ export type TextEncoding =
 
 /** The character sets read through a byte table (every one but UTF-8 and ISO 8859-1). */
 type TableEncoding = Exclude<TextEncoding, 'utf8' | 'latin1'>;
-
-/** HL7 table 0211's name of each encoding: what Sinew writes in MSH-18 and names in errors. */
-export const CHARSET_NAMES: Readonly<Record<TextEncoding, string>> = Object.freeze({
-  utf8: 'UNICODE UTF-8',
-  latin1: '8859/1',
-  'iso-8859-2': '8859/2',
-  'iso-8859-3': '8859/3',
-  'iso-8859-4': '8859/4',
-  'iso-8859-5': '8859/5',
-  'iso-8859-6': '8859/6',
-  'iso-8859-7': '8859/7',
-  'iso-8859-8': '8859/8',
-  'iso-8859-9': '8859/9',
-  'iso-8859-15': '8859/15',
-  'windows-1252': 'CP1252',
-});
 
 /** ISO 8859 part number → encoding. */
 const ISO_8859: Readonly<Record<string, TextEncoding>> = {
@@ -127,6 +113,9 @@ interface ByteTable {
   encode: Map<number, number>;
 }
 
+/** Decoding fills UTF-16 code units that Node reads as little-endian bytes. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 const tables = new Map<TableEncoding, ByteTable>();
 
 /** Windows-1252 leaves five bytes undefined: they read as the C1 controls of the same number. */
@@ -138,40 +127,31 @@ function tableFor(encoding: TableEncoding): ByteTable {
     const bytes = Buffer.alloc(256);
     for (let i = 0; i < 256; i++) bytes[i] = i;
     const chars = iconv.decode(bytes, encoding);
-    const decode = new Uint16Array(256);
-    for (let i = 0; i < 256; i++) decode[i] = chars.charCodeAt(i);
-    if (encoding === 'windows-1252') for (const b of CP1252_UNDEFINED) decode[b] = b;
+    const units = new Uint16Array(256);
+    for (let i = 0; i < 256; i++) units[i] = chars.charCodeAt(i);
+    if (encoding === 'windows-1252') for (const b of CP1252_UNDEFINED) units[b] = b;
+    // On a big-endian machine the table holds each unit byte-swapped, so that the code units
+    // written through a Uint16Array still lie in memory as UTF-16LE.
+    const decode = LITTLE_ENDIAN ? units : units.map((u) => ((u & 0xff) << 8) | (u >> 8));
     const encode = new Map<number, number>();
     // Bytes the set leaves undefined read as U+FFFD, which writes as `?` like any other
     // character the set cannot hold.
-    for (let i = 0x80; i < 256; i++) if (decode[i] !== 0xfffd) encode.set(decode[i] as number, i);
+    for (let i = 0x80; i < 256; i++) if (units[i] !== 0xfffd) encode.set(units[i] as number, i);
     table = { decode, encode };
     tables.set(encoding, table);
   }
   return table;
 }
 
-/** Longest run of code units given to one String.fromCharCode call. */
-const CHUNK = 8192;
-
 /** Decodes `buf[start, end)` in `encoding`. Bytes a single-byte set leaves undefined read as U+FFFD. */
 export function decodeBytes(buf: Buffer, encoding: TextEncoding, start = 0, end = buf.length): string {
   if (encoding === 'utf8' || encoding === 'latin1') return buf.toString(encoding, start, end);
-  let high = start;
-  while (high < end && (buf[high] as number) < 0x80) high++;
-  if (high === end) return buf.toString('latin1', start, end);
+  // Plain ASCII reads the same in every set, as a one-byte string.
+  if (isAscii(buf.subarray(start, end))) return buf.toString('latin1', start, end);
   const { decode } = tableFor(encoding);
-  let out = buf.toString('latin1', start, high);
-  const units = new Uint16Array(Math.min(CHUNK, end - high));
-  for (let at = high; at < end; at += CHUNK) {
-    const n = Math.min(CHUNK, end - at);
-    for (let i = 0; i < n; i++) units[i] = decode[buf[at + i] as number] as number;
-    out += String.fromCharCode.apply(
-      null,
-      n === units.length ? (units as unknown as number[]) : (units.subarray(0, n) as unknown as number[]),
-    );
-  }
-  return out;
+  const units = new Uint16Array(end - start);
+  for (let i = start, j = 0; i < end; i++, j++) units[j] = decode[buf[i] as number] as number;
+  return Buffer.from(units.buffer, 0, units.byteLength).toString('utf16le');
 }
 
 const BEYOND_LATIN1 = /[^\x00-\xff]/;

@@ -5,7 +5,7 @@ import type { Delimiters } from './delimiters';
 export type FormattingMode =
   /** Returned as written (`\.br\`), and written back unchanged by {@link encodeValue}. */
   | 'keep'
-  /** Rendered as plain text: `\.br\` → newline, `\.sp n\` → n newlines, highlighting dropped. */
+  /** Rendered as plain text: `\.br\` → newline, highlighting dropped (see renderFormatting). */
   | 'text';
 
 const FORMATTING_BODY =
@@ -23,12 +23,22 @@ export function isFormattingEscape(body: string): boolean {
  */
 const MAX_SKIP = 99;
 
+/** `n` of a `.sp n` / `.sk n` body (1 when absent or not positive), at most {@link MAX_SKIP}. */
+function count(arg: string): number {
+  const n = Number.parseInt(arg || '1', 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_SKIP) : 1;
+}
+
+/**
+ * A formatting escape as plain text: `.br` and `.ce` (end the line; centring is dropped) a
+ * line break, `.sp n` n line breaks, `.sk n` n spaces; indentation (`.in`, `.ti`), fill modes
+ * (`.fi`, `.nf`), highlighting (`H`, `N`) and character-set and local escapes (`C`, `M`, `Z`)
+ * nothing.
+ */
 function renderFormatting(body: string): string {
-  if (body === '.br') return '\n';
-  if (body.startsWith('.sp')) {
-    const n = Number.parseInt(body.slice(3) || '1', 10);
-    return '\n'.repeat(Number.isFinite(n) && n > 0 ? Math.min(n, MAX_SKIP) : 1);
-  }
+  if (body === '.br' || body === '.ce') return '\n';
+  if (body.startsWith('.sp')) return '\n'.repeat(count(body.slice(3)));
+  if (body.startsWith('.sk')) return ' '.repeat(count(body.slice(3)));
   return '';
 }
 

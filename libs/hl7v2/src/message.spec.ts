@@ -39,11 +39,28 @@ describe('reading values by path', () => {
     ['PID-7', '19610615'],
     ['PID[1]-8', 'M'],
     ['OBX[2]-5', 'A&B'],
-    ['OBX[2]-5.1', 'A&B'],
+    ['OBX[2]-5.1', 'A'],
     ['OBX[2]-5.1.1', 'A'],
     ['OBX[2]-5.1.2', 'B'],
   ])('%s → %s', (path, value) => {
     expect(msg.get(path)).toBe(value);
+  });
+
+  it('reads a component that holds subcomponents as its first subcomponent; getRaw gives the whole', () => {
+    const m = Hl7Message.parse(
+      'MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5.1\rPID|1||X||Smith&Booth&Jones^Ann~van\\T\\der&Berg^Jo\r',
+    );
+    expect(m.get('PID-5.1')).toBe('Smith');
+    expect(m.getRaw('PID-5.1')).toBe('Smith&Booth&Jones');
+    expect(m.get('PID-5.1.2')).toBe('Booth');
+    expect(m.get('PID-5.1.3')).toBe('Jones');
+    expect(m.get('PID-5.2')).toBe('Ann');
+    // Escapes in the first subcomponent are decoded; the field keeps its encoded form.
+    expect(m.get('PID-5[2].1')).toBe('van&der');
+    expect(m.getAll('PID-5[*].1')).toEqual(['Smith', 'van&der']);
+    expect(m.get('PID-5')).toBe('Smith&Booth&Jones^Ann');
+    // A component's first subcomponent may be empty.
+    expect(Hl7Message.parse('MSH|^~\\&|A\rPID|1||&ISO').get('PID-3.1')).toBe('');
   });
 
   it('decodes escapes using the message delimiters, keeps formatting escapes', () => {

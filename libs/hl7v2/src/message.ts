@@ -252,9 +252,10 @@ export class Hl7Message {
 
   /**
    * The value at `path`, decoded. Out-of-range reads return `''`. HL7's explicit null comes
-   * back as `""` (see {@link isNull}). When the addressed element still has structure (a
-   * field with components, a component with subcomponents) it is returned in its encoded
-   * form, delimiters intact, as the message writes it.
+   * back as `""` (see {@link isNull}). A field that still has structure (components or
+   * subcomponents) is returned in its encoded form, delimiters intact, as the message writes
+   * it; a component that holds subcomponents reads as its first subcomponent
+   * (`PID-5.1` of `Smith&Booth` is `Smith`): `getRaw` gives the whole, `PID-5.1.2` the others.
    */
   get(path: string): string {
     const p = parsePath(path);
@@ -349,8 +350,15 @@ export class Hl7Message {
     if (p.field === undefined || (seg.isHeader && p.field <= 2)) return raw;
     const d = this.delimiters;
     if (p.subcomponent === undefined) {
+      const sub = d.subcomponent;
+      if (p.component !== undefined && rep !== '*') {
+        // A component holding subcomponents reads as its first one, as python-hl7 reads it;
+        // getRaw gives the whole.
+        const at = sub === undefined ? -1 : raw.indexOf(sub);
+        return this.decode(at < 0 ? raw : raw.slice(0, at));
+      }
       if (raw.includes(d.component) && p.component === undefined) return raw;
-      if (d.subcomponent !== undefined && raw.includes(d.subcomponent)) return raw;
+      if (sub !== undefined && raw.includes(sub)) return raw;
       if (rep === '*' && raw.includes(d.repetition)) return raw;
     }
     return this.decode(raw);

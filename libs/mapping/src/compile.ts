@@ -111,7 +111,10 @@ export interface MappingWarning {
   message: string;
   /** Where the value came from: `PID-30`, `PID-3[2].4`, `OBX[2]-11`. */
   source?: string;
-  /** The element it was going to: `Patient.deceasedBoolean`, `Observation.status`. */
+  /**
+   * The element it was going to: `Patient.deceasedBoolean`, `Observation.status`; the
+   * elements, joined with `, `, when one value feeds several.
+   */
   target?: string;
 }
 
@@ -158,14 +161,32 @@ export class RunIssues {
     return field === undefined || !this.keys.includes(field);
   }
 
-  /** Records a warning for what `to` (of the current object) would have held. */
+  /**
+   * Records a warning for what `to` (of the current object) would have held. One value that
+   * feeds several elements (OBR-7 → DiagnosticReport.effectiveDateTime and the Specimen's
+   * collection time) gives one warning: the same code from the same source adds its element
+   * to the warning's target (`A, B`).
+   */
   warn(code: MappingErrorCode, message: string, source: string | undefined, to: string): void {
-    const w: MappingWarning = { code, message };
     const s = source === undefined ? undefined : shownSource(source);
-    if (s) w.source = s;
-    w.target = this.target(to);
-    this.warnings.push(w);
+    const target = this.target(to);
+    if (s) {
+      const key = `${code}\u0000${s}`;
+      this.bySource ??= new Map();
+      const seen = this.bySource.get(key);
+      if (seen) {
+        if (!(seen.target ?? '').split(', ').includes(target)) seen.target = `${seen.target}, ${target}`;
+        return;
+      }
+      const w: MappingWarning = { code, message, source: s, target };
+      this.bySource.set(key, w);
+      this.warnings.push(w);
+      return;
+    }
+    this.warnings.push({ code, message, target });
   }
+
+  private bySource: Map<string, MappingWarning> | undefined;
 
   /** `Patient.identifier.value`: the element path, without list indices and `$this`. */
   private target(to: string): string {
@@ -428,7 +449,9 @@ export class MapRegistry {
       if (!fn) fail(MappingErrorCode.Unknown, `no function named ${call.name}`, 'fn');
       let bound: (v: string) => unknown = () => undefined;
       try {
-        bound = bindFunction(fn as MappingFunction, call.args, `${file.file}`);
+        const used = (fn as MappingFunction).vocabulary;
+        const table = used === undefined ? undefined : this.vocabularies.get(used);
+        bound = bindFunction(fn as MappingFunction, call.args, `${file.file}`, table?.lookup);
       } catch (err) {
         fail(MappingErrorCode.InvalidArgs, err instanceof Error ? err.message : String(err), 'fn');
       }

@@ -1,9 +1,11 @@
 import { evalFhirPath } from '@medplum/core';
 import {
+  decodeValue,
   nthPiece,
   parsePath,
   splitOn,
   type Delimiters,
+  type FormattingMode,
   type Hl7Message,
   type Hl7Path,
   type Hl7Segment,
@@ -26,9 +28,18 @@ export interface SourceNode {
   readFirst?(path: SourcePath): SourceNode | undefined;
   /** `read(path)[0]?.text().trim() ?? ''`, without building nodes where the input allows. */
   readText?(path: SourcePath): string;
-  /** The value as text: decoded; a composite HL7 value has its components joined with `^`. */
+  /**
+   * The value as text, decoded. For HL7: a field's components joined with `^` and a
+   * component's subcomponents with `&` (what functions, vocabularies and conditions read:
+   * `system_uri` gets the whole HD `NS&1.2.3&ISO`); formatting escapes rendered as the
+   * node's reader asks ({@link Hl7SourceOptions}).
+   */
   text(): string;
-  /** The value itself for FHIR/JSON input (objects stay objects); `text()` for HL7. */
+  /**
+   * The value itself for FHIR/JSON input (objects stay objects). For HL7, what a rule writes:
+   * `text()`, except that a component holding subcomponents is its first subcomponent, as
+   * `Hl7Message.get` reads it (`PID-5.1` of `Smith&Booth` is `Smith`).
+   */
   value(): unknown;
   /** Where this node is, for error messages: `PID-3[2]`, `Patient.name[0]`. */
   readonly where: string;
@@ -145,12 +156,23 @@ const enum Level {
   Subcomponent,
 }
 
+/** How HL7 values are read as text. */
+export interface Hl7SourceOptions {
+  /**
+   * `text` (default): formatting escapes are rendered for a reader, `\.br\` as a line break
+   * (what FHIR strings and JSON values need); `keep`: they stay as written, so that a map
+   * writing HL7 v2 writes them back unchanged.
+   */
+  formatting?: FormattingMode;
+}
+
 /**
  * What the nodes of one message share while a transformer runs on it: the segment nodes (one
  * per segment), each segment's occurrence number, and what message-level paths selected.
  */
 class Hl7Doc {
   readonly d: Delimiters;
+  private readonly formatting: FormattingMode;
   private nodes: Array<Hl7SegmentNode | undefined> = [];
   private occurrences: number[] | undefined;
   private byName: Map<string, number[]> | undefined;
@@ -159,8 +181,17 @@ class Hl7Doc {
   /** Texts of composite repetitions, by their encoded text. */
   private readonly composites = new Map<string, string>();
 
-  constructor(readonly msg: Hl7Message) {
+  constructor(
+    readonly msg: Hl7Message,
+    options: Hl7SourceOptions = {},
+  ) {
     this.d = msg.delimiters;
+    this.formatting = options.formatting ?? 'text';
+  }
+
+  /** One atomic value decoded with the message's delimiters and character set. */
+  private decode(raw: string): string {
+    return decodeValue(raw, this.d, this.msg.encoding, this.formatting);
   }
 
   private index(): void {
@@ -251,14 +282,22 @@ class Hl7Doc {
       return text;
     }
     if (level !== Level.Subcomponent) return this.joinSubs(raw);
-    return this.msg.decode(raw);
+    return this.decode(raw);
+  }
+
+  /** A component's value: its first subcomponent, decoded (as `Hl7Message.get` reads it). */
+  firstSub(raw: string): string {
+    if (raw === '""') return '';
+    const sub = this.d.subcomponent;
+    const at = sub === undefined ? -1 : raw.indexOf(sub);
+    return this.decode(at < 0 ? raw : raw.slice(0, at));
   }
 
   private joinSubs(raw: string): string {
     const sub = this.d.subcomponent;
-    if (sub === undefined || !raw.includes(sub)) return this.msg.decode(raw);
+    if (sub === undefined || !raw.includes(sub)) return this.decode(raw);
     const parts = raw.split(sub);
-    for (let i = 0; i < parts.length; i++) parts[i] = this.msg.decode(parts[i] as string);
+    for (let i = 0; i < parts.length; i++) parts[i] = this.decode(parts[i] as string);
     return trimEnd(parts.join('&'), 38 /* & */);
   }
 }
@@ -369,6 +408,10 @@ class Hl7ValueNode implements SourceNode {
   }
 
   value(): unknown {
+    if (this.level === Level.Component) {
+      const sub = this.doc.d.subcomponent;
+      if (sub !== undefined && this.raw.includes(sub)) return this.doc.firstSub(this.raw);
+    }
     return this.text();
   }
 }
@@ -576,8 +619,11 @@ export class Hl7SegmentNode implements SourceNode {
 export class Hl7MessageNode implements SourceNode {
   readonly where = 'message';
   private readonly doc: Hl7Doc;
-  constructor(readonly msg: Hl7Message) {
-    this.doc = new Hl7Doc(msg);
+  constructor(
+    readonly msg: Hl7Message,
+    options: Hl7SourceOptions = {},
+  ) {
+    this.doc = new Hl7Doc(msg, options);
   }
 
   select(path: string): SourceNode[] {

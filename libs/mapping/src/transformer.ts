@@ -3,7 +3,7 @@ import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
 import type { MapRegistry } from './compile';
 import { RunIssues, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
-import { systemUri } from './functions/text.fn';
+import { hdSystem, IDENTIFIER_SYSTEMS } from './functions/text.fn';
 import type { LoadedFile } from './loader';
 import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
@@ -41,6 +41,11 @@ export interface RunOptions {
    * when its rule gives a `default`. Default false (lenient).
    */
   strict?: boolean;
+  /**
+   * HL7 paths (`PID-3.1`, `OBR-3`) whose fields are keys beside the resources' identities (a
+   * channel's `keys`): a value read from them that cannot be converted fails the run.
+   */
+  keys?: readonly string[];
 }
 
 /** What `runWithIssues` returns: the output and the warnings of the run. */
@@ -82,7 +87,7 @@ export function deterministicUuid(...parts: string[]): string {
 const ID_VALUE = SourcePath.of('1');
 const ID_AUTHORITY = { CX: SourcePath.of('4'), XCN: SourcePath.of('9') };
 const ID_EI_AUTHORITY = [SourcePath.of('2'), SourcePath.of('3'), SourcePath.of('4')];
-const ID_PREFIX = { prefix: 'urn:sinew:id:' };
+const ID_PREFIX = 'urn:sinew:id:';
 const NO_KEYS: readonly string[] = [];
 
 /** A compiled message map: runs on one message (or FHIR resource / JSON document). */
@@ -182,8 +187,10 @@ export class MessageTransformer {
       else byName.set(inst.spec.name, [inst]);
     }
     const issues = new RunIssues(options.strict === true);
+    const extraKeys = options.keys?.length ? fieldsOf(options.keys) : NO_KEYS;
     const env = (current: Instance): RunEnv => {
-      issues.begin(this.rootOf(current.spec), this.keysOf(current.spec));
+      const own = this.keysOf(current.spec);
+      issues.begin(this.rootOf(current.spec), extraKeys.length ? [...own, ...extraKeys] : own);
       return {
         refs: (name, from) => this.refsFrom(current, name, byName.get(name) ?? [], from),
         issues,
@@ -206,9 +213,7 @@ export class MessageTransformer {
   /** The `SEG-n` field a resource's identity reads (its key), for HL7 v2 input. */
   private keysOf(spec: ResourceSpec): readonly string[] {
     if (spec.identity === undefined || this.spec.input !== 'hl7v2') return NO_KEYS;
-    const path = typeof spec.identity === 'string' ? spec.identity : spec.identity.path;
-    const m = /^([A-Z][A-Z0-9]{2})(?:\[[^\]]*\])?-(\d+)/.exec(path);
-    return m ? [`${m[1]}-${m[2]}`] : NO_KEYS;
+    return fieldsOf([typeof spec.identity === 'string' ? spec.identity : spec.identity.path]);
   }
 
   private build(
@@ -271,7 +276,8 @@ export class MessageTransformer {
         if (!(input instanceof Hl7Message)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads HL7 v2 messages`);
         }
-        return new Hl7MessageNode(input);
+        // A map writing HL7 v2 keeps formatting escapes (\.br\) as written; FHIR and JSON get text.
+        return new Hl7MessageNode(input, { formatting: this.spec.output === 'hl7v2' ? 'keep' : 'text' });
       case 'fhir':
         if (!input || typeof input !== 'object' || !('resourceType' in input)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
@@ -371,7 +377,9 @@ export class MessageTransformer {
       type === 'EI'
         ? ID_EI_AUTHORITY.map(part).join('^').replace(/\^+$/, '')
         : part(type === 'XCN' ? ID_AUTHORITY.XCN : ID_AUTHORITY.CX).replace(/&/g, '^');
-    const system = hd ? (systemUri.run(hd, ID_PREFIX) as string | undefined) : undefined;
+    const system = hd
+      ? hdSystem(hd, ID_PREFIX, this.registry.vocabularies.get(IDENTIFIER_SYSTEMS)?.lookup)
+      : undefined;
     return { value, system };
   }
 
@@ -449,6 +457,16 @@ export class MessageTransformer {
     }
     return msg;
   }
+}
+
+/** The `SEG-n` fields of HL7 paths (`PID-3.1` → `PID-3`); other paths are left out. */
+function fieldsOf(paths: readonly string[]): readonly string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const m = /^([A-Z][A-Z0-9]{2})(?:\[[^\]]*\])?-(\d+)/.exec(p);
+    if (m) out.push(`${m[1]}-${m[2]}`);
+  }
+  return out.length ? out : NO_KEYS;
 }
 
 /** What a resource's rules read (its segment, or the message) and write (its type or segment). */

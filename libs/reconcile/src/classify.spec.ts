@@ -66,15 +66,32 @@ describe('classify', () => {
     );
   });
 
-  it('never_received: no message in the ledger', () => {
-    for (const e of [undefined, evidence()]) {
-      const d = classify(missing, e, opts);
-      expect([d.class, d.reason, d.messageIds]).toEqual([
-        'never_received',
-        'no message for this mrn reached Sinew in the ledger',
-        [],
-      ]);
-    }
+  it('never_received: the ledger was asked and holds no message', () => {
+    const d = classify(missing, evidence(), opts);
+    expect([d.class, d.reason, d.messageIds]).toEqual([
+      'never_received',
+      'no message for this mrn reached Sinew in the ledger',
+      [],
+    ]);
+  });
+
+  it('unexplained: no ledger side to ask, so nothing is claimed about the messages', () => {
+    const gone = classify(missing, undefined, opts);
+    expect([gone.class, gone.reason, gone.messageIds]).toEqual([
+      'unexplained',
+      'the target does not hold the record; the entity has no ledger side, so Sinew cannot tell why',
+      [],
+    ]);
+    const differs = classify(mismatch, undefined, opts);
+    expect([differs.class, differs.reason]).toEqual([
+      'unexplained',
+      'the target holds other values (family); the entity has no ledger side, so Sinew cannot tell why',
+    ]);
+    expectNoPhi(differs.reason);
+    // Differences the sides alone explain keep their classes.
+    expect(classify({ kind: 'missing_in_source', key: 'MRN-4411' }, undefined, opts).class).toBe(
+      'target_only',
+    );
   });
 
   it.each([

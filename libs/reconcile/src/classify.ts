@@ -27,7 +27,8 @@ function withReason(text: string, reason: string | undefined): string {
 /**
  * Explains a difference with what the ledger holds for its key (pure: same input, same answer).
  * A record missing on the source side is `target_only`, a key held twice on one side `duplicate`.
- * For a record missing on the target side or differing there, the newest message decides:
+ * For a record missing on the target side or differing there, without evidence (the entity has no
+ * ledger side, so the ledger was not asked) → `unexplained`; otherwise the newest message decides:
  * none → `never_received`; ended `filtered`/`rejected`/`errored` → that class; not yet through the
  * pipeline (`received`) → `pending`; a delivery dead-lettered → `dead_lettered`; a delivery
  * pending, retrying or parked → `pending`; every delivery sent → `changed_after_delivery` when the
@@ -66,6 +67,8 @@ export function classify(
     difference.kind === 'missing_in_target'
       ? 'the target does not hold the record'
       : `the target holds other values (${(difference.fields ?? []).map((f) => f.field).join(', ')})`;
+  if (evidence === undefined)
+    return done('unexplained', `${what}; the entity has no ledger side, so Sinew cannot tell why`);
   const newest = messages[0];
   if (!newest)
     return done('never_received', `no message for this ${options.identity} reached Sinew in the ledger`);

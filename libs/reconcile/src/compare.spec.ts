@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { compareEntity, compileFields, fieldDifferences } from './compare';
-import { hash53, hash53Joined } from './spill';
+import { hash53, hash53Joined, orderByKey } from './spill';
 import { compileIdentity } from './normalise';
 import type { EntityConfig } from './schema';
 import type { Difference, SideRecord } from './types';
@@ -235,5 +235,29 @@ describe('hash53Joined', () => {
         expect(hash53Joined(texts, sep)).toBe(hash53(texts.join(sep)));
       }),
     );
+  });
+});
+
+describe('orderByKey', () => {
+  const byComparison = (keys: string[]) =>
+    keys
+      .map((_k, i) => i)
+      .sort((a, b) => {
+        const x = keys[a] as string;
+        const y = keys[b] as string;
+        return x < y ? -1 : x > y ? 1 : a - b;
+      });
+
+  it('orders as comparing the keys does, equal keys in the order they came', () => {
+    const narrow = fc.string({ unit: fc.constantFrom('a', 'b', 'B', '0', ' ', 'é', '\t'), maxLength: 6 });
+    const wide = fc.string({ unit: 'binary', maxLength: 4 });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(narrow, narrow, wide), { maxLength: 400 }), (keys) => {
+        expect([...orderByKey(keys)]).toEqual(byComparison(keys));
+      }),
+      { numRuns: 300 },
+    );
+    const mrns = Array.from({ length: 5000 }, (_, i) => `MRN${String((i * 7919) % 3000).padStart(8, '0')}`);
+    expect([...orderByKey(mrns)]).toEqual(byComparison(mrns));
   });
 });

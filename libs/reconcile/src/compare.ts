@@ -114,9 +114,10 @@ const isPage = (item: SideRecord | readonly SideRecord[]): item is readonly Side
   Array.isArray(item);
 
 /**
- * Compares one entity's two sides with bounded memory. Each record is normalised once into a
- * compact row (identity, a hash of its normalised fields, the record as JSON); each side's rows
- * are sorted in runs of at most `maxInMemory` spilled to temporary files, merged, and the two
+ * Compares one entity's two sides with bounded memory. Each side's records come one by one or a
+ * page (an array) at a time. Each record is normalised once into a compact row (identity, a hash
+ * of its normalised fields, where the record as JSON sits in the side's record file); each side's
+ * rows are sorted in runs of at most `maxInMemory` spilled to temporary files, merged, and the two
  * sorted sides are merge-joined. Per key: `duplicate_in_source`/`duplicate_in_target` when a side
  * holds it more than once (the first record read stands for the others), then
  * `missing_in_target`, `missing_in_source`, or `field_mismatch` (only that pair is normalised again

@@ -1,4 +1,5 @@
-import { compileField, compileIdentity, parseNumber } from './normalise';
+import fc from 'fast-check';
+import { compileField, compileIdentity, parseNumber, parseStamp } from './normalise';
 import type { FieldConfig } from './schema';
 
 const field = (over: Partial<FieldConfig>): FieldConfig => ({
@@ -76,6 +77,50 @@ describe('date fields', () => {
     expect(date('YYYY-MM-DD').source('1980-02-30')).toBe('1980-02-30');
     expect(date('YYYYMMDD').note('source', '1980-02-03')).toBe(
       'the source value is not a date in YYYYMMDD: compared as text',
+    );
+  });
+});
+
+describe('date fields, the common shapes read without a regular expression', () => {
+  const formats = ['auto', 'ISO', 'YYYY-MM-DD', 'YYYYMMDD', 'HL7', 'MM/DD/YYYY', 'DD/MM/YYYY'] as const;
+  const two = fc.integer({ min: 0, max: 39 }).map((n) => String(n).padStart(2, '0'));
+  const year = fc.integer({ min: 0, max: 9999 }).map((n) => String(n).padStart(4, '0'));
+  const shaped = fc.oneof(
+    fc.tuple(year, two, two).map(([y, m, d]) => `${y}-${m}-${d}`),
+    fc.tuple(two, two, year).map(([a, b, y]) => `${a}/${b}/${y}`),
+    fc.tuple(year, two, two).map(([y, m, d]) => `${y}${m}${d}`),
+    fc.string({ minLength: 8, maxLength: 10 }),
+  );
+
+  it('reads each as the full parser does, impossible days and other formats included', () => {
+    fc.assert(
+      fc.property(shaped, fc.constantFrom(...formats), (value, format) => {
+        const st = parseStamp(value, format);
+        const want = st
+          ? `${String(st.y).padStart(4, '0')}-${String(st.m).padStart(2, '0')}-${String(st.d).padStart(2, '0')}`
+          : value.trim();
+        expect(compileField(field({ type: 'date', normalise: [], sourceFormat: format })).source(value)).toBe(
+          want === '' ? null : want,
+        );
+      }),
+      { numRuns: 3000 },
+    );
+    expect(compileField(field({ type: 'date', sourceFormat: 'MM/DD/YYYY' })).source('02/29/2000')).toBe(
+      '2000-02-29',
+    );
+    expect(compileField(field({ type: 'date', sourceFormat: 'MM/DD/YYYY' })).source('02/29/1900')).toBe(
+      '02/29/1900',
+    );
+  });
+
+  it('strips accents as NFD does, plain Latin text passing unchanged', () => {
+    const strip = compileField(field({ normalise: ['strip_accents'] }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const want = s.normalize('NFD').replace(/\p{M}+/gu, '');
+        expect(strip.source(s)).toBe(want === '' ? null : want);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

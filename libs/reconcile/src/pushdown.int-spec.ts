@@ -79,7 +79,7 @@ entities:
       },
       matched: N - 2,
       byKind: { field_mismatch: 1, missing_in_target: 1, missing_in_source: 1 },
-      byClass: { never_received: 2, target_only: 1 },
+      byClass: { unexplained: 2, target_only: 1 },
       pushdown: { rows: { source: N, target: N }, read: expect.any(Object) },
     });
     const read = run.summary?.entities[0]?.pushdown?.read;

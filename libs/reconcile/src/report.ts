@@ -26,6 +26,7 @@ export const CLASS_TITLES: Record<DiscrepancyClass, string> = {
   dead_lettered: 'Delivery gave up (dead-lettered)',
   delivered_not_applied: 'Delivered but not applied in the target',
   changed_after_delivery: 'Changed at the source after its last message',
+  unexplained: 'Not explained (no ledger for this entity)',
   target_only: 'Only in the target',
   duplicate: 'Held more than once',
 };
@@ -48,6 +49,8 @@ export const CLASS_GUIDANCE: Record<DiscrepancyClass, string> = {
     'The target acknowledged the message, yet does not hold the record or holds other values: it was deleted, merged or edited there, or accepted without being applied. Check the record in the target; Repair sends the message again.',
   changed_after_delivery:
     'The record changed in the source system after its last message, and no new message was sent (a change saved without notifying). Save the record again in the source system so that it sends an update, and report the missing update to the source system’s vendor.',
+  unexplained:
+    'The record is missing in the target or differs there, and this entity has no ledger side in the reconciliation file, so Sinew did not look for the messages behind it: it may never have been sent, or been rejected, or been delivered and then changed. Look the record up in the console’s message search by its identifier; to have future runs explain it, add a `ledger:` (the channels that carry the entity and the business key) to the entity.',
   target_only:
     'The target holds records the source system does not: created directly in the target, or deleted or merged in the source. Decide which system is right and correct the other.',
   duplicate:

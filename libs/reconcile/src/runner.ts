@@ -81,7 +81,10 @@ export interface RunRequest {
 
 export interface RunnerDeps {
   store: ReconcileStore;
-  /** The ledger (for the third count and the explanations); none: every difference is `never_received`. */
+  /**
+   * The ledger (for the third count and the explanations); none, or an entity without a ledger
+   * side: a record missing in the target or differing there is `unexplained`.
+   */
   ledger?: LedgerStore;
   now?: () => Date;
   /** Cancels the run (engine shutdown); the run is then recorded as failed. */
@@ -207,7 +210,8 @@ async function runEntity(
       }
       const evidence = lookup ? await lookup.evidence([...keys]) : undefined;
       const rows = pending.map((d) => {
-        const found = evidence ? evidenceOf(evidence, d) : undefined;
+        // Asked and silent is evidence too (nothing reached Sinew); not asked is none.
+        const found = evidence ? (evidenceOf(evidence, d) ?? { key: d.key, messages: [] }) : undefined;
         const row = classifyOne(d, found);
         return { ...row, entity: entity.name };
       });

@@ -297,6 +297,94 @@ function pushRow(b: RowBlock, c: RowCursor): void {
   b.lengths[n] = c.length;
 }
 
+/** Ranges at most this long are sorted by comparing whole keys (insertion sort). */
+const SMALL_RANGE = 24;
+/** A range whose characters at one position spread wider than this is sorted by comparing keys. */
+const WIDE_ALPHABET = 1024;
+
+/** Sorts `idx[lo, hi)` by whole keys, stable (equal keys keep their order). */
+function insertionSort(keys: readonly string[], idx: Uint32Array, lo: number, hi: number): void {
+  for (let i = lo + 1; i < hi; i++) {
+    const v = idx[i] as number;
+    const k = keys[v] as string;
+    let j = i - 1;
+    while (j >= lo && k < (keys[idx[j] as number] as string)) {
+      idx[j + 1] = idx[j] as number;
+      j--;
+    }
+    idx[j + 1] = v;
+  }
+}
+
+/**
+ * The indexes of `keys` in ascending key order, as `<` orders texts (UTF-16 code units, a prefix
+ * first), equal keys in index order. A most-significant-character-first radix sort: each range
+ * of keys sharing their first `depth` characters is distributed by the next character with a
+ * stable counting sort, so a key is read a few characters at a time instead of being compared
+ * whole some twenty times; short ranges, and ranges of widely spread characters, are sorted by
+ * comparing keys.
+ */
+export function orderByKey(keys: readonly string[]): Uint32Array {
+  const n = keys.length;
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const tmp = new Uint32Array(n);
+  const codes = new Int32Array(n);
+  const stack: number[] = [0, n, 0];
+  while (stack.length) {
+    const depth = stack.pop() as number;
+    const hi = stack.pop() as number;
+    const lo = stack.pop() as number;
+    if (hi - lo <= SMALL_RANGE) {
+      insertionSort(keys, idx, lo, hi);
+      continue;
+    }
+    // The next character of each key, + 1 (0: the key ends here).
+    let min = 0x10000;
+    let max = 0;
+    for (let i = lo; i < hi; i++) {
+      const k = keys[idx[i] as number] as string;
+      const c = depth < k.length ? k.charCodeAt(depth) + 1 : 0;
+      codes[i] = c;
+      if (c < min) min = c;
+      if (c > max) max = c;
+    }
+    if (min === max) {
+      // Every key ends here (all equal, already in index order), or they share one more character.
+      if (min !== 0) stack.push(lo, hi, depth + 1);
+      continue;
+    }
+    if (max - min > WIDE_ALPHABET) {
+      const part = idx.subarray(lo, hi).sort((a, b) => {
+        const x = keys[a] as string;
+        const y = keys[b] as string;
+        return x < y ? -1 : x > y ? 1 : a - b;
+      });
+      idx.set(part, lo);
+      continue;
+    }
+    const counts = new Uint32Array(max - min + 2);
+    for (let i = lo; i < hi; i++) (counts[(codes[i] as number) - min + 1] as number)++;
+    for (let c = 1; c < counts.length; c++) counts[c] = (counts[c] as number) + (counts[c - 1] as number);
+    // counts[c - min] is now where the keys with character c start (relative to lo).
+    for (let i = lo; i < hi; i++) {
+      const slot = (codes[i] as number) - min;
+      tmp[lo + (counts[slot] as number)] = idx[i] as number;
+      counts[slot] = (counts[slot] as number) + 1;
+    }
+    idx.set(tmp.subarray(lo, hi), lo);
+    // After the pass, counts[c - min] is where the keys with character c end.
+    let start = lo;
+    for (let c = 0; c <= max - min; c++) {
+      const end = lo + (counts[c] as number);
+      // Keys that ended (character 0) are all equal: nothing to sort.
+      if (end - start > 1 && !(c === 0 && min === 0)) stack.push(start, end, depth + 1);
+      start = end;
+    }
+  }
+  return idx;
+}
+
 /** Rows held in memory, column by column. */
 class RowBuffer {
   private readonly keys: string[] = [];
@@ -330,14 +418,7 @@ class RowBuffer {
 
   /** Row indexes ascending by key; equal keys in the order they were added. */
   order(): Uint32Array {
-    const keys = this.keys;
-    const idx = new Uint32Array(keys.length);
-    for (let i = 0; i < idx.length; i++) idx[i] = i;
-    return idx.sort((a, b) => {
-      const x = keys[a] as string;
-      const y = keys[b] as string;
-      return x < y ? -1 : x > y ? 1 : a - b;
-    });
+    return orderByKey(this.keys);
   }
 
   /** The rows in `order`, in blocks. */

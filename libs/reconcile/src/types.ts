@@ -106,6 +106,8 @@ export interface Difference {
  * - `dead_lettered`: its delivery gave up;
  * - `delivered_not_applied`: the target acknowledged it, yet does not hold it (or holds other values);
  * - `changed_after_delivery`: the source changed after the last message Sinew received for it;
+ * - `unexplained`: missing in the target or different there, and the entity has no ledger side
+ *   (no `ledger:`), so nothing tells why;
  * - `target_only`: the target holds it, the source does not;
  * - `duplicate`: the key is held more than once on one side.
  */
@@ -118,6 +120,7 @@ export type DiscrepancyClass =
   | 'dead_lettered'
   | 'delivered_not_applied'
   | 'changed_after_delivery'
+  | 'unexplained'
   | 'target_only'
   | 'duplicate';
 
@@ -130,6 +133,7 @@ export const DISCREPANCY_CLASSES: readonly DiscrepancyClass[] = [
   'dead_lettered',
   'delivered_not_applied',
   'changed_after_delivery',
+  'unexplained',
   'target_only',
   'duplicate',
 ];

@@ -130,6 +130,7 @@ export type DiscrepancyClass =
   | 'dead_lettered'
   | 'delivered_not_applied'
   | 'changed_after_delivery'
+  | 'unexplained'
   | 'target_only'
   | 'duplicate';
 

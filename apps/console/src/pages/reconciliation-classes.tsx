@@ -22,6 +22,7 @@ export const CLASSES: readonly DiscrepancyClass[] = [
   'dead_lettered',
   'delivered_not_applied',
   'changed_after_delivery',
+  'unexplained',
   'target_only',
   'duplicate',
 ];
@@ -75,6 +76,12 @@ export const CLASS_INFO: Record<DiscrepancyClass, ClassInfo> = {
     meaning:
       'The source changed the record after the last message Sinew received for it: a change whose notification never fired.',
     todo: 'Have the source send the record again (save it once more, or trigger its interface), and report the missing notification to its vendor.',
+  },
+  unexplained: {
+    label: 'Not explained',
+    meaning:
+      'The record is missing in the target or differs there, and this entity has no ledger side, so Sinew did not look for the messages behind it.',
+    todo: 'Search the messages for the record’s identifier; to have later runs explain it, add a ledger: to the entity in the reconciliation file.',
   },
   target_only: {
     label: 'Only in the target',

@@ -63,6 +63,7 @@ const RUN: RunJson = {
           errored: 1,
           pending: 1,
           changed_after_delivery: 1,
+          unexplained: 1,
           target_only: 1,
           duplicate: 1,
         },
@@ -136,7 +137,7 @@ describe('a reconciliation run', () => {
     const counts = classCounts(RUN);
     expect([...counts.keys()]).toEqual(CLASSES);
     const out = html(<ClassTabs counts={counts} selected="rejected" onSelect={() => undefined} />);
-    expect(out.match(/role="tab"/g)).toHaveLength(10);
+    expect(out.match(/role="tab"/g)).toHaveLength(11);
     expect(out).toContain(
       'role="tab" id="recon-tab-rejected" aria-selected="true" aria-controls="recon-class-panel" tabindex="0">Rejected <span class="recon-count">1</span>',
     );
@@ -339,7 +340,7 @@ describe('the reconciliations page', () => {
     expect(out).toContain('<span class="badge warn">Discrepancies</span>');
     expect(out).toContain('<a href="/reconciliations/runs/run-1">Open the run');
     expect(text(out)).toContain('patients 10 9 8 6 4');
-    expect(text(out)).toContain('appointments 5 5 4 3 6');
+    expect(text(out)).toContain('appointments 5 5 4 3 7');
     const failed = text(
       html(<LastRun run={{ ...RUN, status: 'failed', summary: undefined, error: 'no EHR' }} />),
     );

@@ -13,7 +13,11 @@ describe('built-in functions: every declared example holds', () => {
   );
 
   it.each(cases)('%s', (_label, fn, ex) => {
-    const run = bindFunction(fn, ex.args, 'example');
+    const table = ex.vocabulary;
+    const lookup = table
+      ? (code: string) => (table[code] === undefined ? undefined : { code: table[code] as string })
+      : undefined;
+    const run = bindFunction(fn, ex.args, 'example', lookup);
     if (ex.error) {
       let caught: unknown;
       try {

@@ -17,7 +17,11 @@ function paramsTable(fn: MappingFunction): string {
 
 function examplesTable(fn: MappingFunction): string {
   const rows = fn.examples.map((ex) => {
-    const args = ex.args ? `\`${JSON.stringify(ex.args)}\`` : '';
+    const given = [
+      ex.args ? `\`${JSON.stringify(ex.args)}\`` : '',
+      ex.vocabulary ? `${fn.vocabulary ?? 'vocabulary'}: \`${JSON.stringify(ex.vocabulary)}\`` : '',
+    ];
+    const args = given.filter(Boolean).join(', ');
     const result = ex.error
       ? `error \`${ex.error}\``
       : ex.output === undefined

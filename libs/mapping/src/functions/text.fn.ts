@@ -50,12 +50,53 @@ function hdParts(value: string): [string, string, string] {
   return out;
 }
 
+/** An ISO object identifier, dotted numbers (`urn:oid:` + this is a URI). */
+const OID = /^\d+(\.\d+)+$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An absolute URI: a scheme, then no spaces (`http://…`, `urn:…`, `mailto:…`). */
+const ABSOLUTE_URI = /^[a-z][a-z0-9+.-]*:[^\s]+$/i;
+
+/** The name of the vocabulary that gives a site's identifier systems: name → URI. */
+export const IDENTIFIER_SYSTEMS = 'IdentifierSystems';
+
+/**
+ * An identifier system URI from an HD (namespace ^ universal id ^ its type), as the
+ * V2-to-FHIR guide's HD[uri] map: an OID (`urn:oid:`), a UUID (`urn:uuid:`), a URI as sent;
+ * else the name through the site's `IdentifierSystems` vocabulary; else `prefix` + the name,
+ * percent-encoded, which is a URI too. Never anything that is not an absolute URI.
+ */
+export function hdSystem(
+  value: string,
+  prefix: string,
+  systems?: (name: string) => { code: string } | undefined,
+): string | undefined {
+  const [ns, rawUid, type] = hdParts(value);
+  const uid = rawUid.trim();
+  const name = ns.trim();
+  const t = type.trim().toUpperCase();
+  if (uid) {
+    if (OID.test(uid)) return `urn:oid:${uid}`;
+    if (/^urn:oid:/i.test(uid) && OID.test(uid.slice(8))) return `urn:oid:${uid.slice(8)}`;
+    if (UUID.test(uid)) return `urn:uuid:${uid.toLowerCase()}`;
+    if (/^urn:uuid:/i.test(uid) && UUID.test(uid.slice(9))) return `urn:uuid:${uid.slice(9).toLowerCase()}`;
+    if (ABSOLUTE_URI.test(uid) && t !== 'ISO' && t !== 'UUID') return uid;
+  }
+  if (ABSOLUTE_URI.test(name) && /^(https?|urn):/i.test(name)) return name;
+  // A name: the namespace id, else a universal id that is none of the above (an L, DNS … id).
+  const key = name || uid;
+  if (!key) return undefined;
+  const mapped = systems?.(key)?.code;
+  if (mapped !== undefined && ABSOLUTE_URI.test(mapped)) return mapped;
+  return prefix + encodeURIComponent(key);
+}
+
 /** HD (or a CX.4 namespace) → a system URI, as the V2-to-FHIR guide's HD[uri] map does. */
 export const systemUri = defineFunction({
   name: 'system_uri',
   summary:
-    'An identifier system URI from an HL7 HD: `urn:oid:` for ISO ids, `urn:uuid:` for UUIDs, a URI as is, else `prefix` + the namespace id.',
+    'An identifier system URI from an HL7 HD: `urn:oid:` for OIDs, `urn:uuid:` for UUIDs, a URI as is; else the namespace id through the `IdentifierSystems` vocabulary when a transformer folder has one; else `prefix` + the namespace id, percent-encoded. Always an absolute URI.',
   params: z.strictObject({ prefix: z.string().default('urn:sinew:id:') }),
+  vocabulary: IDENTIFIER_SYSTEMS,
   examples: [
     { input: 'HOSP^2.16.840.1.113883.19.5^ISO', output: 'urn:oid:2.16.840.1.113883.19.5' },
     { input: 'HOSP&2.16.840.1.113883.19.5&ISO', output: 'urn:oid:2.16.840.1.113883.19.5' },
@@ -65,16 +106,16 @@ export const systemUri = defineFunction({
     },
     { input: 'http://hospital.example/mrn', output: 'http://hospital.example/mrn' },
     { input: 'GOOD HEALTH', output: 'urn:sinew:id:GOOD%20HEALTH' },
+    {
+      input: 'GOODHEALTH',
+      vocabulary: { GOODHEALTH: 'https://goodhealth.example/mrn' },
+      output: 'https://goodhealth.example/mrn',
+    },
+    { input: '^hospital^URI', output: 'urn:sinew:id:hospital' },
+    { input: '^LAB-7^L', output: 'urn:sinew:id:LAB-7' },
     { input: 'MR', args: { prefix: 'https://clinic.example/id/' }, output: 'https://clinic.example/id/MR' },
   ],
-  run(value, args) {
-    const [ns, uid, type] = hdParts(value);
-    const t = type.toUpperCase();
-    if (uid && (t === 'ISO' || /^\d+(\.\d+)+$/.test(uid))) return `urn:oid:${uid}`;
-    if (uid && t === 'UUID') return `urn:uuid:${uid.toLowerCase()}`;
-    if (uid && (t === 'URI' || /^[a-z][a-z0-9+.-]*:/i.test(uid))) return uid;
-    if (/^(https?|urn):/i.test(ns)) return ns;
-    if (!ns) return undefined;
-    return args.prefix + encodeURIComponent(ns);
+  run(value, args, vocabulary) {
+    return hdSystem(value, args.prefix, vocabulary);
   },
 });
