@@ -568,9 +568,11 @@ export class MapRegistry {
           try {
             for (const r of inner) r(c, child, env);
           } catch (err) {
+            // Left before anything else, so that an error passed up does not leave this
+            // object's name in the path of later warnings.
+            issues.leave();
             // A part the object cannot be without failed: the object is dropped.
             if (required || !issues.lenient(err, c.where)) throw err;
-            issues.leave();
             issues.warn(err.code, err.message, err.location.source ?? c.where, to);
             return;
           }

@@ -25,6 +25,13 @@ const lib = library([
       '  - { from: "PID-3[*]", to: "identifier[]", map: "CX[Identifier]" }',
       '  - { from: "PID-11[*]", to: "identifier[]", map: "CX[Identifier]" }',
       '  - { from: PID-7, to: birthDate, fn: { name: hl7_datetime, args: { type: date } } }',
+      '  - to: "contact[]"',
+      '    when: { path: PID-18, present: true }',
+      '    rules:',
+      '      - to: period',
+      '        required: true',
+      '        rules:',
+      '          - { from: PID-18, to: start, fn: hl7_datetime, required: true }',
       '  - { from: PID-30, to: deceasedBoolean, fn: boolean }',
       '  - to: maritalStatus',
       '    rules:',
@@ -116,6 +123,15 @@ describe('a value that cannot be converted in an optional element', () => {
     const { output, warnings } = t.runWithIssues(message(pid({ 3: 'MRN1', 16: 'M', 17: 'nodate' })));
     expect(resource(output, 'Patient').maritalStatus).toBeUndefined();
     expect(warnings.map((w) => [w.source, w.target])).toEqual([['PID-17', 'Patient.maritalStatus']]);
+  });
+
+  it('names later elements rightly after a required nested part failed', () => {
+    const { output, warnings } = t.runWithIssues(message(pid({ 3: 'MRN1', 18: 'nodate', 30: 'X' })));
+    expect(resource(output, 'Patient').contact).toBeUndefined();
+    expect(warnings.map((w) => [w.source, w.target])).toEqual([
+      ['PID-18', 'Patient.contact'],
+      ['PID-30', 'Patient.deceasedBoolean'],
+    ]);
   });
 
   it('still fails the message when the value is read by the identity (a key)', () => {
