@@ -78,7 +78,31 @@ const sha256Hex: (text: string) => string =
 
 /** A UUID built from a hash of the parts, so the same input always gives the same id. */
 export function deterministicUuid(...parts: string[]): string {
-  const h = sha256Hex(parts.join('\u0000'));
+  return uuidOf(parts.join('\u0000'));
+}
+
+/**
+ * The ids of resources with a business identity (a patient's MRN, a doctor's NPI, a sending
+ * facility), most recently made first: the same ones arrive in message after message, and
+ * each costs a SHA-256 otherwise. Bounded; ids of resources without identity (unique to one
+ * message) are not kept.
+ */
+const identityIds = new Map<string, string>();
+const IDENTITY_IDS_MAX = 4_096;
+
+function identityUuid(...parts: string[]): string {
+  const key = parts.join('\u0000');
+  let id = identityIds.get(key);
+  if (id === undefined) {
+    id = uuidOf(key);
+    if (identityIds.size >= IDENTITY_IDS_MAX) identityIds.clear();
+    identityIds.set(key, id);
+  }
+  return id;
+}
+
+function uuidOf(text: string): string {
+  const h = sha256Hex(text);
   const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -213,8 +237,15 @@ export class MessageTransformer {
   /** The `SEG-n` field a resource's identity reads (its key), for HL7 v2 input. */
   private keysOf(spec: ResourceSpec): readonly string[] {
     if (spec.identity === undefined || this.spec.input !== 'hl7v2') return NO_KEYS;
-    return fieldsOf([typeof spec.identity === 'string' ? spec.identity : spec.identity.path]);
+    let keys = this.keysBySpec.get(spec);
+    if (keys === undefined) {
+      keys = fieldsOf([typeof spec.identity === 'string' ? spec.identity : spec.identity.path]);
+      this.keysBySpec.set(spec, keys);
+    }
+    return keys;
   }
+
+  private readonly keysBySpec = new Map<ResourceSpec, readonly string[]>();
 
   private build(
     instances: Instance[],
@@ -336,7 +367,7 @@ export class MessageTransformer {
         const id = first
           ? first.id
           : identity
-            ? deterministicUuid(this.name, spec.name, identity.system ?? '', identity.value)
+            ? identityUuid(this.name, spec.name, identity.system ?? '', identity.value)
             : deterministicUuid(this.name, spec.name, salt, String(c.position), String(ordinal));
         const inst = new Instance(spec, c.ctx, id, identity, c.parent, c.position);
         if (first) inst.duplicateOf = first;
