@@ -408,11 +408,19 @@ export class MessageTransformer {
       type === 'EI'
         ? ID_EI_AUTHORITY.map(part).join('^').replace(/\^+$/, '')
         : part(type === 'XCN' ? ID_AUTHORITY.XCN : ID_AUTHORITY.CX).replace(/&/g, '^');
-    const system = hd
-      ? hdSystem(hd, ID_PREFIX, this.registry.vocabularies.get(IDENTIFIER_SYSTEMS)?.lookup)
-      : undefined;
-    return { value, system };
+    return { value, system: hd ? this.systemOf(hd) : undefined };
   }
+
+  /** The identifier system of an assigning authority; the few a feed uses are kept. */
+  private systemOf(hd: string): string | undefined {
+    if (this.systemByHd.has(hd)) return this.systemByHd.get(hd);
+    const system = hdSystem(hd, ID_PREFIX, this.registry.vocabularies.get(IDENTIFIER_SYSTEMS)?.lookup);
+    if (this.systemByHd.size >= 1_024) this.systemByHd.clear();
+    this.systemByHd.set(hd, system);
+    return system;
+  }
+
+  private readonly systemByHd = new Map<string, string | undefined>();
 
   /** References to the instances `named` (all of resource `name`) that `current` sees. */
   private refsFrom(current: Instance, name: string, named: Instance[], from?: SourceNode): unknown[] {
