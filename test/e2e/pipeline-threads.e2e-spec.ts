@@ -125,6 +125,63 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
     }
   });
 
+  it('stops a thread held by a message past its limit (a project function that never returns), and goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-threads-'));
+    try {
+      mkdirSync(join(dir, 'site'));
+      writeFileSync(
+        join(dir, 'site', 'spin.fn.js'),
+        `module.exports = { name: 'spin', summary: 'Never returns for LOOP.', timeout_ms: 10_000,
+  examples: [{ input: 'x', output: 'x' }],
+  run: (v) => { if (v === 'LOOP') for (;;) {} return v; } };`,
+      );
+      writeFileSync(
+        join(dir, 'site', 'spin.yaml'),
+        `transformer: spin-json
+input: hl7v2
+output: json
+messages: ['ADT^A04']
+resources:
+  - name: out
+    rules:
+      - { from: PID-5.1, to: family, fn: spin }
+`,
+      );
+      writeFileSync(
+        join(dir, 'spin.yaml'),
+        `id: spin
+source: { type: http, listen: '127.0.0.1:0' }
+pipeline:
+  - map: { transformer: spin-json }
+destinations:
+  - { name: out, type: file, directory: ${JSON.stringify(join(dir, 'out'))} }
+`,
+      );
+      const dirs = [BUILT_IN_TRANSFORMERS, join(dir, 'site')];
+      const lib = TransformerLibrary.load(dirs);
+      const compiled = compileChannelDir(dir, builtInRegistries(lib), { env });
+      expect(compiled.channels.map((c) => c.id)).toEqual(['spin']);
+      pool = await start({ channels: compiled.channels, transformerDirs: dirs, jobTimeoutMs: 1_000 });
+      const adt = (family: string) =>
+        Buffer.from(`MSH|^~\\&|PMS|C|EHR|C|20260101||ADT^A04|1|P|2.5.1\rPID|1||42||${family}^JANE\r`);
+      warnings.length = 0;
+      const started = Date.now();
+      await expect(pool.run('spin', adt('LOOP'), 'hl7v2')).rejects.toThrow(
+        'a message ran for more than 1000 ms on its pipeline thread, which was stopped',
+      );
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(warnings).toContain(
+        'a message ran too long on a pipeline thread; the thread is stopped and restarts',
+      );
+      // The next message starts a new thread and goes through.
+      const ok = await pool.run('spin', adt('DOE'), 'hl7v2');
+      expect(ok.status).toBe('processed');
+      expect(ok.deliveries[0]?.payload.toString('utf8')).toBe('{"family":"DOE"}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('does not start without its script', async () => {
     await expect(start({ script: join(ROOT, 'dist', 'missing-worker.js') })).rejects.toThrow(
       /missing-worker\.js|Cannot find module/,

@@ -15,6 +15,8 @@ import { Hl7Message } from '@sinew/hl7v2';
 import {
   BUILT_IN_TRANSFORMERS,
   findTransformerTests,
+  hasUserFunctions,
+  runFunctionExamples,
   runTransformerTestFile,
   sameValue,
   selectValues,
@@ -532,7 +534,8 @@ export function runTests(paths: readonly string[], options: TestRunOptions = {})
   for (const p of paths.map((x) => resolve(x))) {
     if (!statSync(p).isDirectory()) continue;
     const holdsTransformerTests = files.some((f) => kinds.get(f) === 'transformer' && inside(f, p));
-    if (holdsTransformerTests && !dirs.some((d) => inside(p, d) || inside(d, p))) dirs.push(p);
+    const holds = holdsTransformerTests || hasUserFunctions(p);
+    if (holds && !dirs.some((d) => inside(p, d) || inside(d, p))) dirs.push(p);
   }
   const library = TransformerLibrary.load([...new Set(dirs)]);
   const registries = builtInRegistries(library);
@@ -546,6 +549,15 @@ export function runTests(paths: readonly string[], options: TestRunOptions = {})
         : runChannelTestFile(f, registries);
     results.push(...found);
     options.onFile?.(f, found, performance.now() - started);
+  }
+  // The examples of the project's functions found under the paths given.
+  const roots = paths.map((x) => resolve(x));
+  for (const u of library.userFunctions) {
+    if (!roots.some((p) => inside(resolve(u.file), p))) continue;
+    const started = performance.now();
+    const found = runFunctionExamples(u).map((r) => ({ ...r, kind: 'transformer' as const }));
+    results.push(...found);
+    options.onFile?.(u.file, found, performance.now() - started);
   }
   return {
     results,

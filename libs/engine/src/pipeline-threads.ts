@@ -34,13 +34,23 @@ export interface PipelineThreadsOptions {
   env: ChannelEnvironment;
   transformerDirs: readonly string[];
   logger: EngineLogger;
+  /**
+   * How long one message may run on a thread (default 30 s). A thread still running it then
+   * is stopped and started again: its messages fail this attempt and are retried, and a
+   * message that keeps stopping threads (a project function that never returns) ends
+   * `errored` after the pipeline's attempts.
+   */
+  jobTimeoutMs?: number;
 }
+
+const JOB_TIMEOUT_MS = 30_000;
 
 const YOUNG_GENERATION_MB = 8;
 
 interface Pending {
   resolve: (result: PipelineResult) => void;
   reject: (error: Error) => void;
+  timer?: NodeJS.Timeout;
 }
 
 /** Bytes come back from a thread as plain Uint8Arrays: the ledger and connectors take Buffers. */
@@ -92,6 +102,7 @@ class PipelineThread {
           const p = this.pending.get(reply.id);
           if (!p) return;
           this.pending.delete(reply.id);
+          clearTimeout(p.timer);
           if (reply.kind === 'result') p.resolve(revive(reply.result));
           else p.reject(new Error(`pipeline thread: ${reply.error}`));
         }
@@ -116,7 +127,12 @@ class PipelineThread {
           reject(new Error(`pipeline thread exited with code ${code} before it was ready`));
         }
         // Jobs in the dead thread fail; the queue retries them (here or on a new thread).
-        for (const p of this.pending.values()) p.reject(new Error(`pipeline thread exited (code ${code})`));
+        const why = this.stopped ?? `pipeline thread exited (code ${code})`;
+        this.stopped = undefined;
+        for (const p of this.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(new Error(why));
+        }
         this.pending.clear();
       });
     });
@@ -125,11 +141,25 @@ class PipelineThread {
 
   async run(req: PipelineRequest): Promise<PipelineResult> {
     const worker = await this.start();
+    const limit = this.options.jobTimeoutMs ?? JOB_TIMEOUT_MS;
     return new Promise<PipelineResult>((resolve, reject) => {
-      this.pending.set(req.id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.pending.has(req.id) || this.worker !== worker) return;
+        this.stopped = `a message ran for more than ${limit} ms on its pipeline thread, which was stopped`;
+        this.options.logger.warn(
+          { channel: req.channelId, limitMs: limit },
+          'a message ran too long on a pipeline thread; the thread is stopped and restarts',
+        );
+        void worker.terminate();
+      }, limit);
+      timer.unref();
+      this.pending.set(req.id, { resolve, reject, timer });
       worker.postMessage(req);
     });
   }
+
+  /** Why the thread was stopped, for the requests that fail with it. */
+  private stopped?: string;
 
   async close(): Promise<void> {
     this.closed = true;

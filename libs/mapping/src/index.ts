@@ -7,6 +7,7 @@ export * from './target';
 export * from './compile';
 export * from './transformer';
 export * from './library';
+export * from './user-functions';
 export * from './testing';
 export * from './maps-reference';
 export * from './parse-cache';

@@ -5,6 +5,7 @@ import { MappingError, MappingErrorCode } from './errors';
 import { FUNCTIONS, type MappingFunction } from './functions';
 import { loadTransformerDir, type LoadedFile } from './loader';
 import { MessageTransformer } from './transformer';
+import { loadUserFunctions, type UserFunction } from './user-functions';
 
 /** The folder of the built-in transformers: `transformers/` at the project root. */
 function builtInDir(): string {
@@ -27,6 +28,8 @@ export class TransformerLibrary {
   readonly transformers = new Map<string, MessageTransformer>();
   /** The folders it was loaded from (`load`); empty for a library built from files in memory. */
   readonly dirs: readonly string[] = [];
+  /** The project's own functions found in those folders (`*.fn.js`, `*.fn.ts`). */
+  readonly userFunctions: readonly UserFunction[] = [];
 
   private constructor(files: LoadedFile[], functions: readonly MappingFunction[]) {
     this.registry = new MapRegistry(functions);
@@ -56,11 +59,24 @@ export class TransformerLibrary {
     functions: readonly MappingFunction[] = FUNCTIONS,
     env: NodeJS.ProcessEnv = process.env,
   ): TransformerLibrary {
+    const own = dirs.flatMap((d) => loadUserFunctions(d));
+    const taken = new Set(functions.map((f) => f.name));
+    for (const u of own) {
+      if (taken.has(u.fn.name)) {
+        throw new MappingError(
+          MappingErrorCode.Duplicate,
+          `function ${u.fn.name} is already declared (a built-in function, or another file)`,
+          { file: u.file },
+        );
+      }
+      taken.add(u.fn.name);
+    }
     const library = new TransformerLibrary(
       dirs.flatMap((d) => loadTransformerDir(d, env)),
-      functions,
+      [...functions, ...own.map((u) => u.fn)],
     );
     (library as { dirs: readonly string[] }).dirs = [...dirs];
+    (library as { userFunctions: readonly UserFunction[] }).userFunctions = own;
     return library;
   }
 
