@@ -31,3 +31,15 @@ export {
 } from './file.destination';
 export { SOURCES, DESTINATIONS } from './registry';
 export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';
+export {
+  databaseSource,
+  databaseSourceConfig,
+  DatabaseSource,
+  type DatabaseSourceConfig,
+} from './database.source';
+export {
+  databaseDestination,
+  databaseDestinationConfig,
+  DatabaseDestination,
+  type DatabaseDestinationConfig,
+} from './database.destination';
