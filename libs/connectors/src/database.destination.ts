@@ -15,9 +15,7 @@ import {
   type BindValue,
   type DatabaseClient,
 } from './database.client';
-
-/** `a.b[0].c`: property names and 0-based indexes into the payload; `$` alone is the whole payload. */
-const JSON_PATH = /^\$?(\.?[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$/;
+import { JSON_PATH, readJsonPath } from './json-path';
 
 const statementSchema = z
   .strictObject({
@@ -59,21 +57,6 @@ export const databaseDestinationConfig = z.strictObject({
     .describe('What to run for each message, in order, in ONE transaction: all of it is written or none.'),
 });
 export type DatabaseDestinationConfig = z.output<typeof databaseDestinationConfig>;
-
-/** Reads `path` from `value` (see `JSON_PATH`); undefined when any step is missing. */
-export function readJsonPath(value: unknown, path: string): unknown {
-  const steps = path.replace(/^\$/, '').match(/[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]/g) ?? [];
-  let current: unknown = value;
-  for (const step of steps) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = step.startsWith('[')
-      ? Array.isArray(current)
-        ? current[Number(step.slice(1, -1))]
-        : undefined
-      : (current as Record<string, unknown>)[step];
-  }
-  return current;
-}
 
 function bindValue(v: unknown): BindValue {
   if (v === undefined || v === null) return null;

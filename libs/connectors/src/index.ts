@@ -43,3 +43,10 @@ export {
   DatabaseDestination,
   type DatabaseDestinationConfig,
 } from './database.destination';
+export {
+  scheduleSource,
+  scheduleSourceConfig,
+  ScheduleSource,
+  nextRun,
+  type ScheduleSourceConfig,
+} from './schedule.source';

@@ -8,6 +8,7 @@ import { mllpDestination } from './mllp.destination';
 import { mllpSource } from './mllp.source';
 import { databaseDestination } from './database.destination';
 import { databaseSource } from './database.source';
+import { scheduleSource } from './schedule.source';
 
 /** Builds a registry keyed by type; a type declared twice is a programming error. */
 function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
@@ -25,6 +26,7 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   httpSource,
   fileSource,
   databaseSource,
+  scheduleSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
