@@ -40,7 +40,11 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
       timeType: 'timestamptz(6)',
       sql: (text, params = []) => {
         let n = 0;
-        return pgQuery(url, text.replace(/\?/g, () => `$${++n}`), params);
+        return pgQuery(
+          url,
+          text.replace(/\?/g, () => `$${++n}`),
+          params,
+        );
       },
       drop: async () => {
         await pgQuery(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -88,7 +92,11 @@ function withDatabase(serverUrl: string, name: string): string {
   return url.toString();
 }
 
-async function pgQuery(url: string, text: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+async function pgQuery(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<Array<Record<string, unknown>>> {
   const client = new Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
@@ -99,7 +107,11 @@ async function pgQuery(url: string, text: string, params: unknown[] = []): Promi
   }
 }
 
-async function mysqlQuery(url: string, text: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+async function mysqlQuery(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<Array<Record<string, unknown>>> {
   const conn = await createConnection({ uri: url, dateStrings: true });
   try {
     const [rows] = await conn.query(text, params);

@@ -52,7 +52,9 @@ export const databaseConnectionFields = {
     .string()
     .min(1)
     .optional()
-    .describe('A file holding the password (first line), read when the channel starts; replaces the one in `url`.'),
+    .describe(
+      'A file holding the password (first line), read when the channel starts; replaces the one in `url`.',
+    ),
   connect_timeout_ms: z
     .number()
     .int()
@@ -393,6 +395,7 @@ export function classifyDatabaseError(err: unknown): { retry: boolean; code: str
   }
   if (code.startsWith('SQLITE_CONSTRAINT'))
     return { retry: false, code, text: `a constraint was violated (${code})` };
-  if (code.startsWith('SQLITE_')) return { retry: false, code, text: `the database refused the statement (${code})` };
+  if (code.startsWith('SQLITE_'))
+    return { retry: false, code, text: `the database refused the statement (${code})` };
   return { retry: false, code, text: `the statement failed (${code})` };
 }

@@ -42,7 +42,9 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
   beforeEach(async () => {
     logs.length = 0;
     db = await createTestDatabase(dialect);
-    await db.sql('CREATE TABLE patient (mrn VARCHAR(20) PRIMARY KEY, family VARCHAR(40) NOT NULL, visits INTEGER)');
+    await db.sql(
+      'CREATE TABLE patient (mrn VARCHAR(20) PRIMARY KEY, family VARCHAR(40) NOT NULL, visits INTEGER)',
+    );
     await db.sql(
       'CREATE TABLE result (mrn VARCHAR(20) NOT NULL, code VARCHAR(20) NOT NULL, value VARCHAR(40), PRIMARY KEY (mrn, code))',
     );
@@ -60,13 +62,20 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
 
   it('inserts, then upserts, binding named parameters from the payload', async () => {
     const d = destination([
-      { sql: UPSERT[dialect], params: { mrn: 'patient.mrn', family: 'patient.name.family', visits: 'visits' } },
+      {
+        sql: UPSERT[dialect],
+        params: { mrn: 'patient.mrn', family: 'patient.name.family', visits: 'visits' },
+      },
     ]);
     try {
-      expect(await d.send(request({ patient: { mrn: 'M1', name: { family: "O'Hara" } }, visits: 1 }))).toMatchObject({
+      expect(
+        await d.send(request({ patient: { mrn: 'M1', name: { family: "O'Hara" } }, visits: 1 })),
+      ).toMatchObject({
         status: 'sent',
       });
-      expect(await d.send(request({ patient: { mrn: 'M1', name: { family: 'Ohara' } }, visits: 2 }, 2))).toMatchObject({
+      expect(
+        await d.send(request({ patient: { mrn: 'M1', name: { family: 'Ohara' } }, visits: 2 }, 2)),
+      ).toMatchObject({
         status: 'sent',
       });
       // A value that looks like SQL is only ever a value.
@@ -122,7 +131,10 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
       expect(bad.status).toBe('failed');
       expect(await db.sql("SELECT mrn FROM patient WHERE mrn = 'M2'")).toEqual([]);
       expect(await db.sql("SELECT code FROM result WHERE mrn = 'M2'")).toEqual([]);
-      expect((await db.sql('SELECT code FROM result ORDER BY code')).map((r) => r.code)).toEqual(['GLU', 'NA']);
+      expect((await db.sql('SELECT code FROM result ORDER BY code')).map((r) => r.code)).toEqual([
+        'GLU',
+        'NA',
+      ]);
     } finally {
       await d.close();
     }
@@ -130,12 +142,19 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
 
   it('a constraint violation fails with the database code, and no row value in the error or the logs', async () => {
     const d = destination([
-      { sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :family)', params: { mrn: 'mrn', family: 'family' } },
+      {
+        sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :family)',
+        params: { mrn: 'mrn', family: 'family' },
+      },
     ]);
     try {
-      expect(await d.send(request({ mrn: 'MRN-SECRET-77', family: 'Doe' }))).toMatchObject({ status: 'sent' });
+      expect(await d.send(request({ mrn: 'MRN-SECRET-77', family: 'Doe' }))).toMatchObject({
+        status: 'sent',
+      });
       const dup = await d.send(request({ mrn: 'MRN-SECRET-77', family: 'Doe' }, 2));
-      const expected = { postgres: '23505', mysql: 'ER_DUP_ENTRY', sqlite: 'SQLITE_CONSTRAINT_PRIMARYKEY' }[dialect];
+      const expected = { postgres: '23505', mysql: 'ER_DUP_ENTRY', sqlite: 'SQLITE_CONSTRAINT_PRIMARYKEY' }[
+        dialect
+      ];
       expect(dup).toMatchObject({ status: 'failed', code: expected });
       const missing = await d.send(request({ mrn: 'M9' }, 3));
       expect(missing.status).toBe('failed');
@@ -157,7 +176,12 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
       const url = new URL(db.url);
       url.port = String(port);
       const d = destination(
-        [{ sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :family)', params: { mrn: 'mrn', family: 'f' } }],
+        [
+          {
+            sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :family)',
+            params: { mrn: 'mrn', family: 'f' },
+          },
+        ],
         url.toString(),
       );
       try {

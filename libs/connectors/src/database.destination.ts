@@ -27,7 +27,10 @@ const statementSchema = z
           'parameters. Values are always bound by the driver, never written into the text.',
       ),
     params: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().regex(JSON_PATH, { message: 'expected a path like patient.mrn or items[0].code' }))
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+        z.string().regex(JSON_PATH, { message: 'expected a path like patient.mrn or items[0].code' }),
+      )
       .default({})
       .describe(
         'Each `:name` of `sql` → a path into the JSON payload (`patient.mrn`, `orders[0].id`, `$` for the whole ' +
@@ -39,7 +42,7 @@ const statementSchema = z
       .optional()
       .describe(
         'A path to an array of the payload: the statement runs once per item, with `params` paths read from ' +
-          'the item (`$` is the item); all in the message\'s one transaction.',
+          "the item (`$` is the item); all in the message's one transaction.",
       ),
   })
   .superRefine((s, ctx) => {
@@ -146,12 +149,12 @@ export const databaseDestination: DestinationDefinition<DatabaseDestinationConfi
   description:
     'Writes each message into PostgreSQL, MySQL/MariaDB or SQLite: one or more parameterised statements ' +
     '(insert, upsert, update, a stored procedure call) whose `:name` parameters are read from the JSON ' +
-    'payload (the transformer\'s output), run in one transaction per message. Values are bound by the ' +
+    "payload (the transformer's output), run in one transaction per message. Values are bound by the " +
     'driver, never spliced into SQL; errors are logged by code only, without row values.',
   guarantee:
     'At least once, all or nothing per message: a connection failure, deadlock or "try again" answer rolls ' +
     'the transaction back and is retried; a constraint violation or a refused value dead-letters the message ' +
-    'with the database\'s error code (SQLSTATE, `ER_…`, `SQLITE_…`). Make statements idempotent (an upsert) ' +
+    "with the database's error code (SQLSTATE, `ER_…`, `SQLITE_…`). Make statements idempotent (an upsert) " +
     'when a retry after a lost commit reply must not write twice.',
   configSchema: databaseDestinationConfig,
   example: {

@@ -11,7 +11,8 @@ import { sleep, waitFor } from '@sinew/test-support/wait';
 
 jest.setTimeout(60_000);
 
-const registries = builtInRegistries(TransformerLibrary.load());
+const library = TransformerLibrary.load();
+const registries = builtInRegistries(library);
 
 interface Running {
   engine: Engine;
@@ -69,6 +70,7 @@ ${options.extra ?? ''}
       channels: [channel],
       store: options.wrap ? options.wrap(store) : store,
       queue: new MemoryQueueDriver(),
+      transformers: library,
       logger: createLogger('silent'),
       sweepIntervalMs: 200,
     });
@@ -88,7 +90,12 @@ ${options.extra ?? ''}
       [2, 'M2'],
       [3, 'M3'],
     ] as const)
-      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [id, mrn, 'new', T1]);
+      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+        id,
+        mrn,
+        'new',
+        T1,
+      ]);
     const { store } = await start();
     await waitFor('three messages', async () => (await bodies(store)).length === 3 || undefined);
     expect((await bodies(store)).map((b) => [b.id, b.mrn, b.status])).toEqual([
@@ -98,7 +105,12 @@ ${options.extra ?? ''}
     ]);
 
     // A row added later, with a time a microsecond past the others.
-    await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [4, 'M4', 'new', T2]);
+    await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+      4,
+      'M4',
+      'new',
+      T2,
+    ]);
     await waitFor('the new row', async () => (await bodies(store)).length === 4 || undefined);
 
     // Row 1 changes: its updated_at moves, it is read again, once.
@@ -163,7 +175,12 @@ ${options.extra ?? ''}
       [4, 'B'],
     ];
     for (const [id, mrn] of rows)
-      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [id, mrn, 'new', T1]);
+      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+        id,
+        mrn,
+        'new',
+        T1,
+      ]);
     const { store } = await start({ extra: '  group_column: mrn\n' });
     await waitFor('two groups', async () => (await bodies(store)).length >= 2 || undefined);
     await sleep(300);
@@ -179,16 +196,30 @@ ${options.extra ?? ''}
       const target = new URL(db.url);
       const relay = new Relay('127.0.0.1', Number(target.port || (dialect === 'postgres' ? 5432 : 3306)));
       await relay.up();
-      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [1, 'M1', 'new', T1]);
+      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+        1,
+        'M1',
+        'new',
+        T1,
+      ]);
       const { store, engine } = await start({ url: relay.via(db.url) });
       await waitFor('the first row', async () => (await bodies(store)).length === 1 || undefined);
       await relay.down();
-      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [2, 'M2', 'new', T2]);
+      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+        2,
+        'M2',
+        'new',
+        T2,
+      ]);
       await sleep(600);
       expect(await bodies(store)).toHaveLength(1);
       expect(engine.source('orders')).toBeDefined();
       await relay.up();
-      await waitFor('the row added while down', async () => (await bodies(store)).length === 2 || undefined, 15_000);
+      await waitFor(
+        'the row added while down',
+        async () => (await bodies(store)).length === 2 || undefined,
+        15_000,
+      );
       expect((await bodies(store)).map((b) => b.id)).toEqual([1, 2]);
       await relay.down();
     });

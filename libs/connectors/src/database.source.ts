@@ -13,9 +13,7 @@ import {
 } from './database.client';
 
 const identifier = (what: string) =>
-  z
-    .string()
-    .regex(IDENTIFIER, { message: `${what}: letters, digits and _ only (optionally schema.name)` });
+  z.string().regex(IDENTIFIER, { message: `${what}: letters, digits and _ only (optionally schema.name)` });
 
 export const databaseSourceConfig = z
   .strictObject({
@@ -55,7 +53,9 @@ export const databaseSourceConfig = z
     content_type: z
       .enum(['json', 'hl7v2', 'fhir', 'text'])
       .default('json')
-      .describe('What a message is: the row (or group) as JSON by default; with `content_column`, what the column holds.'),
+      .describe(
+        'What a message is: the row (or group) as JSON by default; with `content_column`, what the column holds.',
+      ),
     batch_size: z
       .number()
       .int()
@@ -63,7 +63,10 @@ export const databaseSourceConfig = z
       .max(10_000)
       .default(100)
       .describe('Rows read per query; a full batch is followed by the next at once.'),
-    poll_interval_ms: millis(5_000, 'Pause between two polls once the rows are caught up, and after a failed poll.'),
+    poll_interval_ms: millis(
+      5_000,
+      'Pause between two polls once the rows are caught up, and after a failed poll.',
+    ),
   })
   .refine((c) => (c.table === undefined) !== (c.query === undefined), {
     message: 'give either table or query (exactly one)',
@@ -90,7 +93,8 @@ export function parseRowMark(text: string | undefined): RowMark | undefined {
   if (text === undefined) return undefined;
   const value = JSON.parse(text) as Partial<RowMark>;
   const ok = (v: unknown) => typeof v === 'string' || typeof v === 'number';
-  if (!ok(value.mark) || !ok(value.key)) throw new Error('database source: the stored cursor is not a row mark');
+  if (!ok(value.mark) || !ok(value.key))
+    throw new Error('database source: the stored cursor is not a row mark');
   return { mark: value.mark as string | number, key: value.key as string | number };
 }
 
@@ -176,7 +180,11 @@ export class DatabaseSource implements Source {
           this.failures++;
           const { code } = classifyDatabaseError(err);
           this.context.logger.warn(
-            { channelId: this.context.channelId, error: code === 'ERROR' ? errorCode(err) : code, failures: this.failures },
+            {
+              channelId: this.context.channelId,
+              error: code === 'ERROR' ? errorCode(err) : code,
+              failures: this.failures,
+            },
             'database source: polling failed; trying again',
           );
           return Math.min(this.config.poll_interval_ms * 2 ** Math.min(this.failures - 1, 5), 60_000);
@@ -194,9 +202,7 @@ export class DatabaseSource implements Source {
     const from = this.config.table !== undefined ? q(this.config.table) : `(${this.config.query}) sinew_rows`;
     const mark = q(this.config.mark_column);
     const key = q(this.config.key_column);
-    const where = after
-      ? `WHERE (${mark} > ? OR (${mark} = ? AND ${key} > ?))`
-      : `WHERE ${mark} IS NOT NULL`;
+    const where = after ? `WHERE (${mark} > ? OR (${mark} = ? AND ${key} > ?))` : `WHERE ${mark} IS NOT NULL`;
     return {
       sql: `SELECT * FROM ${from} ${where} ORDER BY ${mark}, ${key} LIMIT ${limit}`,
       params: after ? [after.mark, after.mark, after.key] : [],

@@ -12,7 +12,8 @@ import { sleep, waitFor } from '@sinew/test-support/wait';
 
 jest.setTimeout(60_000);
 
-const registries = builtInRegistries(TransformerLibrary.load());
+const library = TransformerLibrary.load();
+const registries = builtInRegistries(library);
 
 /**
  * A stand-in PMS API: `/changes?since=N` answers the items with an id above N, two per page,
@@ -82,6 +83,7 @@ describe('schedule source (engine, embedded ledger, a stand-in HTTP API)', () =>
       channels: [channel],
       store,
       queue: new MemoryQueueDriver(),
+      transformers: library,
       logger: createLogger('silent'),
       sweepIntervalMs: 200,
     });
@@ -108,7 +110,11 @@ describe('schedule source (engine, embedded ledger, a stand-in HTTP API)', () =>
     await waitFor('two runs', async () => (await bodies(store)).length >= 2 || undefined, 5_000);
     await stopAll();
     store = await start(source);
-    await waitFor('a run after the restart', async () => (await bodies(store)).length >= 4 || undefined, 6_000);
+    await waitFor(
+      'a run after the restart',
+      async () => (await bodies(store)).length >= 4 || undefined,
+      6_000,
+    );
     const times = (await bodies(store)).map((b) => b.scheduled_at as string);
     expect(new Set(times).size).toBe(times.length);
     expect([...times].sort()).toEqual(times);

@@ -25,7 +25,9 @@ describe('schedule source: next run in a time zone', () => {
     // 02:30 happens at 00:30 UTC (CEST) and again at 01:30 UTC (CET): the job runs at the first.
     const first = nextRun('30 2 * * *', 'Europe/Berlin', new Date('2026-10-24T12:00:00Z'));
     expect(first?.toISOString()).toBe('2026-10-25T00:30:00.000Z');
-    expect(nextRun('30 2 * * *', 'Europe/Berlin', first as Date)?.toISOString()).toBe('2026-10-26T01:30:00.000Z');
+    expect(nextRun('30 2 * * *', 'Europe/Berlin', first as Date)?.toISOString()).toBe(
+      '2026-10-26T01:30:00.000Z',
+    );
   });
 
   it('finds the latest run at or before a time (what is overdue after a stop)', () => {

@@ -33,12 +33,16 @@ const httpFetchConfig = z
       .string()
       .regex(JSON_PATH)
       .default('$')
-      .describe('Where the items are in the JSON response (`data`, `results.items`); `$`: the response is the array.'),
+      .describe(
+        'Where the items are in the JSON response (`data`, `results.items`); `$`: the response is the array.',
+      ),
     next_link_path: z
       .string()
       .regex(JSON_PATH)
       .optional()
-      .describe('Paging by link: where the next page\'s URL is in the response (`links.next`); none or empty ends the run.'),
+      .describe(
+        "Paging by link: where the next page's URL is in the response (`links.next`); none or empty ends the run.",
+      ),
     cursor_path: z
       .string()
       .regex(JSON_PATH)
@@ -63,7 +67,9 @@ const httpFetchConfig = z
 export const scheduleSourceConfig = z.strictObject({
   cron: z
     .string()
-    .refine(validCron, { message: 'not a cron expression (5 or 6 fields: [second] minute hour day month weekday)' })
+    .refine(validCron, {
+      message: 'not a cron expression (5 or 6 fields: [second] minute hour day month weekday)',
+    })
     .describe('When to run: a cron expression (`*/5 * * * *`, `0 2 * * *`; 6 fields add seconds).'),
   timezone: z
     .string()
@@ -75,13 +81,17 @@ export const scheduleSourceConfig = z.strictObject({
     ),
   http: httpFetchConfig
     .optional()
-    .describe('Call an HTTP endpoint on each run and make a message of each item; without it, each run is one trigger message.'),
+    .describe(
+      'Call an HTTP endpoint on each run and make a message of each item; without it, each run is one trigger message.',
+    ),
   retry_interval_ms: z
     .number()
     .int()
     .positive()
     .default(30_000)
-    .describe('After a failed run (endpoint down, ledger unavailable), try the same run again after this long.'),
+    .describe(
+      'After a failed run (endpoint down, ledger unavailable), try the same run again after this long.',
+    ),
 });
 export type ScheduleSourceConfig = z.output<typeof scheduleSourceConfig>;
 type HttpFetch = NonNullable<ScheduleSourceConfig['http']>;
@@ -169,20 +179,23 @@ export class ScheduleSource implements Source {
   /** Waits `delayMs`, then runs what is due (if anything) and plans the next wake-up. */
   private plan(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick()
-        .catch((err: unknown) => {
-          this.context.logger.warn(
-            { channelId: this.context.channelId, error: errorCode(err) },
-            'schedule source: the run failed; it is tried again',
-          );
-          return this.config.retry_interval_ms;
-        })
-        .then((next) => {
-          this.running = undefined;
-          this.plan(next);
-        });
-    }, Math.min(delayMs, 2 ** 31 - 1));
+    this.timer = setTimeout(
+      () => {
+        this.running = this.tick()
+          .catch((err: unknown) => {
+            this.context.logger.warn(
+              { channelId: this.context.channelId, error: errorCode(err) },
+              'schedule source: the run failed; it is tried again',
+            );
+            return this.config.retry_interval_ms;
+          })
+          .then((next) => {
+            this.running = undefined;
+            this.plan(next);
+          });
+      },
+      Math.min(delayMs, 2 ** 31 - 1),
+    );
   }
 
   /** Runs the due run (unfinished or latest missed), then returns the wait until the next one. */
@@ -234,10 +247,15 @@ export class ScheduleSource implements Source {
       if (this.stopped) throw new Error('stopped');
       const response = await this.get(page, http);
       const items = readJsonPath(response, http.items_path);
-      if (!Array.isArray(items)) throw new Error(`schedule source: no array at ${http.items_path} in the response`);
+      if (!Array.isArray(items))
+        throw new Error(`schedule source: no array at ${http.items_path} in the response`);
       for (let i = skip; i < items.length; i++) {
         if (this.stopped) throw new Error('stopped');
-        const position: ScheduleCursor = { ...state, ...(cursor !== undefined ? { cursor } : {}), run: { at: atText, page, skip: i + 1 } };
+        const position: ScheduleCursor = {
+          ...state,
+          ...(cursor !== undefined ? { cursor } : {}),
+          run: { at: atText, page, skip: i + 1 },
+        };
         const reply = await this.ingest(Buffer.from(JSON.stringify(items[i])), position);
         if (reply.disposition.kind !== 'accepted') await this.save(position);
       }
@@ -250,7 +268,11 @@ export class ScheduleSource implements Source {
       page = following;
       skip = 0;
       // The page is finished: the run goes on from the next one.
-      await this.save({ ...state, ...(cursor !== undefined ? { cursor } : {}), run: { at: atText, page, skip: 0 } });
+      await this.save({
+        ...state,
+        ...(cursor !== undefined ? { cursor } : {}),
+        run: { at: atText, page, skip: 0 },
+      });
     }
     const done: ScheduleCursor = { ...state, done: atText, ...(cursor !== undefined ? { cursor } : {}) };
     delete done.run;
@@ -317,7 +339,7 @@ export const scheduleSource: SourceDefinition<ScheduleSourceConfig> = {
     'from it. A run missed while Sinew was stopped runs once when it starts (the latest missed time only, ' +
     'not once per missed time); the first start runs nothing until the first scheduled time.',
   guarantee:
-    'At least once, and in fact once per scheduled time: the run\'s progress (which time, which page, how ' +
+    "At least once, and in fact once per scheduled time: the run's progress (which time, which page, how " +
     'many items) is committed in the ledger with each message, so a crash or restart neither repeats nor ' +
     'skips a time or an item (as long as the endpoint answers the same page the same way). Several engines ' +
     'running the same channel each run it.',

@@ -62,7 +62,9 @@ describe.each(backends)('source cursors on %s', (_name, open) => {
     const existing = randomUUID();
     await store.insertMessages([message('{"mark":1}', existing)]);
     // The second message reuses an id: the whole group fails, and so does its cursor.
-    await expect(store.insertMessages([message('{"mark":2}'), message('{"mark":3}', existing)])).rejects.toThrow();
+    await expect(
+      store.insertMessages([message('{"mark":2}'), message('{"mark":3}', existing)]),
+    ).rejects.toThrow();
     expect((await store.getSourceCursor('orders', 'database'))?.value).toBe('{"mark":1}');
     expect(await store.searchMessages({ channelId: 'orders' })).toHaveLength(1);
   });

@@ -30,7 +30,11 @@ export function sourceCursorEntities(kind: StoreKind): EntitySchema[] {
       name: 'source_cursor',
       tableName: 'source_cursor',
       columns: {
-        channelId: text({ name: 'channel_id', primary: true, primaryKeyConstraintName: 'source_cursor_pkey' }),
+        channelId: text({
+          name: 'channel_id',
+          primary: true,
+          primaryKeyConstraintName: 'source_cursor_pkey',
+        }),
         source: text({ primary: true, primaryKeyConstraintName: 'source_cursor_pkey' }),
         value: text(),
         updatedAt: { type: kind === 'postgres' ? 'timestamptz' : 'integer', name: 'updated_at' },
@@ -73,7 +77,12 @@ export async function writeMessageCursors(
   for (const c of latest.values()) await tx.run(UPSERT, [c.channelId, c.source, c.value, now]);
 }
 
-export async function writeCursor(db: SqlDatabase, channelId: string, source: string, value: string): Promise<void> {
+export async function writeCursor(
+  db: SqlDatabase,
+  channelId: string,
+  source: string,
+  value: string,
+): Promise<void> {
   checkCursor(channelId, source, value);
   await db.transaction((tx) => tx.run(UPSERT, [channelId, source, value, db.time(new Date())]));
 }
