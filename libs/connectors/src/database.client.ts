@@ -255,7 +255,8 @@ class MysqlClient implements DatabaseClient {
   }
 
   async query(sql: string, params: readonly BindValue[]): Promise<Row[]> {
-    const [rows] = await this.pool.query(sql, params as unknown[]);
+    // execute: a server-side prepared statement, the values sent apart from the text.
+    const [rows] = await this.pool.execute(sql, [...params]);
     return Array.isArray(rows) ? (rows as Row[]) : [];
   }
 
@@ -265,7 +266,7 @@ class MysqlClient implements DatabaseClient {
       await conn.beginTransaction();
       const value = await fn({
         query: async (sql, params) => {
-          const [rows] = await conn.query(sql, params as unknown[]);
+          const [rows] = await conn.execute(sql, [...params]);
           return Array.isArray(rows) ? (rows as Row[]) : [];
         },
       });
