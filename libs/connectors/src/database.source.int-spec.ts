@@ -191,6 +191,93 @@ ${options.extra ?? ''}
     ]);
   });
 
+  it('copies rows into another table through a database destination (the whole path through the engine)', async () => {
+    await db.sql(
+      'CREATE TABLE orders_copy (id INTEGER PRIMARY KEY, mrn VARCHAR(20) NOT NULL, status VARCHAR(20))',
+    );
+    for (let id = 1; id <= 3; id++)
+      await db.sql('INSERT INTO orders (id, mrn, status, updated_at) VALUES (?, ?, ?, ?)', [
+        id,
+        `M${id}`,
+        'new',
+        T1,
+      ]);
+    const upsert =
+      dialect === 'mysql'
+        ? 'INSERT INTO orders_copy (id, mrn, status) VALUES (:id, :mrn, :status) ON DUPLICATE KEY UPDATE status = VALUES(status)'
+        : 'INSERT INTO orders_copy (id, mrn, status) VALUES (:id, :mrn, :status) ON CONFLICT (id) DO UPDATE SET status = excluded.status';
+    await start({
+      extra: `destinations:
+  - name: copy
+    type: database
+    url: "${db.url}"
+    statements:
+      - sql: "${upsert}"
+        params: { id: id, mrn: mrn, status: status }
+`,
+    });
+    await waitFor(
+      'three copied rows',
+      async () => (await db.sql('SELECT id FROM orders_copy')).length === 3 || undefined,
+    );
+    await db.sql('UPDATE orders SET status = ?, updated_at = ? WHERE id = ?', ['done', T3, 2]);
+    await waitFor(
+      'the change copied',
+      async () =>
+        (await db.sql('SELECT status FROM orders_copy WHERE id = 2'))[0]?.status === 'done' || undefined,
+    );
+    const rows = await db.sql('SELECT id, mrn, status FROM orders_copy ORDER BY id');
+    expect(rows.map((r) => [Number(r.id), r.mrn, r.status])).toEqual([
+      [1, 'M1', 'new'],
+      [2, 'M2', 'done'],
+      [3, 'M3', 'new'],
+    ]);
+  });
+
+  it('takes HL7 v2 messages kept in a column as they are (content_column)', async () => {
+    await db.sql(
+      `CREATE TABLE outbox (seq INTEGER PRIMARY KEY, message TEXT NOT NULL, created_at ${db.timeType})`,
+    );
+    const hl7 = (id: string) =>
+      `MSH|^~\\&|PMS|CLINIC|EHR|CLINIC|20260301100000||ADT^A08^ADT_A01|${id}|P|2.5.1\rEVN|A08|20260301100000\rPID|1||MRN-1^^^CLINIC^MR||DOE^JANE\r`;
+    await db.sql('INSERT INTO outbox (seq, message, created_at) VALUES (?, ?, ?)', [1, hl7('CTRL-1'), T1]);
+    await db.sql('INSERT INTO outbox (seq, message, created_at) VALUES (?, ?, ?)', [2, hl7('CTRL-2'), T2]);
+    const channel = compileChannelOrThrow(
+      `
+id: orders
+source:
+  type: database
+  url: "${db.url}"
+  table: outbox
+  mark_column: created_at
+  key_column: seq
+  content_column: message
+  content_type: hl7v2
+  poll_interval_ms: 50
+`,
+      'orders.yaml',
+      registries,
+    );
+    const store = await openStore({ dataDir: dir });
+    const engine = new Engine({
+      channels: [channel],
+      store,
+      queue: new MemoryQueueDriver(),
+      transformers: library,
+      logger: createLogger('silent'),
+    });
+    engines.push(engine);
+    await engine.start();
+    const rows = await waitFor('two HL7 messages', async () => {
+      const found = await store.searchMessages({ channelId: 'orders' });
+      return found.length === 2 ? found : undefined;
+    });
+    expect(rows.map((r) => [r.messageType, r.controlId]).sort()).toEqual([
+      ['ADT^A08', 'CTRL-1'],
+      ['ADT^A08', 'CTRL-2'],
+    ]);
+  });
+
   if (dialect !== 'sqlite') {
     it('keeps polling while the server is unreachable, and catches up once it is back', async () => {
       const target = new URL(db.url);

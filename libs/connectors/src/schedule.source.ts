@@ -183,6 +183,8 @@ export class ScheduleSource implements Source {
       () => {
         this.running = this.tick()
           .catch((err: unknown) => {
+            // Stopping ends a run between two items; the next start resumes it.
+            if (this.stopped) return 0;
             this.context.logger.warn(
               { channelId: this.context.channelId, error: errorCode(err) },
               'schedule source: the run failed; it is tried again',
