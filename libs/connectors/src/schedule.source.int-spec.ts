@@ -7,7 +7,7 @@ import { builtInRegistries, compileChannelOrThrow } from '@sinew/channels';
 import { Engine, createLogger } from '@sinew/engine';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MemoryQueueDriver } from '@sinew/queue';
-import { openStore, type Store } from '@sinew/store';
+import { openStore, type NewMessage, type Store } from '@sinew/store';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 
 jest.setTimeout(60_000);
@@ -75,13 +75,17 @@ describe('schedule source (engine, embedded ledger, a stand-in HTTP API)', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(source: string, before?: (store: Store) => Promise<void>): Promise<Store> {
+  async function start(
+    source: string,
+    before?: (store: Store) => Promise<void>,
+    wrap: (store: Store) => Store = (s) => s,
+  ): Promise<Store> {
     const channel = compileChannelOrThrow(`id: sched\nsource:\n${source}`, 'sched.yaml', registries);
     const store = await openStore({ dataDir: dir });
     await before?.(store);
     const engine = new Engine({
       channels: [channel],
-      store,
+      store: wrap(store),
       queue: new MemoryQueueDriver(),
       transformers: library,
       logger: createLogger('silent'),
@@ -157,6 +161,45 @@ describe('schedule source (engine, embedded ledger, a stand-in HTTP API)', () =>
     expect((await bodies(store)).map((b) => b.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     // The first request after the restart starts from the cursor kept in the ledger.
     expect(api.requests[0]).toBe('/changes?since=5');
+  });
+
+  it('resumes a run cut short by a crash at the item where it stopped: none repeated, none skipped', async () => {
+    api.items = [1, 2, 3, 4, 5].map((id) => ({ id, name: `item ${id}` }));
+    const source = `  type: schedule
+  cron: "0 0 1 1 *"
+  http:
+    url: http://127.0.0.1:${api.port}/changes
+    items_path: data
+    cursor_path: next_cursor
+    cursor_param: since
+`;
+    // A run is due at start (the last one is long past); the third item's commit never answers.
+    const due = (s: Store) =>
+      s.setSourceCursor('sched', 'schedule', JSON.stringify({ done: '2000-01-01T00:00:00.000Z' }));
+    let inserts = 0;
+    await start(
+      source,
+      due,
+      (store) =>
+        new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop !== 'insertMessages') return Reflect.get(target, prop, receiver) as unknown;
+            return async (messages: NewMessage[]) => {
+              inserts += messages.length;
+              if (inserts < 3) return target.insertMessages(messages);
+              return new Promise<never>(() => undefined);
+            };
+          },
+        }),
+    );
+    await waitFor('the third item', () => inserts >= 3 || undefined);
+    await stopAll();
+    const store = await start(source);
+    await waitFor('five items', async () => (await bodies(store)).length >= 5 || undefined, 6_000);
+    await sleep(500);
+    expect((await bodies(store)).map((b) => b.id)).toEqual([1, 2, 3, 4, 5]);
+    // The resumed run asked again for the page it was in (since=2), not from the start.
+    expect(api.requests.filter((r) => r === '/changes')).toHaveLength(1);
   });
 
   it('follows next links, and retries a run the endpoint refused', async () => {
