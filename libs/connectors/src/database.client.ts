@@ -292,10 +292,14 @@ class MysqlClient implements DatabaseClient {
   }
 }
 
-/** SQLite through better-sqlite3 (synchronous): one connection, statements run one at a time. */
+/**
+ * SQLite through better-sqlite3 (synchronous): one connection, so operations take turns (a
+ * transaction holds the connection until it commits or rolls back; another caller waits).
+ */
 class SqliteClient implements DatabaseClient {
   readonly dialect = 'sqlite' as const;
   private db: Database.Database | undefined;
+  private turn: Promise<unknown> = Promise.resolve();
   private readonly path: string;
   private readonly timeoutMs: number;
 
@@ -318,21 +322,30 @@ class SqliteClient implements DatabaseClient {
     return [];
   }
 
-  async query(sql: string, params: readonly BindValue[]): Promise<Row[]> {
-    return this.run(this.open(), sql, params);
+  /** Runs `fn` once every operation started before it has settled. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(fn, fn);
+    this.turn = result.catch(() => undefined);
+    return result;
   }
 
-  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    const db = this.open();
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      const value = await fn({ query: async (sql, params) => this.run(db, sql, params) });
-      db.exec('COMMIT');
-      return value;
-    } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw err;
-    }
+  query(sql: string, params: readonly BindValue[]): Promise<Row[]> {
+    return this.exclusive(async () => this.run(this.open(), sql, params));
+  }
+
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      const db = this.open();
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const value = await fn({ query: async (sql, params) => this.run(db, sql, params) });
+        db.exec('COMMIT');
+        return value;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
   }
 
   quote(identifier: string): string {
@@ -342,9 +355,11 @@ class SqliteClient implements DatabaseClient {
       .join('.');
   }
 
-  async close(): Promise<void> {
-    this.db?.close();
-    this.db = undefined;
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      this.db?.close();
+      this.db = undefined;
+    });
   }
 }
 

@@ -93,6 +93,31 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
     }
   });
 
+  it('writes messages sent at the same time, each in its own transaction', async () => {
+    const d = destination([
+      {
+        sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :family)',
+        params: { mrn: 'mrn', family: 'family' },
+      },
+    ]);
+    try {
+      const outcomes = await Promise.all(
+        [1, 2, 3, 4, 5, 6].map((n) => d.send(request({ mrn: `M${n}`, family: 'Doe' }, n))),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(['sent', 'sent', 'sent', 'sent', 'sent', 'sent']);
+      expect((await db.sql('SELECT mrn FROM patient ORDER BY mrn')).map((r) => r.mrn)).toEqual([
+        'M1',
+        'M2',
+        'M3',
+        'M4',
+        'M5',
+        'M6',
+      ]);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('runs every statement of a message in one transaction: all rows or none', async () => {
     const d = destination([
       { sql: UPSERT[dialect], params: { mrn: 'mrn', family: 'family', visits: 'visits' } },
