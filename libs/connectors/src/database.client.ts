@@ -378,8 +378,8 @@ export function openDatabase(settings: ConnectionSettings): DatabaseClient {
 
 /**
  * What a database error means for the message: `retry` when the database could not be
- * reached or asked to try again (connection refused or lost, deadlock, lock timeout,
- * serialisation failure, too many connections), `failed` otherwise (a constraint violated,
+ * reached, refused the login, or asked to try again (connection refused or lost, deadlock,
+ * lock timeout, serialisation failure, too many connections), `failed` otherwise (a constraint violated,
  * a bad value, an unknown table). `code` is the database's own code (SQLSTATE, `ER_…`,
  * `SQLITE_…`) or the socket error's; `text` never includes row values.
  */
@@ -391,7 +391,7 @@ export function classifyDatabaseError(err: unknown): { retry: boolean; code: str
   const constraint = typeof e.constraint === 'string' ? ` (constraint ${e.constraint})` : '';
   const socket = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
   const mysqlTransient =
-    /^(PROTOCOL_CONNECTION_LOST|PROTOCOL_SEQUENCE_TIMEOUT|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT|ER_CON_COUNT_ERROR|ER_SERVER_SHUTDOWN|ER_QUERY_INTERRUPTED)$/;
+    /^(PROTOCOL_CONNECTION_LOST|PROTOCOL_SEQUENCE_TIMEOUT|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT|ER_CON_COUNT_ERROR|ER_SERVER_SHUTDOWN|ER_QUERY_INTERRUPTED|ER_ACCESS_DENIED_ERROR|ER_DBACCESS_DENIED_ERROR)$/;
   const message = err instanceof Error ? err.message : '';
   if (socket.test(code) || mysqlTransient.test(code) || (/timeout/i.test(message) && !sqlState))
     return { retry: true, code, text: `the database could not be reached or asked to retry (${code})` };
@@ -399,7 +399,15 @@ export function classifyDatabaseError(err: unknown): { retry: boolean; code: str
     return { retry: true, code, text: `the database is busy or cannot be opened (${code})` };
   if (sqlState) {
     const cls = sqlState.slice(0, 2);
-    if (cls === '08' || cls === '53' || cls === '57' || sqlState === '40001' || sqlState === '40P01')
+    // 28: the login was refused (a password being rotated): the messages wait for it to be fixed.
+    if (
+      cls === '08' ||
+      cls === '28' ||
+      cls === '53' ||
+      cls === '57' ||
+      sqlState === '40001' ||
+      sqlState === '40P01'
+    )
       return { retry: true, code, text: `the database asked to retry (SQLSTATE ${sqlState})` };
     if (cls === '23')
       return {

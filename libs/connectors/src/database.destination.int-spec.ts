@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, type Dialect, type TestDatabase } from '@sinew/test-support/databases';
 import type { ConnectorLogger, DeliveryRequest } from './connector';
 import { databaseDestination, databaseDestinationConfig } from './database.destination';
@@ -191,6 +194,34 @@ describe.each<Dialect>(['sqlite', 'postgres', 'mysql'])('database destination on
       await d.close();
     }
   });
+
+  if (dialect === 'mysql') {
+    it('reads the password from password_file; a refused login is retried, the password never shown', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sinew-dbpw-'));
+      const file = join(dir, 'password');
+      writeFileSync(file, 'Wrong-Secret-99\n');
+      const config = databaseDestinationConfig.parse({
+        url: db.url,
+        password_file: file,
+        statements: [
+          { sql: 'INSERT INTO patient (mrn, family) VALUES (:mrn, :f)', params: { mrn: 'mrn', f: 'f' } },
+        ],
+      });
+      const d = databaseDestination.create(config, {
+        channelId: 'c',
+        destination: 'db',
+        logger: recordingLogger(logs),
+      });
+      try {
+        const outcome = await d.send(request({ mrn: 'M1', f: 'Doe' }));
+        expect(outcome).toMatchObject({ status: 'retry', code: 'ER_ACCESS_DENIED_ERROR' });
+        expect(JSON.stringify(outcome) + logs.join('\n')).not.toContain('Wrong-Secret-99');
+      } finally {
+        await d.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   if (dialect !== 'sqlite') {
     it('asks for a retry when the server cannot be reached', async () => {
