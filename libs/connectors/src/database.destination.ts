@@ -152,7 +152,7 @@ export const databaseDestination: DestinationDefinition<DatabaseDestinationConfi
     "payload (the transformer's output), run in one transaction per message. Values are bound by the " +
     'driver, never spliced into SQL; errors are logged by code only, without row values.',
   guarantee:
-    'At least once, all or nothing per message: a connection failure, deadlock or "try again" answer rolls ' +
+    'At least once, all or nothing per message: a connection failure, a refused login, a deadlock or a "try again" answer rolls ' +
     'the transaction back and is retried; a constraint violation or a refused value dead-letters the message ' +
     "with the database's error code (SQLSTATE, `ER_…`, `SQLITE_…`). Make statements idempotent (an upsert) " +
     'when a retry after a lost commit reply must not write twice.',
