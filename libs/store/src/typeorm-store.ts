@@ -121,7 +121,7 @@ export class TypeOrmStore implements Store {
       checkNewMessage(message);
       if (ids.has(message.id)) throw invalid(`message id ${message.id} appears twice in one batch`);
       if (message.cursor !== undefined)
-        checkCursor(message.channelId, message.cursor?.source, message.cursor?.value);
+        checkCursor(message.channelId, message.cursor.source, message.cursor.value);
       ids.add(message.id);
     }
     const now = this.db.time(new Date());
