@@ -18,6 +18,11 @@ export interface IngestRequest {
   source: string;
   /** MLLP: the connection's id (replies on one connection keep arrival order). */
   connectionId?: number;
+  /**
+   * A polling source's cursor after this message (see `SourceCursor`): the ledger commits it
+   * in the same transaction as the message, and only when the message is stored (`accepted`).
+   */
+  cursor?: string;
 }
 
 /** Why a message was refused or failed: safe to send back and to log (no message content). */
@@ -77,6 +82,25 @@ export interface SourceMetrics {
   connectionClosed(reason: string): void;
 }
 
+/**
+ * Where a polling source keeps what it has consumed (a high-water mark, a paging cursor, the
+ * time of its last scheduled run) across restarts: one opaque text per channel and source
+ * type, in the ledger. The guarantee comes from the commit: a message ingested with
+ * `IngestRequest.cursor` and that cursor are written in ONE ledger transaction, so after a
+ * crash the ledger holds either both or neither, and a source that resumes from `get()`
+ * neither skips nor repeats what it read. Rules for a source that uses it:
+ * - ingest one message at a time (await each reply before the next), in the order read, each
+ *   carrying the cursor just past it;
+ * - when a message is not stored for good (`rejected`, `duplicate`), move past it with
+ *   `set()`; when the ledger is `unavailable`, stop and read again from `get()` later.
+ */
+export interface SourceCursor {
+  /** The last committed cursor, or undefined before the first. */
+  get(): Promise<string | undefined>;
+  /** Commits a cursor on its own (no message): nothing was produced, or what was is refused. */
+  set(value: string): Promise<void>;
+}
+
 export interface SourceContext {
   channelId: string;
   ingest: IngestFn;
@@ -90,6 +114,8 @@ export interface SourceContext {
    * of keys to check against.
    */
   authorize?: (token: string, from?: string) => Promise<'ok' | 'forbidden' | 'unknown'>;
+  /** The source's cursor in the ledger; absent when the engine has no ledger to keep it in. */
+  cursor?: SourceCursor;
 }
 
 export interface Source {

@@ -31,3 +31,22 @@ export {
 } from './file.destination';
 export { SOURCES, DESTINATIONS } from './registry';
 export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';
+export {
+  databaseSource,
+  databaseSourceConfig,
+  DatabaseSource,
+  type DatabaseSourceConfig,
+} from './database.source';
+export {
+  databaseDestination,
+  databaseDestinationConfig,
+  DatabaseDestination,
+  type DatabaseDestinationConfig,
+} from './database.destination';
+export {
+  scheduleSource,
+  scheduleSourceConfig,
+  ScheduleSource,
+  nextRun,
+  type ScheduleSourceConfig,
+} from './schedule.source';

@@ -6,6 +6,9 @@ import { httpDestination } from './http.destination';
 import { httpSource } from './http.source';
 import { mllpDestination } from './mllp.destination';
 import { mllpSource } from './mllp.source';
+import { databaseDestination } from './database.destination';
+import { databaseSource } from './database.source';
+import { scheduleSource } from './schedule.source';
 
 /** Builds a registry keyed by type; a type declared twice is a programming error. */
 function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
@@ -22,10 +25,12 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   mllpSource,
   httpSource,
   fileSource,
+  databaseSource,
+  scheduleSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [mllpDestination, httpDestination, fhirDestination, fileDestination],
+  [mllpDestination, httpDestination, fhirDestination, fileDestination, databaseDestination],
 );

@@ -25,6 +25,7 @@ import {
 import { Handoff } from './handoff';
 import { dispositionIssue } from './disposition';
 import { pipelineEvent, recordMappingWarnings, recordPipelineEvent } from './events';
+import { sourceCursor } from './source-cursor';
 import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
@@ -619,6 +620,7 @@ export class Engine {
       },
       logger: this.options.logger,
       metrics: this.metrics.forSource(channel.id),
+      cursor: sourceCursor(this.options.store, channel.id, channel.source.definition.type),
       ...(this.options.authorizeIngest
         ? {
             authorize: (token: string, from?: string) =>

@@ -264,6 +264,7 @@ export class Ingestor {
       keys,
       ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
+      ...cursorOf(req),
     };
     const commit = this.deps.committer.add(record, processedMode ? undefined : started);
     let settle: ((b: Buffer | undefined) => void) | undefined;
@@ -434,6 +435,7 @@ export class Ingestor {
           raw: req.body,
           keys,
           ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+          ...cursorOf(req),
         },
         started,
       );
@@ -450,6 +452,11 @@ export class Ingestor {
       return this.unavailable(undefined, err);
     }
   }
+}
+
+/** The source cursor a request carries, as the ledger row keeps it (committed with the message). */
+function cursorOf(req: IngestRequest): Pick<NewMessage, 'cursor'> {
+  return req.cursor !== undefined ? { cursor: { source: req.source, value: req.cursor } } : {};
 }
 
 export function errorText(err: unknown): string {

@@ -82,6 +82,7 @@ describe('PostgreSQL store', () => {
         'reconcile_flag',
         'reconcile_run',
         'reconcile_schedule',
+        'source_cursor',
       ]);
     } finally {
       await store.close();

@@ -182,6 +182,7 @@ describe('SQLite store', () => {
         'reconcile_flag',
         'reconcile_run',
         'reconcile_schedule',
+        'source_cursor',
       ]);
     } finally {
       await store.close();

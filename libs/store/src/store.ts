@@ -79,6 +79,17 @@ export interface NewMessage {
    * commit (`ack.when: received`); channel statistics report its percentiles.
    */
   ackLatencyUs?: number;
+  /**
+   * The source's cursor after this message (see `getSourceCursor`): written in the same
+   * transaction as the message, so the ledger never holds one without the other.
+   */
+  cursor?: { source: string; value: string };
+}
+
+/** A polling source's cursor as the ledger holds it (an opaque text the source reads). */
+export interface SourceCursorRecord {
+  value: string;
+  updatedAt: Date;
 }
 
 export interface InsertedMessage {
@@ -521,6 +532,17 @@ export interface Store {
    * at a time); a message without a stage has no entry for it.
    */
   getContents(messageIds: string[]): Promise<Map<string, Partial<Record<ContentStage, Buffer>>>>;
+
+  /**
+   * The cursor a polling source of the channel last committed (with a message, or by
+   * `setSourceCursor`); undefined before its first. `source` is the source connector's type.
+   */
+  getSourceCursor(channelId: string, source: string): Promise<SourceCursorRecord | undefined>;
+  /**
+   * Moves a source's cursor without a message (a polled item the channel refused, a
+   * scheduled run that found nothing): one transaction.
+   */
+  setSourceCursor(channelId: string, source: string, value: string): Promise<void>;
 
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;

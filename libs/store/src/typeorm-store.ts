@@ -55,6 +55,8 @@ import type {
   LatencyPercentiles,
 } from './store';
 import { MAX_STATS_WINDOW_MS } from './store';
+import type { SourceCursorRecord } from './store';
+import { checkCursor, readCursor, writeCursor, writeMessageCursors } from './source-cursors';
 
 const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>(['hl7v2', 'fhir', 'json', 'text']);
 const CONTENT_STAGES: ReadonlySet<string> = new Set<ContentStage>(['raw', 'transformed', 'ack']);
@@ -118,6 +120,8 @@ export class TypeOrmStore implements Store {
     for (const message of messages) {
       checkNewMessage(message);
       if (ids.has(message.id)) throw invalid(`message id ${message.id} appears twice in one batch`);
+      if (message.cursor !== undefined)
+        checkCursor(message.channelId, message.cursor.source, message.cursor.value);
       ids.add(message.id);
     }
     const now = this.db.time(new Date());
@@ -198,6 +202,7 @@ export class TypeOrmStore implements Store {
         });
       }
       await insertContents(tx, contentRows);
+      await writeMessageCursors(this.db, tx, messages);
       return rows;
     });
     const seqById = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
@@ -1122,6 +1127,17 @@ export class TypeOrmStore implements Store {
     if (p95 !== undefined) out.p95 = p95;
     if (p99 !== undefined) out.p99 = p99;
     return out;
+  }
+
+  async getSourceCursor(channelId: string, source: string): Promise<SourceCursorRecord | undefined> {
+    this.open();
+    checkCursor(channelId, source, '');
+    return readCursor(this.db, channelId, source);
+  }
+
+  async setSourceCursor(channelId: string, source: string, value: string): Promise<void> {
+    this.open();
+    await writeCursor(this.db, channelId, source, value);
   }
 
   async ping(): Promise<void> {

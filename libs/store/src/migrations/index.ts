@@ -19,6 +19,8 @@ import { OAuth1797400000000 as SqliteOAuth } from './sqlite/1797400000000-oauth'
 import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as SqliteKeyValueSearch } from './sqlite/1797600000000-key-value-search';
 import { Reconcile1797714000000 as SqliteReconcile } from './sqlite/1797714000000-reconcile';
+import { SourceCursor1797800000000 as PostgresSourceCursor } from './postgres/1797800000000-source-cursor';
+import { SourceCursor1797800000000 as SqliteSourceCursor } from './sqlite/1797800000000-source-cursor';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -32,6 +34,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteAckLatency,
   SqliteKeyValueSearch,
   SqliteReconcile,
+  SqliteSourceCursor,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -44,4 +47,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresAckLatency,
   PostgresKeyValueSearch,
   PostgresReconcile,
+  PostgresSourceCursor,
 ];
