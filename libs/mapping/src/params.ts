@@ -93,7 +93,10 @@ export function checkParams(
     const v = coerce(p.type, raw);
     const problem = typeProblem(p.type, v);
     if (problem) {
-      problems.push({ name, message: `parameter ${name} is ${p.type}: ${JSON.stringify(raw)} is ${problem}` });
+      problems.push({
+        name,
+        message: `parameter ${name} is ${p.type}: ${JSON.stringify(raw)} is ${problem}`,
+      });
       continue;
     }
     if (p.enum && !p.enum.includes(v as ParamValue)) {

@@ -68,7 +68,10 @@ export function checkSourcePath(text: string, scope: Scope): PathProblem | undef
   if (scope.input !== 'fhir' && text.startsWith('%')) {
     const name = PARAM_PATH.exec(text)?.[1];
     if (name === undefined) {
-      return new PathProblem(MappingErrorCode.Path, `${JSON.stringify(text)} is not a parameter path (%event)`);
+      return new PathProblem(
+        MappingErrorCode.Path,
+        `${JSON.stringify(text)} is not a parameter path (%event)`,
+      );
     }
     return checkParam(name, scope);
   }

@@ -196,7 +196,8 @@ function paramNodes(
   params: Readonly<Record<string, ParamValue>> | undefined,
   name: string,
 ): readonly SourceNode[] {
-  const v = params !== undefined && Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
+  const v =
+    params !== undefined && Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
   return v === undefined ? NONE : [new ParamNode(v, `%${name}`)];
 }
 

@@ -182,7 +182,8 @@ export class MessageTransformer {
   withParams(params: Readonly<Record<string, unknown>>): MessageTransformer {
     const values = resolveParams(this.spec.params, { ...this.boundParams, ...params }, this.name);
     const given: Record<string, ParamValue> = {};
-    for (const k of Object.keys(values)) if (k in params || k in this.boundParams) given[k] = values[k] as ParamValue;
+    for (const k of Object.keys(values))
+      if (k in params || k in this.boundParams) given[k] = values[k] as ParamValue;
     const bound = Object.create(this) as MessageTransformer;
     Object.defineProperty(bound, 'boundParams', { value: Object.freeze(given), enumerable: true });
     return bound;
