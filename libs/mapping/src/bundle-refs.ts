@@ -79,57 +79,41 @@ export class BundleIndex {
 }
 
 /**
- * The text a value gives `resolve()`: a Reference's `reference`, or the value itself when it is
- * text (a canonical, a uri); undefined for anything else (a logical reference by identifier).
+ * What `resolve()` gives for a reference that points to no resource of the input: a value of a
+ * type no resource has, so `ofType(Patient)`, `is Patient` and element paths read nothing
+ * through it. FhirNode drops it from what a path selects.
  */
-export function referenceText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (isObject(value) && typeof value.reference === 'string') return value.reference;
-  return undefined;
-}
+export const UNRESOLVED: Readonly<Record<string, unknown>> = Object.freeze({
+  resourceType: 'Sinew.UnresolvedReference',
+});
 
-/**
- * An expression cut at its top-level `resolve()` steps: `subject.resolve().name.family` is
- * `['subject', 'name.family']`, a reference followed between each part. `null` when `resolve()`
- * stands inside a function's arguments (`where(subject.resolve() is Patient)`), where it
- * cannot be followed.
- */
-export function splitAtResolve(expression: string): string[] | null {
-  const parts: string[] = [];
-  let depth = 0;
-  let quote: string | undefined;
-  let start = 0;
-  for (let i = 0; i < expression.length; i++) {
-    const c = expression[i] as string;
-    if (quote !== undefined) {
-      if (c === '\\') i++;
-      else if (c === quote) quote = undefined;
-      continue;
-    }
-    if (c === "'" || c === '`') quote = c;
-    else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (expression.startsWith('resolve()', i) && (i === 0 || expression[i - 1] === '.')) {
-      if (depth > 0) return null;
-      parts.push(expression.slice(start, Math.max(start, i - 1)));
-      i += 'resolve()'.length - 1;
-      start = i + 1;
-    }
-  }
-  if (parts.length === 0) return [expression];
-  parts.push(expression.slice(start).replace(/^\./, ''));
-  return parts;
-}
+/** Whether an expression calls `resolve()`. */
+export const callsResolve = (expression: string): boolean => /(^|[.(\s|])resolve\(\s*\)/.test(expression);
 
-/** Whether an expression calls `resolve()` at all. */
-export const callsResolve = (expression: string): boolean => /(^|\.)resolve\(\)/.test(expression);
+/** A Reference of the input and where it is (`Appointment.participant[0].actor`). */
+interface Ref {
+  obj: Record<string, unknown>;
+  text: string;
+  where: string;
+  /** The resources its resource contains, by `#id`. */
+  contained: ReadonlyMap<string, Record<string, unknown>> | undefined;
+}
 
 /**
  * What the FhirNodes of one run share: the map's parameters, the index of the input's
- * resources (built on first use) and the references that pointed to nothing.
+ * resources and of its References (built on first use), and the references that pointed to
+ * nothing.
+ *
+ * FHIRPath's `resolve()` (as @medplum/core evaluates it) returns a Reference's `resource` when
+ * it has one. While an expression that calls it is evaluated, each Reference of the input is
+ * given that member, not enumerable (JSON, spreads and `for…in` never see it), pointing to the
+ * resource it names in the input or to {@link UNRESOLVED}; it is removed again afterwards, so
+ * the input is left as it came.
  */
 export class FhirRun {
   private index: BundleIndex | undefined;
+  private refs: Ref[] | undefined;
+  private depth = 0;
   readonly unresolved: UnresolvedReference[] = [];
 
   constructor(
@@ -137,13 +121,81 @@ export class FhirRun {
     readonly params: Readonly<Record<string, string | number | boolean>> = {},
   ) {}
 
-  /** The resource `reference` points to in the input; undefined (and noted) when none. */
-  resolve(value: unknown, where: string): FoundResource | undefined {
-    const text = referenceText(value);
-    if (text === undefined) return undefined;
+  /** The resource `reference` (a Reference's `reference` text) points to in the input, if any. */
+  find(reference: string): FoundResource | undefined {
     this.index ??= new BundleIndex(this.input);
-    const found = this.index.find(text);
-    if (!found && !this.unresolved.some((u) => u.where === where)) this.unresolved.push({ where });
-    return found;
+    return this.index.find(reference);
   }
+
+  /** Runs `evaluate` with the input's References resolvable by `resolve()`. */
+  withReferences<T>(evaluate: () => T): T {
+    if (this.depth++ === 0) this.attach();
+    try {
+      return evaluate();
+    } finally {
+      if (--this.depth === 0) this.detach();
+    }
+  }
+
+  private attach(): void {
+    const refs = (this.refs ??= collectRefs(this.input));
+    for (const r of refs) {
+      if (Object.prototype.hasOwnProperty.call(r.obj, 'resource') || Object.isFrozen(r.obj)) continue;
+      const run = this;
+      Object.defineProperty(r.obj, 'resource', {
+        configurable: true,
+        enumerable: false,
+        get() {
+          const found = r.text.startsWith('#')
+            ? r.contained?.get(r.text.slice(1))
+            : run.find(r.text)?.resource;
+          if (found) return found;
+          if (!run.unresolved.some((u) => u.where === r.where)) run.unresolved.push({ where: r.where });
+          return UNRESOLVED;
+        },
+      });
+    }
+  }
+
+  private detach(): void {
+    for (const r of this.refs ?? []) {
+      const d = Object.getOwnPropertyDescriptor(r.obj, 'resource');
+      if (d && d.get && !d.enumerable) delete r.obj.resource;
+    }
+  }
+}
+
+/** Every Reference (an object with a `reference` text) of the input, with where it is. */
+function collectRefs(input: unknown): Ref[] {
+  const out: Ref[] = [];
+  const seen = new Set<object>();
+  const visit = (
+    v: unknown,
+    where: string,
+    contained: ReadonlyMap<string, Record<string, unknown>> | undefined,
+  ): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => visit(x, `${where}[${i}]`, contained));
+      return;
+    }
+    const obj = v as Record<string, unknown>;
+    let inner = contained;
+    let at = where;
+    if (typeof obj.resourceType === 'string') {
+      // A resource: paths start at its type; its contained resources are found by `#id`.
+      at = obj.resourceType;
+      if (Array.isArray(obj.contained)) {
+        const byId = new Map<string, Record<string, unknown>>();
+        for (const c of obj.contained) if (isObject(c) && typeof c.id === 'string') byId.set(c.id, c);
+        inner = byId;
+      }
+    }
+    if (typeof obj.reference === 'string')
+      out.push({ obj, text: obj.reference, where: at, contained: inner });
+    for (const k of Object.keys(obj)) visit(obj[k], `${at}.${k}`, inner);
+  };
+  visit(input, '', undefined);
+  return out;
 }

@@ -2,7 +2,6 @@ import { parseFhirPath } from '@medplum/core';
 import { parsePath } from '@sinew/hl7v2';
 import { MappingErrorCode } from './errors';
 import { ANY, didYouMean, FhirTypes, shownType } from './fhir-elements';
-import { callsResolve, splitAtResolve } from './bundle-refs';
 import { PARAM_PATH, paramsRead } from './params';
 import { parseTargetPath } from './target';
 
@@ -81,12 +80,6 @@ export function checkSourcePath(text: string, scope: Scope): PathProblem | undef
       if (problem) return problem;
     }
     if (PARAM_PATH.test(text)) return undefined;
-    if (callsResolve(text) && splitAtResolve(text) === null) {
-      return new PathProblem(
-        MappingErrorCode.Path,
-        `${JSON.stringify(text)}: resolve() follows a reference as a step of the path (subject.resolve().name), not inside a function's arguments`,
-      );
-    }
   }
   switch (scope.source) {
     case 'document':

@@ -10,7 +10,7 @@ import {
   type Hl7Path,
   type Hl7Segment,
 } from '@sinew/hl7v2';
-import { callsResolve, FhirRun, splitAtResolve } from './bundle-refs';
+import { callsResolve, FhirRun, UNRESOLVED } from './bundle-refs';
 import { MappingError, MappingErrorCode } from './errors';
 import { PARAM_PATH, type ParamValue } from './params';
 
@@ -707,31 +707,11 @@ export class FhirNode implements SourceNode {
       const v = this.run?.params[param];
       return v === undefined ? [] : [new FhirNode(v, path, this.run)];
     }
-    if (callsResolve(path)) return this.selectResolving(path);
-    return this.selectPlain(path);
-  }
-
-  /** `subject.resolve().name`: each part read from the resources the one before points to. */
-  private selectResolving(path: string): SourceNode[] {
-    const parts = splitAtResolve(path);
-    if (parts === null) {
-      throw new MappingError(
-        MappingErrorCode.Path,
-        `${JSON.stringify(path)}: resolve() follows a reference as a step of the path, not inside a function's arguments`,
-      );
+    if (callsResolve(path)) {
+      const run = (this.run ??= new FhirRun(this.data));
+      return run.withReferences(() => this.selectPlain(path));
     }
-    const run = (this.run ??= new FhirRun(this.data));
-    let nodes: FhirNode[] = [this];
-    parts.forEach((part, i) => {
-      if (i > 0) {
-        nodes = nodes.flatMap((n) => {
-          const found = run.resolve(n.data, n.where);
-          return found ? [new FhirNode(found.resource, String(found.resource.resourceType), run)] : [];
-        });
-      }
-      if (part !== '') nodes = nodes.flatMap((n) => n.selectPlain(part));
-    });
-    return nodes;
+    return this.selectPlain(path);
   }
 
   private selectPlain(path: string): FhirNode[] {
@@ -748,7 +728,7 @@ export class FhirNode implements SourceNode {
       );
     }
     return results
-      .filter((r) => r !== undefined && r !== null && r !== '')
+      .filter((r) => r !== undefined && r !== null && r !== '' && r !== UNRESOLVED)
       .map((r, i) => {
         const type = r && typeof r === 'object' && 'resourceType' in r ? String(r.resourceType) : undefined;
         const index = results.length > 1 ? `[${i}]` : '';
