@@ -39,6 +39,7 @@ function bundle() {
             { actor: { reference: 'http://ehr.example.org/fhir/Patient/p2' } },
             { actor: { reference: '#room' } },
             { actor: { reference: 'Practitioner/not-in-the-bundle' } },
+            { actor: { reference: 'urn:uuid:6f1c1a9e-0000-4000-8000-000000000009' } },
           ],
         },
       },
@@ -65,14 +66,17 @@ describe('resolve() in FHIR paths: references within the input Bundle', () => {
     expect(read(node, `${appointment}.actor.resolve().ofType(Patient).id`)).toEqual(['p1', 'p2']);
   });
 
-  it('yields nothing for a reference to a resource the Bundle does not hold, and notes where it was', () => {
+  it('yields nothing for a reference to a resource the Bundle does not hold; notes the urn: ones', () => {
     const input = bundle();
     const run = new FhirRun(input);
     const node = new FhirNode(input, 'Bundle', run);
-    expect(read(node, `${appointment}[3].actor.resolve()`)).toEqual([]);
-    expect(read(node, `${appointment}[3].actor.resolve().name`)).toEqual([]);
-    expect(read(node, `${appointment}[3].actor.resolve().exists()`)).toEqual([true]);
-    expect(run.unresolved).toEqual([{ where: 'Appointment.participant[3].actor' }]);
+    for (const i of [3, 4]) {
+      expect(read(node, `${appointment}[${i}].actor.resolve()`)).toEqual([]);
+      expect(read(node, `${appointment}[${i}].actor.resolve().name`)).toEqual([]);
+      expect(read(node, `${appointment}[${i}].actor.resolve().ofType(Practitioner)`)).toEqual([]);
+    }
+    // Practitioner/… may be on a server; a urn:uuid: reference can only be in the Bundle.
+    expect(run.unresolved).toEqual([{ where: 'Appointment.participant[4].actor' }]);
   });
 
   it('follows a cycle one step at a time, and leaves the input as it came', () => {
@@ -220,7 +224,7 @@ resources:
       {
         code: MappingErrorCode.Unresolved,
         message: 'the reference points to no resource of the input Bundle; nothing was read through it',
-        source: 'Appointment.participant[3].actor',
+        source: 'Appointment.participant[4].actor',
       },
     ]);
   });

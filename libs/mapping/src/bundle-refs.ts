@@ -10,7 +10,10 @@ export interface FoundResource {
   where: string;
 }
 
-/** A reference that pointed to nothing in the input: where it was read (never its value). */
+/**
+ * A `urn:` or `#id` reference that pointed to nothing in the input: where it was read (never
+ * its value).
+ */
 export interface UnresolvedReference {
   where: string;
 }
@@ -150,7 +153,11 @@ export class FhirRun {
             ? r.contained?.get(r.text.slice(1))
             : run.find(r.text)?.resource;
           if (found) return found;
-          if (!run.unresolved.some((u) => u.where === r.where)) run.unresolved.push({ where: r.where });
+          // A urn: or #id reference can only name a resource of the input: one that names none
+          // is noted. A RESTful one (Patient/1, http://…) may name a resource on a server.
+          const local = r.text.startsWith('urn:') || r.text.startsWith('#');
+          if (local && !run.unresolved.some((u) => u.where === r.where))
+            run.unresolved.push({ where: r.where });
           return UNRESOLVED;
         },
       });
