@@ -82,7 +82,7 @@ describe('transformer parameters in channels', () => {
       'c.yaml:4:57 error reference.transformer_param pipeline.0.map.params.sites: no parameter named sites (the map takes site, copies)',
     ]);
     expect(lines(channel(undefined, '    transformer_params: { event: A28 }\n'))).toEqual([
-      'c.yaml:10:5 error reference.transformer_param destinations.0.transformer_params: transformer_params needs a transformer',
+      'c.yaml:9:5 error reference.transformer_param destinations.0.transformer_params: transformer_params needs a transformer',
     ]);
   });
 });
