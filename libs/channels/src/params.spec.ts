@@ -1,4 +1,4 @@
-import { Hl7Message } from '@sinew/hl7v2';
+import type { Hl7Message } from '@sinew/hl7v2';
 import { parseTransformerFile, TransformerLibrary } from '@sinew/mapping';
 import { compileChannel } from './compile';
 import { formatProblem } from './problem';

@@ -117,6 +117,8 @@ export class FhirRun {
   private index: BundleIndex | undefined;
   private refs: Ref[] | undefined;
   private depth = 0;
+  /** The References given a `resource` member while an expression runs. */
+  private readonly attached: Array<Record<string, unknown>> = [];
   readonly unresolved: UnresolvedReference[] = [];
 
   constructor(
@@ -143,32 +145,29 @@ export class FhirRun {
   private attach(): void {
     const refs = (this.refs ??= collectRefs(this.input));
     for (const r of refs) {
-      if (Object.prototype.hasOwnProperty.call(r.obj, 'resource') || Object.isFrozen(r.obj)) continue;
-      const run = this;
+      if (Object.prototype.hasOwnProperty.call(r.obj, 'resource') || !Object.isExtensible(r.obj)) continue;
       Object.defineProperty(r.obj, 'resource', {
         configurable: true,
         enumerable: false,
-        get() {
-          const found = r.text.startsWith('#')
-            ? r.contained?.get(r.text.slice(1))
-            : run.find(r.text)?.resource;
-          if (found) return found;
-          // A urn: or #id reference can only name a resource of the input: one that names none
-          // is noted. A RESTful one (Patient/1, http://…) may name a resource on a server.
-          const local = r.text.startsWith('urn:') || r.text.startsWith('#');
-          if (local && !run.unresolved.some((u) => u.where === r.where))
-            run.unresolved.push({ where: r.where });
-          return UNRESOLVED;
-        },
+        get: () => this.target(r),
       });
+      this.attached.push(r.obj);
     }
   }
 
   private detach(): void {
-    for (const r of this.refs ?? []) {
-      const d = Object.getOwnPropertyDescriptor(r.obj, 'resource');
-      if (d && d.get && !d.enumerable) delete r.obj.resource;
-    }
+    for (const obj of this.attached.splice(0)) delete obj.resource;
+  }
+
+  /** The resource `r` names, or {@link UNRESOLVED} (noted for a urn: or #id reference). */
+  private target(r: Ref): Record<string, unknown> {
+    const found = r.text.startsWith('#') ? r.contained?.get(r.text.slice(1)) : this.find(r.text)?.resource;
+    if (found) return found;
+    // A urn: or #id reference can only name a resource of the input: one that names none is
+    // noted. A RESTful one (Patient/1, http://…) may name a resource on a server.
+    const local = r.text.startsWith('urn:') || r.text.startsWith('#');
+    if (local && !this.unresolved.some((u) => u.where === r.where)) this.unresolved.push({ where: r.where });
+    return UNRESOLVED as Record<string, unknown>;
   }
 }
 
