@@ -79,6 +79,15 @@ describe('resolve() in FHIR paths: references within the input Bundle', () => {
     expect(run.unresolved).toEqual([{ where: 'Appointment.participant[4].actor' }]);
   });
 
+  it('reads the whole input as %rootResource from any node', () => {
+    const input = bundle();
+    const node = new FhirNode(input, 'Bundle', new FhirRun(input));
+    const appointment = node.select('entry.resource.ofType(Appointment)')[0] as FhirNode;
+    expect(
+      read(appointment, "%rootResource.entry.resource.ofType(Patient).where(id = 'p2').name.family"),
+    ).toEqual(['ByUrl']);
+  });
+
   it('follows a cycle one step at a time, and leaves the input as it came', () => {
     const input = bundle();
     const before = JSON.stringify(input);

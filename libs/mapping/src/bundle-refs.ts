@@ -122,7 +122,8 @@ export class FhirRun {
   readonly unresolved: UnresolvedReference[] = [];
 
   constructor(
-    private readonly input: unknown,
+    /** The whole input (`%rootResource`). */
+    readonly input: unknown,
     readonly params: Readonly<Record<string, string | number | boolean>> = {},
   ) {}
 

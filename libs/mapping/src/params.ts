@@ -36,8 +36,11 @@ export type ParamsSpec = z.output<typeof paramsSpec>;
 /** A bare parameter path: `%event`. */
 export const PARAM_PATH = /^%([a-z][a-z0-9_]*)$/;
 
-/** Parameter names FHIRPath defines itself (`%ucum`, `%resource` …): never map parameters. */
-const FHIRPATH_VARIABLES = new Set(['ucum', 'sct', 'loinc', 'context', 'resource', 'rootResource']);
+/**
+ * Variables FHIRPath defines itself (`%ucum` …) and `%rootResource` (the whole input, which a
+ * FHIR-sourced map's paths may read from anywhere): never map parameters.
+ */
+const FHIRPATH_VARIABLES = new Set(['ucum', 'sct', 'loinc', 'rootResource']);
 
 /** The `%name` variables a FHIRPath expression reads, outside its string literals. */
 export function paramsRead(expression: string): string[] {

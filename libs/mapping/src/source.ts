@@ -736,12 +736,15 @@ export class FhirNode implements SourceNode {
       });
   }
 
-  /** The values of a FHIRPath expression, with the map's parameters as `%name` variables. */
+  /**
+   * The values of a FHIRPath expression, with the map's parameters as `%name` variables and the
+   * whole input as `%rootResource`.
+   */
   private evaluate(path: string): unknown[] {
-    const params = this.run?.params;
-    if (params === undefined || !path.includes('%')) return evalFhirPath(path, this.data);
-    const variables: Record<string, TypedValue> = {};
-    for (const [name, v] of Object.entries(params)) variables[`%${name}`] = toTypedValue(v);
+    const run = this.run;
+    if (run === undefined || !path.includes('%')) return evalFhirPath(path, this.data);
+    const variables: Record<string, TypedValue> = { '%rootResource': toTypedValue(run.input) };
+    for (const [name, v] of Object.entries(run.params)) variables[`%${name}`] = toTypedValue(v);
     const input = Array.isArray(this.data) ? this.data : [this.data];
     return evalFhirPathTyped(path, input.map(toTypedValue), variables).map((t) => t.value as unknown);
   }
