@@ -232,7 +232,7 @@ resources:
     expect(warnings).toEqual([
       {
         code: MappingErrorCode.Unresolved,
-        message: 'the reference points to no resource of the input Bundle; nothing was read through it',
+        message: 'the reference points to no resource of the input; nothing was read through it',
         source: 'Appointment.participant[4].actor',
       },
     ]);

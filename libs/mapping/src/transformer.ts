@@ -244,7 +244,7 @@ export class MessageTransformer {
         for (const u of fhirRun?.unresolved ?? []) {
           options.warnings.push({
             code: MappingErrorCode.Unresolved,
-            message: 'the reference points to no resource of the input Bundle; nothing was read through it',
+            message: 'the reference points to no resource of the input; nothing was read through it',
             source: u.where,
           });
         }
