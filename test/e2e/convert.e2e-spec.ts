@@ -214,3 +214,42 @@ describe('sinew test (built command)', () => {
     expect(text.stdout).toMatch(/^1 passed, 1 failed$/m);
   });
 });
+
+describe('sinew convert --param (built command)', () => {
+  const patient = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-param-'));
+    const file = join(dir, 'patient.json');
+    writeFileSync(file, JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Test' }] }));
+    return file;
+  };
+  const header = (hl7: string) => {
+    const segs = hl7.split(/\r\n|\r|\n/);
+    return [segs[0]?.split('|')[8], segs[1]];
+  };
+
+  it('gives the --map transformer its parameters: patient-to-adt builds A31, or A28 with event=A28', () => {
+    const file = patient();
+    const a31 = sinew(['convert', '--map', 'patient-to-adt', file]);
+    expect(a31.status).toBe(0);
+    expect(header(a31.stdout)).toEqual(['ADT^A31^ADT_A05', 'EVN|A31']);
+    const a28 = sinew(['convert', '--map', 'patient-to-adt', '--param', 'event=A28', file]);
+    expect(a28.stderr).toBe('');
+    expect(a28.status).toBe(0);
+    expect(header(a28.stdout)).toEqual(['ADT^A28^ADT_A05', 'EVN|A28']);
+  });
+
+  it('an unknown parameter, a refused value or --param without --map is a usage error', () => {
+    const file = patient();
+    const unknown = sinew(['convert', '--map', 'patient-to-adt', '--param', 'evnt=A28', file]);
+    expect([unknown.status, unknown.stdout]).toEqual([2, '']);
+    expect(unknown.stderr).toBe(
+      'sinew: --param: patient-to-adt: no parameter named evnt (the map takes event)\n',
+    );
+    const refused = sinew(['convert', '--map', 'patient-to-adt', '--param', 'event=A01', file]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('parameter event is one of A31, A28, not "A01"');
+    const noMap = sinew(['convert', '--param', 'event=A28', file]);
+    expect(noMap.status).toBe(2);
+    expect(noMap.stderr).toBe('sinew: --param sets a parameter of the --map transformer: give --map\n');
+  });
+});

@@ -37,6 +37,8 @@ export const LintCode = {
   UnknownConnector: 'reference.connector',
   /** A transformer fed a payload of another kind than it reads. */
   TransformerInput: 'payload.transformer_input',
+  /** Transformer parameters it does not take, with a value it refuses, or missing (no default). */
+  TransformerParam: 'reference.transformer_param',
   /** A destination sent a payload type it cannot deliver (HL7 v2 to a FHIR server). */
   PayloadType: 'payload.destination',
   /** Two destinations of one channel with the same name. */

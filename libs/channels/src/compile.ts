@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { DestinationDefinition, PayloadType, SourceDefinition } from '@sinew/connectors';
-import type { MessageTransformer, TransformerLibrary } from '@sinew/mapping';
+import { checkParams, type MessageTransformer, type TransformerLibrary } from '@sinew/mapping';
 import { compileRules, RulesCompileError, type CompiledRules } from '@sinew/validation';
 import { LintCode } from './codes';
 import { conditionFormProblems } from './condition-form';
@@ -172,6 +172,28 @@ export function compileChannel(
   };
   const addExpr = (base: Array<string | number>, list: readonly ExpressionProblem[]) => {
     for (const p of list) add([...base, ...p.path], p.code, p.message, p.severity);
+  };
+  /**
+   * Transformer `t` bound to the parameter values given at `[...at, key]`; an unknown name, an
+   * ill-typed value or a parameter without default left out is a lint error (and `t` unbound).
+   */
+  const bindParams = (
+    t: MessageTransformer,
+    given: Readonly<Record<string, string | number | boolean>> | undefined,
+    at: ReadonlyArray<string | number>,
+    key: string,
+  ): MessageTransformer => {
+    const found = checkParams(t.spec.params, given ?? {}).problems;
+    for (const p of found) {
+      const named = given !== undefined && Object.prototype.hasOwnProperty.call(given, p.name);
+      const known = Object.prototype.hasOwnProperty.call(t.spec.params, p.name);
+      if (named)
+        add([...at, key, p.name], LintCode.TransformerParam, p.message, 'error', known ? 'value' : 'key');
+      else add([...at, 'transformer'], LintCode.TransformerParam, `${t.name}: ${p.message}`);
+    }
+    return found.length === 0 && given !== undefined && Object.keys(given).length > 0
+      ? t.withParams(given)
+      : t;
   };
 
   if (yaml.errors.length) {
@@ -380,8 +402,8 @@ export function compileChannel(
         );
     } else {
       const name = step.map.transformer;
-      const t = registries.transformers.transformers.get(name);
-      if (!t) {
+      const found = registries.transformers.transformers.get(name);
+      if (!found) {
         add(
           [...at, 'map', 'transformer'],
           LintCode.UnknownTransformer,
@@ -390,6 +412,7 @@ export function compileChannel(
         kinds = ALL_KINDS;
         return;
       }
+      const t = bindParams(found, step.map.params, [...at, 'map'], 'params');
       const unread = kinds.filter((k) => k !== t.spec.input);
       if (unread.length)
         add(
@@ -509,8 +532,16 @@ export function compileChannel(
             unread.length === produces.length ? 'error' : 'warning',
           );
         reaching = [transformer.spec.output];
+        transformer = bindParams(transformer, d.transformer_params, at, 'transformer_params');
       }
-    }
+    } else if (d.transformer_params)
+      add(
+        [...at, 'transformer_params'],
+        LintCode.TransformerParam,
+        'transformer_params needs a transformer',
+        'error',
+        'key',
+      );
     const accepts = def?.accepts as readonly PayloadType[] | undefined;
     if (def && accepts) {
       const refused = reaching.filter((k) => !accepts.includes(k));

@@ -44,9 +44,15 @@ export const validateStep = z.strictObject({
       ),
   }),
 });
+/** Values of a transformer's parameters, by name. */
+const transformerParams = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
 export const mapStep = z.strictObject({
   map: z.strictObject({
     transformer: z.string().min(1).describe('a transformer name (built-in or under --transformers)'),
+    params: transformerParams
+      .optional()
+      .describe("values of the transformer's parameters (its params:), e.g. { event: A28 }"),
     validate_output: z
       .boolean()
       .default(false)
@@ -100,6 +106,9 @@ export const destinationCommon = {
     .min(1)
     .optional()
     .describe("this destination's own transformer (else the pipeline's output, else the raw message)"),
+  transformer_params: transformerParams
+    .optional()
+    .describe("values of the destination transformer's parameters (its params:), e.g. { event: A28 }"),
   payload: z
     .enum(['output', 'raw'])
     .default('output')

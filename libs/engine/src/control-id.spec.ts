@@ -5,7 +5,7 @@ import { ChannelPipeline } from './pipeline';
 
 const registries = builtInRegistries(TransformerLibrary.load());
 
-/** A FHIR Patient in, an ADT^A31 built by the reverse map out, to two destinations. */
+/** A FHIR Patient in, an ADT^A31 and (the same map with event A28) an ADT^A28 out, to two destinations. */
 const channel = compileChannelOrThrow(
   `id: ehr-to-pms
 source: { type: http, listen: 0, path: /patients }
@@ -19,7 +19,8 @@ destinations:
   - name: archive
     type: file
     directory: /tmp/unused-too
-    transformer: patient-to-adt-a28
+    transformer: patient-to-adt
+    transformer_params: { event: A28 }
     retry: { attempts: 1 }
 `,
   'ehr-to-pms.yaml',
@@ -47,7 +48,7 @@ describe('MSH-10 of the HL7 messages reverse maps build', () => {
     // The same Patient received twice is two messages: two control ids.
     expect(a.pms).not.toBe(b.pms);
     expect(a.archive).not.toBe(b.archive);
-    // Two transformers building from one message: two messages, two ids.
+    // One map bound twice (A31, A28) building from one message: two messages, two ids.
     expect(a.pms).not.toBe(a.archive);
   });
 

@@ -192,12 +192,13 @@ export class ChannelPipeline {
 
 /**
  * MSH-10 of the HL7 message a transformer builds from a received message: 20 characters (the
- * v2.5.1 limit) hashed from the ledger's message id and the transformer's name, so each built
- * message has its own, and a retry or a shadow run of the same message builds the same one.
+ * v2.5.1 limit) hashed from the ledger's message id and the transformer's name with its bound
+ * parameters (`patient-to-adt?event=A28`), so each built message has its own, and a retry or a
+ * shadow run of the same message builds the same one.
  */
 export function builtControlId(messageId: string, transformer: MessageTransformer): string {
   return createHash('sha256')
-    .update(`${messageId}|${transformer.spec.transformer}`)
+    .update(`${messageId}|${transformer.boundName}`)
     .digest('hex')
     .slice(0, 20)
     .toUpperCase();

@@ -39,6 +39,13 @@ export const MappingErrorCode = {
   NoTransformer: 'map.no_transformer',
   /** Input of a kind this transformer does not read. */
   Input: 'map.input',
+  /** Parameters given to a map that it does not take, of the wrong type, or missing. */
+  Param: 'map.param',
+  /**
+   * A warning, not an error: a reference followed with `resolve()` points to no resource of
+   * the input Bundle; the path read nothing through it.
+   */
+  Unresolved: 'map.unresolved',
 } as const;
 export type MappingErrorCode = (typeof MappingErrorCode)[keyof typeof MappingErrorCode];
 

@@ -11,3 +11,5 @@ export * from './user-functions';
 export * from './testing';
 export * from './maps-reference';
 export * from './parse-cache';
+export * from './params';
+export * from './bundle-refs';

@@ -21,6 +21,16 @@ export function mapsReference(library: TransformerLibrary): string {
     parts.push(`- ${s.input} → ${s.output}${s.message_type ? ` (\`${s.message_type}\`)` : ''}`);
     if (s.messages.length) parts.push(`- chosen for: ${s.messages.map((m) => `\`${m}\``).join(', ')}`);
     parts.push(`- file: \`${t.file.replace(/^.*?(transformers\/)/, '$1')}\``, '');
+    const params = Object.entries(s.params);
+    if (params.length) {
+      parts.push('| parameter | type | values | default | description |', '|---|---|---|---|---|');
+      for (const [name, p] of params) {
+        const values = p.enum ? p.enum.map((v) => `\`${String(v)}\``).join(', ') : '';
+        const byDefault = p.default === undefined ? '(required)' : `\`${String(p.default)}\``;
+        parts.push(`| \`${name}\` | ${p.type} | ${values} | ${byDefault} | ${cell(p.description ?? '')} |`);
+      }
+      parts.push('');
+    }
     parts.push('| produces | from | map | identity |', '|---|---|---|---|');
     for (const r of s.resources) {
       const what = r.type ?? (r.segment && s.output === 'hl7v2' ? `${r.segment} segment` : r.name);

@@ -2,6 +2,7 @@ import { parseFhirPath } from '@medplum/core';
 import { parsePath } from '@sinew/hl7v2';
 import { MappingErrorCode } from './errors';
 import { ANY, didYouMean, FhirTypes, shownType } from './fhir-elements';
+import { PARAM_PATH, paramsRead } from './params';
 import { parseTargetPath } from './target';
 
 /**
@@ -20,6 +21,11 @@ export interface Scope {
   /** The segment a segment scope reads (`OBX`). */
   segment?: string;
   target: TargetScope;
+  /**
+   * The parameters the message map declares (`%event` reads one); undefined in segment and
+   * datatype maps, which take none.
+   */
+  params?: ReadonlySet<string>;
 }
 
 /**
@@ -58,6 +64,23 @@ function hl7Path(text: string): PathProblem | undefined {
  * when it can be read there, else the problem.
  */
 export function checkSourcePath(text: string, scope: Scope): PathProblem | undefined {
+  if (scope.input !== 'fhir' && text.startsWith('%')) {
+    const name = PARAM_PATH.exec(text)?.[1];
+    if (name === undefined) {
+      return new PathProblem(
+        MappingErrorCode.Path,
+        `${JSON.stringify(text)} is not a parameter path (%event)`,
+      );
+    }
+    return checkParam(name, scope);
+  }
+  if (scope.input === 'fhir') {
+    for (const name of paramsRead(text)) {
+      const problem = checkParam(name, scope);
+      if (problem) return problem;
+    }
+    if (PARAM_PATH.test(text)) return undefined;
+  }
   switch (scope.source) {
     case 'document':
       if (text === '.' || text === '$this' || text === '$') return undefined;
@@ -107,6 +130,22 @@ export function selectedScope(text: string, scope: Scope, target: TargetScope): 
   const bare = BARE_SEGMENT.exec(text);
   if (bare) return { ...scope, source: 'segment', segment: bare[1], target };
   return { ...scope, source: 'value', segment: undefined, target };
+}
+
+/** Checks that parameter `name` may be read where `scope` reads. */
+function checkParam(name: string, scope: Scope): PathProblem | undefined {
+  if (scope.params === undefined) {
+    return new PathProblem(
+      MappingErrorCode.Path,
+      `%${name}: segment and datatype maps take no parameters; read it in the message map's rules`,
+    );
+  }
+  if (scope.params.has(name)) return undefined;
+  const known = [...scope.params];
+  return new PathProblem(
+    MappingErrorCode.Path,
+    `%${name}: the map declares no parameter ${name}${known.length ? ` (it has ${known.map((k) => `%${k}`).join(', ')})` : ' (declare it under params)'}`,
+  );
 }
 
 /** Checks a segment name (`each: OBX`, `following: NTE`). */

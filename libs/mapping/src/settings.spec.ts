@@ -32,7 +32,9 @@ describe('reverse maps fill MSH-3 to MSH-6 from the settings', () => {
     });
     const expected = ['SINEW_EHR', 'GOOD_CLINIC', 'PMS', 'GOOD CLINIC FRONT DESK'];
     expect(header(library.get('patient-to-adt').run(PATIENT))).toEqual(expected);
-    expect(header(library.get('patient-to-adt-a28').run(PATIENT))).toEqual(expected);
+    expect(header(library.get('patient-to-adt').run(PATIENT, { params: { event: 'A28' } }))).toEqual(
+      expected,
+    );
     expect(header(library.get('diagnosticreport-to-oru').run(REPORT))).toEqual(expected);
   });
 

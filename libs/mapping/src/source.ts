@@ -1,4 +1,4 @@
-import { evalFhirPath } from '@medplum/core';
+import { evalFhirPath, evalFhirPathTyped, toTypedValue, type TypedValue } from '@medplum/core';
 import {
   decodeValue,
   nthPiece,
@@ -10,7 +10,9 @@ import {
   type Hl7Path,
   type Hl7Segment,
 } from '@sinew/hl7v2';
+import { callsResolve, FhirRun, UNRESOLVED } from './bundle-refs';
 import { MappingError, MappingErrorCode } from './errors';
+import { PARAM_PATH, type ParamValue } from './params';
 
 /**
  * A place in the input a rule reads from. HL7 v2 (message, segment, field value), FHIR
@@ -78,8 +80,12 @@ export class SourcePath {
   private hl7Path: Hl7Path | null | undefined;
   private valuePathParsed: ValuePath | undefined;
   private fieldPathParsed: FieldPath | undefined;
+  /** The parameter a `%name` path reads (`event`), null for other paths. */
+  readonly param: string | null;
 
-  private constructor(readonly text: string) {}
+  private constructor(readonly text: string) {
+    this.param = PARAM_PATH.exec(text)?.[1] ?? null;
+  }
 
   /** The one `SourcePath` for `text`: nodes cache what they read by path. */
   static of(text: string): SourcePath {
@@ -164,6 +170,35 @@ export interface Hl7SourceOptions {
    * writing HL7 v2 writes them back unchanged.
    */
   formatting?: FormattingMode;
+  /** The map's parameters, read by `%name` paths. */
+  params?: Readonly<Record<string, ParamValue>>;
+}
+
+/** A map parameter's value (`%event`), read like a field value. */
+class ParamNode implements SourceNode {
+  constructor(
+    private readonly v: ParamValue,
+    readonly where: string,
+  ) {}
+  select(path: string): SourceNode[] {
+    return path === '.' ? [this] : [];
+  }
+  text(): string {
+    return String(this.v);
+  }
+  value(): unknown {
+    return this.v;
+  }
+}
+
+/** The node for parameter `name` of `params`, in a list; empty when it has no value. */
+function paramNodes(
+  params: Readonly<Record<string, ParamValue>> | undefined,
+  name: string,
+): readonly SourceNode[] {
+  const v =
+    params !== undefined && Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
+  return v === undefined ? NONE : [new ParamNode(v, `%${name}`)];
 }
 
 /**
@@ -173,6 +208,7 @@ export interface Hl7SourceOptions {
 class Hl7Doc {
   readonly d: Delimiters;
   private readonly formatting: FormattingMode;
+  private readonly params: Readonly<Record<string, ParamValue>> | undefined;
   private nodes: Array<Hl7SegmentNode | undefined> = [];
   private occurrences: number[] | undefined;
   private byName: Map<string, number[]> | undefined;
@@ -187,6 +223,7 @@ class Hl7Doc {
   ) {
     this.d = msg.delimiters;
     this.formatting = options.formatting ?? 'text';
+    this.params = options.params;
   }
 
   /** One atomic value decoded with the message's delimiters and character set. */
@@ -241,6 +278,7 @@ class Hl7Doc {
   select(path: SourcePath): readonly SourceNode[] {
     const hit = this.selected.get(path);
     if (hit !== undefined) return hit;
+    if (path.param !== null) return paramNodes(this.params, path.param);
     const p = path.hl7();
     const positions = this.positions(p.segment);
     let out: readonly SourceNode[] = NONE;
@@ -347,6 +385,7 @@ class Hl7ValueNode implements SourceNode {
   }
 
   read(path: SourcePath): readonly SourceNode[] {
+    if (path.param !== null) return this.owner.read(path);
     if (path.text !== '.' && path.valuePath() === 'segment') return this.owner.read(path);
     const node = this.readFirst(path);
     return node === undefined ? NONE : [node];
@@ -354,6 +393,7 @@ class Hl7ValueNode implements SourceNode {
 
   readFirst(path: SourcePath): SourceNode | undefined {
     if (path.text === '.') return this;
+    if (path.param !== null) return this.owner.readFirst(path);
     const parsed = path.valuePath();
     if (parsed === 'segment') return this.owner.readFirst(path);
     if (parsed === null) throw componentPathError(path);
@@ -374,6 +414,7 @@ class Hl7ValueNode implements SourceNode {
 
   readText(path: SourcePath): string {
     if (path.text === '.') return this.text().trim();
+    if (path.param !== null) return this.owner.readText(path);
     const parsed = path.valuePath();
     if (parsed === 'segment') return this.owner.readText(path);
     if (parsed === null) throw componentPathError(path);
@@ -647,20 +688,39 @@ export class Hl7MessageNode implements SourceNode {
   }
 }
 
-/** FHIR input: paths are FHIRPath expressions. */
+/**
+ * FHIR input: paths are FHIRPath expressions. `%name` reads the map's parameter `name`, and
+ * `resolve()` steps follow References to the resources of the input Bundle (bundle-refs.ts).
+ */
 export class FhirNode implements SourceNode {
   constructor(
     private readonly data: unknown,
     readonly where: string,
+    /** What the nodes of one run share; a node made on its own indexes its own data. */
+    private run?: FhirRun,
   ) {}
 
   select(path: string): SourceNode[] {
     if (path === '.' || path === '$this') return [this];
+    const param = PARAM_PATH.exec(path)?.[1];
+    if (param !== undefined) {
+      const v = this.run?.params[param];
+      return v === undefined ? [] : [new FhirNode(v, path, this.run)];
+    }
+    if (callsResolve(path)) {
+      const run = (this.run ??= new FhirRun(this.data));
+      return run.withReferences(() => this.selectPlain(path));
+    }
+    return this.selectPlain(path);
+  }
+
+  private selectPlain(path: string): FhirNode[] {
     const prefix = this.where === '$' ? '' : `${this.where}.`;
-    if (SIMPLE_FHIR_PATH.test(path)) return this.walk(path).map(([v, w]) => new FhirNode(v, prefix + w));
+    if (SIMPLE_FHIR_PATH.test(path))
+      return this.walk(path).map(([v, w]) => new FhirNode(v, prefix + w, this.run));
     let results: unknown[];
     try {
-      results = evalFhirPath(path, this.data);
+      results = this.evaluate(path);
     } catch (err) {
       throw new MappingError(
         MappingErrorCode.Schema,
@@ -668,12 +728,25 @@ export class FhirNode implements SourceNode {
       );
     }
     return results
-      .filter((r) => r !== undefined && r !== null && r !== '')
+      .filter((r) => r !== undefined && r !== null && r !== '' && r !== UNRESOLVED)
       .map((r, i) => {
         const type = r && typeof r === 'object' && 'resourceType' in r ? String(r.resourceType) : undefined;
         const index = results.length > 1 ? `[${i}]` : '';
-        return new FhirNode(r, type ? `${type}${index}` : `${prefix}${path}${index}`);
+        return new FhirNode(r, type ? `${type}${index}` : `${prefix}${path}${index}`, this.run);
       });
+  }
+
+  /**
+   * The values of a FHIRPath expression, with the map's parameters as `%name` variables and the
+   * whole input as `%rootResource`.
+   */
+  private evaluate(path: string): unknown[] {
+    const run = this.run;
+    if (run === undefined || !path.includes('%')) return evalFhirPath(path, this.data);
+    const variables: Record<string, TypedValue> = { '%rootResource': toTypedValue(run.input) };
+    for (const [name, v] of Object.entries(run.params)) variables[`%${name}`] = toTypedValue(v);
+    const input = Array.isArray(this.data) ? this.data : [this.data];
+    return evalFhirPathTyped(path, input.map(toTypedValue), variables).map((t) => t.value as unknown);
   }
 
   /**
@@ -720,10 +793,14 @@ export class JsonNode implements SourceNode {
   constructor(
     private readonly data: unknown,
     readonly where: string,
+    /** The map's parameters, read by `%name` paths. */
+    private readonly params?: Readonly<Record<string, ParamValue>>,
   ) {}
 
   select(path: string): SourceNode[] {
     if (path === '.' || path === '$') return [this];
+    const param = PARAM_PATH.exec(path)?.[1];
+    if (param !== undefined) return [...paramNodes(this.params, param)];
     const steps = path.replace(/^\$\.?/, '').split('.');
     let current: Array<[unknown, string]> = [[this.data, this.where]];
     for (const step of steps) {
@@ -753,7 +830,7 @@ export class JsonNode implements SourceNode {
     }
     return current
       .filter(([v]) => v !== undefined && v !== null && v !== '')
-      .map(([v, w]) => new JsonNode(v, w));
+      .map(([v, w]) => new JsonNode(v, w, this.params));
   }
 
   text(): string {

@@ -1,5 +1,6 @@
 import { ruleCondition, type RuleCondition } from '@sinew/validation';
 import { z } from 'zod';
+import { paramsSpec } from './params';
 
 /**
  * A condition on source values (`when`): the one condition language of filters and validation
@@ -146,6 +147,8 @@ export const messageMapSpec = z.strictObject({
   /** For HL7 v2 output: MSH-9 of the message built (`ADT^A31^ADT_A05`) and MSH-12. */
   message_type: z.string().optional(),
   version: z.string().optional(),
+  /** Parameters the map takes (`%name` in its rules), given by a channel's map step or a test. */
+  params: paramsSpec.default({}),
   resources: z.array(resourceSpec).min(1),
 });
 export type MessageMapSpec = z.output<typeof messageMapSpec>;

@@ -62,6 +62,8 @@ export const transformerTestFile = z
               .optional(),
             /** Run as a strict channel does: a required element left empty fails despite its default. */
             strict: z.boolean().optional(),
+            /** Values of the map's parameters (`params:` of a message map); the rest take their defaults. */
+            params: z.record(z.string(), z.unknown()).optional(),
           })
           .refine((t) => (t.input === undefined) !== (t.input_file === undefined), {
             message: 'give exactly one of input or input_file',
@@ -186,7 +188,7 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
     let output: unknown;
     const warnings: MappingWarning[] = [];
     try {
-      output = subject.run(input, t.from, { warnings, strict: t.strict === true });
+      output = subject.run(input, t.from, { warnings, strict: t.strict === true, params: t.params });
     } catch (err) {
       if (err instanceof TestSetupError) {
         return { file: shown, line, name: t.name, passed: false, failures: [err.message] };
@@ -265,7 +267,7 @@ interface Subject {
   run(
     input: unknown,
     from: string | undefined,
-    options: { warnings: MappingWarning[]; strict: boolean },
+    options: { warnings: MappingWarning[]; strict: boolean; params?: Record<string, unknown> },
   ): unknown;
   /** The values `path` selects in the output. */
   select(output: unknown, path: string): unknown[];
@@ -299,6 +301,9 @@ function mapSubject(library: TransformerLibrary, name: string): Subject {
   return {
     input: spec.input,
     run: (input, from, options) => {
+      if (options.params !== undefined) {
+        throw new TestSetupError('params: segment and datatype maps take no parameters');
+      }
       const issues = new RunIssues(options.strict, fhirType ?? '');
       const env: RunEnv = { refs: () => [], issues };
       try {

@@ -4,7 +4,9 @@ import type { MapRegistry } from './compile';
 import { RunIssues, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import { hdSystem, IDENTIFIER_SYSTEMS } from './functions/text.fn';
+import { FhirRun } from './bundle-refs';
 import type { LoadedFile } from './loader';
+import { resolveParams, type ParamValue } from './params';
 import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
 import { FhirNode, firstOf, Hl7MessageNode, JsonNode, SourcePath, type SourceNode } from './source';
@@ -46,6 +48,12 @@ export interface RunOptions {
    * channel's `keys`): a value read from them that cannot be converted fails the run.
    */
   keys?: readonly string[];
+  /**
+   * Values of the map's parameters (`params:`), over those the transformer was bound to
+   * (`withParams`); the rest take their defaults. Unknown names and ill-typed values throw
+   * `map.param`.
+   */
+  params?: Readonly<Record<string, unknown>>;
 }
 
 /** What `runWithIssues` returns: the output and the warnings of the run. */
@@ -184,8 +192,35 @@ export class MessageTransformer {
     }
   }
 
+  /** Parameter values this transformer was bound to (`withParams`); none by default. */
+  readonly boundParams: Readonly<Record<string, ParamValue>> = {};
+
   get name(): string {
     return this.spec.transformer;
+  }
+
+  /**
+   * The same compiled map with parameter values bound: what a channel's map step with
+   * `params` runs. Throws `map.param` for unknown names and ill-typed values.
+   */
+  withParams(params: Readonly<Record<string, unknown>>): MessageTransformer {
+    const values = resolveParams(this.spec.params, { ...this.boundParams, ...params }, this.name);
+    const given: Record<string, ParamValue> = {};
+    for (const k of Object.keys(values))
+      if (k in params || k in this.boundParams) given[k] = values[k] as ParamValue;
+    const bound = Object.create(this) as MessageTransformer;
+    Object.defineProperty(bound, 'boundParams', { value: Object.freeze(given), enumerable: true });
+    return bound;
+  }
+
+  /**
+   * The name with the bound parameters (`patient-to-adt?event=A28`): what tells two bindings
+   * of one map apart (the control ids of the messages each builds).
+   */
+  get boundName(): string {
+    const keys = Object.keys(this.boundParams).sort();
+    if (keys.length === 0) return this.name;
+    return `${this.name}?${keys.map((k) => `${k}=${String(this.boundParams[k])}`).join('&')}`;
   }
 
   /** `run`, returning the warnings with the output. */
@@ -202,7 +237,12 @@ export class MessageTransformer {
    * other conversion problems drop their element and are listed in `options.warnings`.
    */
   run(input: Hl7Message | unknown, options: RunOptions = {}): unknown {
-    const root = this.rootNode(input);
+    const params =
+      options.params === undefined && Object.keys(this.spec.params).length === 0
+        ? {}
+        : resolveParams(this.spec.params, { ...this.boundParams, ...options.params }, this.name);
+    const fhirRun = this.spec.input === 'fhir' ? new FhirRun(input, params) : undefined;
+    const root = this.rootNode(input, params, fhirRun);
     const instances = this.instantiate(root, input);
     const byName = new Map<string, Instance[]>();
     for (const inst of instances) {
@@ -223,7 +263,16 @@ export class MessageTransformer {
     try {
       return this.build(instances, input, options, env);
     } finally {
-      if (options.warnings) options.warnings.push(...issues.warnings);
+      if (options.warnings) {
+        options.warnings.push(...issues.warnings);
+        for (const u of fhirRun?.unresolved ?? []) {
+          options.warnings.push({
+            code: MappingErrorCode.Unresolved,
+            message: 'the reference points to no resource of the input; nothing was read through it',
+            source: u.where,
+          });
+        }
+      }
     }
   }
 
@@ -301,21 +350,28 @@ export class MessageTransformer {
     return bundle;
   }
 
-  private rootNode(input: unknown): SourceNode {
+  private rootNode(
+    input: unknown,
+    params: Readonly<Record<string, ParamValue>>,
+    fhirRun: FhirRun | undefined,
+  ): SourceNode {
     switch (this.spec.input) {
       case 'hl7v2':
         if (!(input instanceof Hl7Message)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads HL7 v2 messages`);
         }
         // A map writing HL7 v2 keeps formatting escapes (\.br\) as written; FHIR and JSON get text.
-        return new Hl7MessageNode(input, { formatting: this.spec.output === 'hl7v2' ? 'keep' : 'text' });
+        return new Hl7MessageNode(input, {
+          formatting: this.spec.output === 'hl7v2' ? 'keep' : 'text',
+          params,
+        });
       case 'fhir':
         if (!input || typeof input !== 'object' || !('resourceType' in input)) {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
         }
-        return new FhirNode(input, String((input as { resourceType: unknown }).resourceType));
+        return new FhirNode(input, String((input as { resourceType: unknown }).resourceType), fhirRun);
       default:
-        return new JsonNode(input, '$');
+        return new JsonNode(input, '$', params);
     }
   }
 
@@ -515,9 +571,10 @@ function resourceScope(spec: MessageMapSpec, r: ResourceSpec): Scope {
     output === 'hl7v2'
       ? { kind: 'segment', segment: r.segment as string }
       : { kind: 'object', fhir: output === 'fhir' ? r.type : undefined };
-  if (input !== 'hl7v2') return { input, output, source: 'document', target };
+  const params: ReadonlySet<string> = new Set(Object.keys(spec.params));
+  if (input !== 'hl7v2') return { input, output, source: 'document', target, params };
   const segment = r.each ?? (output !== 'hl7v2' ? r.segment : undefined);
   return segment === undefined
-    ? { input, output, source: 'message', target }
-    : { input, output, source: 'segment', segment, target };
+    ? { input, output, source: 'message', target, params }
+    : { input, output, source: 'segment', segment, target, params };
 }

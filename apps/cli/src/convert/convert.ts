@@ -17,6 +17,8 @@ export interface ConvertOptions {
   /** A required element the message leaves empty fails the conversion instead of taking its default. */
   strict?: boolean;
   transformers?: string[];
+  /** Values of the --map transformer's parameters (`--param event=A28`). */
+  params?: Record<string, string>;
 }
 
 export interface ConvertIo {
@@ -73,6 +75,19 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
       return 2;
     }
   }
+  let bound: MessageTransformer | undefined;
+  if (options.params && Object.keys(options.params).length > 0) {
+    if (!options.map) {
+      io.stderr('sinew: --param sets a parameter of the --map transformer: give --map\n');
+      return 2;
+    }
+    try {
+      bound = library.get(options.map).withParams(options.params);
+    } catch (err) {
+      io.stderr(`sinew: --param: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
+  }
   const to: OutputKind = options.to ?? 'fhir';
   let status = 0;
   for (const file of files) {
@@ -98,7 +113,8 @@ export function runConvert(files: string[], options: ConvertOptions, io: Convert
       const label = inputs.length > 1 ? `${file}, message ${i + 1}` : file;
       try {
         let transformer: MessageTransformer;
-        if (options.map) transformer = library.get(options.map);
+        if (bound) transformer = bound;
+        else if (options.map) transformer = library.get(options.map);
         else if (input instanceof Hl7Message) transformer = library.forMessageType(input.messageType, to);
         else {
           const candidates = [...library.transformers.values()].filter(

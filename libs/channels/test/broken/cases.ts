@@ -133,6 +133,14 @@ export const BROKEN_CASES: BrokenCase[] = [
     ],
   },
   {
+    code: LintCode.TransformerParam,
+    input: 'transformer-param.yaml',
+    lines: [
+      'transformer-param.yaml:5:51 error reference.transformer_param pipeline.0.map.params.evnt: no parameter named evnt (the map takes event)',
+      'transformer-param.yaml:12:34 error reference.transformer_param destinations.0.transformer_params.event: parameter event is one of A31, A28, not "A01"',
+    ],
+  },
+  {
     code: LintCode.PayloadType,
     input: 'hl7-to-fhir.yaml',
     lines: [
