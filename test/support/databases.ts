@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
 import { Client } from 'pg';
+import { mysqlServerUrl } from './mariadb';
 import { postgresUrl } from './postgres';
 
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
@@ -13,7 +14,7 @@ export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 /**
  * Real databases for the `database` connector tests: each test gets a database of its own
  * (PostgreSQL and MariaDB: `CREATE DATABASE sinew_t_<random>`, dropped afterwards; SQLite: a
- * file in a temporary folder). `MYSQL_URL` points at another MariaDB/MySQL server.
+ * file in a temporary folder). The MariaDB server: see `mysqlServerUrl` (./mariadb.ts).
  */
 export interface TestDatabase {
   dialect: Dialect;
@@ -25,8 +26,6 @@ export interface TestDatabase {
   timeType: string;
   drop(): Promise<void>;
 }
-
-const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/';
 
 export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
   const name = `sinew_t_${randomBytes(6).toString('hex')}`;
@@ -52,15 +51,16 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
     };
   }
   if (dialect === 'mysql') {
-    await mysqlQuery(MYSQL_URL, `CREATE DATABASE ${name}`);
-    const url = withDatabase(MYSQL_URL, name);
+    const server = await mysqlServerUrl();
+    await mysqlQuery(server, `CREATE DATABASE ${name}`);
+    const url = withDatabase(server, name);
     return {
       dialect,
       url,
       timeType: 'DATETIME(6)',
       sql: (text, params = []) => mysqlQuery(url, text, params),
       drop: async () => {
-        await mysqlQuery(MYSQL_URL, `DROP DATABASE IF EXISTS ${name}`);
+        await mysqlQuery(server, `DROP DATABASE IF EXISTS ${name}`);
       },
     };
   }

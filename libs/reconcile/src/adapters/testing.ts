@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
+import { mysqlServerUrl } from '../../../../test/support/mariadb';
 
 export interface TestDatabase {
   /** The database's URL. */
@@ -50,9 +51,8 @@ export async function createPostgresDatabase(serverUrl: string): Promise<TestDat
   };
 }
 
-export async function createMysqlDatabase(
-  serverUrl = process.env.MYSQL_URL?.trim() || DEFAULT_MYSQL_URL,
-): Promise<TestDatabase> {
+export async function createMysqlDatabase(serverUrl?: string): Promise<TestDatabase> {
+  serverUrl ??= await mysqlServerUrl();
   let admin: mysql.Connection;
   try {
     admin = await mysql.createConnection({ uri: serverUrl, connectTimeout: 5000 });
