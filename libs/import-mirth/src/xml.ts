@@ -33,10 +33,12 @@ const parser = new XMLParser({
 
 /** Parses one file's text; malformed XML is a MirthImportError naming the line and column. */
 export function parseXml(file: string, text: string): XmlNode {
+  if (text.trim() === '') throw new MirthImportError(file, 'the file is empty');
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     const { line, col, msg } = valid.err;
-    throw new MirthImportError(file, `not well-formed XML at line ${line}, column ${col}: ${msg}`);
+    const at = typeof col === 'number' ? `line ${line}, column ${col}` : `line ${line}`;
+    throw new MirthImportError(file, `not well-formed XML at ${at}: ${msg}`);
   }
   const parsed: unknown = parser.parse(text);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
