@@ -493,6 +493,33 @@ function convertChannel(
   };
 }
 
+/** Channels of one import listening on one address: reported on each, as neither can move alone. */
+function sharedAddresses(channels: readonly ChannelOutput[]): void {
+  const byAddress = new Map<string, ChannelOutput[]>();
+  for (const c of channels) {
+    const source = c.channel.source as Settings;
+    if (typeof source.listen !== 'string' || c.channel.enabled === false) continue;
+    const list = byAddress.get(source.listen) ?? [];
+    list.push(c);
+    byAddress.set(source.listen, list);
+  }
+  for (const [address, list] of byAddress) {
+    if (list.length < 2) continue;
+    for (const c of list)
+      c.report.items.push({
+        outcome: 'not_converted',
+        path: 'sourceConnector/properties/listenerConnectorProperties',
+        what: `address ${address}`,
+        note: `${list
+          .filter((o) => o !== c)
+          .map((o) => o.id)
+          .join(
+            ', ',
+          )} listen on the same address (so they could not run together in Mirth either): give each its own port`,
+      });
+  }
+}
+
 /**
  * Converts Mirth Connect / Open Integration Engine exports: each file a `<channel>` export, a
  * `<serverConfiguration>` backup or a code template library. Throws MirthImportError (naming the
@@ -518,6 +545,7 @@ export function importMirth(
     return id;
   });
   const channels = found.map((c, i) => convertChannel(c, sinewIds[i] ?? 'channel', ids));
+  sharedAddresses(channels);
   return { channels, report: { channels: channels.map((c) => c.report), other } };
 }
 
