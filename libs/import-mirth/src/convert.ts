@@ -282,7 +282,8 @@ function convertChannel(
     : `Imported from Mirth channel "${name}"`;
   const transformers: TransformerOutput[] = [];
 
-  const enabled = flag(ch, 'enabled') ?? flag(child(ch, 'exportData'), 'enabled');
+  const metadata = child(child(ch, 'exportData'), 'metadata');
+  const enabled = flag(ch, 'enabled') ?? flag(metadata, 'enabled');
   const initial = text(child(ch, 'properties'), 'initialState');
   if (enabled === false || initial === 'STOPPED' || initial === 'PAUSED') {
     channel.enabled = false;
@@ -472,9 +473,20 @@ function convertChannel(
       `Sinew's business keys (keys:) play this part; "${mapping}" names a Mirth map variable`,
     );
   }
-  const codeLibs = children(child(ch, 'codeTemplateLibraries'), 'codeTemplateLibrary');
-  if (codeLibs.length)
-    codeTemplates(child(ch, 'codeTemplateLibraries') ?? {}, notes, 'codeTemplateLibraries/');
+  const pruning = child(metadata, 'pruningSettings');
+  for (const key of ['pruneMetaDataDays', 'pruneContentDays'] as const) {
+    const days = text(pruning, key);
+    if (days)
+      notes.approximate(
+        `exportData/metadata/pruningSettings/${key}`,
+        `${key} ${days}`,
+        'pruning is the engine’s retention in Sinew (for every channel), not a channel setting',
+      );
+  }
+  for (const holder of [ch, child(ch, 'exportData') ?? {}]) {
+    const libs = child(holder, 'codeTemplateLibraries');
+    if (libs) codeTemplates({ codeTemplateLibraries: libs }, notes, holder === ch ? '' : 'exportData/');
+  }
 
   const version = attr(ch, 'version') ?? '';
   return {

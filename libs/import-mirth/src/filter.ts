@@ -77,23 +77,19 @@ export function convertFilter(
   rules.forEach(({ tag, node }, i) => {
     const name = text(node, 'name') ?? '';
     const at = `elements/${tag.split('.').pop()}[${i}]`;
-    const what = `${tag === RULE_BUILDER ? 'Rule Builder' : (tag.split('.').pop() ?? tag)} rule "${name}"`;
+    const kind =
+      tag === RULE_BUILDER
+        ? 'Rule Builder rule'
+        : tag.endsWith('JavaScriptRule')
+          ? 'JavaScript rule'
+          : (tag.split('.').pop() ?? tag);
+    const what = `${kind} "${name}"`;
     if (flag(node, 'enabled') === false) {
       notes.exact(at, what, 'disabled in Mirth: left out, as Mirth ignores it');
       return;
     }
     const operator = (text(node, 'operator') ?? 'NONE').trim();
     if (operator === 'OR' && groups[groups.length - 1]?.length) groups.push([]);
-    if (!inboundHl7) {
-      failed = true;
-      notes.notConverted(
-        at,
-        what,
-        'the filter reads a message that is not HL7 v2',
-        text(node, 'script') ?? text(node, 'field'),
-      );
-      return;
-    }
     if (tag !== RULE_BUILDER) {
       failed = true;
       const script = text(node, 'script');
@@ -104,6 +100,16 @@ export function convertFilter(
           ? 'JavaScript filter rule: kept as written; write it as a Sinew condition by hand'
           : 'a kind of rule the importer does not convert',
         script,
+      );
+      return;
+    }
+    if (!inboundHl7) {
+      failed = true;
+      notes.notConverted(
+        at,
+        what,
+        'the rule reads a message that is not HL7 v2: write it as a FHIRPath condition',
+        text(node, 'field'),
       );
       return;
     }

@@ -13,6 +13,7 @@ export { isDefaultScript, translateScript, type Idiom } from './javascript';
 export {
   Notes,
   renderReport,
+  reportCounts,
   type ChannelReport,
   type ImportReport,
   type Outcome,

@@ -114,12 +114,18 @@ function section(items: readonly ReportItem[], out: string[]): void {
   }
 }
 
+/** How many elements of the whole import (channels and the rest) had each outcome. */
+export function reportCounts(report: ImportReport): Record<Outcome, number> {
+  const counts: Record<Outcome, number> = { exact: 0, approximate: 0, not_converted: 0 };
+  for (const part of [...report.channels, ...report.other]) for (const i of part.items) counts[i.outcome]++;
+  return counts;
+}
+
 /** IMPORT-REPORT.md: per channel, what converted exactly, approximately, and not (path + reason). */
 export function renderReport(report: ImportReport): string {
   const out: string[] = ['# Mirth import report', ''];
-  const count = (o: Outcome) =>
-    report.channels.reduce((n, c) => n + c.items.filter((i) => i.outcome === o).length, 0) +
-    report.other.reduce((n, c) => n + c.items.filter((i) => i.outcome === o).length, 0);
+  const counts = reportCounts(report);
+  const count = (o: Outcome) => counts[o];
   out.push(
     `${report.channels.length} channel(s) imported: ${count('exact')} element(s) converted exactly, ` +
       `${count('approximate')} approximately, ${count('not_converted')} not converted.`,

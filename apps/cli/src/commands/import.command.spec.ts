@@ -42,7 +42,7 @@ describe('sinew import mirth', () => {
       expect.stringMatching(/^wrote .*channels\/IMPORT-REPORT\.md$/),
     ]);
     expect(r.stderr).toMatch(
-      /^1 channel\(s\): \d+ element\(s\) exact, \d+ approximate, \d+ not converted \(see .*IMPORT-REPORT\.md\)\n$/,
+      /^1 channel\(s\): \d+ element\(s\) converted exactly, \d+ approximately, \d+ not converted \(see .*IMPORT-REPORT\.md\)\n$/,
     );
   });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ExistingFileError, importMirthFiles, MirthImportError } from '@sinew/import-mirth';
+import { ExistingFileError, importMirthFiles, MirthImportError, reportCounts } from '@sinew/import-mirth';
 
 const EXAMPLES = `
 Examples:
@@ -54,11 +54,10 @@ export function registerImport(program: Command): void {
           force: options.force === true,
         });
         for (const w of written) process.stdout.write(`wrote ${w}\n`);
-        const count = (o: string) =>
-          result.report.channels.reduce((n, c) => n + c.items.filter((i) => i.outcome === o).length, 0);
+        const counts = reportCounts(result.report);
         process.stderr.write(
-          `${result.channels.length} channel(s): ${count('exact')} element(s) exact, ${count('approximate')} approximate, ` +
-            `${count('not_converted')} not converted (see ${join(options.out, 'IMPORT-REPORT.md')})\n`,
+          `${result.channels.length} channel(s): ${counts.exact} element(s) converted exactly, ${counts.approximate} approximately, ` +
+            `${counts.not_converted} not converted (see ${join(options.out, 'IMPORT-REPORT.md')})\n`,
         );
       } catch (err) {
         if (err instanceof MirthImportError || err instanceof ExistingFileError) {
