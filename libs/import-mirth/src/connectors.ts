@@ -74,6 +74,14 @@ export function convertResponse(props: XmlNode, notes: Notes, answers: boolean):
     if (response !== 'None') notes.notConverted(at, what, 'this source does not answer its sender in Sinew');
     return undefined;
   }
+  if (flag(scp, 'respondAfterProcessing') === false) {
+    notes.exact(
+      'sourceConnectorProperties/respondAfterProcessing',
+      'source queue on',
+      'ack.when: received (Mirth answers before processing when its source queue is on)',
+    );
+    return { when: 'received' };
+  }
   switch (response) {
     case 'Auto-generate (Before processing)':
       notes.exact(at, what, 'ack.when: received (the ACK leaves once the message is stored)');
@@ -306,7 +314,6 @@ function httpListener(
     notes.notConverted('staticResources', 'static resources', 'Sinew serves no static files from a source');
   tlsNote(props, notes);
   const ack = convertResponse(props, notes, true);
-  void ctx;
   return { source, ...(ack ? { ack } : {}) };
 }
 

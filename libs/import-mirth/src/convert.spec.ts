@@ -44,6 +44,19 @@ describe('sources', () => {
     expect(item(items, 'responseVariable').outcome).toBe(outcome);
   });
 
+  it('with the source queue on, Mirth answers before processing: ack.when received', () => {
+    const source = {
+      ...TCP_LISTENER,
+      properties: TCP_LISTENER.properties.replace(
+        '<responseVariable>Auto-generate (Before processing)</responseVariable>',
+        '<responseVariable>Auto-generate (After source transformer)</responseVariable><respondAfterProcessing>false</respondAfterProcessing>',
+      ),
+    };
+    const { channel, items } = one(withSender(source));
+    expect(channel.ack).toEqual({ when: 'received' });
+    expect(item(items, 'respondAfterProcessing').outcome).toBe('exact');
+  });
+
   it('a non-MLLP TCP Listener and client mode are reported, not silently taken as MLLP', () => {
     const source = {
       ...TCP_LISTENER,

@@ -342,8 +342,6 @@ function convertChannel(
       'named values',
       `business keys (keys: ${Object.keys(keys).join(', ')}): Sinew indexes them with each message for search; it has no channel map, so later \${…} references to them are not filled`,
     );
-  const responseTransformer = child(sourceNode, 'responseTransformer');
-  void responseTransformer;
 
   // Destinations
   const destinations: Array<Record<string, unknown>> = [];
