@@ -5,7 +5,8 @@ import { parse, stringify } from 'yaml';
 import { lintPaths, formatProblem, type ChannelEnvironment } from '@sinew/channels';
 import { runTests } from '@sinew/channels/testing';
 import { DESTINATIONS, SOURCES } from '@sinew/connectors';
-import { mixedChildren, child, children, parseXml, text, type XmlNode } from './xml';
+import { mixedChildren, child, children, MirthImportError, parseXml, text, type XmlNode } from './xml';
+import { importMirth } from './convert';
 import { importMirthFiles, type WrittenImport } from './write';
 
 /**
@@ -222,6 +223,27 @@ describe('sinew import mirth on the repository exports', () => {
         [...secrets].some((s) => v === s || (s.length >= 6 && /[^A-Za-z]/.test(s) && v.includes(s))),
       );
       expect({ file: f, found }).toEqual({ file: f, found: [] });
+    }
+  });
+
+  it('an export cut short anywhere, or with an element emptied, gives a MirthImportError or a report, never a crash', () => {
+    for (const file of files) {
+      const body = readFileSync(file, 'utf8');
+      const cuts = [1, 0.9, 0.5, 0.25, 0.1].map((f) => Math.floor(body.length * f));
+      const variants = [
+        ...cuts.map((n) => body.slice(0, n)),
+        body.replace(/<properties class="[^"]*"[^>]*>[\s\S]*?<\/properties>/, '<properties/>'),
+        body.replace(/<elements>[\s\S]*?<\/elements>/, '<elements>text</elements>'),
+        body.replace(/<destinationConnectors>[\s\S]*<\/destinationConnectors>/, '<destinationConnectors/>'),
+      ];
+      for (const text of variants) {
+        try {
+          importMirth([{ path: file, text }]);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MirthImportError);
+          expect((err as Error).message.startsWith(`${file}: `)).toBe(true);
+        }
+      }
     }
   });
 
