@@ -1,4 +1,6 @@
-import { convertDestinationConnector, convertQueue, convertSource, type Settings } from './connectors';
+import type { Settings } from './connectors';
+import { convertDestinationConnector, convertQueue } from './destinations';
+import { convertSource } from './sources';
 import { convertFilter, type Condition } from './filter';
 import { isDefaultScript } from './javascript';
 import { Notes, type ChannelReport, type ImportReport, type OtherReport } from './report';
