@@ -48,6 +48,7 @@ const moduleNameMapper = {
   '^@sinew/channels$': '<rootDir>/libs/channels/src/index.ts',
   '^@sinew/auth$': '<rootDir>/libs/auth/src/index.ts',
   '^@sinew/reconcile$': '<rootDir>/libs/reconcile/src/index.ts',
+  '^@sinew/import-mirth$': '<rootDir>/libs/import-mirth/src/index.ts',
   '^@sinew/reconcile/lint$': '<rootDir>/libs/reconcile/src/lint-entry.ts',
   '^@sinew/engine-app/(.*)$': '<rootDir>/apps/engine/src/$1',
   '^@sinew/channels/testing$': '<rootDir>/libs/channels/src/testing.ts',

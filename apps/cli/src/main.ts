@@ -29,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   clients: async () => (await import('./commands/clients.command')).registerClients,
   audit: async () => (await import('./commands/audit.command')).registerAudit,
   reconcile: async () => (await import('./commands/reconcile.command')).registerReconcile,
+  import: async () => (await import('./commands/import.command')).registerImport,
 };
 
 declare const SINEW_VERSION: string;
