@@ -467,7 +467,8 @@ export class MapRegistry {
     scope: Scope,
   ): ((ctx: SourceNode, env: RunEnv) => boolean) | undefined {
     const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when'], scope) : undefined;
-    if (rule.expect === undefined) return when && ((ctx) => when(ctx));
+    // Without `expect`, the condition itself (it ignores the run).
+    if (rule.expect === undefined) return when;
     const unexpected = this.compileExpectation(rule.expect, file, [...at, 'expect'], scope);
     const write = rule.unexpected === 'write';
     const to = rule.to;
