@@ -457,8 +457,8 @@ export class MapRegistry {
    * A rule's `when` and `expect` as one test, or undefined when it has neither. `expect` is
    * checked once `when` holds: a present value that is not as expected records `map.unexpected`
    * (source: the path read, target: the rule's `to`) and the rule is skipped, unless it says
-   * `unexpected: write`. Without a run's issues (a strict caller with no warnings list) the
-   * value is treated the same way, without the warning.
+   * `unexpected: write`. Applied outside a run that collects issues, the rule is skipped (or
+   * written) the same way, without the warning.
    */
   private compileGate(
     rule: RuleSpec,
@@ -472,17 +472,19 @@ export class MapRegistry {
     const unexpected = this.compileExpectation(rule.expect, file, [...at, 'expect'], scope);
     const write = rule.unexpected === 'write';
     const to = rule.to;
+    const message = `${unexpected.message}; ${write ? 'it was written all the same' : 'the element was not written'}`;
     return (ctx, env) => {
       if (when && !when(ctx)) return false;
       if (!unexpected.test(ctx)) return true;
-      env.issues?.warn(MappingErrorCode.Unexpected, unexpected.message, unexpected.source(ctx), to);
+      env.issues?.warn(MappingErrorCode.Unexpected, message, unexpected.source(ctx), to);
       return write;
     };
   }
 
   /**
    * An `expect` compiled: `test` is true when its path holds a value that is not as expected;
-   * `source` names that path at the node read (`OBX-2`, `PID-11[1].7`) for the warning.
+   * `message` says what it is not (the caller adds what became of it); `source` names that
+   * path at the node read (`OBX-2`, `PID-11[1].7`) for the warning.
    */
   compileExpectation(
     e: Expectation,
@@ -498,10 +500,10 @@ export class MapRegistry {
     );
     const message =
       'in' in e
-        ? `the value is not one of ${e.in.join(', ')}; the element was not written`
+        ? `the value is not one of ${e.in.join(', ')}`
         : 'equals' in e
-          ? `the value is not ${e.equals}; the element was not written`
-          : `the value does not have the form the element needs; it was not written`;
+          ? `the value is not ${e.equals}`
+          : `the value does not have the form the element needs`;
     const path = e.path;
     return {
       test,

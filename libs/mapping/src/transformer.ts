@@ -337,7 +337,7 @@ export class MessageTransformer {
         if (expect?.test(c.ctx)) {
           skipped.push({
             code: MappingErrorCode.Unexpected,
-            message: expect.message.replace('the element was not written', 'the resource was not produced'),
+            message: `${expect.message}; the resource was not produced`,
             source: shownSource(expect.source(c.ctx)),
             target: this.rootOf(spec),
           });
