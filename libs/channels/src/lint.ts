@@ -57,10 +57,13 @@ export interface LintReport {
 const YAML_FILE = /\.ya?ml$/;
 const TEST_FILE = /\.test\.ya?ml$/;
 /** Top-level keys that make a file a transformer file rather than a channel file. */
-const TRANSFORMER_KEY = /^(?:transformer|map|vocabulary)[ \t]*:/m;
+const TRANSFORMER_KEY = /^(?:transformer|map|vocabulary|supplement)[ \t]*:/m;
 const CHANNEL_KEY = /^(?:id|source|destinations|pipeline)[ \t]*:/m;
 
-/** A transformer file (`transformer:`, `map:` or `vocabulary:` at the top, no channel keys). */
+/**
+ * A transformer file (`transformer:`, `map:`, `vocabulary:` or a vocabulary's `supplement:` at
+ * the top, no channel keys).
+ */
 export function isTransformerText(text: string): boolean {
   return TRANSFORMER_KEY.test(text) && !CHANNEL_KEY.test(text);
 }
@@ -108,7 +111,7 @@ function finding(file: string, code: LintCode, message: string, severity: 'error
 /**
  * Lints channel files and transformer files as `sinew lint` does. Each input is a file or a
  * folder; a folder's `*.yaml` files (not `*.test.yaml`) are taken as transformer files when
- * they start with `transformer:`, `map:` or `vocabulary:`, as channel files otherwise. The
+ * they start with `transformer:`, `map:`, `vocabulary:` or `supplement:`, as channel files otherwise. The
  * channels are compiled together (duplicate ids and listen addresses) against the built-in
  * transformers, those of `transformerDirs` and those among the inputs.
  */

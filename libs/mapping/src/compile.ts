@@ -9,7 +9,14 @@ import { MappingError, MappingErrorCode } from './errors';
 import { aType, shownType } from './fhir-elements';
 import { bindFunction, FUNCTIONS, type MappingFunction } from './functions';
 import type { LoadedFile } from './loader';
-import type { Condition, RuleSpec, SubMapSpec, VocabularySpec } from './spec';
+import type {
+  Condition,
+  Expectation,
+  RuleSpec,
+  SubMapSpec,
+  VocabularySpec,
+  VocabularySupplementSpec,
+} from './spec';
 import {
   checkConstValue,
   checkSegmentName,
@@ -206,15 +213,17 @@ function fieldOf(source: string): string | undefined {
 
 /**
  * A source as a warning shows it: the `required` check's `OBX OBX-11` (the segment read, then
- * the path) as `OBX-11`, `OBX[2] OBX-11` as `OBX[2]-11`, `PID-3[1] 4` as `PID-3[1].4`.
+ * the path) as `OBX-11`, `OBX[2] OBX-11` as `OBX[2]-11`, `PID-3[1] 4` as `PID-3[1].4`,
+ * `OBX[2]-5 OBX-2` as `OBX[2]-2`.
  */
-function shownSource(source: string): string {
+export function shownSource(source: string): string {
   const m = /^(\S+) (\S+)$/.exec(source);
   if (!m) return source;
   const [, at, path] = m as unknown as [string, string, string];
   if (/^\d+(\.\d+)*$/.test(path)) return `${at}.${path}`;
-  const seg = /^([A-Z][A-Z0-9]{2})(\[\d+\])?$/.exec(at);
-  if (seg && path.startsWith(`${seg[1]}-`)) return `${at}${path.slice(3)}`;
+  // A segment's field read from the segment or from one of its values: `OBX[2]-5 OBX-2` is `OBX[2]-2`.
+  const seg = /^([A-Z][A-Z0-9]{2})(\[\d+\])?(?:-\S*)?$/.exec(at);
+  if (seg && path.startsWith(`${seg[1]}-`)) return `${seg[1]}${seg[2] ?? ''}${path.slice(3)}`;
   return path;
 }
 
@@ -231,6 +240,17 @@ export interface CompiledSubMap {
 export interface CompiledVocabulary {
   spec: VocabularySpec;
   lookup(code: string): { code: string; display?: string; system?: string } | undefined;
+  /** Whether `code` is a code of the source table with no target (`no_target`). */
+  noTarget(code: string): boolean;
+}
+
+type VocabularyEntry = { code: string; display?: string; system?: string };
+
+/** A vocabulary's target as a table entry, with the vocabulary's target system by default. */
+function entryOf(to: string | VocabularyEntry, targetSystem: string | undefined): VocabularyEntry {
+  const entry = typeof to === 'string' ? { code: to } : { ...to };
+  if (!entry.system && targetSystem) entry.system = targetSystem;
+  return entry;
 }
 
 /** Compiled maps and vocabularies by name, shared by every message map that uses them. */
@@ -256,14 +276,64 @@ export class MapRegistry {
         ...file.locate(['vocabulary']),
       });
     }
-    const table = new Map<string, { code: string; display?: string; system?: string }>();
-    for (const [from, to] of Object.entries(spec.codes)) {
-      const entry = typeof to === 'string' ? { code: to } : { ...to };
-      if (!entry.system && spec.target_system) entry.system = spec.target_system;
-      table.set(from, entry);
-    }
-    this.vocabularies.set(spec.vocabulary, { spec, lookup: (code) => table.get(code) });
+    const table = new Map<string, VocabularyEntry>();
+    const none = new Set(spec.no_target ?? []);
+    this.tables.set(spec.vocabulary, { table, none });
+    for (const [from, to] of Object.entries(spec.codes)) table.set(from, entryOf(to, spec.target_system));
+    this.vocabularies.set(spec.vocabulary, {
+      spec,
+      lookup: (code) => table.get(code),
+      noTarget: (code) => none.has(code),
+    });
   }
+
+  /**
+   * Applies a site supplement to the vocabulary it names: its codes are added (or replace the
+   * vocabulary's), its `no_target` codes join the vocabulary's. A supplement of a vocabulary
+   * that does not exist, or two supplements mapping the same code, fail with file:line:col.
+   */
+  addSupplement(file: LoadedFile, spec: VocabularySupplementSpec): void {
+    const vocab = this.vocabularies.get(spec.supplement);
+    const tables = this.tables.get(spec.supplement);
+    if (!vocab || !tables) {
+      throw new MappingError(
+        MappingErrorCode.Unknown,
+        `no vocabulary named ${spec.supplement} to supplement`,
+        { file: file.file, ...file.locate(['supplement']) },
+      );
+    }
+    for (const [from, to] of Object.entries(spec.codes)) {
+      const earlier = this.supplemented.get(`${spec.supplement}\u0000${from}`);
+      if (earlier !== undefined) {
+        throw new MappingError(
+          MappingErrorCode.Duplicate,
+          `code ${from} of ${spec.supplement} is supplemented twice (also in ${earlier})`,
+          { file: file.file, ...file.locate(['codes', from]) },
+        );
+      }
+      this.supplemented.set(`${spec.supplement}\u0000${from}`, file.file);
+      tables.table.set(from, entryOf(to, vocab.spec.target_system));
+      tables.none.delete(from);
+    }
+    for (const code of spec.no_target ?? []) {
+      const earlier = this.supplemented.get(`${spec.supplement}\u0000${code}`);
+      if (earlier !== undefined) {
+        throw new MappingError(
+          MappingErrorCode.Duplicate,
+          `code ${code} of ${spec.supplement} is supplemented twice (also in ${earlier})`,
+          { file: file.file, ...file.locate(['no_target', spec.no_target?.indexOf(code) ?? 0]) },
+        );
+      }
+      this.supplemented.set(`${spec.supplement}\u0000${code}`, file.file);
+      tables.table.delete(code);
+      tables.none.add(code);
+    }
+  }
+
+  /** The code tables of the vocabularies, for supplements. */
+  private readonly tables = new Map<string, { table: Map<string, VocabularyEntry>; none: Set<string> }>();
+  /** `vocabulary NUL code` → the supplement file that maps it. */
+  private readonly supplemented = new Map<string, string>();
 
   addSubMap(file: LoadedFile, spec: SubMapSpec): void {
     if (this.subMaps.has(spec.map)) {
@@ -383,6 +453,65 @@ export class MapRegistry {
     return compiled.test;
   }
 
+  /**
+   * A rule's `when` and `expect` as one test, or undefined when it has neither. `expect` is
+   * checked once `when` holds: a present value that is not as expected records `map.unexpected`
+   * (source: the path read, target: the rule's `to`) and the rule is skipped, unless it says
+   * `unexpected: write`. Applied outside a run that collects issues, the rule is skipped (or
+   * written) the same way, without the warning.
+   */
+  private compileGate(
+    rule: RuleSpec,
+    file: LoadedFile,
+    at: Array<string | number>,
+    scope: Scope,
+  ): ((ctx: SourceNode, env: RunEnv) => boolean) | undefined {
+    const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when'], scope) : undefined;
+    // Without `expect`, the condition itself (it ignores the run).
+    if (rule.expect === undefined) return when;
+    const unexpected = this.compileExpectation(rule.expect, file, [...at, 'expect'], scope);
+    const write = rule.unexpected === 'write';
+    const to = rule.to;
+    const message = `${unexpected.message}; ${write ? 'it was written all the same' : 'the element was not written'}`;
+    return (ctx, env) => {
+      if (when && !when(ctx)) return false;
+      if (!unexpected.test(ctx)) return true;
+      env.issues?.warn(MappingErrorCode.Unexpected, message, unexpected.source(ctx), to);
+      return write;
+    };
+  }
+
+  /**
+   * An `expect` compiled: `test` is true when its path holds a value that is not as expected;
+   * `message` says what it is not (the caller adds what became of it); `source` names that
+   * path at the node read (`OBX-2`, `PID-11[1].7`) for the warning.
+   */
+  compileExpectation(
+    e: Expectation,
+    file: LoadedFile,
+    at: Array<string | number>,
+    scope: Scope,
+  ): { test: (ctx: SourceNode) => boolean; message: string; source: (ctx: SourceNode) => string } {
+    const test = this.compileCondition(
+      { all: [{ path: e.path, present: true }, { not: e }] },
+      file,
+      at,
+      scope,
+    );
+    const message =
+      'in' in e
+        ? `the value is not one of ${e.in.join(', ')}`
+        : 'equals' in e
+          ? `the value is not ${e.equals}`
+          : `the value does not have the form the element needs`;
+    const path = e.path;
+    return {
+      test,
+      message,
+      source: (ctx) => `${ctx.where === 'message' ? '' : ctx.where + ' '}${path}`.trim(),
+    };
+  }
+
   private compileRule(
     rule: RuleSpec,
     file: LoadedFile,
@@ -397,7 +526,7 @@ export class MapRegistry {
       if (result instanceof PathProblem) fail(result.code, result.message, key);
       return result as T | undefined;
     };
-    const when = rule.when ? this.compileCondition(rule.when, file, [...at, 'when'], scope) : undefined;
+    const when = this.compileGate(rule, file, at, scope);
 
     // What the rule reads: with `following`, each following segment of that name.
     if (rule.following !== undefined && (scope.input !== 'hl7v2' || scope.source !== 'segment')) {
@@ -426,6 +555,7 @@ export class MapRegistry {
       fail(MappingErrorCode.Path, `$this merges an object: these rules build HL7 v2`, 'to');
     }
 
+    const to = rule.to;
     let transform: ((node: SourceNode, env: RunEnv, target: Target) => unknown) | undefined;
     if (rule.map !== undefined) {
       const name = rule.map;
@@ -463,16 +593,36 @@ export class MapRegistry {
       const policy = rule.unmapped ?? 'error';
       // A Coding is written for `…coding`, `…coding[]`, and for `$this` (the Coding being built).
       const asCoding = /(^|\.)coding(\[\d*\])?$/.test(rule.to) || rule.to === '$this';
-      transform = (node) => {
+      const vocabName = rule.vocab;
+      transform = (node, env) => {
         const code = node.text().trim();
         const hit = v.lookup(code);
         if (hit) return asCoding ? coding(hit.system, hit.code, hit.display) : hit.code;
+        // A code the vocabulary does not know (and does not list as having no target) is
+        // dropped or defaulted with a warning, so that the change is never silent.
+        const unknown = code !== '' && !v.noTarget(code);
         switch (policy) {
           case 'pass_through':
             return asCoding ? coding(v.spec.source_system, code) : code;
           case 'default':
+            if (unknown) {
+              env.issues?.warn(
+                MappingErrorCode.UnmappedDefaulted,
+                `code is not in vocabulary ${vocabName}; the default was written`,
+                node.where,
+                to,
+              );
+            }
             return rule.default;
           case 'drop':
+            if (unknown) {
+              env.issues?.warn(
+                MappingErrorCode.UnmappedDropped,
+                `code is not in vocabulary ${vocabName}; the element was dropped`,
+                node.where,
+                to,
+              );
+            }
             return undefined;
           default:
             throw new MappingError(
@@ -484,7 +634,6 @@ export class MapRegistry {
       };
     }
 
-    const to = rule.to;
     const toPath = TargetPath.of(to);
     const write = (target: Target, value: unknown) => {
       // Text is written without the spaces senders pad fields with (FHIR codes cannot hold them).
@@ -526,8 +675,8 @@ export class MapRegistry {
 
     if (rule.const !== undefined) {
       const value = rule.const;
-      return (ctx, target) => {
-        if (when && !when(ctx)) return;
+      return (ctx, target, env) => {
+        if (when && !when(ctx, env)) return;
         write(target, value);
       };
     }
@@ -535,7 +684,7 @@ export class MapRegistry {
       const name = rule.ref;
       const many = to.endsWith('[]');
       return (ctx, target, env) => {
-        if (when && !when(ctx)) return;
+        if (when && !when(ctx, env)) return;
         const refs = env.refs(name, ctx);
         const n = many ? refs.length : Math.min(refs.length, 1);
         for (let i = 0; i < n; i++) write(target, refs[i]);
@@ -588,7 +737,7 @@ export class MapRegistry {
         } else for (const c of readAll(origin, from)) one(c, target, env);
       };
       return (ctx, target, env) => {
-        if (when && !when(ctx)) return;
+        if (when && !when(ctx, env)) return;
         // With `following`, each following segment is the context of one object; with `from`,
         // each node it selects (every OBX-5 repetition for `OBX-5[*]`).
         if (!following) build(ctx, target, env);
@@ -645,7 +794,7 @@ export class MapRegistry {
       issues.warn(code, message, source, to);
     };
     return (ctx, target, env) => {
-      if (when && !when(ctx)) return;
+      if (when && !when(ctx, env)) return;
       let wrote = false;
       const issues = env.issues;
       const lenientDefault = hasDefault && issues !== undefined && !issues.strict;

@@ -27,6 +27,22 @@ export const MappingErrorCode = {
   Defaulted: 'map.defaulted',
   /** A code has no entry in the vocabulary map and the policy is `error`. */
   Unmapped: 'map.unmapped',
+  /**
+   * A warning: a code not in the vocabulary of a rule with `unmapped: drop`; the element was
+   * not written.
+   */
+  UnmappedDropped: 'map.unmapped_dropped',
+  /**
+   * A warning: a code not in the vocabulary of a rule with `unmapped: default`; the rule's
+   * default was written.
+   */
+  UnmappedDefaulted: 'map.unmapped_defaulted',
+  /**
+   * A warning: a value that is present but not what the rule's (or resource's) `expect` says
+   * it must be (a code outside its list, a date without the time an instant needs); the rule
+   * was skipped.
+   */
+  Unexpected: 'map.unexpected',
   /** A value is not a valid HL7 date/time. */
   InvalidDate: 'map.invalid_date',
   /** A value is not a number. */

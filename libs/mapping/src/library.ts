@@ -35,6 +35,9 @@ export class TransformerLibrary {
     this.registry = new MapRegistry(functions);
     for (const f of files)
       if (f.content.kind === 'vocabulary') this.registry.addVocabulary(f, f.content.spec);
+    // Site supplements change the vocabularies before any rule looks a code up.
+    for (const f of files)
+      if (f.content.kind === 'supplement') this.registry.addSupplement(f, f.content.spec);
     for (const f of files) if (f.content.kind === 'sub') this.registry.addSubMap(f, f.content.spec);
     this.registry.finish();
     for (const f of files) {

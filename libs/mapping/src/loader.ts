@@ -4,7 +4,13 @@ import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { MappingError, MappingErrorCode } from './errors';
 import { TransformerParseCache } from './parse-cache';
 import { resolveSettings, settingError } from './settings';
-import { messageMapSpec, subMapSpec, vocabularySpec, type TransformerFile } from './spec';
+import {
+  messageMapSpec,
+  subMapSpec,
+  vocabularySpec,
+  vocabularySupplementSpec,
+  type TransformerFile,
+} from './spec';
 
 /** A transformer file as read: its content and a way to locate paths in it. */
 export interface LoadedFile {
@@ -79,16 +85,25 @@ export function parseTransformerFile(
           ? 'sub'
           : 'vocabulary' in data
             ? 'vocabulary'
-            : undefined
+            : 'supplement' in data
+              ? 'supplement'
+              : undefined
       : undefined;
   if (!kind) {
     throw new MappingError(
       MappingErrorCode.Schema,
-      'a transformer file starts with `transformer:` (message map), `map:` (segment/datatype map) or `vocabulary:`',
+      'a transformer file starts with `transformer:` (message map), `map:` (segment/datatype map), `vocabulary:` or `supplement:` (additions to a vocabulary)',
       { file, line: 1, column: 1 },
     );
   }
-  const schema = kind === 'message' ? messageMapSpec : kind === 'sub' ? subMapSpec : vocabularySpec;
+  const schema =
+    kind === 'message'
+      ? messageMapSpec
+      : kind === 'sub'
+        ? subMapSpec
+        : kind === 'vocabulary'
+          ? vocabularySpec
+          : vocabularySupplementSpec;
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -11,6 +11,23 @@ export const condition = ruleCondition;
 
 export const unmappedPolicy = z.enum(['error', 'pass_through', 'default', 'drop']);
 
+/**
+ * What a source value is expected to be (`expect`): one path and the values it may hold. A
+ * value that is present and not one of them is recorded as a `map.unexpected` warning, and the
+ * rule (or resource) is skipped, or with `unexpected: write` applied all the same. An empty
+ * value is not checked.
+ */
+export type Expectation =
+  | { path: string; equals: string | number }
+  | { path: string; in: Array<string | number> }
+  | { path: string; matches: string };
+const expectedValue = z.union([z.string(), z.number().finite()]);
+export const expectation: z.ZodType<Expectation> = z.union([
+  z.strictObject({ path: z.string().min(1), equals: expectedValue }),
+  z.strictObject({ path: z.string().min(1), in: z.array(expectedValue).min(1) }),
+  z.strictObject({ path: z.string().min(1), matches: z.string() }),
+]);
+
 /** A function call: a name, or `{ name, args }`. */
 export const fnCall = z.union([
   z.string(),
@@ -28,6 +45,8 @@ export interface RuleSpec {
   unmapped?: z.infer<typeof unmappedPolicy>;
   default?: unknown;
   when?: Condition;
+  expect?: Expectation;
+  unexpected?: 'skip' | 'write';
   required?: boolean;
   following?: string;
   rules?: RuleSpec[];
@@ -51,6 +70,8 @@ export const rule: z.ZodType<RuleSpec> = z.lazy(() =>
       unmapped: unmappedPolicy.optional(),
       default: z.unknown().optional(),
       when: condition.optional(),
+      expect: expectation.optional(),
+      unexpected: z.enum(['skip', 'write']).optional(),
       required: z.boolean().optional(),
       following: z
         .string()
@@ -68,6 +89,9 @@ export const rule: z.ZodType<RuleSpec> = z.lazy(() =>
       message: 'rules build the object themselves: no map, fn or vocab beside them',
     })
     .refine((r) => r.unmapped === undefined || r.vocab !== undefined, { message: 'unmapped needs vocab' })
+    .refine((r) => r.unexpected === undefined || r.expect !== undefined, {
+      message: 'unexpected needs expect',
+    })
     .refine((r) => r.unmapped !== 'default' || r.default !== undefined, {
       message: 'unmapped: default needs a default value',
     }),
@@ -95,6 +119,12 @@ export const vocabularySpec = z.strictObject({
   source_system: z.string().optional(),
   /** The FHIR code system of the target codes. */
   target_system: z.string().optional(),
+  /**
+   * Codes of the source table that have no target code: a rule with `unmapped: drop` or
+   * `default` drops them (or writes its default) without a warning, as it does for a code it
+   * does not know with one.
+   */
+  no_target: z.array(z.string()).optional(),
   /** Source code → target code, or `{ code, display?, system? }`. Keys compare exactly. */
   codes: z.record(
     z.string(),
@@ -105,6 +135,30 @@ export const vocabularySpec = z.strictObject({
   ),
 });
 export type VocabularySpec = z.output<typeof vocabularySpec>;
+
+/**
+ * A site's additions to a vocabulary (`transformers/vocab-supplements/*.yaml`): codes added to
+ * the vocabulary it names, or mapped otherwise than the vocabulary does, and codes with no
+ * target; the vocabulary's own file (generated from the IG) is left as it is.
+ */
+export const vocabularySupplementSpec = z.strictObject({
+  /** The vocabulary supplemented (`FillerStatusCodes[Appointment]`). */
+  supplement: z.string().regex(/^[A-Za-z0-9_[\].-]+$/),
+  description: z.string().optional(),
+  /** Codes with no target code (see the vocabulary's `no_target`). */
+  no_target: z.array(z.string()).optional(),
+  /** Source code → target code, or `{ code, display?, system? }`: added, or replacing the vocabulary's. */
+  codes: z
+    .record(
+      z.string(),
+      z.union([
+        z.string(),
+        z.strictObject({ code: z.string(), display: z.string().optional(), system: z.string().optional() }),
+      ]),
+    )
+    .default({}),
+});
+export type VocabularySupplementSpec = z.output<typeof vocabularySupplementSpec>;
 
 export const resourceSpec = z.strictObject({
   /** Local name, used by `ref:` and in deterministic ids. */
@@ -133,6 +187,11 @@ export const resourceSpec = z.strictObject({
     .optional(),
   /** Only produce the resource when this holds. */
   when: condition.optional(),
+  /**
+   * What a source value of a produced resource is expected to be: when the value is present
+   * and not as expected, the resource is not produced and a `map.unexpected` warning says why.
+   */
+  expect: expectation.optional(),
   rules: z.array(rule).default([]),
 });
 export type ResourceSpec = z.output<typeof resourceSpec>;
@@ -156,4 +215,5 @@ export type MessageMapSpec = z.output<typeof messageMapSpec>;
 export type TransformerFile =
   | { kind: 'message'; spec: MessageMapSpec }
   | { kind: 'sub'; spec: SubMapSpec }
-  | { kind: 'vocabulary'; spec: VocabularySpec };
+  | { kind: 'vocabulary'; spec: VocabularySpec }
+  | { kind: 'supplement'; spec: VocabularySupplementSpec };

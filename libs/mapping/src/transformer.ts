@@ -1,7 +1,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { Hl7Message, hl7Now, type Hl7Segment } from '@sinew/hl7v2';
 import type { MapRegistry } from './compile';
-import { RunIssues, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
+import { RunIssues, shownSource, type CompiledRule, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import { hdSystem, IDENTIFIER_SYSTEMS } from './functions/text.fn';
 import { FhirRun } from './bundle-refs';
@@ -128,6 +128,8 @@ export class MessageTransformer {
     spec: ResourceSpec;
     rules: CompiledRule[];
     when?: (n: SourceNode) => boolean;
+    /** The resource's `expect`, compiled (see MapRegistry.compileExpectation). */
+    expect?: ReturnType<MapRegistry['compileExpectation']>;
   }>;
   private readonly bySpec = new Map<ResourceSpec, MessageTransformer['resources'][number]>();
   private readonly specByName = new Map<string, ResourceSpec>();
@@ -174,6 +176,9 @@ export class MessageTransformer {
         spec: r,
         rules: registry.compileRules(r.rules, loaded, [...at, 'rules'], scope),
         when: r.when ? registry.compileCondition(r.when, loaded, [...at, 'when'], scope) : undefined,
+        expect: r.expect
+          ? registry.compileExpectation(r.expect, loaded, [...at, 'expect'], scope)
+          : undefined,
       };
     });
     for (const r of this.resources) {
@@ -243,7 +248,8 @@ export class MessageTransformer {
         : resolveParams(this.spec.params, { ...this.boundParams, ...options.params }, this.name);
     const fhirRun = this.spec.input === 'fhir' ? new FhirRun(input, params) : undefined;
     const root = this.rootNode(input, params, fhirRun);
-    const instances = this.instantiate(root, input);
+    const skipped: MappingWarning[] = [];
+    const instances = this.instantiate(root, input, skipped);
     const byName = new Map<string, Instance[]>();
     for (const inst of instances) {
       const list = byName.get(inst.spec.name);
@@ -251,6 +257,7 @@ export class MessageTransformer {
       else byName.set(inst.spec.name, [inst]);
     }
     const issues = new RunIssues(options.strict === true);
+    if (skipped.length > 0) issues.warnings.push(...skipped);
     const extraKeys = options.keys?.length ? fieldsOf(options.keys) : NO_KEYS;
     const env = (current: Instance): RunEnv => {
       const own = this.keysOf(current.spec);
@@ -375,11 +382,12 @@ export class MessageTransformer {
     }
   }
 
-  private instantiate(root: SourceNode, input: unknown): Instance[] {
+  /** The instances of every resource; `skipped` gets a warning for each one an `expect` left out. */
+  private instantiate(root: SourceNode, input: unknown, skipped: MappingWarning[]): Instance[] {
     const instances: Instance[] = [];
     const salt = this.instanceSalt(input);
     const byIdentity = new Map<string, Instance>();
-    for (const { spec, when } of this.resources) {
+    for (const { spec, when, expect } of this.resources) {
       const contexts: Array<{ ctx: SourceNode; position: number; parent?: Instance }> = [];
       if (root instanceof Hl7MessageNode && this.spec.input === 'hl7v2') {
         if (spec.each) {
@@ -413,6 +421,15 @@ export class MessageTransformer {
       let ordinal = 0;
       for (const c of contexts) {
         if (when && !when(c.ctx)) continue;
+        if (expect?.test(c.ctx)) {
+          skipped.push({
+            code: MappingErrorCode.Unexpected,
+            message: `${expect.message}; the resource was not produced`,
+            source: shownSource(expect.source(c.ctx)),
+            target: this.rootOf(spec),
+          });
+          continue;
+        }
         ordinal++;
         const identity = spec.identity ? this.identityOf(c.ctx, spec.identity) : undefined;
         const key =

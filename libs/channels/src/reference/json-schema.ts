@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DestinationDefinition, SourceDefinition } from '@sinew/connectors';
-import { messageMapSpec, subMapSpec, vocabularySpec } from '@sinew/mapping';
+import { messageMapSpec, subMapSpec, vocabularySpec, vocabularySupplementSpec } from '@sinew/mapping';
 import { channelSchema, destinationCommon } from '../schema';
 
 /** A JSON Schema node, as far as these functions read and write it. */
@@ -124,13 +124,16 @@ export function channelJsonSchema(
 
 /** The JSON Schema of transformer files (schemas/transformer.schema.json). */
 export function transformerJsonSchema(): JsonSchema {
-  const schema = z.toJSONSchema(z.union([messageMapSpec, subMapSpec, vocabularySpec]), SCHEMA_OPTIONS);
+  const schema = z.toJSONSchema(
+    z.union([messageMapSpec, subMapSpec, vocabularySpec, vocabularySupplementSpec]),
+    SCHEMA_OPTIONS,
+  );
   const { $schema, ...rest } = schema as JsonSchema;
   return {
     $schema,
     title: 'Sinew transformer file',
     description:
-      'A message map (transformer:), a segment or datatype map (map:) or a vocabulary (vocabulary:). See docs/transformers.md.',
+      'A message map (transformer:), a segment or datatype map (map:), a vocabulary (vocabulary:) or a vocabulary supplement (supplement:). See docs/transformers.md.',
     ...rest,
   };
 }
