@@ -1,0 +1,100 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
+/** Why an `xml` message cannot be read; `line` and `column` (1-based) say where. Never quotes the data. */
+export class XmlPayloadError extends Error {
+  override readonly name = 'XmlPayloadError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(`line ${line}, column ${column}: ${message}`);
+  }
+}
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  textNodeName: '#text',
+  // Values stay text, as HL7 values do: `00123` is not the number 123.
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  // The parser expands no entity: the five XML ones and character references are decoded
+  // below, entities a DOCTYPE declares stay as written, and external ones are refused.
+  processEntities: false,
+  htmlEntities: false,
+  tagValueProcessor: (_name: string, value: string) => decodeXmlText(value),
+  attributeValueProcessor: (_name: string, value: string) => decodeXmlText(value),
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+});
+
+/**
+ * An `xml` message as a JSON tree: each element is a key holding its text (an element with
+ * text only), or an object of its attributes (`@_name`), its child elements and its text
+ * (`#text`); an element that repeats is an array in document order. Every value is text.
+ * Entities are not expanded (safe against XXE and "billion laughs"). Throws
+ * {@link XmlPayloadError} for a document that is not well-formed, with its line and column.
+ */
+export function readXmlPayload(body: Buffer | string): Record<string, unknown> {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const checked = XMLValidator.validate(text);
+  if (checked !== true) {
+    const e = checked.err;
+    throw new XmlPayloadError(`xml.${e.code.toLowerCase()}`, xmlReason(e.code), e.line, e.col);
+  }
+  try {
+    return parser.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    // The parser refuses what the validator lets through: external entities, bad DOCTYPEs.
+    const msg = err instanceof Error ? err.message : String(err);
+    const where = /line:?\s*(\d+)/i.exec(msg);
+    throw new XmlPayloadError(
+      /external entit/i.test(msg) ? 'xml.external_entity' : 'xml.doctype',
+      /external entit/i.test(msg)
+        ? 'external entities (<!ENTITY … SYSTEM/PUBLIC …>) are refused'
+        : 'the document type declaration cannot be read',
+      where ? Number(where[1]) : 1,
+      1,
+    );
+  }
+}
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/**
+ * Decodes the five predefined entities and character references (`&#233;`, `&#xE9;`); any
+ * other entity reference is left as written (never expanded).
+ */
+export function decodeXmlText(value: string): string {
+  if (!value.includes('&')) return value;
+  return value.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z]+);/g, (whole, ref: string) => {
+    if (ref.startsWith('#')) {
+      const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    }
+    return PREDEFINED[ref] ?? whole;
+  });
+}
+
+function xmlReason(code: string): string {
+  switch (code) {
+    case 'InvalidTag':
+      return 'an element is not closed, or closed by another tag';
+    case 'InvalidAttr':
+      return 'an attribute is not well-formed';
+    case 'InvalidChar':
+      return 'a character that cannot appear here';
+    case 'InvalidXml':
+      return 'the document is not well-formed XML';
+    default:
+      return `the document is not well-formed XML (${code})`;
+  }
+}
+
+/** The name of the document's root element (the message type of an `xml` message). */
+export function xmlRootName(tree: Record<string, unknown>): string | undefined {
+  return Object.keys(tree).find((k) => !k.startsWith('?') && !k.startsWith('#'));
+}
