@@ -28,7 +28,9 @@ describe('splitting delimited text into csv messages', () => {
 
   it('decodes the configured encoding', () => {
     const body = iconv.encode('id|name\n1|Müller\n', 'windows-1252');
-    expect(splitCsv(body, options({ delimiter: '|', encoding: 'windows-1252' }))).toEqual(['id,name\n1,Müller\n']);
+    expect(splitCsv(body, options({ delimiter: '|', encoding: 'windows-1252' }))).toEqual([
+      'id,name\n1,Müller\n',
+    ]);
   });
 
   it('refuses a row with missing columns, naming its line', () => {

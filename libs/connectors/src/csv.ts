@@ -55,7 +55,8 @@ const REASONS: Record<string, string> = {
   CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by other characters than the delimiter',
   CSV_RECORD_INCONSISTENT_FIELDS_LENGTH: 'the row has not as many fields as the first line',
   CSV_RECORD_INCONSISTENT_COLUMNS: 'the row has not as many fields as the first line',
-  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a closing quote is followed by other characters than the delimiter',
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE:
+    'a closing quote is followed by other characters than the delimiter',
 };
 
 /** One field as RFC 4180 writes it: quoted when it holds a comma, a quote or a line break. */
@@ -86,7 +87,7 @@ export function splitCsv(body: Buffer, options: CsvOptions): string[] {
       bom: true,
       info: true,
       skip_empty_lines: true,
-    }) as Array<{ record: string[]; info: { lines: number } }>;
+    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;
     const e = err as CsvError & { lines?: number; index?: number };
@@ -104,7 +105,11 @@ export function splitCsv(body: Buffer, options: CsvOptions): string[] {
     const seen = new Set<string>();
     for (const [i, n] of names.entries()) {
       if (seen.has(n))
-        throw new CsvReadError('csv.duplicate_column', `the column name in field ${i + 1} appears twice`, first.info.lines);
+        throw new CsvReadError(
+          'csv.duplicate_column',
+          `the column name in field ${i + 1} appears twice`,
+          first.info.lines,
+        );
       seen.add(n);
     }
     rows = records.slice(1);

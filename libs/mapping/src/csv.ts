@@ -30,7 +30,11 @@ export function readCsvPayload(body: Buffer | string): Record<string, string> {
   }
   const [names, values, extra] = records;
   if (!names || !values)
-    throw new CsvPayloadError('csv.no_row', 'a csv message holds a line of column names, then one row', records.length);
+    throw new CsvPayloadError(
+      'csv.no_row',
+      'a csv message holds a line of column names, then one row',
+      records.length,
+    );
   if (extra) throw new CsvPayloadError('csv.many_rows', 'a csv message holds one row', 3);
   const row: Record<string, string> = {};
   for (const [i, name] of names.entries()) row[name] = values[i] ?? '';

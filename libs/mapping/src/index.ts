@@ -10,3 +10,5 @@ export * from './library';
 export * from './testing';
 export * from './maps-reference';
 export * from './parse-cache';
+export * from './csv';
+export * from './xml';

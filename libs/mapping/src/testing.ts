@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { RunIssues, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import type { TransformerLibrary } from './library';
+import { readCsvPayload } from './csv';
 import { FhirNode, Hl7MessageNode, JsonNode } from './source';
+import { readXmlPayload } from './xml';
 import { CompositeTarget, ObjectTarget, SegmentTarget } from './target';
 
 /**
@@ -178,7 +180,9 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
       if (subject.input === 'hl7v2') {
         const textInput = Buffer.isBuffer(raw) ? raw : String(raw).replace(/\r?\n/g, '\r');
         input = Hl7Message.parse(textInput);
-      } else input = Buffer.isBuffer(raw) ? JSON.parse(raw.toString('utf8')) : raw;
+      } else if (subject.input === 'csv') input = readCsvPayload(Buffer.isBuffer(raw) ? raw : String(raw));
+      else if (subject.input === 'xml') input = readXmlPayload(Buffer.isBuffer(raw) ? raw : String(raw));
+      else input = Buffer.isBuffer(raw) ? JSON.parse(raw.toString('utf8')) : raw;
     } catch (err) {
       return { file: shown, line, name: t.name, passed: false, failures: [`input: ${String(err)}`] };
     }
@@ -260,7 +264,7 @@ class TestSetupError extends Error {}
 
 /** What a test file tests: a message map, or one segment or datatype map. */
 interface Subject {
-  input: 'hl7v2' | 'fhir' | 'json';
+  input: 'hl7v2' | 'fhir' | 'json' | 'csv' | 'xml';
   /** Runs on one input (`from`: what a map is applied to); warnings go to `options.warnings`. */
   run(
     input: unknown,

@@ -42,7 +42,8 @@ describe('xml messages', () => {
   });
 
   it('refuses an external entity (XXE) without reading the file it names', () => {
-    const xxe = '<?xml version="1.0"?>\n<!DOCTYPE r [\n<!ENTITY xxe SYSTEM "file:///etc/passwd">\n]>\n<r>&xxe;</r>';
+    const xxe =
+      '<?xml version="1.0"?>\n<!DOCTYPE r [\n<!ENTITY xxe SYSTEM "file:///etc/passwd">\n]>\n<r>&xxe;</r>';
     expect(() => readXmlPayload(xxe)).toThrow(/external entities .* are refused/);
     let message = '';
     try {

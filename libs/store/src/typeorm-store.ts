@@ -56,7 +56,14 @@ import type {
 } from './store';
 import { MAX_STATS_WINDOW_MS } from './store';
 
-const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>(['hl7v2', 'fhir', 'json', 'text']);
+const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>([
+  'hl7v2',
+  'fhir',
+  'json',
+  'text',
+  'csv',
+  'xml',
+]);
 const CONTENT_STAGES: ReadonlySet<string> = new Set<ContentStage>(['raw', 'transformed', 'ack']);
 const PIPELINE_STATUSES: ReadonlySet<string> = new Set(['filtered', 'rejected', 'errored', 'processed']);
 const ATTEMPT_OUTCOMES: ReadonlySet<string> = new Set(['sent', 'retry', 'failed']);
