@@ -9,7 +9,7 @@ import { MappingError, MappingErrorCode } from './errors';
 import type { TransformerLibrary } from './library';
 import { readCsvPayload } from './csv';
 import { FhirNode, Hl7MessageNode, JsonNode } from './source';
-import { readXmlPayload } from './xml';
+import { readXmlPayload, XmlNode } from './xml';
 import { CompositeTarget, ObjectTarget, SegmentTarget } from './target';
 
 /**
@@ -329,7 +329,9 @@ function mapSubject(library: TransformerLibrary, name: string): Subject {
         ? new Hl7MessageNode(input)
         : spec.input === 'fhir'
           ? new FhirNode(input, String((input as { resourceType?: unknown }).resourceType ?? '$'))
-          : new JsonNode(input, '$');
+          : spec.input === 'xml'
+            ? new XmlNode(input, '$')
+            : new JsonNode(input, '$');
     const node = root.select(path)[0];
     if (node === undefined) throw new TestSetupError(`from: ${path} selects nothing in the input`);
     const t = scope.target;

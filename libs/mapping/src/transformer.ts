@@ -8,6 +8,7 @@ import type { LoadedFile } from './loader';
 import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
 import { FhirNode, firstOf, Hl7MessageNode, JsonNode, SourcePath, type SourceNode } from './source';
+import { XmlNode } from './xml';
 import { newArray, ObjectTarget, SegmentTarget } from './target';
 
 /** A FHIR transaction Bundle as Sinew produces it. */
@@ -314,6 +315,8 @@ export class MessageTransformer {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
         }
         return new FhirNode(input, String((input as { resourceType: unknown }).resourceType));
+      case 'xml':
+        return new XmlNode(input, '$');
       default:
         return new JsonNode(input, '$');
     }

@@ -1,4 +1,4 @@
-import { readXmlPayload, XmlPayloadError, xmlRootName } from './xml';
+import { readXmlPayload, XmlNode, XmlPayloadError, xmlRootName } from './xml';
 
 describe('xml messages', () => {
   it('reads attributes as @_name, text beside attributes as #text, and repeated elements as arrays', () => {
@@ -52,5 +52,23 @@ describe('xml messages', () => {
       message = String(err);
     }
     expect(message).not.toMatch(/root:/);
+  });
+
+  it('reads paths: a step selects every element of its name, [n] one of them, #text beside attributes', () => {
+    const root = new XmlNode(
+      readXmlPayload('<O id="1"><P><N use="x">Roe</N></P><I c="a">A</I><I c="b">B</I><J c="z">Z</J></O>'),
+      '$',
+    );
+    const texts = (path: string) => root.select(path).map((n) => n.text());
+    expect(texts('O.@_id')).toEqual(['1']);
+    expect(texts('O.P.N')).toEqual(['Roe']);
+    expect(texts('O.P.N.@_use')).toEqual(['x']);
+    expect(texts('O.I')).toEqual(['A', 'B']);
+    expect(texts('O.I[1].@_c')).toEqual(['b']);
+    expect(texts('O.I[*].#text')).toEqual(['A', 'B']);
+    expect(texts('O.J[*].@_c')).toEqual(['z']);
+    expect(texts('O.J[0]')).toEqual(['Z']);
+    expect(texts('O.J[1]')).toEqual([]);
+    expect(root.select('O.I[1]')[0]?.where).toBe('$.O[0].I[1]');
   });
 });

@@ -1,4 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { MappingError, MappingErrorCode } from './errors';
+import type { SourceNode } from './source';
 
 /** Why an `xml` message cannot be read; `line` and `column` (1-based) say where. Never quotes the data. */
 export class XmlPayloadError extends Error {
@@ -97,4 +99,63 @@ function xmlReason(code: string): string {
 /** The name of the document's root element (the message type of an `xml` message). */
 export function xmlRootName(tree: Record<string, unknown>): string | undefined {
   return Object.keys(tree).find((k) => !k.startsWith('?') && !k.startsWith('#'));
+}
+
+const XML_STEP = /^([^[\]]+)(?:\[(\d+|\*)\])?$/;
+
+/**
+ * A place in an XML message's tree, read by dotted paths as JSON is (`Order.Patient.@_id`,
+ * `Order.Item[0].#text`), with one difference that makes repeated elements easy to read: a step
+ * selects every element of that name, one node each, whether it appears once or several times;
+ * `[n]` picks the n-th (from 0) and `[*]` every one. An element's text is its `#text` when it
+ * also has attributes or children.
+ */
+export class XmlNode implements SourceNode {
+  constructor(
+    private readonly data: unknown,
+    readonly where: string,
+  ) {}
+
+  select(path: string): SourceNode[] {
+    if (path === '.' || path === '$') return [this];
+    let current: XmlNode[] = [this];
+    for (const step of path.replace(/^\$\.?/, '').split('.')) {
+      const m = XML_STEP.exec(step);
+      if (!m)
+        throw new MappingError(
+          MappingErrorCode.Schema,
+          `${JSON.stringify(path)} is not an XML path (a.b[0].@_id)`,
+        );
+      const name = m[1] as string;
+      const index = m[2];
+      current = current.flatMap((node) => {
+        const v = node.data;
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) return [];
+        const child = (v as Record<string, unknown>)[name];
+        if (child === undefined) return [];
+        const all = (Array.isArray(child) ? child : [child]).map(
+          (c, k) => new XmlNode(c, `${node.where}.${name}[${k}]`),
+        );
+        if (index === undefined || index === '*') return all;
+        const one = all[Number(index)];
+        return one ? [one] : [];
+      });
+    }
+    return current.filter((n) => n.data !== undefined && n.data !== null && n.data !== '');
+  }
+
+  text(): string {
+    const v = this.data;
+    if (typeof v === 'string') return v;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const t = (v as Record<string, unknown>)['#text'];
+      return typeof t === 'string' ? t : '';
+    }
+    return '';
+  }
+
+  /** An element with text only is its text; one with attributes or children, its object. */
+  value(): unknown {
+    return this.data;
+  }
 }
