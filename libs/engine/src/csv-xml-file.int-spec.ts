@@ -118,6 +118,15 @@ destinations:
       ['Roe; Jr', 'male'],
     ]);
     await waitFor('moved', () => (existsSync(join(inbox, 'done', 'patients.csv')) ? true : undefined));
+
+    // The same file handed over again (as after a crash before the move): its rows are duplicates.
+    writeFileSync(join(inbox, 'patients.csv'), EXPORT);
+    await waitFor('moved again', () =>
+      existsSync(join(inbox, 'done', 'patients-2.csv')) ? true : undefined,
+    );
+    const after = await ledger.searchMessages({ channelId: 'pms-patients' });
+    expect(after.map((m) => m.duplicateCount)).toEqual([1, 1, 1]);
+    expect(readdirSync(outbox)).toHaveLength(2);
   });
 
   it('moves a malformed CSV file to the error folder, handing on none of its rows', async () => {

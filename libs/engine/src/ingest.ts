@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CompiledChannel, ConditionInput } from '@sinew/channels';
 import {
   hl7AckCode,
@@ -491,7 +492,19 @@ export class Ingestor {
     }
     const messageType =
       contentType === 'xml' ? (xmlRootName(value as Record<string, unknown>) ?? 'xml') : 'csv';
+    const sender = req.remoteAddress ?? req.source;
+    // No control id in the content: a digest of it stands in, so the same row or document
+    // handed over again (a file read again after a crash or an unavailable store) is a duplicate.
+    const controlId = createHash('sha256').update(req.body).digest('hex').slice(0, 32);
+    const window = this.channel.spec.duplicates.window_ms;
     try {
+      if (window > 0) {
+        const hit = await this.earlierCopy(sender, controlId);
+        if (hit) {
+          this.deps.metrics.duplicates.inc({ channel: channelId });
+          return { disposition: { kind: 'duplicate' }, messageId: hit.id };
+        }
+      }
       const keys = this.keysOf({ kind: 'json', value });
       const id = messageId();
       await this.deps.committer.add(
@@ -500,9 +513,10 @@ export class Ingestor {
           channelId,
           receivedAt: new Date(),
           source: req.source,
-          sender: req.remoteAddress ?? req.source,
+          sender,
           ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
           messageType,
+          controlId,
           contentType,
           raw: req.body,
           keys,
