@@ -71,4 +71,13 @@ describe('xml messages', () => {
     expect(texts('O.J[1]')).toEqual([]);
     expect(root.select('O.I[1]')[0]?.where).toBe('$.O[0].I[1]');
   });
+
+  it('decodes the encoding the XML declaration names, and skips a byte order mark', () => {
+    const latin1 = Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?><r>M\xfcller</r>', 'latin1');
+    expect(readXmlPayload(latin1)).toEqual({ r: 'Müller' });
+    expect(readXmlPayload(Buffer.from('\ufeff<r>é</r>', 'utf8'))).toEqual({ r: 'é' });
+    expect(() => readXmlPayload(Buffer.from('<?xml version="1.0" encoding="klingon"?><r/>'))).toThrow(
+      /encoding the XML declaration names is not known/,
+    );
+  });
 });

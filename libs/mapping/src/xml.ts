@@ -1,4 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import * as iconv from 'iconv-lite';
 import { MappingError, MappingErrorCode } from './errors';
 import type { SourceNode } from './source';
 
@@ -41,7 +42,7 @@ const parser = new XMLParser({
  * {@link XmlPayloadError} for a document that is not well-formed, with its line and column.
  */
 export function readXmlPayload(body: Buffer | string): Record<string, unknown> {
-  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const text = (typeof body === 'string' ? body : decodeXml(body)).replace(/^\uFEFF/, '');
   const checked = XMLValidator.validate(text);
   if (checked !== true) {
     const e = checked.err;
@@ -62,6 +63,21 @@ export function readXmlPayload(body: Buffer | string): Record<string, unknown> {
       1,
     );
   }
+}
+
+/**
+ * The document's text: in the encoding its XML declaration names (`<?xml version="1.0"
+ * encoding="ISO-8859-1"?>`), UTF-8 when it names none. An encoding nobody knows is refused.
+ */
+function decodeXml(body: Buffer): string {
+  const head = body.subarray(0, 200).toString('latin1');
+  const declared = /^(?:\uFEFF|\xEF\xBB\xBF)?<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(
+    head,
+  )?.[1];
+  if (!declared || /^utf-?8$/i.test(declared)) return body.toString('utf8');
+  if (!iconv.encodingExists(declared))
+    throw new XmlPayloadError('xml.encoding', 'the encoding the XML declaration names is not known', 1, 1);
+  return iconv.decode(body, declared);
 }
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
