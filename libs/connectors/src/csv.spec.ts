@@ -52,6 +52,11 @@ describe('splitting delimited text into csv messages', () => {
     expect(message).toBe('line 2, field 2: a quote inside a field that does not start with one');
   });
 
+  it('gives no message for an empty file or a header line alone', () => {
+    expect(splitCsv(Buffer.alloc(0), options())).toEqual([]);
+    expect(splitCsv(Buffer.from('id,name\r\n'), options())).toEqual([]);
+  });
+
   it('refuses a duplicate column name', () => {
     expect(() => splitCsv(Buffer.from('id,id\n1,2\n'), options())).toThrow(/field 2 appears twice/);
   });
