@@ -10,7 +10,15 @@ export type ConditionInput =
   { kind: 'hl7v2'; message: Hl7Message } | { kind: 'fhir' | 'json'; value: unknown };
 
 /** The kinds of payload that flow through a channel. */
-export type PayloadKind = 'hl7v2' | 'fhir' | 'json' | 'text';
+export type PayloadKind = 'hl7v2' | 'fhir' | 'json' | 'text' | 'csv' | 'xml';
+
+/**
+ * Kinds read as a JSON document by FHIRPath: FHIR, JSON, and csv/xml messages (a CSV row as an
+ * object by column name, an XML document as its tree; the pipeline hands them over as `json`).
+ */
+function isDocument(k: PayloadKind): boolean {
+  return k === 'fhir' || k === 'json' || k === 'csv' || k === 'xml';
+}
 
 /** A finding inside one expression, located relative to it (`['all', 1, 'matches']`). */
 export interface ExpressionProblem {
@@ -70,7 +78,7 @@ export function compileKey(
 ): { read?: KeyReader; problems: ExpressionProblem[] } {
   const problems: ExpressionProblem[] = [];
   const hl7 = kinds.includes('hl7v2');
-  const docs = kinds.some((k) => k === 'fhir' || k === 'json');
+  const docs = kinds.some(isDocument);
   const path = hl7 ? compileHl7Path(text, { needField: true, single: true }) : {};
   const fp = docs ? compileFhirPath(text) : {};
   const severity = (bad: number): Severity => (bad === kinds.length ? 'error' : 'warning');
@@ -85,7 +93,7 @@ export function compileKey(
   if (docs && !fp.atom) {
     problems.push({
       path: [],
-      severity: severity(kinds.filter((k) => k === 'fhir' || k === 'json').length),
+      severity: severity(kinds.filter(isDocument).length),
       code: LintCode.Key,
       message: fp.message ?? 'not FHIRPath',
     });
@@ -128,13 +136,13 @@ export function compileCondition(
       });
       return { problems };
     }
-    const readable = kinds.filter((k) => k === 'fhir' || k === 'json').length;
+    const readable = kinds.filter(isDocument).length;
     if (readable < kinds.length)
       problems.push({
         path: ['fhirpath'],
         severity: readable === 0 ? 'error' : 'warning',
         code: LintCode.Condition,
-        message: `FHIRPath reads FHIR and JSON, but ${kinds.filter((k) => k !== 'fhir' && k !== 'json').join(', ')} messages reach this condition (it never holds for them)`,
+        message: `FHIRPath reads FHIR and JSON, but ${kinds.filter((k) => !isDocument(k)).join(', ')} messages reach this condition (it never holds for them)`,
       });
     const atom = fp.atom;
     return {

@@ -76,7 +76,14 @@ export function millis(defaultMs: number, description: string) {
 }
 
 /** File extension of a payload type, for file names. */
-export const EXTENSION_OF = { hl7v2: 'hl7', fhir: 'json', json: 'json', text: 'txt' } as const;
+export const EXTENSION_OF = {
+  hl7v2: 'hl7',
+  fhir: 'json',
+  json: 'json',
+  text: 'txt',
+  csv: 'csv',
+  xml: 'xml',
+} as const;
 
 /**
  * What may be logged of an error: its class name and errno/undici code, never its message

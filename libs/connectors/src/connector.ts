@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 
-export type PayloadType = 'hl7v2' | 'fhir' | 'json' | 'text';
+export type PayloadType = 'hl7v2' | 'fhir' | 'json' | 'text' | 'csv' | 'xml';
 
 /** What a source hands to the engine for one received message. */
 export interface IngestRequest {

@@ -173,7 +173,7 @@ async function syncFolder(folder: string): Promise<void> {
 
 export const fileDestination: DestinationDefinition<FileDestinationConfig> = {
   kind: 'destination',
-  accepts: ['hl7v2', 'fhir', 'json', 'text'],
+  accepts: ['hl7v2', 'fhir', 'json', 'text', 'csv', 'xml'],
   type: 'file',
   description:
     'Writes each message to a file in a folder, named from a template. The write is atomic: a temporary ' +

@@ -3,6 +3,7 @@ import { extname, join, resolve } from 'node:path';
 import { Hl7ParseError, parseBatch } from '@sinew/hl7v2';
 import { z } from 'zod';
 import { errorCode, millis } from './common';
+import { csvOptions, CsvReadError, splitCsv } from './csv';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 
 export const fileSourceConfig = z
@@ -25,7 +26,13 @@ export const fileSourceConfig = z
       .describe(
         'A file is picked up only once it has not changed for this long, so that files still being written are left alone.',
       ),
-    content_type: z.enum(['hl7v2', 'fhir', 'json', 'text']).default('hl7v2').describe('What the files hold.'),
+    content_type: z
+      .enum(['hl7v2', 'fhir', 'json', 'text', 'csv', 'xml'])
+      .default('hl7v2')
+      .describe(
+        'What the files hold. `csv`: delimited text, one message per row (see `csv`); `xml`: one XML document per file.',
+      ),
+    csv: csvOptions.optional(),
     done_directory: z
       .string()
       .min(1)
@@ -55,6 +62,10 @@ export const fileSourceConfig = z
   .refine((c) => !c.batch || c.content_type === 'hl7v2', {
     message: 'batch applies to HL7 v2 files only (content_type: hl7v2)',
     path: ['batch'],
+  })
+  .refine((c) => c.csv === undefined || c.content_type === 'csv', {
+    message: 'csv applies to delimited text files only (content_type: csv)',
+    path: ['csv'],
   });
 export type FileSourceConfig = z.output<typeof fileSourceConfig>;
 
@@ -187,13 +198,23 @@ export class FileSource implements Source {
     }
     const outcome = this.config.batch
       ? await this.ingestBatch(path, name, body)
-      : await this.ingestOne(path, body);
+      : this.config.content_type === 'csv'
+        ? await this.ingestRows(path, name, body)
+        : await this.ingestOne(path, body);
     if (outcome === 'left') return outcome;
     return this.move(path, name, outcome);
   }
 
   private async ingestOne(path: string, body: Buffer): Promise<FileOutcome> {
-    return outcomeOf(await this.ingest(path, body, this.config.content_type));
+    const reply = await this.ingest(path, body, this.config.content_type);
+    const d = reply?.disposition;
+    // An XML document's fault is logged with its place: the reader's messages never quote the data.
+    if (this.config.content_type === 'xml' && d?.kind === 'rejected')
+      this.context.logger.warn(
+        { channelId: this.context.channelId, code: d.issue.code },
+        `file source: the XML document was refused (${d.issue.message}); moved to the error folder`,
+      );
+    return outcomeOf(reply);
   }
 
   private async ingestBatch(path: string, name: string, body: Buffer): Promise<FileOutcome> {
@@ -218,6 +239,37 @@ export class FileSource implements Source {
     this.context.logger.warn(
       { channelId: this.context.channelId, file: name, messages: messages.length, rejected },
       'file source: messages of a batch file were rejected; moved to the error folder',
+    );
+    return 'error';
+  }
+
+  /**
+   * A delimited text file: one message per row, in order. A file that cannot be read is not
+   * handed on at all (it goes to the error folder, the log names the line and field); when a
+   * row is refused, the file goes to the error folder once every row was handed over.
+   */
+  private async ingestRows(path: string, name: string, body: Buffer): Promise<FileOutcome> {
+    let rows: string[];
+    try {
+      rows = splitCsv(body, this.config.csv ?? csvOptions.parse({}));
+    } catch (err) {
+      if (!(err instanceof CsvReadError)) throw err;
+      this.context.logger.warn(
+        { channelId: this.context.channelId, file: name, code: err.code, line: err.line, field: err.field },
+        `file source: the delimited text cannot be read (${err.message}); moved to the error folder`,
+      );
+      return 'error';
+    }
+    const rejected: number[] = [];
+    for (const [index, row] of rows.entries()) {
+      const outcome = outcomeOf(await this.ingest(path, Buffer.from(row, 'utf8'), 'csv'));
+      if (outcome === 'left') return 'left';
+      if (outcome === 'error') rejected.push(index + 1);
+    }
+    if (rejected.length === 0) return 'done';
+    this.context.logger.warn(
+      { channelId: this.context.channelId, file: name, rows: rows.length, rejected },
+      'file source: rows of a delimited text file were rejected; moved to the error folder',
     );
     return 'error';
   }

@@ -46,6 +46,8 @@ export const DEFAULT_CONTENT_TYPE: Record<PayloadType, string> = {
   fhir: 'application/fhir+json',
   hl7v2: 'application/hl7-v2',
   text: 'text/plain; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  xml: 'application/xml',
 };
 
 /** Sends each message as the body of one HTTP request and classifies the status. */
@@ -93,7 +95,7 @@ export class HttpDestination implements Destination {
 
 export const httpDestination: DestinationDefinition<HttpDestinationConfig> = {
   kind: 'destination',
-  accepts: ['hl7v2', 'fhir', 'json', 'text'],
+  accepts: ['hl7v2', 'fhir', 'json', 'text', 'csv', 'xml'],
   type: 'http',
   description:
     'Sends each message as the body of an HTTP(S) request (a PMS REST API, a webhook). 2xx is delivered and the ' +

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CompiledChannel, ConditionInput } from '@sinew/channels';
 import {
   hl7AckCode,
@@ -10,6 +11,13 @@ import {
 import { Hl7ErrorCondition, Hl7Message, Hl7ParseError } from '@sinew/hl7v2';
 import { answerableBytes, headerProblem, parseErrorCondition, replyBasis } from '@sinew/mllp';
 import type { ContentType, DuplicateHit, InsertedMessage, NewMessage, Store } from '@sinew/store';
+import {
+  CsvPayloadError,
+  readCsvPayload,
+  readXmlPayload,
+  XmlPayloadError,
+  xmlRootName,
+} from '@sinew/mapping';
 import { messageId } from './ids';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
@@ -204,7 +212,9 @@ export class Ingestor {
     const reply =
       req.contentType === 'hl7v2'
         ? await this.ingestHl7(req, started)
-        : await this.ingestDocument(req, started);
+        : req.contentType === 'csv' || req.contentType === 'xml'
+          ? await this.ingestTabular(req, req.contentType, started)
+          : await this.ingestDocument(req, started);
     const kind = reply.disposition.kind;
     if (kind === 'accepted' || kind === 'duplicate') {
       this.deps.metrics.ackLatency.observe(
@@ -436,6 +446,83 @@ export class Ingestor {
           keys,
           ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
           ...cursorOf(req),
+        },
+        started,
+      );
+      this.deps.metrics.received.inc({ channel: channelId });
+      this.deps
+        .committed(this.channel, id, {
+          raw: req.body,
+          contentType,
+          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+        })
+        .catch(() => undefined);
+      return { disposition: { kind: 'accepted' }, messageId: id };
+    } catch (err) {
+      return this.unavailable(undefined, err);
+    }
+  }
+
+  /**
+   * csv messages (a row: column names, then values) and XML documents: refused with the place
+   * of the fault when they cannot be read, else committed as they came. The message type is
+   * `csv`, or the XML root element's name.
+   */
+  private async ingestTabular(
+    req: IngestRequest,
+    contentType: 'csv' | 'xml',
+    started: bigint,
+  ): Promise<IngestReply> {
+    const channelId = this.channel.spec.id;
+    let value: unknown;
+    try {
+      value = contentType === 'csv' ? readCsvPayload(req.body) : readXmlPayload(req.body);
+    } catch (err) {
+      if (!(err instanceof CsvPayloadError) && !(err instanceof XmlPayloadError)) throw err;
+      this.deps.metrics.rejected.inc({ channel: channelId });
+      return {
+        disposition: {
+          kind: 'rejected',
+          reason: 'unreadable',
+          issue: {
+            code: err.code,
+            message: `the body is not ${contentType === 'csv' ? 'a CSV row' : 'XML'}: ${err.message}`,
+            condition: Hl7ErrorCondition.ApplicationInternalError,
+          },
+        },
+      };
+    }
+    const messageType =
+      contentType === 'xml' ? (xmlRootName(value as Record<string, unknown>) ?? 'xml') : 'csv';
+    const sender = req.remoteAddress ?? req.source;
+    // No control id in the content: a digest of it stands in, so the same row or document
+    // handed over again (a file read again after a crash or an unavailable store) is a duplicate.
+    const controlId = createHash('sha256').update(req.body).digest('hex').slice(0, 32);
+    const window = this.channel.spec.duplicates.window_ms;
+    try {
+      if (window > 0) {
+        const hit = await this.earlierCopy(sender, controlId);
+        if (hit) {
+          this.deps.metrics.duplicates.inc({ channel: channelId });
+          return { disposition: { kind: 'duplicate' }, messageId: hit.id };
+        }
+      }
+      const keys = this.keysOf({ kind: 'json', value });
+      const id = messageId();
+      await this.deps.committer.add(
+        {
+          id,
+          channelId,
+          receivedAt: new Date(),
+          source: req.source,
+          sender,
+          ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
+          messageType,
+          controlId,
+          contentType,
+          raw: req.body,
+          keys,
+          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
         },
         started,
       );

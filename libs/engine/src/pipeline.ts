@@ -2,7 +2,14 @@ import type { CompiledChannel, CompiledDestination, ConditionInput } from '@sine
 import { hl7AckCode, hl7Reply, type Disposition } from '@sinew/connectors';
 import { Hl7Message } from '@sinew/hl7v2';
 import { createHash } from 'node:crypto';
-import { MappingError, type MappingWarning, type MessageTransformer, type RunOptions } from '@sinew/mapping';
+import {
+  MappingError,
+  readCsvPayload,
+  readXmlPayload,
+  type MappingWarning,
+  type MessageTransformer,
+  type RunOptions,
+} from '@sinew/mapping';
 import type { ContentType, MessageIssue, NewDelivery, PipelineResult } from '@sinew/store';
 import {
   validateFhir,
@@ -20,6 +27,11 @@ interface Output {
 function encode(value: unknown, kind: string): Output {
   if (value instanceof Hl7Message) return { contentType: 'hl7v2', body: value.toBuffer() };
   return { contentType: kind === 'fhir' ? 'fhir' : 'json', body: Buffer.from(JSON.stringify(value), 'utf8') };
+}
+
+/** A csv message as its row object, an xml message as its tree (conditions and maps read them as JSON). */
+function readDocument(raw: Buffer, contentType: 'csv' | 'xml'): unknown {
+  return contentType === 'csv' ? readCsvPayload(raw) : readXmlPayload(raw);
 }
 
 function toIssue(i: ValidationIssue, step: string): MessageIssue {
@@ -72,10 +84,12 @@ export class ChannelPipeline {
       input =
         contentType === 'hl7v2'
           ? { kind: 'hl7v2', message: parsed ?? Hl7Message.parse(raw) }
-          : {
-              kind: contentType === 'fhir' ? 'fhir' : 'json',
-              value: JSON.parse(raw.toString('utf8')) as unknown,
-            };
+          : contentType === 'csv' || contentType === 'xml'
+            ? { kind: 'json', value: readDocument(raw, contentType) }
+            : {
+                kind: contentType === 'fhir' ? 'fhir' : 'json',
+                value: JSON.parse(raw.toString('utf8')) as unknown,
+              };
     } catch (err) {
       return {
         status: 'errored',

@@ -13,3 +13,5 @@ export * from './maps-reference';
 export * from './parse-cache';
 export * from './params';
 export * from './bundle-refs';
+export * from './csv';
+export * from './xml';

@@ -10,7 +10,7 @@ import { parseTargetPath } from './target';
  * compiled, so that every `from`, `when` path and `to` is checked at load with its position.
  */
 export interface Scope {
-  input: 'hl7v2' | 'fhir' | 'json';
+  input: 'hl7v2' | 'fhir' | 'json' | 'csv' | 'xml';
   output: 'fhir' | 'hl7v2' | 'json';
   /**
    * HL7 input: what paths read from: the whole message (`PID-3`), one segment (its own fields,
@@ -84,7 +84,7 @@ export function checkSourcePath(text: string, scope: Scope): PathProblem | undef
   switch (scope.source) {
     case 'document':
       if (text === '.' || text === '$this' || text === '$') return undefined;
-      if (scope.input === 'json') {
+      if (scope.input === 'json' || scope.input === 'csv' || scope.input === 'xml') {
         const steps = text.replace(/^\$\.?/, '').split('.');
         return steps.every((s) => JSON_STEP.test(s))
           ? undefined

@@ -97,7 +97,7 @@ export const rule: z.ZodType<RuleSpec> = z.lazy(() =>
     }),
 );
 
-export const inputKind = z.enum(['hl7v2', 'fhir', 'json']);
+export const inputKind = z.enum(['hl7v2', 'fhir', 'json', 'csv', 'xml']);
 export const outputKind = z.enum(['fhir', 'hl7v2', 'json']);
 
 /** A datatype or segment map: rules applied to one value or one segment. */

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { RunIssues, type MappingWarning, type RunEnv } from './compile';
 import { MappingError, MappingErrorCode } from './errors';
 import type { TransformerLibrary } from './library';
+import { readCsvPayload } from './csv';
 import { FhirNode, Hl7MessageNode, JsonNode } from './source';
+import { readXmlPayload, XmlNode } from './xml';
 import { CompositeTarget, ObjectTarget, SegmentTarget } from './target';
 
 /**
@@ -180,7 +182,9 @@ export function runTransformerTestFile(file: string, library: TransformerLibrary
       if (subject.input === 'hl7v2') {
         const textInput = Buffer.isBuffer(raw) ? raw : String(raw).replace(/\r?\n/g, '\r');
         input = Hl7Message.parse(textInput);
-      } else input = Buffer.isBuffer(raw) ? JSON.parse(raw.toString('utf8')) : raw;
+      } else if (subject.input === 'csv') input = readCsvPayload(Buffer.isBuffer(raw) ? raw : String(raw));
+      else if (subject.input === 'xml') input = readXmlPayload(Buffer.isBuffer(raw) ? raw : String(raw));
+      else input = Buffer.isBuffer(raw) ? JSON.parse(raw.toString('utf8')) : raw;
     } catch (err) {
       return { file: shown, line, name: t.name, passed: false, failures: [`input: ${String(err)}`] };
     }
@@ -262,7 +266,7 @@ class TestSetupError extends Error {}
 
 /** What a test file tests: a message map, or one segment or datatype map. */
 interface Subject {
-  input: 'hl7v2' | 'fhir' | 'json';
+  input: 'hl7v2' | 'fhir' | 'json' | 'csv' | 'xml';
   /** Runs on one input (`from`: what a map is applied to); warnings go to `options.warnings`. */
   run(
     input: unknown,
@@ -330,7 +334,9 @@ function mapSubject(library: TransformerLibrary, name: string): Subject {
         ? new Hl7MessageNode(input)
         : spec.input === 'fhir'
           ? new FhirNode(input, String((input as { resourceType?: unknown }).resourceType ?? '$'))
-          : new JsonNode(input, '$');
+          : spec.input === 'xml'
+            ? new XmlNode(input, '$')
+            : new JsonNode(input, '$');
     const node = root.select(path)[0];
     if (node === undefined) throw new TestSetupError(`from: ${path} selects nothing in the input`);
     const t = scope.target;

@@ -10,6 +10,7 @@ import { resolveParams, type ParamValue } from './params';
 import { checkResourceType, checkSegmentName, checkSourcePath, type PathProblem, type Scope } from './scope';
 import type { MessageMapSpec, ResourceSpec } from './spec';
 import { FhirNode, firstOf, Hl7MessageNode, JsonNode, SourcePath, type SourceNode } from './source';
+import { XmlNode } from './xml';
 import { newArray, ObjectTarget, SegmentTarget } from './target';
 
 /** A FHIR transaction Bundle as Sinew produces it. */
@@ -377,6 +378,8 @@ export class MessageTransformer {
           throw new MappingError(MappingErrorCode.Input, `${this.name} reads a FHIR resource or Bundle`);
         }
         return new FhirNode(input, String((input as { resourceType: unknown }).resourceType), fhirRun);
+      case 'xml':
+        return new XmlNode(input, '$');
       default:
         return new JsonNode(input, '$', params);
     }

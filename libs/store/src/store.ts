@@ -9,7 +9,7 @@ import type { AccessStore } from './access-store';
  * Every method that writes does so in one transaction: a caller never sees half a write.
  */
 
-export type ContentType = 'hl7v2' | 'fhir' | 'json' | 'text';
+export type ContentType = 'hl7v2' | 'fhir' | 'json' | 'text' | 'csv' | 'xml';
 
 /**
  * A message's pipeline state.

@@ -58,7 +58,14 @@ import { MAX_STATS_WINDOW_MS } from './store';
 import type { SourceCursorRecord } from './store';
 import { checkCursor, readCursor, writeCursor, writeMessageCursors } from './source-cursors';
 
-const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>(['hl7v2', 'fhir', 'json', 'text']);
+const CONTENT_TYPES: ReadonlySet<string> = new Set<ContentType>([
+  'hl7v2',
+  'fhir',
+  'json',
+  'text',
+  'csv',
+  'xml',
+]);
 const CONTENT_STAGES: ReadonlySet<string> = new Set<ContentStage>(['raw', 'transformed', 'ack']);
 const PIPELINE_STATUSES: ReadonlySet<string> = new Set(['filtered', 'rejected', 'errored', 'processed']);
 const ATTEMPT_OUTCOMES: ReadonlySet<string> = new Set(['sent', 'retry', 'failed']);
