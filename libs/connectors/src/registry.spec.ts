@@ -3,8 +3,8 @@ import { errorCode, parseRetryAfter } from './common';
 
 describe('connector registry', () => {
   it('lists the sources and destinations by type, each declared completely', () => {
-    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file']);
-    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file']);
+    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'channel']);
+    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file', 'channel']);
     for (const [type, d] of [...Object.entries(SOURCES), ...Object.entries(DESTINATIONS)]) {
       expect(d.type).toBe(type);
       expect(d.description.length).toBeGreaterThan(80);

@@ -1,4 +1,6 @@
 import type { DestinationDefinition, SourceDefinition } from './connector';
+import { channelDestination } from './channel.destination';
+import { channelSource } from './channel.source';
 import { fhirDestination } from './fhir.destination';
 import { fileDestination } from './file.destination';
 import { fileSource } from './file.source';
@@ -22,10 +24,11 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   mllpSource,
   httpSource,
   fileSource,
+  channelSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [mllpDestination, httpDestination, fhirDestination, fileDestination],
+  [mllpDestination, httpDestination, fhirDestination, fileDestination, channelDestination],
 );

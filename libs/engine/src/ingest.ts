@@ -264,6 +264,7 @@ export class Ingestor {
       keys,
       ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
+      ...(req.parent ? { parent: req.parent } : {}),
     };
     const commit = this.deps.committer.add(record, processedMode ? undefined : started);
     let settle: ((b: Buffer | undefined) => void) | undefined;
@@ -434,6 +435,7 @@ export class Ingestor {
           raw: req.body,
           keys,
           ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+          ...(req.parent ? { parent: req.parent } : {}),
         },
         started,
       );

@@ -1,6 +1,7 @@
 import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import { accessEntities } from './access-entities';
 import { reconcileEntities } from './reconcile-entities';
+import { linkEntities } from './link-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -375,5 +376,6 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     channelPause,
     ...accessEntities(kind),
     ...reconcileEntities(kind),
+    ...linkEntities(kind),
   ];
 }

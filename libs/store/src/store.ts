@@ -1,5 +1,6 @@
 import type { ReconcileStore } from '@sinew/reconcile';
 import type { AccessStore } from './access-store';
+import type { LinkStore, ParentLink } from './link-store';
 
 /**
  * The ledger port: the system of record for every message and every delivery. Services see
@@ -79,6 +80,12 @@ export interface NewMessage {
    * commit (`ack.when: received`); channel statistics report its percentiles.
    */
   ackLatencyUs?: number;
+  /**
+   * For a message handed on by another channel's `channel` destination: that message, its
+   * channel and the destination. Recorded in the same transaction as the message; a second
+   * child for the same parent and destination is refused (the unique link).
+   */
+  parent?: ParentLink;
 }
 
 export interface InsertedMessage {
@@ -362,6 +369,8 @@ export interface Store {
   readonly access: AccessStore;
   /** Reconciliation runs, schedule claims and sync-error flags, in the same database (see `reconcile-store.ts`). */
   readonly reconcile: ReconcileStore;
+  /** Parent and child messages (channel-to-channel hand-offs), see `link-store.ts`. */
+  readonly links: LinkStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

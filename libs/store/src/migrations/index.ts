@@ -9,6 +9,7 @@ import { OAuth1797400000000 as PostgresOAuth } from './postgres/1797400000000-oa
 import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as PostgresKeyValueSearch } from './postgres/1797600000000-key-value-search';
 import { Reconcile1797714000000 as PostgresReconcile } from './postgres/1797714000000-reconcile';
+import { MessageLink1797800000000 as PostgresMessageLink } from './postgres/1797800000000-message-link';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
@@ -19,6 +20,7 @@ import { OAuth1797400000000 as SqliteOAuth } from './sqlite/1797400000000-oauth'
 import { AckLatency1797500000000 as SqliteAckLatency } from './sqlite/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as SqliteKeyValueSearch } from './sqlite/1797600000000-key-value-search';
 import { Reconcile1797714000000 as SqliteReconcile } from './sqlite/1797714000000-reconcile';
+import { MessageLink1797800000000 as SqliteMessageLink } from './sqlite/1797800000000-message-link';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -32,6 +34,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteAckLatency,
   SqliteKeyValueSearch,
   SqliteReconcile,
+  SqliteMessageLink,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -44,4 +47,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresAckLatency,
   PostgresKeyValueSearch,
   PostgresReconcile,
+  PostgresMessageLink,
 ];
