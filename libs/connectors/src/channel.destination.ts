@@ -114,9 +114,9 @@ export const channelDestination: DestinationDefinition<ChannelDestinationConfig>
     'this one (`CHANNEL_NOT_ALLOWED`) or refuses the message (unreadable HL7, invalid header) dead-letters ' +
     'at once. The attempt records the child message id as its response.',
   guarantee:
-    'Exactly once into the receiving channel\u2019s ledger: the child and its link to the parent are one ' +
-    'commit, and a retry after that commit finds the child instead of committing a second one (one child ' +
-    'per parent message and destination).',
+    'At least once, idempotent: a hand-off is retried until the receiving channel commits it, and it commits ' +
+    'one child per parent message and destination: the child and its link to the parent are one transaction, ' +
+    'and a retry after that commit finds the child instead of committing a second one.',
   configSchema: channelDestinationConfig,
   example: { channel: 'ehr-outbound' },
   create: (config, context) => new ChannelDestination(config, context),

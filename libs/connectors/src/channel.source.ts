@@ -52,8 +52,9 @@ export const channelSource: SourceDefinition<ChannelSourceConfig> = {
     'message and channel recorded, shown on both message pages), made as the sending destination\u2019s ' +
     'delivery: while this channel is missing, disabled or paused the sender retries, then dead-letters.',
   guarantee:
-    'Exactly one child per parent message and destination: the hand-off commits the child and its link in ' +
-    'one transaction, and a retry after a commit finds the child instead of making a second one.',
+    'At least once, idempotent: a sender retries a hand-off until it is committed, and exactly one child is ' +
+    'committed per parent message and destination (the child and its link are one transaction; a retry after ' +
+    'that commit finds the child instead of making a second one).',
   configSchema: channelSourceConfig,
   example: { from: ['lab-results', 'pms-adt'] },
   produces: () => ['hl7v2', 'fhir', 'json'],

@@ -42,5 +42,14 @@ export {
   handOffOutcome,
   type ChannelDestinationConfig,
 } from './channel.destination';
+export {
+  emailDestination,
+  emailDestinationConfig,
+  EmailDestination,
+  sendEmail,
+  type EmailContent,
+  type EmailDestinationConfig,
+  type EmailDestinationInput,
+} from './email.destination';
 export { SOURCES, DESTINATIONS } from './registry';
 export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';

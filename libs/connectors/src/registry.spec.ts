@@ -4,7 +4,7 @@ import { errorCode, parseRetryAfter } from './common';
 describe('connector registry', () => {
   it('lists the sources and destinations by type, each declared completely', () => {
     expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'channel']);
-    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file', 'channel']);
+    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file', 'channel', 'email']);
     for (const [type, d] of [...Object.entries(SOURCES), ...Object.entries(DESTINATIONS)]) {
       expect(d.type).toBe(type);
       expect(d.description.length).toBeGreaterThan(80);

@@ -1,6 +1,7 @@
 import type { DestinationDefinition, SourceDefinition } from './connector';
 import { channelDestination } from './channel.destination';
 import { channelSource } from './channel.source';
+import { emailDestination } from './email.destination';
 import { fhirDestination } from './fhir.destination';
 import { fileDestination } from './file.destination';
 import { fileSource } from './file.source';
@@ -30,5 +31,5 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [mllpDestination, httpDestination, fhirDestination, fileDestination, channelDestination],
+  [mllpDestination, httpDestination, fhirDestination, fileDestination, channelDestination, emailDestination],
 );
