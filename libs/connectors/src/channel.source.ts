@@ -15,6 +15,15 @@ export const channelSourceConfig = z.strictObject({
       'The channels whose `channel` destinations may hand messages to this channel. A hand-off from any ' +
         'other channel is refused (its delivery is dead-lettered with `channel.not_allowed`).',
     ),
+  content_types: z
+    .array(z.enum(['hl7v2', 'fhir', 'json']))
+    .min(1)
+    .default(['hl7v2', 'fhir', 'json'])
+    .describe(
+      'The kinds of message the senders hand on. Narrowing it (`[fhir]`) lets the channel compiler check ' +
+        'the pipeline and destinations against it; a hand-off of another kind is refused ' +
+        '(`channel.content_type`, dead-lettered at the sender).',
+    ),
 });
 export type ChannelSourceConfig = z.output<typeof channelSourceConfig>;
 
@@ -56,7 +65,7 @@ export const channelSource: SourceDefinition<ChannelSourceConfig> = {
     'committed per parent message and destination (the child and its link are one transaction; a retry after ' +
     'that commit finds the child instead of making a second one).',
   configSchema: channelSourceConfig,
-  example: { from: ['lab-results', 'pms-adt'] },
-  produces: () => ['hl7v2', 'fhir', 'json'],
+  example: { from: ['lab-results', 'pms-adt'], content_types: ['hl7v2'] },
+  produces: (config) => config.content_types,
   create: (config, context) => new ChannelSource(config, context),
 };

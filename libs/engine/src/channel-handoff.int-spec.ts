@@ -59,9 +59,9 @@ destinations:
     ${RETRY}
 `;
 
-const channelB = (sinkPort: number, from = '[a]') => `
+const channelB = (sinkPort: number, from = '[a]', kinds = '[hl7v2, fhir, json]') => `
 id: b
-source: { type: channel, from: ${from} }
+source: { type: channel, from: ${from}, content_types: ${kinds} }
 keys: { mrn: PID-3.1 }
 destinations:
   - name: ehr
@@ -236,6 +236,20 @@ describe('channel destination → channel source (embedded ledger)', () => {
     });
     const attempts = await store.getAttempts(`${parent.id}.to-b`);
     expect(attempts.map((a) => [a.outcome, a.code])).toEqual([['failed', 'CHANNEL_NOT_ALLOWED']]);
+    expect(await store.searchMessages({ channelId: 'b' })).toEqual([]);
+  });
+
+  it('dead-letters at once a hand-off of a kind the target does not take (content_types)', async () => {
+    const { store, send } = await start([channelA(), channelB(sink.port, '[a]', '[fhir]')]);
+    expect(await send(ORU.replace('DEMO-ORU-0001', 'CH-6'))).toBe('AA');
+    const parent = await waitFor('A failed', async () => {
+      const m = await messageOf(store, 'a');
+      return m?.status === 'failed' ? m : undefined;
+    });
+    const attempts = await store.getAttempts(`${parent.id}.to-b`);
+    expect(attempts.map((a) => [a.outcome, a.code, a.error])).toEqual([
+      ['failed', 'channel.content_type', 'channel b refused the message: it takes fhir, not hl7v2'],
+    ]);
     expect(await store.searchMessages({ channelId: 'b' })).toEqual([]);
   });
 });

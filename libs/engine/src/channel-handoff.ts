@@ -30,6 +30,17 @@ export async function handOffToChannel(
   if (source.type !== 'channel' || !(source.config as ChannelSourceConfig).from.includes(parent.channelId)) {
     return { kind: 'not_allowed' };
   }
+  const kinds: readonly string[] = (source.config as ChannelSourceConfig).content_types;
+  if (!kinds.includes(request.contentType)) {
+    return {
+      kind: 'refused',
+      issue: {
+        code: 'channel.content_type',
+        message: `it takes ${kinds.join(', ')}, not ${request.contentType}`,
+        condition: Hl7ErrorCondition.ApplicationInternalError,
+      },
+    };
+  }
   if (deps.isPaused(target.channel.id)) return { kind: 'paused' };
   const reply = await target.ingestor.ingest({
     body: request.body,
