@@ -72,7 +72,7 @@ export interface MessageLink {
 }
 
 /** A link to a parent or child message: its channel, and the destination that handed it on. */
-function LinkedMessage({ link }: { link: MessageLink }) {
+export function LinkedMessage({ link }: { link: MessageLink }) {
   return (
     <>
       <Link className="mono" to={`/messages/${encodeURIComponent(link.id)}`}>
@@ -82,6 +82,34 @@ function LinkedMessage({ link }: { link: MessageLink }) {
         {' '}
         on {link.channel_id} by {link.destination}
       </span>
+    </>
+  );
+}
+
+/** The facts of channel chaining: where the message came from, what it was handed on as. */
+export function MessageLinks({ parent, children }: { parent?: MessageLink; children: MessageLink[] }) {
+  return (
+    <>
+      {parent ? (
+        <div>
+          <dt>Handed on from</dt>
+          <dd>
+            <LinkedMessage link={parent} />
+          </dd>
+        </div>
+      ) : null}
+      {children.length > 0 ? (
+        <div>
+          <dt>Handed on as</dt>
+          <dd>
+            {children.map((c) => (
+              <div key={c.id}>
+                <LinkedMessage link={c} />
+              </div>
+            ))}
+          </dd>
+        </div>
+      ) : null}
     </>
   );
 }
@@ -225,26 +253,7 @@ export default function Message() {
           <dt>Content type</dt>
           <dd>{m.content_type}</dd>
         </div>
-        {m.parent ? (
-          <div>
-            <dt>Handed on from</dt>
-            <dd>
-              <LinkedMessage link={m.parent} />
-            </dd>
-          </div>
-        ) : null}
-        {m.children && m.children.length > 0 ? (
-          <div>
-            <dt>Handed on as</dt>
-            <dd>
-              {m.children.map((c) => (
-                <div key={c.id}>
-                  <LinkedMessage link={c} />
-                </div>
-              ))}
-            </dd>
-          </div>
-        ) : null}
+        <MessageLinks parent={m.parent} children={m.children ?? []} />
         {m.duplicate_count > 0 ? (
           <div>
             <dt>Duplicates</dt>
