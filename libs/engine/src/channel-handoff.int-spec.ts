@@ -62,6 +62,8 @@ destinations:
 const channelB = (sinkPort: number, from = '[a]', kinds = '[hl7v2, fhir, json]') => `
 id: b
 source: { type: channel, from: ${from}, content_types: ${kinds} }
+# The hand-off waits for the commit only, whatever the ACK setting.
+ack: { when: processed, timeout_ms: 60000 }
 keys: { mrn: PID-3.1 }
 destinations:
   - name: ehr

@@ -245,7 +245,8 @@ export class Ingestor {
       }
     }
 
-    const processedMode = this.channel.spec.ack.when === 'processed';
+    // A hand-off from another channel waits for the commit only: nobody reads its ACK.
+    const processedMode = this.channel.spec.ack.when === 'processed' && req.parent === undefined;
     const accepted: Disposition = { kind: 'accepted' };
     const ack = processedMode ? undefined : this.ack(accepted, msg);
     const keys = this.keysOf({ kind: 'hl7v2', message: msg });
