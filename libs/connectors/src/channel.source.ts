@@ -66,6 +66,8 @@ export const channelSource: SourceDefinition<ChannelSourceConfig> = {
     'that commit finds the child instead of making a second one).',
   configSchema: channelSourceConfig,
   example: { from: ['lab-results', 'pms-adt'], content_types: ['hl7v2'] },
-  produces: (config) => config.content_types,
+  // The compiler also asks with settings that failed their check: `content_types` may be missing then.
+  produces: (config) =>
+    Array.isArray(config?.content_types) ? config.content_types : ['hl7v2', 'fhir', 'json'],
   create: (config, context) => new ChannelSource(config, context),
 };
