@@ -23,6 +23,8 @@ export interface IngestRequest {
    * in the same transaction as the message, and only when the message is stored (`accepted`).
    */
   cursor?: string;
+  /** Handed on by another channel's `channel` destination: the message it came from. */
+  parent?: { messageId: string; channelId: string; destination: string };
 }
 
 /** Why a message was refused or failed: safe to send back and to log (no message content). */
@@ -157,7 +159,38 @@ export interface DestinationContext {
   channelId: string;
   destination: string;
   logger: ConnectorLogger;
+  /** Commits a message into another channel of this engine (the `channel` destination); absent outside an engine. */
+  handOff?: (request: ChannelHandOff) => Promise<ChannelHandOffResult>;
 }
+
+/** One message handed from a channel's `channel` destination to another channel. */
+export interface ChannelHandOff {
+  /** The receiving channel's id. */
+  target: string;
+  /** The message being delivered, its channel and the destination handing it on. */
+  parent: { messageId: string; channelId: string; destination: string };
+  body: Buffer;
+  contentType: PayloadType;
+}
+
+/**
+ * What became of a hand-off:
+ * - `committed`: the child is in the ledger (`existed`: a previous attempt had committed it);
+ * - `duplicate`: the receiving channel's duplicate check matched an earlier message;
+ * - `missing`: no such channel is deployed (or it is disabled);
+ * - `paused`: the receiving channel is paused;
+ * - `not_allowed`: it has no `channel` source naming the sending channel in `from`;
+ * - `refused`: the receiving channel refused the message (unreadable, invalid);
+ * - `unavailable`: the ledger could not commit it.
+ */
+export type ChannelHandOffResult =
+  | { kind: 'committed'; messageId: string; existed: boolean }
+  | { kind: 'duplicate'; messageId?: string }
+  | { kind: 'missing' }
+  | { kind: 'paused' }
+  | { kind: 'not_allowed' }
+  | { kind: 'refused'; issue: DispositionIssue }
+  | { kind: 'unavailable'; issue: DispositionIssue };
 
 export interface Destination {
   send(request: DeliveryRequest): Promise<DeliveryOutcome>;

@@ -29,6 +29,28 @@ export {
   FileDestination,
   type FileDestinationConfig,
 } from './file.destination';
+export {
+  channelSource,
+  channelSourceConfig,
+  ChannelSource,
+  type ChannelSourceConfig,
+} from './channel.source';
+export {
+  channelDestination,
+  channelDestinationConfig,
+  ChannelDestination,
+  handOffOutcome,
+  type ChannelDestinationConfig,
+} from './channel.destination';
+export {
+  emailDestination,
+  emailDestinationConfig,
+  EmailDestination,
+  sendEmail,
+  type EmailContent,
+  type EmailDestinationConfig,
+  type EmailDestinationInput,
+} from './email.destination';
 export { SOURCES, DESTINATIONS } from './registry';
 export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';
 export {

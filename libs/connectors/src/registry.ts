@@ -1,4 +1,7 @@
 import type { DestinationDefinition, SourceDefinition } from './connector';
+import { channelDestination } from './channel.destination';
+import { channelSource } from './channel.source';
+import { emailDestination } from './email.destination';
 import { fhirDestination } from './fhir.destination';
 import { fileDestination } from './file.destination';
 import { fileSource } from './file.source';
@@ -27,10 +30,19 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   fileSource,
   databaseSource,
   scheduleSource,
+  channelSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [mllpDestination, httpDestination, fhirDestination, fileDestination, databaseDestination],
+  [
+    mllpDestination,
+    httpDestination,
+    fhirDestination,
+    fileDestination,
+    databaseDestination,
+    channelDestination,
+    emailDestination,
+  ],
 );

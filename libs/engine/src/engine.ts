@@ -7,7 +7,14 @@ import {
   type CompiledChannel,
   type CompiledDestination,
 } from '@sinew/channels';
-import { DESTINATIONS, SOURCES, type Disposition, type Source } from '@sinew/connectors';
+import {
+  DESTINATIONS,
+  SOURCES,
+  type ChannelHandOff,
+  type ChannelHandOffResult,
+  type Disposition,
+  type Source,
+} from '@sinew/connectors';
 import type { TransformerLibrary } from '@sinew/mapping';
 import type { QueueDriver } from '@sinew/queue';
 import type { DeliveryRecord, MessageRecord, Store } from '@sinew/store';
@@ -27,6 +34,7 @@ import { dispositionIssue } from './disposition';
 import { pipelineEvent, recordMappingWarnings, recordPipelineEvent } from './events';
 import { sourceCursor } from './source-cursor';
 import { errorText, GroupCommitter, Ingestor, type LocalMessage, type ProcessedAck } from './ingest';
+import { handOffToChannel } from './channel-handoff';
 import type { EngineLogger } from './logger';
 import { EngineMetrics } from './metrics';
 import { ChannelPipeline, isOrdered } from './pipeline';
@@ -214,6 +222,7 @@ export class Engine {
                 channelId: channel.id,
                 destination: d.name,
                 logger: options.logger,
+                handOff: (request) => this.handOff(request),
               });
         const worker = new DestinationWorker(channel.id, d, destination, this.workerDeps());
         if (old && old.destination === destination) worker.inherit(old);
@@ -221,6 +230,18 @@ export class Engine {
       }
     }
     return entry;
+  }
+
+  /** A `channel` destination's delivery: a commit into the receiving channel (see `channel-handoff.ts`). */
+  private handOff(request: ChannelHandOff): Promise<ChannelHandOffResult> {
+    return handOffToChannel(
+      {
+        store: this.options.store,
+        deployed: (id) => this.deployed.get(id),
+        isPaused: (id) => this.pausedChannels.has(id),
+      },
+      request,
+    );
   }
 
   private workerDeps(): DeliveryDeps {
@@ -579,6 +600,7 @@ export class Engine {
       channelId,
       destination: spec.name,
       logger: this.options.logger,
+      handOff: (request) => this.handOff(request),
     });
     w = new DestinationWorker(channelId, spec, destination, this.workerDeps());
     this.keepFormer(w);

@@ -255,7 +255,8 @@ export class Ingestor {
       }
     }
 
-    const processedMode = this.channel.spec.ack.when === 'processed';
+    // A hand-off from another channel waits for the commit only: nobody reads its ACK.
+    const processedMode = this.channel.spec.ack.when === 'processed' && req.parent === undefined;
     const accepted: Disposition = { kind: 'accepted' };
     const ack = processedMode ? undefined : this.ack(accepted, msg);
     const keys = this.keysOf({ kind: 'hl7v2', message: msg });
@@ -275,6 +276,7 @@ export class Ingestor {
       ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
       ...(ack ? { ack: { code: hl7AckCode(accepted, this.channel.spec.ack.mode), bytes: ack } } : {}),
       ...cursorOf(req),
+      ...(req.parent ? { parent: req.parent } : {}),
     };
     const commit = this.deps.committer.add(record, processedMode ? undefined : started);
     let settle: ((b: Buffer | undefined) => void) | undefined;
@@ -446,6 +448,7 @@ export class Ingestor {
           keys,
           ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
           ...cursorOf(req),
+          ...(req.parent ? { parent: req.parent } : {}),
         },
         started,
       );
@@ -523,6 +526,8 @@ export class Ingestor {
           raw: req.body,
           keys,
           ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
+          ...cursorOf(req),
+          ...(req.parent ? { parent: req.parent } : {}),
         },
         started,
       );

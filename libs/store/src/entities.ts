@@ -2,6 +2,7 @@ import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import { accessEntities } from './access-entities';
 import { reconcileEntities } from './reconcile-entities';
 import { sourceCursorEntities } from './source-cursors';
+import { linkEntities } from './link-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -377,5 +378,6 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     ...accessEntities(kind),
     ...reconcileEntities(kind),
     ...sourceCursorEntities(kind),
+    ...linkEntities(kind),
   ];
 }

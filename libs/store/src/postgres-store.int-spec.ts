@@ -74,6 +74,7 @@ describe('PostgreSQL store', () => {
         'message',
         'message_content',
         'message_key',
+        'message_link',
         'message_outcome',
         'oauth_assertion',
         'oauth_client',

@@ -174,6 +174,7 @@ describe('SQLite store', () => {
         'message',
         'message_content',
         'message_key',
+        'message_link',
         'message_outcome',
         'oauth_assertion',
         'oauth_client',

@@ -1395,4 +1395,50 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
       await closing;
     });
   });
+
+  describe('parent and child messages (channel hand-offs)', () => {
+    it('records the parent with the child in one insert and reads the links both ways', async () => {
+      const a = channel();
+      const b = channel();
+      const parent = message(a);
+      await insertOne(store, parent);
+      const child = message(b, {
+        source: 'channel',
+        parent: { messageId: parent.id, channelId: a, destination: 'to-b' },
+      });
+      await insertOne(store, child);
+      expect(await store.links.findChild(parent.id, 'to-b')).toEqual({
+        messageId: child.id,
+        channelId: b,
+        destination: 'to-b',
+      });
+      expect(await store.links.findChild(parent.id, 'other')).toBeUndefined();
+      expect(await store.links.linksOf(child.id)).toEqual({
+        parent: { messageId: parent.id, channelId: a, destination: 'to-b' },
+        children: [],
+      });
+      expect(await store.links.linksOf(parent.id)).toEqual({
+        children: [{ messageId: child.id, channelId: b, destination: 'to-b' }],
+      });
+    });
+
+    it('refuses a second child for the same parent and destination, and keeps nothing of it', async () => {
+      const a = channel();
+      const b = channel();
+      const parent = message(a);
+      await insertOne(store, parent);
+      const link = { messageId: parent.id, channelId: a, destination: 'to-b' };
+      const first = message(b, { parent: link });
+      await insertOne(store, first);
+      const second = message(b, { parent: link });
+      await expect(store.insertMessages([second])).rejects.toThrow();
+      expect(await store.getMessage(second.id)).toBeUndefined();
+      expect((await store.links.linksOf(parent.id)).children.map((c) => c.messageId)).toEqual([first.id]);
+    });
+
+    it('refuses a parent link without its parts', async () => {
+      const m = message(channel(), { parent: { messageId: '', channelId: 'a', destination: 'd' } });
+      await expect(store.insertMessages([m])).rejects.toMatchObject({ code: 'store.invalid' });
+    });
+  });
 }

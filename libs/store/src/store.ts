@@ -1,5 +1,6 @@
 import type { ReconcileStore } from '@sinew/reconcile';
 import type { AccessStore } from './access-store';
+import type { LinkStore, ParentLink } from './link-store';
 
 /**
  * The ledger port: the system of record for every message and every delivery. Services see
@@ -84,6 +85,12 @@ export interface NewMessage {
    * transaction as the message, so the ledger never holds one without the other.
    */
   cursor?: { source: string; value: string };
+  /**
+   * For a message handed on by another channel's `channel` destination: that message, its
+   * channel and the destination. Recorded in the same transaction as the message; a second
+   * child for the same parent and destination is refused (the unique link).
+   */
+  parent?: ParentLink;
 }
 
 /** A polling source's cursor as the ledger holds it (an opaque text the source reads). */
@@ -373,6 +380,8 @@ export interface Store {
   readonly access: AccessStore;
   /** Reconciliation runs, schedule claims and sync-error flags, in the same database (see `reconcile-store.ts`). */
   readonly reconcile: ReconcileStore;
+  /** Parent and child messages (channel-to-channel hand-offs), see `link-store.ts`. */
+  readonly links: LinkStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { ReconcileStore } from '@sinew/reconcile';
 import { SqlAccessStore, type AccessStore } from './access-store';
 import { SqlReconcileStore } from './reconcile-store';
+import { insertLinks, SqlLinkStore, type LinkStore } from './link-store';
 import { contentHash } from './content-hash';
 import {
   DEAD_LETTER_PREDICATE,
@@ -105,6 +106,7 @@ export class TypeOrmStore implements Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly access: AccessStore;
   readonly reconcile: ReconcileStore;
+  readonly links: LinkStore;
   private closed = false;
 
   constructor(
@@ -117,6 +119,7 @@ export class TypeOrmStore implements Store {
     this.kind = db.kind;
     this.access = new SqlAccessStore(db, () => this.open());
     this.reconcile = new SqlReconcileStore(db, () => this.open());
+    this.links = new SqlLinkStore(db, () => this.open());
   }
 
   async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {
@@ -210,6 +213,14 @@ export class TypeOrmStore implements Store {
       }
       await insertContents(tx, contentRows);
       await writeMessageCursors(this.db, tx, messages);
+      await insertLinks(
+        tx,
+        this.db,
+        messages.flatMap((m) =>
+          m.parent ? [{ childId: m.id, childChannelId: m.channelId, parent: m.parent }] : [],
+        ),
+        new Date(),
+      );
       return rows;
     });
     const seqById = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
@@ -1277,6 +1288,14 @@ function checkNewMessage(m: NewMessage): void {
     throw invalid(`message ${m.id}: ack needs a code and a Buffer of bytes`);
   }
   if (m.channelVersion !== undefined) checkVersion(m.channelVersion, `message ${m.id}: channelVersion`);
+  if (
+    m.parent !== undefined &&
+    !(['messageId', 'channelId', 'destination'] as const).every(
+      (f) => typeof m.parent?.[f] === 'string' && m.parent[f] !== '',
+    )
+  ) {
+    throw invalid(`message ${m.id}: parent needs a messageId, a channelId and a destination`);
+  }
   if (
     m.ackLatencyUs !== undefined &&
     (typeof m.ackLatencyUs !== 'number' ||

@@ -242,8 +242,24 @@ export function registerMessages(program: Command): void {
               ...(d.nextAttemptAt ? { next_attempt_at: d.nextAttemptAt.toISOString() } : {}),
             })),
           );
+          const { parent, children } = await store.links.linksOf(id);
+          const link = (l: { messageId: string; channelId: string; destination: string }) => ({
+            id: l.messageId,
+            channel_id: l.channelId,
+            destination: l.destination,
+          });
           process.stdout.write(
-            `${JSON.stringify({ ...summary(m), issues: m.issues, deliveries }, null, 2)}\n`,
+            `${JSON.stringify(
+              {
+                ...summary(m),
+                issues: m.issues,
+                deliveries,
+                ...(parent ? { parent: link(parent) } : {}),
+                children: children.map(link),
+              },
+              null,
+              2,
+            )}\n`,
           );
         } finally {
           await store.close();

@@ -60,6 +60,58 @@ export interface MessageDetail {
   issues: Issue[];
   content?: { raw?: Content; ack?: Content; transformed?: Content };
   deliveries: Delivery[];
+  /** Channel chaining: the message this one came from, and those it was handed on as. */
+  parent?: MessageLink;
+  children?: MessageLink[];
+}
+
+export interface MessageLink {
+  id: string;
+  channel_id: string;
+  destination: string;
+}
+
+/** A link to a parent or child message: its channel, and the destination that handed it on. */
+export function LinkedMessage({ link }: { link: MessageLink }) {
+  return (
+    <>
+      <Link className="mono" to={`/messages/${encodeURIComponent(link.id)}`}>
+        {link.id}
+      </Link>
+      <span className="muted">
+        {' '}
+        on {link.channel_id} by {link.destination}
+      </span>
+    </>
+  );
+}
+
+/** The facts of channel chaining: where the message came from, what it was handed on as. */
+export function MessageLinks({ parent, children }: { parent?: MessageLink; children: MessageLink[] }) {
+  return (
+    <>
+      {parent ? (
+        <div>
+          <dt>Handed on from</dt>
+          <dd>
+            <LinkedMessage link={parent} />
+          </dd>
+        </div>
+      ) : null}
+      {children.length > 0 ? (
+        <div>
+          <dt>Handed on as</dt>
+          <dd>
+            {children.map((c) => (
+              <div key={c.id}>
+                <LinkedMessage link={c} />
+              </div>
+            ))}
+          </dd>
+        </div>
+      ) : null}
+    </>
+  );
 }
 
 /** Delivery states that are not final: the page keeps them current. */
@@ -201,6 +253,7 @@ export default function Message() {
           <dt>Content type</dt>
           <dd>{m.content_type}</dd>
         </div>
+        <MessageLinks parent={m.parent} children={m.children ?? []} />
         {m.duplicate_count > 0 ? (
           <div>
             <dt>Duplicates</dt>

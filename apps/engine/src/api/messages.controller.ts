@@ -98,6 +98,12 @@ const delivery = z.object({
   attempt_list: z.array(attempt),
 });
 
+const messageLink = z.object({
+  id: z.string(),
+  channel_id: z.string(),
+  destination: z.string().describe('The `channel` destination (of the parent’s channel) that handed it on'),
+});
+
 const messageDetail = messageSummary.extend({
   seq: z.number().int(),
   source: z.string(),
@@ -111,6 +117,12 @@ const messageDetail = messageSummary.extend({
     .optional()
     .describe('Every stage’s bytes (PHI: only with the phi:read scope)'),
   deliveries: z.array(delivery),
+  parent: messageLink
+    .optional()
+    .describe('The message this one was handed on from by a `channel` destination (channel chaining)'),
+  children: z
+    .array(messageLink)
+    .describe('The messages this one was handed on as, by its `channel` destinations (oldest first)'),
 });
 
 const idPath = z.strictObject({ id: idParam });
@@ -318,6 +330,7 @@ export class MessagesController {
       ...(m.channelVersion !== undefined ? { channel_version: m.channelVersion } : {}),
       issues: m.issues,
       deliveries: await Promise.all(deliveries.map((d) => this.delivery(d, phi))),
+      ...(await this.links(m.id, principal)),
     };
     if (phi) {
       c.contentRead = true;
@@ -329,6 +342,23 @@ export class MessagesController {
       };
     }
     return out;
+  }
+
+  /** Parent and children, leaving out those on channels the caller may not see. */
+  private async links(
+    id: string,
+    principal: Principal,
+  ): Promise<Pick<z.output<typeof messageDetail>, 'parent' | 'children'>> {
+    const { parent, children } = await this.store.links.linksOf(id);
+    const link = (l: { messageId: string; channelId: string; destination: string }) => ({
+      id: l.messageId,
+      channel_id: l.channelId,
+      destination: l.destination,
+    });
+    return {
+      ...(parent && mayUseChannel(principal, parent.channelId) ? { parent: link(parent) } : {}),
+      children: children.filter((c) => mayUseChannel(principal, c.channelId)).map(link),
+    };
   }
 
   private async visibleMessage(id: string, principal: Principal): Promise<MessageRecord> {

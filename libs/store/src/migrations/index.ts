@@ -9,6 +9,7 @@ import { OAuth1797400000000 as PostgresOAuth } from './postgres/1797400000000-oa
 import { AckLatency1797500000000 as PostgresAckLatency } from './postgres/1797500000000-ack-latency';
 import { KeyValueSearch1797600000000 as PostgresKeyValueSearch } from './postgres/1797600000000-key-value-search';
 import { Reconcile1797714000000 as PostgresReconcile } from './postgres/1797714000000-reconcile';
+import { MessageLink1797800000001 as PostgresMessageLink } from './postgres/1797800000001-message-link';
 import { Access1797000000000 as SqliteAccess } from './sqlite/1797000000000-access';
 import { Deployments1796600000000 as SqliteDeployments } from './sqlite/1796600000000-deployments';
 import { MessageSearch1797100000000 as SqliteMessageSearch } from './sqlite/1797100000000-message-search';
@@ -21,6 +22,7 @@ import { KeyValueSearch1797600000000 as SqliteKeyValueSearch } from './sqlite/17
 import { Reconcile1797714000000 as SqliteReconcile } from './sqlite/1797714000000-reconcile';
 import { SourceCursor1797800000000 as PostgresSourceCursor } from './postgres/1797800000000-source-cursor';
 import { SourceCursor1797800000000 as SqliteSourceCursor } from './sqlite/1797800000000-source-cursor';
+import { MessageLink1797800000001 as SqliteMessageLink } from './sqlite/1797800000001-message-link';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -35,6 +37,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteKeyValueSearch,
   SqliteReconcile,
   SqliteSourceCursor,
+  SqliteMessageLink,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -48,4 +51,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresKeyValueSearch,
   PostgresReconcile,
   PostgresSourceCursor,
+  PostgresMessageLink,
 ];
