@@ -170,7 +170,7 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         store.insertMessages([message(ch, { receivedAt: new Date('not a date') })]),
       ).rejects.toMatchObject({ code: 'store.invalid', message: expect.stringContaining('receivedAt') });
       await expect(
-        store.insertMessages([message(ch, { contentType: 'xml' as never })]),
+        store.insertMessages([message(ch, { contentType: 'dicom' as never })]),
       ).rejects.toMatchObject({ code: 'store.invalid' });
       await expect(
         store.insertMessages([message(ch, { raw: 'text' as unknown as Buffer })]),
