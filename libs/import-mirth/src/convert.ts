@@ -273,6 +273,7 @@ function convertChannel(
   found: FoundChannel,
   sinewId: string,
   ids: ReadonlyMap<string, string>,
+  feeders: ReadonlyMap<string, readonly string[]>,
 ): ChannelOutput {
   const ch = found.node;
   const name = text(ch, 'name') ?? sinewId;
@@ -304,6 +305,7 @@ function convertChannel(
   const { source, ack } = convertSource(sourceNode, sn, {
     channelId: sinewId,
     channelIds: ids,
+    feeders,
     inboundDataType: inbound,
   });
   if (source) channel.source = source;
@@ -360,7 +362,7 @@ function convertChannel(
     const settings = convertDestinationConnector(
       dest,
       dn,
-      { channelId: sinewId, channelIds: ids, inboundDataType: inboundType(dest) },
+      { channelId: sinewId, channelIds: ids, feeders, inboundDataType: inboundType(dest) },
       destId,
     );
     const dfilter = convertFilter(child(dest, 'filter'), dn.under('filter'), inboundHl7);
@@ -532,6 +534,29 @@ function sharedAddresses(channels: readonly ChannelOutput[]): void {
   }
 }
 
+/** Sinew channel id → the channels whose enabled Channel Writers hand messages to it. */
+function channelFeeders(
+  found: readonly FoundChannel[],
+  sinewIds: readonly string[],
+  ids: ReadonlyMap<string, string>,
+): Map<string, string[]> {
+  const feeders = new Map<string, string[]>();
+  found.forEach((c, i) => {
+    const from = sinewIds[i];
+    if (!from) return;
+    for (const dest of children(child(c.node, 'destinationConnectors'), 'connector')) {
+      if (flag(dest, 'enabled') === false) continue;
+      if ((text(dest, 'transportName') ?? '').trim() !== 'Channel Writer') continue;
+      const target = ids.get((text(child(dest, 'properties'), 'channelId') ?? '').trim());
+      if (!target) continue;
+      const list = feeders.get(target) ?? [];
+      if (!list.includes(from)) list.push(from);
+      feeders.set(target, list);
+    }
+  });
+  return feeders;
+}
+
 /**
  * Converts Mirth Connect / Open Integration Engine exports: each file a `<channel>` export, a
  * `<serverConfiguration>` backup or a code template library. Throws MirthImportError (naming the
@@ -556,7 +581,8 @@ export function importMirth(
     if (mirthId) ids.set(mirthId, id);
     return id;
   });
-  const channels = found.map((c, i) => convertChannel(c, sinewIds[i] ?? 'channel', ids));
+  const feeders = channelFeeders(found, sinewIds, ids);
+  const channels = found.map((c, i) => convertChannel(c, sinewIds[i] ?? 'channel', ids, feeders));
   sharedAddresses(channels);
   return { channels, report: { channels: channels.map((c) => c.report), other } };
 }
