@@ -400,6 +400,26 @@ function convertChannel(
     if (!settings) return;
     const entry: Record<string, unknown> = { name: destId, ...settings };
     if (destId !== dname) dn.exact('name', 'name', `name: ${destId}`);
+    if (settings.type === 'database') {
+      // The statement's parameters are the values the Mirth transformer computed: the
+      // destination takes them as the JSON its values transformer builds.
+      const values =
+        dtrans.find((t) => t.name.endsWith('-values')) ??
+        transformers.find((t) => t.name === `${sinewId}-values`);
+      if (values) {
+        entry.transformer = values.name;
+        dn.approximate(
+          'transformer',
+          'statement parameters',
+          `transformer: ${values.name}: the statement's parameters are read from the JSON object of the values the Mirth steps computed`,
+        );
+      } else
+        dn.notConverted(
+          'transformer',
+          'statement parameters',
+          'no Mapper steps give the statement its values: the database destination takes JSON, so give it a transformer that builds the fields its params name',
+        );
+    }
     Object.assign(entry, convertQueue(child(dest, 'properties') ?? {}, dn));
     if (dfilter.condition) entry.filter = dfilter.condition as Condition;
     if (!dfilter.converted)

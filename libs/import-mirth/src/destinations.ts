@@ -252,11 +252,23 @@ function databaseWriter(
   const out: Settings = { type: 'database' };
   if (!databaseConnection(props, out, notes, ctx, name)) return undefined;
   if (flag(props, 'useScript')) {
-    notes.notConverted(
+    const script = text(props, 'query') ?? '';
+    const found = scriptStatement(script);
+    if (!found) {
+      notes.notConverted(
+        'query',
+        'JavaScript statement',
+        'the statement is built by a script: write it as a parameterised statement (statements[0].sql with :name parameters) by hand; the destination is left out of the channel',
+        script,
+      );
+      return undefined;
+    }
+    out.statements = [found];
+    notes.approximate(
       'query',
       'JavaScript statement',
-      'the statement is built by a script: write it as a parameterised statement by hand',
-      text(props, 'query'),
+      `statements[0].sql read from the script's one executeUpdate call, its $('…') values bound as parameters (${Object.keys(found.params).join(', ')}) from the destination transformer's JSON; the rest of the script is not converted`,
+      script,
     );
     return out;
   }
@@ -282,6 +294,71 @@ function databaseWriter(
     );
   else notes.exact('query', 'statement', 'statements[0].sql: as written in Mirth');
   return out;
+}
+
+/** One JavaScript string literal ('…' or "…") at `at`, or undefined. */
+function stringLiteral(src: string, at: number): { value: string; end: number } | undefined {
+  const quote = src[at];
+  if (quote !== '"' && quote !== "'") return undefined;
+  let value = '';
+  for (let i = at + 1; i < src.length; i++) {
+    const c = src[i] ?? '';
+    if (c === '\\') {
+      const next = src[++i] ?? '';
+      value += next === 'n' ? '\n' : next === 't' ? '\t' : next;
+    } else if (c === quote) return { value, end: i + 1 };
+    else if (c === '\n') return undefined;
+    else value += c;
+  }
+  return undefined;
+}
+
+/**
+ * The statement of a Mirth Database Writer script of the usual form: one
+ * `dbConn.executeUpdate("INSERT … '" + $('name') + "' …")`, its `$('name')` values as `:name`
+ * parameters. Undefined for any other script.
+ */
+export function scriptStatement(script: string): { sql: string; params: Record<string, string> } | undefined {
+  const calls = [...script.matchAll(/\bexecuteUpdate\s*\(/g)];
+  if (calls.length !== 1) return undefined;
+  let i = (calls[0]?.index ?? 0) + (calls[0]?.[0].length ?? 0);
+  const hole = '\u0000';
+  let sql = '';
+  const params: Record<string, string> = {};
+  let expectValue = true;
+  for (;;) {
+    while (/\s/.test(script[i] ?? '')) i++;
+    const c = script[i];
+    if (c === undefined) return undefined;
+    if (!expectValue) {
+      if (c === '+') {
+        i++;
+        expectValue = true;
+        continue;
+      }
+      if (c === ')') break;
+      return undefined;
+    }
+    const literal = stringLiteral(script, i);
+    if (literal) {
+      sql += literal.value;
+      i = literal.end;
+    } else {
+      const m = /^\$\(\s*(['"])([A-Za-z_][A-Za-z0-9_]*)\1\s*\)(?:\.toString\(\))?/.exec(script.slice(i));
+      if (!m) return undefined;
+      const name = m[2] ?? '';
+      params[name] = name;
+      sql += `${hole}${name}${hole}`;
+      i += m[0].length;
+    }
+    expectValue = false;
+  }
+  const text = sql
+    .replace(/'\u0000(\w+)\u0000'/g, ':$1')
+    .replace(/\u0000(\w+)\u0000/g, ':$1')
+    .trim();
+  if (!text || text.includes(hole)) return undefined;
+  return { sql: text, params };
 }
 
 function channelWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext): Settings | undefined {
