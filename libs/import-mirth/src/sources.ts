@@ -103,7 +103,11 @@ export function convertSource(
     case 'Channel Reader': {
       const from = [...(ctx.feeders.get(ctx.channelId) ?? [])];
       if (from.length)
-        n.exact('', 'Channel Reader', `source type channel, from: ${from.join(', ')} (their Channel Writers name this channel)`);
+        n.exact(
+          '',
+          'Channel Reader',
+          `source type channel, from: ${from.join(', ')} (their Channel Writers name this channel)`,
+        );
       else
         n.notConverted(
           '',
