@@ -482,7 +482,8 @@ function smtpSender(props: XmlNode, notes: Notes, ctx: ConnectorContext, name: s
   const subject = emailTemplate(props, 'subject', notes);
   if (subject !== undefined) out.subject = subject;
   const body = emailTemplate(props, 'body', notes);
-  if (body !== undefined) out.body = body;
+  // A body that held only the message keeps the destination's default text; the message is attached.
+  if (body !== undefined && body.trim() !== '') out.body = body;
   if (flag(props, 'html'))
     notes.notConverted('html', 'HTML body', 'the email destination sends a plain-text body');
   const attachments =
