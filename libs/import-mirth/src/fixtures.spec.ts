@@ -11,8 +11,9 @@ import { importMirthFiles, type WrittenImport } from './write';
 
 /**
  * Every export under test/fixtures/mirth converted at once, as `sinew import mirth` does: the
- * report accounts for every connector and step, the channels whose connectors this build has
- * pass `sinew lint`, the others have the shape the newer connectors take, and no password of an
+ * report accounts for every connector and step, the channels whose connectors this build's
+ * registry has pass `sinew lint` (so the list grows as connectors are added), the others take
+ * the keys of the sftp, database, email and channel connectors, and no password of an
  * export reaches a channel file.
  */
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'mirth');
