@@ -11,6 +11,8 @@ export interface ConnectorContext {
   channelIds: ReadonlyMap<string, string>;
   /** Sinew channel id → the Sinew ids of the imported channels whose Channel Writers name it. */
   feeders: ReadonlyMap<string, readonly string[]>;
+  /** The Sinew ids of the imported channels whose Mirth source is a Channel Reader. */
+  channelReaders: ReadonlySet<string>;
   /** The connector's inbound data type (`HL7V2`, `JSON`, `XML`, …). */
   inboundDataType: string;
 }

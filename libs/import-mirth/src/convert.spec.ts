@@ -381,6 +381,22 @@ try {
     });
     // The receiving channel names its senders, as the channel source requires.
     expect(result.channels[1]?.channel.source).toEqual({ type: 'channel', from: ['router'] });
+    expect(item(result.channels[0]?.report.items ?? [], 'properties/channelId').outcome).toBe('exact');
+    // A Mirth channel of another source can be written to; a Sinew one needs a channel source.
+    const mllpTarget = channelXml({
+      id: 'target-1',
+      name: 'Lab Results In',
+      source: TCP_LISTENER,
+      destinations: [TCP_SENDER],
+    });
+    const other = importMirth([
+      { path: 'a.xml', text: writer },
+      { path: 'b.xml', text: mllpTarget },
+    ]);
+    expect(item(other.channels[0]?.report.items ?? [], 'properties/channelId')).toMatchObject({
+      outcome: 'not_converted',
+      note: expect.stringContaining('not a Channel Reader'),
+    });
   });
 
   it('an SMTP Sender becomes an email destination', () => {

@@ -274,6 +274,7 @@ function convertChannel(
   sinewId: string,
   ids: ReadonlyMap<string, string>,
   feeders: ReadonlyMap<string, readonly string[]>,
+  channelReaders: ReadonlySet<string>,
 ): ChannelOutput {
   const ch = found.node;
   const name = text(ch, 'name') ?? sinewId;
@@ -306,6 +307,7 @@ function convertChannel(
     channelId: sinewId,
     channelIds: ids,
     feeders,
+    channelReaders,
     inboundDataType: inbound,
   });
   if (source) channel.source = source;
@@ -362,7 +364,7 @@ function convertChannel(
     const settings = convertDestinationConnector(
       dest,
       dn,
-      { channelId: sinewId, channelIds: ids, feeders, inboundDataType: inboundType(dest) },
+      { channelId: sinewId, channelIds: ids, feeders, channelReaders, inboundDataType: inboundType(dest) },
       destId,
     );
     const dfilter = convertFilter(child(dest, 'filter'), dn.under('filter'), inboundHl7);
@@ -602,7 +604,15 @@ export function importMirth(
     return id;
   });
   const feeders = channelFeeders(found, sinewIds, ids);
-  const channels = found.map((c, i) => convertChannel(c, sinewIds[i] ?? 'channel', ids, feeders));
+  const channelReaders = new Set(
+    sinewIds.filter(
+      (_id, i) =>
+        (text(child(found[i]?.node, 'sourceConnector'), 'transportName') ?? '').trim() === 'Channel Reader',
+    ),
+  );
+  const channels = found.map((c, i) =>
+    convertChannel(c, sinewIds[i] ?? 'channel', ids, feeders, channelReaders),
+  );
   sharedAddresses(channels);
   return { channels, report: { channels: channels.map((c) => c.report), other } };
 }

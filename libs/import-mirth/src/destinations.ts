@@ -369,7 +369,14 @@ function channelWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext): Set
   }
   const target = ctx.channelIds.get(id);
   const out: Settings = { type: 'channel', channel: target ?? `mirth-${id}` };
-  if (target) notes.exact('channelId', 'target channel', `channel: ${target}`);
+  if (target && ctx.channelReaders.has(target))
+    notes.exact('channelId', 'target channel', `channel: ${target}`);
+  else if (target)
+    notes.notConverted(
+      'channelId',
+      'target channel',
+      `channel: ${target}, whose Mirth source is not a Channel Reader: Sinew hands a message on only to a channel whose source is type channel (naming this channel in from), so give ${target} such a source, or send to it over its own connector (MLLP, HTTP)`,
+    );
   else
     notes.notConverted(
       'channelId',
