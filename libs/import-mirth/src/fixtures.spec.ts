@@ -383,6 +383,48 @@ describe('sinew import mirth on the repository exports', () => {
     expect(results).toHaveLength(5);
   });
 
+  it('a Database Writer script becomes a statement whose parameters the values transformer fills', () => {
+    const run = join(tmp, 'run-db');
+    mkdirSync(run);
+    const ch = load('hl7-to-mysql-database');
+    const dest = ch.destinations[0] as {
+      name: string;
+      transformer?: string;
+      statements?: Array<{ sql: string; params: Record<string, string> }>;
+    };
+    expect(dest.statements).toEqual([
+      {
+        sql: 'INSERT INTO PERSON (USERNAME, FIRSTNAME, LASTNAME, LOGGED_IN) VALUES (:Username, :FirstName, :LastName, 0)',
+        params: { Username: 'Username', FirstName: 'FirstName', LastName: 'LastName' },
+      },
+    ]);
+    expect(dest.transformer).toBe('hl7-to-mysql-database-hl7-to-mysql-patient-database-values');
+    writeFileSync(join(run, 'hl7-to-mysql-database.yaml'), stringify(ch));
+    writeFileSync(
+      join(run, 'hl7-to-mysql-database.test.yaml'),
+      stringify({
+        env: { HL7_TO_MYSQL_DATABASE_HL7_TO_MYSQL_PATIENT_DATABASE_DB_PASSWORD: 'x' },
+        tests: [
+          {
+            name: 'the destination receives the fields its statement binds',
+            input:
+              'MSH|^~\\&|PMS|CLINIC|EHR|CLINIC|20260101||ADT^A04|1|P|2.5.1||||||||jdoe^^ACC9||DOE^JANE\nPID|1||MRN1',
+            status: 'processed',
+            deliveries: {
+              [dest.name]: {
+                type: 'json',
+                json: { Username: 'jdoe', FirstName: 'JANE', LastName: 'DOE', Account: 'ACC9' },
+              },
+            },
+          },
+        ],
+      }),
+    );
+    const { results } = runTests([run], { transformers: [transformersOut] });
+    expect(results.filter((r) => !r.passed)).toEqual([]);
+    expect(results).toHaveLength(1);
+  });
+
   it('the values transformer written from the Mapper steps reads what the Mirth steps read', () => {
     const dir = join(tmp, 'values');
     mkdirSync(dir);
