@@ -9,6 +9,10 @@ export interface ConnectorContext {
   channelId: string;
   /** Mirth channel id → Sinew channel id, over every channel of the import. */
   channelIds: ReadonlyMap<string, string>;
+  /** Sinew channel id → the Sinew ids of the imported channels whose Channel Writers name it. */
+  feeders: ReadonlyMap<string, readonly string[]>;
+  /** The Sinew ids of the imported channels whose Mirth source is a Channel Reader. */
+  channelReaders: ReadonlySet<string>;
   /** The connector's inbound data type (`HL7V2`, `JSON`, `XML`, …). */
   inboundDataType: string;
 }
@@ -98,13 +102,33 @@ export function sftpAuth(
   const scheme = child(props, 'schemeProperties');
   settings.username = (text(props, 'username') ?? '').trim();
   if (flag(scheme, 'keyAuth')) {
-    const env = envName(ctx.channelId, name, 'SFTP_PRIVATE_KEY');
-    settings.private_key = `\${${env}}`;
-    notes.approximate(
-      'schemeProperties/keyFile',
-      'private key',
-      `private_key: \${${env}}: give it the key Mirth read from ${(text(scheme, 'keyFile') ?? '').trim() || 'its key file'} (as \${file:PATH} in environments/*.yaml, or the PEM text)`,
-    );
+    const keyFile = (text(scheme, 'keyFile') ?? '').trim();
+    if (keyFile) {
+      settings.private_key_file = configValue(keyFile, notes, 'schemeProperties/keyFile', 'private key file');
+      notes.approximate(
+        'schemeProperties/keyFile',
+        'private key file',
+        `private_key_file: ${keyFile}: the path Mirth read the key from; copy the key there on the Sinew host, or change the path`,
+      );
+    } else {
+      const env = envName(ctx.channelId, name, 'SFTP_PRIVATE_KEY');
+      settings.private_key = `\${${env}}`;
+      notes.approximate(
+        'schemeProperties/keyFile',
+        'private key',
+        `private_key: \${${env}}: no key file is named in the export; give the PEM or OpenSSH key text`,
+      );
+    }
+    const passphrase = (text(scheme, 'keyPassphrase') ?? '').trim();
+    if (passphrase) {
+      const env = envName(ctx.channelId, name, 'SFTP_PASSPHRASE');
+      settings.passphrase = `\${${env}}`;
+      notes.approximate(
+        'schemeProperties/keyPassphrase',
+        'key passphrase',
+        `passphrase: \${${env}} (not copied from the export)`,
+      );
+    }
   }
   if (flag(scheme, 'passwordAuth') !== false && !flag(scheme, 'keyAuth')) {
     settings.password = `\${${envName(ctx.channelId, name, 'SFTP_PASSWORD')}}`;
@@ -114,22 +138,23 @@ export function sftpAuth(
       `password: \${${envName(ctx.channelId, name, 'SFTP_PASSWORD')}} (not copied from the export)`,
     );
   }
-  settings.host_key = `\${${envName(ctx.channelId, name, 'SFTP_HOST_KEY')}}`;
+  const hostKey = envName(ctx.channelId, name, 'SFTP_HOST_KEY_SHA256');
+  settings.host_key_sha256 = `\${${hostKey}}`;
   const checking = (text(scheme, 'hostKeyChecking') ?? 'ask').trim();
   notes.approximate(
     'schemeProperties/hostKeyChecking',
     `host key checking "${checking}"`,
-    `Sinew pins the server's host key: host_key: \${${envName(ctx.channelId, name, 'SFTP_HOST_KEY')}} must be set (e.g. from ssh-keyscan)`,
+    `Sinew always pins the server's host key: host_key_sha256: \${${hostKey}} must be set to its SHA256 fingerprint (ssh-keyscan -p PORT HOST | ssh-keygen -lf -)`,
   );
 }
 
-/** `jdbc:postgresql://h:5432/db` → `postgres://h:5432/db` and the Sinew driver name. */
+/** `jdbc:postgresql://h:5432/db` → `postgres://h:5432/db`, with the kind of database it names. */
 export function jdbcUrl(url: string): { driver?: string; url: string } {
   const m = /^jdbc:(postgresql|mysql|mariadb|sqlite):(.*)$/.exec(url.trim());
   if (!m) return { url: url.trim() };
   const kind = m[1] ?? '';
   const rest = m[2] ?? '';
-  if (kind === 'sqlite') return { driver: 'sqlite', url: rest };
+  if (kind === 'sqlite') return { driver: 'sqlite', url: `sqlite:${rest}` };
   return {
     driver: kind === 'postgresql' ? 'postgres' : 'mysql',
     url: `${kind === 'postgresql' ? 'postgres' : 'mysql'}:${rest}`,
@@ -153,16 +178,20 @@ export function databaseConnection(
     );
     return false;
   }
-  settings.driver = driver;
-  settings.url = url;
-  notes.exact('url', 'database URL', `driver: ${driver}, url: ${url}`);
   const user = (text(props, 'username') ?? '').trim();
-  if (user) settings.username = user;
-  settings.password = `\${${envName(ctx.channelId, name, 'DB_PASSWORD')}}`;
+  if (driver === 'sqlite' || !user || /^[a-z]+:\/\/[^/]*@/i.test(url)) {
+    settings.url = url;
+    notes.exact('url', 'database URL', `url: ${url}`);
+    return true;
+  }
+  // The user and password go into the URL: the database connectors take no other login settings.
+  const env = envName(ctx.channelId, name, 'DB_PASSWORD');
+  settings.url = url.replace('://', `://${encodeURIComponent(user)}:\${${env}}@`);
+  notes.exact('url', 'database URL', `url: ${url} (user ${user} in the URL)`);
   notes.approximate(
     'password',
     'database password',
-    `password: \${${envName(ctx.channelId, name, 'DB_PASSWORD')}} (not copied from the export)`,
+    `the password is \${${env}} in url (not copied from the export): set it URL-encoded, or use password_file instead`,
   );
   return true;
 }

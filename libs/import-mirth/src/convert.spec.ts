@@ -133,9 +133,10 @@ describe('sources', () => {
       directory: '/out',
       username: 'lab',
       password: '${TEST_CHANNEL_SOURCE_SFTP_PASSWORD}',
-      host_key: '${TEST_CHANNEL_SOURCE_SFTP_HOST_KEY}',
+      host_key_sha256: '${TEST_CHANNEL_SOURCE_SFTP_HOST_KEY_SHA256}',
       pattern: '*.hl7',
     });
+    expect(channel.source).not.toHaveProperty('host_key');
     expect(stringify(channel)).not.toContain('file-secret');
     expect(item(items, 'hostKeyChecking').outcome).toBe('approximate');
   });
@@ -170,25 +171,26 @@ describe('sources', () => {
           <select>SELECT * FROM visit WHERE sent = 0</select><update>UPDATE visit SET sent = 1 WHERE id = \${id}</update><useScript>false</useScript>`,
       }),
     );
+    // The database connectors take the login in the URL; the password stays in the environment.
     expect(channel.source).toEqual({
       type: 'database',
-      driver: 'postgres',
-      url: 'postgres://db:5432/pms',
-      username: 'reader',
-      password: '${TEST_CHANNEL_SOURCE_DB_PASSWORD}',
+      url: 'postgres://reader:${TEST_CHANNEL_SOURCE_DB_PASSWORD}@db:5432/pms',
       query: 'SELECT * FROM visit WHERE sent = 0',
       mark_column: 'id',
+      key_column: 'id',
       poll_interval_ms: 60000,
     });
+    expect(stringify(channel)).not.toContain('db-secret');
     expect(item(items, 'properties/update')).toMatchObject({
       outcome: 'approximate',
       verbatim: 'UPDATE visit SET sent = 1 WHERE id = ${id}',
     });
   });
 
-  it('a Channel Reader becomes a channel source', () => {
-    const { channel } = one(withSender({ transport: 'Channel Reader', properties: '' }));
-    expect(channel.source).toEqual({ type: 'channel' });
+  it('a Channel Reader no imported channel writes to becomes a channel source with from left to fill in', () => {
+    const { channel, items } = one(withSender({ transport: 'Channel Reader', properties: '' }));
+    expect(channel.source).toEqual({ type: 'channel', from: [] });
+    expect(item(items, 'sourceConnector/').outcome).toBe('not_converted');
   });
 
   it('an unknown source leaves the channel disabled, and says so', () => {
@@ -309,14 +311,43 @@ describe('destinations and their queues', () => {
           <query>INSERT INTO result (mrn) VALUES (\${mrn})</query><useScript>false</useScript>`,
       }),
     );
-    expect((channel.destinations as unknown[])[0]).toMatchObject({
+    expect((channel.destinations as unknown[])[0]).toEqual({
+      name: 'results',
       type: 'database',
-      driver: 'mysql',
-      url: 'mysql://db:3306/lab',
-      statement: 'INSERT INTO result (mrn) VALUES (:mrn)',
-      password: '${TEST_CHANNEL_RESULTS_DB_PASSWORD}',
+      url: 'mysql://w:${TEST_CHANNEL_RESULTS_DB_PASSWORD}@db:3306/lab',
+      statements: [{ sql: 'INSERT INTO result (mrn) VALUES (:mrn)', params: { mrn: 'mrn' } }],
     });
     expect(item(items, 'properties/query').outcome).toBe('approximate');
+  });
+
+  it("a Database Writer script's one executeUpdate becomes the statement, its $('…') values parameters", () => {
+    const script = `var dbConn;
+try {
+  dbConn = DatabaseConnectionFactory.createDatabaseConnection('com.mysql.jdbc.Driver', 'jdbc:mysql://db/t', 'root', 'pw');
+  dbConn.executeUpdate("INSERT INTO person (name, dob, n) VALUES ('" + $('Name') + "', '" + $("Dob") + "', " + $('n') + ")");
+} finally { if (dbConn) dbConn.close(); }`;
+    const xml = (q: string) =>
+      withSender(TCP_LISTENER, {
+        transport: 'Database Writer',
+        name: 'People',
+        properties: `<url>jdbc:mysql://db:3306/t</url><username>w</username><password>x</password>
+          <query>${q.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</query><useScript>true</useScript>`,
+      });
+    const { channel, items } = one(xml(script));
+    expect((channel.destinations as unknown[])[0]).toMatchObject({
+      type: 'database',
+      statements: [
+        {
+          sql: 'INSERT INTO person (name, dob, n) VALUES (:Name, :Dob, :n)',
+          params: { Name: 'Name', Dob: 'Dob', n: 'n' },
+        },
+      ],
+    });
+    expect(item(items, 'properties/query').outcome).toBe('approximate');
+    // Any other script is left for a person, and the destination left out.
+    const other = one(xml('var x = 1; dbConn.executeUpdate(build(x));'));
+    expect(other.channel.destinations).toEqual([]);
+    expect(item(other.items, 'properties/query').outcome).toBe('not_converted');
   });
 
   it('a Channel Writer names the Sinew id of the channel it writes to, when that channel is imported too', () => {
@@ -348,6 +379,24 @@ describe('destinations and their queues', () => {
       type: 'channel',
       channel: 'lab-results-in',
     });
+    // The receiving channel names its senders, as the channel source requires.
+    expect(result.channels[1]?.channel.source).toEqual({ type: 'channel', from: ['router'] });
+    expect(item(result.channels[0]?.report.items ?? [], 'properties/channelId').outcome).toBe('exact');
+    // A Mirth channel of another source can be written to; a Sinew one needs a channel source.
+    const mllpTarget = channelXml({
+      id: 'target-1',
+      name: 'Lab Results In',
+      source: TCP_LISTENER,
+      destinations: [TCP_SENDER],
+    });
+    const other = importMirth([
+      { path: 'a.xml', text: writer },
+      { path: 'b.xml', text: mllpTarget },
+    ]);
+    expect(item(other.channels[0]?.report.items ?? [], 'properties/channelId')).toMatchObject({
+      outcome: 'not_converted',
+      note: expect.stringContaining('not a Channel Reader'),
+    });
   });
 
   it('an SMTP Sender becomes an email destination', () => {
@@ -366,15 +415,35 @@ describe('destinations and their queues', () => {
       type: 'email',
       host: 'smtp.example',
       port: 465,
-      secure: 'tls',
-      username: 'a@example',
-      password: '${TEST_CHANNEL_ALERT_SMTP_PASSWORD}',
+      tls: 'tls',
+      auth: { user: 'a@example', password: '${TEST_CHANNEL_ALERT_SMTP_PASSWORD}' },
       from: 'a@example',
       to: ['x@example', 'y@example'],
       subject: 'Result ready',
       body: 'See the EHR.',
+      attachment: false,
     });
     expect(stringify(channel)).not.toContain('mail-secret');
+  });
+
+  it("an SMTP Sender's message variables become the email destination's; the others are reported", () => {
+    const { channel, items } = one(
+      withSender(TCP_LISTENER, {
+        transport: 'SMTP Sender',
+        name: 'Alert',
+        properties: `<smtpHost>smtp.example</smtpHost><encryption>none</encryption><to>x@example</to><from>a@example</from>
+          <bcc>z@example</bcc><subject>Message \${message.messageId} for \${mrn}</subject><body>\${message.encodedData}</body>`,
+      }),
+    );
+    const dest = (channel.destinations as Array<Record<string, unknown>>)[0];
+    expect(dest).toMatchObject({ tls: 'none', subject: 'Message ${message_id} for mrn' });
+    // The message goes as the attachment (the destination's default) when Mirth put it in the body.
+    expect(dest).not.toHaveProperty('attachment');
+    expect(dest).not.toHaveProperty('bcc');
+    expect(dest).not.toHaveProperty('body');
+    expect(item(items, 'properties/subject').outcome).toBe('not_converted');
+    expect(item(items, 'properties/body').outcome).toBe('approximate');
+    expect(item(items, 'properties/bcc').outcome).toBe('not_converted');
   });
 
   it('a disabled destination and an unknown one are left out, each with its report line', () => {

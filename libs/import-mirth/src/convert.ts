@@ -273,6 +273,8 @@ function convertChannel(
   found: FoundChannel,
   sinewId: string,
   ids: ReadonlyMap<string, string>,
+  feeders: ReadonlyMap<string, readonly string[]>,
+  channelReaders: ReadonlySet<string>,
 ): ChannelOutput {
   const ch = found.node;
   const name = text(ch, 'name') ?? sinewId;
@@ -304,6 +306,8 @@ function convertChannel(
   const { source, ack } = convertSource(sourceNode, sn, {
     channelId: sinewId,
     channelIds: ids,
+    feeders,
+    channelReaders,
     inboundDataType: inbound,
   });
   if (source) channel.source = source;
@@ -360,7 +364,7 @@ function convertChannel(
     const settings = convertDestinationConnector(
       dest,
       dn,
-      { channelId: sinewId, channelIds: ids, inboundDataType: inboundType(dest) },
+      { channelId: sinewId, channelIds: ids, feeders, channelReaders, inboundDataType: inboundType(dest) },
       destId,
     );
     const dfilter = convertFilter(child(dest, 'filter'), dn.under('filter'), inboundHl7);
@@ -398,6 +402,26 @@ function convertChannel(
     if (!settings) return;
     const entry: Record<string, unknown> = { name: destId, ...settings };
     if (destId !== dname) dn.exact('name', 'name', `name: ${destId}`);
+    if (settings.type === 'database') {
+      // The statement's parameters are the values the Mirth transformer computed: the
+      // destination takes them as the JSON its values transformer builds.
+      const values =
+        dtrans.find((t) => t.name.endsWith('-values')) ??
+        transformers.find((t) => t.name === `${sinewId}-values`);
+      if (values) {
+        entry.transformer = values.name;
+        dn.approximate(
+          'transformer',
+          'statement parameters',
+          `transformer: ${values.name}: the statement's parameters are read from the JSON object of the values the Mirth steps computed`,
+        );
+      } else
+        dn.notConverted(
+          'transformer',
+          'statement parameters',
+          'no Mapper steps give the statement its values: the database destination takes JSON, so give it a transformer that builds the fields its params name',
+        );
+    }
     Object.assign(entry, convertQueue(child(dest, 'properties') ?? {}, dn));
     if (dfilter.condition) entry.filter = dfilter.condition as Condition;
     if (!dfilter.converted)
@@ -532,6 +556,29 @@ function sharedAddresses(channels: readonly ChannelOutput[]): void {
   }
 }
 
+/** Sinew channel id → the channels whose enabled Channel Writers hand messages to it. */
+function channelFeeders(
+  found: readonly FoundChannel[],
+  sinewIds: readonly string[],
+  ids: ReadonlyMap<string, string>,
+): Map<string, string[]> {
+  const feeders = new Map<string, string[]>();
+  found.forEach((c, i) => {
+    const from = sinewIds[i];
+    if (!from) return;
+    for (const dest of children(child(c.node, 'destinationConnectors'), 'connector')) {
+      if (flag(dest, 'enabled') === false) continue;
+      if ((text(dest, 'transportName') ?? '').trim() !== 'Channel Writer') continue;
+      const target = ids.get((text(child(dest, 'properties'), 'channelId') ?? '').trim());
+      if (!target) continue;
+      const list = feeders.get(target) ?? [];
+      if (!list.includes(from)) list.push(from);
+      feeders.set(target, list);
+    }
+  });
+  return feeders;
+}
+
 /**
  * Converts Mirth Connect / Open Integration Engine exports: each file a `<channel>` export, a
  * `<serverConfiguration>` backup or a code template library. Throws MirthImportError (naming the
@@ -556,7 +603,16 @@ export function importMirth(
     if (mirthId) ids.set(mirthId, id);
     return id;
   });
-  const channels = found.map((c, i) => convertChannel(c, sinewIds[i] ?? 'channel', ids));
+  const feeders = channelFeeders(found, sinewIds, ids);
+  const channelReaders = new Set(
+    sinewIds.filter(
+      (_id, i) =>
+        (text(child(found[i]?.node, 'sourceConnector'), 'transportName') ?? '').trim() === 'Channel Reader',
+    ),
+  );
+  const channels = found.map((c, i) =>
+    convertChannel(c, sinewIds[i] ?? 'channel', ids, feeders, channelReaders),
+  );
   sharedAddresses(channels);
   return { channels, report: { channels: channels.map((c) => c.report), other } };
 }

@@ -252,30 +252,113 @@ function databaseWriter(
   const out: Settings = { type: 'database' };
   if (!databaseConnection(props, out, notes, ctx, name)) return undefined;
   if (flag(props, 'useScript')) {
-    notes.notConverted(
+    const script = text(props, 'query') ?? '';
+    const found = scriptStatement(script);
+    if (!found) {
+      notes.notConverted(
+        'query',
+        'JavaScript statement',
+        'the statement is built by a script: write it as a parameterised statement (statements[0].sql with :name parameters) by hand; the destination is left out of the channel',
+        script,
+      );
+      return undefined;
+    }
+    out.statements = [found];
+    notes.approximate(
       'query',
       'JavaScript statement',
-      'the statement is built by a script: write it as a parameterised statement by hand',
-      text(props, 'query'),
+      `statements[0].sql read from the script's one executeUpdate call, its $('…') values bound as parameters (${Object.keys(found.params).join(', ')}) from the destination transformer's JSON; the rest of the script is not converted`,
+      script,
     );
     return out;
   }
   const query = (text(props, 'query') ?? '').trim();
-  const params: string[] = [];
-  const statement = query.replace(/\$\{([^}]+)\}/g, (_w, v: string) => {
-    params.push(v);
-    return `:${v.replace(/\W/g, '_')}`;
+  const params: Record<string, string> = {};
+  const whole: string[] = [];
+  const sql = query.replace(/\$\{([^}]+)\}/g, (_w, v: string) => {
+    const param = v.replace(/\W/g, '_').replace(/^(\d)/, '_$1');
+    if (v === 'message.encodedData' || v === 'message.rawData' || v === 'message.transformedData') {
+      params[param] = '$';
+      whole.push(v);
+    } else params[param] = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(v) ? v : param;
+    return `:${param}`;
   });
-  out.statement = statement;
-  if (params.length)
+  out.statements = [{ sql, params }];
+  const names = Object.keys(params);
+  if (names.length)
     notes.approximate(
       'query',
       'statement',
-      `statement with named parameters ${params.map((p) => `:${p}`).join(', ')} in place of Mirth's \${…}: each must be a field of the JSON the destination's transformer builds`,
+      `statements[0].sql with named parameters ${names.map((p) => `:${p}`).join(', ')} in place of Mirth's \${…}, bound from the paths in params (${names.map((p) => `${p}: ${params[p] ?? ''}`).join(', ')}): each must be a field of the JSON the destination's transformer builds${whole.length ? `; ${whole.join(', ')} is bound to the whole payload ($)` : ''}`,
       query,
     );
-  else notes.exact('query', 'statement', 'statement: as written in Mirth');
+  else notes.exact('query', 'statement', 'statements[0].sql: as written in Mirth');
   return out;
+}
+
+/** One JavaScript string literal ('…' or "…") at `at`, or undefined. */
+function stringLiteral(src: string, at: number): { value: string; end: number } | undefined {
+  const quote = src[at];
+  if (quote !== '"' && quote !== "'") return undefined;
+  let value = '';
+  for (let i = at + 1; i < src.length; i++) {
+    const c = src[i] ?? '';
+    if (c === '\\') {
+      const next = src[++i] ?? '';
+      value += next === 'n' ? '\n' : next === 't' ? '\t' : next;
+    } else if (c === quote) return { value, end: i + 1 };
+    else if (c === '\n') return undefined;
+    else value += c;
+  }
+  return undefined;
+}
+
+/**
+ * The statement of a Mirth Database Writer script of the usual form: one
+ * `dbConn.executeUpdate("INSERT … '" + $('name') + "' …")`, its `$('name')` values as `:name`
+ * parameters. Undefined for any other script.
+ */
+export function scriptStatement(script: string): { sql: string; params: Record<string, string> } | undefined {
+  const calls = [...script.matchAll(/\bexecuteUpdate\s*\(/g)];
+  if (calls.length !== 1) return undefined;
+  let i = (calls[0]?.index ?? 0) + (calls[0]?.[0].length ?? 0);
+  const hole = '\u0000';
+  let sql = '';
+  const params: Record<string, string> = {};
+  let expectValue = true;
+  for (;;) {
+    while (/\s/.test(script[i] ?? '')) i++;
+    const c = script[i];
+    if (c === undefined) return undefined;
+    if (!expectValue) {
+      if (c === '+') {
+        i++;
+        expectValue = true;
+        continue;
+      }
+      if (c === ')') break;
+      return undefined;
+    }
+    const literal = stringLiteral(script, i);
+    if (literal) {
+      sql += literal.value;
+      i = literal.end;
+    } else {
+      const m = /^\$\(\s*(['"])([A-Za-z_][A-Za-z0-9_]*)\1\s*\)(?:\.toString\(\))?/.exec(script.slice(i));
+      if (!m) return undefined;
+      const name = m[2] ?? '';
+      params[name] = name;
+      sql += `${hole}${name}${hole}`;
+      i += m[0].length;
+    }
+    expectValue = false;
+  }
+  const text = sql
+    .replace(/'\u0000(\w+)\u0000'/g, ':$1')
+    .replace(/\u0000(\w+)\u0000/g, ':$1')
+    .trim();
+  if (!text || text.includes(hole)) return undefined;
+  return { sql: text, params };
 }
 
 function channelWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext): Settings | undefined {
@@ -286,7 +369,14 @@ function channelWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext): Set
   }
   const target = ctx.channelIds.get(id);
   const out: Settings = { type: 'channel', channel: target ?? `mirth-${id}` };
-  if (target) notes.exact('channelId', 'target channel', `channel: ${target}`);
+  if (target && ctx.channelReaders.has(target))
+    notes.exact('channelId', 'target channel', `channel: ${target}`);
+  else if (target)
+    notes.notConverted(
+      'channelId',
+      'target channel',
+      `channel: ${target}, whose Mirth source is not a Channel Reader: Sinew hands a message on only to a channel whose source is type channel (naming this channel in from), so give ${target} such a source, or send to it over its own connector (MLLP, HTTP)`,
+    );
   else
     notes.notConverted(
       'channelId',
@@ -304,6 +394,58 @@ function channelWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext): Set
   return out;
 }
 
+/** Mirth message variables → the email destination's template variables. */
+const EMAIL_VARIABLES: Record<string, string> = {
+  'message.messageId': '${message_id}',
+  'message.channelId': '${channel_id}',
+  date: '${date}',
+  DATE: '${date}',
+};
+const WHOLE_MESSAGE = new Set(['message.encodedData', 'message.rawData', 'message.transformedData']);
+
+/** A subject or body with Mirth's variables as the email destination's, or left out with a note. */
+function emailTemplate(props: XmlNode, tag: string, notes: Notes): string | undefined {
+  const value = text(props, tag);
+  if (value === undefined || value === '') return undefined;
+  const mapped: string[] = [];
+  const whole: string[] = [];
+  const dropped: string[] = [];
+  const out = value.replace(/\$\{([^}]+)\}/g, (w, v: string) => {
+    const sinew = EMAIL_VARIABLES[v];
+    if (sinew) {
+      mapped.push(`${w} → ${sinew}`);
+      return sinew;
+    }
+    if (WHOLE_MESSAGE.has(v)) {
+      whole.push(w);
+      return '';
+    }
+    dropped.push(w);
+    return v;
+  });
+  if (dropped.length)
+    notes.notConverted(
+      tag,
+      tag,
+      `${dropped.join(', ')}: Sinew has no channel map; written as the bare name (an HL7 path such as \${PID-3.1} can take its place)`,
+      value,
+    );
+  if (whole.length)
+    notes.approximate(
+      tag,
+      tag,
+      `${whole.join(', ')} left out: the email destination attaches the message instead (attachment)`,
+    );
+  if (mapped.length && !dropped.length && !whole.length)
+    notes[mapped.some((m) => m.includes('${date}')) ? 'approximate' : 'exact'](
+      tag,
+      tag,
+      `${tag} with ${mapped.join(', ')}${mapped.some((m) => m.includes('${date}')) ? ' (YYYYMMDD, UTC)' : ''}`,
+    );
+  else if (!mapped.length && !dropped.length && !whole.length) notes.exact(tag, tag, `${tag} as written`);
+  return out;
+}
+
 function smtpSender(props: XmlNode, notes: Notes, ctx: ConnectorContext, name: string): Settings {
   const host = configValue((text(props, 'smtpHost') ?? '').trim(), notes, 'smtpHost', 'SMTP server');
   const out: Settings = { type: 'email', host };
@@ -311,16 +453,25 @@ function smtpSender(props: XmlNode, notes: Notes, ctx: ConnectorContext, name: s
   if (p) out.port = port(configValue(p, notes, 'smtpPort', 'SMTP port'));
   notes.exact('smtpHost', 'SMTP server', `host: ${host}${p ? `, port: ${p}` : ''}`);
   const encryption = (text(props, 'encryption') ?? 'none').trim().toLowerCase();
-  out.secure = encryption === 'ssl' ? 'tls' : encryption === 'tls' ? 'starttls' : 'none';
-  notes.exact('encryption', `encryption ${encryption}`, `secure: ${String(out.secure)}`);
+  out.tls = encryption === 'ssl' ? 'tls' : encryption === 'tls' ? 'starttls' : 'none';
+  notes.exact('encryption', `encryption ${encryption}`, `tls: ${String(out.tls)}`);
   if (flag(props, 'authentication')) {
-    out.username = (text(props, 'username') ?? '').trim();
-    out.password = `\${${envName(ctx.channelId, name, 'SMTP_PASSWORD')}}`;
-    notes.approximate(
-      'password',
-      'SMTP password',
-      `password: \${${envName(ctx.channelId, name, 'SMTP_PASSWORD')}} (not copied from the export)`,
-    );
+    const user = (text(props, 'username') ?? '').trim();
+    const env = envName(ctx.channelId, name, 'SMTP_PASSWORD');
+    if (user) {
+      out.auth = { user, password: `\${${env}}` };
+      notes.approximate(
+        'password',
+        'SMTP password',
+        `auth.password: \${${env}} (not copied from the export)`,
+      );
+    } else
+      notes.notConverted('username', 'SMTP authentication', 'no user name in the export: set auth by hand');
+  }
+  const timeout = int(props, 'timeout');
+  if (timeout !== undefined && timeout > 0) {
+    out.timeout_ms = timeout;
+    notes.exact('timeout', 'timeout', `timeout_ms: ${timeout}`);
   }
   const list = (tag: string) =>
     (text(props, tag) ?? '')
@@ -329,33 +480,35 @@ function smtpSender(props: XmlNode, notes: Notes, ctx: ConnectorContext, name: s
       .filter(Boolean);
   out.from = (text(props, 'from') ?? '').trim();
   out.to = list('to');
-  for (const tag of ['cc', 'bcc'] as const) if (list(tag).length) out[tag] = list(tag);
+  if (list('cc').length) out.cc = list('cc');
+  notes.exact('to', 'addresses', 'from, to, cc as written');
+  if (list('bcc').length)
+    notes.notConverted('bcc', 'blind copies', `the email destination has no bcc: ${list('bcc').join(', ')}`);
   const replyTo = (text(props, 'replyTo') ?? '').trim();
-  if (replyTo) out.reply_to = replyTo;
-  notes.exact('to', 'addresses', 'from, to, cc, bcc as written');
-  const templ = (tag: string, key: string) => {
-    const v = text(props, tag) ?? '';
-    if (!v) return;
-    out[key] = v;
-    if (/\$\{[^}]+\}/.test(v))
-      notes.approximate(
-        tag,
-        key,
-        `${key} kept as written; its Mirth variables (\${…}) must be rewritten as the email destination's template variables`,
-      );
-    else notes.exact(tag, key, `${key} as written`);
-  };
-  templ('subject', 'subject');
-  templ('body', 'body');
-  if (flag(props, 'html')) {
-    out.html = true;
-    notes.exact('html', 'HTML body', 'html: true');
+  if (replyTo) notes.notConverted('replyTo', 'reply-to', 'the email destination sets no Reply-To header');
+  const subject = emailTemplate(props, 'subject', notes);
+  if (subject !== undefined) out.subject = subject;
+  const body = emailTemplate(props, 'body', notes);
+  // A body that held only the message keeps the destination's default text; the message is attached.
+  if (body !== undefined && body.trim() !== '') out.body = body;
+  if (flag(props, 'html'))
+    notes.notConverted('html', 'HTML body', 'the email destination sends a plain-text body');
+  const attachments =
+    children(child(props, 'attachments'), 'com.mirth.connect.connectors.smtp.Attachment').length > 0 ||
+    flag(props, 'isUseAttachmentsVariable') === true;
+  const bodyHasMessage = [text(props, 'subject'), text(props, 'body')].some((v) =>
+    [...WHOLE_MESSAGE].some((w) => (v ?? '').includes(`\${${w}}`)),
+  );
+  if (attachments)
+    notes.approximate(
+      'attachments',
+      'attachments',
+      "the message is attached (attachment: the default); Mirth's own attachment list is not converted",
+    );
+  else if (!bodyHasMessage) {
+    out.attachment = false;
+    notes.exact('attachments', 'no attachments', 'attachment: false');
   }
-  if (
-    children(child(props, 'attachments'), 'com.mirth.connect.connectors.smtp.Attachment').length ||
-    flag(props, 'isUseAttachmentsVariable')
-  )
-    notes.notConverted('attachments', 'attachments', 'attachments are not converted: add them by hand');
   if (mapEntries(child(props, 'headers')).length)
     notes.notConverted('headers', 'mail headers', 'extra mail headers are not converted');
   return out;

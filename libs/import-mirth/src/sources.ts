@@ -100,14 +100,23 @@ export function convertSource(
       return { source: fileReader(props, n, ctx) };
     case 'Database Reader':
       return { source: databaseReader(props, n, ctx) };
-    case 'Channel Reader':
-      n.exact(
-        '',
-        'Channel Reader',
-        'source type channel: the channels whose channel destination names this one feed it',
-      );
+    case 'Channel Reader': {
+      const from = [...(ctx.feeders.get(ctx.channelId) ?? [])];
+      if (from.length)
+        n.exact(
+          '',
+          'Channel Reader',
+          `source type channel, from: ${from.join(', ')} (their Channel Writers name this channel)`,
+        );
+      else
+        n.notConverted(
+          '',
+          'Channel Reader',
+          'source type channel: no imported channel writes to this one, so from (the channels allowed to hand messages on) is empty: name them by hand',
+        );
       convertResponse(props, n, false);
-      return { source: { type: 'channel' } };
+      return { source: { type: 'channel', from } };
+    }
     default:
       notes.notConverted(
         'transportName',
@@ -316,8 +325,8 @@ function fileReader(props: XmlNode, notes: Notes, ctx: ConnectorContext): Settin
       );
   } else if (after === 'DELETE') {
     if (scheme === 'SFTP') {
-      source.delete_after = true;
-      notes.exact('afterProcessingAction', 'after processing: delete', 'delete_after: true');
+      source.after = 'delete';
+      notes.exact('afterProcessingAction', 'after processing: delete', 'after: delete');
     } else
       notes.approximate(
         'afterProcessingAction',
@@ -376,8 +385,21 @@ function databaseReader(props: XmlNode, notes: Notes, ctx: ConnectorContext): Se
       text(props, 'select'),
     );
   } else {
-    source.query = (text(props, 'select') ?? '').trim();
-    notes.exact('select', 'query', 'query: as written in Mirth');
+    const query = (text(props, 'select') ?? '').trim();
+    source.query = query;
+    if (/\$\{[^}]+\}/.test(query))
+      notes.notConverted(
+        'select',
+        'query variables',
+        'the database source runs its query without parameters: replace the ${…} references by hand',
+        query,
+      );
+    else
+      notes.approximate(
+        'select',
+        'query',
+        'query: as written in Mirth, read as a subquery in (mark_column, key_column) order after the last row read',
+      );
   }
   const update = (text(props, 'update') ?? '').trim();
   if (update)
@@ -388,16 +410,22 @@ function databaseReader(props: XmlNode, notes: Notes, ctx: ConnectorContext): Se
       update,
     );
   source.mark_column = 'id';
+  source.key_column = 'id';
   notes.approximate(
     '',
     'high-water mark',
-    'mark_column: id is a guess: check it names a column that only grows',
+    'mark_column: id and key_column: id are a guess: the query must return them; mark_column must name a column that only grows (an increasing id, or updated_at), key_column one unique per row',
+  );
+  notes.approximate(
+    '',
+    'row format',
+    'each row becomes a JSON object (content_type: json), where Mirth builds an XML <result> document: rewrite the transformer steps that read the XML',
   );
   if (flag(props, 'aggregateResults'))
     notes.approximate(
       'aggregateResults',
       'aggregate results',
-      'one message per row (group rows with a key by hand)',
+      'one message per row; rows sharing a value can be gathered into one message with group_column (set by hand)',
     );
   const interval = pollInterval(props, notes);
   if (interval !== undefined) source.poll_interval_ms = interval;
