@@ -3,8 +3,8 @@ import { errorCode, parseRetryAfter } from './common';
 
 describe('connector registry', () => {
   it('lists the sources and destinations by type, each declared completely', () => {
-    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'database', 'schedule']);
-    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file', 'database']);
+    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'database', 'schedule', 'sftp']);
+    expect(Object.keys(DESTINATIONS)).toEqual(['mllp', 'http', 'fhir', 'file', 'database', 'sftp']);
     for (const [type, d] of [...Object.entries(SOURCES), ...Object.entries(DESTINATIONS)]) {
       expect(d.type).toBe(type);
       expect(d.description.length).toBeGreaterThan(80);

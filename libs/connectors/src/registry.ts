@@ -9,6 +9,8 @@ import { mllpSource } from './mllp.source';
 import { databaseDestination } from './database.destination';
 import { databaseSource } from './database.source';
 import { scheduleSource } from './schedule.source';
+import { sftpDestination } from './sftp.destination';
+import { sftpSource } from './sftp.source';
 
 /** Builds a registry keyed by type; a type declared twice is a programming error. */
 function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
@@ -27,10 +29,11 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   fileSource,
   databaseSource,
   scheduleSource,
+  sftpSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
 export const DESTINATIONS: Record<string, DestinationDefinition> = byType<DestinationDefinition>(
   'destination',
-  [mllpDestination, httpDestination, fhirDestination, fileDestination, databaseDestination],
+  [mllpDestination, httpDestination, fhirDestination, fileDestination, databaseDestination, sftpDestination],
 );
