@@ -52,7 +52,8 @@ export class FileDestination implements Destination {
     this.directory = resolve(config.directory);
     this.mode = Number.parseInt(config.mode, 8);
     this.folderMode = folderModeFor(this.mode);
-    if (config.batch) this.gatherer = new BatchGatherer(config.batch, (body, first) => this.writeFile(body, first));
+    if (config.batch)
+      this.gatherer = new BatchGatherer(config.batch, (body, first) => this.writeFile(body, first));
   }
 
   /** The path a delivery is written to. */

@@ -195,7 +195,9 @@ describe('file source', () => {
   it('batch: a wrong BTS-1 or FTS-1 count sends the whole file to error/ with the reason; nothing is ingested', async () => {
     const batchFile = (bts: number, fts: number) =>
       Buffer.concat([
-        Buffer.from('FHS|^~\\&|LAB|NORTH|||20250101120000||||F1\rBHS|^~\\&|LAB|NORTH|||20250101120000||||B1\r'),
+        Buffer.from(
+          'FHS|^~\\&|LAB|NORTH|||20250101120000||||F1\rBHS|^~\\&|LAB|NORTH|||20250101120000||||B1\r',
+        ),
         adt('C1'),
         adt('C2'),
         Buffer.from(`BTS|${bts}\rFTS|${fts}\r`),

@@ -185,7 +185,12 @@ export class FileSource implements Source {
   }
 
   /** Moves the file; one sent to the error folder for a reason of its own gets a `.error.txt` note. */
-  private async move(path: string, name: string, to: 'done' | 'error', reason?: string): Promise<FileOutcome> {
+  private async move(
+    path: string,
+    name: string,
+    to: 'done' | 'error',
+    reason?: string,
+  ): Promise<FileOutcome> {
     const folder = to === 'done' ? this.doneDirectory : this.errorDirectory;
     try {
       const target = await freeName(folder, name);

@@ -31,11 +31,16 @@ export function sftpConnectionFields() {
       .string()
       .min(1)
       .optional()
-      .describe('The private key itself (PEM or OpenSSH text), e.g. `${SFTP_KEY}`; instead of `private_key_file`.'),
+      .describe(
+        'The private key itself (PEM or OpenSSH text), e.g. `${SFTP_KEY}`; instead of `private_key_file`.',
+      ),
     passphrase: z.string().min(1).optional().describe('Passphrase of an encrypted private key.'),
     host_key_sha256: z
       .string()
-      .regex(FINGERPRINT, 'expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s')
+      .regex(
+        FINGERPRINT,
+        'expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+      )
       .describe(
         "The server's host key fingerprint, as `ssh-keygen -lf` prints it (`SHA256:…`); get it with " +
           '`ssh-keyscan -p PORT HOST | ssh-keygen -lf -` and check it with the server owner. A server that ' +
@@ -184,5 +189,9 @@ export function sftpErrorCode(err: unknown): string {
 /** True when an SFTP operation error means the file is not there. */
 export function isNoSuchFile(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
-  return e?.code === 2 || e?.code === 'ENOENT' || (typeof e?.message === 'string' && /No such file/i.test(e.message));
+  return (
+    e?.code === 2 ||
+    e?.code === 'ENOENT' ||
+    (typeof e?.message === 'string' && /No such file/i.test(e.message))
+  );
 }

@@ -57,7 +57,8 @@ export class SftpDestination implements Destination {
     private readonly context: DestinationContext,
   ) {
     this.directory = config.directory.replace(/\/+$/, '') || '/';
-    if (config.batch) this.gatherer = new BatchGatherer(config.batch, (body, first) => this.upload(body, first));
+    if (config.batch)
+      this.gatherer = new BatchGatherer(config.batch, (body, first) => this.upload(body, first));
   }
 
   send(request: DeliveryRequest): Promise<DeliveryOutcome> {

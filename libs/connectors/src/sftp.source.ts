@@ -154,7 +154,11 @@ export class SftpSource implements Source {
       }
       const entries = await client.list(this.config.directory);
       const present = new Set(entries.map((e) => e.name));
-      await this.dropOrphanMarkers(client, entries.map((e) => e.name).filter((n) => MARKER.test(n)), present);
+      await this.dropOrphanMarkers(
+        client,
+        entries.map((e) => e.name).filter((n) => MARKER.test(n)),
+        present,
+      );
       const now = Date.now();
       const ready: string[] = [];
       for (const e of entries) {
@@ -179,7 +183,11 @@ export class SftpSource implements Source {
   }
 
   /** Markers left by a run that moved its file but stopped before removing the marker. */
-  private async dropOrphanMarkers(client: SftpClient, markers: string[], present: Set<string>): Promise<void> {
+  private async dropOrphanMarkers(
+    client: SftpClient,
+    markers: string[],
+    present: Set<string>,
+  ): Promise<void> {
     for (const marker of markers) {
       const file = (MARKER.exec(marker) as RegExpExecArray)[1] as string;
       if (!present.has(file)) await client.delete(this.remote(marker), true);
@@ -198,7 +206,10 @@ export class SftpSource implements Source {
         { channelId: this.context.channelId, file: name, bytes: seen.size },
         `sftp source: file larger than ${this.config.max_file_bytes} bytes; moved to the error folder`,
       );
-      await this.finish(client, name, { outcome: 'error', reason: `larger than ${this.config.max_file_bytes} bytes` });
+      await this.finish(client, name, {
+        outcome: 'error',
+        reason: `larger than ${this.config.max_file_bytes} bytes`,
+      });
       return 'error';
     }
     let body: Buffer;
@@ -259,7 +270,12 @@ export class SftpSource implements Source {
       );
     } else if (result.rejected) {
       this.context.logger.warn(
-        { channelId: this.context.channelId, file: name, messages: result.messages, rejected: result.rejected },
+        {
+          channelId: this.context.channelId,
+          file: name,
+          messages: result.messages,
+          rejected: result.rejected,
+        },
         'sftp source: messages of a batch file were rejected; moved to the error folder',
       );
     }
@@ -308,7 +324,11 @@ export class SftpSource implements Source {
     }
   }
 
-  private async ingest(path: string, body: Buffer, contentType: PayloadType): Promise<IngestReply | undefined> {
+  private async ingest(
+    path: string,
+    body: Buffer,
+    contentType: PayloadType,
+  ): Promise<IngestReply | undefined> {
     try {
       return await this.context.ingest({
         body,

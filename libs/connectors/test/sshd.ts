@@ -120,7 +120,10 @@ export async function startSshd(options: { passwordUser?: string } = {}): Promis
   let child: ChildProcess | undefined;
   let stderr = '';
   const start = async () => {
-    const proc = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (child && child.exitCode === null) return;
+    const proc = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child = proc;
     proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     await waitFor(`sshd listening on ${port}`, async () => {
