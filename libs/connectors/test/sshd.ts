@@ -56,6 +56,17 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** Process ids whose parent is `pid` (the sessions an sshd listener forked). */
+function childrenOf(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)]);
+  return r.stdout
+    .toString()
+    .split(/\s+/)
+    .filter((t) => /^\d+$/.test(t))
+    .map(Number);
+}
+
 export interface TestSshd {
   port: number;
   user: string;
@@ -70,6 +81,7 @@ export interface TestSshd {
   root: string;
   /** Connection settings for an `sftp` connector config. */
   connection(extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Stops the listener and drops the open sessions (a server going down). */
   stop(): Promise<void>;
   /** Starts it again on the same port (after `stop`). */
   start(): Promise<void>;
@@ -136,6 +148,8 @@ export async function startSshd(options: { passwordUser?: string } = {}): Promis
     child = undefined;
     if (!proc || proc.exitCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
+    // The listener's children serve the open sessions: a server going down drops them too.
+    for (const pid of childrenOf(proc.pid)) process.kill(pid, 'SIGTERM');
     proc.kill('SIGTERM');
     const kill = setTimeout(() => proc.kill('SIGKILL'), 2_000);
     await exited;
