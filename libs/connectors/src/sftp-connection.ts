@@ -183,6 +183,7 @@ export function sftpErrorCode(err: unknown): string {
   if (code === 2) return 'NO_SUCH_FILE';
   if (code === 3) return 'PERMISSION_DENIED';
   if (code === 4) return 'SFTP_FAILURE';
+  if (code === 'ERR_NOT_CONNECTED') return 'NOT_CONNECTED';
   return errorCode(err);
 }
 

@@ -81,6 +81,14 @@ describeWithPeer(sshdPeer, 'sftp destination against OpenSSH sshd', () => {
     expect(readFileSync(join(dir, 'to-ehr', 'm1.hl7'))).toEqual(adt('ONE'));
   });
 
+  it('concurrent deliveries into a new folder all arrive', async () => {
+    const destination = create({ filename: 'new/${message_id}.hl7' });
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    const outcomes = await Promise.all(ids.map((id) => destination.send(request(id, adt(id)))));
+    expect(outcomes.map((o) => o.status)).toEqual(ids.map(() => 'sent'));
+    expect(tree()).toEqual(ids.map((id) => `new/${id}.hl7`));
+  });
+
   it('a repeated delivery replaces the file it wrote before', async () => {
     const destination = create();
     await destination.send(request('m1', adt('FIRST')));
@@ -142,9 +150,15 @@ describeWithPeer(sshdPeer, 'sftp destination against OpenSSH sshd', () => {
     expect(await destination.send(request('m1', adt('ONE')))).toMatchObject({ status: 'sent' });
     await sshd.stop();
     const down = await destination.send(request('m2', adt('TWO')));
-    expect(down).toMatchObject({ status: 'retry' });
+    // The open connection is found dropped (or already known to be); then nobody answers at all.
+    expect(down).toMatchObject({ status: 'retry', error: expect.stringMatching(/^cannot (upload|connect)/) });
+    expect(await destination.send(request('m2', adt('TWO'), { attempt: 2 }))).toEqual({
+      status: 'retry',
+      code: 'ECONNREFUSED',
+      error: `cannot connect to sftp://${sshd.user}@127.0.0.1:${sshd.port}: getConnection: connect ECONNREFUSED 127.0.0.1:${sshd.port}`,
+    });
     await sshd.start();
-    const again = await destination.send(request('m2', adt('TWO'), { attempt: 2 }));
+    const again = await destination.send(request('m2', adt('TWO'), { attempt: 3 }));
     expect(again).toMatchObject({ status: 'sent' });
     expect(tree()).toEqual(['m1.hl7', 'm2.hl7']);
   });

@@ -48,7 +48,8 @@ export type SftpDestinationConfig = z.output<typeof sftpDestinationConfig>;
 export class SftpDestination implements Destination {
   private client: Promise<SftpClient> | undefined;
   private privateKey: Promise<string | Buffer | undefined> | undefined;
-  private readonly folders = new Set<string>();
+  /** Folders made (or being made) on this connection: concurrent deliveries make each once. */
+  private readonly folders = new Map<string, Promise<unknown>>();
   private readonly gatherer: BatchGatherer | undefined;
   private readonly directory: string;
 
@@ -105,10 +106,7 @@ export class SftpDestination implements Destination {
     let client: SftpClient | undefined;
     try {
       client = await this.session();
-      if (this.config.create_directories && !this.folders.has(folder)) {
-        await client.mkdir(folder, true);
-        this.folders.add(folder);
-      }
+      if (this.config.create_directories) await this.ensureFolder(client, folder);
       await client.put(body, temp);
       await this.replace(client, temp, path);
     } catch (err) {
@@ -116,6 +114,16 @@ export class SftpDestination implements Destination {
       return this.failure(err, name);
     }
     return { status: 'sent', code: 'UPLOADED', response: Buffer.from(path, 'utf8') };
+  }
+
+  private async ensureFolder(client: SftpClient, folder: string): Promise<void> {
+    let making = this.folders.get(folder);
+    if (!making) {
+      making = client.mkdir(folder, true);
+      this.folders.set(folder, making);
+      making.catch(() => this.folders.delete(folder));
+    }
+    await making;
   }
 
   /** Renames over an existing file: OpenSSH's posix-rename, else delete then rename. */
@@ -136,7 +144,8 @@ export class SftpDestination implements Destination {
     const code = sftpErrorCode(err);
     // The connection may be what failed: the next attempt opens a new one.
     await this.drop();
-    const reason = err instanceof SftpConnectError ? err.message : `cannot upload ${name} (${code})`;
+    const detail = err instanceof Error ? `: ${err.message}` : '';
+    const reason = err instanceof SftpConnectError ? err.message : `cannot upload ${name} (${code})${detail}`;
     return { status: 'retry', code, error: reason };
   }
 

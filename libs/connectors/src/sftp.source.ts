@@ -132,6 +132,8 @@ export class SftpSource implements Source {
   }
 
   private reportScanFailure(err: unknown): void {
+    // A folder may have gone with the failure: make sure of them again on the next scan.
+    this.foldersReady = false;
     const refused = err instanceof SftpConnectError && err.failure !== 'network';
     const fields = {
       channelId: this.context.channelId,
