@@ -149,7 +149,13 @@ export async function startSshd(options: { passwordUser?: string } = {}): Promis
     if (!proc || proc.exitCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     // The listener's children serve the open sessions: a server going down drops them too.
-    for (const pid of childrenOf(proc.pid)) process.kill(pid, 'SIGTERM');
+    for (const pid of childrenOf(proc.pid)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // That session ended on its own meanwhile.
+      }
+    }
     proc.kill('SIGTERM');
     const kill = setTimeout(() => proc.kill('SIGKILL'), 2_000);
     await exited;
