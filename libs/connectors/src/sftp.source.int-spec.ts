@@ -51,6 +51,9 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     return path;
   }
   const ls = (sub = '') => (existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)).sort() : []);
+  /** Waits until no marker is left (each goes right after its file is moved). */
+  const markersGone = () =>
+    waitFor('markers removed', () => !ls().some((f) => f.endsWith('.sinew-ingested')));
   const controlId = (req: IngestRequest) => Hl7Message.parse(req.body).controlId;
   const accept = (): IngestReply => ({ disposition: D.accepted });
 
@@ -91,6 +94,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     });
     expect(ingest.requests[0]?.body).toEqual(adt('A'));
     expect(readFileSync(join(dir, 'done', 'a.hl7'))).toEqual(adt('A'));
+    await markersGone();
     expect(ls()).toEqual(['.hidden.hl7', 'done', 'error', 'notes.txt']);
   });
 
@@ -102,6 +106,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     });
     await waitFor('2.hl7 in error/', () => ls('error').includes('2.hl7'));
     await waitFor('1.hl7 deleted', () => !ls().includes('1.hl7'));
+    await markersGone();
     expect(ls()).toEqual(['error']);
     expect(ls('error')).toEqual(['2.hl7']);
   });
@@ -177,7 +182,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     mkdirSync(join(dir, 'done'));
     const second = await startSource(accept);
     await waitFor('x.hl7 in done/', () => ls('done').includes('x.hl7'));
-    await waitFor('marker removed', () => !ls().includes('.x.hl7.sinew-ingested'));
+    await markersGone();
     expect(second.ingest.requests).toHaveLength(0);
     expect(ls()).toEqual(['done', 'error']);
   });
@@ -191,7 +196,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     const { ingest } = await startSource(accept);
     await waitFor('y.hl7 in done/', () => ls('done').includes('y.hl7'));
     expect(ingest.requests.map(controlId)).toEqual(['NEW']);
-    await waitFor('marker removed', () => !ls().includes('.y.hl7.sinew-ingested'));
+    await markersGone();
   });
 
   it('leaves the file when the channel cannot store it, and takes it on a later scan', async () => {
