@@ -74,12 +74,30 @@ export function outcomeOf(reply: IngestReply | undefined): FileOutcome {
 }
 
 /**
- * The messages of a batch file, or why the file cannot be taken (an unreadable message, a
- * broken envelope, a wrong BTS-1 or FTS-1 count). The reason names the line, never content.
+ * The messages of a batch file, or why the file cannot be taken (an unreadable message, one
+ * without MSH-9 or MSH-10, a broken envelope, a wrong BTS-1 or FTS-1 count). The reason names
+ * the line, never content.
  */
 export function splitBatchFile(body: Buffer): { messages: Buffer[] } | { code: string; reason: string } {
   try {
-    return { messages: parseBatch(body).messages.map((m) => m.toBuffer()) };
+    const messages = parseBatch(body).messages;
+    for (const m of messages) {
+      // The header every message needs to be taken (as the engine checks it): a file with a
+      // message lacking one is refused whole, before any of its messages is handed over.
+      const line = m.segments[0]?.line ?? 0;
+      for (const [path, what] of [
+        ['MSH-9', 'message type'],
+        ['MSH-10', 'message control id'],
+      ] as const) {
+        if (m.get(path).trim() === '') {
+          return {
+            code: 'header.required',
+            reason: `header.required at line ${line} (MSH): ${path} (${what}) is empty`,
+          };
+        }
+      }
+    }
+    return { messages: messages.map((m) => m.toBuffer()) };
   } catch (err) {
     if (!(err instanceof Hl7ParseError)) throw err;
     return { code: err.code, reason: err.toString() };

@@ -192,6 +192,17 @@ describe('file source', () => {
     expect(ingest.requests).toHaveLength(0);
   });
 
+  it('batch: a message without MSH-10 sends the whole file to error/ before any message is handed over', async () => {
+    const noControlId = adt('X').toString('latin1').replace('|X|P|', '||P|');
+    put('gap.hl7', Buffer.concat([adt('G1'), Buffer.from(noControlId, 'latin1')]));
+    const { ingest } = await startSource(accept, { batch: true });
+    await waitFor('gap.hl7 in error/', () => ls('error').length === 2);
+    expect(readFileSync(join(dir, 'error', 'gap.hl7.error.txt'), 'utf8')).toBe(
+      'header.required at line 5 (MSH): MSH-10 (message control id) is empty\n',
+    );
+    expect(ingest.requests).toHaveLength(0);
+  });
+
   it('batch: a wrong BTS-1 or FTS-1 count sends the whole file to error/ with the reason; nothing is ingested', async () => {
     const batchFile = (bts: number, fts: number) =>
       Buffer.concat([
