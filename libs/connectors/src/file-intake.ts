@@ -32,10 +32,10 @@ export function intakeFields(defaults: { minAgeMs: number }) {
       .default(false)
       .describe(
         'HL7 v2 only: a file may hold several messages (one after another, or an FHS/BHS … BTS/FTS batch); each ' +
-          'is handed to the channel on its own. The whole file is checked first (every message readable, BTS-1 ' +
-          'and FTS-1 counts right): a file that fails goes to `error_directory` with a `.error.txt` note giving ' +
-          'the reason, and none of its messages reaches the channel. The file also goes to `error_directory` if ' +
-          'the channel rejects any of its messages.',
+          'is handed to the channel on its own. The whole file is checked first (every message readable with ' +
+          'its MSH-9 and MSH-10, BTS-1 and FTS-1 counts right): a file that fails goes to `error_directory` ' +
+          'with a `.error.txt` note giving the reason, and none of its messages reaches the channel. The file ' +
+          'also goes to `error_directory` if the channel rejects any of its messages.',
       ),
     max_file_bytes: z
       .number()
