@@ -116,31 +116,55 @@ export interface IntakeResult {
   messages?: number;
 }
 
+/** How far the channel got with a file: messages handled, and which of them it rejected (1-based). */
+export interface IntakeProgress {
+  done: number;
+  rejected: number[];
+}
+
 /**
  * Hands a file's content to the channel: whole, or (with `batch`) message by message once the
- * whole file has been read and checked. `ingest` answers undefined when the engine failed:
- * then the file is left where it is (messages already handed over are recognised as
- * duplicates on the next try).
+ * whole file has been read and checked. `ingest` gets each message with the progress the file
+ * will have once it is stored, and answers undefined when the engine failed: then the file is
+ * left where it is. `resume` skips the messages an earlier run already handled; `passed` is
+ * told of the progress past a message the channel did not store as accepted (a rejection, a
+ * duplicate, a pipeline error), so that it can be recorded too.
  */
 export async function intake(
   body: Buffer,
-  options: { batch: boolean; contentType: PayloadType },
-  ingest: (body: Buffer, contentType: PayloadType) => Promise<IngestReply | undefined>,
+  options: { batch: boolean; contentType: PayloadType; resume?: IntakeProgress | undefined },
+  ingest: (
+    body: Buffer,
+    contentType: PayloadType,
+    progress: IntakeProgress,
+  ) => Promise<IngestReply | undefined>,
+  passed?: (progress: IntakeProgress) => Promise<void>,
 ): Promise<IntakeResult> {
-  if (!options.batch) return { outcome: outcomeOf(await ingest(body, options.contentType)) };
-  const split = splitBatchFile(body);
-  if ('reason' in split) return { outcome: 'error', reason: split.reason, code: split.code };
-  const rejected: number[] = [];
-  for (const [index, message] of split.messages.entries()) {
-    const outcome = outcomeOf(await ingest(message, 'hl7v2'));
+  let messages: Buffer[] = [body];
+  if (options.batch) {
+    const split = splitBatchFile(body);
+    if ('reason' in split) return { outcome: 'error', reason: split.reason, code: split.code };
+    messages = split.messages;
+  }
+  const contentType = options.batch ? 'hl7v2' : options.contentType;
+  const start = Math.min(options.resume?.done ?? 0, messages.length);
+  const rejected = [...(options.resume?.rejected ?? [])];
+  for (let index = start; index < messages.length; index++) {
+    const reply = await ingest(messages[index] as Buffer, contentType, {
+      done: index + 1,
+      rejected: [...rejected],
+    });
+    const outcome = outcomeOf(reply);
     if (outcome === 'left') return { outcome: 'left' };
     if (outcome === 'error') rejected.push(index + 1);
+    if (reply?.disposition.kind !== 'accepted') await passed?.({ done: index + 1, rejected: [...rejected] });
   }
   if (rejected.length === 0) return { outcome: 'done' };
+  if (!options.batch) return { outcome: 'error' };
   return {
     outcome: 'error',
-    reason: `the channel rejected message${rejected.length > 1 ? 's' : ''} ${rejected.join(', ')} of ${split.messages.length}`,
+    reason: `the channel rejected message${rejected.length > 1 ? 's' : ''} ${rejected.join(', ')} of ${messages.length}`,
     rejected,
-    messages: split.messages.length,
+    messages: messages.length,
   };
 }

@@ -100,14 +100,18 @@ ${connection('    ')}
     return store;
   }
 
-  function drop(name: string, body: Buffer): void {
+  /** Puts a file in the polled folder, last modified at `when` (a minute ago by default). */
+  function drop(name: string, body: Buffer, when = new Date(Date.now() - 60_000)): void {
     const path = join(sshd.root, 'in', name);
     writeFileSync(path, body);
-    const when = new Date(Date.now() - 60_000);
     utimesSync(path, when, when);
   }
   const outFiles = () =>
-    existsSync(join(sshd.root, 'out')) ? readdirSync(join(sshd.root, 'out')).sort() : [];
+    existsSync(join(sshd.root, 'out'))
+      ? readdirSync(join(sshd.root, 'out'))
+          .filter((f) => !f.startsWith('.'))
+          .sort()
+      : [];
 
   it('splits a batch file into messages and delivers them as one batch file with the right counts', async () => {
     const ledger = await start();
@@ -139,15 +143,28 @@ ${connection('    ')}
     expect(await ledger.searchMessages({ channelId: 'pms-batch' })).toEqual([]);
   });
 
-  it('a file handed over again (a crash before its marker) is answered as duplicates, not processed twice', async () => {
+  it('a file the ledger committed whole is not handed over again (a crash before the marker and the move)', async () => {
+    const ledger = await start();
+    const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    drop('adt-1.hl7', batchFile(['D1', 'D2', 'D3']), when);
+    await waitFor('input in done/', () => existsSync(join(sshd.root, 'in', 'done', 'adt-1.hl7')), 15_000);
+    // The very same file back in place, as if the process had died right after the commit: the
+    // ledger's cursor names it, fully handed over, so it is only moved.
+    drop('adt-1.hl7', batchFile(['D1', 'D2', 'D3']), when);
+    await waitFor('moved again', () => existsSync(join(sshd.root, 'in', 'done', 'adt-1-2.hl7')), 15_000);
+    const rows = await ledger.searchMessages({ channelId: 'pms-batch' });
+    expect(rows.map((r) => r.duplicateCount)).toEqual([0, 0, 0]);
+    await waitFor('a batch file written', () => outFiles().length === 1, 15_000);
+  });
+
+  it('the same messages in another file are answered as duplicates, not processed twice', async () => {
     const ledger = await start();
     drop('adt-1.hl7', batchFile(['D1', 'D2', 'D3']));
     await waitFor('input in done/', () => existsSync(join(sshd.root, 'in', 'done', 'adt-1.hl7')), 15_000);
-    // The same file again, as after a crash between the commit and the marker.
-    drop('adt-1.hl7', batchFile(['D1', 'D2', 'D3']));
+    drop('adt-1-resent.hl7', batchFile(['D1', 'D2', 'D3']));
     await waitFor(
-      'second copy in done/',
-      () => existsSync(join(sshd.root, 'in', 'done', 'adt-1-2.hl7')),
+      'resent in done/',
+      () => existsSync(join(sshd.root, 'in', 'done', 'adt-1-resent.hl7')),
       15_000,
     );
     const rows = await ledger.searchMessages({ channelId: 'pms-batch' });

@@ -16,7 +16,7 @@ import { describeWithPeer } from '@sinew/test-support/peers';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 import { adt, D, recordingIngest, recordingLogger } from '../test/support';
 import { sshdPeer, startSshd, type TestSshd } from '../test/sshd';
-import type { IngestReply, IngestRequest, Source } from './connector';
+import type { IngestReply, IngestRequest, Source, SourceCursor } from './connector';
 import { sftpSource, sftpSourceConfig } from './sftp.source';
 
 jest.setTimeout(30_000);
@@ -51,6 +51,12 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     return path;
   }
   const ls = (sub = '') => (existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)).sort() : []);
+  const batchFile = (ids: string[], bts = ids.length) =>
+    Buffer.concat([
+      Buffer.from('FHS|^~\\&|PMS|NORTH|||20250101120000||||F1\rBHS|^~\\&|PMS|NORTH|||20250101120000||||B1\r'),
+      ...ids.map((id) => adt(id)),
+      Buffer.from(`BTS|${bts}\rFTS|1\r`),
+    ]);
   /** Waits until no marker is left (each goes right after its file is moved). */
   const markersGone = () =>
     waitFor('markers removed', () => !ls().some((f) => f.endsWith('.sinew-ingested')));
@@ -60,6 +66,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
   async function startSource(
     answer: (request: IngestRequest) => IngestReply | Promise<IngestReply>,
     config: Record<string, unknown> = {},
+    cursor?: SourceCursor,
   ) {
     const ingest = recordingIngest(answer);
     const logger = recordingLogger();
@@ -71,7 +78,7 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
         min_age_ms: 0,
         ...config,
       }),
-      { channelId: 'pms-files', ingest, logger },
+      { channelId: 'pms-files', ingest, logger, ...(cursor ? { cursor } : {}) },
     );
     await source.start();
     sources.push(source);
@@ -185,6 +192,61 @@ describeWithPeer(sshdPeer, 'sftp source against OpenSSH sshd', () => {
     await markersGone();
     expect(second.ingest.requests).toHaveLength(0);
     expect(ls()).toEqual(['done', 'error']);
+  });
+
+  /**
+   * A cursor kept as the ledger keeps it: a message's cursor is committed with it when the
+   * channel accepts it, and `set()` moves it on its own.
+   */
+  function ledgerCursor(initial?: string) {
+    const cursor = {
+      value: initial,
+      get: async () => cursor.value,
+      set: async (v: string) => void (cursor.value = v),
+    };
+    const commitWith = (req: IngestRequest, reply: IngestReply): IngestReply => {
+      if (reply.disposition.kind === 'accepted' && req.cursor !== undefined) cursor.value = req.cursor;
+      return reply;
+    };
+    return { cursor, commitWith };
+  }
+
+  it('a batch file stopped part-way resumes after the last message the ledger committed', async () => {
+    put('b.hl7', batchFile(['R1', 'R2', 'R3', 'R4']));
+    const { cursor, commitWith } = ledgerCursor();
+    let failed = false;
+    const { ingest } = await startSource(
+      (req) => {
+        const id = controlId(req);
+        if (id === 'R3' && !failed) {
+          failed = true;
+          throw new Error('the process died here');
+        }
+        return commitWith(req, id === 'R2' ? { disposition: D.rejected } : accept());
+      },
+      { batch: true },
+      cursor,
+    );
+    await waitFor('b.hl7 in error/', () => ls('error').includes('b.hl7.error.txt'));
+    expect(ingest.requests.map(controlId)).toEqual(['R1', 'R2', 'R3', 'R3', 'R4']);
+    expect(readFileSync(join(dir, 'error', 'b.hl7.error.txt'), 'utf8')).toBe(
+      'the channel rejected message 2 of 4\n',
+    );
+    expect(JSON.parse(cursor.value as string)).toMatchObject({ file: 'b.hl7', done: 4, rejected: [2] });
+  });
+
+  it('a file the ledger fully committed before a crash (no marker yet) is moved without being handed over', async () => {
+    const body = batchFile(['C1', 'C2']);
+    const path = put('c.hl7', body);
+    const identity = {
+      size: body.length,
+      mtime: Math.floor(statSync(path).mtimeMs / 1000) * 1000,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    };
+    const { cursor } = ledgerCursor(JSON.stringify({ file: 'c.hl7', ...identity, done: 2, rejected: [] }));
+    const { ingest } = await startSource(accept, { batch: true }, cursor);
+    await waitFor('c.hl7 in done/', () => ls('done').includes('c.hl7'));
+    expect(ingest.requests).toHaveLength(0);
   });
 
   it('a marker from another file of the same name does not stop the new file', async () => {

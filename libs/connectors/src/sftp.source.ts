@@ -4,7 +4,7 @@ import type SftpClient from 'ssh2-sftp-client';
 import { z } from 'zod';
 import { millis } from './common';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
-import { batchNeedsHl7, intake, intakeFields, type IntakeResult } from './file-intake';
+import { batchNeedsHl7, intake, intakeFields, type IntakeProgress, type IntakeResult } from './file-intake';
 import { globToRegExp } from './file-naming';
 import {
   checkCredentials,
@@ -246,10 +246,17 @@ export class SftpSource implements Source {
       // Committed by an earlier run that stopped before moving it: finish the move only.
       result = { outcome: marker.outcome, ...(marker.reason ? { reason: marker.reason } : {}) };
     } else {
+      // The ledger's cursor for this source names the file being handed over and how far it
+      // got, committed with each message: a run stopped part-way resumes after the last one.
+      const cursor = this.context.cursor;
+      const position = (progress: IntakeProgress) => JSON.stringify({ file: name, ...identity, ...progress });
+      const resume = cursor ? resumeFrom(await cursor.get(), name, identity) : undefined;
       result = await intake(
         body,
-        { batch: this.config.batch, contentType: this.config.content_type },
-        (content, contentType) => this.ingest(path, content, contentType),
+        { batch: this.config.batch, contentType: this.config.content_type, resume },
+        (content, contentType, progress) =>
+          this.ingest(path, content, contentType, cursor ? position(progress) : undefined),
+        cursor ? (progress) => cursor.set(position(progress)) : undefined,
       );
       if (result.outcome === 'left') return 'left';
       this.logIntake(name, result);
@@ -309,7 +316,11 @@ export class SftpSource implements Source {
       const target = await this.freeName(client, folder, name);
       await client.rename(path, target);
       if (result.outcome === 'error' && result.reason) {
-        await client.put(Buffer.from(`${result.reason}\n`), `${target}.error.txt`);
+        // Written aside and renamed, so that whoever looks at the error folder never sees it half-written.
+        const note = `${target}.error.txt`;
+        const temp = posix.join(posix.dirname(target), `.${posix.basename(note)}.sinew-tmp`);
+        await client.put(Buffer.from(`${result.reason}\n`), temp);
+        await client.rename(temp, note);
       }
     }
     await client.delete(this.remote(markerName(name)), true);
@@ -330,11 +341,13 @@ export class SftpSource implements Source {
     path: string,
     body: Buffer,
     contentType: PayloadType,
+    cursor: string | undefined,
   ): Promise<IngestReply | undefined> {
     try {
       return await this.context.ingest({
         body,
         contentType,
+        ...(cursor !== undefined ? { cursor } : {}),
         source: 'sftp',
         remoteAddress: `${sftpAddress(this.config)}${posix.resolve('/', path)}`,
       });
@@ -346,6 +359,31 @@ export class SftpSource implements Source {
       return undefined;
     }
   }
+}
+
+/** Where to resume a file from the ledger's cursor: only when it names this very file. */
+function resumeFrom(
+  value: string | undefined,
+  name: string,
+  identity: { size: number; mtime: number; sha256: string },
+): IntakeProgress | undefined {
+  if (value === undefined) return undefined;
+  let c: Partial<Record<'file' | 'size' | 'mtime' | 'sha256' | 'done' | 'rejected', unknown>>;
+  try {
+    c = JSON.parse(value) as typeof c;
+  } catch {
+    return undefined;
+  }
+  if (
+    c.file !== name ||
+    c.size !== identity.size ||
+    c.mtime !== identity.mtime ||
+    c.sha256 !== identity.sha256
+  ) {
+    return undefined;
+  }
+  if (typeof c.done !== 'number' || !Array.isArray(c.rejected)) return undefined;
+  return { done: c.done, rejected: c.rejected.filter((n): n is number => typeof n === 'number') };
 }
 
 export const sftpSource: SourceDefinition<SftpSourceConfig> = {
