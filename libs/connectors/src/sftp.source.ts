@@ -398,11 +398,12 @@ export const sftpSource: SourceDefinition<SftpSourceConfig> = {
     '`error_directory` when rejected. The server must present the pinned host key (`host_key_sha256`); a ' +
     'server that is down, or refuses the login, is reported in the log and polled again.',
   guarantee:
-    'At least once, without repeats on restart: after the channel committed a file, a marker ' +
-    '(`.<name>.sinew-ingested`, with its size, modification time and SHA-256) is written next to it before ' +
-    'the move; a restart that finds the marker finishes the move without handing the file over again. A ' +
-    'crash between the commit and the marker hands the file over again, and the channel recognises HL7 v2 ' +
-    'messages as duplicates (same sender and MSH-10).',
+    "At least once, without repeats on restart: each message is committed together with the source's cursor " +
+    "in the ledger (the file's name, size, modification time and SHA-256, and how many of its messages are " +
+    'handled), so a restart after a crash, even in the middle of a batch file or between the commit and the ' +
+    'move, goes on after the last committed message and hands nothing over twice. Once a file is handed ' +
+    'over, a marker (`.<name>.sinew-ingested`) beside it keeps that knowledge until the move is done. The ' +
+    'same messages in another file are answered as duplicates (HL7 v2: same sender and MSH-10).',
   configSchema: sftpSourceConfig,
   example: {
     host: 'sftp.pms.example.org',
