@@ -134,7 +134,7 @@ file.
 A source hands each message to the channel, which stores it before anything is acknowledged. The
 channel's answer becomes the protocol's reply:
 
-| outcome | meaning | MLLP | HTTP | file |
+| outcome | meaning | MLLP | HTTP | file, sftp |
 | --- | --- | --- | --- | --- |
 | accepted | stored | the channel's ACK (AA/CA) | HL7 v2: 200 with the ACK; FHIR/JSON: 202 with a JSON body | moved to \`done_directory\` |
 | duplicate | seen before | the original ACK again | as accepted (200) | moved to \`done_directory\` |
@@ -152,11 +152,11 @@ carries a FHIR OperationOutcome.
 
 Each attempt ends in one of three states; the destination's retry policy does the rest.
 
-| state | what happens next | MLLP | HTTP | FHIR | file |
+| state | what happens next | MLLP | HTTP | FHIR | file, sftp |
 | --- | --- | --- | --- | --- | --- |
-| sent | done | AA/CA | 2xx | 2xx without error issues, and no failing transaction/batch entry | written and renamed into place |
-| retry | tried again with backoff (\`Retry-After\` honoured), dead-lettered after the last attempt | AE/CE (with \`on_application_error: retry\`), no ACK in time, connection refused or dropped, a reply that is not an ACK | 408, 429, 5xx, network errors, timeouts | as HTTP, and a failing entry with such a status | any I/O error (disk full, permissions, missing mount) |
-| failed | dead-lettered at once, replayable | AR/CR (and AE/CE with \`on_application_error: fail\`), a payload that is not HL7 v2 | other 4xx, 3xx | other 4xx (the OperationOutcome's diagnostics are kept), a 2xx OperationOutcome with errors, a missing id or identifier for \`update\`/\`conditional\` | a template that leaves the folder |
+| sent | done | AA/CA | 2xx | 2xx without error issues, and no failing transaction/batch entry | written (uploaded) and renamed into place |
+| retry | tried again with backoff (\`Retry-After\` honoured), dead-lettered after the last attempt | AE/CE (with \`on_application_error: retry\`), no ACK in time, connection refused or dropped, a reply that is not an ACK | 408, 429, 5xx, network errors, timeouts | as HTTP, and a failing entry with such a status | any I/O error (disk full, permissions, missing mount); sftp: the server down or the connection dropped |
+| failed | dead-lettered at once, replayable | AR/CR (and AE/CE with \`on_application_error: fail\`), a payload that is not HL7 v2 | other 4xx, 3xx | other 4xx (the OperationOutcome's diagnostics are kept), a 2xx OperationOutcome with errors, a missing id or identifier for \`update\`/\`conditional\` | a template that leaves the folder; with \`batch\`, a payload that is not HL7 v2; sftp: a refused login or host key |
 
 The peer's answer (ACK, response body) is kept with the delivery, and a short code
 (\`AA\`, \`HTTP 503\`, \`ECONNREFUSED\`, \`TIMEOUT\`) summarises it.`;

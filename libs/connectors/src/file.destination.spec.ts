@@ -156,3 +156,67 @@ describe('file destination config', () => {
     });
   });
 });
+
+describe('file destination, batch files', () => {
+  const msg = (id: string) =>
+    `MSH|^~\\&|PMS|NORTH|EHR|CLINIC|20250101120000||ADT^A08^ADT_A01|${id}|P|2.5.1\rPID|1||TEST-0001^^^CLINIC^MR\r`;
+  const request = (id: string) => delivery(msg(id), { messageId: id, deliveryId: `d-${id}` });
+
+  it('gathers max_messages messages into one FHS/BHS … BTS/FTS file; each is sent once it is written', async () => {
+    const d = destination({
+      filename: 'batch-${message_id}.hl7',
+      batch: { max_messages: 2, max_wait_ms: 60_000 },
+    });
+    const outcomes = await Promise.all([d.send(request('A')), d.send(request('B'))]);
+    expect(outcomes).toEqual([
+      { status: 'sent', code: 'WRITTEN', response: Buffer.from(join(dir, 'batch-A.hl7')) },
+      { status: 'sent', code: 'WRITTEN', response: Buffer.from(join(dir, 'batch-A.hl7')) },
+    ]);
+    const segments = readFileSync(join(dir, 'batch-A.hl7'), 'utf8').split('\r');
+    expect(segments.map((s) => s.slice(0, 3))).toEqual([
+      'FHS',
+      'BHS',
+      'MSH',
+      'PID',
+      'MSH',
+      'PID',
+      'BTS',
+      'FTS',
+      '',
+    ]);
+    expect(segments.slice(6, 8)).toEqual(['BTS|2', 'FTS|1']);
+  });
+
+  it('writes what was gathered after max_wait_ms, and on close()', async () => {
+    const d = destination({ filename: '${message_id}.hl7', batch: { max_messages: 100, max_wait_ms: 150 } });
+    expect(await d.send(request('T'))).toMatchObject({ status: 'sent' });
+    expect(tree()).toEqual(['T.hl7']);
+    const late = d.send(request('C'));
+    await d.close();
+    expect(await late).toMatchObject({ status: 'sent' });
+    expect(tree()).toEqual(['C.hl7', 'T.hl7']);
+  });
+
+  it('a batch file that cannot be written answers retry for every message in it', async () => {
+    writeFileSync(join(dir, 'in-the-way'), 'a file where a folder should be');
+    const d = destination({
+      filename: 'in-the-way/${message_id}.hl7',
+      batch: { max_messages: 2, max_wait_ms: 60_000 },
+    });
+    const outcomes = await Promise.all([d.send(request('A')), d.send(request('B'))]);
+    expect(outcomes.map((o) => [o.status, o.code])).toEqual([
+      ['retry', 'EEXIST'],
+      ['retry', 'EEXIST'],
+    ]);
+  });
+
+  it('refuses a payload that is not HL7 v2, or not readable as HL7 v2', async () => {
+    const d = destination({ batch: { max_messages: 2, max_wait_ms: 50 } });
+    expect(await d.send(delivery('{}', { contentType: 'json' }))).toMatchObject({
+      status: 'failed',
+      code: 'NOT_HL7V2',
+    });
+    expect(await d.send(delivery('not hl7'))).toMatchObject({ status: 'failed', code: 'INVALID_HL7' });
+    expect(tree()).toEqual([]);
+  });
+});

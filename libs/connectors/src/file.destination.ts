@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { EXTENSION_OF, errorCode } from './common';
+import { BatchGatherer, batchOutputConfig } from './batch-gather';
+import { errorCode } from './common';
 import type {
   DeliveryOutcome,
   DeliveryRequest,
@@ -10,69 +11,19 @@ import type {
   DestinationContext,
   DestinationDefinition,
 } from './connector';
-
-/** Variables a file name template may use. */
-export const FILENAME_VARIABLES = [
-  'message_id',
-  'delivery_id',
-  'channel_id',
-  'destination',
-  'attempt',
-  'date',
-  'ext',
-] as const;
-type FilenameVariable = (typeof FILENAME_VARIABLES)[number];
-
-const VARIABLE = /\$\{([^}]*)\}/g;
-
-function checkTemplate(template: string, ctx: z.RefinementCtx): void {
-  for (const match of template.matchAll(VARIABLE)) {
-    const name = match[1] as string;
-    if (!(FILENAME_VARIABLES as readonly string[]).includes(name)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown variable \${${name}}; use one of ${FILENAME_VARIABLES.map((v) => `\${${v}}`).join(', ')}`,
-      });
-    }
-  }
-  const segments = template.split('/');
-  if (template.startsWith('/') || segments.some((s) => s === '..' || s === '.' || s === '')) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'the file name must stay inside the directory: no leading /, no empty, . or .. parts',
-    });
-  }
-}
+import { filenameField, renderFilename } from './file-naming';
 
 export const fileDestinationConfig = z.strictObject({
   directory: z.string().min(1).describe('Folder the files are written to (created when missing).'),
-  filename: z
-    .string()
-    .min(1)
-    .default('${message_id}.${ext}')
-    .superRefine(checkTemplate)
-    .describe(
-      'File name template. Variables: `${message_id}`, `${delivery_id}`, `${channel_id}`, `${destination}`, ' +
-        '`${attempt}`, `${date}` (YYYYMMDD, UTC), `${ext}` (hl7, json or txt from the payload). May contain `/` ' +
-        'for sub-folders (`${date}/${message_id}.${ext}`). A file of the same name is replaced.',
-    ),
+  filename: filenameField(),
   mode: z
     .string()
     .regex(/^0?[0-7]{3}$/, 'an octal permission such as 0640')
     .default('0640')
     .describe('Permissions of the files written (octal).'),
+  batch: batchOutputConfig.optional(),
 });
 export type FileDestinationConfig = z.output<typeof fileDestinationConfig>;
-
-/** Characters a variable's value may bring into a file name; others become `_`. */
-function safe(value: string): string {
-  const cleaned = value.replace(/[^A-Za-z0-9._-]/g, '_');
-  return /^\.+$/.test(cleaned) ? cleaned.replace(/\./g, '_') : cleaned;
-}
-
-function yyyymmdd(date: Date): string {
-  return date.toISOString().slice(0, 10).replace(/-/g, '');
-}
 
 /** A folder mode for files of `fileMode`: read and search for each class that may read (0640 → 0750). */
 function folderModeFor(fileMode: number): number {
@@ -92,6 +43,7 @@ export class FileDestination implements Destination {
   private readonly mode: number;
   /** Mode of the folders it creates: whoever may read the files may list them, nobody else. */
   private readonly folderMode: number;
+  private readonly gatherer: BatchGatherer | undefined;
 
   constructor(
     private readonly config: FileDestinationConfig,
@@ -100,22 +52,13 @@ export class FileDestination implements Destination {
     this.directory = resolve(config.directory);
     this.mode = Number.parseInt(config.mode, 8);
     this.folderMode = folderModeFor(this.mode);
+    if (config.batch)
+      this.gatherer = new BatchGatherer(config.batch, (body, first) => this.writeFile(body, first));
   }
 
   /** The path a delivery is written to. */
   pathFor(request: DeliveryRequest, now = new Date()): string {
-    const values: Record<FilenameVariable, string> = {
-      message_id: request.messageId,
-      delivery_id: request.deliveryId,
-      channel_id: request.channelId,
-      destination: request.destination,
-      attempt: String(request.attempt),
-      date: yyyymmdd(now),
-      ext: EXTENSION_OF[request.contentType],
-    };
-    const name = this.config.filename.replace(VARIABLE, (_m, v: string) =>
-      safe(values[v as FilenameVariable] ?? ''),
-    );
+    const name = renderFilename(this.config.filename, request, now);
     const path = resolve(this.directory, name);
     if (path === this.directory || !path.startsWith(this.directory + sep)) {
       throw new Error('the file name leaves the directory');
@@ -123,7 +66,12 @@ export class FileDestination implements Destination {
     return path;
   }
 
-  async send(request: DeliveryRequest): Promise<DeliveryOutcome> {
+  send(request: DeliveryRequest): Promise<DeliveryOutcome> {
+    return this.gatherer ? this.gatherer.add(request) : this.writeFile(request.body, request);
+  }
+
+  /** Writes `body` atomically under the name the template gives for `request`. */
+  private async writeFile(body: Buffer, request: DeliveryRequest): Promise<DeliveryOutcome> {
     let path: string;
     try {
       path = this.pathFor(request);
@@ -136,7 +84,7 @@ export class FileDestination implements Destination {
       await mkdir(folder, { recursive: true, mode: this.folderMode });
       const handle = await open(temp, 'wx', this.mode);
       try {
-        await handle.writeFile(request.body);
+        await handle.writeFile(body);
         await handle.sync();
       } finally {
         await handle.close();
@@ -151,7 +99,10 @@ export class FileDestination implements Destination {
     return { status: 'sent', code: 'WRITTEN', response: Buffer.from(path, 'utf8') };
   }
 
-  async close(): Promise<void> {}
+  /** Writes the batch file gathered so far, if any. */
+  async close(): Promise<void> {
+    await this.gatherer?.flush();
+  }
 
   describe(): string {
     return `file://${this.directory}/${this.config.filename}`;
@@ -179,7 +130,8 @@ export const fileDestination: DestinationDefinition<FileDestinationConfig> = {
     'Writes each message to a file in a folder, named from a template. The write is atomic: a temporary ' +
     'file (`.<random>.sinew-tmp`) in the same folder is written, flushed to disk and renamed to the final ' +
     'name, so readers never see a partial file. A repeated delivery replaces the file it wrote before. ' +
-    'Write errors (disk full, permissions, a missing mount) are retried.',
+    'Write errors (disk full, permissions, a missing mount) are retried. With `batch`, HL7 v2 messages are ' +
+    'gathered into FHS/BHS … BTS/FTS batch files, written the same way.',
   guarantee:
     'At least once, idempotent: a message counts as delivered once its file is on disk; a repeat writes the ' +
     'same name again when the template uses only stable variables (not `${attempt}` or `${date}`).',

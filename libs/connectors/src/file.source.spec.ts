@@ -14,7 +14,8 @@ import { Hl7Message } from '@sinew/hl7v2';
 import { sleep, waitFor } from '@sinew/test-support/wait';
 import { ackFor, adt, D, recordingIngest, recordingLogger } from '../test/support';
 import type { IngestReply, IngestRequest, Source } from './connector';
-import { fileSource, fileSourceConfig, globToRegExp } from './file.source';
+import { fileSource, fileSourceConfig } from './file.source';
+import { globToRegExp } from './file-naming';
 
 jest.setTimeout(15_000);
 
@@ -169,9 +170,12 @@ describe('file source', () => {
       (req) => (controlId(req) === 'REJECT' ? { disposition: D.rejected } : accept(req)),
       { batch: true },
     );
-    await waitFor('2 files in done/ or error/', () => ls('done').length + ls('error').length === 2);
+    await waitFor('2 files in done/ or error/', () => ls('done').length + ls('error').length === 3);
     expect(ls('done')).toEqual(['batch-ok.hl7']);
-    expect(ls('error')).toEqual(['batch-mixed.hl7']);
+    expect(ls('error')).toEqual(['batch-mixed.hl7', 'batch-mixed.hl7.error.txt']);
+    expect(readFileSync(join(dir, 'error', 'batch-mixed.hl7.error.txt'), 'utf8')).toBe(
+      'the channel rejected message 2 of 3\n',
+    );
     expect(ingest.requests.map(controlId)).toEqual(['M1', 'REJECT', 'M3', 'B1', 'B2']);
     expect(logger.entries).toContainEqual({
       level: 'warn',
@@ -183,8 +187,45 @@ describe('file source', () => {
   it('batch: a file that is not HL7 v2 goes to error/ without calling the engine', async () => {
     put('junk.hl7', 'hello world');
     const { ingest } = await startSource(accept, { batch: true });
-    await waitFor('a file in error/', () => ls('error').length === 1);
+    await waitFor('a file in error/', () => ls('error').length === 2);
+    expect(ls('error')).toEqual(['junk.hl7', 'junk.hl7.error.txt']);
     expect(ingest.requests).toHaveLength(0);
+  });
+
+  it('batch: a message without MSH-10 sends the whole file to error/ before any message is handed over', async () => {
+    const noControlId = adt('X').toString('latin1').replace('|X|P|', '||P|');
+    put('gap.hl7', Buffer.concat([adt('G1'), Buffer.from(noControlId, 'latin1')]));
+    const { ingest } = await startSource(accept, { batch: true });
+    await waitFor('gap.hl7 in error/', () => ls('error').length === 2);
+    expect(readFileSync(join(dir, 'error', 'gap.hl7.error.txt'), 'utf8')).toBe(
+      'header.required at line 5 (MSH): MSH-10 (message control id) is empty\n',
+    );
+    expect(ingest.requests).toHaveLength(0);
+  });
+
+  it('batch: a wrong BTS-1 or FTS-1 count sends the whole file to error/ with the reason; nothing is ingested', async () => {
+    const batchFile = (bts: number, fts: number) =>
+      Buffer.concat([
+        Buffer.from(
+          'FHS|^~\\&|LAB|NORTH|||20250101120000||||F1\rBHS|^~\\&|LAB|NORTH|||20250101120000||||B1\r',
+        ),
+        adt('C1'),
+        adt('C2'),
+        Buffer.from(`BTS|${bts}\rFTS|${fts}\r`),
+      ]);
+    put('a-bts.hl7', batchFile(3, 1));
+    put('b-fts.hl7', batchFile(2, 2));
+    put('c-good.hl7', batchFile(2, 1));
+    const { ingest } = await startSource(accept, { batch: true });
+    await waitFor('c-good.hl7 in done/', () => ls('done').includes('c-good.hl7'));
+    expect(ls('error')).toEqual(['a-bts.hl7', 'a-bts.hl7.error.txt', 'b-fts.hl7', 'b-fts.hl7.error.txt']);
+    expect(readFileSync(join(dir, 'error', 'a-bts.hl7.error.txt'), 'utf8')).toBe(
+      'hl7.batch.count at line 11 (BTS): BTS-1 says 3 messages but the batch holds 2\n',
+    );
+    expect(readFileSync(join(dir, 'error', 'b-fts.hl7.error.txt'), 'utf8')).toBe(
+      'hl7.batch.count at line 12 (FTS): FTS-1 says 2 batches but the file holds 1\n',
+    );
+    expect(ingest.requests.map(controlId)).toEqual(['C1', 'C2']);
   });
 
   it('moves a file over max_file_bytes to error/ unread', async () => {

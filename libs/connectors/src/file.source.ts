@@ -1,31 +1,17 @@
-import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { Hl7ParseError, parseBatch } from '@sinew/hl7v2';
 import { z } from 'zod';
 import { errorCode, millis } from './common';
 import { csvOptions, CsvReadError, splitCsv } from './csv';
+import { batchNeedsHl7, intake, intakeFields, outcomeOf, type FileOutcome } from './file-intake';
+import { globToRegExp } from './file-naming';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 
 export const fileSourceConfig = z
   .strictObject({
     directory: z.string().min(1).describe('Folder to poll. It must exist when the channel starts.'),
-    pattern: z
-      .string()
-      .min(1)
-      .default('*')
-      .describe(
-        'Which file names to pick up: a glob on the name (`*` any characters, `?` one character), e.g. `*.hl7`. ' +
-          'Names starting with a dot are never picked up (write to `.name.tmp`, then rename).',
-      ),
     poll_interval_ms: millis(1_000, 'Pause between two scans of the folder.'),
-    min_age_ms: z
-      .number()
-      .int()
-      .min(0)
-      .default(500)
-      .describe(
-        'A file is picked up only once it has not changed for this long, so that files still being written are left alone.',
-      ),
+    ...intakeFields({ minAgeMs: 500 }),
     content_type: z
       .enum(['hl7v2', 'fhir', 'json', 'text', 'csv', 'xml'])
       .default('hl7v2')
@@ -45,41 +31,13 @@ export const fileSourceConfig = z
       .describe(
         'Where a file goes when the channel rejected it, or it cannot be read (default `<directory>/error`).',
       ),
-    batch: z
-      .boolean()
-      .default(false)
-      .describe(
-        'HL7 v2 only: a file may hold several messages (one after another, or an FHS/BHS batch); each is handed ' +
-          'to the channel on its own. The file goes to `error_directory` if any message is rejected.',
-      ),
-    max_file_bytes: z
-      .number()
-      .int()
-      .positive()
-      .default(10 * 1024 * 1024)
-      .describe('Largest file read, in bytes; a larger one goes to `error_directory` unread.'),
   })
-  .refine((c) => !c.batch || c.content_type === 'hl7v2', {
-    message: 'batch applies to HL7 v2 files only (content_type: hl7v2)',
-    path: ['batch'],
-  })
+  .refine(...batchNeedsHl7)
   .refine((c) => c.csv === undefined || c.content_type === 'csv', {
     message: 'csv applies to delimited text files only (content_type: csv)',
     path: ['csv'],
   });
 export type FileSourceConfig = z.output<typeof fileSourceConfig>;
-
-/** A glob on a file name (`*`, `?`) as a regular expression. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`);
-}
-
-/** What became of one file. */
-type FileOutcome = 'done' | 'error' | 'left';
 
 /**
  * Polls a folder: each file (oldest name first) is read, handed to the engine, then moved to
@@ -196,13 +154,37 @@ export class FileSource implements Source {
     ) {
       return undefined;
     }
-    const outcome = this.config.batch
-      ? await this.ingestBatch(path, name, body)
-      : this.config.content_type === 'csv'
-        ? await this.ingestRows(path, name, body)
-        : await this.ingestOne(path, body);
-    if (outcome === 'left') return outcome;
-    return this.move(path, name, outcome);
+    if (this.config.content_type === 'csv' || this.config.content_type === 'xml') {
+      const outcome =
+        this.config.content_type === 'csv'
+          ? await this.ingestRows(path, name, body)
+          : await this.ingestOne(path, body);
+      if (outcome === 'left') return outcome;
+      return this.move(path, name, outcome);
+    }
+    const result = await intake(
+      body,
+      { batch: this.config.batch, contentType: this.config.content_type },
+      (content, contentType) => this.ingest(path, content, contentType),
+    );
+    if (result.outcome === 'left') return 'left';
+    if (result.code) {
+      this.context.logger.warn(
+        { channelId: this.context.channelId, file: name, code: result.code },
+        'file source: the batch file cannot be read; moved to the error folder',
+      );
+    } else if (result.rejected) {
+      this.context.logger.warn(
+        {
+          channelId: this.context.channelId,
+          file: name,
+          messages: result.messages,
+          rejected: result.rejected,
+        },
+        'file source: messages of a batch file were rejected; moved to the error folder',
+      );
+    }
+    return this.move(path, name, result.outcome, result.reason);
   }
 
   private async ingestOne(path: string, body: Buffer): Promise<FileOutcome> {
@@ -215,32 +197,6 @@ export class FileSource implements Source {
         `file source: the XML document was refused (${d.issue.message}); moved to the error folder`,
       );
     return outcomeOf(reply);
-  }
-
-  private async ingestBatch(path: string, name: string, body: Buffer): Promise<FileOutcome> {
-    let messages: Buffer[];
-    try {
-      messages = parseBatch(body).messages.map((m) => m.toBuffer());
-    } catch (err) {
-      if (!(err instanceof Hl7ParseError)) throw err;
-      this.context.logger.warn(
-        { channelId: this.context.channelId, file: name, code: err.code },
-        'file source: the batch file cannot be read; moved to the error folder',
-      );
-      return 'error';
-    }
-    const rejected: number[] = [];
-    for (const [index, message] of messages.entries()) {
-      const outcome = outcomeOf(await this.ingest(path, message, 'hl7v2'));
-      if (outcome === 'left') return 'left';
-      if (outcome === 'error') rejected.push(index + 1);
-    }
-    if (rejected.length === 0) return 'done';
-    this.context.logger.warn(
-      { channelId: this.context.channelId, file: name, messages: messages.length, rejected },
-      'file source: messages of a batch file were rejected; moved to the error folder',
-    );
-    return 'error';
   }
 
   /**
@@ -291,10 +247,18 @@ export class FileSource implements Source {
     }
   }
 
-  private async move(path: string, name: string, to: 'done' | 'error'): Promise<FileOutcome> {
+  /** Moves the file; one sent to the error folder for a reason of its own gets a `.error.txt` note. */
+  private async move(
+    path: string,
+    name: string,
+    to: 'done' | 'error',
+    reason?: string,
+  ): Promise<FileOutcome> {
     const folder = to === 'done' ? this.doneDirectory : this.errorDirectory;
     try {
-      await moveFile(path, await freeName(folder, name));
+      const target = await freeName(folder, name);
+      await moveFile(path, target);
+      if (reason) await writeFile(`${target}.error.txt`, `${reason}\n`, { mode: 0o640 });
     } catch (err) {
       this.context.logger.warn(
         { channelId: this.context.channelId, file: name, error: errorCode(err) },
@@ -302,20 +266,6 @@ export class FileSource implements Source {
       );
     }
     return to;
-  }
-}
-
-function outcomeOf(reply: IngestReply | undefined): FileOutcome {
-  if (!reply) return 'left';
-  switch (reply.disposition.kind) {
-    case 'accepted':
-    case 'duplicate':
-      return 'done';
-    case 'rejected':
-    case 'errored':
-      return 'error';
-    case 'unavailable':
-      return 'left';
   }
 }
 

@@ -72,3 +72,11 @@ export {
   nextRun,
   type ScheduleSourceConfig,
 } from './schedule.source';
+export { sftpSource, sftpSourceConfig, SftpSource, type SftpSourceConfig } from './sftp.source';
+export {
+  sftpDestination,
+  sftpDestinationConfig,
+  SftpDestination,
+  type SftpDestinationConfig,
+} from './sftp.destination';
+export { hostKeyFingerprint } from './sftp-connection';

@@ -3,7 +3,7 @@ import { errorCode, parseRetryAfter } from './common';
 
 describe('connector registry', () => {
   it('lists the sources and destinations by type, each declared completely', () => {
-    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'database', 'schedule', 'channel']);
+    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'database', 'schedule', 'channel', 'sftp']);
     expect(Object.keys(DESTINATIONS)).toEqual([
       'mllp',
       'http',
@@ -12,6 +12,7 @@ describe('connector registry', () => {
       'database',
       'channel',
       'email',
+      'sftp',
     ]);
     for (const [type, d] of [...Object.entries(SOURCES), ...Object.entries(DESTINATIONS)]) {
       expect(d.type).toBe(type);

@@ -12,6 +12,8 @@ import { mllpSource } from './mllp.source';
 import { databaseDestination } from './database.destination';
 import { databaseSource } from './database.source';
 import { scheduleSource } from './schedule.source';
+import { sftpDestination } from './sftp.destination';
+import { sftpSource } from './sftp.source';
 
 /** Builds a registry keyed by type; a type declared twice is a programming error. */
 function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
@@ -31,6 +33,7 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   databaseSource,
   scheduleSource,
   channelSource,
+  sftpSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */
@@ -44,5 +47,6 @@ export const DESTINATIONS: Record<string, DestinationDefinition> = byType<Destin
     databaseDestination,
     channelDestination,
     emailDestination,
+    sftpDestination,
   ],
 );
