@@ -5,7 +5,7 @@
  */
 import { Hl7ParseError, parseBatch } from '@sinew/hl7v2';
 import { z } from 'zod';
-import type { IngestReply, PayloadType } from './connector';
+import type { ConnectorLogger, IngestReply, PayloadType } from './connector';
 
 /** Settings of a poller that choose and read files (the same for a folder and an SFTP server). */
 export function intakeFields(defaults: { minAgeMs: number }) {
@@ -167,4 +167,28 @@ export async function intake(
     rejected,
     messages: messages.length,
   };
+}
+
+/**
+ * Logs why a file went to the error folder: a batch file that cannot be taken (its code), or
+ * messages of it the channel rejected (their numbers). Never content.
+ */
+export function logIntake(
+  logger: ConnectorLogger,
+  source: 'file' | 'sftp',
+  channelId: string,
+  name: string,
+  result: IntakeResult,
+): void {
+  if (result.code) {
+    logger.warn(
+      { channelId, file: name, code: result.code },
+      `${source} source: the batch file cannot be read; moved to the error folder`,
+    );
+  } else if (result.rejected) {
+    logger.warn(
+      { channelId, file: name, messages: result.messages, rejected: result.rejected },
+      `${source} source: messages of a batch file were rejected; moved to the error folder`,
+    );
+  }
 }

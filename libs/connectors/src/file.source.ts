@@ -3,7 +3,7 @@ import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { errorCode, millis } from './common';
 import { csvOptions, CsvReadError, splitCsv } from './csv';
-import { batchNeedsHl7, intake, intakeFields, outcomeOf, type FileOutcome } from './file-intake';
+import { batchNeedsHl7, intake, intakeFields, logIntake, outcomeOf, type FileOutcome } from './file-intake';
 import { globToRegExp } from './file-naming';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
 
@@ -168,22 +168,7 @@ export class FileSource implements Source {
       (content, contentType) => this.ingest(path, content, contentType),
     );
     if (result.outcome === 'left') return 'left';
-    if (result.code) {
-      this.context.logger.warn(
-        { channelId: this.context.channelId, file: name, code: result.code },
-        'file source: the batch file cannot be read; moved to the error folder',
-      );
-    } else if (result.rejected) {
-      this.context.logger.warn(
-        {
-          channelId: this.context.channelId,
-          file: name,
-          messages: result.messages,
-          rejected: result.rejected,
-        },
-        'file source: messages of a batch file were rejected; moved to the error folder',
-      );
-    }
+    logIntake(this.context.logger, 'file', this.context.channelId, name, result);
     return this.move(path, name, result.outcome, result.reason);
   }
 

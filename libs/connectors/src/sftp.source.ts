@@ -4,7 +4,14 @@ import type SftpClient from 'ssh2-sftp-client';
 import { z } from 'zod';
 import { millis } from './common';
 import type { IngestReply, PayloadType, Source, SourceContext, SourceDefinition } from './connector';
-import { batchNeedsHl7, intake, intakeFields, type IntakeProgress, type IntakeResult } from './file-intake';
+import {
+  batchNeedsHl7,
+  intake,
+  intakeFields,
+  logIntake,
+  type IntakeProgress,
+  type IntakeResult,
+} from './file-intake';
 import { globToRegExp } from './file-naming';
 import {
   checkCredentials,
@@ -259,7 +266,7 @@ export class SftpSource implements Source {
         cursor ? (progress) => cursor.set(position(progress)) : undefined,
       );
       if (result.outcome === 'left') return 'left';
-      this.logIntake(name, result);
+      logIntake(this.context.logger, 'sftp', this.context.channelId, name, result);
       const written: Marker = {
         ...identity,
         outcome: result.outcome,
@@ -269,25 +276,6 @@ export class SftpSource implements Source {
     }
     await this.finish(client, name, result);
     return result.outcome;
-  }
-
-  private logIntake(name: string, result: IntakeResult): void {
-    if (result.code) {
-      this.context.logger.warn(
-        { channelId: this.context.channelId, file: name, code: result.code },
-        'sftp source: the batch file cannot be read; moved to the error folder',
-      );
-    } else if (result.rejected) {
-      this.context.logger.warn(
-        {
-          channelId: this.context.channelId,
-          file: name,
-          messages: result.messages,
-          rejected: result.rejected,
-        },
-        'sftp source: messages of a batch file were rejected; moved to the error folder',
-      );
-    }
   }
 
   private async readMarker(client: SftpClient, name: string): Promise<Marker | undefined> {

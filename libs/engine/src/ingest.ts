@@ -417,53 +417,16 @@ export class Ingestor {
       };
     }
     const contentType = isFhir ? 'fhir' : 'json';
-    const sender = req.remoteAddress ?? req.source;
     const controlId =
       isFhir && doc.resourceType === 'Bundle' && typeof doc.identifier?.value === 'string'
         ? doc.identifier.value
         : undefined;
-    const window = this.channel.spec.duplicates.window_ms;
-    try {
-      if (controlId && window > 0) {
-        const hit = await this.earlierCopy(sender, controlId);
-        if (hit) {
-          this.deps.metrics.duplicates.inc({ channel: channelId });
-          return { disposition: { kind: 'duplicate' }, messageId: hit.id };
-        }
-      }
-      const keys = this.keysOf({ kind: contentType, value });
-      const id = messageId();
-      await this.deps.committer.add(
-        {
-          id,
-          channelId,
-          receivedAt: new Date(),
-          source: req.source,
-          sender,
-          ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
-          messageType: isFhir ? String(doc.resourceType) : 'json',
-          ...(controlId ? { controlId } : {}),
-          contentType,
-          raw: req.body,
-          keys,
-          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
-          ...cursorOf(req),
-          ...(req.parent ? { parent: req.parent } : {}),
-        },
-        started,
-      );
-      this.deps.metrics.received.inc({ channel: channelId });
-      this.deps
-        .committed(this.channel, id, {
-          raw: req.body,
-          contentType,
-          ...(this.channelVersion !== undefined ? { channelVersion: this.channelVersion } : {}),
-        })
-        .catch(() => undefined);
-      return { disposition: { kind: 'accepted' }, messageId: id };
-    } catch (err) {
-      return this.unavailable(undefined, err);
-    }
+    return this.commitDocument(req, started, {
+      contentType,
+      messageType: isFhir ? String(doc.resourceType) : 'json',
+      controlId,
+      keys: () => this.keysOf({ kind: contentType, value }),
+    });
   }
 
   /**
@@ -497,20 +460,45 @@ export class Ingestor {
     }
     const messageType =
       contentType === 'xml' ? (xmlRootName(value as Record<string, unknown>) ?? 'xml') : 'csv';
-    const sender = req.remoteAddress ?? req.source;
     // No control id in the content: a digest of it stands in, so the same row or document
     // handed over again (a file read again after a crash or an unavailable store) is a duplicate.
     const controlId = createHash('sha256').update(req.body).digest('hex').slice(0, 32);
+    return this.commitDocument(req, started, {
+      contentType,
+      messageType,
+      controlId,
+      keys: () => this.keysOf({ kind: 'json', value }),
+    });
+  }
+
+  /**
+   * Commits a message that is not HL7 v2 (JSON, FHIR, a CSV row, an XML document): a duplicate
+   * of an earlier copy from the same sender (by `controlId`, within the channel's window) is
+   * answered as one; else it is stored with its keys, cursor and parent link.
+   */
+  private async commitDocument(
+    req: IngestRequest,
+    started: bigint,
+    doc: {
+      contentType: ContentType;
+      messageType: string;
+      controlId: string | undefined;
+      keys: () => Record<string, string>;
+    },
+  ): Promise<IngestReply> {
+    const channelId = this.channel.spec.id;
+    const sender = req.remoteAddress ?? req.source;
+    const { contentType, controlId } = doc;
     const window = this.channel.spec.duplicates.window_ms;
     try {
-      if (window > 0) {
+      if (controlId && window > 0) {
         const hit = await this.earlierCopy(sender, controlId);
         if (hit) {
           this.deps.metrics.duplicates.inc({ channel: channelId });
           return { disposition: { kind: 'duplicate' }, messageId: hit.id };
         }
       }
-      const keys = this.keysOf({ kind: 'json', value });
+      const keys = doc.keys();
       const id = messageId();
       await this.deps.committer.add(
         {
@@ -520,8 +508,8 @@ export class Ingestor {
           source: req.source,
           sender,
           ...(req.remoteAddress !== undefined ? { remoteAddress: req.remoteAddress } : {}),
-          messageType,
-          controlId,
+          messageType: doc.messageType,
+          ...(controlId ? { controlId } : {}),
           contentType,
           raw: req.body,
           keys,
