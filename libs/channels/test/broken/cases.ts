@@ -155,6 +155,28 @@ export const BROKEN_CASES: BrokenCase[] = [
     ],
   },
   {
+    code: LintCode.AfterUnknown,
+    input: 'after-unknown.yaml',
+    lines: [
+      'after-unknown.yaml:6:54 error destination.after_unknown destinations.1.after: destination pms waits for ehrr, which is no destination of this channel; did you mean ehr?',
+    ],
+  },
+  {
+    code: LintCode.AfterCycle,
+    input: 'after-cycle.yaml',
+    lines: [
+      'after-cycle.yaml:5:53 error destination.after_cycle destinations.0.after: destinations wait for one another in a circle: ehr → pms → ehr',
+      'after-cycle.yaml:6:54 error destination.after_cycle destinations.1.after: destinations wait for one another in a circle: pms → ehr → pms',
+    ],
+  },
+  {
+    code: LintCode.AfterFiltered,
+    input: 'after-filtered.yaml',
+    lines: [
+      "after-filtered.yaml:6:54 warning destination.after_filtered destinations.1.after: destination ehr has a filter: a message it skips has no delivery there, and pms's delivery of it is dead-lettered",
+    ],
+  },
+  {
     code: LintCode.ImplicitDeadLetter,
     input: 'implicit-dead-letter.yaml',
     lines: [
