@@ -665,7 +665,7 @@ function checkAfter(specs: ReadonlyArray<DestinationEntry | undefined>, add: Add
     }
     // Follow the chain from this destination: coming back to it is a circle (reported once per member).
     const chain = [d.name];
-    for (let next = specs[j]; next; ) {
+    for (let next = specs[j]; next;) {
       chain.push(next.name);
       if (next.name === d.name) {
         add(at, LintCode.AfterCycle, `destinations wait for one another in a circle: ${chain.join(' → ')}`);
