@@ -13,6 +13,7 @@ import {
   resolveResponsePlaceholders,
   type AwaitedResponse,
 } from './response-placeholders';
+import { afterReason, dependencyFailedReason } from './sequence';
 
 /**
  * Queue of a channel's pipeline jobs and of one destination's deliveries. An ordered pipeline
@@ -105,11 +106,6 @@ export interface DeliveryDeps {
    */
   releaseDependents?: (finished: DeliveryRecord) => Promise<void>;
 }
-
-/** The reason a delivery is parked while the destination it waits for has not sent the message. */
-export const afterReason = (destination: string) => `after ${destination}`;
-/** The reason a delivery is dead-lettered when the destination it waits for dead-lettered the message. */
-export const dependencyFailedReason = (destination: string) => `dependency ${destination} failed`;
 
 type Labels = { channel: string; destination: string };
 
