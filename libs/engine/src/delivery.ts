@@ -372,7 +372,8 @@ export class DestinationWorker {
         const still = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
         if (still) return;
         await store.setDeliveryState(d.id, 'pending');
-      } else if (d.status === 'parked') {
+      } else if (d.status === 'parked' && !this.waitsForAfter(d)) {
+        // (One parked for its `after:` destination is left to that gate, below.)
         await store.setDeliveryState(d.id, 'pending');
       }
     }
@@ -479,6 +480,11 @@ export class DestinationWorker {
       };
     }
     if ((await this.ledger.record(outcome)) === 'held') await this.lookAgain(d.id, attempt, jobId);
+  }
+
+  /** Whether the delivery is parked because it waits for this destination's `after:` one. */
+  private waitsForAfter(d: DeliveryRecord): boolean {
+    return this.spec.after !== undefined && d.parkedReason === afterReason(this.spec.after);
   }
 
   /**

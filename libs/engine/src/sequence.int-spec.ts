@@ -81,6 +81,7 @@ describe('destinations in sequence (after:, response placeholders)', () => {
 
   async function start(
     pmsPlaceholder = '${response.ehr.json.id}',
+    pmsExtra = '',
   ): Promise<(controlId: string) => Promise<string>> {
     const channel = compileChannelOrThrow(
       `
@@ -98,6 +99,7 @@ destinations:
     payload: raw
     after: ehr
     retry: { attempts: 3, initial_delay_ms: 50, max_delay_ms: 100, jitter: 0 }
+    ${pmsExtra}
 `,
       'seq.yaml',
       registries,
@@ -195,6 +197,28 @@ destinations:
       'placeholder ${response.ehr.json.entry.0.response.location}: the response of ehr has no value at entry.0.response.location',
     );
     expect(wire.map((w) => w.peer)).toEqual(['ehr']);
+  });
+
+  it('keeps FIFO order of a destination that also waits for another (ordering: channel)', async () => {
+    await ehr.stop();
+    const send = await start(undefined, 'ordering: channel');
+    const first = await send('SEQ-6');
+    const second = await send('SEQ-7');
+    await waitFor('both pms deliveries parked', async () => {
+      const a = await deliveries(first);
+      const b = await deliveries(second);
+      return (a.pms?.status === 'parked' && b.pms?.status === 'parked') || undefined;
+    });
+    await sleep(400);
+    expect(wire).toEqual([]);
+    await ehr.start();
+    await waitFor('all sent', async () => {
+      const [a, b] = await Promise.all([store.getMessage(first), store.getMessage(second)]);
+      return (a?.status === 'delivered' && b?.status === 'delivered') || undefined;
+    });
+    const toPms = wire.filter((w) => w.peer === 'pms').map((w) => /\|(SEQ-\d)\|/.exec(w.body)?.[1]);
+    expect(toPms).toEqual(['SEQ-6', 'SEQ-7']);
+    expect(wire.filter((w) => w.peer === 'pms').every((w) => w.body.includes('EHR record 123\r'))).toBe(true);
   });
 
   it('reads the outcome code of the awaited destination', async () => {
