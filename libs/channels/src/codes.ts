@@ -47,6 +47,12 @@ export const LintCode = {
   ImplicitDeadLetter: 'destination.implicit_dead_letter',
   /** A destination waiting under 30 s for an answer, with requests that are not idempotent. */
   ShortTimeout: 'destination.short_timeout',
+  /** A destination's `after` names no destination of the channel, or itself. */
+  AfterUnknown: 'destination.after_unknown',
+  /** Destinations whose `after` settings wait for one another in a circle. */
+  AfterCycle: 'destination.after_cycle',
+  /** A destination waits for one whose filter may skip the message: then it is dead-lettered. */
+  AfterFiltered: 'destination.after_filtered',
   /** Two channels with the same id. */
   DuplicateChannel: 'channel.duplicate_id',
   /** Two channels listening on the same address. */

@@ -70,6 +70,8 @@ export interface CompiledDestination {
   filter?: ConditionTest;
   transformer?: MessageTransformer;
   payload: 'output' | 'raw';
+  /** The destination whose delivery of a message this one's waits for (`after:`). */
+  after?: string;
 }
 
 /** A channel that passed every check: what the engine deploys and `sinew test` runs. */
@@ -569,8 +571,10 @@ export function compileChannel(
         ...(filter ? { filter } : {}),
         ...(transformer ? { transformer } : {}),
         payload: d.payload,
+        ...(d.after !== undefined ? { after: d.after } : {}),
       });
   });
+  checkAfter(destinationSpecs, add);
 
   if (failed || problems.some((p) => p.severity === 'error') || !sourceDef || sourceConfig === undefined)
     return { problems };
@@ -624,4 +628,59 @@ function repeatRisk(
   return typeof timeoutMs === 'number' && timeoutMs < REPEAT_SAFE_TIMEOUT_MS
     ? { key, timeoutMs, what }
     : undefined;
+}
+
+type AddProblem = (
+  path: ReadonlyArray<string | number>,
+  code: LintProblem['code'],
+  message: string,
+  severity?: Severity,
+) => void;
+
+/**
+ * Checks the destinations' `after` settings: each names another destination of the channel,
+ * they wait for one another in no circle, and a warning when the awaited destination has a
+ * filter (a message it skips dead-letters the one waiting for it).
+ */
+function checkAfter(specs: ReadonlyArray<DestinationEntry | undefined>, add: AddProblem): void {
+  const index = new Map<string, number>();
+  specs.forEach((d, i) => {
+    if (d && !index.has(d.name)) index.set(d.name, i);
+  });
+  specs.forEach((d, i) => {
+    if (d?.after === undefined) return;
+    const at = ['destinations', i, 'after'];
+    if (d.after === d.name) {
+      add(at, LintCode.AfterUnknown, `destination ${d.name} cannot wait for itself (after: ${d.after})`);
+      return;
+    }
+    const j = index.get(d.after);
+    if (j === undefined) {
+      add(
+        at,
+        LintCode.AfterUnknown,
+        `destination ${d.name} waits for ${d.after}, which is no destination of this channel${didYouMean(d.after, index.keys())}`,
+      );
+      return;
+    }
+    // Follow the chain from this destination: coming back to it is a circle (reported once per member).
+    const chain = [d.name];
+    for (let next = specs[j]; next;) {
+      chain.push(next.name);
+      if (next.name === d.name) {
+        add(at, LintCode.AfterCycle, `destinations wait for one another in a circle: ${chain.join(' → ')}`);
+        return;
+      }
+      if (next.after === undefined || chain.length > specs.length + 1) break;
+      const k = index.get(next.after);
+      next = k === undefined ? undefined : specs[k];
+    }
+    if (specs[j]?.filter !== undefined)
+      add(
+        at,
+        LintCode.AfterFiltered,
+        `destination ${d.after} has a filter: a message it skips has no delivery there, and ${d.name}'s delivery of it is dead-lettered`,
+        'warning',
+      );
+  });
 }

@@ -116,6 +116,11 @@ export const destinationCommon = {
       'output: what the pipeline (or this destination\u2019s transformer) produced; raw: the message as received',
     ),
   filter: filterCondition.optional().describe('sends only the messages for which the condition holds'),
+  after: name
+    .optional()
+    .describe(
+      'the name of another destination of the channel: this one sends a message only once that one has sent it, and may use its response (${response.<name>.code}, .json.<path>, .hl7.<field>)',
+    ),
   concurrency: z
     .number()
     .int()

@@ -7,6 +7,13 @@ import { messageIdTime } from './ids';
 import { errorText } from './ingest';
 import type { EngineLogger } from './logger';
 import type { EngineMetrics } from './metrics';
+import {
+  hasResponsePlaceholder,
+  PlaceholderError,
+  resolveResponsePlaceholders,
+  type AwaitedResponse,
+} from './response-placeholders';
+import { afterReason, dependencyFailedReason } from './sequence';
 
 /**
  * Queue of a channel's pipeline jobs and of one destination's deliveries. An ordered pipeline
@@ -93,6 +100,11 @@ export interface DeliveryDeps {
   probeIntervalMs?: number;
   /** A paused channel's deliveries hold (they stay open in the ledger; resuming enqueues them). */
   isPaused?: (channelId: string) => boolean;
+  /**
+   * A delivery became terminal: the destinations that wait for its destination (`after:`)
+   * look at their delivery of the same message again.
+   */
+  releaseDependents?: (finished: DeliveryRecord) => Promise<void>;
 }
 
 type Labels = { channel: string; destination: string };
@@ -360,12 +372,33 @@ export class DestinationWorker {
         const still = await store.findBlocker(d.channelId, d.destination, d.orderKey, d.seq);
         if (still) return;
         await store.setDeliveryState(d.id, 'pending');
-      } else if (d.status === 'parked') {
+      } else if (d.status === 'parked' && !this.waitsForAfter(d)) {
+        // (One parked for its `after:` destination is left to that gate, below.)
         await store.setDeliveryState(d.id, 'pending');
       }
     }
+    let awaited: AwaitedResponse | undefined;
+    if (this.spec.after !== undefined) {
+      const gate = await this.awaitDependency(d, this.spec.after);
+      if (gate.kind === 'wait') return;
+      if (gate.kind === 'failed') {
+        await this.deadLetterUnsent(d, 'DEPENDENCY', gate.reason, jobId);
+        return;
+      }
+      awaited = gate.awaited;
+    }
     const payload = primed?.payload ?? (await store.getDeliveryPayload(d.id));
     if (!payload) throw new Error(`delivery ${d.id} has no payload`);
+    let body = payload.body;
+    if (awaited && hasResponsePlaceholder(body)) {
+      try {
+        body = resolveResponsePlaceholders(body, payload.contentType, awaited);
+      } catch (err) {
+        if (!(err instanceof PlaceholderError)) throw err;
+        await this.deadLetterUnsent(d, 'PLACEHOLDER', err.message, jobId);
+        return;
+      }
+    }
     const attempt = d.attempts + 1;
     const startedAt = new Date();
     let result: DeliveryOutcome;
@@ -374,7 +407,7 @@ export class DestinationWorker {
         messageId: d.messageId,
         deliveryId: d.id,
         attempt,
-        body: payload.body,
+        body,
         contentType: payload.contentType,
         channelId: d.channelId,
         destination: d.destination,
@@ -413,6 +446,7 @@ export class DestinationWorker {
             (finishedAt.getTime() - messageIdTime(d.messageId)) / 1000,
           );
           await this.wakeNext(updated);
+          await this.deps.releaseDependents?.(updated);
         },
       };
     } else if (result.status === 'failed' || attempt >= this.spec.retry.attempts) {
@@ -429,6 +463,7 @@ export class DestinationWorker {
             'delivery dead-lettered',
           );
           await this.wakeNext(updated);
+          await this.deps.releaseDependents?.(updated);
         },
       };
     } else {
@@ -445,6 +480,105 @@ export class DestinationWorker {
       };
     }
     if ((await this.ledger.record(outcome)) === 'held') await this.lookAgain(d.id, attempt, jobId);
+  }
+
+  /** Whether the delivery is parked because it waits for this destination's `after:` one. */
+  private waitsForAfter(d: DeliveryRecord): boolean {
+    return this.spec.after !== undefined && d.parkedReason === afterReason(this.spec.after);
+  }
+
+  /**
+   * The gate of a destination that waits for another (`after:`): `go` once that one sent the
+   * message (with what it received), `failed` when it dead-lettered it or has no delivery of it,
+   * else `wait` with the delivery parked (its release, or a recovery sweep, looks again).
+   */
+  private async awaitDependency(
+    d: DeliveryRecord,
+    after: string,
+  ): Promise<
+    { kind: 'go'; awaited: AwaitedResponse } | { kind: 'failed'; reason: string } | { kind: 'wait' }
+  > {
+    const { store } = this.deps;
+    const depId = `${d.messageId}.${after}`;
+    for (let look = 0; ; look++) {
+      const dep = await store.getDelivery(depId);
+      if (!dep)
+        return {
+          kind: 'failed',
+          reason: `dependency ${after} has no delivery of this message (its filter skipped it)`,
+        };
+      if (dep.status === 'dead_lettered') return { kind: 'failed', reason: dependencyFailedReason(after) };
+      if (dep.status === 'sent') {
+        const accepted = (await store.getAttempts(depId)).filter((a) => a.outcome === 'sent').pop();
+        if (d.status === 'parked') await store.setDeliveryState(d.id, 'pending');
+        return {
+          kind: 'go',
+          awaited: {
+            destination: after,
+            ...(accepted?.code !== undefined ? { code: accepted.code } : {}),
+            ...(accepted?.response !== undefined ? { response: accepted.response } : {}),
+          },
+        };
+      }
+      if (look > 0) return { kind: 'wait' };
+      const reason = afterReason(after);
+      // Already parked for this reason (a recovery sweep looking again): nothing to write.
+      if (d.status === 'parked' && d.parkedReason === reason) return { kind: 'wait' };
+      await store.setDeliveryState(d.id, 'parked', reason);
+      d = { ...d, status: 'parked', parkedReason: reason };
+      // The dependency may have finished between the two reads: look once more.
+    }
+  }
+
+  /**
+   * Dead-letters a delivery that is not sent (what it waits for failed, or its payload cannot be
+   * completed): one attempt is recorded, with `code` and the reason, and nothing reaches the peer.
+   */
+  private async deadLetterUnsent(
+    d: DeliveryRecord,
+    code: string,
+    reason: string,
+    jobId?: string,
+  ): Promise<void> {
+    const now = new Date();
+    const labels = this.labels;
+    const attempt = d.attempts + 1;
+    const outcome: Outcome = {
+      deliveryId: d.id,
+      labels,
+      attempt: { number: attempt, startedAt: now, finishedAt: now, outcome: 'failed', code, error: reason },
+      next: { status: 'dead_lettered' },
+      after: async (updated) => {
+        this.deps.metrics.deadLettered.inc(labels);
+        this.deps.logger.warn(
+          { channel: d.channelId, destination: d.destination, deliveryId: d.id, code },
+          'delivery dead-lettered without being sent',
+        );
+        await this.wakeNext(updated);
+        await this.deps.releaseDependents?.(updated);
+      },
+    };
+    if ((await this.ledger.record(outcome)) === 'held') await this.lookAgain(d.id, attempt, jobId);
+  }
+
+  /**
+   * The delivery this destination waits for (`after:`) became terminal: this destination's
+   * delivery of the same message goes now (or is dead-lettered). One that was dead-lettered
+   * because the dependency failed is requeued when the dependency was replayed and sent.
+   */
+  async release(finished: DeliveryRecord): Promise<void> {
+    const { store } = this.deps;
+    const id = `${finished.messageId}.${this.spec.name}`;
+    let mine = await store.getDelivery(id);
+    if (!mine) return;
+    if (
+      mine.status === 'dead_lettered' &&
+      finished.status === 'sent' &&
+      mine.lastError === dependencyFailedReason(finished.destination)
+    )
+      mine = await store.requeueDelivery(id);
+    if (mine.status === 'sent' || mine.status === 'dead_lettered') return;
+    await this.enqueue(id, mine.attempts + 1);
   }
 
   /** Runs the delivery again in a moment (the ledger could not record its outcome). */

@@ -253,10 +253,18 @@ export class Engine {
       logger: options.logger,
       ledger: this.ledgerWrites,
       isPaused: (id) => this.pausedChannels.has(id),
+      releaseDependents: (finished) => this.releaseDependents(finished),
       ...(options.destinationProbeIntervalMs !== undefined
         ? { probeIntervalMs: options.destinationProbeIntervalMs }
         : {}),
     };
+  }
+
+  /** Releases the deliveries that wait for a delivery that just became terminal (`after:`). */
+  private async releaseDependents(finished: DeliveryRecord): Promise<void> {
+    const workers = this.deployed.get(finished.channelId)?.workers;
+    if (!workers || this.pausedChannels.has(finished.channelId)) return;
+    for (const w of workers.values()) if (w.spec.after === finished.destination) await w.release(finished);
   }
 
   get channelIds(): string[] {

@@ -18,6 +18,7 @@ import {
   type ValidationRule,
 } from '@sinew/validation';
 import { dispositionIssue, issueCondition } from './disposition';
+import { afterReason } from './sequence';
 
 interface Output {
   contentType: ContentType;
@@ -196,6 +197,8 @@ export class ChannelPipeline {
       };
       const key = orderKey(d, input);
       if (key !== undefined) delivery.orderKey = key;
+      // Waits for another destination's delivery (after:): created parked, released once that one is sent.
+      if (d.after !== undefined) delivery.parkedReason = afterReason(d.after);
       deliveries.push(delivery);
     }
     const result = accepted('processed', deliveries);

@@ -1136,6 +1136,22 @@ export function describeStoreBehaviour(openEmptyStore: () => Promise<Store>): vo
         code: 'store.not_found',
       });
     });
+
+    it('creates a delivery parked, with its reason, when the pipeline result says it waits', async () => {
+      const m = message(channel());
+      await insertOne(store, m);
+      const result = processed([{ name: 'ehr' }, { name: 'pms' }]);
+      result.deliveries[1]!.parkedReason = 'after ehr';
+      const created = await store.completePipeline(m.id, result);
+      expect(created.map((d) => [d.destination, d.status, d.parkedReason])).toEqual([
+        ['ehr', 'pending', undefined],
+        ['pms', 'parked', 'after ehr'],
+      ]);
+      expect(await store.getDelivery(`${m.id}.pms`)).toMatchObject({
+        status: 'parked',
+        parkedReason: 'after ehr',
+      });
+    });
   });
 
   describe('recovery listings (on an empty store)', () => {

@@ -143,6 +143,8 @@ export interface NewDelivery {
   payloadType: ContentType;
   /** `''` for channel-wide FIFO, the key's value for keyed ordering, undefined for none. */
   orderKey?: string;
+  /** When given, the delivery is created `parked` with this reason (it waits for another one). */
+  parkedReason?: string;
 }
 
 /** The pipeline's outcome, written in one transaction. */

@@ -29,6 +29,7 @@ interface Delivery {
   next_attempt_at?: string;
   last_error?: string;
   waiting?: string;
+  after?: string;
   payload?: Content;
   attempt_list: Attempt[];
 }
@@ -359,6 +360,7 @@ export default function Message() {
               ) : null}
             </div>
             <p>
+              {d.after ? `after ${d.after} · ` : null}
               {d.attempts} attempt{d.attempts === 1 ? '' : 's'}
               {d.next_attempt_at ? (
                 <>

@@ -94,6 +94,10 @@ const delivery = z.object({
   next_attempt_at: z.string().optional(),
   last_error: z.string().optional(),
   waiting: z.string().optional().describe('Why a delivery that is not finished waits'),
+  after: z
+    .string()
+    .optional()
+    .describe('The destination whose delivery of the message this one waits for (its `after:`)'),
   payload: content.optional().describe('What is (or was) sent (phi:read)'),
   attempt_list: z.array(attempt),
 });
@@ -391,6 +395,10 @@ export class MessagesController {
     };
     const waiting = this.waiting(d, phi);
     if (waiting) out.waiting = waiting;
+    const after = this.deps.engine
+      .channel(d.channelId)
+      ?.destinations.find((x) => x.name === d.destination)?.after;
+    if (after !== undefined) out.after = after;
     const p = encode(payload?.body);
     if (p) out.payload = p;
     return out;

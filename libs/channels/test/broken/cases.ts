@@ -122,7 +122,7 @@ export const BROKEN_CASES: BrokenCase[] = [
     code: LintCode.UnknownConnector,
     input: 'unknown-connector.yaml',
     lines: [
-      'unknown-connector.yaml:5:24 error reference.connector destinations.0.type: unknown destination type fihr; did you mean fhir? (destinations: mllp, http, fhir, file, database)',
+      'unknown-connector.yaml:5:24 error reference.connector destinations.0.type: unknown destination type fihr; did you mean fhir? (destinations: mllp, http, fhir, file, database, channel, email, sftp)',
     ],
   },
   {
@@ -152,6 +152,28 @@ export const BROKEN_CASES: BrokenCase[] = [
     input: 'duplicate-destination.yaml',
     lines: [
       'duplicate-destination.yaml:6:13 error destination.duplicate_name destinations.1.name: destination archive is named twice (also destinations.0)',
+    ],
+  },
+  {
+    code: LintCode.AfterUnknown,
+    input: 'after-unknown.yaml',
+    lines: [
+      'after-unknown.yaml:6:54 error destination.after_unknown destinations.1.after: destination pms waits for ehrr, which is no destination of this channel; did you mean ehr?',
+    ],
+  },
+  {
+    code: LintCode.AfterCycle,
+    input: 'after-cycle.yaml',
+    lines: [
+      'after-cycle.yaml:5:53 error destination.after_cycle destinations.0.after: destinations wait for one another in a circle: ehr → pms → ehr',
+      'after-cycle.yaml:6:54 error destination.after_cycle destinations.1.after: destinations wait for one another in a circle: pms → ehr → pms',
+    ],
+  },
+  {
+    code: LintCode.AfterFiltered,
+    input: 'after-filtered.yaml',
+    lines: [
+      "after-filtered.yaml:6:54 warning destination.after_filtered destinations.1.after: destination ehr has a filter: a message it skips has no delivery there, and pms's delivery of it is dead-lettered",
     ],
   },
   {
