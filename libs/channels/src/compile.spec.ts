@@ -93,6 +93,18 @@ destinations:
     ]);
   });
 
+  it('masks a long secret wherever it occurs, a short one only where it stands alone', () => {
+    const secrets = new Set(['s3cr3t-value', 'x', 'a.b']);
+    expect(
+      maskSecrets(
+        'max_file_bytes: x; url: postgres://u:s3cr3t-value@db; token=x; id: abs3cr3t-value',
+        secrets,
+      ),
+    ).toBe('max_file_bytes: ******; url: postgres://u:******@db; token=******; id: ab******');
+    // Characters that mean something in a regular expression are taken literally.
+    expect(maskSecrets('a.b axb (a.b)', secrets)).toBe('****** axb (******)');
+  });
+
   it('takes values from the selected environment file, the process environment first', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-env-'));
     writeFileSync(join(dir, 'staging.yaml'), 'EHR_URL: http://staging/fhir\nLAB_PORT: 2600\n');

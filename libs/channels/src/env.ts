@@ -167,9 +167,22 @@ export function resolveReferences(value: unknown, env: ChannelEnvironment): Reso
   return out;
 }
 
-/** Replaces every secret value inside a text with `******`. */
+/** Secrets shorter than this are masked only where they stand alone, not inside a word. */
+const SHORT_SECRET = 6;
+
+/**
+ * Replaces every secret value inside a text with `******`. A short secret (`x`, `pass`) is
+ * replaced only where no letter or digit touches it, so that `max_file_bytes` stays readable
+ * when a password is `x`; a longer one wherever it occurs.
+ */
 export function maskSecrets(text: string, secrets: ReadonlySet<string>): string {
   let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join('******');
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (s.length >= SHORT_SECRET) out = out.split(s).join('******');
+    else {
+      const literal = s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      out = out.replace(new RegExp(`(?<![A-Za-z0-9])${literal}(?![A-Za-z0-9])`, 'g'), '******');
+    }
+  }
   return out;
 }
