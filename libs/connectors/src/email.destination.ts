@@ -3,7 +3,7 @@ import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { z } from 'zod';
 import { Hl7Message, parsePath } from '@sinew/hl7v2';
-import { EXTENSION_OF, millis } from './common';
+import { millis } from './common';
 import type {
   DeliveryOutcome,
   DeliveryRequest,
@@ -12,22 +12,13 @@ import type {
   DestinationDefinition,
   PayloadType,
 } from './connector';
+import { deliveryVariables, FILENAME_VARIABLES, VARIABLE, type FilenameVariable } from './file-naming';
 import { DEFAULT_CONTENT_TYPE } from './http.destination';
 import { clientTlsConfig, loadClientTls } from './tls-config';
 
-/** Variables every template may use; any other `${…}` must be an HL7 path (`${PID-3.1}`). */
-export const EMAIL_VARIABLES = [
-  'message_id',
-  'delivery_id',
-  'channel_id',
-  'destination',
-  'attempt',
-  'date',
-  'ext',
-] as const;
-type EmailVariable = (typeof EMAIL_VARIABLES)[number];
-
-const VARIABLE = /\$\{([^}]*)\}/g;
+/** Variables every template may use (those of file names); any other `${…}` must be an HL7 path. */
+export const EMAIL_VARIABLES = FILENAME_VARIABLES;
+type EmailVariable = FilenameVariable;
 
 function isVariable(name: string): name is EmailVariable {
   return (EMAIL_VARIABLES as readonly string[]).includes(name);
@@ -256,10 +247,6 @@ export async function sendEmail(
   }
 }
 
-function yyyymmdd(date: Date): string {
-  return date.toISOString().slice(0, 10).replace(/-/g, '');
-}
-
 /** Sends each message as an email through an SMTP server. */
 export class EmailDestination implements Destination {
   constructor(
@@ -270,15 +257,7 @@ export class EmailDestination implements Destination {
   /** The email for one delivery (subject, body, attachment), templates filled. */
   compose(request: DeliveryRequest, now = new Date()): EmailContent {
     const values: TemplateValues = {
-      variables: {
-        message_id: request.messageId,
-        delivery_id: request.deliveryId,
-        channel_id: request.channelId,
-        destination: request.destination,
-        attempt: String(request.attempt),
-        date: yyyymmdd(now),
-        ext: EXTENSION_OF[request.contentType],
-      },
+      variables: deliveryVariables(request, now),
       ...(request.contentType === 'hl7v2' ? { hl7: Hl7Message.parse(request.body) } : {}),
     };
     const { attachment } = this.config;

@@ -15,7 +15,7 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-/** Variables a file name template may use. */
+/** Variables a delivery's templates (file names, email subjects and bodies) may use. */
 export const FILENAME_VARIABLES = [
   'message_id',
   'delivery_id',
@@ -25,9 +25,10 @@ export const FILENAME_VARIABLES = [
   'date',
   'ext',
 ] as const;
-type FilenameVariable = (typeof FILENAME_VARIABLES)[number];
+export type FilenameVariable = (typeof FILENAME_VARIABLES)[number];
 
-const VARIABLE = /\$\{([^}]*)\}/g;
+/** A `${name}` in a template. */
+export const VARIABLE = /\$\{([^}]*)\}/g;
 
 /** Lint of a template: known variables only, and a relative path that stays inside its folder. */
 export function checkTemplate(template: string, ctx: z.RefinementCtx): void {
@@ -74,13 +75,12 @@ function yyyymmdd(date: Date): string {
   return date.toISOString().slice(0, 10).replace(/-/g, '');
 }
 
-/**
- * The relative path (`/`-separated) a template gives for a delivery. Values are reduced to
- * `A-Z a-z 0-9 . _ -`, so a value never adds a folder; throws when the result would leave the
- * folder (it cannot for a template that passed {@link checkTemplate}).
- */
-export function renderFilename(template: string, request: DeliveryRequest, now = new Date()): string {
-  const values: Record<FilenameVariable, string> = {
+/** The values of the template variables for one delivery. */
+export function deliveryVariables(
+  request: DeliveryRequest,
+  now = new Date(),
+): Record<FilenameVariable, string> {
+  return {
     message_id: request.messageId,
     delivery_id: request.deliveryId,
     channel_id: request.channelId,
@@ -89,6 +89,15 @@ export function renderFilename(template: string, request: DeliveryRequest, now =
     date: yyyymmdd(now),
     ext: EXTENSION_OF[request.contentType],
   };
+}
+
+/**
+ * The relative path (`/`-separated) a template gives for a delivery. Values are reduced to
+ * `A-Z a-z 0-9 . _ -`, so a value never adds a folder; throws when the result would leave the
+ * folder (it cannot for a template that passed {@link checkTemplate}).
+ */
+export function renderFilename(template: string, request: DeliveryRequest, now = new Date()): string {
+  const values = deliveryVariables(request, now);
   const name = template.replace(VARIABLE, (_m, v: string) => safe(values[v as FilenameVariable] ?? ''));
   const parts = name.split('/');
   if (name.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..')) {

@@ -149,6 +149,48 @@ export function sftpAuth(
 }
 
 /** `jdbc:postgresql://h:5432/db` → `postgres://h:5432/db`, with the kind of database it names. */
+/**
+ * Where a File Reader or File Writer works, as the settings of a `file` or `sftp` connector
+ * (with the SFTP login); undefined, reported, for a scheme Sinew has no connector for (FTP,
+ * SMB, WebDAV, S3).
+ */
+export function fileLocation(
+  props: XmlNode,
+  notes: Notes,
+  ctx: ConnectorContext,
+  name: string,
+  what: 'File Reader' | 'File Writer',
+): Settings | undefined {
+  const scheme = (text(props, 'scheme') ?? 'FILE').trim();
+  const host = configValue((text(props, 'host') ?? '').trim(), notes, 'host', 'directory');
+  if (scheme === 'FILE') {
+    notes.exact('host', 'directory', `directory: ${host}`);
+    return { type: 'file', directory: host };
+  }
+  if (scheme !== 'SFTP') {
+    notes.notConverted(
+      'scheme',
+      `${what} over ${scheme}`,
+      `only local folders and SFTP have a Sinew ${what === 'File Reader' ? 'source' : 'destination'}`,
+    );
+    return undefined;
+  }
+  const remote = splitRemote(host);
+  const out: Settings = {
+    type: 'sftp',
+    host: remote.host,
+    ...(remote.port !== undefined ? { port: remote.port } : {}),
+    directory: remote.directory,
+  };
+  notes.exact(
+    'host',
+    'SFTP server and directory',
+    `type sftp, host ${remote.host}, directory ${remote.directory}`,
+  );
+  sftpAuth(props, out, notes, ctx, name);
+  return out;
+}
+
 export function jdbcUrl(url: string): { driver?: string; url: string } {
   const m = /^jdbc:(postgresql|mysql|mariadb|sqlite):(.*)$/.exec(url.trim());
   if (!m) return { url: url.trim() };

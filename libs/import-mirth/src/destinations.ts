@@ -1,13 +1,12 @@
 import {
   configValue,
+  type ConnectorContext,
   databaseConnection,
+  fileLocation,
+  tlsNote,
   envName,
   port,
-  sftpAuth,
-  splitRemote,
-  tlsNote,
   transmissionIsMllp,
-  type ConnectorContext,
   type Settings,
 } from './connectors';
 import type { Notes } from './report';
@@ -195,34 +194,9 @@ function fileName(pattern: string, notes: Notes): string {
 }
 
 function fileWriter(props: XmlNode, notes: Notes, ctx: ConnectorContext, name: string): Settings | undefined {
+  const out = fileLocation(props, notes, ctx, name, 'File Writer');
+  if (!out) return undefined;
   const scheme = (text(props, 'scheme') ?? 'FILE').trim();
-  const host = configValue((text(props, 'host') ?? '').trim(), notes, 'host', 'directory');
-  let out: Settings;
-  if (scheme === 'FILE') {
-    out = { type: 'file', directory: host };
-    notes.exact('host', 'directory', `directory: ${host}`);
-  } else if (scheme === 'SFTP') {
-    const remote = splitRemote(host);
-    out = {
-      type: 'sftp',
-      host: remote.host,
-      ...(remote.port !== undefined ? { port: remote.port } : {}),
-      directory: remote.directory,
-    };
-    notes.exact(
-      'host',
-      'SFTP server and directory',
-      `type sftp, host ${remote.host}, directory ${remote.directory}`,
-    );
-    sftpAuth(props, out, notes, ctx, name);
-  } else {
-    notes.notConverted(
-      'scheme',
-      `File Writer over ${scheme}`,
-      'only local folders and SFTP have a Sinew destination',
-    );
-    return undefined;
-  }
   const pattern = (text(props, 'outputPattern') ?? '').trim();
   if (pattern) out.filename = fileName(pattern, notes);
   if (flag(props, 'outputAppend'))

@@ -1,13 +1,12 @@
 import {
   configValue,
+  type ConnectorContext,
   contentType,
   databaseConnection,
-  envName,
-  sftpAuth,
-  splitRemote,
+  fileLocation,
   tlsNote,
+  envName,
   transmissionIsMllp,
-  type ConnectorContext,
   type Settings,
 } from './connectors';
 import type { Notes } from './report';
@@ -261,34 +260,9 @@ function httpListener(
 }
 
 function fileReader(props: XmlNode, notes: Notes, ctx: ConnectorContext): Settings | undefined {
+  const source = fileLocation(props, notes, ctx, 'source', 'File Reader');
+  if (!source) return undefined;
   const scheme = (text(props, 'scheme') ?? 'FILE').trim();
-  const host = configValue((text(props, 'host') ?? '').trim(), notes, 'host', 'directory');
-  let source: Settings;
-  if (scheme === 'FILE') {
-    source = { type: 'file', directory: host };
-    notes.exact('host', 'directory', `directory: ${host}`);
-  } else if (scheme === 'SFTP') {
-    const remote = splitRemote(host);
-    source = {
-      type: 'sftp',
-      host: remote.host,
-      ...(remote.port !== undefined ? { port: remote.port } : {}),
-      directory: remote.directory,
-    };
-    notes.exact(
-      'host',
-      'SFTP server and directory',
-      `type sftp, host ${remote.host}, directory ${remote.directory}`,
-    );
-    sftpAuth(props, source, notes, ctx, 'source');
-  } else {
-    notes.notConverted(
-      'scheme',
-      `File Reader over ${scheme}`,
-      'only local folders and SFTP have a Sinew source',
-    );
-    return undefined;
-  }
   const filter = (text(props, 'fileFilter') ?? '*').trim();
   if (flag(props, 'regex')) {
     notes.notConverted(
