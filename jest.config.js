@@ -46,6 +46,7 @@ const moduleNameMapper = {
   '^@sinew/connectors$': '<rootDir>/libs/connectors/src/index.ts',
   '^@sinew/engine$': '<rootDir>/libs/engine/src/index.ts',
   '^@sinew/channels$': '<rootDir>/libs/channels/src/index.ts',
+  '^@sinew/hub$': '<rootDir>/libs/hub/src/index.ts',
   '^@sinew/auth$': '<rootDir>/libs/auth/src/index.ts',
   '^@sinew/reconcile$': '<rootDir>/libs/reconcile/src/index.ts',
   '^@sinew/import-mirth$': '<rootDir>/libs/import-mirth/src/index.ts',

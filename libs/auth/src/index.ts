@@ -47,3 +47,4 @@ export {
   type OAuthErrorCode,
 } from './oauth';
 export { isSsoHash, parseRoleMapping, roleFromClaim, SSO_PASSWORD_MARK } from './oidc';
+export * from './smart-scopes';
