@@ -47,6 +47,8 @@ const moduleNameMapper = {
   '^@sinew/engine$': '<rootDir>/libs/engine/src/index.ts',
   '^@sinew/channels$': '<rootDir>/libs/channels/src/index.ts',
   '^@sinew/hub$': '<rootDir>/libs/hub/src/index.ts',
+  '^@sinew/webhooks$': '<rootDir>/libs/webhooks/src/index.ts',
+  '^@sinew/sandbox$': '<rootDir>/libs/sandbox/src/index.ts',
   '^@sinew/auth$': '<rootDir>/libs/auth/src/index.ts',
   '^@sinew/reconcile$': '<rootDir>/libs/reconcile/src/index.ts',
   '^@sinew/import-mirth$': '<rootDir>/libs/import-mirth/src/index.ts',

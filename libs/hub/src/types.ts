@@ -194,3 +194,36 @@ export interface HubConsent {
 export interface HubStore extends HubWriter, HubReader, HubConsent {
   close(): Promise<void>;
 }
+
+/** How a write through the FHIR API is going: it is a message in the ledger like any other. */
+export interface HubWriteStatus {
+  messageId: string;
+  channelId: string;
+  resourceType: string;
+  /** `accepted`: committed, delivery pending; `completed`: every destination delivered; `failed`: refused or dead-lettered. */
+  state: 'accepted' | 'completed' | 'failed';
+  /** Per destination: its state and the peer's answer (an HL7 ACK's MSA-1 and text, an HTTP status). */
+  destinations: Array<{ name: string; state: string; ack?: string; detail?: string }>;
+  /** The app that made the write. */
+  appId?: string;
+}
+
+/**
+ * Writes from apps routed back to the source systems through channels: a channel whose
+ * source is `type: fhir` takes the resource types it lists; its pipeline (a reverse map)
+ * turns the resource into what the PMS reads (SIU, ADT) and its destinations send it.
+ */
+export interface HubWriteRouter {
+  /** Resource types some running channel takes writes for, in this environment. */
+  writableTypes(environment: HubEnvironment): string[];
+  /**
+   * Commits the resource to the ledger as a message of the channel that takes its type and
+   * resolves once committed; `refused` when no channel takes it or its pipeline refused it.
+   */
+  submit(
+    resource: FhirResource,
+    how: { environment: HubEnvironment; interaction: 'create' | 'update'; appId: string },
+  ): Promise<{ messageId: string; channelId: string } | { refused: string; status: 400 | 404 | 422 }>;
+  /** Undefined when there is no such write. */
+  status(messageId: string): Promise<HubWriteStatus | undefined>;
+}
