@@ -2,6 +2,7 @@ export * from './store';
 export { StoreError } from './errors';
 export { openStore, SQLITE_FILE_NAME, type OpenStoreOptions, type StoreLogger } from './open-store';
 export { TypeOrmStore } from './typeorm-store';
+export type { SqlDatabase, SqlExecutor, SqlValue, RowsInsert } from './sql';
 export { storeEntities, type StoreKind } from './entities';
 export { contentHash } from './content-hash';
 export { SqlReconcileStore } from './reconcile-store';

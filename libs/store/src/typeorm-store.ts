@@ -122,6 +122,12 @@ export class TypeOrmStore implements Store {
     this.links = new SqlLinkStore(db, () => this.open());
   }
 
+  /** The SQL connection under the ledger, for stores that keep their tables next to it (the clinic data hub). */
+  get sql(): SqlDatabase {
+    this.open();
+    return this.db;
+  }
+
   async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {
     this.open();
     if (!Array.isArray(messages)) throw invalid('insertMessages expects an array of messages');
