@@ -20,6 +20,7 @@ import { AccessService, AuditLog, hasScope, ingestScope, mayUseChannel } from '@
 import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
+import { openHub, type HubStore } from '@sinew/hub';
 import { openStore, type Store } from '@sinew/store';
 import { Redis } from 'ioredis';
 import type { Server as TlsServer } from 'node:tls';
@@ -80,6 +81,7 @@ function apiDeps(
   store: Store,
   logger: EngineLogger,
   channels: { transformerDirs: readonly string[]; registries: ChannelRegistries },
+  hub: HubStore,
 ): ApiDeps {
   const limiter: RateLimiter = config.REDIS_URL
     ? new RedisRateLimiter(
@@ -108,6 +110,7 @@ function apiDeps(
     ...(config.SINEW_OIDC_ISSUER ? { oidc: oidcSignIn(config) } : {}),
     channelsDir: resolve(config.SINEW_CHANNELS_DIR),
     ...channels,
+    hub,
   };
 }
 
@@ -179,6 +182,8 @@ export async function startEngine(
     poolSize: config.SINEW_DB_POOL_SIZE,
     logger,
   });
+  // The clinic data hub lives in the ledger's database; `store` destinations write into it.
+  const hub = openHub(store);
   const queue = createQueueDriver({
     ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
     prefix: config.SINEW_REDIS_PREFIX,
@@ -196,6 +201,7 @@ export async function startEngine(
       transformers,
       logger,
       env,
+      hub,
       origin: (c) => {
         const commit = gitCommit(config.SINEW_CHANNELS_DIR);
         return { filePath: resolve(c.file), ...(commit ? { gitCommit: commit } : {}) };
@@ -223,7 +229,7 @@ export async function startEngine(
   const reconcile = setUpReconcile(config, engine, store, queue, env, logger);
   const api = config.SINEW_ROLES.includes('api')
     ? {
-        ...apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }),
+        ...apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }, hub),
         reconciler: reconcile.reconciler,
       }
     : undefined;

@@ -3,6 +3,7 @@
  * zod config schema whose `.describe()` texts are its documentation, its delivery guarantee,
  * an example, and a factory. The engine knows connectors only through these declarations.
  */
+import type { HubWriter } from '@sinew/hub';
 import type { z } from 'zod';
 
 export type PayloadType = 'hl7v2' | 'fhir' | 'json' | 'text' | 'csv' | 'xml';
@@ -161,6 +162,8 @@ export interface DestinationContext {
   logger: ConnectorLogger;
   /** Commits a message into another channel of this engine (the `channel` destination); absent outside an engine. */
   handOff?: (request: ChannelHandOff) => Promise<ChannelHandOffResult>;
+  /** The clinic data hub the `store` destination writes into; absent when the engine runs without one. */
+  hub?: HubWriter;
 }
 
 /** One message handed from a channel's `channel` destination to another channel. */

@@ -24,6 +24,12 @@ export {
   type FhirDestinationConfig,
 } from './fhir.destination';
 export {
+  StoreDestination,
+  storeDestination,
+  storeDestinationConfig,
+  type StoreDestinationConfig,
+} from './store.destination';
+export {
   fileDestination,
   fileDestinationConfig,
   FileDestination,

@@ -14,6 +14,7 @@ import { databaseSource } from './database.source';
 import { scheduleSource } from './schedule.source';
 import { sftpDestination } from './sftp.destination';
 import { sftpSource } from './sftp.source';
+import { storeDestination } from './store.destination';
 
 /** Builds a registry keyed by type; a type declared twice is a programming error. */
 function byType<D extends { type: string }>(kind: string, definitions: D[]): Record<string, D> {
@@ -48,5 +49,6 @@ export const DESTINATIONS: Record<string, DestinationDefinition> = byType<Destin
     channelDestination,
     emailDestination,
     sftpDestination,
+    storeDestination,
   ],
 );

@@ -15,6 +15,7 @@ import {
   type Disposition,
   type Source,
 } from '@sinew/connectors';
+import type { HubWriter } from '@sinew/hub';
 import type { TransformerLibrary } from '@sinew/mapping';
 import type { QueueDriver } from '@sinew/queue';
 import type { DeliveryRecord, MessageRecord, Store } from '@sinew/store';
@@ -77,6 +78,8 @@ export interface EngineOptions {
    * transformer library loaded from folders.
    */
   pipelineThreads?: { script: string; threads: number };
+  /** The clinic data hub that `store` destinations write into. */
+  hub?: HubWriter;
 }
 
 interface PipelineJob {
@@ -223,6 +226,7 @@ export class Engine {
                 destination: d.name,
                 logger: options.logger,
                 handOff: (request) => this.handOff(request),
+                ...(options.hub ? { hub: options.hub } : {}),
               });
         const worker = new DestinationWorker(channel.id, d, destination, this.workerDeps());
         if (old && old.destination === destination) worker.inherit(old);
@@ -609,6 +613,7 @@ export class Engine {
       destination: spec.name,
       logger: this.options.logger,
       handOff: (request) => this.handOff(request),
+      ...(this.options.hub ? { hub: this.options.hub } : {}),
     });
     w = new DestinationWorker(channelId, spec, destination, this.workerDeps());
     this.keepFormer(w);

@@ -44,7 +44,8 @@ export function describeHubBehaviour(openLedger: () => Promise<TypeOrmStore>): v
     ...extra,
   });
 
-  const ids = (resources: FhirResource[]) => resources.map((r) => r.id).sort();
+  const ids = (resources: ReadonlyArray<{ id?: string; resourceType?: string }>) =>
+    resources.map((r) => r.id).sort();
   const search = async (resourceType: string, params: Array<[string, string]>, viewer: HubViewer = admin) =>
     (await hub.search(viewer, { resourceType, params, count: 100 })).resources;
 

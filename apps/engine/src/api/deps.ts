@@ -1,6 +1,7 @@
 import type { AccessService, AuditLog } from '@sinew/auth';
 import type { ChannelRegistries, LintProblem } from '@sinew/channels';
 import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
+import type { HubStore } from '@sinew/hub';
 import type { Reconciler } from '@sinew/reconcile';
 import type { Store } from '@sinew/store';
 import type { OverviewEvents } from './events';
@@ -40,6 +41,8 @@ export interface ApiDeps {
   registries?: ChannelRegistries;
   /** The reconciliations this process knows (the `reconciliations/` folder), when it has one. */
   reconciler?: Reconciler;
+  /** The clinic data hub in the ledger's database (the FHIR API and consent read it). */
+  hub?: HubStore;
 }
 
 /** What a redeploy of the channel folder did. */
