@@ -390,7 +390,10 @@ export class AppsService implements AppGate {
    * Approves scopes (default: every requested one; each must be among the requested) with the
    * reason they are granted. A pending app becomes active; a revoked one cannot be approved.
    */
-  approve(id: string, input: { scopes?: string | readonly string[]; reason?: string; by: string }) {
+  async approve(
+    id: string,
+    input: { scopes?: string | readonly string[]; reason?: string; by: string },
+  ): Promise<AppInfo> {
     if (input.reason !== undefined) checkReason(input.reason);
     const given = input.scopes === undefined ? undefined : parseAppScopes(input.scopes);
     const now = this.now();
@@ -423,10 +426,10 @@ export class AppsService implements AppGate {
    * (within the requested). Approved scopes no longer requested are dropped. Acts on the next
    * request: tokens already issued lose what is no longer approved.
    */
-  setScopes(
+  async setScopes(
     id: string,
     input: { requested?: string | readonly string[]; approved?: string | readonly string[] },
-  ) {
+  ): Promise<AppInfo> {
     const requested = input.requested === undefined ? undefined : parseAppScopes(input.requested);
     if (requested !== undefined && requested.length === 0)
       throw invalidInput('an app asks for at least one scope');
@@ -442,14 +445,14 @@ export class AppsService implements AppGate {
     });
   }
 
-  pause(id: string) {
+  async pause(id: string): Promise<AppInfo> {
     return this.change(id, (app) => {
       if (app.state !== 'active' && app.state !== 'paused') throw conflict(`app ${id} is ${app.state}`);
       return { state: 'paused', stateReason: null };
     });
   }
 
-  resume(id: string) {
+  async resume(id: string): Promise<AppInfo> {
     return this.change(id, (app) => {
       if (app.state !== 'paused' && app.state !== 'active') throw conflict(`app ${id} is ${app.state}`);
       return { state: 'active', stateReason: null };
@@ -457,7 +460,7 @@ export class AppsService implements AppGate {
   }
 
   /** Revokes an app for good: no new tokens, and its tokens stop working on their next request. */
-  revoke(id: string, reason?: string) {
+  async revoke(id: string, reason?: string): Promise<AppInfo> {
     if (reason !== undefined) checkReason(reason);
     return this.change(id, () => ({ state: 'revoked', stateReason: reason ?? null }));
   }
@@ -471,12 +474,12 @@ export class AppsService implements AppGate {
     return info;
   }
 
-  setWrites(id: string, enabled: boolean) {
+  async setWrites(id: string, enabled: boolean): Promise<AppInfo> {
     return this.change(id, () => ({ writesEnabled: enabled === true }));
   }
 
   /** Limits the app to path prefixes under `/fhir/R4` (`Patient`, `$export`); an empty list or null lifts the limit. */
-  setEndpoints(id: string, endpoints: readonly string[] | null) {
+  async setEndpoints(id: string, endpoints: readonly string[] | null): Promise<AppInfo> {
     let list: string[] | null = null;
     if (endpoints !== null) {
       if (!Array.isArray(endpoints) || endpoints.length > 50)
@@ -490,7 +493,7 @@ export class AppsService implements AppGate {
   }
 
   /** Requests per minute (null: the default). */
-  setRateLimit(id: string, perMinute: number | null) {
+  async setRateLimit(id: string, perMinute: number | null): Promise<AppInfo> {
     const limit = perMinute === null ? null : checkRate(perMinute);
     return this.change(id, () => ({ rateLimit: limit }));
   }
@@ -522,7 +525,7 @@ export class AppsService implements AppGate {
   }
 
   /** Sets the app's public keys for `private_key_jwt` (null removes them: only a secret is left). */
-  setJwks(id: string, jwks: string | null) {
+  async setJwks(id: string, jwks: string | null): Promise<AppInfo> {
     const normalised = jwks === null ? null : normaliseJwks(jwks);
     return this.change(id, (app) => {
       if (normalised === null && app.secretHash === undefined)
@@ -754,8 +757,7 @@ export class AppsService implements AppGate {
 
   /**
    * Takes one request from the app's bucket (per minute; shared across processes when the
-   * limiter is Redis's). A refusal is recorded as misuse (`rate_limit`) here: callers do not
-   * report it again.
+   * limiter is Redis's). The caller reports a refusal as misuse (`rate_limit`).
    */
   async admit(app: AppPrincipal): Promise<{ allowed: true; remaining: number } | AppRefusal> {
     const record = await this.recordOf(app);
@@ -765,7 +767,6 @@ export class AppsService implements AppGate {
     const limit = this.rateOf(record);
     const d = await limiter.take(`app:${record.id}`, { limit, windowMs: 60_000 });
     if (d.allowed) return { allowed: true, remaining: d.remaining };
-    await this.recordMisuse(record, 'rate_limit', `over ${limit} requests per minute`);
     return {
       code: 'rate.limited',
       detail: `over ${limit} requests per minute`,

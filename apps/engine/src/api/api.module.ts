@@ -25,6 +25,7 @@ import { OverviewController } from './overview.controller';
 import { SessionController } from './session.controller';
 import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
+import { SmartConfigurationController } from '../fhir/smart-configuration.controller';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
@@ -60,7 +61,7 @@ export class ApiModule {
   static register(deps: ApiDeps): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [...API_CONTROLLERS, DocsController],
+      controllers: [...API_CONTROLLERS, DocsController, SmartConfigurationController],
       providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard, EventStreamsShutdown],
     };
   }
