@@ -8,6 +8,7 @@ import {
 import type { EngineLogger } from '@sinew/engine';
 import type { NextFunction, Request, Response } from 'express';
 import { AccessController } from './access.controller';
+import { AppsController } from './apps.controller';
 import { AuditController } from './audit.controller';
 import { ChannelsController } from './channels.controller';
 import { ChannelOpsController } from './channel-ops.controller';
@@ -43,6 +44,7 @@ export const API_CONTROLLERS = [
   AuditController,
   OAuthController,
   OidcController,
+  AppsController,
 ];
 
 /** Ends the open event streams before the HTTP server closes (it waits for open connections). */
