@@ -84,6 +84,23 @@ export const engineConfigSchema = z.object({
     .max(1_000_000)
     .default(600)
     .describe('admin API: requests per minute per client and operation'),
+  SINEW_APP_RATE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(600)
+    .describe('FHIR API: requests per minute per app without a limit of its own'),
+  SINEW_ADMIN_ALERT_URL: z
+    .string()
+    .url()
+    .optional()
+    .describe('where a suspended app is announced: a signed JSON POST (Standard Webhooks)'),
+  SINEW_ADMIN_ALERT_SECRET: z
+    .string()
+    .min(16)
+    .optional()
+    .describe('the key that signs admin alerts (whsec_<base64> or any text of 16 characters or more)'),
   SINEW_EVENTS_INTERVAL_MS: z.coerce
     .number()
     .int()

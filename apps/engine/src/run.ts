@@ -16,7 +16,7 @@ import {
   type CompiledChannel,
 } from '@sinew/channels';
 import { DESTINATIONS, loadPem, SOURCES } from '@sinew/connectors';
-import { AccessService, AuditLog, hasScope, ingestScope, mayUseChannel } from '@sinew/auth';
+import { AccessService, AppsService, AuditLog, hasScope, ingestScope, mayUseChannel } from '@sinew/auth';
 import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
@@ -90,6 +90,18 @@ function apiDeps(
       )
     : new MemoryRateLimiter();
   const overview = new OverviewReader(engine, store);
+  if (config.SINEW_ADMIN_ALERT_URL && !config.SINEW_ADMIN_ALERT_SECRET)
+    throw new Error('SINEW_ADMIN_ALERT_URL is set: SINEW_ADMIN_ALERT_SECRET must be set too');
+  const audit = new AuditLog(store, { recordFilterValues: config.SINEW_AUDIT_FILTER_VALUES });
+  const apps = new AppsService(store, audit, {
+    ...(config.SINEW_OAUTH_ISSUER ? { tokenIssuer: config.SINEW_OAUTH_ISSUER } : {}),
+    defaultRateLimit: config.SINEW_APP_RATE_LIMIT,
+    limiter,
+    ...(config.SINEW_ADMIN_ALERT_URL
+      ? { alert: { url: config.SINEW_ADMIN_ALERT_URL, secret: config.SINEW_ADMIN_ALERT_SECRET ?? '' } }
+      : {}),
+    warn: (message, detail) => logger.warn(detail, message),
+  });
   return {
     engine,
     store,
@@ -97,7 +109,9 @@ function apiDeps(
       tokenTtlS: config.SINEW_OAUTH_TOKEN_TTL_S,
       ...(config.SINEW_OAUTH_ISSUER ? { tokenIssuer: config.SINEW_OAUTH_ISSUER } : {}),
     }),
-    audit: new AuditLog(store, { recordFilterValues: config.SINEW_AUDIT_FILTER_VALUES }),
+    audit,
+    apps,
+    appGate: apps,
     limiter,
     rate: { limit: config.SINEW_API_RATE_LIMIT, windowMs: 60_000 },
     logger,
@@ -319,6 +333,7 @@ export async function startEngine(
     await api?.events.close();
     await engine.stop(0).catch(() => undefined);
     await app.close();
+    await api?.apps.close();
     await api?.limiter.close();
     throw err;
   }
@@ -432,6 +447,7 @@ export async function startEngine(
         await reconcile.stop();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();
+        await api?.apps.close();
         await api?.limiter.close();
         rmSync(pidFile, { force: true });
         logger.info({}, 'sinew stopped');

@@ -6,7 +6,7 @@ import { conflict, invalidInput } from './errors';
 export interface AuditInput {
   /** The username, the key's or client's name, `anonymous`, or `cli`. */
   actor: string;
-  actorKind: 'user' | 'key' | 'client' | 'anonymous' | 'cli';
+  actorKind: 'user' | 'key' | 'client' | 'app' | 'system' | 'anonymous' | 'cli';
   /** The key's identifying prefix, or the OAuth client's id. */
   via?: string;
   /** The route template (`GET /api/v1/messages/{id}`), never a concrete path; or `cli keys create`. */
@@ -50,6 +50,8 @@ export type VerifyResult =
 
 export interface AuditSearchInput {
   actor?: string;
+  /** The key's prefix, the client's or the app's id. */
+  via?: string;
   action?: string;
   since?: Date;
   until?: Date;
@@ -79,7 +81,7 @@ const SAFE_FILTER_VALUES: ReadonlySet<string> = new Set([
   'format',
   'content',
 ]);
-const ACTOR_KINDS: ReadonlySet<string> = new Set(['user', 'key', 'client', 'anonymous', 'cli']);
+const ACTOR_KINDS: ReadonlySet<string> = new Set(['user', 'key', 'client', 'app', 'system', 'anonymous', 'cli']);
 /** The hash the first event follows. */
 export const GENESIS_HASH = '0'.repeat(64);
 const SCAN_BATCH = 1000;
@@ -214,6 +216,7 @@ export class AuditLog {
     const beforeSeq = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
     const rows = await this.store.access.searchAudit({
       ...(f.actor !== undefined ? { actor: f.actor } : {}),
+      ...(f.via !== undefined ? { via: f.via } : {}),
       ...(f.action !== undefined ? { action: f.action } : {}),
       ...(f.since !== undefined ? { since: f.since } : {}),
       ...(f.until !== undefined ? { until: f.until } : {}),
@@ -317,7 +320,7 @@ function keyNames(value: string): string {
 function checkInput(e: AuditInput): void {
   if (typeof e?.actor !== 'string' || e.actor === '') throw invalidInput('an audit event needs an actor');
   if (!ACTOR_KINDS.has(e.actorKind)) {
-    throw invalidInput(`actorKind is user, key, client, anonymous or cli, not ${String(e.actorKind)}`);
+    throw invalidInput(`actorKind is user, key, client, app, system, anonymous or cli, not ${String(e.actorKind)}`);
   }
   if (typeof e.action !== 'string' || e.action === '') throw invalidInput('an audit event needs an action');
   if (typeof e.outcome !== 'string' || e.outcome === '')

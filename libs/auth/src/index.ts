@@ -48,3 +48,29 @@ export {
 } from './oauth';
 export { isSsoHash, parseRoleMapping, roleFromClaim, SSO_PASSWORD_MARK } from './oidc';
 export * from './smart-scopes';
+export {
+  APP_EVENTS,
+  APP_ID,
+  APP_STATES,
+  APP_TOKEN_AUDIENCE,
+  APP_TOKEN_TTL_S,
+  AppsService,
+  DEFAULT_MISUSE,
+  fhirInteraction,
+  isAppClientId,
+  normaliseJwks,
+  parseAppScopes,
+  signAlert,
+  tokenRequestClient,
+  touchesOf,
+  type AdminAlertTarget,
+  type AppDetail,
+  type AppEvent,
+  type AppInfo,
+  type AppRateLimiter,
+  type AppsServiceOptions,
+  type AppTokenRequest,
+  type AppTokenResponse,
+  type MisusePolicy,
+  type NewApp,
+} from './apps.service';

@@ -190,6 +190,7 @@ export function accessEntities(kind: StoreKind): EntitySchema[] {
       { name: 'audit_event_actor_idx', columns: ['actor', 'seq'] },
       { name: 'audit_event_action_idx', columns: ['action', 'seq'] },
       { name: 'audit_event_at_idx', columns: ['at'] },
+      { name: 'audit_event_via_idx', columns: ['via', 'seq'] },
     ],
   });
 

@@ -256,6 +256,8 @@ export interface AuditChainState {
 
 export interface AuditSearch {
   actor?: string;
+  /** The key's prefix, the client's or the app's id. */
+  via?: string;
   action?: string;
   since?: Date;
   until?: Date;
@@ -807,6 +809,10 @@ export class SqlAccessStore implements AccessStore {
     if (search.actor !== undefined) {
       where.push('actor = ?');
       params.push(search.actor);
+    }
+    if (search.via !== undefined) {
+      where.push('via = ?');
+      params.push(search.via);
     }
     if (search.action !== undefined) {
       where.push('action = ?');

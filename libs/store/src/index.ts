@@ -7,6 +7,15 @@ export { storeEntities, type StoreKind } from './entities';
 export { contentHash } from './content-hash';
 export { SqlReconcileStore } from './reconcile-store';
 export { reconcileEntities } from './reconcile-entities';
+export type {
+  AppChanges,
+  AppEnvironment,
+  AppMisuseRecord,
+  AppRecord,
+  AppState,
+  AppStore,
+  NewAppRecord,
+} from './app-store';
 export type { ChildLink, LinkStore, MessageLinks, ParentLink } from './link-store';
 export type {
   AccessStore,

@@ -62,6 +62,9 @@ describe('PostgreSQL store', () => {
       )) as Array<{ table_name: string }>;
       expect(tables.map((t) => t.table_name)).toEqual([
         'api_key',
+        'app',
+        'app_call_day',
+        'app_misuse',
         'app_session',
         'app_user',
         'audit_chain',

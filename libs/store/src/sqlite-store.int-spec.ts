@@ -162,6 +162,9 @@ describe('SQLite store', () => {
       )) as Array<{ name: string }>;
       expect(tables.map((t) => t.name)).toEqual([
         'api_key',
+        'app',
+        'app_call_day',
+        'app_misuse',
         'app_session',
         'app_user',
         'audit_chain',

@@ -1,5 +1,6 @@
 import type { ReconcileStore } from '@sinew/reconcile';
 import type { AccessStore } from './access-store';
+import type { AppStore } from './app-store';
 import type { LinkStore, ParentLink } from './link-store';
 
 /**
@@ -384,6 +385,8 @@ export interface Store {
   readonly reconcile: ReconcileStore;
   /** Parent and child messages (channel-to-channel hand-offs), see `link-store.ts`. */
   readonly links: LinkStore;
+  /** The apps registered to use the FHIR API, their call counts and misuse, see `app-store.ts`. */
+  readonly apps: AppStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

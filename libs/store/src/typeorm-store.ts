@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { ReconcileStore } from '@sinew/reconcile';
 import { SqlAccessStore, type AccessStore } from './access-store';
 import { SqlReconcileStore } from './reconcile-store';
+import { SqlAppStore, type AppStore } from './app-store';
 import { insertLinks, SqlLinkStore, type LinkStore } from './link-store';
 import { contentHash } from './content-hash';
 import {
@@ -107,6 +108,7 @@ export class TypeOrmStore implements Store {
   readonly access: AccessStore;
   readonly reconcile: ReconcileStore;
   readonly links: LinkStore;
+  readonly apps: AppStore;
   private closed = false;
 
   constructor(
@@ -120,6 +122,7 @@ export class TypeOrmStore implements Store {
     this.access = new SqlAccessStore(db, () => this.open());
     this.reconcile = new SqlReconcileStore(db, () => this.open());
     this.links = new SqlLinkStore(db, () => this.open());
+    this.apps = new SqlAppStore(db, () => this.open());
   }
 
   /** The SQL connection under the ledger, for stores that keep their tables next to it (the clinic data hub). */

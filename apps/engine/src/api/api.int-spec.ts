@@ -1,4 +1,12 @@
-import { AccessService, AuditLog, hasScope, SCOPES, type Principal, type Scope } from '@sinew/auth';
+import {
+  AccessService,
+  AppsService,
+  AuditLog,
+  hasScope,
+  SCOPES,
+  type Principal,
+  type Scope,
+} from '@sinew/auth';
 import { createLogger } from '@sinew/engine';
 import { Hl7Message } from '@sinew/hl7v2';
 import { MllpClient } from '@sinew/mllp';
@@ -276,6 +284,19 @@ destinations:
       listReconciliationDiscrepancies: `/api/v1/reconciliations/runs/${runId}/discrepancies`,
       repairReconciliationRun: `/api/v1/reconciliations/runs/${runId}/repair`,
       acknowledgeSyncFlag: '/api/v1/sync-status/flags/{flag}/acknowledge',
+      getApp: '/api/v1/apps/{app}',
+      approveApp: '/api/v1/apps/{app}/approve',
+      setAppScopes: '/api/v1/apps/{app}/scopes',
+      pauseApp: '/api/v1/apps/{app}/pause',
+      resumeApp: '/api/v1/apps/{app}/resume',
+      revokeApp: '/api/v1/apps/{app}/revoke',
+      reinstateApp: '/api/v1/apps/{app}/reinstate',
+      setAppWrites: '/api/v1/apps/{app}/writes',
+      setAppEndpoints: '/api/v1/apps/{app}/endpoints',
+      setAppRateLimit: '/api/v1/apps/{app}/rate-limit',
+      promoteApp: '/api/v1/apps/{app}/promote',
+      rotateAppSecret: '/api/v1/apps/{app}/secret',
+      setAppJwks: '/api/v1/apps/{app}/jwks',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
@@ -295,6 +316,14 @@ destinations:
       startReconciliationRun: {},
       repairReconciliationRun: {},
       acknowledgeSyncFlag: {},
+      createApp: { name: 'made-by-api', scopes: 'system/Patient.rs' },
+      approveApp: { reason: 'route matrix' },
+      setAppScopes: { approved: 'system/Patient.rs' },
+      revokeApp: {},
+      setAppWrites: { enabled: false },
+      setAppEndpoints: { endpoints: ['Patient'] },
+      setAppRateLimit: { per_minute: 100 },
+      setAppJwks: { jwks: null },
     };
     if (r.path.includes('{') && !paths[r.operationId])
       throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);
@@ -383,6 +412,23 @@ destinations:
           raisedAt: new Date(),
         })
       ).id;
+    /** A fresh sandbox app for each call of an app operation (resume needs a paused one, reinstate a suspended one). */
+    const apps = new AppsService(store, new AuditLog(store));
+    const victimApp = async (op: string) => {
+      const { clientId } = await apps.createApp({
+        name: 'victim',
+        scopes: 'system/Patient.rs',
+        approve: true,
+      });
+      if (op === 'resumeApp') await apps.pause(clientId);
+      if (op === 'reinstateApp')
+        await store.apps.updateApp(
+          clientId,
+          () => ({ state: 'suspended', stateReason: 'route matrix' }),
+          new Date(),
+        );
+      return clientId;
+    };
     const cells: string[] = [];
     for (const r of API_ROUTES.filter((x) => x.scope !== 'public')) {
       const s = sample(r);
@@ -395,7 +441,9 @@ destinations:
               ? s.path.replace('{user}', await victimUser(r.operationId))
               : s.path.includes('{flag}')
                 ? s.path.replace('{flag}', await victimFlag())
-                : s.path;
+                : s.path.includes('{app}')
+                  ? s.path.replace('{app}', await victimApp(r.operationId))
+                  : s.path;
         // A fresh sample body per call (a username can be taken once).
         const res = await call(r.method, path, token, sample(r).body);
         const text = await res.text();

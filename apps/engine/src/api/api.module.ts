@@ -8,6 +8,7 @@ import {
 import type { EngineLogger } from '@sinew/engine';
 import type { NextFunction, Request, Response } from 'express';
 import { AccessController } from './access.controller';
+import { AppsController } from './apps.controller';
 import { AuditController } from './audit.controller';
 import { ChannelsController } from './channels.controller';
 import { ChannelOpsController } from './channel-ops.controller';
@@ -25,6 +26,7 @@ import { OverviewController } from './overview.controller';
 import { SessionController } from './session.controller';
 import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
+import { SmartConfigurationController } from '../fhir/smart-configuration.controller';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
@@ -42,6 +44,7 @@ export const API_CONTROLLERS = [
   AuditController,
   OAuthController,
   OidcController,
+  AppsController,
 ];
 
 /** Ends the open event streams before the HTTP server closes (it waits for open connections). */
@@ -60,7 +63,7 @@ export class ApiModule {
   static register(deps: ApiDeps): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [...API_CONTROLLERS, DocsController],
+      controllers: [...API_CONTROLLERS, DocsController, SmartConfigurationController],
       providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard, EventStreamsShutdown],
     };
   }

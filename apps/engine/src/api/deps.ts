@@ -1,4 +1,4 @@
-import type { AccessService, AuditLog } from '@sinew/auth';
+import type { AccessService, AppGate, AppsService, AuditLog } from '@sinew/auth';
 import type { ChannelRegistries, LintProblem } from '@sinew/channels';
 import type { DeployReport, Engine, EngineLogger } from '@sinew/engine';
 import type { HubStore } from '@sinew/hub';
@@ -15,6 +15,10 @@ export interface ApiDeps {
   store: Store;
   access: AccessService;
   audit: AuditLog;
+  /** The app registry (admin routes, the token endpoint for app clients, an app's own call log). */
+  apps: AppsService;
+  /** What the FHIR API asks on every request (the same registry). */
+  appGate: AppGate;
   limiter: RateLimiter;
   /** Requests per client and route. */
   rate: RatePolicy;

@@ -1,5 +1,11 @@
 import { Controller, HttpCode, Inject, Res, UseGuards } from '@nestjs/common';
-import { OAuthError, type ClientInfo, type TokenRequest } from '@sinew/auth';
+import {
+  isAppClientId,
+  OAuthError,
+  tokenRequestClient,
+  type ClientInfo,
+  type TokenRequest,
+} from '@sinew/auth';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { ApiContext } from './context';
@@ -113,7 +119,7 @@ export class OAuthController {
     operationId: 'issueToken',
     summary: 'Get an access token (OAuth2 client credentials grant)',
     description:
-      'Form-encoded (`application/x-www-form-urlencoded`). The client authenticates by HTTP Basic (client_secret_basic), by client_id and client_secret in the form (client_secret_post), or by a signed assertion (private_key_jwt, RFC 7523: `aud` is this endpoint’s URL, `exp` at most 10 minutes away, a `jti` used once). Errors are RFC 6749 JSON `{ error, error_description }`: 400 invalid_request, invalid_scope, unsupported_grant_type; 401 invalid_client.',
+      'Form-encoded (`application/x-www-form-urlencoded`). Serves OAuth2 clients of the admin API (`snc_…`, scopes of the admin API, token lifetime SINEW_OAUTH_TOKEN_TTL_S) and registered apps of the FHIR API (`sna_…`, SMART scopes such as `system/Patient.rs`, only approved ones granted, 5-minute tokens). The client authenticates by HTTP Basic (client_secret_basic), by client_id and client_secret in the form (client_secret_post), or by a signed assertion (private_key_jwt, RFC 7523: `aud` is this endpoint’s URL, `exp` at most 10 minutes away, a `jti` used once). Errors are RFC 6749 JSON `{ error, error_description }`: 400 invalid_request, invalid_scope, unsupported_grant_type; 401 invalid_client.',
     tag: 'OAuth',
     scope: 'public',
     body: tokenBody,
@@ -131,7 +137,7 @@ export class OAuthController {
     if (!req.is('application/x-www-form-urlencoded'))
       throw new OAuthError('invalid_request', 'the body must be application/x-www-form-urlencoded');
     const basic = basicCredentials(req.headers.authorization);
-    const answer = await this.deps.access.issueToken({
+    const request: TokenRequest = {
       grantType: b.grant_type,
       ...(b.scope !== undefined ? { scope: b.scope } : {}),
       ...(b.client_id !== undefined ? { clientId: b.client_id } : {}),
@@ -141,7 +147,11 @@ export class OAuthController {
       ...(basic ? { basic } : {}),
       audiences: this.audiences(req),
       ...(req.ip ? { from: req.ip } : {}),
-    });
+    };
+    // Registered apps (`sna_…`) get FHIR API tokens with SMART scopes; other clients admin API ones.
+    const answer = isAppClientId(tokenRequestClient(request))
+      ? await this.deps.apps.issueToken(request)
+      : await this.deps.access.issueToken(request);
     c.principal = answer.principal;
     c.objectIds.push(answer.principal.id);
     res.setHeader('Cache-Control', 'no-store');

@@ -25,6 +25,8 @@ import { SourceCursor1797800000000 as SqliteSourceCursor } from './sqlite/179780
 import { MessageLink1797800000001 as SqliteMessageLink } from './sqlite/1797800000001-message-link';
 import { Hub1797900000001 as PostgresHub } from './postgres/1797900000001-hub';
 import { Hub1797900000001 as SqliteHub } from './sqlite/1797900000001-hub';
+import { Apps1797900000002 as PostgresApps } from './postgres/1797900000002-apps';
+import { Apps1797900000002 as SqliteApps } from './sqlite/1797900000002-apps';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -41,6 +43,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteSourceCursor,
   SqliteMessageLink,
   SqliteHub,
+  SqliteApps,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -56,4 +59,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresSourceCursor,
   PostgresMessageLink,
   PostgresHub,
+  PostgresApps,
 ];
