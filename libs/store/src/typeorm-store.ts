@@ -892,13 +892,15 @@ export class TypeOrmStore implements Store {
     }
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
+    // Locked in id order, so that two concurrent calls take their chunks' locks in the same order and never deadlock.
+    const ordered = [...unique].sort();
     const db = this.db;
     const reset = await db.transaction(async (tx) => {
       const now = db.time(new Date());
       const nowParam = db.kind === 'postgres' ? '?::timestamptz' : '?';
       const done: string[] = [];
-      for (let i = 0; i < unique.length; i += ID_CHUNK) {
-        const chunk = unique.slice(i, i + ID_CHUNK);
+      for (let i = 0; i < ordered.length; i += ID_CHUNK) {
+        const chunk = ordered.slice(i, i + ID_CHUNK);
         // Locks the messages (PostgreSQL) and keeps those still in a reprocessable state.
         const locked = await tx.all<{ id: string }>(
           `SELECT id FROM message WHERE ${this.idIn('id', chunk)} AND ${REPROCESSABLE_PREDICATE} ` +
