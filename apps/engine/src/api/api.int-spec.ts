@@ -276,6 +276,9 @@ destinations:
       listReconciliationDiscrepancies: `/api/v1/reconciliations/runs/${runId}/discrepancies`,
       repairReconciliationRun: `/api/v1/reconciliations/runs/${runId}/repair`,
       acknowledgeSyncFlag: '/api/v1/sync-status/flags/{flag}/acknowledge',
+      listConsentExclusions: '/api/v1/consent/production/patients',
+      excludePatient: '/api/v1/consent/production/patients/patient-1',
+      liftPatientExclusion: '/api/v1/consent/production/patients/patient-1?app=app-1',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
@@ -295,6 +298,7 @@ destinations:
       startReconciliationRun: {},
       repairReconciliationRun: {},
       acknowledgeSyncFlag: {},
+      excludePatient: { app: 'app-1' },
     };
     if (r.path.includes('{') && !paths[r.operationId])
       throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);
