@@ -88,6 +88,7 @@ describe('pipeline threads (dist/pipeline-worker.js)', () => {
     expect(first.deliveries.map((d) => [d.destination, Buffer.isBuffer(d.payload), d.orderKey])).toEqual([
       ['ehr', true, expect.any(String)],
       ['pms-notice', true, undefined],
+      ['hub', true, expect.any(String)],
     ]);
   });
 

@@ -90,6 +90,13 @@ interface Entry {
 
 type Change = Omit<HubChange, 'seq' | 'at'>;
 
+/** Rows a write inserts together at its end. */
+interface Batch {
+  creates: Array<{ row: SqlValue[]; json: string; at: number; entries: IndexEntry[] }>;
+  versions: SqlValue[][];
+  index: SqlValue[][];
+}
+
 function toRow(raw: RawResourceRow): ResourceRow {
   return {
     pk: Number(raw.pk),
@@ -242,6 +249,8 @@ interface Condition {
   params: SqlValue[];
   /** Lower: a better first filter (fewer rows expected). */
   rank: number;
+  /** The same condition checked on each row another condition found (an index lookup by row). */
+  filter?: { sql: string; params: SqlValue[] };
 }
 
 /**
@@ -485,6 +494,7 @@ export class SqlHubStore implements HubStore {
       );
     }
     const made: Change[] = [];
+    const batch: Batch = { creates: [], versions: [], index: [] };
     const merges: Array<{
       survivor: string;
       merged: { reference?: string; identifier?: { sys: string; value: string } };
@@ -529,17 +539,21 @@ export class SqlHubStore implements HubStore {
           }
         }
       }
-      const change = await this.put(tx, env, type, id, body, e.existing, at);
+      const change = await this.put(tx, batch, env, type, id, body, e.existing, at);
       if (change) {
         made.push(change);
-        // A later entry of the same resource compares against this version.
-        e.existing = await this.rowOf(tx, env, type, id);
-        for (const later of entries)
-          if (later !== e && later.id === id && later.resource.resourceType === type)
-            later.existing = e.existing;
+        const later = entries.filter((l) => l !== e && l.id === id && l.resource.resourceType === type);
+        if (later.length) {
+          // A later entry of the same resource compares against this version.
+          await this.flush(tx, batch);
+          e.existing = await this.rowOf(tx, env, type, id);
+          for (const l of later) l.existing = e.existing;
+        }
       }
     }
-    for (const m of merges) made.push(...(await this.merge(tx, env, m.survivor, m.merged, at)));
+    await this.flush(tx, batch);
+    for (const m of merges) made.push(...(await this.merge(tx, batch, env, m.survivor, m.merged, at)));
+    await this.flush(tx, batch);
     return made;
   }
 
@@ -572,9 +586,14 @@ export class SqlHubStore implements HubStore {
     return raw ? toRow(raw) : undefined;
   }
 
-  /** Stores `body` as the resource's next version; undefined when it is what is stored already. */
+  /**
+   * Stores `body` as the resource's next version; undefined when it is what is stored already.
+   * New resources, versions and index rows wait in `batch` and are inserted together by
+   * `flush` (one statement per table on PostgreSQL).
+   */
   private async put(
     tx: SqlExecutor,
+    batch: Batch,
     env: HubEnvironment,
     type: string,
     id: string,
@@ -589,38 +608,24 @@ export class SqlHubStore implements HubStore {
     const patientId = patientOf(body);
     const entries = indexEntries(body);
     const json = JSON.stringify(body);
-    let pk: number;
+    const sortKeys = [sortDate(entries) ?? MIN_TIME, sortName(body) ?? ''] as const;
     if (existing) {
-      pk = existing.pk;
+      const pk = existing.pk;
       await tx.run(
         `UPDATE hub_resource SET version = ?, patient_id = ?, last_updated = ?, deleted = 0, hash = ?, sort_date = ?, sort_name = ?, body = ${this.bodyIn} WHERE pk = ?`,
-        [version, patientId, at, hash, sortDate(entries) ?? MIN_TIME, sortName(body) ?? '', json, pk],
+        [version, patientId, at, hash, ...sortKeys, json, pk],
       );
       await tx.run('DELETE FROM hub_index WHERE rpk = ?', [pk]);
+      batch.versions.push([pk, version, at, 0, json]);
+      for (const e of entries) batch.index.push([pk, env, type, e.param, e.sys, e.value, e.raw, e.lo, e.hi]);
     } else {
-      const row = await tx.get<{ pk: number | string }>(
-        `INSERT INTO hub_resource (env, type, id, version, patient_id, last_updated, deleted, hash, sort_date, sort_name, body)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ${this.bodyIn}) RETURNING pk`,
-        [
-          env,
-          type,
-          id,
-          version,
-          patientId,
-          at,
-          hash,
-          sortDate(entries) ?? MIN_TIME,
-          sortName(body) ?? '',
-          json,
-        ],
-      );
-      pk = Number(row?.pk);
+      batch.creates.push({
+        row: [env, type, id, version, patientId, at, 0, hash, ...sortKeys, json],
+        json,
+        at,
+        entries,
+      });
     }
-    await tx.run(
-      `INSERT INTO hub_version (rpk, version, last_updated, deleted, body) VALUES (?, ?, ?, 0, ${this.bodyIn})`,
-      [pk, version, at, json],
-    );
-    await this.insertIndex(tx, pk, env, type, entries);
     const change: Change = {
       environment: env,
       action: existing && !existing.deleted ? 'updated' : 'created',
@@ -636,20 +641,68 @@ export class SqlHubStore implements HubStore {
     return change;
   }
 
-  private async insertIndex(
-    tx: SqlExecutor,
-    pk: number,
-    env: string,
-    type: string,
-    entries: IndexEntry[],
-  ): Promise<void> {
-    if (entries.length === 0) return;
-    await tx.insertRows({
-      table: 'hub_index',
-      columns: ['rpk', 'env', 'type', 'param', 'sys', 'value', 'raw', 'lo', 'hi'],
-      pgTypes: ['bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint'],
-      rows: entries.map((e) => [pk, env, type, e.param, e.sys, e.value, e.raw, e.lo, e.hi]),
-    });
+  /** Inserts what `put` left in the batch. */
+  private async flush(tx: SqlExecutor, batch: Batch): Promise<void> {
+    if (batch.creates.length) {
+      const inserted = await tx.insertRows<{ pk: number | string; type: string; id: string }>({
+        table: 'hub_resource',
+        columns: [
+          'env',
+          'type',
+          'id',
+          'version',
+          'patient_id',
+          'last_updated',
+          'deleted',
+          'hash',
+          'sort_date',
+          'sort_name',
+          'body',
+        ],
+        pgTypes: [
+          'text',
+          'text',
+          'text',
+          'integer',
+          'text',
+          'bigint',
+          'smallint',
+          'text',
+          'bigint',
+          'text',
+          'jsonb',
+        ],
+        rows: batch.creates.map((c) => c.row),
+        returning: 'pk, type, id',
+      });
+      const pks = new Map(inserted.map((r) => [`${r.type}/${r.id}`, Number(r.pk)]));
+      for (const c of batch.creates) {
+        const [env, type, id] = c.row as [string, string, string];
+        const pk = pks.get(`${type}/${id}`) as number;
+        batch.versions.push([pk, 1, c.at, 0, c.json]);
+        for (const e of c.entries)
+          batch.index.push([pk, env, type, e.param, e.sys, e.value, e.raw, e.lo, e.hi]);
+      }
+      batch.creates = [];
+    }
+    if (batch.versions.length) {
+      await tx.insertRows({
+        table: 'hub_version',
+        columns: ['rpk', 'version', 'last_updated', 'deleted', 'body'],
+        pgTypes: ['bigint', 'integer', 'bigint', 'smallint', 'jsonb'],
+        rows: batch.versions,
+      });
+      batch.versions = [];
+    }
+    if (batch.index.length) {
+      await tx.insertRows({
+        table: 'hub_index',
+        columns: ['rpk', 'env', 'type', 'param', 'sys', 'value', 'raw', 'lo', 'hi'],
+        pgTypes: ['bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint'],
+        rows: batch.index,
+      });
+      batch.index = [];
+    }
   }
 
   /** Marks a resource deleted (its last body kept as the deleted version's). */
@@ -693,6 +746,7 @@ export class SqlHubStore implements HubStore {
    */
   private async merge(
     tx: SqlExecutor,
+    batch: Batch,
     env: HubEnvironment,
     survivorId: string,
     merged: { reference?: string; identifier?: { sys: string; value: string } },
@@ -735,7 +789,7 @@ export class SqlHubStore implements HubStore {
         const t = referenceTarget(ref);
         return t?.type === 'Patient' && t.id === mergedId ? survivorRef : undefined;
       });
-      const change = await this.put(tx, env, m.type, m.id, body, m, at);
+      const change = await this.put(tx, batch, env, m.type, m.id, body, m, at);
       if (change) out.push(change);
     }
     return out;
@@ -748,35 +802,68 @@ export class SqlHubStore implements HubStore {
     origin: HubWriteOrigin,
     at: number,
   ): Promise<HubChange[]> {
-    const out: HubChange[] = [];
-    for (const c of made) {
-      const row = await tx.get<{ seq: number | string }>(
-        `INSERT INTO hub_change (env, action, type, id, version, patient_id, at, resource, previous, merged_into, channel_id, message_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ${this.bodyIn}, ${this.bodyIn}, ?, ?, ?) RETURNING seq`,
-        [
-          env,
-          c.action,
-          c.resourceType,
-          c.id,
-          c.versionId,
-          c.patientId,
-          at,
-          JSON.stringify(c.resource),
-          c.previous ? JSON.stringify(c.previous) : null,
-          c.mergedInto ?? null,
-          origin.channelId,
-          origin.messageId,
-        ],
-      );
-      out.push({
+    if (made.length === 0) return [];
+    const inserted = await tx.insertRows<{
+      seq: number | string;
+      type: string;
+      id: string;
+      version: number | string;
+    }>({
+      table: 'hub_change',
+      columns: [
+        'env',
+        'action',
+        'type',
+        'id',
+        'version',
+        'patient_id',
+        'at',
+        'resource',
+        'previous',
+        'merged_into',
+        'channel_id',
+        'message_id',
+      ],
+      pgTypes: [
+        'text',
+        'text',
+        'text',
+        'text',
+        'integer',
+        'text',
+        'bigint',
+        'jsonb',
+        'jsonb',
+        'text',
+        'text',
+        'text',
+      ],
+      rows: made.map((c) => [
+        env,
+        c.action,
+        c.resourceType,
+        c.id,
+        c.versionId,
+        c.patientId,
+        at,
+        JSON.stringify(c.resource),
+        c.previous ? JSON.stringify(c.previous) : null,
+        c.mergedInto ?? null,
+        origin.channelId,
+        origin.messageId,
+      ]),
+      returning: 'seq, type, id, version',
+    });
+    const seqs = new Map(inserted.map((r) => [`${r.type}/${r.id}/${Number(r.version)}`, Number(r.seq)]));
+    return made
+      .map((c) => ({
         ...c,
-        seq: Number(row?.seq),
+        seq: seqs.get(`${c.resourceType}/${c.id}/${c.versionId}`) as number,
         at: new Date(at).toISOString(),
         channelId: origin.channelId,
         messageId: origin.messageId,
-      });
-    }
-    return out;
+      }))
+      .sort((x, y) => x.seq - y.seq);
   }
 
   private announce(changes: HubChange[]): void {
@@ -1016,9 +1103,10 @@ export class SqlHubStore implements HubStore {
     const params: SqlValue[] = [viewer.environment, type];
     // The most selective condition leads (an index lookup); the others filter its rows.
     const ordered = [...conditions].sort((a, b) => a.rank - b.rank);
-    for (const c of ordered) {
-      where.push(c.sql);
-      params.push(...c.params);
+    for (const [k, c] of ordered.entries()) {
+      const use = k > 0 && c.filter ? c.filter : c;
+      where.push(use.sql);
+      params.push(...use.params);
     }
     const consent = this.consentFilter(viewer, 'r');
     where.push(consent.sql);
@@ -1106,7 +1194,6 @@ export class SqlHubStore implements HubStore {
     const values = rawValue.split(',').map((v) => v.trim());
     if (values.some((v) => v === ''))
       throw new HubSearchError(`${rawName} has an empty value in its list`, rawName);
-    void viewer;
 
     if (name === '_id') {
       for (const v of values)
@@ -1201,9 +1288,13 @@ export class SqlHubStore implements HubStore {
       }
     }
     return {
-      sql: `r.pk IN (SELECT i.rpk FROM hub_index i WHERE i.env = r.env AND i.type = r.type AND i.param = ? AND (${ors.join(' OR ')}))`,
-      params: [name, ...params],
+      sql: `r.pk IN (SELECT i.rpk FROM hub_index i WHERE i.env = ? AND i.type = ? AND i.param = ? AND (${ors.join(' OR ')}))`,
+      params: [viewer.environment, type, name, ...params],
       rank,
+      filter: {
+        sql: `EXISTS (SELECT 1 FROM hub_index i WHERE i.rpk = r.pk AND i.param = ? AND (${ors.join(' OR ')}))`,
+        params: [name, ...params],
+      },
     };
   }
 

@@ -297,6 +297,9 @@ destinations:
       promoteApp: '/api/v1/apps/{app}/promote',
       rotateAppSecret: '/api/v1/apps/{app}/secret',
       setAppJwks: '/api/v1/apps/{app}/jwks',
+      listConsentExclusions: '/api/v1/consent/production/patients',
+      excludePatient: '/api/v1/consent/production/patients/patient-1',
+      liftPatientExclusion: '/api/v1/consent/production/patients/patient-1?app=app-1',
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },
@@ -324,6 +327,7 @@ destinations:
       setAppEndpoints: { endpoints: ['Patient'] },
       setAppRateLimit: { per_minute: 100 },
       setAppJwks: { jwks: null },
+      excludePatient: { app: 'app-1' },
     };
     if (r.path.includes('{') && !paths[r.operationId])
       throw new Error(`no sample for ${r.operationId}: add one to the route matrix`);

@@ -12,6 +12,7 @@ import { AppsController } from './apps.controller';
 import { AuditController } from './audit.controller';
 import { ChannelsController } from './channels.controller';
 import { ChannelOpsController } from './channel-ops.controller';
+import { ConsentController } from './consent.controller';
 import { apiContext } from './context';
 import { DeadLettersController } from './dead-letters.controller';
 import { ReconciliationsController } from './reconciliations.controller';
@@ -40,6 +41,7 @@ export const API_CONTROLLERS = [
   MessagesController,
   DeadLettersController,
   ReconciliationsController,
+  ConsentController,
   AccessController,
   AuditController,
   OAuthController,
