@@ -12,7 +12,7 @@ const TRANSFORMER: Record<SandboxChannel, string> = {
 };
 
 interface Entry {
-  resource: { resourceType: string; [key: string]: unknown };
+  resource: { resourceType: string };
 }
 
 /**
@@ -64,7 +64,7 @@ describe('sandbox messages convert to valid FHIR R4', () => {
         }
       ).entry.map((e) => e.resource);
     const a04 = clinic.messages.find((m) => m.type === 'ADT^A04')!;
-    const patient = run(a04).find((r) => r.resourceType === 'Patient') as {
+    const patient = run(a04).find((r) => r.resourceType === 'Patient') as unknown as {
       identifier: Array<{ value: string; system?: string }>;
       birthDate: string;
       gender: string;
@@ -77,13 +77,17 @@ describe('sandbox messages convert to valid FHIR R4', () => {
     expect(patient.address[0]?.postalCode).toBe(p.zip);
 
     const statusOf = (type: string) =>
-      (run(byType.get(type)![0]!).find((r) => r.resourceType === 'Appointment') as { status: string }).status;
+      (
+        run(byType.get(type)![0]!).find((r) => r.resourceType === 'Appointment') as unknown as {
+          status: string;
+        }
+      ).status;
     expect(statusOf('SIU^S12')).toBe('booked');
     expect(statusOf('SIU^S15')).toBe('cancelled');
     expect(statusOf('SIU^S26')).toBe('noshow');
 
     const oru = run(byType.get('ORU^R01')![0]!);
-    const observations = oru.filter((r) => r.resourceType === 'Observation') as Array<{
+    const observations = oru.filter((r) => r.resourceType === 'Observation') as unknown as Array<{
       code: { coding: Array<{ system: string }> };
       valueQuantity: { system: string; code: string };
     }>;
@@ -92,7 +96,9 @@ describe('sandbox messages convert to valid FHIR R4', () => {
       expect(o.code.coding[0]?.system).toBe('http://loinc.org');
       expect(o.valueQuantity.system).toBe('http://unitsofmeasure.org');
     }
-    const charge = run(byType.get('DFT^P03')![0]!).find((r) => r.resourceType === 'ChargeItem') as {
+    const charge = run(byType.get('DFT^P03')![0]!).find(
+      (r) => r.resourceType === 'ChargeItem',
+    ) as unknown as {
       code: { coding: Array<{ system: string; code: string }> };
     };
     expect(charge.code.coding[0]?.system).toBe('http://www.ama-assn.org/go/cpt');
