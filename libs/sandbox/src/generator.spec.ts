@@ -133,9 +133,23 @@ describe('the sandbox generator', () => {
       expect(msg.get('SCH-2.2')).toBe(SANDBOX_AUTHORITY);
       expect(msg.get('AIP-3.9')).toBe(SANDBOX_AUTHORITY);
     }
-    // No practitioner is booked twice in the same slot.
-    const live = clinic.appointments.filter((a) => a.outcome !== 'cancelled');
-    expect(new Set(live.map((a) => `${a.practitioner}@${a.start}`)).size).toBe(live.length);
+    // No practitioner's appointments overlap, and none runs into lunch or past closing.
+    const byPractitioner = new Map<string, typeof clinic.appointments>();
+    for (const a of clinic.appointments) {
+      byPractitioner.set(a.practitioner, [...(byPractitioner.get(a.practitioner) ?? []), a]);
+      const from = a.start % 1440;
+      const to = from + a.minutes;
+      expect(from).toBeGreaterThanOrEqual(8 * 60);
+      expect(to).toBeLessThanOrEqual(17 * 60);
+      expect(from >= 13 * 60 || to <= 12 * 60).toBe(true);
+    }
+    for (const list of byPractitioner.values()) {
+      list.sort((x, y) => x.start - y.start);
+      for (let i = 1; i < list.length; i++) {
+        expect(list[i]!.start).toBeGreaterThanOrEqual(list[i - 1]!.start + list[i - 1]!.minutes);
+      }
+    }
+    expect(new Set(clinic.appointments.map((a) => a.minutes)).size).toBeGreaterThan(2);
     const s15 = parsed.filter((p) => p.m.type === 'SIU^S15');
     expect(s15.every((p) => p.msg.get('SCH-25') === 'Cancelled')).toBe(true);
   });

@@ -112,6 +112,13 @@ const RUN_START = 7 * 60;
 /** A practitioner's slot grid. */
 const SLOT = 20;
 
+/** Whether a slot starting at this minute of the day is within hours and outside lunch. */
+function inGrid(minuteOfDay: number): boolean {
+  return (
+    minuteOfDay >= OPEN && minuteOfDay + SLOT <= CLOSE && !(minuteOfDay >= LUNCH[0] && minuteOfDay < LUNCH[1])
+  );
+}
+
 /** Share of booked appointments that end each way (the rest are attended). */
 const CANCEL_SHARE = 0.08;
 const NOSHOW_SHARE = 0.06;
@@ -235,9 +242,21 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
     }
     const chosen = faker.helpers.arrayElements(slots, Math.min(wanted, slots.length));
     chosen.sort((a, b) => a.start - b.start || a.practitioner.id.localeCompare(b.practitioner.id));
-    const taken = new Set(chosen.map((s) => `${s.practitioner.id}@${s.start}`));
+    // The slots each appointment covers, so that none overlaps another of its practitioner.
+    const taken = new Set<string>();
+    const covered = (pr: SandboxPractitioner, start: number, length: number) =>
+      Array.from({ length: Math.ceil(length / SLOT) }, (_, k) => start + k * SLOT).map((t) => ({
+        key: `${pr.id}@${t}`,
+        t,
+      }));
+    const isFree = (pr: SandboxPractitioner, start: number, length: number) =>
+      covered(pr, start, length).every(({ key, t }) => !taken.has(key) && inGrid(t - dayStart));
+    const take = (pr: SandboxPractitioner, start: number, length: number) => {
+      for (const { key } of covered(pr, start, length)) taken.add(key);
+    };
     const booked = new Set<string>();
     for (const slot of chosen) {
+      if (!isFree(slot.practitioner, slot.start, SLOT)) continue;
       let patient = faker.helpers.arrayElement(patients);
       for (let tries = 0; booked.has(patient.mrn) && tries < 5; tries++)
         patient = faker.helpers.arrayElement(patients);
@@ -246,7 +265,9 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
       const isNew = !seen.has(patient.mrn) && chance(0.15);
       seen.add(patient.mrn);
       const visit = isNew ? NEW_PATIENT_VISIT : faker.helpers.weightedArrayElement([...ESTABLISHED_VISITS]);
-      const minutes = Math.min(visit.minutes, SLOT * 2);
+      // A visit too long for the free time before the next booking takes one slot.
+      const minutes = isFree(slot.practitioner, slot.start, visit.minutes) ? visit.minutes : SLOT;
+      take(slot.practitioner, slot.start, minutes);
       const id = `APT-${String(appointments.length + 1).padStart(6, '0')}`;
       const roll = rnd();
       const outcome: SandboxAppointment['outcome'] =
@@ -316,17 +337,25 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
         continue;
       }
       if (outcome === 'modified') {
-        // Moved to a free slot of the same practitioner that day, or lengthened when none is free.
+        // Moved to a later free time of the same practitioner that day, or else lengthened by a
+        // slot when the next one is free (otherwise only its details change).
         const free = slots.filter(
           (s) =>
             s.practitioner === slot.practitioner &&
             s.start > slot.start &&
-            !taken.has(`${s.practitioner.id}@${s.start}`),
+            isFree(s.practitioner, s.start, minutes),
         );
         const moved = free.length > 0 ? faker.helpers.arrayElement(free) : undefined;
-        if (moved) taken.add(`${moved.practitioner.id}@${moved.start}`);
-        appt.start = moved ? moved.start : slot.start;
-        appt.minutes = moved ? minutes : minutes + SLOT;
+        if (moved) {
+          take(slot.practitioner, moved.start, minutes);
+          appt.start = moved.start;
+        } else {
+          const next = slot.start + Math.ceil(minutes / SLOT) * SLOT;
+          if (isFree(slot.practitioner, next, SLOT)) {
+            take(slot.practitioner, next, SLOT);
+            appt.minutes = next + SLOT - slot.start;
+          }
+        }
         const changed = { ...appt };
         const at = Math.max(bookedAt + 1, officeBefore(slot.start, 1));
         push({
