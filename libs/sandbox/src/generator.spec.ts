@@ -92,6 +92,30 @@ describe('the sandbox generator', () => {
     }
   });
 
+  it("sends a changed address or phone number (A08) in the patient's later messages", () => {
+    const current = new Map<string, string>();
+    let checked = 0;
+    for (const { m, msg } of parsed) {
+      if (m.type !== 'ADT^A04' && m.type !== 'ADT^A08' && m.type !== 'DFT^P03') continue;
+      const contact = `${msg.get('PID-11.1')}|${msg.get('PID-13.7')}`;
+      if (m.type === 'DFT^P03' && current.has(m.patient)) {
+        expect(contact).toBe(current.get(m.patient));
+        checked++;
+      } else current.set(m.patient, contact);
+    }
+    expect(checked).toBeGreaterThan(50);
+    const updated = parsed.filter((p) => p.m.type === 'ADT^A08');
+    expect(updated.length).toBeGreaterThan(5);
+    for (const { m, msg } of updated) {
+      const before = parsed.find((p) => p.m.type === 'ADT^A04' && p.m.patient === m.patient)!.msg;
+      expect(`${msg.get('PID-11.1')}|${msg.get('PID-13.7')}`).not.toBe(
+        `${before.get('PID-11.1')}|${before.get('PID-13.7')}`,
+      );
+      const now = clinic.patients.find((p) => p.mrn === m.patient)!;
+      expect(msg.get('PID-13.7')).toBe(now.phone);
+    }
+  });
+
   it('gives a realistic mix of ages and sexes', () => {
     const start = Date.parse('2026-03-02');
     const ages = clinic.patients.map((p) => {

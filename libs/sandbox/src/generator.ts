@@ -91,6 +91,7 @@ export interface SandboxAppointment {
 
 export interface SandboxClinic {
   options: Required<SandboxOptions>;
+  /** The patients as they stand at the end of the run (after their updates). */
   patients: SandboxPatient[];
   practitioners: SandboxPractitioner[];
   appointments: SandboxAppointment[];
@@ -499,7 +500,6 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
     });
   }
   // Some change their address or phone number after registering.
-  const changed: Array<[SandboxPatient, SandboxPatient]> = [];
   for (const p of patients) {
     if (!chance(UPDATE_SHARE)) continue;
     const from = (registeredAt.get(p.mrn) ?? 0) + 60;
@@ -516,9 +516,13 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
       patient: p.mrn,
       channel: 'adt',
       type: 'ADT^A08',
-      build: (ctl, stamp) => adtMessage('A08', updated, ctl, stamp, clerk),
+      // From this message on, the patient's messages carry the new details.
+      build: (ctl, stamp) => {
+        const lines = adtMessage('A08', updated, ctl, stamp, clerk);
+        Object.assign(p, updated);
+        return lines;
+      },
     });
-    changed.push([p, updated]);
   }
 
   // In time order; at the same minute a registration goes first, then the order of creation.
@@ -536,8 +540,6 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
       text: `${e.build(controlId, clock.stamp(e.at)).join('\r')}\r`,
     };
   });
-  // The patients as they stand at the end of the run.
-  for (const [p, updated] of changed) Object.assign(p, updated);
   return { options, patients, practitioners, appointments, messages };
 }
 
