@@ -79,6 +79,18 @@ describe('sinew sandbox --generate-only (built command)', () => {
     expect(first[1].equals(a.get([...a.keys()].find((n) => n.startsWith('0000001-'))!)!)).toBe(false);
   });
 
+  it('with a duration and no --days, generates enough clinic days to last it', () => {
+    const d = join(base, 'd');
+    const r = sinew(['sandbox', '--rate', '100', '--duration', '30', '--generate-only', d]);
+    expect(r.status).toBe(0);
+    const [, days, messages] = /(\d+) clinic days from 2026-03-02, \d+ appointments, (\d+) messages/.exec(
+      r.stdout,
+    )!;
+    expect(Number(days)).toBeGreaterThan(5);
+    expect(Number(messages)).toBeGreaterThanOrEqual(3000);
+    expect(readdirSync(d)).toHaveLength(Number(messages) + 1);
+  });
+
   it('refuses bad options with exit status 2', () => {
     for (const args of [
       ['--rate', '0'],

@@ -149,7 +149,7 @@ async function runSandbox(options: SandboxOptions, daysGiven: boolean): Promise<
   const { patients, days, startDate } = clinic.options;
   const what =
     `seed ${options.seed}: ${patients} patients, ${clinic.practitioners.length} practitioners, ` +
-    `${days} clinic days from ${startDate}, ${clinic.appointments.length} appointments, ` +
+    `${days} clinic day${days === 1 ? '' : 's'} from ${startDate}, ${clinic.appointments.length} appointments, ` +
     `${clinic.messages.length} messages`;
 
   if (options.generateOnly !== undefined) {
