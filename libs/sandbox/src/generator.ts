@@ -419,7 +419,7 @@ export function generateClinic(input: SandboxOptions): SandboxClinic {
             filler: `LAB-${String(orderCounter).padStart(6, '0')}`,
             collected: end - int(0, 10),
           };
-          const values = drawPanel(panel, patient, normal, chance);
+          const values = drawPanel(panel, patient, normal);
           const resultedAt = end + int(120, 26 * 60);
           const practitioner = slot.practitioner;
           push({
@@ -799,6 +799,7 @@ function rangeText(a: Analyte, p: SandboxPatient): { low?: number; high?: number
   return { low: r.low, high: r.high, text: `${r.low}-${r.high}` };
 }
 
+/** One analyte's value, drawn around its usual value, with its flag (L, H or N) and range text. */
 function redraw(a: Analyte, p: SandboxPatient, normal: (mean: number, sd: number) => number): Result {
   const r = rangeText(a, p);
   const mid = a.mean ?? ((r.low ?? 0) + (r.high ?? 0)) / 2;
@@ -811,11 +812,11 @@ function redraw(a: Analyte, p: SandboxPatient, normal: (mean: number, sd: number
   return { value, flag, range: r.text };
 }
 
+/** A value for each analyte of a panel, with its flag and the range it was judged by. */
 function drawPanel(
   panel: LabPanel,
   p: SandboxPatient,
   normal: (mean: number, sd: number) => number,
-  _chance: (p: number) => boolean,
 ): Result[] {
   return panel.analytes.map((a) => redraw(a, p, normal));
 }
