@@ -6,12 +6,15 @@
 // folder (pms.db, its CSV exports in exports/) and sends every change to those listeners. A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
 // engine (work in flight finishes), then the stand-ins, and exits with the engine's status
 // (128 + the signal's number when it comes during start-up); a child still running 15 s later
-// is killed. The ledger stays in the data folder. The web console is on the engine's HTTP port;
+// is killed. The ledger stays in the data folder. The sandbox channels (channels/sandbox) listen
+// on SANDBOX_LAB_MLLP_PORT, SANDBOX_ADT_MLLP_PORT, SANDBOX_SIU_MLLP_PORT, SANDBOX_DFT_MLLP_PORT
+// (2675-2678); with SANDBOX_RATE (messages per second; SANDBOX_SEED, default 1) the synthetic
+// clinic of `sinew sandbox` sends them its traffic, its summary on stderr at the end. The web console is on the engine's HTTP port;
 // on a ledger without users, the user `admin` is created with a generated password, shown once.
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ensureFirstAdmin, ROOT, startStack, stopChildren } from './lib/stack.mjs';
+import { ensureFirstAdmin, ROOT, startSandboxTraffic, startStack, stopChildren } from './lib/stack.mjs';
 
 if (!existsSync(join(ROOT, 'dist', 'sinew.js')) || !existsSync(join(ROOT, 'dist', 'standins.js'))) {
   process.stderr.write('run `npm ci` first (it builds dist/)\n');
@@ -37,7 +40,25 @@ const ports = {
   siu: portFromEnv('PMS_SIU_MLLP_PORT', 2577),
   dft: portFromEnv('PMS_DFT_MLLP_PORT', 2578),
   http: portFromEnv('SINEW_HTTP_PORT', 8080),
+  sandboxLab: portFromEnv('SANDBOX_LAB_MLLP_PORT', 2675),
+  sandboxAdt: portFromEnv('SANDBOX_ADT_MLLP_PORT', 2676),
+  sandboxSiu: portFromEnv('SANDBOX_SIU_MLLP_PORT', 2677),
+  sandboxDft: portFromEnv('SANDBOX_DFT_MLLP_PORT', 2678),
 };
+
+/** SANDBOX_RATE: messages per second of synthetic traffic into the sandbox channels (none when unset). */
+const sandboxRate = process.env.SANDBOX_RATE ?? '';
+if (sandboxRate !== '' && !(/^\d+(\.\d+)?$/.test(sandboxRate) && Number(sandboxRate) > 0)) {
+  process.stderr.write(
+    `npm start: SANDBOX_RATE must be a number of messages per second above 0, got "${sandboxRate}"\n`,
+  );
+  process.exit(2);
+}
+const sandboxSeed = process.env.SANDBOX_SEED ?? '1';
+if (!/^\d+$/.test(sandboxSeed)) {
+  process.stderr.write(`npm start: SANDBOX_SEED must be a whole number, got "${sandboxSeed}"\n`);
+  process.exit(2);
+}
 
 let stack;
 let stopping = false;
@@ -82,6 +103,8 @@ Sinew is running.
   EHR       ${urls.ehr}  (a FHIR R4 server, in memory)
   PMS       ${urls.pms}/api/patients  ·  /api/appointments  ·  /api/charges  ·  /api/outbox  ·  /api/notices
             (a REST API over ${join(dataDir, 'pms.db')}; each change goes to Sinew over MLLP)
+  Sandbox   MLLP lab ${stack.ports.sandboxLab}, ADT ${stack.ports.sandboxAdt}, SIU ${stack.ports.sandboxSiu}, DFT ${stack.ports.sandboxDft} (channels/sandbox, the hub's sandbox environment)
+            ${sandboxRate ? `synthetic clinic traffic at ${sandboxRate} messages/s (seed ${sandboxSeed})` : 'synthetic clinic traffic: SANDBOX_RATE=5 npm start, or npx sinew sandbox --no-engine'}
 
 Try:
   npx sinew send --port ${stack.ports.lab} channels/samples/oru-r01.hl7     # a lab result
@@ -97,6 +120,11 @@ Try:
 
 Ctrl-C stops it.
 `);
+  if (sandboxRate) {
+    const traffic = startSandboxTraffic(stack.ports, { rate: sandboxRate, seed: sandboxSeed });
+    traffic.child.stdout.pipe(process.stderr);
+    traffic.child.stderr.pipe(process.stderr);
+  }
   void stack.engine.exit.then(async ({ code, signal }) => {
     if (stopping) return;
     stopping = true;

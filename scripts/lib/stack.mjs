@@ -91,9 +91,31 @@ async function waitUntil(what, probe, proc, ms) {
   }
 }
 
+/** The variables the sandbox channels and `sinew sandbox` read their ports from. */
+function sandboxPortsEnv(p) {
+  return {
+    SANDBOX_LAB_MLLP_PORT: String(p.sandboxLab),
+    SANDBOX_ADT_MLLP_PORT: String(p.sandboxAdt),
+    SANDBOX_SIU_MLLP_PORT: String(p.sandboxSiu),
+    SANDBOX_DFT_MLLP_PORT: String(p.sandboxDft),
+  };
+}
+
+/**
+ * Sends the synthetic clinic's traffic (`sinew sandbox --no-engine`) to the sandbox channels of
+ * a started stack, at `rate` messages per second; stopped with the other children.
+ */
+export function startSandboxTraffic(stackPorts, { rate, seed }) {
+  return run(
+    [BIN, 'sandbox', '--no-engine', '--rate', String(rate), '--seed', String(seed)],
+    sandboxPortsEnv(stackPorts),
+    'the sandbox traffic',
+  );
+}
+
 /**
  * Starts the stand-ins and the engine. `ports` may fix any of ehr, pms, lab, adt, siu, dft,
- * http; the others are chosen free. Resolves once the engine answers /ready.
+ * http, sandboxLab, sandboxAdt, sandboxSiu, sandboxDft; the others are chosen free. Resolves once the engine answers /ready.
  */
 export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
   const p = {
@@ -104,6 +126,11 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     siu: ports.siu ?? (await freePort()),
     dft: ports.dft ?? (await freePort()),
     http: ports.http ?? (await freePort()),
+    // The sandbox channels (channels/sandbox/) the engine deploys with the rest.
+    sandboxLab: ports.sandboxLab ?? (await freePort()),
+    sandboxAdt: ports.sandboxAdt ?? (await freePort()),
+    sandboxSiu: ports.sandboxSiu ?? (await freePort()),
+    sandboxDft: ports.sandboxDft ?? (await freePort()),
   };
   const urls = {
     ehr: `http://127.0.0.1:${p.ehr}/fhir`,
@@ -152,6 +179,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       PMS_ADT_MLLP_PORT: String(p.adt),
       PMS_SIU_MLLP_PORT: String(p.siu),
       PMS_DFT_MLLP_PORT: String(p.dft),
+      ...sandboxPortsEnv(p),
       SINEW_LOG_LEVEL: 'info',
       ...extraEnv,
     },

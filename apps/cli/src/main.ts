@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   audit: async () => (await import('./commands/audit.command')).registerAudit,
   reconcile: async () => (await import('./commands/reconcile.command')).registerReconcile,
   import: async () => (await import('./commands/import.command')).registerImport,
+  sandbox: async () => (await import('./commands/sandbox.command')).registerSandbox,
 };
 
 declare const SINEW_VERSION: string;

@@ -1,1 +1,3 @@
-export {};
+export * from './reference';
+export * from './generator';
+export * from './simulator';
