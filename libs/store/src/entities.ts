@@ -3,6 +3,7 @@ import { accessEntities } from './access-entities';
 import { reconcileEntities } from './reconcile-entities';
 import { sourceCursorEntities } from './source-cursors';
 import { linkEntities } from './link-entities';
+import { webhookEntities } from './webhook-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -379,5 +380,6 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     ...reconcileEntities(kind),
     ...sourceCursorEntities(kind),
     ...linkEntities(kind),
+    ...webhookEntities(kind),
   ];
 }

@@ -1,4 +1,5 @@
 import type { ReconcileStore } from '@sinew/reconcile';
+import type { WebhookStore } from '@sinew/webhooks';
 import type { AccessStore } from './access-store';
 import type { LinkStore, ParentLink } from './link-store';
 
@@ -384,6 +385,8 @@ export interface Store {
   readonly reconcile: ReconcileStore;
   /** Parent and child messages (channel-to-channel hand-offs), see `link-store.ts`. */
   readonly links: LinkStore;
+  /** Webhook subscriptions, deliveries and the change cursor, see `webhook-store.ts`. */
+  readonly webhooks: WebhookStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

@@ -2,6 +2,8 @@ import type { DataSource } from 'typeorm';
 import type { ReconcileStore } from '@sinew/reconcile';
 import { SqlAccessStore, type AccessStore } from './access-store';
 import { SqlReconcileStore } from './reconcile-store';
+import { SqlWebhookStore } from './webhook-store';
+import type { WebhookStore } from '@sinew/webhooks';
 import { insertLinks, SqlLinkStore, type LinkStore } from './link-store';
 import { contentHash } from './content-hash';
 import {
@@ -107,6 +109,7 @@ export class TypeOrmStore implements Store {
   readonly access: AccessStore;
   readonly reconcile: ReconcileStore;
   readonly links: LinkStore;
+  readonly webhooks: WebhookStore;
   private closed = false;
 
   constructor(
@@ -120,6 +123,7 @@ export class TypeOrmStore implements Store {
     this.access = new SqlAccessStore(db, () => this.open());
     this.reconcile = new SqlReconcileStore(db, () => this.open());
     this.links = new SqlLinkStore(db, () => this.open());
+    this.webhooks = new SqlWebhookStore(db, () => this.open());
   }
 
   async insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]> {

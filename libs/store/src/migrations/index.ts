@@ -23,6 +23,8 @@ import { Reconcile1797714000000 as SqliteReconcile } from './sqlite/179771400000
 import { SourceCursor1797800000000 as PostgresSourceCursor } from './postgres/1797800000000-source-cursor';
 import { SourceCursor1797800000000 as SqliteSourceCursor } from './sqlite/1797800000000-source-cursor';
 import { MessageLink1797800000001 as SqliteMessageLink } from './sqlite/1797800000001-message-link';
+import { Webhooks1797900000003 as PostgresWebhooks } from './postgres/1797900000003-webhooks';
+import { Webhooks1797900000003 as SqliteWebhooks } from './sqlite/1797900000003-webhooks';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -38,6 +40,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteReconcile,
   SqliteSourceCursor,
   SqliteMessageLink,
+  SqliteWebhooks,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -52,4 +55,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresReconcile,
   PostgresSourceCursor,
   PostgresMessageLink,
+  PostgresWebhooks,
 ];
