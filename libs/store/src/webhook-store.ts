@@ -421,19 +421,20 @@ export class SqlWebhookStore implements WebhookStore {
     }
     if (query.hideWithheld) where.push("status <> 'withheld'");
     if (query.before !== undefined) {
-      const b = await this.db.get<{ created_at: number | string | Date }>(
-        'SELECT created_at FROM webhook_delivery WHERE id = ?',
+      const b = await this.db.get<{ created_at: number | string | Date; seq: number | string }>(
+        'SELECT created_at, seq FROM webhook_delivery WHERE id = ?',
         [query.before],
       );
       if (b) {
         const at = this.db.time(date(b.created_at));
-        where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-        params.push(at, at, query.before);
+        const seq = Number(b.seq);
+        where.push('(created_at < ? OR (created_at = ? AND (seq < ? OR (seq = ? AND id < ?))))');
+        params.push(at, at, seq, seq, query.before);
       }
     }
     params.push(query.limit);
     const rows = await this.db.all<DeliveryRowShape>(
-      `SELECT * FROM webhook_delivery${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      `SELECT * FROM webhook_delivery${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, seq DESC, id DESC LIMIT ?`,
       params,
     );
     return rows.map(delivery);
