@@ -5,3 +5,4 @@ export * from './fanout';
 export * from './service';
 export * from './dispatcher';
 export * from './fhir-subscriptions';
+export * from './reconcile-events';

@@ -25,6 +25,7 @@ import { OverviewController } from './overview.controller';
 import { SessionController } from './session.controller';
 import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
+import { AppWebhooksController, WebhooksAdminController } from './webhooks.controller';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
@@ -42,6 +43,7 @@ export const API_CONTROLLERS = [
   AuditController,
   OAuthController,
   OidcController,
+  WebhooksAdminController,
 ];
 
 /** Ends the open event streams before the HTTP server closes (it waits for open connections). */
@@ -60,7 +62,8 @@ export class ApiModule {
   static register(deps: ApiDeps): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [...API_CONTROLLERS, DocsController],
+      // AppWebhooksController: apps' own routes, authenticated by their access token, not the admin API's.
+      controllers: [...API_CONTROLLERS, DocsController, AppWebhooksController],
       providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard, EventStreamsShutdown],
     };
   }

@@ -7,6 +7,7 @@ import type { OverviewEvents } from './events';
 import type { OidcSignIn } from './oidc';
 import type { OverviewReader } from './overview';
 import type { RateLimiter, RatePolicy } from './rate-limit';
+import type { WebhooksApiDeps } from './webhooks.controller';
 
 /** What the admin API's controllers and guard work with. */
 export interface ApiDeps {
@@ -40,6 +41,8 @@ export interface ApiDeps {
   registries?: ChannelRegistries;
   /** The reconciliations this process knows (the `reconciliations/` folder), when it has one. */
   reconciler?: Reconciler;
+  /** Apps' webhook subscriptions, their delivery log, and FHIR Subscriptions. */
+  webhooks?: WebhooksApiDeps;
 }
 
 /** What a redeploy of the channel folder did. */
