@@ -9,7 +9,7 @@ import { createHubChangesDouble, type HubChangesDouble } from '@sinew/test-suppo
 import { withTestSchema, type TestSchema } from '@sinew/test-support/postgres';
 import { waitFor } from '@sinew/test-support/wait';
 import { SubscriptionService } from '@sinew/webhooks';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,6 +73,27 @@ describe.each(backends)('webhook routes on %s: apps with their token, admins wit
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sinew-webhooks-api-'));
     mkdirSync(join(dir, 'channels'));
+    mkdirSync(join(dir, 'reconciliations'));
+    // Two exports that disagree: every run finds discrepancies.
+    writeFileSync(join(dir, 'reconciliations', 'pms.csv'), 'MRN,Family\nMRN-1,Doe\nMRN-2,Roe\n');
+    writeFileSync(join(dir, 'reconciliations', 'ehr.csv'), 'MRN,Family\nMRN-1,Dough\n');
+    writeFileSync(
+      join(dir, 'reconciliations', 'exports.yaml'),
+      `id: exports
+schedule: { cron: '0 3 * * *', timezone: Europe/London }
+period: all
+systems:
+  pms: { type: csv, dir: . }
+  ehr: { type: csv, dir: . }
+entities:
+  - name: patients
+    identity: mrn
+    fields:
+      family: {}
+    source: { system: pms, file: pms.csv, key: MRN, fields: { family: Family } }
+    target: { system: ehr, file: ehr.csv, key: MRN, fields: { family: Family } }
+`,
+    );
     db = await backend();
     receiver = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -94,6 +115,7 @@ describe.each(backends)('webhook routes on %s: apps with their token, admins wit
     gate = createAppGateDouble();
     const config = loadConfig({
       SINEW_CHANNELS_DIR: join(dir, 'channels'),
+      SINEW_RECONCILIATIONS_DIR: join(dir, 'reconciliations'),
       SINEW_DATA_DIR: join(dir, 'data'),
       SINEW_HTTP_PORT: '0',
       SINEW_PIPELINE_THREADS: '0',
@@ -274,6 +296,24 @@ describe.each(backends)('webhook routes on %s: apps with their token, admins wit
     const all = ((await (await call('GET', '/api/v1/apps/reader/webhook-deliveries?limit=2', adminKey)).json()) as Body)
       .items;
     expect(all[0]).toMatchObject({ replayOf: dead.id });
+  });
+
+  it('sends a reconciliation run’s discrepancies as reconciliation.discrepancy (counts, no values)', async () => {
+    const url = `http://127.0.0.1:${receiverPort}/hooks/recon`;
+    const sub = (await (
+      await call('POST', '/api/v1/app/webhooks', otherToken, { url, events: ['reconciliation.discrepancy'] })
+    ).json()) as Body;
+    const started = await call('POST', '/api/v1/reconciliations/exports/runs', adminKey, {});
+    expect(started.status).toBe(202);
+    const runId = ((await started.json()) as Body).id;
+    const got = await waitFor('the event', () => received.find((r) => r.path === '/hooks/recon'), 20_000);
+    const event = new Webhook(sub.secret).verify(got.body, got.headers as Record<string, string>) as Body;
+    expect(event).toMatchObject({
+      type: 'reconciliation.discrepancy',
+      version: '1',
+      data: { reconciliation: 'exports', runId, discrepancies: 2, entities: [{ name: 'patients' }] },
+    });
+    expect(got.body).not.toMatch(/MRN-|Doe|Roe|Dough/);
   });
 
   it('serves FHIR R4 Subscriptions (rest-hook): create, read, search, delete, OperationOutcome errors', async () => {
