@@ -1,4 +1,12 @@
-import { parseSmartScope, type AppCall, type AppGate, type AppMisuse, type AppPrincipal, type AppRefusal, type SmartScope } from '@sinew/auth';
+import {
+  parseSmartScope,
+  type AppCall,
+  type AppGate,
+  type AppMisuse,
+  type AppPrincipal,
+  type AppRefusal,
+  type SmartScope,
+} from '@sinew/auth';
 import { randomBytes } from 'node:crypto';
 
 /**

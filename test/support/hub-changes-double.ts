@@ -10,7 +10,12 @@ import type { WebhookHub } from '@sinew/webhooks';
 export interface HubChangesDouble extends WebhookHub {
   /** Commits changes (seq, at, versionId, previous filled in) and tells the listeners. */
   commit(...changes: ChangeInput[]): HubChange[];
-  setExcluded(environment: HubEnvironment, patientId: string, appId: string | undefined, excluded: boolean): void;
+  setExcluded(
+    environment: HubEnvironment,
+    patientId: string,
+    appId: string | undefined,
+    excluded: boolean,
+  ): void;
   readonly changes: readonly HubChange[];
 }
 

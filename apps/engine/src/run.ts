@@ -37,12 +37,7 @@ import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } fro
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
 import { setUpReconcile } from './reconcile';
 import type { AppGate } from '@sinew/auth';
-import {
-  SubscriptionService,
-  WebhookDispatcher,
-  WebhookService,
-  type WebhookHub,
-} from '@sinew/webhooks';
+import { SubscriptionService, WebhookDispatcher, WebhookService, type WebhookHub } from '@sinew/webhooks';
 
 export interface RunningEngine {
   engine: Engine;

@@ -89,7 +89,11 @@ export function webhookEntities(kind: StoreKind): EntitySchema[] {
     name: 'webhook_attempt',
     tableName: 'webhook_attempt',
     columns: {
-      deliveryId: text({ name: 'delivery_id', primary: true, primaryKeyConstraintName: 'webhook_attempt_pkey' }),
+      deliveryId: text({
+        name: 'delivery_id',
+        primary: true,
+        primaryKeyConstraintName: 'webhook_attempt_pkey',
+      }),
       number: int({ primary: true, primaryKeyConstraintName: 'webhook_attempt_pkey' }),
       at: time(),
       outcome: text(),

@@ -187,7 +187,10 @@ export class SqlWebhookStore implements WebhookStore {
     return r ? subscription(r) : undefined;
   }
 
-  async listSubscriptions(filter: { appId?: string; kind?: SubscriptionKind }): Promise<SubscriptionRecord[]> {
+  async listSubscriptions(filter: {
+    appId?: string;
+    kind?: SubscriptionKind;
+  }): Promise<SubscriptionRecord[]> {
     this.open();
     const where: string[] = [];
     const params: SqlValue[] = [];
@@ -254,11 +257,18 @@ export class SqlWebhookStore implements WebhookStore {
 
   async readCursor(name: string): Promise<number> {
     this.open();
-    const r = await this.db.get<{ seq: number | string }>('SELECT seq FROM webhook_cursor WHERE name = ?', [name]);
+    const r = await this.db.get<{ seq: number | string }>('SELECT seq FROM webhook_cursor WHERE name = ?', [
+      name,
+    ]);
     return r ? Number(r.seq) : 0;
   }
 
-  async advance(name: string, from: number, to: number, deliveries: readonly NewDelivery[]): Promise<boolean> {
+  async advance(
+    name: string,
+    from: number,
+    to: number,
+    deliveries: readonly NewDelivery[],
+  ): Promise<boolean> {
     this.open();
     const moved = new Error('cursor moved');
     try {
@@ -272,12 +282,10 @@ export class SqlWebhookStore implements WebhookStore {
           if (from !== 0) throw moved;
           await tx.run('INSERT INTO webhook_cursor (name, seq, updated_at) VALUES (?, ?, ?)', [name, to, t]);
         } else {
-          const n = await tx.run('UPDATE webhook_cursor SET seq = ?, updated_at = ? WHERE name = ? AND seq = ?', [
-            to,
-            t,
-            name,
-            from,
-          ]);
+          const n = await tx.run(
+            'UPDATE webhook_cursor SET seq = ?, updated_at = ? WHERE name = ? AND seq = ?',
+            [to, t, name, from],
+          );
           if (n !== 1) throw moved;
         }
         await this.insertDeliveries(tx, deliveries);
@@ -302,25 +310,27 @@ export class SqlWebhookStore implements WebhookStore {
         table: 'webhook_delivery',
         columns: DELIVERY_COLUMNS,
         pgTypes: DELIVERY_PG_TYPES,
-        rows: deliveries.slice(i, i + 500).map((d) => [
-          d.id,
-          d.subscriptionId,
-          d.appId,
-          d.eventId,
-          d.eventType,
-          d.environment,
-          d.patientId,
-          d.orderKey,
-          d.seq,
-          d.body,
-          d.resourcePath ?? null,
-          d.status ?? 'pending',
-          0,
-          d.nextAttemptAt ? this.db.time(d.nextAttemptAt) : null,
-          d.replayOf ?? null,
-          t,
-          t,
-        ]),
+        rows: deliveries
+          .slice(i, i + 500)
+          .map((d) => [
+            d.id,
+            d.subscriptionId,
+            d.appId,
+            d.eventId,
+            d.eventType,
+            d.environment,
+            d.patientId,
+            d.orderKey,
+            d.seq,
+            d.body,
+            d.resourcePath ?? null,
+            d.status ?? 'pending',
+            0,
+            d.nextAttemptAt ? this.db.time(d.nextAttemptAt) : null,
+            d.replayOf ?? null,
+            t,
+            t,
+          ]),
       });
     }
   }

@@ -82,7 +82,8 @@ export function matchesCriteria(criteria: Criteria, change: HubChange): boolean 
   if (change.resourceType !== criteria.resourceType) return false;
   if (change.action === 'deleted') return false;
   const r = change.resource;
-  if (criteria.status && !criteria.status.includes(typeof r.status === 'string' ? r.status : '')) return false;
+  if (criteria.status && !criteria.status.includes(typeof r.status === 'string' ? r.status : ''))
+    return false;
   if (criteria.code) {
     const have = codings(r);
     const hit = criteria.code.some((want) =>

@@ -219,7 +219,10 @@ export class WebhookDispatcher {
       retryAfterMs = retryAfter(res.headers.get('retry-after'));
       await res.body?.cancel().catch(() => undefined);
     } catch (err) {
-      error = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : errorText(err);
+      error =
+        err instanceof Error && err.name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs} ms`
+          : errorText(err);
     }
     const latency = Date.now() - started;
     if (code !== null && code >= 200 && code < 300) {
@@ -234,7 +237,9 @@ export class WebhookDispatcher {
         number,
         'dead',
         code,
-        retryable ? `${error ?? 'failed'}; gave up after ${number} attempts` : `${error ?? 'failed'}; not retried`,
+        retryable
+          ? `${error ?? 'failed'}; gave up after ${number} attempts`
+          : `${error ?? 'failed'}; not retried`,
         latency,
       );
       this.options.logger?.warn(
@@ -245,7 +250,15 @@ export class WebhookDispatcher {
     }
     const wait = Math.max(backoffDelay(this.retry, number), Math.min(retryAfterMs, this.retry.maxDelayMs));
     await this.store.recordAttempt(
-      { deliveryId: d.id, number, at: new Date(started), outcome: 'retry', responseCode: code, error, latencyMs: latency },
+      {
+        deliveryId: d.id,
+        number,
+        at: new Date(started),
+        outcome: 'retry',
+        responseCode: code,
+        error,
+        latencyMs: latency,
+      },
       { status: 'pending', nextAttemptAt: new Date(Date.now() + wait) },
     );
   }

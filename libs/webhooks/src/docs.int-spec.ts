@@ -92,7 +92,10 @@ describe('the signature verification examples of docs/open-api/webhooks.md, agai
         const verify = example(info);
         expect([info, verify(secret, got.body, got.headers)]).toEqual([
           info,
-          expect.objectContaining({ type: 'appointment.booked', data: expect.objectContaining({ id: 'a81' }) }),
+          expect.objectContaining({
+            type: 'appointment.booked',
+            data: expect.objectContaining({ id: 'a81' }),
+          }),
         ]);
         expect(() => verify(secret, got.body.replace('a81', 'a82'), got.headers)).toThrow();
         expect(() => verify(other, got.body, got.headers)).toThrow();

@@ -12,7 +12,12 @@ describe('events derived from sequences of hub changes', () => {
       status,
       ...extra,
     });
-    const obs = (status: string, value = 1) => ({ resourceType: 'Observation', id: 'o1', status, valueQuantity: { value } });
+    const obs = (status: string, value = 1) => ({
+      resourceType: 'Observation',
+      id: 'o1',
+      status,
+      valueQuantity: { value },
+    });
     const changes = hub.commit(
       { action: 'created', resource: p },
       { action: 'updated', resource: { ...p, gender: 'female' } },
@@ -26,11 +31,31 @@ describe('events derived from sequences of hub changes', () => {
       { action: 'updated', resource: obs('final'), patientId: 'p2' },
       { action: 'updated', resource: obs('final', 2), patientId: 'p2' },
       { action: 'updated', resource: obs('amended', 3), patientId: 'p2' },
-      { action: 'created', resource: { resourceType: 'DiagnosticReport', id: 'd1', status: 'final' }, patientId: 'p2' },
-      { action: 'created', resource: { resourceType: 'DiagnosticReport', id: 'd2', status: 'corrected' }, patientId: 'p2' },
-      { action: 'created', resource: { resourceType: 'ChargeItem', id: 'c1', status: 'billable' }, patientId: 'p2' },
-      { action: 'updated', resource: { resourceType: 'ChargeItem', id: 'c1', status: 'billed' }, patientId: 'p2' },
-      { action: 'created', resource: { resourceType: 'Invoice', id: 'i1', status: 'issued' }, patientId: 'p2' },
+      {
+        action: 'created',
+        resource: { resourceType: 'DiagnosticReport', id: 'd1', status: 'final' },
+        patientId: 'p2',
+      },
+      {
+        action: 'created',
+        resource: { resourceType: 'DiagnosticReport', id: 'd2', status: 'corrected' },
+        patientId: 'p2',
+      },
+      {
+        action: 'created',
+        resource: { resourceType: 'ChargeItem', id: 'c1', status: 'billable' },
+        patientId: 'p2',
+      },
+      {
+        action: 'updated',
+        resource: { resourceType: 'ChargeItem', id: 'c1', status: 'billed' },
+        patientId: 'p2',
+      },
+      {
+        action: 'created',
+        resource: { resourceType: 'Invoice', id: 'i1', status: 'issued' },
+        patientId: 'p2',
+      },
       { action: 'created', resource: { resourceType: 'Practitioner', id: 'dr1' } },
       { action: 'deleted', resource: appt('booked'), patientId: 'p2' },
       { action: 'deleted', resource: p },
@@ -99,7 +124,12 @@ describe('FHIR Subscription criteria', () => {
       },
       {
         action: 'created',
-        resource: { resourceType: 'Observation', id: 'x', status: 'final', code: { coding: [{ code: '1' }] } },
+        resource: {
+          resourceType: 'Observation',
+          id: 'x',
+          status: 'final',
+          code: { coding: [{ code: '1' }] },
+        },
       },
     );
     const byCode = parseCriteria('Observation?code=http://loinc.org|2345-7');
@@ -111,7 +141,9 @@ describe('FHIR Subscription criteria', () => {
 
   it('refuses what the documented subset does not cover, saying what is supported', () => {
     expect(() => parseCriteria('Medication')).toThrow(CriteriaError);
-    expect(() => parseCriteria('Patient?name=x')).toThrow('criteria parameter name is not supported for Patient');
+    expect(() => parseCriteria('Patient?name=x')).toThrow(
+      'criteria parameter name is not supported for Patient',
+    );
     expect(() => parseCriteria('Appointment?code=1')).toThrow('(supported: status)');
     expect(() => parseCriteria('Appointment?status=')).toThrow('has no value');
   });

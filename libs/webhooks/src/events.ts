@@ -28,7 +28,8 @@ export function eventTypeOf(change: HubChange): WebhookEventType | undefined {
       return undefined;
     case 'Appointment':
       if (action === 'deleted') return 'appointment.cancelled';
-      if (action === 'created') return CANCELLED.has(status ?? '') ? 'appointment.cancelled' : 'appointment.booked';
+      if (action === 'created')
+        return CANCELLED.has(status ?? '') ? 'appointment.cancelled' : 'appointment.booked';
       if (action !== 'updated') return undefined;
       if (status !== before && status === 'booked') return 'appointment.booked';
       if (status !== before && CANCELLED.has(status ?? '')) return 'appointment.cancelled';

@@ -34,7 +34,14 @@ export function operationOutcome(err: FhirSubscriptionError): FhirResource {
 }
 
 const HEADER = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}:[\t\x20-\x7e]{0,4000}$/;
-const RESERVED = new Set(['host', 'content-length', 'content-type', 'webhook-id', 'webhook-timestamp', 'webhook-signature']);
+const RESERVED = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+]);
 
 /**
  * FHIR R4 Subscriptions (rest-hook) for FHIR-native apps, stored beside the webhook
@@ -43,16 +50,19 @@ const RESERVED = new Set(['host', 'content-length', 'content-type', 'webhook-id'
  * empty POST to the endpoint tells the app to look.
  */
 export class SubscriptionService {
-  constructor(
-    private readonly options: { store: WebhookStore; allowHttp?: boolean; maxPerApp?: number },
-  ) {}
+  constructor(private readonly options: { store: WebhookStore; allowHttp?: boolean; maxPerApp?: number }) {}
 
   async create(app: WebhookApp, body: unknown): Promise<FhirResource> {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new FhirSubscriptionError(400, 'invalid', 'the body must be a Subscription resource');
     const r = body as Record<string, unknown>;
     if (r.resourceType !== 'Subscription')
-      throw new FhirSubscriptionError(400, 'invalid', 'resourceType must be Subscription', 'Subscription.resourceType');
+      throw new FhirSubscriptionError(
+        400,
+        'invalid',
+        'resourceType must be Subscription',
+        'Subscription.resourceType',
+      );
     if (r.status !== undefined && r.status !== 'requested' && r.status !== 'active')
       throw new FhirSubscriptionError(
         422,
@@ -101,7 +111,11 @@ export class SubscriptionService {
         'Subscription.channel.payload',
       );
     const headers = channel.header ?? [];
-    if (!Array.isArray(headers) || headers.length > 10 || !headers.every((h) => typeof h === 'string' && HEADER.test(h)))
+    if (
+      !Array.isArray(headers) ||
+      headers.length > 10 ||
+      !headers.every((h) => typeof h === 'string' && HEADER.test(h))
+    )
       throw new FhirSubscriptionError(
         400,
         'invalid',
@@ -111,7 +125,12 @@ export class SubscriptionService {
     for (const h of headers as string[]) {
       const name = h.slice(0, h.indexOf(':')).trim().toLowerCase();
       if (RESERVED.has(name))
-        throw new FhirSubscriptionError(400, 'invalid', `channel.header cannot set ${name}`, 'Subscription.channel.header');
+        throw new FhirSubscriptionError(
+          400,
+          'invalid',
+          `channel.header cannot set ${name}`,
+          'Subscription.channel.header',
+        );
     }
     if (!smartAllows(app.scopes, resourceType, 'r') && !smartAllows(app.scopes, resourceType, 's'))
       throw new FhirSubscriptionError(
@@ -129,7 +148,11 @@ export class SubscriptionService {
       );
     const existing = await this.options.store.listSubscriptions({ appId: app.appId });
     if (existing.length >= (this.options.maxPerApp ?? 20))
-      throw new FhirSubscriptionError(422, 'value', `an app has at most ${this.options.maxPerApp ?? 20} subscriptions`);
+      throw new FhirSubscriptionError(
+        422,
+        'value',
+        `an app has at most ${this.options.maxPerApp ?? 20} subscriptions`,
+      );
     const record = await this.options.store.createSubscription({
       id: newId('sub').replace(/_/g, '-'),
       appId: app.appId,
@@ -171,7 +194,11 @@ export class SubscriptionService {
       resourceType: 'Bundle',
       type: 'searchset',
       total: subs.length,
-      entry: subs.map((s) => ({ fullUrl: `Subscription/${s.id}`, resource: toFhir(s), search: { mode: 'match' } })),
+      entry: subs.map((s) => ({
+        fullUrl: `Subscription/${s.id}`,
+        resource: toFhir(s),
+        search: { mode: 'match' },
+      })),
     };
   }
 }

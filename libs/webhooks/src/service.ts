@@ -65,7 +65,11 @@ export function checkEndpoint(text: unknown, allowHttp: boolean, field = 'url'):
     throw new WebhookRequestError(400, 'webhook.url_invalid', `${field} is not an absolute URL`);
   }
   if (url.username || url.password)
-    throw new WebhookRequestError(400, 'webhook.url_invalid', `${field} must not carry a user name or password`);
+    throw new WebhookRequestError(
+      400,
+      'webhook.url_invalid',
+      `${field} must not carry a user name or password`,
+    );
   if (url.protocol === 'https:') return url.toString();
   if (url.protocol === 'http:' && (allowHttp || isLoopback(url.hostname))) return url.toString();
   throw new WebhookRequestError(
@@ -251,7 +255,11 @@ export class WebhookService {
   }
 
   /** The app's own subscription, or 404 (another app's is not found either). */
-  async own(appId: string, id: string, kind: SubscriptionRecord['kind'] = 'webhook'): Promise<SubscriptionRecord> {
+  async own(
+    appId: string,
+    id: string,
+    kind: SubscriptionRecord['kind'] = 'webhook',
+  ): Promise<SubscriptionRecord> {
     const s = await this.store.getSubscription(id);
     if (!s || s.appId !== appId || s.kind !== kind)
       throw new WebhookRequestError(404, 'webhook.not_found', `no subscription ${id}`);
@@ -293,16 +301,32 @@ export class WebhookService {
    * outside the per-patient order. A withheld delivery is not replayed; neither is one whose
    * subscription is gone.
    */
-  async replay(appId: string | undefined, id: string, opts: { hideWithheld?: boolean } = {}): Promise<DeliveryView> {
+  async replay(
+    appId: string | undefined,
+    id: string,
+    opts: { hideWithheld?: boolean } = {},
+  ): Promise<DeliveryView> {
     const d = await this.store.getDelivery(id);
     if (!d || (appId !== undefined && d.appId !== appId) || (opts.hideWithheld && d.status === 'withheld'))
       throw new WebhookRequestError(404, 'delivery.not_found', `no delivery ${id}`);
     if (d.status === 'withheld')
-      throw new WebhookRequestError(409, 'delivery.withheld', 'a withheld delivery (consent) is not replayed');
+      throw new WebhookRequestError(
+        409,
+        'delivery.withheld',
+        'a withheld delivery (consent) is not replayed',
+      );
     if (d.status === 'pending')
-      throw new WebhookRequestError(409, 'delivery.pending', 'the delivery is still pending: it is sent anyway');
+      throw new WebhookRequestError(
+        409,
+        'delivery.pending',
+        'the delivery is still pending: it is sent anyway',
+      );
     if (!(await this.store.getSubscription(d.subscriptionId)))
-      throw new WebhookRequestError(409, 'delivery.orphaned', 'the subscription of this delivery was deleted');
+      throw new WebhookRequestError(
+        409,
+        'delivery.orphaned',
+        'the subscription of this delivery was deleted',
+      );
     const replay = {
       id: newId('dlv'),
       subscriptionId: d.subscriptionId,

@@ -101,7 +101,11 @@ export function webhookProblem(err: unknown): never {
 }
 
 const createBody = z.strictObject({
-  url: z.string().min(1).max(2000).describe('https (http only to a loopback address, or when the engine allows it)'),
+  url: z
+    .string()
+    .min(1)
+    .max(2000)
+    .describe('https (http only to a loopback address, or when the engine allows it)'),
   events: z
     .array(z.enum(WEBHOOK_EVENTS as unknown as [string, ...string[]]))
     .min(1)
@@ -137,7 +141,15 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
 /** Marks the request's operation for the audit log (these routes are not the admin API's own). */
 function operation(req: Request, method: RouteSpec['method'], path: string, operationId: string): ApiContext {
   const c = apiContext(req);
-  c.spec = { method, path, operationId, summary: operationId, tag: TAG, scope: 'authenticated', response: z.unknown() };
+  c.spec = {
+    method,
+    path,
+    operationId,
+    summary: operationId,
+    tag: TAG,
+    scope: 'authenticated',
+    response: z.unknown(),
+  };
   return c;
 }
 
@@ -151,7 +163,8 @@ export class AppWebhooksController {
 
   private get webhooks(): WebhooksApiDeps {
     const w = this.deps.webhooks;
-    if (!w) throw new ApiProblem({ status: 503, code: 'webhooks.unavailable', detail: 'webhooks are not running' });
+    if (!w)
+      throw new ApiProblem({ status: 503, code: 'webhooks.unavailable', detail: 'webhooks are not running' });
     return w;
   }
 
@@ -182,7 +195,10 @@ export class AppWebhooksController {
   }
 
   @Get('api/v1/app/webhooks')
-  async list(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<{ items: SubscriptionView[] }> {
+  async list(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ items: SubscriptionView[] }> {
     operation(req, 'GET', '/api/v1/app/webhooks', 'listAppWebhooks');
     const app = await this.app(req, res);
     return { items: await this.webhooks.service.list(app) };
@@ -285,7 +301,8 @@ export class WebhooksAdminController {
 
   private get service(): WebhookService {
     const w = this.deps.webhooks;
-    if (!w) throw new ApiProblem({ status: 503, code: 'webhooks.unavailable', detail: 'webhooks are not running' });
+    if (!w)
+      throw new ApiProblem({ status: 503, code: 'webhooks.unavailable', detail: 'webhooks are not running' });
     return w.service;
   }
 

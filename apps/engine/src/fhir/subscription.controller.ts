@@ -19,7 +19,12 @@ const FHIR_JSON = 'application/fhir+json';
 const MAX_BODY = 256 * 1024;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-function send(res: Response, status: number, body?: FhirResource, headers: Record<string, string> = {}): void {
+function send(
+  res: Response,
+  status: number,
+  body?: FhirResource,
+  headers: Record<string, string> = {},
+): void {
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.status(status);
   if (body === undefined) res.end();
@@ -30,11 +35,21 @@ function outcome(res: Response, err: unknown): void {
   if (err instanceof FhirSubscriptionError) return send(res, err.status, operationOutcome(err));
   if (err instanceof ApiProblem) {
     const p = err.problem;
-    const code = p.status === 401 ? 'login' : p.status === 429 ? 'throttled' : p.status === 403 ? 'forbidden' : 'exception';
+    const code =
+      p.status === 401
+        ? 'login'
+        : p.status === 429
+          ? 'throttled'
+          : p.status === 403
+            ? 'forbidden'
+            : 'exception';
     return send(
       res,
       p.status,
-      { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics: p.detail ?? p.code }] },
+      {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code, diagnostics: p.detail ?? p.code }],
+      },
       err.headers,
     );
   }
@@ -47,17 +62,22 @@ function outcome(res: Response, err: unknown): void {
 /** The request's JSON body, whether or not a body parser read it (`application/fhir+json`). */
 async function jsonBody(req: Request): Promise<unknown> {
   const parsed = req.body as unknown;
-  if (parsed !== undefined && !(typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length === 0 && req.readable))
+  if (
+    parsed !== undefined &&
+    !(typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length === 0 && req.readable)
+  )
     return parsed;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new FhirSubscriptionError(400, 'invalid', `the body is larger than ${MAX_BODY} bytes`);
+    if (size > MAX_BODY)
+      throw new FhirSubscriptionError(400, 'invalid', `the body is larger than ${MAX_BODY} bytes`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new FhirSubscriptionError(400, 'required', 'a Subscription resource is required');
+  if (text.trim() === '')
+    throw new FhirSubscriptionError(400, 'required', 'a Subscription resource is required');
   try {
     return JSON.parse(text) as unknown;
   } catch {
