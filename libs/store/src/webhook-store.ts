@@ -357,10 +357,13 @@ export class SqlWebhookStore implements WebhookStore {
     return claimed;
   }
 
-  async nextDue(): Promise<Date | undefined> {
+  async nextDue(now: Date): Promise<Date | undefined> {
     this.open();
+    // Deliveries already due are either being sent or wait behind an earlier one about the same
+    // patient: that one's next attempt is what the timer waits for.
     const r = await this.db.get<{ at: number | string | Date | null }>(
-      "SELECT min(next_attempt_at) AS at FROM webhook_delivery WHERE status = 'pending'",
+      "SELECT min(next_attempt_at) AS at FROM webhook_delivery WHERE status = 'pending' AND next_attempt_at > ?",
+      [this.db.time(now)],
     );
     return r?.at === null || r?.at === undefined ? undefined : date(r.at);
   }

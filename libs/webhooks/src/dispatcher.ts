@@ -51,10 +51,14 @@ export interface WebhookDispatcherOptions {
 }
 
 function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    const inner = cause instanceof Error ? `: ${cause.message}` : '';
-    return `${err.name}: ${err.message}${inner}`.slice(0, 500);
+  // Errors of fetch may come from another realm than this module's `Error`: read them by shape.
+  if (typeof err === 'object' && err !== null && 'message' in err) {
+    const e = err as { name?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
+    // fetch reports the transport's reason (ECONNREFUSED, a TLS failure) as its cause.
+    const reason = [e.cause?.code, e.cause?.message]
+      .filter((x): x is string => typeof x === 'string' && x !== '')
+      .join(' ');
+    return `${String(e.name ?? 'Error')}: ${String(e.message)}${reason ? ` (${reason})` : ''}`.slice(0, 500);
   }
   return String(err).slice(0, 500);
 }
@@ -129,7 +133,7 @@ export class WebhookDispatcher {
     try {
       await this.fanOutChanges();
       await this.sendDue();
-      const next = await this.store.nextDue();
+      const next = await this.store.nextDue(new Date());
       if (next) wait = Math.min(wait, Math.max(10, next.getTime() - Date.now()));
     } catch (err) {
       this.options.logger?.warn({ err: errorText(err) }, 'webhook dispatch failed; it is tried again');
@@ -164,16 +168,20 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * Sends what is due until nothing claimable is left: a delivery that finishes may free the
+   * next one about the same patient, which is then claimed in the same pass.
+   */
   private async sendDue(): Promise<void> {
+    const batch = this.concurrency * 4;
     while (this.running) {
-      const claimed = await this.store.claimDue(new Date(), this.timeoutMs + 30_000, this.concurrency * 4);
+      const claimed = await this.store.claimDue(new Date(), this.timeoutMs + 30_000, batch);
       if (claimed.length === 0) return;
       const queue = [...claimed];
       const workers = Array.from({ length: Math.min(this.concurrency, queue.length) }, async () => {
         for (let d = queue.shift(); d; d = queue.shift()) await this.track(this.deliver(d));
       });
       await Promise.all(workers);
-      if (claimed.length < this.concurrency * 4) return;
     }
   }
 
@@ -220,7 +228,7 @@ export class WebhookDispatcher {
       await res.body?.cancel().catch(() => undefined);
     } catch (err) {
       error =
-        err instanceof Error && err.name === 'TimeoutError'
+        (err as { name?: unknown } | null)?.name === 'TimeoutError'
           ? `no answer within ${this.timeoutMs} ms`
           : errorText(err);
     }

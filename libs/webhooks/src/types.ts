@@ -175,8 +175,8 @@ export interface WebhookStore {
    * earlier pending delivery of the same subscription and order key exists.
    */
   claimDue(now: Date, leaseMs: number, limit: number): Promise<DeliveryRecord[]>;
-  /** The earliest `nextAttemptAt` of pending deliveries, for the dispatcher's timer. */
-  nextDue(): Promise<Date | undefined>;
+  /** The earliest `nextAttemptAt` after `now` of pending deliveries, for the dispatcher's timer. */
+  nextDue(now: Date): Promise<Date | undefined>;
   /** Records one attempt and the delivery's new state; releases the claim. */
   recordAttempt(
     attempt: AttemptRecord,

@@ -59,7 +59,9 @@ class Receiver {
         this.received.push(r);
         const status = this.decide?.(r) ?? this.scripts.get(path)?.shift() ?? 200;
         res.statusCode = status;
-        res.end(status < 300 ? 'ok' : 'no');
+        // A receiver too slow to answer in time.
+        const delay = path.startsWith('/slow') ? 1_000 : 0;
+        setTimeout(() => res.end(status < 300 ? 'ok' : 'no'), delay);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
@@ -260,6 +262,45 @@ describe.each(backends)(
       expect(gaps[1]).toBeGreaterThanOrEqual(190);
     });
 
+    it('retries a refused connection and a receiver that does not answer in time, then dead-letters them', async () => {
+      await dispatcher.stop();
+      dispatcher = new WebhookDispatcher({ ...dispatcherOptions(), timeoutMs: 300 });
+      dispatcher.start();
+      const closed = new Receiver();
+      await closed.start();
+      const closedUrl = closed.url('/gone');
+      await closed.stop();
+      const gone = await service.create(reader, { url: closedUrl, events: ['patient.created'] });
+      const slow = await subscribe(scheduler, '/slow', ['appointment.booked']);
+      hub.commit(
+        { action: 'created', resource: patient('p1') },
+        { action: 'created', resource: appointment('a1', 'booked'), patientId: 'p1' },
+      );
+      const dead = await waitFor(
+        'both dead',
+        async () => {
+          const d = await service.deliveries({ status: 'dead', limit: 10 });
+          return d.length === 2 && d;
+        },
+        15_000,
+      );
+      for (const [sub, error] of [
+        [gone.subscription.id, /ECONNREFUSED/],
+        [slow.subscription.id, /no answer within 300 ms/],
+      ] as const) {
+        const d = dead.find((x) => x.subscriptionId === sub);
+        const attempts = (await service.delivery(undefined, d!.id)).attempts;
+        expect(attempts.map((a) => [a.outcome, a.responseCode])).toEqual([
+          ['retry', null],
+          ['retry', null],
+          ['dead', null],
+        ]);
+        expect(attempts[0]?.error).toMatch(error);
+        expect(d?.lastError).toMatch(/gave up after 3 attempts/);
+      }
+      expect(receiver.at('/slow')).toHaveLength(3);
+    });
+
     it('dead-letters after N attempts and at once on a 400; an admin or the app replays it, with the same webhook-id', async () => {
       const { subscription } = await subscribe(reader, '/dead', ['patient.created', 'patient.updated']);
       receiver.scripts.set('/dead', [500, 500, 500, 400]);
@@ -330,6 +371,35 @@ describe.each(backends)(
         'pA:patient.updated:Third',
       ]);
       expect(seen.indexOf('pB:patient.created:Testperson')).toBeLessThan(3);
+    });
+
+    it('waits for the next attempt quietly while a later event is held behind a refused one', async () => {
+      await dispatcher.stop();
+      let claims = 0;
+      const counted = Object.create(store.webhooks) as typeof store.webhooks;
+      counted.claimDue = (...args) => {
+        claims += 1;
+        return store.webhooks.claimDue(...args);
+      };
+      dispatcher = new WebhookDispatcher({
+        ...dispatcherOptions(),
+        store: counted,
+        retry: { attempts: 3, initialDelayMs: 1_500, jitter: 0 },
+        pollMs: 1_000,
+      });
+      dispatcher.start();
+      await subscribe(reader, '/quiet', ['patient.created', 'patient.updated']);
+      receiver.scripts.set('/quiet', [503]);
+      hub.commit(
+        { action: 'created', resource: patient('pQ') },
+        { action: 'updated', resource: patient('pQ', 'Later') },
+      );
+      await waitFor('the refusal', () => receiver.at('/quiet').length === 1);
+      claims = 0;
+      await sleep(1_000);
+      // The held event is due but blocked: the dispatcher does not spin on it (one look per second at most).
+      expect(claims).toBeLessThanOrEqual(3);
+      await waitFor('both delivered after the retry', () => receiver.at('/quiet').length === 3, 10_000);
     });
 
     it('does not deliver events about a patient the app may not see (consent), nor events of another environment', async () => {
