@@ -298,15 +298,19 @@ export class WebhookDispatcher {
     d: DeliveryRecord,
     sub: SubscriptionRecord,
   ): { method: string; url: string; headers: Record<string, string>; body?: string } {
-    const signed = webhookHeaders(sub.secret, d.eventId, d.body);
     if (sub.kind === 'webhook')
       return {
         method: 'POST',
         url: sub.url,
-        headers: { 'content-type': 'application/json', 'user-agent': 'Sinew-Webhooks/1', ...signed },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Sinew-Webhooks/1',
+          ...webhookHeaders(sub.secret, d.eventId, d.body),
+        },
         body: d.body,
       };
-    const headers: Record<string, string> = { 'user-agent': 'Sinew-Webhooks/1', ...signed };
+    // FHIR notifications are R4's: the app's own `channel.header` lines authenticate them.
+    const headers: Record<string, string> = { 'user-agent': 'Sinew-Webhooks/1', 'webhook-id': d.eventId };
     for (const line of sub.headers ?? []) {
       const colon = line.indexOf(':');
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();

@@ -575,6 +575,8 @@ describe.each(backends)(
         'Bearer app-token',
       ]);
       expect(JSON.parse(put.body)).toMatchObject({ resourceType: 'Observation', id: 'o1' });
+      expect(put.headers['webhook-id']).toMatch(/^evt_/);
+      expect(put.headers).not.toHaveProperty('webhook-signature');
       const empty = receiver.at('/notify')[0] as Received;
       expect([empty.method, empty.path, empty.body]).toEqual(['POST', '/notify', '']);
       expect(receiver.at('/notify')).toHaveLength(1);
