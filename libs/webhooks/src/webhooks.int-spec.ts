@@ -402,7 +402,37 @@ describe.each(backends)(
       await waitFor('both delivered after the retry', () => receiver.at('/quiet').length === 3, 10_000);
     });
 
-    it('does not deliver events about a patient the app may not see (consent), nor events of another environment', async () => {
+    it('shares the work between two dispatchers (two engine processes): each event once, in order per patient', async () => {
+    const second = await db.open();
+    const other = new WebhookDispatcher({ ...dispatcherOptions(), store: second.webhooks });
+    other.start();
+    try {
+      await subscribe(reader, '/shared', ['patient.created', 'patient.updated']);
+      const patients = ['s1', 's2', 's3', 's4', 's5'];
+      for (let round = 0; round < 4; round++)
+        hub.commit(
+          ...patients.map((id) => ({
+            action: round === 0 ? ('created' as const) : ('updated' as const),
+            resource: patient(id, `V${round}`),
+          })),
+        );
+      await waitFor('twenty deliveries', () => receiver.at('/shared').length >= 20, 15_000);
+      await sleep(500);
+      const got = receiver.at('/shared').map((r) => {
+        const v = r.verified as { data: { id: string; resource: { name: Array<{ family: string }> } } };
+        return { webhookId: r.headers['webhook-id'], id: v.data.id, family: v.data.resource.name[0]?.family };
+      });
+      expect(got).toHaveLength(20);
+      expect(new Set(got.map((g) => g.webhookId)).size).toBe(20);
+      for (const id of patients)
+        expect(got.filter((g) => g.id === id).map((g) => g.family)).toEqual(['V0', 'V1', 'V2', 'V3']);
+    } finally {
+      await other.stop();
+      await second.close();
+    }
+  });
+
+  it('does not deliver events about a patient the app may not see (consent), nor events of another environment', async () => {
       await subscribe(reader, '/consent-reader', ['patient.updated']);
       const other: WebhookApp = { ...reader, appId: 'app-other' };
       await subscribe(other, '/consent-other', ['patient.updated']);
