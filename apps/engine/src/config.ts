@@ -204,6 +204,14 @@ export const engineConfigSchema = z.object({
     .min(100)
     .default(10_000)
     .describe('time a webhook receiver has to answer'),
+  SINEW_WEBHOOKS_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30)
+    .describe(
+      'finished webhook deliveries older than this many days are deleted by the scheduler role (0: kept for ever)',
+    ),
   SINEW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SINEW_SWEEP_INTERVAL_MS: z.coerce
     .number()

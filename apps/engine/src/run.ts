@@ -154,6 +154,29 @@ function startAuditRetention(
 }
 
 /**
+ * Webhook delivery log retention (the scheduler role): delivered, dead and withheld deliveries
+ * older than SINEW_WEBHOOKS_RETENTION_DAYS are deleted at start and then hourly.
+ */
+function startWebhookRetention(
+  config: EngineConfig,
+  store: Store,
+  logger: EngineLogger,
+): NodeJS.Timeout | undefined {
+  const days = config.SINEW_WEBHOOKS_RETENTION_DAYS;
+  if (days <= 0 || !config.SINEW_ROLES.includes('scheduler')) return undefined;
+  const prune = () =>
+    store.webhooks.pruneDeliveries(new Date(Date.now() - days * 86_400_000)).then(
+      (n) => n > 0 && logger.info({ deleted: n, retentionDays: days }, 'webhook deliveries deleted'),
+      (err: unknown) =>
+        logger.warn({ err: errorText(err) }, 'webhook delivery retention failed; it runs again in an hour'),
+    );
+  void prune();
+  const timer = setInterval(() => void prune(), 3_600_000);
+  timer.unref();
+  return timer;
+}
+
+/**
  * Starts one engine process from a checked configuration: loads channels and transformers
  * (every problem stops start-up), opens the ledger and the queue, deploys the channels for the
  * configured roles and serves the operations endpoints.
@@ -334,6 +357,7 @@ export async function startEngine(
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
   const auditRetention = startAuditRetention(config, store, logger);
+  const webhookRetention = startWebhookRetention(config, store, logger);
   const stopWatchingCertificates = tls
     ? reloadOnChange(app.getHttpServer() as TlsServer, tls, logger, (e) =>
         certificates.set({ listener: 'http' }, e.getTime() / 1000),
@@ -457,6 +481,7 @@ export async function startEngine(
         watcher?.close();
         stopWatchingCertificates?.();
         if (auditRetention) clearInterval(auditRetention);
+        if (webhookRetention) clearInterval(webhookRetention);
         // Live streams end first: their timer reads the ledger the engine is about to close.
         await api?.events.close();
         // Attempts in flight are recorded before the ledger closes.

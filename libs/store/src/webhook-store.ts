@@ -474,4 +474,16 @@ export class SqlWebhookStore implements WebhookStore {
       latencyMs: Number(r.latency_ms),
     }));
   }
+
+  async pruneDeliveries(before: Date): Promise<number> {
+    this.open();
+    const t = this.db.time(before);
+    return this.db.transaction(async (tx) => {
+      await tx.run(
+        "DELETE FROM webhook_attempt WHERE delivery_id IN (SELECT id FROM webhook_delivery WHERE status <> 'pending' AND updated_at < ?)",
+        [t],
+      );
+      return tx.run("DELETE FROM webhook_delivery WHERE status <> 'pending' AND updated_at < ?", [t]);
+    });
+  }
 }

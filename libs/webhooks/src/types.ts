@@ -187,4 +187,6 @@ export interface WebhookStore {
   getDelivery(id: string): Promise<DeliveryRecord | undefined>;
   listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
   attempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /** Deletes finished deliveries (delivered, dead, withheld) last changed before `before`, with their attempts; resolves with how many. */
+  pruneDeliveries(before: Date): Promise<number>;
 }

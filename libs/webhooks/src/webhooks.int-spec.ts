@@ -403,36 +403,40 @@ describe.each(backends)(
     });
 
     it('shares the work between two dispatchers (two engine processes): each event once, in order per patient', async () => {
-    const second = await db.open();
-    const other = new WebhookDispatcher({ ...dispatcherOptions(), store: second.webhooks });
-    other.start();
-    try {
-      await subscribe(reader, '/shared', ['patient.created', 'patient.updated']);
-      const patients = ['s1', 's2', 's3', 's4', 's5'];
-      for (let round = 0; round < 4; round++)
-        hub.commit(
-          ...patients.map((id) => ({
-            action: round === 0 ? ('created' as const) : ('updated' as const),
-            resource: patient(id, `V${round}`),
-          })),
-        );
-      await waitFor('twenty deliveries', () => receiver.at('/shared').length >= 20, 15_000);
-      await sleep(500);
-      const got = receiver.at('/shared').map((r) => {
-        const v = r.verified as { data: { id: string; resource: { name: Array<{ family: string }> } } };
-        return { webhookId: r.headers['webhook-id'], id: v.data.id, family: v.data.resource.name[0]?.family };
-      });
-      expect(got).toHaveLength(20);
-      expect(new Set(got.map((g) => g.webhookId)).size).toBe(20);
-      for (const id of patients)
-        expect(got.filter((g) => g.id === id).map((g) => g.family)).toEqual(['V0', 'V1', 'V2', 'V3']);
-    } finally {
-      await other.stop();
-      await second.close();
-    }
-  });
+      const second = await db.open();
+      const other = new WebhookDispatcher({ ...dispatcherOptions(), store: second.webhooks });
+      other.start();
+      try {
+        await subscribe(reader, '/shared', ['patient.created', 'patient.updated']);
+        const patients = ['s1', 's2', 's3', 's4', 's5'];
+        for (let round = 0; round < 4; round++)
+          hub.commit(
+            ...patients.map((id) => ({
+              action: round === 0 ? ('created' as const) : ('updated' as const),
+              resource: patient(id, `V${round}`),
+            })),
+          );
+        await waitFor('twenty deliveries', () => receiver.at('/shared').length >= 20, 15_000);
+        await sleep(500);
+        const got = receiver.at('/shared').map((r) => {
+          const v = r.verified as { data: { id: string; resource: { name: Array<{ family: string }> } } };
+          return {
+            webhookId: r.headers['webhook-id'],
+            id: v.data.id,
+            family: v.data.resource.name[0]?.family,
+          };
+        });
+        expect(got).toHaveLength(20);
+        expect(new Set(got.map((g) => g.webhookId)).size).toBe(20);
+        for (const id of patients)
+          expect(got.filter((g) => g.id === id).map((g) => g.family)).toEqual(['V0', 'V1', 'V2', 'V3']);
+      } finally {
+        await other.stop();
+        await second.close();
+      }
+    });
 
-  it('does not deliver events about a patient the app may not see (consent), nor events of another environment', async () => {
+    it('does not deliver events about a patient the app may not see (consent), nor events of another environment', async () => {
       await subscribe(reader, '/consent-reader', ['patient.updated']);
       const other: WebhookApp = { ...reader, appId: 'app-other' };
       await subscribe(other, '/consent-other', ['patient.updated']);
@@ -513,6 +517,31 @@ describe.each(backends)(
       expect(await store.webhooks.readCursor('hub')).toBe(3);
       const log = await service.deliveries({ appId: reader.appId, limit: 10 });
       expect(log.map((d) => d.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    });
+
+    it('prunes finished deliveries and their attempts, never pending ones', async () => {
+      await subscribe(reader, '/prune', ['patient.created']);
+      receiver.scripts.set('/prune', [200, 503, 503]);
+      hub.commit(
+        { action: 'created', resource: patient('p1') },
+        { action: 'created', resource: patient('p2') },
+      );
+      await waitFor('one delivered, one retrying', async () => {
+        const d = await service.deliveries({ appId: reader.appId, limit: 10 });
+        return (
+          d.some((x) => x.status === 'delivered') && d.some((x) => x.status === 'pending' && x.attempts >= 1)
+        );
+      });
+      await dispatcher.stop();
+      const [pending] = await service.deliveries({ appId: reader.appId, status: 'pending', limit: 1 });
+      const [delivered] = await service.deliveries({ appId: reader.appId, status: 'delivered', limit: 1 });
+      expect(await store.webhooks.attempts(delivered!.id)).toHaveLength(1);
+      expect(await store.webhooks.pruneDeliveries(new Date(Date.now() - 60_000))).toBe(0);
+      expect(await store.webhooks.pruneDeliveries(new Date(Date.now() + 60_000))).toBe(1);
+      const left = await service.deliveries({ appId: reader.appId, limit: 10 });
+      expect(left.map((d) => d.id)).toEqual([pending!.id]);
+      expect(await store.webhooks.attempts(delivered!.id)).toEqual([]);
+      expect((await service.delivery(reader.appId, pending!.id)).attempts.length).toBeGreaterThanOrEqual(1);
     });
 
     it('delivers reconciliation discrepancies raised by a run, and FHIR rest-hook notifications', async () => {
