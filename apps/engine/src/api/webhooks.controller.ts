@@ -4,6 +4,7 @@ import {
   WEBHOOK_EVENTS,
   WebhookRequestError,
   subscriptionView,
+  type AttemptRecord,
   type DeliveryView,
   type SubscriptionService,
   type SubscriptionView,
@@ -246,6 +247,31 @@ export class AppWebhooksController {
       ...(q.before ? { before: q.before } : {}),
     });
     return { items };
+  }
+
+  @Get('api/v1/app/webhook-deliveries/:id')
+  async delivery(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<DeliveryView & { attempts: Array<Omit<AttemptRecord, 'deliveryId' | 'at'> & { at: string }> }> {
+    operation(req, 'GET', '/api/v1/app/webhook-deliveries/{id}', 'getAppWebhookDelivery');
+    const app = await this.app(req, res);
+    const id = parse(idParam, req.params.id, 'path');
+    apiContext(req).objectIds.push(id);
+    const { delivery, attempts } = await this.webhooks.service
+      .delivery(app.appId, id, { hideWithheld: true })
+      .catch(webhookProblem);
+    return {
+      ...delivery,
+      attempts: attempts.map((a) => ({
+        number: a.number,
+        at: a.at.toISOString(),
+        outcome: a.outcome,
+        responseCode: a.responseCode,
+        error: a.error,
+        latencyMs: a.latencyMs,
+      })),
+    };
   }
 
   @Post('api/v1/app/webhook-deliveries/:id/replay')

@@ -203,6 +203,20 @@ entities:
         responseCode: 400,
       });
       expect(dead).not.toHaveProperty('body');
+      const detail = (await (
+        await call('GET', `/api/v1/app/webhook-deliveries/${dead.id}`, readerToken)
+      ).json()) as Body;
+      expect(detail.attempts).toEqual([
+        {
+          number: 1,
+          at: expect.any(String),
+          outcome: 'dead',
+          responseCode: 400,
+          error: expect.stringContaining('400'),
+          latencyMs: expect.any(Number),
+        },
+      ]);
+      expect((await call('GET', `/api/v1/app/webhook-deliveries/${dead.id}`, otherToken)).status).toBe(404);
       expect(
         (await call('POST', `/api/v1/app/webhook-deliveries/${dead.id}/replay`, otherToken)).status,
       ).toBe(404);
