@@ -515,6 +515,10 @@ describe.each(backends)(
       ]);
       expect(got.filter((g) => g.startsWith('p2'))).toEqual(['p2:patient.created']);
       expect(await store.webhooks.readCursor('hub')).toBe(3);
+    // A cursor another process moved is not moved again, and nothing is recorded.
+    expect(await store.webhooks.advance('hub', 2, 9, [])).toBe(false);
+    expect(await store.webhooks.advance('fresh', 5, 9, [])).toBe(false);
+    expect(await store.webhooks.readCursor('hub')).toBe(3);
       const log = await service.deliveries({ appId: reader.appId, limit: 10 });
       expect(log.map((d) => d.status)).toEqual(['delivered', 'delivered', 'delivered']);
     });
