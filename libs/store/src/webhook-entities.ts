@@ -43,6 +43,8 @@ export function webhookEntities(kind: StoreKind): EntitySchema[] {
       description: text({ nullable: true }),
       status: text(),
       secret: text(),
+      previousSecret: text({ name: 'previous_secret', nullable: true }),
+      previousSecretUntil: time({ name: 'previous_secret_until', nullable: true }),
       createdAt: time({ name: 'created_at' }),
       updatedAt: time({ name: 'updated_at' }),
     },

@@ -31,6 +31,8 @@ interface SubscriptionRow {
   description: string | null;
   status: string;
   secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number | string | Date | null;
   created_at: number | string | Date;
   updated_at: number | string | Date;
 }
@@ -77,6 +79,9 @@ function subscription(r: SubscriptionRow): SubscriptionRecord {
     ...(r.description !== null ? { description: r.description } : {}),
     status: r.status as SubscriptionRecord['status'],
     secret: r.secret,
+    ...(r.previous_secret !== null && r.previous_secret_until !== null
+      ? { previousSecret: r.previous_secret, previousSecretUntil: date(r.previous_secret_until) }
+      : {}),
     createdAt: date(r.created_at),
     updatedAt: date(r.updated_at),
   };
@@ -220,14 +225,17 @@ export class SqlWebhookStore implements WebhookStore {
 
   async updateSubscription(
     id: string,
-    changes: Partial<Pick<SubscriptionRecord, 'secret' | 'scopes' | 'status'>>,
+    changes: Partial<Pick<SubscriptionRecord, 'scopes' | 'status'>> & {
+      secret?: { value: string; previousUntil: Date };
+    },
   ): Promise<SubscriptionRecord | undefined> {
     this.open();
     const sets: string[] = [];
     const params: SqlValue[] = [];
     if (changes.secret !== undefined) {
-      sets.push('secret = ?');
-      params.push(changes.secret);
+      // Assignments read the row as it was: the current secret becomes the previous one.
+      sets.push('previous_secret = secret', 'previous_secret_until = ?', 'secret = ?');
+      params.push(this.db.time(changes.secret.previousUntil), changes.secret.value);
     }
     if (changes.scopes !== undefined) {
       sets.push('scopes = ?');

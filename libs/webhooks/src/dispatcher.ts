@@ -1,5 +1,5 @@
 import { backoffDelay } from '@sinew/queue';
-import { webhookHeaders } from '@sinew/reconcile';
+import { signWebhook, webhookHeaders } from '@sinew/reconcile';
 import { changeEvents } from './events';
 import { fanOut } from './fanout';
 import type { DeliveryRecord, DeliveryStatus, SubscriptionRecord, WebhookHub, WebhookStore } from './types';
@@ -298,17 +298,19 @@ export class WebhookDispatcher {
     d: DeliveryRecord,
     sub: SubscriptionRecord,
   ): { method: string; url: string; headers: Record<string, string>; body?: string } {
-    if (sub.kind === 'webhook')
+    if (sub.kind === 'webhook') {
+      const signed = webhookHeaders(sub.secret, d.eventId, d.body);
+      if (sub.previousSecret && sub.previousSecretUntil && sub.previousSecretUntil.getTime() > Date.now()) {
+        const old = signWebhook(sub.previousSecret, d.eventId, Number(signed['webhook-timestamp']), d.body);
+        signed['webhook-signature'] = `${signed['webhook-signature']} ${old}`;
+      }
       return {
         method: 'POST',
         url: sub.url,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Sinew-Webhooks/1',
-          ...webhookHeaders(sub.secret, d.eventId, d.body),
-        },
+        headers: { 'content-type': 'application/json', 'user-agent': 'Sinew-Webhooks/1', ...signed },
         body: d.body,
       };
+    }
     // FHIR notifications are R4's: the app's own `channel.header` lines authenticate them.
     const headers: Record<string, string> = { 'user-agent': 'Sinew-Webhooks/1', 'webhook-id': d.eventId };
     for (const line of sub.headers ?? []) {

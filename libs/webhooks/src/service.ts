@@ -183,6 +183,8 @@ export interface WebhookServiceOptions {
   maxPerApp?: number;
   /** Called after something was queued for sending (the dispatcher's `wake`). */
   wake?: () => void;
+  /** How long deliveries are signed with the old secret too after a rotation (default 24 hours). */
+  rotationGraceMs?: number;
 }
 
 /** Apps' webhook subscriptions, their delivery log, replays, and events raised outside the hub. */
@@ -271,11 +273,16 @@ export class WebhookService {
     await this.store.deleteSubscription(id);
   }
 
-  /** A new secret for the subscription (shown this once); every later attempt is signed with it. */
+  /**
+   * A new secret for the subscription (shown this once). For `rotationGraceMs` every attempt is
+   * signed with both (two signatures in `webhook-signature`), so the receiver can switch over
+   * without missing a delivery; then with the new one only.
+   */
   async rotateSecret(appId: string, id: string): Promise<{ subscription: SubscriptionView; secret: string }> {
     await this.own(appId, id);
     const secret = newSecret();
-    const updated = await this.store.updateSubscription(id, { secret });
+    const previousUntil = new Date(Date.now() + (this.options.rotationGraceMs ?? 24 * 3_600_000));
+    const updated = await this.store.updateSubscription(id, { secret: { value: secret, previousUntil } });
     if (!updated) throw new WebhookRequestError(404, 'webhook.not_found', `no subscription ${id}`);
     return { subscription: subscriptionView(updated), secret };
   }

@@ -76,11 +76,17 @@ export interface SubscriptionRecord {
   status: 'active' | 'off';
   /** `whsec_…`: the signing secret. */
   secret: string;
+  /** The secret before the last rotation: deliveries carry its signature too until `previousSecretUntil`. */
+  previousSecret?: string;
+  previousSecretUntil?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
 
-export type NewSubscription = Omit<SubscriptionRecord, 'createdAt' | 'updatedAt'>;
+export type NewSubscription = Omit<
+  SubscriptionRecord,
+  'createdAt' | 'updatedAt' | 'previousSecret' | 'previousSecretUntil'
+>;
 
 /**
  * `pending`: waiting for its next attempt (or for an earlier event about the same patient);
@@ -155,7 +161,10 @@ export interface WebhookStore {
   activeSubscriptions(environment: HubEnvironment): Promise<SubscriptionRecord[]>;
   updateSubscription(
     id: string,
-    changes: Partial<Pick<SubscriptionRecord, 'secret' | 'scopes' | 'status'>>,
+    changes: Partial<Pick<SubscriptionRecord, 'scopes' | 'status'>> & {
+      /** A new secret; the current one stays valid beside it until `previousUntil`. */
+      secret?: { value: string; previousUntil: Date };
+    },
   ): Promise<SubscriptionRecord | undefined>;
   /** Deletes the subscription and its pending deliveries (the log of finished ones is kept). */
   deleteSubscription(id: string): Promise<boolean>;

@@ -515,12 +515,36 @@ describe.each(backends)(
       ]);
       expect(got.filter((g) => g.startsWith('p2'))).toEqual(['p2:patient.created']);
       expect(await store.webhooks.readCursor('hub')).toBe(3);
-    // A cursor another process moved is not moved again, and nothing is recorded.
-    expect(await store.webhooks.advance('hub', 2, 9, [])).toBe(false);
-    expect(await store.webhooks.advance('fresh', 5, 9, [])).toBe(false);
-    expect(await store.webhooks.readCursor('hub')).toBe(3);
+      // A cursor another process moved is not moved again, and nothing is recorded.
+      expect(await store.webhooks.advance('hub', 2, 9, [])).toBe(false);
+      expect(await store.webhooks.advance('fresh', 5, 9, [])).toBe(false);
+      expect(await store.webhooks.readCursor('hub')).toBe(3);
       const log = await service.deliveries({ appId: reader.appId, limit: 10 });
       expect(log.map((d) => d.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    });
+
+    it('signs with the old secret too during the rotation grace, then with the new one only', async () => {
+      const { subscription, secret: first } = await subscribe(reader, '/rotate', ['patient.updated']);
+      const second = await service.rotateSecret(reader.appId, subscription.id);
+      hub.commit({ action: 'updated', resource: patient('p1') });
+      await waitFor('signed twice', () => receiver.at('/rotate').length === 1);
+      const r1 = receiver.at('/rotate')[0] as Received;
+      for (const s of [first, second.secret])
+        expect(() => new Webhook(s).verify(r1.body, r1.headers as Record<string, string>)).not.toThrow();
+      // Without a grace period the old secret stops at once.
+      const strict = new WebhookService({ store: store.webhooks, rotationGraceMs: 0 });
+      const third = await strict.rotateSecret(reader.appId, subscription.id);
+      hub.commit({ action: 'updated', resource: patient('p1', 'Again') });
+      await waitFor('signed once', () => receiver.at('/rotate').length === 2);
+      const r2 = receiver.at('/rotate')[1] as Received;
+      expect(new Webhook(third.secret).verify(r2.body, r2.headers as Record<string, string>)).toMatchObject({
+        type: 'patient.updated',
+      });
+      for (const s of [first, second.secret])
+        expect(() => new Webhook(s).verify(r2.body, r2.headers as Record<string, string>)).toThrow();
+      await expect(service.rotateSecret(scheduler.appId, subscription.id)).rejects.toMatchObject({
+        status: 404,
+      });
     });
 
     it('prunes finished deliveries and their attempts, never pending ones', async () => {

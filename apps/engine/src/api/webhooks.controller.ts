@@ -253,7 +253,9 @@ export class AppWebhooksController {
   async delivery(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
-  ): Promise<DeliveryView & { attempts: Array<Omit<AttemptRecord, 'deliveryId' | 'at'> & { at: string }> }> {
+  ): Promise<
+    DeliveryView & { attemptLog: Array<Omit<AttemptRecord, 'deliveryId' | 'at'> & { at: string }> }
+  > {
     operation(req, 'GET', '/api/v1/app/webhook-deliveries/{id}', 'getAppWebhookDelivery');
     const app = await this.app(req, res);
     const id = parse(idParam, req.params.id, 'path');
@@ -263,7 +265,7 @@ export class AppWebhooksController {
       .catch(webhookProblem);
     return {
       ...delivery,
-      attempts: attempts.map((a) => ({
+      attemptLog: attempts.map((a) => ({
         number: a.number,
         at: a.at.toISOString(),
         outcome: a.outcome,

@@ -10,7 +10,7 @@ export class Webhooks1797900000003 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
-      `CREATE TABLE "webhook_subscription" ("id" text PRIMARY KEY NOT NULL, "app_id" text NOT NULL, "kind" text NOT NULL, "environment" text NOT NULL, "url" text NOT NULL, "events" text NOT NULL, "payload" text NOT NULL, "scopes" text NOT NULL, "criteria" text, "headers" text, "description" text, "status" text NOT NULL, "secret" text NOT NULL, "created_at" integer NOT NULL, "updated_at" integer NOT NULL)`,
+      `CREATE TABLE "webhook_subscription" ("id" text PRIMARY KEY NOT NULL, "app_id" text NOT NULL, "kind" text NOT NULL, "environment" text NOT NULL, "url" text NOT NULL, "events" text NOT NULL, "payload" text NOT NULL, "scopes" text NOT NULL, "criteria" text, "headers" text, "description" text, "status" text NOT NULL, "secret" text NOT NULL, "previous_secret" text, "previous_secret_until" integer, "created_at" integer NOT NULL, "updated_at" integer NOT NULL)`,
     );
     await queryRunner.query(
       `CREATE TABLE "webhook_delivery" ("id" text PRIMARY KEY NOT NULL, "subscription_id" text NOT NULL, "app_id" text NOT NULL, "event_id" text NOT NULL, "event_type" text NOT NULL, "environment" text NOT NULL, "patient_id" text, "order_key" text, "seq" integer NOT NULL, "body" text NOT NULL, "resource_path" text, "status" text NOT NULL, "attempts" integer NOT NULL, "next_attempt_at" integer, "lease_until" integer, "response_code" integer, "last_error" text, "latency_ms" integer, "replay_of" text, "created_at" integer NOT NULL, "updated_at" integer NOT NULL)`,
