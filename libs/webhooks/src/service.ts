@@ -326,7 +326,7 @@ export class WebhookService {
       throw new WebhookRequestError(
         409,
         'delivery.pending',
-        'the delivery is still pending: it is sent anyway',
+        'the delivery is still pending: it will be sent without a replay',
       );
     if (!(await this.store.getSubscription(d.subscriptionId)))
       throw new WebhookRequestError(
