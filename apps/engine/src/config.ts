@@ -203,6 +203,32 @@ export const engineConfigSchema = z.object({
     .default('false')
     .transform((v) => v === 'true' || v === '1')
     .describe('/ready and /metrics need an API key with metrics:read (/health stays open)'),
+  SINEW_WEBHOOKS_ALLOW_HTTP: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1')
+    .describe('accept http:// webhook receivers that are not on loopback (https is required otherwise)'),
+  SINEW_WEBHOOKS_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(50)
+    .default(8)
+    .describe('attempts of a webhook delivery before it is dead-lettered'),
+  SINEW_WEBHOOKS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(10_000)
+    .describe('time a webhook receiver has to answer'),
+  SINEW_WEBHOOKS_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30)
+    .describe(
+      'finished webhook deliveries older than this many days are deleted by the scheduler role (0: kept for ever)',
+    ),
   SINEW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SINEW_SWEEP_INTERVAL_MS: z.coerce
     .number()

@@ -20,6 +20,7 @@ import {
   type ReconcileStore,
 } from '@sinew/reconcile';
 import type { Store } from '@sinew/store';
+import { discrepancyEvent, type WebhookService } from '@sinew/webhooks';
 import type { EngineConfig } from './config';
 
 export interface EngineReconcile {
@@ -35,6 +36,7 @@ export function setUpReconcile(
   queue: QueueDriver,
   env: ChannelEnvironment,
   logger: EngineLogger,
+  events?: WebhookService,
 ): EngineReconcile {
   const parts = reconcileParts({ ledger: store });
   const { reconciliations, problems } = loadReconciliationFolder(
@@ -96,6 +98,9 @@ export function setUpReconcile(
           },
           run,
         );
+      },
+      async discrepancies(_r, run) {
+        if (events) await events.raise(discrepancyEvent(run));
       },
       acknowledge: (flagId, by, note) => failSafe.acknowledge(flagId, by, note),
       afterRepair: () => void engine.sweep(),

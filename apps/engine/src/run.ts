@@ -37,6 +37,8 @@ import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
 import { setUpReconcile } from './reconcile';
+import type { AppGate } from '@sinew/auth';
+import { SubscriptionService, WebhookDispatcher, WebhookService, type WebhookHub } from '@sinew/webhooks';
 
 export interface RunningEngine {
   engine: Engine;
@@ -169,13 +171,45 @@ function startAuditRetention(
 }
 
 /**
+ * Webhook delivery log retention (the scheduler role): delivered, dead and withheld deliveries
+ * older than SINEW_WEBHOOKS_RETENTION_DAYS are deleted at start and then hourly.
+ */
+function startWebhookRetention(
+  config: EngineConfig,
+  store: Store,
+  logger: EngineLogger,
+): NodeJS.Timeout | undefined {
+  const days = config.SINEW_WEBHOOKS_RETENTION_DAYS;
+  if (days <= 0 || !config.SINEW_ROLES.includes('scheduler')) return undefined;
+  const prune = () =>
+    store.webhooks.pruneDeliveries(new Date(Date.now() - days * 86_400_000)).then(
+      (n) => n > 0 && logger.info({ deleted: n, retentionDays: days }, 'webhook deliveries deleted'),
+      (err: unknown) =>
+        logger.warn({ err: errorText(err) }, 'webhook delivery retention failed; it runs again in an hour'),
+    );
+  void prune();
+  const timer = setInterval(() => void prune(), 3_600_000);
+  timer.unref();
+  return timer;
+}
+
+/**
  * Starts one engine process from a checked configuration: loads channels and transformers
  * (every problem stops start-up), opens the ledger and the queue, deploys the channels for the
  * configured roles and serves the operations endpoints.
  */
+/** Parts of the engine that are given to it rather than built from the configuration. */
+export interface StartOptions {
+  /** The clinic data hub's change feed and consent: its changes become webhook events. */
+  hub?: WebhookHub;
+  /** The app registry's gate: apps' access tokens on the webhook and FHIR Subscription routes. */
+  appGate?: AppGate;
+}
+
 export async function startEngine(
   config: EngineConfig,
   logger: EngineLogger = createLogger(config.SINEW_LOG_LEVEL),
+  options: StartOptions = {},
 ): Promise<RunningEngine> {
   const extra =
     config.SINEW_TRANSFORMERS_DIRS?.split(',')
@@ -240,11 +274,34 @@ export async function startEngine(
     await store.close().catch(() => undefined);
     throw err;
   }
-  const reconcile = setUpReconcile(config, engine, store, queue, env, logger);
+  // Webhooks: deliveries are sent by the workers role; every role records raised events.
+  const dispatcher = config.SINEW_ROLES.includes('workers')
+    ? new WebhookDispatcher({
+        store: store.webhooks,
+        ...(options.hub ? { hub: options.hub } : {}),
+        logger,
+        retry: { attempts: config.SINEW_WEBHOOKS_ATTEMPTS },
+        timeoutMs: config.SINEW_WEBHOOKS_TIMEOUT_MS,
+      })
+    : undefined;
+  const webhooks = new WebhookService({
+    store: store.webhooks,
+    allowHttp: config.SINEW_WEBHOOKS_ALLOW_HTTP,
+    ...(dispatcher ? { wake: () => dispatcher.wake() } : {}),
+  });
+  const reconcile = setUpReconcile(config, engine, store, queue, env, logger, webhooks);
   const api = config.SINEW_ROLES.includes('api')
     ? {
         ...apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }, hub),
         reconciler: reconcile.reconciler,
+        webhooks: {
+          service: webhooks,
+          subscriptions: new SubscriptionService({
+            store: store.webhooks,
+            allowHttp: config.SINEW_WEBHOOKS_ALLOW_HTTP,
+          }),
+          ...(options.appGate ? { appGate: options.appGate } : {}),
+        },
       }
     : undefined;
   const tls: ListenerTls | undefined =
@@ -320,6 +377,7 @@ export async function startEngine(
   await app.listen(config.SINEW_HTTP_PORT, config.SINEW_HTTP_HOST);
   const address = app.getHttpServer().address() as { port: number };
   const auditRetention = startAuditRetention(config, store, logger);
+  const webhookRetention = startWebhookRetention(config, store, logger);
   const stopWatchingCertificates = tls
     ? reloadOnChange(app.getHttpServer() as TlsServer, tls, logger, (e) =>
         certificates.set({ listener: 'http' }, e.getTime() / 1000),
@@ -328,7 +386,9 @@ export async function startEngine(
   try {
     await engine.start();
     await reconcile.start();
+    dispatcher?.start();
   } catch (err) {
+    await dispatcher?.stop().catch(() => undefined);
     await reconcile.stop().catch(() => undefined);
     await api?.events.close();
     await engine.stop(0).catch(() => undefined);
@@ -442,8 +502,11 @@ export async function startEngine(
         watcher?.close();
         stopWatchingCertificates?.();
         if (auditRetention) clearInterval(auditRetention);
+        if (webhookRetention) clearInterval(webhookRetention);
         // Live streams end first: their timer reads the ledger the engine is about to close.
         await api?.events.close();
+        // Attempts in flight are recorded before the ledger closes.
+        await dispatcher?.stop();
         await reconcile.stop();
         await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await app.close();

@@ -46,6 +46,11 @@ export interface ReconcilerHooks {
    * it paused when it was the reconciliation's last open flag).
    */
   acknowledge?(flagId: string, by: string, note?: string): Promise<SyncFlagRecord | undefined>;
+  /**
+   * After a run that found discrepancies (the `reconciliation.discrepancy` webhook event); a
+   * failure here is logged, not the run's.
+   */
+  discrepancies?(reconciliation: Reconciliation, run: RunRecord): Promise<void>;
   /** After a repair that re-sent something (wake the deliveries up). */
   afterRepair?(): void;
   /** Reports a hook's failure (no PHI). */
@@ -180,17 +185,20 @@ export class FolderReconciler implements Reconciler {
 
   private async finish(r: Reconciliation, run: RunRecord): Promise<RunRecord> {
     const hooks = this.options.hooks;
-    if (hooks?.afterRun) {
+    const call = async (hook: ((r: Reconciliation, run: RunRecord) => Promise<void>) | undefined) => {
+      if (!hook) return;
       try {
-        await hooks.afterRun(r, run);
+        await hook(r, run);
       } catch (err) {
-        hooks.warn?.('reconciliation hook failed', {
+        hooks?.warn?.('reconciliation hook failed', {
           reconciliation: r.id,
           run: run.id,
           error: err instanceof Error ? err.message.split('\n')[0] : String(err),
         });
       }
-    }
+    };
+    await call(hooks?.afterRun?.bind(hooks));
+    if (run.status === 'discrepancies') await call(hooks?.discrepancies?.bind(hooks));
     return run;
   }
 

@@ -4,6 +4,7 @@ import { reconcileEntities } from './reconcile-entities';
 import { sourceCursorEntities } from './source-cursors';
 import { linkEntities } from './link-entities';
 import { appEntities } from './app-entities';
+import { webhookEntities } from './webhook-entities';
 
 /**
  * The ledger's tables as TypeORM entity schemas (no decorators: production code is bundled
@@ -381,5 +382,6 @@ export function storeEntities(kind: StoreKind): EntitySchema[] {
     ...sourceCursorEntities(kind),
     ...linkEntities(kind),
     ...appEntities(kind),
+    ...webhookEntities(kind),
   ];
 }

@@ -92,6 +92,10 @@ describe('PostgreSQL store', () => {
         'reconcile_run',
         'reconcile_schedule',
         'source_cursor',
+        'webhook_attempt',
+        'webhook_cursor',
+        'webhook_delivery',
+        'webhook_subscription',
       ]);
     } finally {
       await store.close();

@@ -192,6 +192,10 @@ describe('SQLite store', () => {
         'reconcile_run',
         'reconcile_schedule',
         'source_cursor',
+        'webhook_attempt',
+        'webhook_cursor',
+        'webhook_delivery',
+        'webhook_subscription',
       ]);
     } finally {
       await store.close();

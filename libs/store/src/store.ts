@@ -1,4 +1,5 @@
 import type { ReconcileStore } from '@sinew/reconcile';
+import type { WebhookStore } from '@sinew/webhooks';
 import type { AccessStore } from './access-store';
 import type { AppStore } from './app-store';
 import type { LinkStore, ParentLink } from './link-store';
@@ -387,6 +388,8 @@ export interface Store {
   readonly links: LinkStore;
   /** The apps registered to use the FHIR API, their call counts and misuse, see `app-store.ts`. */
   readonly apps: AppStore;
+  /** Webhook subscriptions, deliveries and the change cursor, see `webhook-store.ts`. */
+  readonly webhooks: WebhookStore;
 
   /** Inserts received messages, their keys and raw content in ONE transaction (group commit). */
   insertMessages(messages: NewMessage[]): Promise<InsertedMessage[]>;

@@ -2,6 +2,8 @@ import type { DataSource } from 'typeorm';
 import type { ReconcileStore } from '@sinew/reconcile';
 import { SqlAccessStore, type AccessStore } from './access-store';
 import { SqlReconcileStore } from './reconcile-store';
+import { SqlWebhookStore } from './webhook-store';
+import type { WebhookStore } from '@sinew/webhooks';
 import { SqlAppStore, type AppStore } from './app-store';
 import { insertLinks, SqlLinkStore, type LinkStore } from './link-store';
 import { contentHash } from './content-hash';
@@ -108,6 +110,7 @@ export class TypeOrmStore implements Store {
   readonly access: AccessStore;
   readonly reconcile: ReconcileStore;
   readonly links: LinkStore;
+  readonly webhooks: WebhookStore;
   readonly apps: AppStore;
   private closed = false;
 
@@ -122,6 +125,7 @@ export class TypeOrmStore implements Store {
     this.access = new SqlAccessStore(db, () => this.open());
     this.reconcile = new SqlReconcileStore(db, () => this.open());
     this.links = new SqlLinkStore(db, () => this.open());
+    this.webhooks = new SqlWebhookStore(db, () => this.open());
     this.apps = new SqlAppStore(db, () => this.open());
   }
 

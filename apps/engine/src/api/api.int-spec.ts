@@ -81,6 +81,8 @@ describe.each(LEDGERS)('the admin API (/api/v1) on a running engine, ledger on $
   let deadDelivery: string;
   /** A finished reconciliation run. */
   let runId: string;
+  /** A dead-lettered webhook delivery of the app `app-x`, for the admin replay route. */
+  const webhookDelivery = 'dlv_matrix';
   let labPort: number;
   const keys = new Map<string, string>();
   const logs: string[] = [];
@@ -242,6 +244,34 @@ destinations:
     });
     await store.reconcile.finishRun(run.id, { status: 'clean', finishedAt: new Date() });
     runId = run.id;
+    const hook = await store.webhooks.createSubscription({
+      id: 'whk_matrix',
+      appId: 'app-x',
+      kind: 'webhook',
+      environment: 'production',
+      url: 'https://127.0.0.1:1/hook',
+      events: ['patient.created'],
+      payload: 'reference',
+      scopes: [],
+      status: 'active',
+      secret: 'whsec_' + Buffer.from('the route matrix').toString('base64'),
+    });
+    await store.webhooks.addDeliveries([
+      {
+        id: webhookDelivery,
+        subscriptionId: hook.id,
+        appId: 'app-x',
+        eventId: 'evt_matrix',
+        eventType: 'patient.created',
+        environment: 'production',
+        patientId: null,
+        orderKey: null,
+        seq: 0,
+        body: '{}',
+        nextAttemptAt: null,
+        status: 'dead',
+      },
+    ]);
   });
 
   afterAll(async () => {
@@ -300,6 +330,10 @@ destinations:
       listConsentExclusions: '/api/v1/consent/production/patients',
       excludePatient: '/api/v1/consent/production/patients/patient-1',
       liftPatientExclusion: '/api/v1/consent/production/patients/patient-1?app=app-1',
+      listWebhooksOfApp: '/api/v1/apps/app-x/webhooks',
+      listWebhookDeliveriesOfApp: '/api/v1/apps/app-x/webhook-deliveries',
+      listWebhookDeadLettersOfApp: '/api/v1/apps/app-x/webhook-dead-letters',
+      replayWebhookDeliveryOfApp: `/api/v1/apps/app-x/webhook-deliveries/${webhookDelivery}/replay`,
     };
     const bodies: Record<string, unknown> = {
       reprocessMessages: { ids: [messageId] },

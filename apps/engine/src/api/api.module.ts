@@ -28,6 +28,7 @@ import { SessionController } from './session.controller';
 import { StatsController } from './stats.controller';
 import { isApiPath } from './problem';
 import { SmartConfigurationController } from '../fhir/smart-configuration.controller';
+import { AppWebhooksController, WebhooksAdminController } from './webhooks.controller';
 
 /** Controllers whose routes are the admin API's (each one `@ApiRoute`). */
 export const API_CONTROLLERS = [
@@ -47,6 +48,7 @@ export const API_CONTROLLERS = [
   OAuthController,
   OidcController,
   AppsController,
+  WebhooksAdminController,
 ];
 
 /** Ends the open event streams before the HTTP server closes (it waits for open connections). */
@@ -65,7 +67,8 @@ export class ApiModule {
   static register(deps: ApiDeps): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [...API_CONTROLLERS, DocsController, SmartConfigurationController],
+      // AppWebhooksController: apps' own routes, authenticated by their access token, not the admin API's.
+      controllers: [...API_CONTROLLERS, DocsController, SmartConfigurationController, AppWebhooksController],
       providers: [{ provide: API_DEPS, useValue: deps }, ApiGuard, EventStreamsShutdown],
     };
   }

@@ -8,6 +8,7 @@ import type { OverviewEvents } from './events';
 import type { OidcSignIn } from './oidc';
 import type { OverviewReader } from './overview';
 import type { RateLimiter, RatePolicy } from './rate-limit';
+import type { WebhooksApiDeps } from './webhooks.controller';
 
 /** What the admin API's controllers and guard work with. */
 export interface ApiDeps {
@@ -47,6 +48,8 @@ export interface ApiDeps {
   reconciler?: Reconciler;
   /** The clinic data hub in the ledger's database (the FHIR API and consent read it). */
   hub?: HubStore;
+  /** Apps' webhook subscriptions, their delivery log, and FHIR Subscriptions. */
+  webhooks?: WebhooksApiDeps;
 }
 
 /** What a redeploy of the channel folder did. */

@@ -27,6 +27,8 @@ import { Hub1797900000001 as PostgresHub } from './postgres/1797900000001-hub';
 import { Hub1797900000001 as SqliteHub } from './sqlite/1797900000001-hub';
 import { Apps1797900000002 as PostgresApps } from './postgres/1797900000002-apps';
 import { Apps1797900000002 as SqliteApps } from './sqlite/1797900000002-apps';
+import { Webhooks1797900000003 as PostgresWebhooks } from './postgres/1797900000003-webhooks';
+import { Webhooks1797900000003 as SqliteWebhooks } from './sqlite/1797900000003-webhooks';
 
 /** Committed migrations, oldest first. A schema change adds a class to each list. */
 export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -44,6 +46,7 @@ export const SQLITE_MIGRATIONS: Array<new () => MigrationInterface> = [
   SqliteMessageLink,
   SqliteHub,
   SqliteApps,
+  SqliteWebhooks,
 ];
 export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresInitial,
@@ -60,4 +63,5 @@ export const POSTGRES_MIGRATIONS: Array<new () => MigrationInterface> = [
   PostgresMessageLink,
   PostgresHub,
   PostgresApps,
+  PostgresWebhooks,
 ];
