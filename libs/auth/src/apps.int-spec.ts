@@ -426,7 +426,11 @@ describe.each([sqlite, postgres])('apps on $name', (backend) => {
       const back = await monitored.reinstate(t.clientId);
       expect(back).toMatchObject({ state: 'active' });
       expect(back.throttledUntil).toBeUndefined();
-      expect(isPrincipal(await monitored.authenticate(await t.token()))).toBe(true);
+      const again = await fresh(monitored, t);
+      // Counted afresh from the reinstatement: one more misuse neither throttles nor suspends.
+      await monitored.misuse(again, 'forbidden', 'system/Encounter.rs');
+      expect(await monitored.getApp(t.clientId)).toMatchObject({ state: 'active' });
+      expect((await monitored.getApp(t.clientId))?.throttledUntil).toBeUndefined();
       await expect(monitored.reinstate(t.clientId)).rejects.toThrow('not suspended');
     } finally {
       await monitored.close();
