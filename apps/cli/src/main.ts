@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   users: async () => (await import('./commands/users.command')).registerUsers,
   keys: async () => (await import('./commands/keys.command')).registerKeys,
   clients: async () => (await import('./commands/clients.command')).registerClients,
+  apps: async () => (await import('./commands/apps.command')).registerApps,
   audit: async () => (await import('./commands/audit.command')).registerAudit,
   reconcile: async () => (await import('./commands/reconcile.command')).registerReconcile,
   import: async () => (await import('./commands/import.command')).registerImport,

@@ -16,6 +16,7 @@ const pages = {
   users: () => import('./pages/users'),
   keys: () => import('./pages/keys'),
   clients: () => import('./pages/clients'),
+  apps: () => import('./pages/apps'),
   audit: () => import('./pages/audit'),
   reconciliations: () => import('./pages/reconciliations'),
   reconciliationRun: () => import('./pages/reconciliation-run'),
@@ -28,6 +29,7 @@ const Channel = lazy(pages.channel);
 const Users = lazy(pages.users);
 const Keys = lazy(pages.keys);
 const Clients = lazy(pages.clients);
+const Apps = lazy(pages.apps);
 const Audit = lazy(pages.audit);
 const Reconciliations = lazy(pages.reconciliations);
 const ReconciliationRun = lazy(pages.reconciliationRun);
@@ -47,7 +49,9 @@ export function prefetchOpenedPage(path: string): void {
       ? pages.keys
       : path.startsWith('/access/clients')
         ? pages.clients
-        : pages.users,
+        : path.startsWith('/access/apps')
+          ? pages.apps
+          : pages.users,
     audit: pages.audit,
     reconciliations: deep ? pages.reconciliationRun : pages.reconciliations,
   };
@@ -106,6 +110,7 @@ export function App() {
                   <Route path="access/users" element={<Users />} />
                   <Route path="access/keys" element={<Keys />} />
                   <Route path="access/clients" element={<Clients />} />
+                  <Route path="access/apps" element={<Apps />} />
                   <Route path="audit" element={<Audit />} />
                   <Route path="reconciliations" element={<Reconciliations />} />
                   <Route path="reconciliations/runs/:runId" element={<ReconciliationRun />} />

@@ -426,11 +426,41 @@ describe.each([sqlite, postgres])('apps on $name', (backend) => {
       const back = await monitored.reinstate(t.clientId);
       expect(back).toMatchObject({ state: 'active' });
       expect(back.throttledUntil).toBeUndefined();
-      expect(isPrincipal(await monitored.authenticate(await t.token()))).toBe(true);
+      const again = await fresh(monitored, t);
+      // Counted afresh from the reinstatement: one more misuse neither throttles nor suspends.
+      await monitored.misuse(again, 'forbidden', 'system/Encounter.rs');
+      expect(await monitored.getApp(t.clientId)).toMatchObject({ state: 'active' });
+      expect((await monitored.getApp(t.clientId))?.throttledUntil).toBeUndefined();
       await expect(monitored.reinstate(t.clientId)).rejects.toThrow('not suspended');
     } finally {
       await monitored.close();
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('reports unusual volume against the app’s norm as misuse, once a day', async () => {
+    const watched = new AppsService(store, audit, { misuse: { volumeFloor: 3, volumeFactor: 2 } });
+    try {
+      const t = await registerTestApp(store, { scopes: 'system/Patient.rs', name: 'busy' });
+      const yesterday = new Date(Date.now() - 86_400_000);
+      await store.apps.recordCalls([
+        { appId: t.clientId, day: yesterday.toISOString().slice(0, 10), calls: 7, lastCallAt: yesterday },
+      ]);
+      const who = await fresh(watched, t);
+      // The norm: 7 calls over 7 days, 1 a day; more than 3 and more than twice that is unusual.
+      for (let i = 0; i < 3; i++) await watched.called(who, { method: 'GET', path: 'Patient', status: 200 });
+      await watched.flushCalls();
+      expect((await watched.getApp(t.clientId))?.misuse).toEqual([]);
+      await watched.called(who, { method: 'GET', path: 'Patient', status: 200 });
+      await watched.flushCalls();
+      await watched.called(who, { method: 'GET', path: 'Patient', status: 200 });
+      await watched.flushCalls();
+      const misuse = (await watched.getApp(t.clientId))?.misuse ?? [];
+      expect(misuse.map((m) => [m.kind, m.detail])).toEqual([
+        ['volume', '4 calls today against a mean of 1 a day'],
+      ]);
+    } finally {
+      await watched.close();
     }
   });
 

@@ -465,11 +465,11 @@ export class AppsService implements AppGate {
     return this.change(id, () => ({ state: 'revoked', stateReason: reason ?? null }));
   }
 
-  /** Reinstates a suspended app (and ends any throttling). */
+  /** Reinstates a suspended app: ends any throttling, and misuse is counted afresh from now. */
   async reinstate(id: string): Promise<AppInfo> {
     const info = await this.change(id, (app) => {
       if (app.state !== 'suspended') throw conflict(`app ${id} is ${app.state}, not suspended`);
-      return { state: 'active', stateReason: null, throttledUntil: null };
+      return { state: 'active', stateReason: null, throttledUntil: null, misuseSince: this.now() };
     });
     return info;
   }
@@ -799,7 +799,10 @@ export class AppsService implements AppGate {
       detail: detail.slice(0, 500),
     };
     await this.store.apps.addMisuse(misuse);
-    const count = await this.store.apps.countMisuse(app.id, new Date(now.getTime() - this.policy.windowMs));
+    const current = (await this.store.apps.getApp(app.id)) ?? app;
+    const windowStart = now.getTime() - this.policy.windowMs;
+    const since = Math.max(windowStart, current.misuseSince?.getTime() ?? windowStart);
+    const count = await this.store.apps.countMisuse(app.id, new Date(since));
     if (count >= this.policy.suspendAt) {
       let suspended = false;
       const reason = `automatic: ${count} misuse events in ${Math.round(this.policy.windowMs / 60_000)} min (latest: ${kind})`;

@@ -81,7 +81,15 @@ const SAFE_FILTER_VALUES: ReadonlySet<string> = new Set([
   'format',
   'content',
 ]);
-const ACTOR_KINDS: ReadonlySet<string> = new Set(['user', 'key', 'client', 'app', 'system', 'anonymous', 'cli']);
+const ACTOR_KINDS: ReadonlySet<string> = new Set([
+  'user',
+  'key',
+  'client',
+  'app',
+  'system',
+  'anonymous',
+  'cli',
+]);
 /** The hash the first event follows. */
 export const GENESIS_HASH = '0'.repeat(64);
 const SCAN_BATCH = 1000;
@@ -320,7 +328,9 @@ function keyNames(value: string): string {
 function checkInput(e: AuditInput): void {
   if (typeof e?.actor !== 'string' || e.actor === '') throw invalidInput('an audit event needs an actor');
   if (!ACTOR_KINDS.has(e.actorKind)) {
-    throw invalidInput(`actorKind is user, key, client, app, system, anonymous or cli, not ${String(e.actorKind)}`);
+    throw invalidInput(
+      `actorKind is user, key, client, app, system, anonymous or cli, not ${String(e.actorKind)}`,
+    );
   }
   if (typeof e.action !== 'string' || e.action === '') throw invalidInput('an audit event needs an action');
   if (typeof e.outcome !== 'string' || e.outcome === '')

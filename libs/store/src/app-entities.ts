@@ -21,6 +21,7 @@ export interface AppRow {
   endpoints: string | null;
   rateLimit: number | null;
   throttledUntil: Date | number | null;
+  misuseSince: Date | number | null;
   secretHash: string | null;
   jwks: string | null;
   createdAt: Date | number;
@@ -78,6 +79,7 @@ export function appEntities(kind: StoreKind): EntitySchema[] {
       endpoints: text({ nullable: true }),
       rateLimit: int({ name: 'rate_limit', nullable: true }),
       throttledUntil: time({ name: 'throttled_until', nullable: true }),
+      misuseSince: time({ name: 'misuse_since', nullable: true }),
       secretHash: text({ name: 'secret_hash', nullable: true }),
       jwks: text({ nullable: true }),
       createdAt: time({ name: 'created_at' }),

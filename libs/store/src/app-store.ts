@@ -68,6 +68,8 @@ export interface NewAppRecord {
 export interface AppRecord extends NewAppRecord {
   /** Until then the app's rate limit is lowered (misuse past the first threshold). */
   throttledUntil?: Date;
+  /** Misuse is counted from then on (a reinstatement starts afresh). */
+  misuseSince?: Date;
   updatedAt: Date;
   lastCallAt?: Date;
 }
@@ -87,6 +89,7 @@ export interface AppChanges {
   endpoints?: string[] | null;
   rateLimit?: number | null;
   throttledUntil?: Date | null;
+  misuseSince?: Date | null;
   secretHash?: string | null;
   jwks?: string | null;
   approvedAt?: Date | null;
@@ -117,6 +120,7 @@ interface AppSqlRow {
   endpoints: string | null;
   rate_limit: number | null;
   throttled_until: TimeValue | null;
+  misuse_since: TimeValue | null;
   secret_hash: string | null;
   jwks: string | null;
   created_at: TimeValue;
@@ -129,8 +133,8 @@ interface AppSqlRow {
 
 const APP_COLUMNS =
   'id, name, contact, environment, requested_scopes, approved_scopes, events, grant_reason, state, ' +
-  'state_reason, writes_enabled, endpoints, rate_limit, throttled_until, secret_hash, jwks, created_at, ' +
-  'created_by, approved_at, approved_by, updated_at, last_call_at';
+  'state_reason, writes_enabled, endpoints, rate_limit, throttled_until, misuse_since, secret_hash, jwks, ' +
+  'created_at, created_by, approved_at, approved_by, updated_at, last_call_at';
 
 /** Column of each changeable field, and how its value is stored. */
 const CHANGE_COLUMNS: Record<keyof AppChanges, string> = {
@@ -147,6 +151,7 @@ const CHANGE_COLUMNS: Record<keyof AppChanges, string> = {
   endpoints: 'endpoints',
   rateLimit: 'rate_limit',
   throttledUntil: 'throttled_until',
+  misuseSince: 'misuse_since',
   secretHash: 'secret_hash',
   jwks: 'jwks',
   approvedAt: 'approved_at',
@@ -179,7 +184,7 @@ export class SqlAppStore implements AppStore {
       const taken = await tx.get<{ id: string }>('SELECT id FROM app WHERE id = ?', [app.id]);
       if (taken) throw conflict(`app ${app.id} exists`);
       await tx.run(
-        `INSERT INTO app (${APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO app (${APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           app.id,
           app.name,
@@ -194,6 +199,7 @@ export class SqlAppStore implements AppStore {
           app.writesEnabled ? 1 : 0,
           app.endpoints ? JSON.stringify(app.endpoints) : null,
           app.rateLimit ?? null,
+          null,
           null,
           app.secretHash ?? null,
           app.jwks ?? null,
@@ -342,6 +348,7 @@ function toApp(row: AppSqlRow): AppRecord {
   if (row.endpoints !== null) app.endpoints = JSON.parse(row.endpoints) as string[];
   if (row.rate_limit !== null) app.rateLimit = Number(row.rate_limit);
   if (row.throttled_until !== null) app.throttledUntil = readTime(row.throttled_until);
+  if (row.misuse_since !== null) app.misuseSince = readTime(row.misuse_since);
   if (row.secret_hash !== null) app.secretHash = row.secret_hash;
   if (row.jwks !== null) app.jwks = row.jwks;
   if (row.created_by !== null) app.createdBy = row.created_by;

@@ -21,9 +21,11 @@ async function testSchema(): Promise<TestSchema> {
   return s;
 }
 
+// Dropping every schema the suite made (each with every ledger table) takes more than the
+// default 5 s hook timeout on a busy machine.
 afterAll(async () => {
   for (const s of schemas) await s.drop();
-});
+}, 60_000);
 
 function message(overrides: Partial<NewMessage> = {}): NewMessage {
   return {

@@ -11,6 +11,7 @@ const NAV: ReadonlyArray<{ to: string; label: string; scope: string; end?: boole
   { to: '/access/users', label: 'Users', scope: 'admin' },
   { to: '/access/keys', label: 'API keys', scope: 'admin' },
   { to: '/access/clients', label: 'OAuth clients', scope: 'admin' },
+  { to: '/access/apps', label: 'Apps', scope: 'admin' },
   { to: '/audit', label: 'Audit log', scope: 'audit:read' },
 ];
 

@@ -253,6 +253,15 @@ describe('registered apps on a running engine: admin routes, tokens, SMART confi
     expect(page.body.items.map((e: Body) => e.action)).toContain('POST /oauth/token');
 
     expect((await call('GET', '/api/v1/app/calls', undefined, admin)).status).toBe(401);
+    // Paused through the admin API: the same token is refused on its next request, then works again.
+    await call('POST', `/api/v1/apps/${mine.clientId}/pause`);
+    const paused = await call('GET', '/api/v1/app/calls', undefined, bearer);
+    expect(paused).toMatchObject({
+      status: 401,
+      body: { code: 'auth.invalid', detail: 'the app is paused' },
+    });
+    await call('POST', `/api/v1/apps/${mine.clientId}/resume`);
+    expect((await call('GET', '/api/v1/app/calls', undefined, bearer)).status).toBe(200);
     const none = await fetch(`${base}/api/v1/app/calls`);
     expect(none.status).toBe(401);
     const detail = await call('GET', `/api/v1/apps/${mine.clientId}`);
