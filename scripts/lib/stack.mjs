@@ -93,7 +93,8 @@ async function waitUntil(what, probe, proc, ms) {
 
 /**
  * Starts the stand-ins and the engine. `ports` may fix any of ehr, pms, lab, adt, siu, dft,
- * http; the others are chosen free. Resolves once the engine answers /ready.
+ * pmsHl7 (where the PMS takes SIU/ADT from the fhir-writes channel), http; the others are
+ * chosen free. Resolves once the engine answers /ready.
  */
 export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
   const p = {
@@ -103,6 +104,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     adt: ports.adt ?? (await freePort()),
     siu: ports.siu ?? (await freePort()),
     dft: ports.dft ?? (await freePort()),
+    pmsHl7: ports.pmsHl7 ?? (await freePort()),
     http: ports.http ?? (await freePort()),
   };
   const urls = {
@@ -128,6 +130,8 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       `127.0.0.1:${p.siu}`,
       '--pms-dft-mllp',
       `127.0.0.1:${p.dft}`,
+      '--pms-hl7-port',
+      String(p.pmsHl7),
     ],
     {},
     'the stand-ins',
@@ -152,6 +156,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       PMS_ADT_MLLP_PORT: String(p.adt),
       PMS_SIU_MLLP_PORT: String(p.siu),
       PMS_DFT_MLLP_PORT: String(p.dft),
+      PMS_HL7_PORT: String(p.pmsHl7),
       SINEW_LOG_LEVEL: 'info',
       ...extraEnv,
     },
