@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { builtInRegistries, compileChannelOrThrow, compileChannelSet } from '@sinew/channels';
 import { fhirWriteChannels, FhirWriteClaimError } from '@sinew/connectors';
 import { buildAck, Hl7Message } from '@sinew/hl7v2';
-import type { FhirResource } from '@sinew/hub';
+import type { FhirResource, HubReader } from '@sinew/hub';
 import { TransformerLibrary } from '@sinew/mapping';
 import { MllpServer } from '@sinew/mllp';
 import { MemoryQueueDriver } from '@sinew/queue';
@@ -252,6 +252,47 @@ describe('FHIR writes through a channel with a fhir source (embedded ledger, rea
     expect(filtered).toMatchObject({ status: 422 });
     expect(pms.received).toHaveLength(0);
     expect(await router.status('no-such-message')).toBeUndefined();
+  });
+
+  it('sends the hub Patient an Appointment references (Patient/{id}) as its PID; one the app cannot see refuses the write', async () => {
+    const hub: Pick<HubReader, 'read'> = {
+      read: async (viewer, type, id) =>
+        type === 'Patient' && id === 'pat-1' && viewer.appId === 'app-receptionist'
+          ? {
+              resourceType: 'Patient',
+              id,
+              versionId: 2,
+              lastUpdated: '2026-03-01T10:00:00Z',
+              deleted: false,
+              patientId: id,
+              resource: {
+                resourceType: 'Patient',
+                id,
+                meta: { versionId: '2' },
+                identifier: [{ system: 'urn:sinew:id:PMS', value: 'MRN-000123' }],
+                name: [{ family: 'Hubpatient', given: ['Carla'] }],
+              },
+            }
+          : undefined,
+    };
+    const withHub = new FhirWriteRouter({ store, hub });
+    const how = { environment: 'production', interaction: 'create', appId: 'app-receptionist' } as const;
+    const { contained: _contained, ...bare } = appointment();
+    const byReference = {
+      ...bare,
+      participant: [{ actor: { reference: 'Patient/pat-1' }, status: 'accepted' }],
+    };
+    const result = await withHub.submit(byReference, how);
+    if (!('messageId' in result)) throw new Error(`refused: ${result.refused}`);
+    await waitFor('the SIU at the PMS', () => pms.received.length === 1);
+    expect(pms.received[0]?.get('PID-3.1')).toBe('MRN-000123');
+    expect(pms.received[0]?.get('PID-5.1')).toBe('Hubpatient');
+    // Another app does not see that patient (consent): the write is refused, nothing is sent.
+    expect(await withHub.submit(byReference, { ...how, appId: 'other-app' })).toEqual({
+      refused: 'participant Patient/pat-1 is no Patient this app can see',
+      status: 422,
+    });
+    expect(pms.received).toHaveLength(1);
   });
 
   it('refuses a second running channel that takes the same type in the same environment, naming both', async () => {

@@ -1,6 +1,6 @@
 import { fhirWriteChannels, type FhirWriteChannels } from '@sinew/connectors';
 import { Hl7Message, readAck } from '@sinew/hl7v2';
-import type { FhirResource, HubEnvironment, HubWriteRouter, HubWriteStatus } from '@sinew/hub';
+import type { FhirResource, HubEnvironment, HubReader, HubWriteRouter, HubWriteStatus } from '@sinew/hub';
 import type { AttemptRecord, MessageRecord, MessageStatus, Store } from '@sinew/store';
 
 /** The message key naming the app that made a write (set by the `fhir` source). */
@@ -18,6 +18,20 @@ export interface FhirWriteRouterOptions {
   pipelineWaitMs?: number;
   /** How often the ledger is read while waiting (default 20 ms). */
   pollMs?: number;
+  /**
+   * The clinic data hub: a `Patient/{id}` an Appointment's participant names is read from it
+   * (as the writing app sees it) and sent along as a contained Patient, so the reverse map can
+   * write the PID the source system needs. Without it, references are sent as they are.
+   */
+  hub?: Pick<HubReader, 'read'>;
+}
+
+/** A participant's reference to a Patient of the hub. */
+const PATIENT_REFERENCE = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+interface Participant {
+  actor?: { reference?: unknown; [key: string]: unknown };
+  [key: string]: unknown;
 }
 
 /** Pipeline states that refuse a write: nothing is sent to the source system. */
@@ -100,6 +114,11 @@ export class FhirWriteRouter implements HubWriteRouter {
         return { refused: 'an update must carry the id of its URL in the resource', status: 400 };
       body = resource;
     }
+    if (this.options.hub) {
+      const resolved = await this.withPatient(body, this.options.hub, how);
+      if ('refused' in resolved) return resolved;
+      body = resolved.resource;
+    }
     const reply = await channel.write({ body: Buffer.from(JSON.stringify(body), 'utf8'), appId: how.appId });
     const d = reply.disposition;
     if (d.kind === 'unavailable') return { refused: d.issue.message, status: 503 };
@@ -116,6 +135,44 @@ export class FhirWriteRouter implements HubWriteRouter {
         status: 422,
       };
     return { messageId: reply.messageId, channelId: channel.channelId };
+  }
+
+  /**
+   * The resource with the hub's Patient its participants reference (`Patient/{id}`) contained,
+   * the reference pointing at it (`#{id}`); unchanged when it references none or already
+   * contains a Patient. A Patient the app cannot see (unknown, deleted, excluded by consent)
+   * refuses the write.
+   */
+  private async withPatient(
+    resource: FhirResource,
+    hub: Pick<HubReader, 'read'>,
+    how: { environment: HubEnvironment; appId: string },
+  ): Promise<{ resource: FhirResource } | { refused: string; status: 422 }> {
+    const participants = Array.isArray(resource.participant) ? (resource.participant as Participant[]) : [];
+    const contained = Array.isArray(resource.contained) ? (resource.contained as FhirResource[]) : [];
+    if (contained.some((r) => r?.resourceType === 'Patient')) return { resource };
+    const index = participants.findIndex(
+      (p) => typeof p?.actor?.reference === 'string' && PATIENT_REFERENCE.test(p.actor.reference),
+    );
+    if (index < 0) return { resource };
+    const participant = participants[index] as Participant;
+    const reference = (participant.actor as { reference: string }).reference;
+    const id = (PATIENT_REFERENCE.exec(reference) as RegExpExecArray)[1] as string;
+    const found = await hub.read({ environment: how.environment, appId: how.appId }, 'Patient', id);
+    if (!found || found.deleted)
+      return { refused: `participant ${reference} is no Patient this app can see`, status: 422 };
+    const { meta: _meta, ...patient } = found.resource;
+    const localId = contained.some((r) => r?.id === id) ? `patient-${id}` : id;
+    const rewritten = participants.map((p, i) =>
+      i === index ? { ...p, actor: { ...p.actor, reference: `#${localId}` } } : p,
+    );
+    return {
+      resource: {
+        ...resource,
+        contained: [...contained, { ...patient, id: localId }],
+        participant: rewritten,
+      },
+    };
   }
 
   /** The message once its pipeline has run, or as it is when `pipelineWaitMs` has passed. */
