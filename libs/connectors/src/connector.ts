@@ -27,7 +27,8 @@ export interface IngestRequest {
   parent?: { messageId: string; channelId: string; destination: string };
   /**
    * Business keys the source knows and the content does not hold (a FHIR API write: the app
-   * that made it, `app`); stored with the channel's own keys, which win on a clash.
+   * that made it, `app`); stored with the channel's own keys, over any of them with the same
+   * name (a channel cannot put another app's name on a write).
    */
   keys?: Record<string, string>;
 }
