@@ -300,4 +300,40 @@ describe('FHIR write routes (POST/PUT /fhir/R4/{type}, GET /fhir/R4/_write/{id})
     expect(gate.misuses).toEqual([]);
     expect(received).toHaveLength(0);
   });
+
+  it('answers 503 with an OperationOutcome when the ledger behind the routes fails', async () => {
+    const failing: FhirWriteDeps = {
+      apps: gate,
+      writes: {
+        writableTypes: () => ['Appointment'],
+        submit: () => Promise.reject(new Error('ledger down')),
+        status: () => Promise.reject(new Error('ledger down')),
+      },
+    };
+    @Module({ controllers: [FhirWriteController], providers: [fhirWriteProvider(failing)] })
+    class FailingModule {}
+    const down = await NestFactory.create(FailingModule, { logger: false });
+    await down.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(down.getHttpServer().address() as AddressInfo).port}`;
+    try {
+      for (const [method, path, body] of [
+        ['POST', '/fhir/R4/Appointment', JSON.stringify(APPOINTMENT)],
+        ['GET', '/fhir/R4/_write/01a2f3c4-5d6e-7000-8123-456789abcdef', undefined],
+      ] as const) {
+        const res = await fetch(`${url}${path}`, {
+          method,
+          headers: { authorization: 'Bearer tok-receptionist', 'content-type': 'application/fhir+json' },
+          ...(body ? { body } : {}),
+        });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+        expect(await res.json()).toMatchObject({
+          resourceType: 'OperationOutcome',
+          issue: [{ code: 'transient' }],
+        });
+      }
+    } finally {
+      await down.close();
+    }
+  });
 });

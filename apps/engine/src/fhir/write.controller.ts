@@ -346,12 +346,12 @@ export class FhirWriteController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    send(res, await this.writes.status(messageId, this.request(req, false)));
+    send(res, await guarded(() => this.writes.status(messageId, this.request(req, false))));
   }
 
   @Post(':type')
   async create(@Param('type') type: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    send(res, await this.writes.create(type, this.request(req, true)));
+    send(res, await guarded(() => this.writes.create(type, this.request(req, true))));
   }
 
   @Put(':type/:id')
@@ -361,7 +361,21 @@ export class FhirWriteController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    send(res, await this.writes.update(type, id, this.request(req, true)));
+    send(res, await guarded(() => this.writes.update(type, id, this.request(req, true))));
+  }
+}
+
+/**
+ * The answer, or 503 with an OperationOutcome when a service behind it failed (the ledger, the
+ * app registry): the client sends the request again later. Nothing about the request is logged.
+ */
+async function guarded(answer: () => Promise<WriteAnswer>): Promise<WriteAnswer> {
+  try {
+    return await answer();
+  } catch {
+    return outcome(503, 'transient', 'the request could not be handled now; send it again later', {
+      'retry-after': '5',
+    });
   }
 }
 
