@@ -220,6 +220,16 @@ describe('FHIR write routes (POST/PUT /fhir/R4/{type}, GET /fhir/R4/_write/{id})
     const paused = await call('POST', '/fhir/R4/Appointment', 'tok-paused', APPOINTMENT);
     expect(paused.status).toBe(403);
     expect(diagnostics(paused.json)).toEqual(['the app is paused by an administrator']);
+    gate.add({
+      token: 'tok-patients-only',
+      appId: 'patients-only',
+      scopes: 'system/*.cruds',
+      endpoints: ['Patient'],
+    });
+    const elsewhere = await call('POST', '/fhir/R4/Appointment', 'tok-patients-only', APPOINTMENT);
+    expect(elsewhere.status).toBe(403);
+    expect(diagnostics(elsewhere.json)).toEqual(['this app is limited to Patient']);
+    expect(gate.misuses.map((m) => `${m.appId} ${m.kind}`)).toEqual(['patients-only forbidden']);
     const limited = await call('POST', '/fhir/R4/Appointment', 'tok-limited', APPOINTMENT);
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('2');
