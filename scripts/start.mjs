@@ -1,7 +1,8 @@
 // `npm start`: the demo stack, left running. The stand-in EHR and PMS (EHR_PORT, PMS_PORT:
 // 8090, 8091), the engine (`sinew start`) with the channels in channels/ and its ledger in
 // ./data (SINEW_DATA_DIR), the lab channel's MLLP listener on LAB_MLLP_PORT (2575; ADT on
-// PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577, DFT on PMS_DFT_MLLP_PORT 2578),
+// PMS_ADT_MLLP_PORT 2576, SIU on PMS_SIU_MLLP_PORT 2577, DFT on PMS_DFT_MLLP_PORT 2578), the
+// PMS's own MLLP listener for the fhir-writes channel on PMS_HL7_PORT (2580),
 // /health /ready /metrics on SINEW_HTTP_PORT (8080). The PMS keeps its records in the data
 // folder (pms.db, its CSV exports in exports/) and sends every change to those listeners. A port of 0 picks a free one. Ctrl-C, SIGTERM or SIGHUP stops the
 // engine (work in flight finishes), then the stand-ins, and exits with the engine's status
@@ -39,6 +40,7 @@ const ports = {
   adt: portFromEnv('PMS_ADT_MLLP_PORT', 2576),
   siu: portFromEnv('PMS_SIU_MLLP_PORT', 2577),
   dft: portFromEnv('PMS_DFT_MLLP_PORT', 2578),
+  pmsHl7: portFromEnv('PMS_HL7_PORT', 2580),
   http: portFromEnv('SINEW_HTTP_PORT', 8080),
   sandboxLab: portFromEnv('SANDBOX_LAB_MLLP_PORT', 2675),
   sandboxAdt: portFromEnv('SANDBOX_ADT_MLLP_PORT', 2676),

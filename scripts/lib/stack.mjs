@@ -115,7 +115,9 @@ export function startSandboxTraffic(stackPorts, { rate, seed }) {
 
 /**
  * Starts the stand-ins and the engine. `ports` may fix any of ehr, pms, lab, adt, siu, dft,
- * http, sandboxLab, sandboxAdt, sandboxSiu, sandboxDft; the others are chosen free. Resolves once the engine answers /ready.
+ * pmsHl7 (where the PMS takes SIU/ADT from the fhir-writes channel), http, sandboxLab,
+ * sandboxAdt, sandboxSiu, sandboxDft; the others are chosen free. Resolves once the engine
+ * answers /ready.
  */
 export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
   const p = {
@@ -125,6 +127,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
     adt: ports.adt ?? (await freePort()),
     siu: ports.siu ?? (await freePort()),
     dft: ports.dft ?? (await freePort()),
+    pmsHl7: ports.pmsHl7 ?? (await freePort()),
     http: ports.http ?? (await freePort()),
     // The sandbox channels (channels/sandbox/) the engine deploys with the rest.
     sandboxLab: ports.sandboxLab ?? (await freePort()),
@@ -155,6 +158,8 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       `127.0.0.1:${p.siu}`,
       '--pms-dft-mllp',
       `127.0.0.1:${p.dft}`,
+      '--pms-hl7-port',
+      String(p.pmsHl7),
     ],
     {},
     'the stand-ins',
@@ -179,6 +184,7 @@ export async function startStack({ dataDir, ports = {}, extraEnv = {} }) {
       PMS_ADT_MLLP_PORT: String(p.adt),
       PMS_SIU_MLLP_PORT: String(p.siu),
       PMS_DFT_MLLP_PORT: String(p.dft),
+      PMS_HL7_PORT: String(p.pmsHl7),
       ...sandboxPortsEnv(p),
       SINEW_LOG_LEVEL: 'info',
       ...extraEnv,

@@ -74,6 +74,7 @@ describe('npm start (scripts/start.mjs)', () => {
       PMS_ADT_MLLP_PORT: await freePort(),
       PMS_SIU_MLLP_PORT: await freePort(),
       PMS_DFT_MLLP_PORT: await freePort(),
+      PMS_HL7_PORT: await freePort(),
     };
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT,

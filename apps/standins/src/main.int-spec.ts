@@ -81,6 +81,7 @@ describe('the stand-ins process (main.ts bundled as it ships)', () => {
         patients: 2,
         db,
         notify: { adt: null, siu: null, dft: '127.0.0.1:2578' },
+        hl7: null,
       });
 
       const created = await fetch(`${String(ehrLine?.url)}/Patient`, {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { csvLines, exportCsv } from './pms-csv';
 import { ConflictError, PmsDatabase } from './pms-db';
 import { adtMessage, dftMessage, siuMessage, type SiuEvent } from './pms-hl7';
+import { PmsInbound, type InboundEntry } from './pms-inbound';
 import { PmsOutbox, type OutboxEntry, type OutboxOptions, type PmsNotifyTargets } from './pms-outbox';
 import {
   appointmentInput,
@@ -63,6 +64,11 @@ export interface PmsOptions {
   bearerToken?: string;
   /** Largest request body accepted (default 1 MiB); larger gets 413. */
   maxBodyBytes?: number;
+  /**
+   * Listen for HL7 v2 over MLLP too (SIU^S12/S14/S15, ADT^A28/A31 from Sinew), applying each
+   * to the records as the REST API would; port 0 picks a free one. Without it, no listener.
+   */
+  inbound?: { port?: number };
 }
 
 export interface PmsStandin {
@@ -77,6 +83,8 @@ export interface PmsStandin {
   readonly outbox: readonly OutboxEntry[];
   /** Every request answered, in order (method, target, status; never bodies). */
   readonly requests: ReceivedRequest[];
+  /** The MLLP listener for what Sinew sends the PMS (with the `inbound` option): its port and what it received. */
+  readonly inbound?: { readonly port: number; readonly received: InboundEntry[] };
   /** Resolves once every notification queued so far has its ACK (or has given up). */
   notified(): Promise<void>;
   /**
@@ -403,10 +411,26 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
   };
 
   let listening: { url: string; port: number; stop(): Promise<void> };
+  let inbound: PmsInbound | undefined;
   try {
+    if (options.inbound) {
+      inbound = new PmsInbound(
+        {
+          patientByMrn: (mrn) => database.patientByMrn(mrn),
+          appointmentByNumber: (number) =>
+            database.db
+              .prepare('SELECT * FROM appointments WHERE appointment_id = ? ORDER BY id LIMIT 1')
+              .get(number) as Appointment | undefined,
+          write: (entity, method, id, body) => void write(entity, method, id, body, true),
+        },
+        { host, port: options.inbound.port ?? 0 },
+      );
+      await inbound.start();
+    }
     const l = await listen(host, options.port ?? 0, handle);
     listening = { url: `http://${urlHost(host)}:${l.port}`, port: l.port, stop: l.stop };
   } catch (err) {
+    await inbound?.stop();
     database.close();
     throw err;
   }
@@ -418,11 +442,13 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
     database,
     outbox: outbox.entries,
     requests,
+    ...(inbound ? { inbound } : {}),
     notified: () => outbox.idle(),
     setFailure: (failure, opts) => failures.set(failure, opts),
     reset: () => {
       notices.length = 0;
       requests.length = 0;
+      if (inbound) inbound.received.length = 0;
       outbox.clear();
       database.clear();
       failures.set(undefined);
@@ -430,6 +456,7 @@ export async function startPms(options: PmsOptions = {}): Promise<PmsStandin> {
     stop: () => {
       stopping ??= (async () => {
         await listening.stop();
+        await inbound?.stop();
         await outbox.close();
         database.close();
       })();

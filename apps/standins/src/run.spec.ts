@@ -13,6 +13,7 @@ describe('stand-ins settings', () => {
       pmsSiuMllp: undefined,
       pmsDftMllp: undefined,
       pmsPatientsFile: undefined,
+      pmsHl7Port: undefined,
     });
   });
 
@@ -26,6 +27,7 @@ describe('stand-ins settings', () => {
       PMS_EXPORT_DIR: 'exports',
       PMS_ADT_MLLP: 'engine.local:2576',
       PMS_SIU_MLLP: '2577',
+      PMS_HL7_PORT: '2580',
     };
     expect(
       readConfig(
@@ -43,12 +45,13 @@ describe('stand-ins settings', () => {
       pmsSiuMllp: { host: '::1', port: 3577 },
       pmsDftMllp: { host: '127.0.0.1', port: 2578 },
       pmsPatientsFile: 'p.json',
+      pmsHl7Port: 2580,
     });
   });
 
   it('refuses unknown options, missing values and bad ports', () => {
     expect(() => readConfig(['--ehr'], {})).toThrow(
-      'unknown option --ehr (known: --host, --ehr-port, --pms-port, --ehr-base-path, --pms-db, --pms-export-dir, --pms-adt-mllp, --pms-siu-mllp, --pms-dft-mllp, --pms-patients)',
+      'unknown option --ehr (known: --host, --ehr-port, --pms-port, --ehr-base-path, --pms-db, --pms-export-dir, --pms-adt-mllp, --pms-siu-mllp, --pms-dft-mllp, --pms-patients, --pms-hl7-port)',
     );
     expect(() => readConfig([], { PMS_ADT_MLLP: 'engine:0' })).toThrow(
       'PMS ADT address must be host:port, got "engine:0"',

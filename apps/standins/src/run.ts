@@ -21,6 +21,7 @@ import type { MllpAddress } from './pms-outbox';
  * | `--pms-siu-mllp` | `PMS_SIU_MLLP` | none: `host:port` the PMS sends SIU to |
  * | `--pms-dft-mllp` | `PMS_DFT_MLLP` | none: `host:port` the PMS sends DFT to |
  * | `--pms-patients` | `PMS_PATIENTS_FILE` | none: a JSON array of patients stored at start |
+ * | `--pms-hl7-port` | `PMS_HL7_PORT` | none: the port the PMS takes SIU/ADT from Sinew on (MLLP) |
  *
  * Prints one JSON line per listener started (`{"msg":"ehr listening","url":…}`), nothing per
  * request. SIGINT/SIGTERM stop both and exit 0; a bad setting exits 2 with a message.
@@ -36,6 +37,7 @@ export interface StandinsConfig {
   pmsSiuMllp: MllpAddress | undefined;
   pmsDftMllp: MllpAddress | undefined;
   pmsPatientsFile: string | undefined;
+  pmsHl7Port: number | undefined;
 }
 
 type Setting = keyof StandinsConfig;
@@ -51,6 +53,7 @@ const FLAGS: Record<string, Setting> = {
   '--pms-siu-mllp': 'pmsSiuMllp',
   '--pms-dft-mllp': 'pmsDftMllp',
   '--pms-patients': 'pmsPatientsFile',
+  '--pms-hl7-port': 'pmsHl7Port',
 };
 
 /** Reads the settings from the command line and environment; throws on a bad one. */
@@ -66,6 +69,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): StandinsConf
     pmsSiuMllp: env.PMS_SIU_MLLP,
     pmsDftMllp: env.PMS_DFT_MLLP,
     pmsPatientsFile: env.PMS_PATIENTS_FILE,
+    pmsHl7Port: env.PMS_HL7_PORT,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -88,6 +92,10 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): StandinsConf
     pmsSiuMllp: address('PMS SIU address', given.pmsSiuMllp),
     pmsDftMllp: address('PMS DFT address', given.pmsDftMllp),
     pmsPatientsFile: given.pmsPatientsFile || undefined,
+    pmsHl7Port:
+      given.pmsHl7Port === undefined || given.pmsHl7Port === ''
+        ? undefined
+        : port('PMS HL7 port', given.pmsHl7Port, 0),
   };
 }
 
@@ -146,6 +154,7 @@ export async function runStandins(config: StandinsConfig): Promise<{ ehr: EhrSta
       patients,
       ...(config.pmsDbFile ? { dbFile: config.pmsDbFile } : {}),
       ...(config.pmsExportDir ? { exportDir: config.pmsExportDir } : {}),
+      ...(config.pmsHl7Port !== undefined ? { inbound: { port: config.pmsHl7Port } } : {}),
       notify: {
         ...(config.pmsAdtMllp ? { adt: config.pmsAdtMllp } : {}),
         ...(config.pmsSiuMllp ? { siu: config.pmsSiuMllp } : {}),
@@ -162,6 +171,7 @@ export async function runStandins(config: StandinsConfig): Promise<{ ehr: EhrSta
     patients: patients.length,
     db: config.pmsDbFile ?? ':memory:',
     notify: { adt: show(config.pmsAdtMllp), siu: show(config.pmsSiuMllp), dft: show(config.pmsDftMllp) },
+    hl7: pms.inbound ? pms.inbound.port : null,
   });
   return { ehr, pms };
 }

@@ -57,6 +57,8 @@ export const LintCode = {
   DuplicateChannel: 'channel.duplicate_id',
   /** Two channels listening on the same address. */
   DuplicateListen: 'channel.duplicate_listen',
+  /** Two channels with a `fhir` source take writes of one resource type in one environment. */
+  DuplicateWriteType: 'channel.duplicate_write_type',
   /** A channel with `enabled: false` (not deployed). */
   Disabled: 'channel.disabled',
   /** A folder without channel or transformer files. */

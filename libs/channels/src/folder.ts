@@ -36,6 +36,16 @@ function listenHost(config: unknown): string {
 
 const ANY_HOST = new Set(['0.0.0.0', '::', '']);
 
+/** The `<environment>:<resource type>` pairs a `fhir` source takes writes for. */
+function writeClaims(ch: CompiledChannel): string[] {
+  if (ch.source.type !== 'fhir') return [];
+  const config = ch.source.config as { resources?: unknown; environment?: unknown };
+  const environment = typeof config.environment === 'string' ? config.environment : 'production';
+  return Array.isArray(config.resources)
+    ? config.resources.filter((t): t is string => typeof t === 'string').map((t) => `${environment}:${t}`)
+    : [];
+}
+
 /**
  * Compiles a set of channel files together: each file's own findings, then two channels with
  * one id, or two listeners on one address. `displayPath` names files in findings.
@@ -49,6 +59,7 @@ export function compileChannelSet(
   const set: ChannelSet = { channels: [], disabled: [], problems: [] };
   const ids = new Map<string, CompiledChannel>();
   const listeners = new Map<string, CompiledChannel[]>();
+  const writers = new Map<string, CompiledChannel>();
   for (const path of paths) {
     const file = displayPath(path);
     let text: string;
@@ -116,6 +127,22 @@ export function compileChannelSet(
       }
       listeners.set(`${ch.source.type}:${port}`, [...same, ch]);
     }
+    const claims = writeClaims(ch);
+    const taken = claims.find((c) => writers.has(c));
+    if (taken !== undefined) {
+      const other = writers.get(taken) as CompiledChannel;
+      const [environment, type] = taken.split(':') as [string, string];
+      set.problems.push({
+        file,
+        ...ch.locate(['source', 'resources']),
+        severity: 'error',
+        code: LintCode.DuplicateWriteType,
+        path: 'source.resources',
+        message: `channel ${other.id} (${other.file}) also takes FHIR writes of ${type} in ${environment}; one channel per type and environment`,
+      });
+      continue;
+    }
+    for (const c of claims) writers.set(c, ch);
     set.channels.push(ch);
   }
   return set;

@@ -26,6 +26,12 @@ export interface IngestRequest {
   cursor?: string;
   /** Handed on by another channel's `channel` destination: the message it came from. */
   parent?: { messageId: string; channelId: string; destination: string };
+  /**
+   * Business keys the source knows and the content does not hold (a FHIR API write: the app
+   * that made it, `app`); stored with the channel's own keys, over any of them with the same
+   * name (a channel cannot put another app's name on a write).
+   */
+  keys?: Record<string, string>;
 }
 
 /** Why a message was refused or failed: safe to send back and to log (no message content). */

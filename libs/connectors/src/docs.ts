@@ -148,6 +148,10 @@ path, 405 for methods other than POST (GET answers a short JSON status), 413 for
 for an empty body or malformed JSON (the diagnostics give the line and column). Every refusal
 carries a FHIR OperationOutcome.
 
+The \`fhir\` source answers through the FHIR API's write routes: accepted is 202 with a status
+link, rejected by the pipeline 422, unavailable 503, each with an OperationOutcome (see
+docs/open-api/writes.md).
+
 ## How a destination classifies a delivery
 
 Each attempt ends in one of three states; the destination's retry policy does the rest.

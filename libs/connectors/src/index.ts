@@ -58,6 +58,14 @@ export {
   type EmailDestinationInput,
 } from './email.destination';
 export { SOURCES, DESTINATIONS } from './registry';
+export { fhirSource, fhirSourceConfig, FhirSource, type FhirSourceConfig } from './fhir.source';
+export {
+  fhirWriteChannels,
+  FhirWriteChannels,
+  FhirWriteClaimError,
+  type FhirWriteChannel,
+  type FhirWriteRequest,
+} from './fhir-write-channels';
 export { connectorDocs, configJsonSchema, schemaTable, type SchemaNode } from './docs';
 export {
   databaseSource,

@@ -3,7 +3,16 @@ import { errorCode, parseRetryAfter } from './common';
 
 describe('connector registry', () => {
   it('lists the sources and destinations by type, each declared completely', () => {
-    expect(Object.keys(SOURCES)).toEqual(['mllp', 'http', 'file', 'database', 'schedule', 'channel', 'sftp']);
+    expect(Object.keys(SOURCES)).toEqual([
+      'mllp',
+      'http',
+      'file',
+      'database',
+      'schedule',
+      'channel',
+      'sftp',
+      'fhir',
+    ]);
     expect(Object.keys(DESTINATIONS)).toEqual([
       'mllp',
       'http',

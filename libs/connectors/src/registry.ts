@@ -3,6 +3,7 @@ import { channelDestination } from './channel.destination';
 import { channelSource } from './channel.source';
 import { emailDestination } from './email.destination';
 import { fhirDestination } from './fhir.destination';
+import { fhirSource } from './fhir.source';
 import { fileDestination } from './file.destination';
 import { fileSource } from './file.source';
 import { httpDestination } from './http.destination';
@@ -35,6 +36,7 @@ export const SOURCES: Record<string, SourceDefinition> = byType<SourceDefinition
   scheduleSource,
   channelSource,
   sftpSource,
+  fhirSource,
 ]);
 
 /** Every destination connector, by type (`mllp`, `http`, `fhir`, `file`). */

@@ -2,6 +2,7 @@ export * from './disposition';
 export * from './delivery';
 export * from './engine';
 export * from './events';
+export * from './fhir-writes';
 export * from './ids';
 export * from './ingest';
 export * from './logger';

@@ -259,7 +259,7 @@ export class Ingestor {
     const processedMode = this.channel.spec.ack.when === 'processed' && req.parent === undefined;
     const accepted: Disposition = { kind: 'accepted' };
     const ack = processedMode ? undefined : this.ack(accepted, msg);
-    const keys = this.keysOf({ kind: 'hl7v2', message: msg });
+    const keys = { ...this.keysOf({ kind: 'hl7v2', message: msg }), ...req.keys };
     const id = messageId();
     const record: NewMessage = {
       id,
@@ -498,7 +498,7 @@ export class Ingestor {
           return { disposition: { kind: 'duplicate' }, messageId: hit.id };
         }
       }
-      const keys = doc.keys();
+      const keys = { ...doc.keys(), ...req.keys };
       const id = messageId();
       await this.deps.committer.add(
         {

@@ -218,12 +218,13 @@ export interface HubWriteRouter {
   writableTypes(environment: HubEnvironment): string[];
   /**
    * Commits the resource to the ledger as a message of the channel that takes its type and
-   * resolves once committed; `refused` when no channel takes it or its pipeline refused it.
+   * resolves once committed; `refused` when no channel takes it or its pipeline refused it,
+   * with status 503 when the ledger could not store it (the app sends it again later).
    */
   submit(
     resource: FhirResource,
     how: { environment: HubEnvironment; interaction: 'create' | 'update'; appId: string },
-  ): Promise<{ messageId: string; channelId: string } | { refused: string; status: 400 | 404 | 422 }>;
+  ): Promise<{ messageId: string; channelId: string } | { refused: string; status: 400 | 404 | 422 | 503 }>;
   /** Undefined when there is no such write. */
   status(messageId: string): Promise<HubWriteStatus | undefined>;
 }

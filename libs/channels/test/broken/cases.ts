@@ -205,6 +205,13 @@ export const BROKEN_CASES: BrokenCase[] = [
     ],
   },
   {
+    code: LintCode.DuplicateWriteType,
+    input: 'duplicate-write-type',
+    lines: [
+      'duplicate-write-type/b.yaml:2:34 error channel.duplicate_write_type source.resources: channel diary (duplicate-write-type/a.yaml) also takes FHIR writes of Appointment in production; one channel per type and environment',
+    ],
+  },
+  {
     code: LintCode.Disabled,
     input: 'disabled.yaml',
     lines: [
