@@ -266,7 +266,7 @@ export interface TestHub extends HubStore {
 
 class InMemoryHub implements TestHub {
   private readonly data = new Map<string, Map<string, Entry>>();
-  private readonly exclusions: Array<{
+  private readonly excludedList: Array<{
     environment: HubEnvironment;
     patientId: string;
     appId?: string;
@@ -390,7 +390,7 @@ class InMemoryHub implements TestHub {
 
   private visibleSync(viewer: HubViewer, patientId: string | null): boolean {
     if (patientId === null) return true;
-    return !this.exclusions.some(
+    return !this.excludedList.some(
       (e) =>
         e.environment === viewer.environment &&
         e.patientId === patientId &&
@@ -541,17 +541,17 @@ class InMemoryHub implements TestHub {
     appId: string | undefined,
     excluded: boolean,
   ): Promise<void> {
-    const i = this.exclusions.findIndex(
+    const i = this.excludedList.findIndex(
       (e) => e.environment === environment && e.patientId === patientId && e.appId === appId,
     );
     if (excluded && i < 0)
-      this.exclusions.push({
+      this.excludedList.push({
         environment,
         patientId,
         ...(appId ? { appId } : {}),
         at: new Date().toISOString(),
       });
-    if (!excluded && i >= 0) this.exclusions.splice(i, 1);
+    if (!excluded && i >= 0) this.excludedList.splice(i, 1);
     return Promise.resolve();
   }
 
@@ -561,7 +561,7 @@ class InMemoryHub implements TestHub {
 
   exclusions(environment: HubEnvironment): Promise<Array<{ patientId: string; appId?: string; at: string }>> {
     return Promise.resolve(
-      this.exclusions
+      this.excludedList
         .filter((e) => e.environment === environment)
         .map(({ patientId, appId, at }) => ({ patientId, ...(appId ? { appId } : {}), at })),
     );

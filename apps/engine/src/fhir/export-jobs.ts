@@ -92,6 +92,7 @@ export class ExportJobs {
   ): Promise<void> {
     const streams = new Map<string, { stream: WriteStream; count: number; file: string }>();
     const allowed = new Set(job.types);
+    let failure: unknown;
     try {
       for await (const resource of this.hub.exportResources(viewer, what)) {
         if (signal.aborted) break;
@@ -100,14 +101,19 @@ export class ExportJobs {
         if (!out) {
           const file = `${resource.resourceType}.ndjson`;
           const stream = createWriteStream(join(this.dir(job.id), file), { mode: 0o600, flags: 'wx' });
+          stream.on('error', (err) => {
+            failure ??= err;
+          });
           out = { stream, count: 0, file };
           streams.set(resource.resourceType, out);
         }
         if (!out.stream.write(`${JSON.stringify(resource)}\n`)) await once(out.stream, 'drain');
         out.count++;
         job.written++;
+        if (failure) throw failure;
       }
       for (const { stream } of streams.values()) {
+        if (failure) throw failure;
         stream.end();
         await once(stream, 'finish');
       }

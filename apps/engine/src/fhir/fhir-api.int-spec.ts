@@ -59,9 +59,9 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
 
   beforeAll(async () => {
     api = await startFhirApi();
-    [doe] = await api.hub.seed('production', patient('1001', 'Doe', 'Jan', '1980-05-01', 'male'));
-    [smith] = await api.hub.seed('production', patient('1002', 'Smith', 'Ann', '1992-11-20', 'female'));
-    [hidden] = await api.hub.seed('production', patient('1003', 'Hidden', 'Eve', '1970-01-01', 'female'));
+    doe = await seedOne('production', patient('1001', 'Doe', 'Jan', '1980-05-01', 'male'));
+    smith = await seedOne('production', patient('1002', 'Smith', 'Ann', '1992-11-20', 'female'));
+    hidden = await seedOne('production', patient('1003', 'Hidden', 'Eve', '1970-01-01', 'female'));
     for (const [p, code, date, v] of [
       [doe, '718-7', '2024-01-10T09:00:00Z', 13.1],
       [doe, '2345-7', '2024-02-10T09:00:00Z', 5.4],
@@ -71,7 +71,7 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
     ] as const) {
       obs.push(...(await api.hub.seed('production', observation(p.id!, code, date, v))));
     }
-    [encounter] = await api.hub.seed('production', {
+    encounter = await seedOne('production', {
       resourceType: 'Encounter',
       status: 'finished',
       subject: { reference: `Patient/${doe.id}` },
@@ -84,6 +84,8 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
   });
   afterAll(() => api.close());
 
+  const seedOne = async (env: 'production', resource: FhirResource): Promise<FhirResource> =>
+    (await api.hub.seed(env, resource))[0]!;
   const get = <T = FhirResource>(path: string, headers: Record<string, string> = {}) =>
     fhirRequest<T>(`${api.base}/${path}`, token, { headers });
 
@@ -119,10 +121,9 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
       expect(deleted.status).toBe(410);
       expect(deleted.body.issue[0]).toMatchObject({ code: 'deleted' });
       const history = await get<Bundle>(`Patient/${gone!.id}/_history`);
-      expect(history.body.entry!.map((e) => (e as { request: { method: string } }).request.method)).toEqual([
-        'DELETE',
-        'POST',
-      ]);
+      expect(
+        history.body.entry!.map((e) => (e as unknown as { request: { method: string } }).request.method),
+      ).toEqual(['DELETE', 'POST']);
     });
 
     it('reads older versions (vread) and lists the history newest first, paged', async () => {
