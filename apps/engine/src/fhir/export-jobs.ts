@@ -35,7 +35,7 @@ const FILE_NAME = /^[A-Z][A-Za-z]{1,63}\.ndjson$/;
  * reported as failed (start it again).
  */
 export class ExportJobs {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { abort: AbortController; job: ExportJob }>();
   private readonly root: string;
 
   constructor(
@@ -79,7 +79,7 @@ export class ExportJobs {
     await mkdir(this.dir(job.id), { mode: 0o700 });
     await this.save(job);
     const abort = new AbortController();
-    this.running.set(job.id, abort);
+    this.running.set(job.id, { abort, job });
     void this.run(job, viewer, what, abort.signal).finally(() => this.running.delete(job.id));
     return job;
   }
@@ -136,6 +136,8 @@ export class ExportJobs {
   /** The app's job; undefined when there is none (or it is another app's). */
   async get(id: string, appId: string): Promise<ExportJob | undefined> {
     if (!JOB_ID.test(id)) return undefined;
+    const live = this.running.get(id)?.job;
+    if (live) return live.appId === appId ? { ...live } : undefined;
     let job: ExportJob;
     try {
       job = JSON.parse(await readFile(join(this.dir(id), 'job.json'), 'utf8')) as ExportJob;
@@ -143,7 +145,8 @@ export class ExportJobs {
       return undefined;
     }
     if (job.appId !== appId) return undefined;
-    if (job.state === 'running' && !this.running.has(id)) {
+    // Still `running` on disk while this process runs no such export: it was cut short by a stop.
+    if (job.state === 'running') {
       job.state = 'failed';
       job.failure = 'the export was interrupted when Sinew stopped; start it again';
     }
@@ -156,7 +159,7 @@ export class ExportJobs {
     if (!job) return false;
     const running = this.running.get(id);
     if (running) {
-      running.abort();
+      running.abort.abort();
       this.running.delete(id);
     }
     await rm(this.dir(id), { recursive: true, force: true });
@@ -173,7 +176,7 @@ export class ExportJobs {
 
   /** Stops the running exports (on shutdown). */
   close(): void {
-    for (const a of this.running.values()) a.abort();
+    for (const r of this.running.values()) r.abort.abort();
     this.running.clear();
   }
 }

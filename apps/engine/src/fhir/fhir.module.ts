@@ -29,7 +29,7 @@ export class FhirModule {
   static register(deps: FhirDeps, controllers: Array<Type<unknown>> = []): DynamicModule {
     const jobs = new ExportJobs(deps.hub, deps.dataDir, (jobId, err) =>
       deps.logger?.error(
-        { jobId, err: err instanceof Error ? err.name : typeof err },
+        { jobId, err: err instanceof Error ? `${err.name}: ${err.message}` : typeof err },
         'a bulk export failed',
       ),
     );
