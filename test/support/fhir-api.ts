@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { FhirResource, HubWriteRouter } from '@sinew/hub';
 import { ProblemFilter } from '@sinew/engine-app/api/problem';
-import { FhirModule } from '@sinew/engine-app/fhir';
+import { FhirModule, reportUnreadableRequest, type FhirDeps } from '@sinew/engine-app/fhir';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,17 +33,17 @@ export async function startFhirApi(
   const gate = options.gate ?? (await makeTestAppGate());
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sinew-fhir-'));
   const errors: unknown[] = [];
-  const app = await NestFactory.create(
-    FhirModule.register({
-      hub,
-      apps: gate,
-      dataDir,
-      ...(options.writes ? { writes: options.writes } : {}),
-      logger: { warn: () => undefined, error: (obj) => errors.push(obj) },
-    }),
-    { logger: false, abortOnError: false },
+  const deps: FhirDeps = {
+    hub,
+    apps: gate,
+    dataDir,
+    ...(options.writes ? { writes: options.writes } : {}),
+    logger: { warn: () => undefined, error: (obj) => errors.push(obj) },
+  };
+  const app = await NestFactory.create(FhirModule.register(deps), { logger: false, abortOnError: false });
+  app.useGlobalFilters(
+    new ProblemFilter(app.getHttpAdapter(), (err) => errors.push(err), reportUnreadableRequest(deps)),
   );
-  app.useGlobalFilters(new ProblemFilter(app.getHttpAdapter(), (err) => errors.push(err)));
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as { port: number }).port;
   const origin = `http://127.0.0.1:${port}`;

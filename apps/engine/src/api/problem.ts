@@ -170,6 +170,8 @@ export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilte
   constructor(
     httpAdapter: HttpServer,
     private readonly onInternal: (err: unknown) => void = () => undefined,
+    /** Told of each error of a FHIR API request that its routes did not answer (an unreadable body). */
+    private readonly onFhirError: (err: unknown, req: Request) => void = () => undefined,
   ) {
     super(httpAdapter);
   }
@@ -179,7 +181,10 @@ export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilte
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     // Errors before a FHIR route runs (an unreadable body) are OperationOutcomes too.
-    if (isFhirPath(req.path)) return writeFhirError(res, err, this.onInternal);
+    if (isFhirPath(req.path)) {
+      this.onFhirError(err, req);
+      return writeFhirError(res, err, this.onInternal);
+    }
     if (!isApiPath(req.path)) return super.catch(err, host);
     if (req.path === TOKEN_PATH) {
       if (!(err instanceof OAuthError) && problemOf(err).problem.status >= 500) this.onInternal(err);

@@ -101,7 +101,7 @@ export async function authenticate(
         ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
       })
       .catch((err: unknown) =>
-        deps.logger?.error({ appId: app.appId, err: String(err) }, 'recording an app call failed'),
+        deps.logger?.error({ appId: app.appId, err: errorName(err) }, 'recording an app call failed'),
       );
   });
   const admitted = await deps.apps.admit(app);
@@ -126,7 +126,7 @@ export async function reportMisuse(
   try {
     await deps.apps.misuse(app, kind, detail);
   } catch (err) {
-    deps.logger?.error({ appId: app.appId, err: String(err) }, 'recording app misuse failed');
+    deps.logger?.error({ appId: app.appId, err: errorName(err) }, 'recording app misuse failed');
   }
 }
 
@@ -162,4 +162,39 @@ export async function requireScope(
     'forbidden',
     `this needs the scope ${scope} (${interactions.map((i) => NAMES[i]).join(' and ')} of ${resourceType})`,
   );
+}
+
+/**
+ * For the engine's global error filter: an unreadable FHIR request body (malformed JSON, a
+ * wrong charset) is reported as an unexpected payload of the app whose token it carried.
+ */
+export function reportUnreadableRequest(deps: FhirDeps): (err: unknown, req: Request) => void {
+  return (err, req) => {
+    const status =
+      (err as { status?: unknown } | undefined)?.status ??
+      (err as { getStatus?: () => number }).getStatus?.();
+    if (typeof status !== 'number' || status < 400 || status >= 500) return;
+    const token = req.headers.authorization ? BEARER.exec(req.headers.authorization)?.[1] : undefined;
+    if (!token) return;
+    void deps.apps
+      .authenticate(token)
+      .then((who) =>
+        'kind' in who
+          ? reportMisuse(
+              deps,
+              who,
+              'unexpected_payload',
+              `${req.method} ${req.path.slice(0, 200)}: unreadable body`,
+            )
+          : undefined,
+      )
+      .catch((e: unknown) => deps.logger?.error({ err: errorName(e) }, 'recording app misuse failed'));
+  };
+}
+
+/** An error's class (and code, when it has one) for the log: messages may quote a request. */
+export function errorName(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const name = err instanceof Error ? err.name : typeof err;
+  return typeof code === 'string' ? `${name} (${code})` : name;
 }

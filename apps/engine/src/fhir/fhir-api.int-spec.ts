@@ -429,6 +429,8 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
       expect(broken.status).toBe(400);
       expect(broken.body.resourceType).toBe('OperationOutcome');
       expect(JSON.stringify(broken.body)).not.toContain('Doe');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(api.gate.misuses.slice(before).filter((m) => m.kind === 'unexpected_payload')).toHaveLength(2);
     });
 
     it('an unknown path is a 404 OperationOutcome', async () => {

@@ -67,11 +67,10 @@ export class FhirController {
     if (!ID.test(id)) throw new FhirError(400, 'invalid', `${what} is not a valid FHIR id`);
   }
 
-  /** Refuses parameters an interaction does not take (reported as an unexpected payload). */
-  private async onlyParams(call: FhirCall, pairs: QueryPairs, allowed: readonly string[]): Promise<void> {
+  /** Refuses parameters an interaction does not take. */
+  private onlyParams(pairs: QueryPairs, allowed: readonly string[]): void {
     for (const [name] of pairs) {
       if (name === '_format' || name === '_pretty' || allowed.includes(name)) continue;
-      await reportMisuse(this.deps, call.app, 'unexpected_payload', `${call.path}: unknown parameter`);
       throw new FhirError(400, 'not-supported', `the parameter ${name.slice(0, 64)} is not supported here`, {
         expression: name.slice(0, 64),
       });
@@ -136,7 +135,7 @@ export class FhirController {
       pairs.filter(([n]) => n !== '_outputFormat'),
       undefined,
     );
-    await this.onlyParams(call, pairs, ['_type', '_since', '_outputFormat']);
+    this.onlyParams(pairs, ['_type', '_since', '_outputFormat']);
     const prefer = String(req.headers.prefer ?? '').toLowerCase();
     if (!prefer.split(/[,;]/).some((p: string) => p.trim() === 'respond-async')) {
       throw new FhirError(400, 'required', '$export is asynchronous: send Prefer: respond-async', {
@@ -284,7 +283,7 @@ export class FhirController {
     const call = await authenticate(this.deps, req, res, `Patient/${id}/$everything`);
     const pairs = queryPairs(req.originalUrl);
     checkFormat(pairs, req.headers.accept);
-    await this.onlyParams(call, pairs, ['_type']);
+    this.onlyParams(pairs, ['_type']);
     this.checkId(id);
     await requireScope(this.deps, call, 'Patient', ['r', 's']);
     const only = pairs
@@ -428,7 +427,7 @@ export class FhirController {
     const call = await authenticate(this.deps, req, res, `${type}/${id}/_history/${vid}`);
     const pairs = queryPairs(req.originalUrl);
     checkFormat(pairs, req.headers.accept);
-    await this.onlyParams(call, pairs, []);
+    this.onlyParams(pairs, []);
     this.knownType(type);
     this.checkId(id);
     if (!/^[1-9]\d{0,9}$/.test(vid))
@@ -455,7 +454,7 @@ export class FhirController {
     const call = await authenticate(this.deps, req, res, `${type}/${id}/_history`);
     const pairs = queryPairs(req.originalUrl);
     checkFormat(pairs, req.headers.accept);
-    await this.onlyParams(call, pairs, ['_count', '_cursor']);
+    this.onlyParams(pairs, ['_count', '_cursor']);
     this.knownType(type);
     this.checkId(id);
     await requireScope(this.deps, call, type, ['r']);
@@ -510,7 +509,7 @@ export class FhirController {
     const call = await authenticate(this.deps, req, res, `${type}/${id}`);
     const pairs = queryPairs(req.originalUrl);
     checkFormat(pairs, req.headers.accept);
-    await this.onlyParams(call, pairs, []);
+    this.onlyParams(pairs, []);
     this.knownType(type);
     this.checkId(id);
     await requireScope(this.deps, call, type, ['r']);

@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
   type Type,
 } from '@nestjs/common';
+import { errorName } from './access';
 import { FHIR_DEPS, type FhirDeps } from './deps';
 import { ExportJobs } from './export-jobs';
 import { EXPORT_JOBS, FhirController, FhirFallbackController } from './fhir.controller';

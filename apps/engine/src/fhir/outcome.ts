@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { HubSearchError } from '@sinew/hub';
 import type { Request, Response } from 'express';
-import { callOf, reportMisuse } from './access';
+import { callOf, errorName, reportMisuse } from './access';
 import { FHIR_DEPS, type FhirDeps } from './deps';
 
 /** The media type of every FHIR answer (JSON only). */
@@ -183,9 +183,4 @@ export class OperationOutcomeFilter implements ExceptionFilter {
     }
     sendFhir(res, status, body, headers);
   }
-}
-
-/** An error's class and message: hub and store errors name ids and states, never content. */
-function errorName(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : typeof err;
 }
