@@ -29,10 +29,7 @@ class ExportJobsShutdown implements OnApplicationShutdown {
 export class FhirModule {
   static register(deps: FhirDeps, controllers: Array<Type<unknown>> = []): DynamicModule {
     const jobs = new ExportJobs(deps.hub, deps.dataDir, (jobId, err) =>
-      deps.logger?.error(
-        { jobId, err: err instanceof Error ? `${err.name}: ${err.message}` : typeof err },
-        'a bulk export failed',
-      ),
+      deps.logger?.error({ jobId, err: errorName(err) }, 'a bulk export failed'),
     );
     return {
       module: FhirModule,
