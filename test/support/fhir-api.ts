@@ -27,7 +27,13 @@ export interface FhirApi {
 }
 
 export async function startFhirApi(
-  options: { dataDir?: string; hub?: TestHub; gate?: TestAppGate; writes?: HubWriteRouter } = {},
+  options: {
+    dataDir?: string;
+    hub?: TestHub;
+    gate?: TestAppGate;
+    writes?: HubWriteRouter;
+    audit?: FhirDeps['audit'];
+  } = {},
 ): Promise<FhirApi> {
   const hub = options.hub ?? (await makeTestHub());
   const gate = options.gate ?? (await makeTestAppGate());
@@ -38,6 +44,7 @@ export async function startFhirApi(
     apps: gate,
     dataDir,
     ...(options.writes ? { writes: options.writes } : {}),
+    ...(options.audit ? { audit: options.audit } : {}),
     logger: { warn: () => undefined, error: (obj) => errors.push(obj) },
   };
   const app = await NestFactory.create(FhirModule.register(deps), { logger: false, abortOnError: false });

@@ -74,6 +74,8 @@ export async function authenticate(
   path: string,
   options: { checkEndpoints?: boolean } = {},
 ): Promise<FhirCall> {
+  let call: FhirCall | undefined;
+  res.once('finish', () => record(deps, req, res, call, path));
   const header = req.headers.authorization;
   const token = header ? BEARER.exec(header)?.[1] : undefined;
   if (!token) {
@@ -84,26 +86,13 @@ export async function authenticate(
   const who = await deps.apps.authenticate(token);
   if (!('kind' in who)) throw refusalError(who);
   const app = who;
-  const call: FhirCall = {
+  call = {
     app,
     viewer: { environment: app.environment, appId: app.appId },
     objectIds: [],
     path,
   };
   (req as WithCall).fhirCall = call;
-  res.once('finish', () => {
-    deps.apps
-      .called(app, {
-        method: req.method,
-        path: call.path,
-        status: res.statusCode,
-        ...(call.objectIds.length ? { objectIds: call.objectIds } : {}),
-        ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
-      })
-      .catch((err: unknown) =>
-        deps.logger?.error({ appId: app.appId, err: errorName(err) }, 'recording an app call failed'),
-      );
-  });
   const admitted = await deps.apps.admit(app);
   if (!('allowed' in admitted)) {
     await reportMisuse(deps, app, 'rate_limit', admitted.detail);
@@ -115,6 +104,55 @@ export async function authenticate(
     throw new FhirError(403, 'forbidden', detail);
   }
   return call;
+}
+
+/** The route as a template (`GET /fhir/R4/{type}/{id}`): the audit log keeps no concrete ids in actions. */
+function routeTemplate(req: Request): string {
+  const route = (req as Request & { route?: { path?: unknown } }).route?.path;
+  const path =
+    typeof route === 'string' ? route.replace(/:([A-Za-z]+)/g, '{$1}') : '/fhir/R4/(no such route)';
+  return `${req.method} ${path}`;
+}
+
+/** Records a finished request: in the app's call log (AppGate.called) and in the audit log. */
+function record(deps: FhirDeps, req: Request, res: Response, call: FhirCall | undefined, path: string): void {
+  if (call) {
+    const app = call.app;
+    deps.apps
+      .called(app, {
+        method: req.method,
+        path: call.path,
+        status: res.statusCode,
+        ...(call.objectIds.length ? { objectIds: call.objectIds } : {}),
+        ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
+      })
+      .catch((err: unknown) =>
+        deps.logger?.error({ appId: app.appId, err: errorName(err) }, 'recording an app call failed'),
+      );
+  }
+  if (!deps.audit) return;
+  const names = [...new Set(queryNames(req.originalUrl))];
+  deps.audit
+    .append({
+      actor: call?.app.name ?? 'anonymous',
+      actorKind: call ? 'client' : 'anonymous',
+      ...(call ? { via: call.app.clientId } : {}),
+      action: routeTemplate(req),
+      ...(call?.objectIds.length ? { objectIds: [...new Set(call.objectIds)] } : {}),
+      // Parameter names only: search values can hold PHI (names, identifiers, birth dates).
+      ...(names.length ? { filter: Object.fromEntries(names.map((n) => [n, '*'])) } : {}),
+      ...(req.ip ? { from: req.ip } : {}),
+      outcome: String(res.statusCode),
+      contentRead: res.statusCode < 300 && (call?.objectIds.length ?? 0) > 0,
+    })
+    .catch((err: unknown) =>
+      deps.logger?.error({ path: path.slice(0, 200), err: errorName(err) }, 'audit log append failed'),
+    );
+}
+
+function queryNames(url: string): string[] {
+  const q = url.indexOf('?');
+  return q < 0 ? [] : [...new URLSearchParams(url.slice(q + 1)).keys()].map((k) => k.slice(0, 64));
 }
 
 export async function reportMisuse(

@@ -1,4 +1,4 @@
-import type { AppGate } from '@sinew/auth';
+import type { AppGate, AuditLog } from '@sinew/auth';
 import type { HubStore, HubWriteRouter } from '@sinew/hub';
 
 /** What the FHIR R4 API (`/fhir/R4`) works with. */
@@ -7,6 +7,11 @@ export interface FhirDeps {
   hub: HubStore;
   /** Who the bearer is, the app's rate limit, and its call log and misuse. */
   apps: AppGate;
+  /**
+   * The admin API's audit log: each request is appended (the app, the route template, the
+   * `Type/id`s returned, the search's parameter names, the status), never content.
+   */
+  audit?: Pick<AuditLog, 'append'>;
   /** Writes routed back to the source systems, when some channel takes them. */
   writes?: HubWriteRouter;
   /**
