@@ -74,8 +74,9 @@ export async function authenticate(
   path: string,
   options: { checkEndpoints?: boolean } = {},
 ): Promise<FhirCall> {
-  let call: FhirCall | undefined;
-  res.once('finish', () => record(deps, req, res, call, path));
+  // Set once the bearer is known; the answer is recorded either way.
+  const seen: { call?: FhirCall } = {};
+  res.once('finish', () => record(deps, req, res, seen.call, path));
   const header = req.headers.authorization;
   const token = header ? BEARER.exec(header)?.[1] : undefined;
   if (!token) {
@@ -86,12 +87,13 @@ export async function authenticate(
   const who = await deps.apps.authenticate(token);
   if (!('kind' in who)) throw refusalError(who);
   const app = who;
-  call = {
+  const call: FhirCall = {
     app,
     viewer: { environment: app.environment, appId: app.appId },
     objectIds: [],
     path,
   };
+  seen.call = call;
   (req as WithCall).fhirCall = call;
   const admitted = await deps.apps.admit(app);
   if (!('allowed' in admitted)) {
