@@ -6,6 +6,9 @@ import { includableParams } from './search';
 /** Software version stated in the CapabilityStatement. */
 const SOFTWARE_VERSION = '1';
 
+/** Parameters every resource has, whose definitions are FHIR's own `Resource-*` ones. */
+const RESOURCE_PARAMS = new Set(['_id', '_lastUpdated']);
+
 /** Result parameters every search type takes, as the CapabilityStatement documents them. */
 export const RESULT_PARAM_DOCS: Array<{ name: string; documentation: string }> = [
   { name: '_count', documentation: 'Page size, 1 to 1000 (default 50); 0 answers only the total.' },
@@ -40,6 +43,8 @@ export function capabilityStatement(
   const resource = types.map((type) => {
     const served = params[type] !== undefined;
     const list: readonly HubSearchParamInfo[] = params[type] ?? [];
+    // FHIR JSON has no empty arrays: a type without includes lists none.
+    const includes = includableParams(list).map((p) => `${type}:${p}`);
     const interaction: Array<{ code: string; documentation?: string }> = served
       ? [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }]
       : [];
@@ -71,12 +76,14 @@ export function capabilityStatement(
       conditionalCreate: false,
       conditionalUpdate: false,
       conditionalDelete: 'not-supported',
-      ...(served ? { searchInclude: includableParams(list).map((p) => `${type}:${p}`) } : {}),
-      ...(served
+      ...(includes.length ? { searchInclude: includes } : {}),
+      ...(list.length
         ? {
             searchParam: list.map((p) => ({
               name: p.name,
-              definition: `http://hl7.org/fhir/SearchParameter/${type}-${p.name.replace(/^_/, '')}`,
+              ...(RESOURCE_PARAMS.has(p.name)
+                ? { definition: `http://hl7.org/fhir/SearchParameter/Resource-${p.name.slice(1)}` }
+                : {}),
               type: p.type,
               documentation: p.documentation,
             })),
