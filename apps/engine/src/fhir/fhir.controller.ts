@@ -99,11 +99,13 @@ export class FhirController {
   @Get('Patient/$export')
   async patientExport(@Req() req: Request, @Res() res: Response): Promise<void> {
     const call = await authenticate(this.deps, req, res, 'Patient/$export');
-    const ids: string[] = [];
-    for await (const p of this.deps.hub.exportResources(call.viewer, { types: ['Patient'] })) {
-      if (p.id) ids.push(p.id);
-    }
-    await this.kickOff(call, req, res, ids);
+    await this.kickOff(call, req, res, async () => {
+      const ids: string[] = [];
+      for await (const p of this.deps.hub.exportResources(call.viewer, { types: ['Patient'] })) {
+        if (p.id) ids.push(p.id);
+      }
+      return ids;
+    });
   }
 
   @Get('Group/:id/$export')
@@ -121,14 +123,15 @@ export class FhirController {
         typeof r === 'string' ? /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(r)?.[1] : undefined,
       )
       .filter((x): x is string => x !== undefined);
-    await this.kickOff(call, req, res, ids);
+    await this.kickOff(call, req, res, () => Promise.resolve(ids));
   }
 
   private async kickOff(
     call: FhirCall,
     req: Request,
     res: Response,
-    patientIds: string[] | undefined,
+    /** The patients a Patient- or Group-level export is limited to (read once the request is valid). */
+    patients?: () => Promise<string[]>,
   ): Promise<void> {
     const pairs = queryPairs(req.originalUrl);
     checkFormat(
@@ -196,6 +199,7 @@ export class FhirController {
       await reportMisuse(this.deps, call.app, 'forbidden', `${call.path}: no type it may export`);
       throw new FhirError(403, 'forbidden', 'the app may read and search none of the types to export');
     }
+    const patientIds = patients ? await patients() : undefined;
     const job = await this.jobs.start(
       { environment: call.viewer.environment, appId: call.app.appId },
       `${originOf(this.deps, req)}${req.originalUrl}`,
