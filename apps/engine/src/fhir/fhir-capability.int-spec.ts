@@ -155,6 +155,7 @@ describe('FHIR R4 API: the CapabilityStatement states what is served', () => {
       `Patient?_id=${p!.id}`,
       `Patient/${p!.id}/_history`,
       `Patient/${p!.id}/$everything`,
+      'Patient?family=Nobody',
       'Patient?bogus=1',
       'Patient/none',
     ]) {

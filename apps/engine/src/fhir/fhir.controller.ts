@@ -308,11 +308,15 @@ export class FhirController {
       type: 'searchset',
       total: kept.length,
       link: [{ relation: 'self', url: linkUrl(base, `Patient/${id}/$everything`, pairs) }],
-      entry: kept.map((r) => ({
-        fullUrl: `${base}/${r.resourceType}/${r.id}`,
-        resource: r,
-        search: { mode: 'match' },
-      })),
+      ...(kept.length
+        ? {
+            entry: kept.map((r) => ({
+              fullUrl: `${base}/${r.resourceType}/${r.id}`,
+              resource: r,
+              search: { mode: 'match' },
+            })),
+          }
+        : {}),
     });
   }
 
@@ -414,7 +418,8 @@ export class FhirController {
       type: 'searchset',
       ...(total !== undefined ? { total } : {}),
       link,
-      entry,
+      // FHIR JSON has no empty arrays: a page without matches has no `entry`.
+      ...(entry.length ? { entry } : {}),
     });
   }
 
