@@ -299,6 +299,24 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
     });
   });
 
+  describe('environments', () => {
+    it('a sandbox token reads the sandbox only, never production data', async () => {
+      const sandboxPatient = await api.hub.seed(
+        'sandbox',
+        patient('S-1', 'Sandy', 'Sam', '2000-01-01', 'female'),
+      );
+      const sandbox = api.gate.issue({ scopes: 'system/*.rs', environment: 'sandbox' });
+      expect((await fhirRequest(`${api.base}/Patient/${doe.id}`, sandbox.token)).status).toBe(404);
+      const all = await fhirRequest<Bundle>(`${api.base}/Patient?_count=1000`, sandbox.token);
+      expect((all.body.entry ?? []).map((e) => e.resource.id)).toEqual([sandboxPatient[0]!.id]);
+      expect((await fhirRequest(`${api.base}/Patient/${doe.id}/$everything`, sandbox.token)).status).toBe(
+        404,
+      );
+      const prod = await get<Bundle>('Patient?family=Sandy');
+      expect(prod.body.entry).toBeUndefined();
+    });
+  });
+
   describe('Patient/$everything', () => {
     it('answers the patient and what belongs to them as a searchset', async () => {
       const r = await get<Bundle>(`Patient/${doe.id}/$everything`);
@@ -392,10 +410,12 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
       expect(JSON.stringify(calls)).not.toContain('Doe');
     });
 
-    it('the CapabilityStatement needs no token', async () => {
+    it('the CapabilityStatement needs no token, and is JSON only', async () => {
       const r = await fhirRequest(`${api.base}/metadata`, undefined);
       expect(r.status).toBe(200);
       expect(r.body.resourceType).toBe('CapabilityStatement');
+      expect((await fhirRequest(`${api.base}/metadata?_format=xml`, undefined)).status).toBe(406);
+      expect((await fhirRequest(`${api.base}/metadata?_format=json`, undefined)).status).toBe(200);
     });
   });
 
