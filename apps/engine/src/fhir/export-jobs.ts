@@ -118,19 +118,32 @@ export class ExportJobs {
         await once(stream, 'finish');
       }
       if (signal.aborted) return;
-      job.output = [...streams.entries()]
+      const output = [...streams.entries()]
         .map(([type, s]) => ({ type, file: s.file, count: s.count }))
         .sort((a, b) => job.types.indexOf(a.type) - job.types.indexOf(b.type));
-      job.state = 'completed';
+      await this.finish(job, { state: 'completed', output }, signal);
     } catch (err) {
       for (const { stream } of streams.values()) stream.destroy();
       if (signal.aborted) return;
       this.onFailure(job.id, err);
-      job.state = 'failed';
-      job.failure = 'the export failed; start it again';
+      await this.finish(job, { state: 'failed', failure: 'the export failed; start it again' }, signal);
     }
-    job.finishedAt = new Date().toISOString();
-    if (!signal.aborted) await this.save(job).catch((err: unknown) => this.onFailure(job.id, err));
+  }
+
+  /**
+   * Records how the job ended, on disk first: status requests see it running until then, so
+   * a manifest once answered is one a restart finds again.
+   */
+  private async finish(job: ExportJob, end: Partial<ExportJob>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const done: ExportJob = { ...job, ...end, finishedAt: new Date().toISOString() };
+    try {
+      await this.save(done);
+      Object.assign(job, done);
+    } catch (err) {
+      this.onFailure(job.id, err);
+      Object.assign(job, { state: 'failed', failure: 'the export could not be recorded; start it again' });
+    }
   }
 
   /** The app's job; undefined when there is none (or it is another app's). */

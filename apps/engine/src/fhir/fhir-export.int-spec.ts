@@ -81,7 +81,7 @@ describe('FHIR R4 API: Bulk Data $export', () => {
   }
 
   async function finished(status: string, t = token): Promise<Manifest> {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 750; i++) {
       const r = await fhirRequest<Manifest>(status, t);
       if (r.status === 200) return r.body;
       expect(r.status).toBe(202);
@@ -220,11 +220,15 @@ describe('FHIR R4 API: Bulk Data $export', () => {
       const k = await fhirRequest(`${first.base}/$export`, app.token, { headers: ASYNC });
       const jobPath = new URL(k.headers.get('content-location')!).pathname;
       let manifest: Manifest | undefined;
-      for (let i = 0; i < 100 && !manifest; i++) {
+      for (let i = 0; i < 750 && !manifest; i++) {
         const r = await fhirRequest<Manifest>(`${first.origin}${jobPath}`, app.token);
         if (r.status === 200) manifest = r.body;
-        else await new Promise((res) => setTimeout(res, 20));
+        else {
+          expect({ status: r.status, errors: first.errors }).toEqual({ status: 202, errors: [] });
+          await new Promise((res) => setTimeout(res, 20));
+        }
       }
+      expect(manifest).toBeDefined();
       await first.close();
       first = undefined;
       // An export the stopped process was still writing: its job file still says `running`.
