@@ -1,4 +1,5 @@
 import type { FhirResource } from '@sinew/hub';
+import { waitFor } from '@sinew/test-support';
 import { fhirRequest, startFhirApi, type FhirApi } from '@sinew/test-support/fhir-api';
 
 interface Bundle extends FhirResource {
@@ -396,7 +397,10 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
       const app = api.gate.issue({ scopes: 'system/Patient.rs' });
       await fhirRequest(`${api.base}/Patient?family=Doe`, app.token);
       await fhirRequest(`${api.base}/Observation`, app.token);
-      await new Promise((r) => setTimeout(r, 20));
+      await waitFor(
+        'both calls recorded',
+        () => api.gate.calls.filter((c) => c.appId === app.appId).length === 2,
+      );
       const calls = api.gate.calls.filter((c) => c.appId === app.appId).map((c) => c.call);
       expect(calls).toEqual([
         expect.objectContaining({
@@ -449,7 +453,10 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
       expect(broken.status).toBe(400);
       expect(broken.body.resourceType).toBe('OperationOutcome');
       expect(JSON.stringify(broken.body)).not.toContain('Doe');
-      await new Promise((r) => setTimeout(r, 20));
+      await waitFor(
+        'both reported',
+        () => api.gate.misuses.slice(before).filter((m) => m.kind === 'unexpected_payload').length >= 2,
+      );
       expect(api.gate.misuses.slice(before).filter((m) => m.kind === 'unexpected_payload')).toHaveLength(2);
     });
 

@@ -1,5 +1,6 @@
 import { AuditLog } from '@sinew/auth';
 import { openStore, type TypeOrmStore } from '@sinew/store';
+import { waitFor } from '@sinew/test-support';
 import { fhirRequest, startFhirApi, type FhirApi } from '@sinew/test-support/fhir-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,8 +38,10 @@ describe('FHIR R4 API: every call in the audit log (SQLite ledger)', () => {
     expect((await fhirRequest(`${api.base}/Patient/${p!.id}`, app.token)).status).toBe(200);
     expect((await fhirRequest(`${api.base}/Observation`, app.token)).status).toBe(403);
     expect((await fhirRequest(`${api.base}/Patient`, undefined)).status).toBe(401);
-    await new Promise((r) => setTimeout(r, 100));
-    const { items } = await audit.search({});
+    const { items } = await waitFor('four audit records', async () => {
+      const found = await audit.search({});
+      return found.items.length >= 4 && found;
+    });
     const mine = items.map((i) => ({
       actor: i.actor,
       action: i.action,

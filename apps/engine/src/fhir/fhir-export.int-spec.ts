@@ -293,6 +293,7 @@ describe('FHIR R4 API: Bulk Data $export', () => {
       expect(running.headers.get('x-progress')).toBe('0 resources written');
       expect((await fhirRequest(status, app.token, { method: 'DELETE' })).status).toBe(202);
       release();
+      // The cancelled run ends without writing anything back.
       await new Promise((r) => setTimeout(r, 100));
       expect(readdirSync(join(dir, 'fhir-export'))).toEqual([]);
       expect((await fhirRequest(status, app.token)).status).toBe(404);
