@@ -17,7 +17,7 @@ const transform = {
  * ES-module-only packages (jose, openid-client and its oauth4webapi, oidc-provider): compiled to
  * CommonJS for jest, which cannot load ES modules from CommonJS on Node 20 (Node itself can).
  */
-const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider'];
+const ESM_PACKAGES = ['jose', 'openid-client', 'oauth4webapi', 'oidc-provider', 'fhir-kit-client'];
 // The console's components (React, automatic JSX runtime), tested in node with react-dom/server.
 transform['^.+\\.tsx$'] = [
   '@swc/jest',
@@ -57,6 +57,8 @@ const moduleNameMapper = {
   '^@sinew/channels/testing$': '<rootDir>/libs/channels/src/testing.ts',
   '^@sinew/test-support/(.*)$': '<rootDir>/test/support/$1',
   '^@sinew/test-support$': '<rootDir>/test/support/index.ts',
+  // Published with an `import` export only.
+  '^fhir-kit-client$': '<rootDir>/node_modules/fhir-kit-client/dist/index.js',
 };
 const common = {
   transform,

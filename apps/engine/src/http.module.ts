@@ -19,6 +19,8 @@ import type { EngineConfig } from './config';
 import type { EngineLogger } from '@sinew/engine';
 import { ApiModule } from './api/api.module';
 import type { ApiDeps } from './api/deps';
+import type { FhirDeps } from './fhir/deps';
+import { FhirModule } from './fhir/fhir.module';
 
 export const ENGINE = Symbol('ENGINE');
 /** The access service when /ready and /metrics need a key (SINEW_OPS_KEY_REQUIRED), else undefined. */
@@ -72,7 +74,14 @@ export class OperationsModule {
    * The engine and its settings (already checked by `loadConfig`) as Nest sees them:
    * `ConfigService` answers `get('SINEW_HTTP_PORT')` and the like; no `.env` file is read.
    */
-  static register(engine: Engine, config: EngineConfig, api?: ApiDeps, store?: Store): DynamicModule {
+  static register(
+    engine: Engine,
+    config: EngineConfig,
+    api?: ApiDeps,
+    store?: Store,
+    /** The FHIR R4 API (`/fhir/R4`), when the clinic data hub runs in this process. */
+    fhir?: FhirDeps,
+  ): DynamicModule {
     const opsAccess = config.SINEW_OPS_KEY_REQUIRED
       ? (api?.access ?? (store ? new AccessService(store) : undefined))
       : undefined;
@@ -82,6 +91,7 @@ export class OperationsModule {
       module: OperationsModule,
       imports: [
         ...(api ? [ApiModule.register(api)] : []),
+        ...(fhir ? [FhirModule.register(fhir)] : []),
         ConfigModule.forRoot({
           ignoreEnvFile: true,
           ignoreEnvVars: true,

@@ -4,6 +4,7 @@ import { AccessError, OAuthError } from '@sinew/auth';
 import { StoreError } from '@sinew/store';
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
+import { isFhirPath, writeFhirError } from '../fhir/outcome';
 import { ZodError } from 'zod';
 
 /** One invalid input: where (`query.limit`, `body.ids[2]`) and what is wrong. */
@@ -169,6 +170,8 @@ export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilte
   constructor(
     httpAdapter: HttpServer,
     private readonly onInternal: (err: unknown) => void = () => undefined,
+    /** Told of each error of a FHIR API request that its routes did not answer (an unreadable body). */
+    private readonly onFhirError: (err: unknown, req: Request) => void = () => undefined,
   ) {
     super(httpAdapter);
   }
@@ -177,6 +180,11 @@ export class ProblemFilter extends BaseExceptionFilter implements ExceptionFilte
     const http = host.switchToHttp();
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
+    // Errors before a FHIR route runs (an unreadable body) are OperationOutcomes too.
+    if (isFhirPath(req.path)) {
+      this.onFhirError(err, req);
+      return writeFhirError(res, err, this.onInternal);
+    }
     if (!isApiPath(req.path)) return super.catch(err, host);
     if (req.path === TOKEN_PATH) {
       if (!(err instanceof OAuthError) && problemOf(err).problem.status >= 500) this.onInternal(err);
