@@ -10,6 +10,8 @@ import {
   ServiceUnavailableException,
   type DynamicModule,
   type LoggerService,
+  type Provider,
+  type Type,
 } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { AccessService, hasScope } from '@sinew/auth';
@@ -79,8 +81,11 @@ export class OperationsModule {
     config: EngineConfig,
     api?: ApiDeps,
     store?: Store,
-    /** The FHIR R4 API (`/fhir/R4`), when the clinic data hub runs in this process. */
-    fhir?: FhirDeps,
+    /**
+     * The FHIR R4 API (`/fhir/R4`), when the clinic data hub runs in this process, with the
+     * FHIR controllers of other parts (writes, subscriptions) and their providers.
+     */
+    fhir?: { deps: FhirDeps; controllers?: Array<Type<unknown>>; providers?: Provider[] },
   ): DynamicModule {
     const opsAccess = config.SINEW_OPS_KEY_REQUIRED
       ? (api?.access ?? (store ? new AccessService(store) : undefined))
@@ -91,7 +96,7 @@ export class OperationsModule {
       module: OperationsModule,
       imports: [
         ...(api ? [ApiModule.register(api)] : []),
-        ...(fhir ? [FhirModule.register(fhir)] : []),
+        ...(fhir ? [FhirModule.register(fhir.deps, fhir.controllers, fhir.providers)] : []),
         ConfigModule.forRoot({
           ignoreEnvFile: true,
           ignoreEnvVars: true,

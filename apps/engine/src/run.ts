@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { chmodSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import type { Provider, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   ChannelError,
@@ -17,7 +18,14 @@ import {
 } from '@sinew/channels';
 import { DESTINATIONS, loadPem, SOURCES } from '@sinew/connectors';
 import { AccessService, AppsService, AuditLog, hasScope, ingestScope, mayUseChannel } from '@sinew/auth';
-import { createLogger, Engine, type DeployReport, type EngineLogger, type Role } from '@sinew/engine';
+import {
+  createLogger,
+  Engine,
+  FhirWriteRouter,
+  type DeployReport,
+  type EngineLogger,
+  type Role,
+} from '@sinew/engine';
 import { BUILT_IN_TRANSFORMERS, TransformerLibrary } from '@sinew/mapping';
 import { createQueueDriver } from '@sinew/queue';
 import { openHub, type HubStore } from '@sinew/hub';
@@ -37,6 +45,10 @@ import { ProblemFilter } from './api/problem';
 import { certificateExpiry, httpsOptions, reloadOnChange, type ListenerTls } from './tls';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './api/rate-limit';
 import { setUpReconcile } from './reconcile';
+import type { FhirDeps } from './fhir/deps';
+import { reportUnreadableRequest } from './fhir/access';
+import { FhirWriteController, fhirWriteProvider } from './fhir/write.controller';
+import { FHIR_SUBSCRIPTION_DEPS, SubscriptionController } from './fhir/subscription.controller';
 import type { AppGate } from '@sinew/auth';
 import { SubscriptionService, WebhookDispatcher, WebhookService, type WebhookHub } from '@sinew/webhooks';
 
@@ -198,6 +210,42 @@ function startWebhookRetention(
  * (every problem stops start-up), opens the ledger and the queue, deploys the channels for the
  * configured roles and serves the operations endpoints.
  */
+/**
+ * The FHIR R4 API of the `api` role over the clinic data hub: apps' reads and searches, bulk
+ * export, writes routed back through `fhir` source channels, and FHIR Subscriptions.
+ */
+function fhirApi(
+  config: EngineConfig,
+  store: Store,
+  hub: HubStore,
+  api: ApiDeps & { webhooks: { subscriptions: SubscriptionService; appGate?: AppGate } },
+  logger: EngineLogger,
+): { deps: FhirDeps; controllers: Array<Type<unknown>>; providers: Provider[] } | undefined {
+  const apps = api.webhooks.appGate ?? api.appGate;
+  if (!apps) return undefined;
+  const writes = new FhirWriteRouter({ store, hub });
+  const deps: FhirDeps = {
+    hub,
+    apps,
+    audit: api.audit,
+    writes,
+    ...(config.SINEW_OAUTH_ISSUER ? { baseUrl: config.SINEW_OAUTH_ISSUER.replace(/\/+$/, '') } : {}),
+    dataDir: resolve(config.SINEW_DATA_DIR),
+    logger,
+  };
+  return {
+    deps,
+    controllers: [FhirWriteController, SubscriptionController],
+    providers: [
+      fhirWriteProvider({ writes, apps }),
+      {
+        provide: FHIR_SUBSCRIPTION_DEPS,
+        useValue: { subscriptions: api.webhooks.subscriptions, appGate: apps },
+      },
+    ],
+  };
+}
+
 /** Parts of the engine that are given to it rather than built from the configuration. */
 export interface StartOptions {
   /** The clinic data hub's change feed and consent: its changes become webhook events. */
@@ -278,7 +326,7 @@ export async function startEngine(
   const dispatcher = config.SINEW_ROLES.includes('workers')
     ? new WebhookDispatcher({
         store: store.webhooks,
-        ...(options.hub ? { hub: options.hub } : {}),
+        hub: options.hub ?? hub,
         logger,
         retry: { attempts: config.SINEW_WEBHOOKS_ATTEMPTS },
         timeoutMs: config.SINEW_WEBHOOKS_TIMEOUT_MS,
@@ -290,9 +338,13 @@ export async function startEngine(
     ...(dispatcher ? { wake: () => dispatcher.wake() } : {}),
   });
   const reconcile = setUpReconcile(config, engine, store, queue, env, logger, webhooks);
-  const api = config.SINEW_ROLES.includes('api')
+  const base = config.SINEW_ROLES.includes('api')
+    ? apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }, hub)
+    : undefined;
+  const appGate = options.appGate ?? base?.appGate;
+  const api = base
     ? {
-        ...apiDeps(config, engine, store, logger, { transformerDirs: extra, registries }, hub),
+        ...base,
         reconciler: reconcile.reconciler,
         webhooks: {
           service: webhooks,
@@ -300,10 +352,11 @@ export async function startEngine(
             store: store.webhooks,
             allowHttp: config.SINEW_WEBHOOKS_ALLOW_HTTP,
           }),
-          ...(options.appGate ? { appGate: options.appGate } : {}),
+          ...(appGate ? { appGate } : {}),
         },
       }
     : undefined;
+  const fhir = api ? fhirApi(config, store, hub, api, logger) : undefined;
   const tls: ListenerTls | undefined =
     config.SINEW_HTTP_TLS_CERT && config.SINEW_HTTP_TLS_KEY
       ? {
@@ -343,7 +396,7 @@ export async function startEngine(
   };
   recordSourceCertificates(channels);
   if (https) certificates.set({ listener: 'http' }, https.expiry.getTime() / 1000);
-  const app = await NestFactory.create(OperationsModule.register(engine, config, api, store), {
+  const app = await NestFactory.create(OperationsModule.register(engine, config, api, store, fhir), {
     logger: new PinoNestLogger(logger),
     abortOnError: false,
     ...(https
@@ -365,8 +418,10 @@ export async function startEngine(
     });
   }
   app.useGlobalFilters(
-    new ProblemFilter(app.getHttpAdapter(), (err) =>
-      logger.error({ err: errorText(err) }, 'admin API request failed'),
+    new ProblemFilter(
+      app.getHttpAdapter(),
+      (err) => logger.error({ err: errorText(err) }, 'admin API request failed'),
+      fhir ? reportUnreadableRequest(fhir.deps) : undefined,
     ),
   );
   if (api) app.use(auditRequests(api, logger));

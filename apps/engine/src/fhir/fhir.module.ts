@@ -4,6 +4,7 @@ import {
   Module,
   type DynamicModule,
   type OnApplicationShutdown,
+  type Provider,
   type Type,
 } from '@nestjs/common';
 import { errorName } from './access';
@@ -23,11 +24,16 @@ class ExportJobsShutdown implements OnApplicationShutdown {
 
 /**
  * The FHIR R4 API at `/fhir/R4`. `controllers` are other FHIR controllers (writes,
- * subscriptions, SMART configuration) registered before the fallback that answers 404/405.
+ * subscriptions) registered before the fallback that answers 404/405, with the `providers`
+ * they need.
  */
 @Module({})
 export class FhirModule {
-  static register(deps: FhirDeps, controllers: Array<Type<unknown>> = []): DynamicModule {
+  static register(
+    deps: FhirDeps,
+    controllers: Array<Type<unknown>> = [],
+    providers: Provider[] = [],
+  ): DynamicModule {
     const jobs = new ExportJobs(deps.hub, deps.dataDir, (jobId, err) =>
       deps.logger?.error({ jobId, err: errorName(err) }, 'a bulk export failed'),
     );
@@ -39,6 +45,7 @@ export class FhirModule {
         { provide: EXPORT_JOBS, useValue: jobs },
         OperationOutcomeFilter,
         ExportJobsShutdown,
+        ...providers,
       ],
     };
   }
