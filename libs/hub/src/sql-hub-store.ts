@@ -221,7 +221,8 @@ function dateCondition(
   const { lo, hi } = range;
   switch (prefix) {
     case 'eq':
-      return { sql: `(${loCol} >= ? AND ${hiCol} <= ?)`, params: [lo, hi] };
+      // `lo < hi` follows from the others; it bounds the index range scan on lo.
+      return { sql: `(${loCol} >= ? AND ${loCol} < ? AND ${hiCol} <= ?)`, params: [lo, hi, hi] };
     case 'ne':
       return { sql: `NOT (${loCol} >= ? AND ${hiCol} <= ?)`, params: [lo, hi] };
     case 'lt':
