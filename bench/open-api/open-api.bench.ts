@@ -1,6 +1,7 @@
 /**
  * Clinic data hub benchmark: `node bench/run.mjs open-api [--patients 100000]
- * [--observations 10] [--queries 500] [--concurrency 50] [--backend sqlite|postgres|both]`.
+ * [--observations 10] [--queries 500] [--concurrency 50] [--backend sqlite|postgres|both]
+ * [--pool 10]` (PostgreSQL connections).
  *
  * Seeds the hub through its own `write()`: Bundles of 200 patients, each with
  * `--observations` lab Observations (a LOINC code out of ten, a date within two years),
@@ -32,6 +33,7 @@ const OBSERVATIONS = Number(arg('observations', '10'));
 const QUERIES = Number(arg('queries', '500'));
 const CONCURRENCY = Number(arg('concurrency', '50'));
 const BACKEND = arg('backend', 'both');
+const POOL = Number(arg('pool', '10'));
 const PER_BUNDLE = 200;
 const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.19.5';
 const CODES = [
@@ -289,7 +291,7 @@ async function main(): Promise<void> {
   }
   if (BACKEND === 'postgres' || BACKEND === 'both') {
     const schema = await withTestSchema();
-    const store = await openStore({ databaseUrl: schema.url, schema: schema.schema, poolSize: 20 });
+    const store = await openStore({ databaseUrl: schema.url, schema: schema.schema, poolSize: POOL });
     try {
       ok = (await runOn('PostgreSQL', store)) && ok;
     } finally {
