@@ -22,6 +22,7 @@ describe('connector registry', () => {
       'channel',
       'email',
       'sftp',
+      'store',
     ]);
     for (const [type, d] of [...Object.entries(SOURCES), ...Object.entries(DESTINATIONS)]) {
       expect(d.type).toBe(type);

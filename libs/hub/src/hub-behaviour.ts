@@ -338,6 +338,29 @@ export function describeHubBehaviour(openLedger: () => Promise<TypeOrmStore>): v
     } while (cursor);
     expect(sorted).toEqual([...sorted].sort().reverse());
     expect(sorted).toHaveLength(8);
+    // Sorted by id, then by when last updated (newest first), across pages.
+    for (const sort of [
+      [{ param: '_id', descending: false }],
+      [{ param: '_lastUpdated', descending: true }],
+    ]) {
+      const got: string[] = [];
+      let at: string | undefined;
+      do {
+        const page = await hub.search(admin, {
+          resourceType: 'Patient',
+          params: [['family', 'page']],
+          sort,
+          count: 3,
+          ...(at ? { cursor: at } : {}),
+        });
+        got.push(
+          ...page.resources.map((r) => (sort[0]!.param === '_id' ? (r.id as string) : r.meta!.lastUpdated!)),
+        );
+        at = page.next;
+      } while (at);
+      expect(got).toHaveLength(8);
+      expect(got).toEqual(sort[0]!.descending ? [...got].sort().reverse() : [...got].sort());
+    }
   });
 
   it('hides excluded patients and their resources from the app they are excluded from', async () => {

@@ -221,7 +221,8 @@ function dateCondition(
   const { lo, hi } = range;
   switch (prefix) {
     case 'eq':
-      return { sql: `(${loCol} >= ? AND ${hiCol} <= ?)`, params: [lo, hi] };
+      // `lo < hi` follows from the others; it bounds the index range scan on lo.
+      return { sql: `(${loCol} >= ? AND ${loCol} < ? AND ${hiCol} <= ?)`, params: [lo, hi, hi] };
     case 'ne':
       return { sql: `NOT (${loCol} >= ? AND ${hiCol} <= ?)`, params: [lo, hi] };
     case 'lt':
@@ -1158,7 +1159,7 @@ export class SqlHubStore implements HubStore {
       page.next = encodeCursor(
         keys.map((k, i) => {
           const v = last[`k${i}`];
-          return k.column === 'r.sort_name' ? String(v) : Number(v);
+          return k.column === 'r.sort_name' || k.column === 'r.id' ? String(v) : Number(v);
         }),
       );
     } else if (request.cursor === undefined) {
@@ -1173,7 +1174,7 @@ export class SqlHubStore implements HubStore {
     if (param === 'name' && paramOf(type, 'name')) return 'r.sort_name';
     if (param === '_id') return 'r.id';
     throw new HubSearchError(
-      `_sort: ${type} cannot be sorted by ${param} (only _lastUpdated, date, birthdate, name)`,
+      `_sort: ${type} cannot be sorted by ${param} (only _id, _lastUpdated, date, birthdate, name)`,
       '_sort',
     );
   }

@@ -32,7 +32,9 @@ export class Hub1797900000001 implements MigrationInterface {
     await queryRunner.query(
       `CREATE INDEX "hub_index_date" ON "hub_index" ("env", "type", "param", "lo", "hi", "rpk")`,
     );
-    await queryRunner.query(`CREATE INDEX "hub_index_resource" ON "hub_index" ("rpk", "param")`);
+    await queryRunner.query(
+      `CREATE INDEX "hub_index_resource" ON "hub_index" ("rpk", "param", "value", "sys", "lo", "hi")`,
+    );
     await queryRunner.query(
       `CREATE TABLE "hub_change" ("seq" bigserial NOT NULL, "env" text NOT NULL, "action" text NOT NULL, "type" text NOT NULL, "id" text NOT NULL, "version" integer NOT NULL, "patient_id" text, "at" bigint NOT NULL, "resource" jsonb NOT NULL, "previous" jsonb, "merged_into" text, "channel_id" text NOT NULL, "message_id" text NOT NULL, CONSTRAINT "hub_change_pkey" PRIMARY KEY ("seq"))`,
     );
