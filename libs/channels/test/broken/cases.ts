@@ -122,7 +122,7 @@ export const BROKEN_CASES: BrokenCase[] = [
     code: LintCode.UnknownConnector,
     input: 'unknown-connector.yaml',
     lines: [
-      'unknown-connector.yaml:5:24 error reference.connector destinations.0.type: unknown destination type fihr; did you mean fhir? (destinations: mllp, http, fhir, file, database, channel, email, sftp)',
+      'unknown-connector.yaml:5:24 error reference.connector destinations.0.type: unknown destination type fihr; did you mean fhir? (destinations: mllp, http, fhir, file, database, channel, email, sftp, store)',
     ],
   },
   {
