@@ -515,7 +515,8 @@ describe('sinew reconcile: every class of discrepancy planted between the PMS an
     const rejected = await store.getMessage(byKey.get('patients P-REJ')!.messageIds[0]!);
     expect(rejected).toMatchObject({ status: 'rejected', controlId: 'RTEST-REJ-1' });
     const dead = await store.getDeliveries(byKey.get('patients P-DEAD')!.messageIds[0]!);
-    expect(dead.map((d) => d.status)).toEqual(['dead_lettered']);
+    // The EHR refused it for good; the clinic data hub (the channel's `hub` destination) took it.
+    expect(dead.map((d) => `${d.destination} ${d.status}`).sort()).toEqual(['ehr dead_lettered', 'hub sent']);
     expect(byKey.get('patients P-NEVER')!.messageIds).toEqual([]);
     expect(byKey.get('patients P-EHR-ONLY')!.messageIds).toEqual([]);
     const charge = await store.searchMessages({
