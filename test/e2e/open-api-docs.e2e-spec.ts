@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +158,36 @@ describe('docs/open-api/getting-started.md, run against `npm start` with SANDBOX
     ]);
   });
 
+  it('its TypeScript examples compile under strict type checking', () => {
+    const folder = join(dir, 'ts-examples');
+    mkdirSync(folder);
+    symlinkSync(join(ROOT, 'node_modules'), join(folder, 'node_modules'));
+    const files = runnableBlocks()
+      .filter((b) => b.lang === 'ts')
+      .map((b) => {
+        const file = join(folder, `${b.name}.ts`);
+        writeFileSync(file, b.code);
+        return file;
+      });
+    expect(files).toHaveLength(2);
+    const program = ts.createProgram(files, {
+      strict: true,
+      noEmit: true,
+      module: ts.ModuleKind.CommonJS,
+      moduleResolution: ts.ModuleResolutionKind.Node10,
+      target: ts.ScriptTarget.ES2022,
+      lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+      types: ['node'],
+      typeRoots: [join(ROOT, 'node_modules', '@types')],
+      esModuleInterop: true,
+      skipLibCheck: true,
+    });
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    expect(problems).toEqual([]);
+  });
+
   it('runs every example, in order, and each shows what the doc says', async () => {
     const events: SinewEvent[] = [];
     let flowResult: unknown;
@@ -254,6 +284,20 @@ describe('docs/open-api/getting-started.md, run against `npm start` with SANDBOX
           );
           expect(sample.type).toMatch(/^patient\.(created|updated)$/);
           expect(out).toContain('"items":[');
+          // The app's delivery log says so too: its event was delivered, the receiver's 204 kept.
+          const deliveries = async () =>
+            (
+              (await (
+                await fetch(`${vars.SINEW}/api/v1/app/webhook-deliveries?status=delivered&limit=500`, {
+                  headers: { authorization: `Bearer ${shellVar('TOKEN')}` },
+                })
+              ).json()) as { items: Array<{ eventType: string; responseCode: number | null }> }
+            ).items;
+          const delivered = await waitFor('a delivered entry in the delivery log', async () => {
+            const items = await deliveries();
+            return items.length > 0 && items;
+          });
+          expect(delivered[0]).toMatchObject({ eventType: sample.type, responseCode: 204 });
           break;
         }
         case 'errors': {
