@@ -162,7 +162,9 @@ describe('sinew test (built command)', () => {
     const r = sinew(['test']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const channelTests = readdirSync(join(ROOT, 'channels')).filter((f) => f.endsWith('.test.yaml')).length;
+    const channelTests = readdirSync(join(ROOT, 'channels'), { recursive: true }).filter((f) =>
+      String(f).endsWith('.test.yaml'),
+    ).length;
     expect(channelTests).toBeGreaterThanOrEqual(4);
     expect(r.stdout).toMatch(
       new RegExp(`^ran ${channelTests} channel and \\d+ transformer test files in \\d+ ms$`, 'm'),

@@ -194,7 +194,7 @@ describe('shadow runs', () => {
 
   it('reports destinations added and removed', async () => {
     const candidateText = BASELINE.replace(
-      / {2}- name: pms-notice[\s\S]*$/,
+      / {2}- name: pms-notice[\s\S]*?(?= {2}- name: hub\n)/,
       `  - name: archive
     type: file
     directory: ${JSON.stringify(join(dir, 'archive'))}
