@@ -363,7 +363,7 @@ describe.each(backends)(
         name: '$everything',
         resourceType: 'Patient',
         id,
-        method: 'get',
+        method: 'GET',
       })) as Body;
       const types = new Set(everything.entry.map((e: Body) => e.resource.resourceType));
       expect([...types]).toEqual(expect.arrayContaining(['Patient', 'Observation']));
