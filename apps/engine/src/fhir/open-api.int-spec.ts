@@ -439,7 +439,7 @@ describe.each(backends)(
       expect((await call('GET', `/fhir/R4/Patient/${id}`, token)).status).toBe(404);
     });
 
-    it('an Appointment POSTed by an app with system/Appointment.c reaches the PMS as SIU^S12 and its status shows the AA', async () => {
+    it('an Appointment POSTed by an app with system/Appointment.c reaches the PMS as SIU^S12 and its status shows the AA; disabled writes and a pause refuse the next request, a resume restores it', async () => {
       const token = await receptionist.token({ baseUrl: base });
       const id = await patientId(token, MRN);
       const res = await fetch(`${base}/fhir/R4/Appointment`, {
@@ -465,6 +465,30 @@ describe.each(backends)(
         30_000,
       );
       expect(status.status).toBe(200);
+
+      // Writes disabled, then the app paused: each acts on the next request, and nothing reaches the PMS.
+      const post = () =>
+        call('POST', '/fhir/R4/Appointment', token, {
+          ...appointment,
+          identifier: [{ ...appointment.identifier[0], value: 'APT-E2E-2' }],
+          participant: [{ actor: { reference: `Patient/${id}` }, status: 'accepted' }],
+        });
+      await receptionist.apps.setWrites(receptionist.clientId, false);
+      const disabled = await post();
+      expect({ status: disabled.status, type: disabled.body.resourceType }).toEqual({
+        status: 403,
+        type: 'OperationOutcome',
+      });
+      await receptionist.apps.setWrites(receptionist.clientId, true);
+      await receptionist.apps.pause(receptionist.clientId);
+      const paused = await call('GET', `/fhir/R4/Patient/${id}`, token);
+      expect({ status: paused.status, type: paused.body.resourceType }).toEqual({
+        status: 403,
+        type: 'OperationOutcome',
+      });
+      expect(pmsReceived).toHaveLength(1);
+      await receptionist.apps.resume(receptionist.clientId);
+      expect((await call('GET', `/fhir/R4/Patient/${id}`, token)).status).toBe(200);
     });
 
     it('revoking an app refuses its next request; every app call is in the audit log without PHI', async () => {
