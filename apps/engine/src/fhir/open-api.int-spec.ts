@@ -491,6 +491,32 @@ describe.each(backends)(
       expect((await call('GET', `/fhir/R4/Patient/${id}`, token)).status).toBe(200);
     });
 
+    it('an app that keeps writing without the scope is suspended by misuse at the real threshold, and an admin reinstates it', async () => {
+      const pest = await registerTestApp(store, {
+        rateLimit: 1_000_000,
+        name: 'pest',
+        scopes: 'system/Patient.rs',
+      });
+      const token = await pest.token({ baseUrl: base });
+      const sent = pmsReceived.length;
+      // DEFAULT_MISUSE.suspendAt: 60 misuse events in ten minutes.
+      for (let i = 0; i < 60; i++)
+        expect((await call('POST', '/fhir/R4/Appointment', token, appointment)).status).toBe(403);
+      const app = await call('GET', `/api/v1/apps/${pest.clientId}`, adminKey);
+      expect(app.body).toMatchObject({
+        state: 'suspended',
+        state_reason: expect.stringContaining('unauthorised_write'),
+      });
+      const refused = await call('GET', `/fhir/R4/Patient?identifier=${MRN}`, token);
+      expect({ status: refused.status, code: refused.body.issue?.[0]?.code }).toEqual({
+        status: 403,
+        code: 'suspended',
+      });
+      expect((await call('POST', `/api/v1/apps/${pest.clientId}/reinstate`, adminKey)).status).toBe(200);
+      expect((await call('GET', `/fhir/R4/Patient?identifier=${MRN}`, token)).status).toBe(200);
+      expect(pmsReceived).toHaveLength(sent);
+    });
+
     it('revoking an app refuses its next request; every app call is in the audit log without PHI', async () => {
       const token = await other.token({ baseUrl: base });
       expect((await call('GET', `/fhir/R4/Patient?identifier=${MRN}`, token)).status).toBe(200);
