@@ -563,9 +563,11 @@ export async function startEngine(
         // Attempts in flight are recorded before the ledger closes.
         await dispatcher?.stop();
         await reconcile.stop();
-        await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
+        // The HTTP server stops taking calls, and the apps' call counts are written, while the
+        // ledger is still open: the engine closes it.
         await app.close();
         await api?.apps.close();
+        await engine.stop(config.SINEW_STOP_TIMEOUT_MS);
         await api?.limiter.close();
         rmSync(pidFile, { force: true });
         logger.info({}, 'sinew stopped');
