@@ -527,7 +527,7 @@ destinations:
     const search = await call('GET', '/api/v1/messages?channel=lab', elsewhere);
     expect(search.status).toBe(403);
     expect(cells.length).toBeGreaterThan(150);
-  });
+  }, 180_000);
 
   it('searches messages from indexes, page by page, and shows content only with phi:read', async () => {
     const client = new MllpClient({ host: '127.0.0.1', port: labPort });
