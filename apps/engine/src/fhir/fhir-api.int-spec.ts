@@ -117,7 +117,7 @@ describe('FHIR R4 API: reads, search, history, $everything, errors', () => {
         issue: [{ severity: 'error', code: 'not-found' }],
       });
       const [gone] = await api.hub.seed('production', patient('1099', 'Gone', 'Gus', '1960-01-01', 'male'));
-      api.hub.remove('production', 'Patient', gone!.id!);
+      await api.hub.remove('production', 'Patient', gone!.id!);
       const deleted = await get<Outcome>(`Patient/${gone!.id}`);
       expect(deleted.status).toBe(410);
       expect(deleted.body.issue[0]).toMatchObject({ code: 'deleted' });
