@@ -77,7 +77,12 @@ class RealTestHub implements TestHub {
   read(viewer: HubViewer, resourceType: string, id: string): Promise<HubVersion | undefined> {
     return this.hub.read(viewer, resourceType, id);
   }
-  vread(viewer: HubViewer, resourceType: string, id: string, versionId: number): Promise<HubVersion | undefined> {
+  vread(
+    viewer: HubViewer,
+    resourceType: string,
+    id: string,
+    versionId: number,
+  ): Promise<HubVersion | undefined> {
     return this.hub.vread(viewer, resourceType, id, versionId);
   }
   history(

@@ -82,7 +82,9 @@ describe('FHIR R4 API with FHIR clients no one here wrote, over the corpus', () 
         searchParams: { patient: patient.id!, _include: 'Observation:patient' },
       })) as unknown as Bundle;
       const expected = entriesOf(oru, 'Observation').map(observationKey);
-      const got = observations.entry!.filter((e) => e.search?.mode === 'match').map((e) => observationKey(e.resource!));
+      const got = observations
+        .entry!.filter((e) => e.search?.mode === 'match')
+        .map((e) => observationKey(e.resource!));
       expect(got.sort()).toEqual(expected.sort());
       expect(
         observations.entry!.filter((e) => e.search?.mode === 'include').map((e) => e.resource!.id),
@@ -147,7 +149,9 @@ describe('FHIR R4 API with FHIR clients no one here wrote, over the corpus', () 
       const p = await medplum.readResource('Patient', patient.id!);
       expect(p.id).toBe(patient.id);
       const obs: Observation[] = await medplum.searchResources('Observation', { patient: patient.id! });
-      expect(obs.map(observationKey).sort()).toEqual(entriesOf(oru, 'Observation').map(observationKey).sort());
+      expect(obs.map(observationKey).sort()).toEqual(
+        entriesOf(oru, 'Observation').map(observationKey).sort(),
+      );
     });
 
     it('follows next links through every page (searchResourcePages)', async () => {
