@@ -1,6 +1,7 @@
 /**
- * Starts the FHIR R4 API on a loopback port with the test hub and app registry (see
- * fhir-hub-double.ts and app-gate-double.ts), for the API's integration tests.
+ * Starts the FHIR R4 API on a loopback port with the test hub (fhir-hub-double.ts: the real hub
+ * on a temporary SQLite ledger) and app registry (app-gate-double.ts), for the API's
+ * integration tests. Closing it closes the hub it opened.
  */
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -64,6 +65,7 @@ export async function startFhirApi(
     errors,
     close: async () => {
       await app.close();
+      if (!options.hub) await hub.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -220,7 +220,11 @@ const reference =
     );
 
 const COMMON: ParamDef[] = [
-  { name: '_id', type: 'token', documentation: 'The resource id.' },
+  {
+    name: '_id',
+    type: 'token',
+    documentation: 'The resource id, without a system (`system|id` is refused).',
+  },
   {
     name: '_lastUpdated',
     type: 'date',

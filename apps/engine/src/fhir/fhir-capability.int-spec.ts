@@ -75,7 +75,9 @@ describe('FHIR R4 API: the CapabilityStatement states what is served', () => {
     }
     const patient = rest.resource.find((r) => r.type === 'Patient')!;
     expect(patient.operation!.map((o) => o.name)).toEqual(['everything', 'export']);
-    expect(rest.resource.find((r) => r.type === 'Group')!.operation!.map((o) => o.name)).toEqual(['export']);
+    // The hub serves no Group type, so the statement lists no Group-level export.
+    expect(Object.keys(params)).not.toContain('Group');
+    expect(rest.resource.find((r) => r.type === 'Group')).toBeUndefined();
     expect(rest.operation.map((o) => o.name)).toEqual(['export']);
     expect(rest.security.service[0]!.coding[0]!.code).toBe('SMART-on-FHIR');
     expect(rest.security.extension[0]!.extension[0]).toEqual({
@@ -88,7 +90,9 @@ describe('FHIR R4 API: the CapabilityStatement states what is served', () => {
     let checked = 0;
     for (const r of cap.rest[0]!.resource) {
       for (const p of r.searchParam ?? []) {
-        const url = `${api.base}/${r.type}?${p.name}=${encodeURIComponent(SAMPLE[p.type]!)}`;
+        // `_id` is a token on Resource.id, which has no system: its value is a plain id.
+        const sample = p.name === '_id' ? 'x' : SAMPLE[p.type]!;
+        const url = `${api.base}/${r.type}?${p.name}=${encodeURIComponent(sample)}`;
         const answer = await fhirRequest(url, token);
         expect({ url, status: answer.status }).toEqual({ url, status: 200 });
         checked++;
@@ -105,6 +109,13 @@ describe('FHIR R4 API: the CapabilityStatement states what is served', () => {
       }
     }
     expect(checked).toBeGreaterThan(30);
+    const withSystem = await fhirRequest<{ resourceType: string; issue: Array<{ diagnostics: string }> }>(
+      `${api.base}/Patient?_id=${encodeURIComponent('http://example.org|x')}`,
+      token,
+    );
+    expect(withSystem.status).toBe(400);
+    expect(withSystem.body.resourceType).toBe('OperationOutcome');
+    expect(withSystem.body.issue[0]!.diagnostics).toMatch(/_id/);
   });
 
   it('every _include it lists is accepted, and one it does not list is refused', async () => {

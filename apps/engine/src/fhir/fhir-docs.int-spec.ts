@@ -28,6 +28,7 @@ describe('docs/open-api/fhir-api.md', () => {
   it("lists exactly the hub's search parameters per type (SINEW_UPDATE_DOCS=1 regenerates them)", async () => {
     const hub = await makeTestHub();
     const generated = searchParamsMarkdown(hub.searchParams());
+    await hub.close();
     if (process.env.SINEW_UPDATE_DOCS === '1')
       writeFileSync(DOC, withSearchParams(readFileSync(DOC, 'utf8'), generated));
     const doc = readFileSync(DOC, 'utf8');

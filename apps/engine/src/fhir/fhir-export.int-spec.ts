@@ -267,6 +267,7 @@ describe('FHIR R4 API: Bulk Data $export', () => {
       }
     } finally {
       await first?.close();
+      await hub.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -300,6 +301,7 @@ describe('FHIR R4 API: Bulk Data $export', () => {
     } finally {
       release();
       await slowApi.close();
+      await hub.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
